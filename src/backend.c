@@ -1,0 +1,114 @@
+/* backend.c - loading the vendor module and the few lookups cmkp11 itself needs. */
+#include "backend.h"
+
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+void backend_field_to_string(const CK_UTF8CHAR *field, size_t len, char *out, size_t out_size)
+{
+    while (len > 0 && (field[len - 1] == ' ' || field[len - 1] == '\0')) len--;
+    if (len >= out_size) len = out_size - 1;
+    memcpy(out, field, len);
+    out[len] = '\0';
+}
+
+static CK_RV backend_find_slot(struct backend *be, const char *label, const char *serial)
+{
+    CK_ULONG count = 0;
+    CK_RV rv = be->fn->C_GetSlotList(CK_TRUE, NULL, &count);
+    if (rv != CKR_OK) return rv;
+    CK_SLOT_ID *slots = calloc(count ? count : 1, sizeof(*slots));
+    if (!slots) return CKR_HOST_MEMORY;
+    rv = be->fn->C_GetSlotList(CK_TRUE, slots, &count);
+    bool found = false;
+    for (CK_ULONG i = 0; rv == CKR_OK && i < count && !found; i++) {
+        CK_TOKEN_INFO info;
+        if (be->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK) continue;
+        char have_label[33], have_serial[17];
+        backend_field_to_string(info.label, sizeof(info.label), have_label, sizeof(have_label));
+        backend_field_to_string(info.serialNumber, sizeof(info.serialNumber), have_serial,
+                                sizeof(have_serial));
+        if ((!label || !strcmp(label, have_label)) && (!serial || !strcmp(serial, have_serial))) {
+            be->slot = slots[i];
+            found = true;
+        }
+    }
+    free(slots);
+    if (rv != CKR_OK) return rv;
+    return found ? CKR_OK : CKR_TOKEN_NOT_PRESENT;
+}
+
+CK_RV backend_open(struct backend *be, const char *path, const char *token_label,
+                   const char *token_serial)
+{
+    memset(be, 0, sizeof(*be));
+    /* RTLD_LOCAL keeps the vendor's symbols (often also named C_*) from shadowing ours. */
+    be->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!be->dl) {
+        log_error("backend module %s: cannot load: %s", path, dlerror());
+        return CKR_GENERAL_ERROR;
+    }
+    CK_C_GetFunctionList get_list = (CK_C_GetFunctionList)dlsym(be->dl, "C_GetFunctionList");
+    if (!get_list) {
+        log_error("backend module %s: no C_GetFunctionList symbol", path);
+        dlclose(be->dl);
+        be->dl = NULL;
+        return CKR_GENERAL_ERROR;
+    }
+    CK_RV rv = get_list(&be->fn);
+    if (rv != CKR_OK || !be->fn) {
+        log_error("backend module %s: C_GetFunctionList failed: 0x%lx", path, rv);
+        goto fail;
+    }
+    /* We call the backend from many threads; it must lock for itself. */
+    CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+    rv = be->fn->C_Initialize(&args);
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        log_error("backend module %s: C_Initialize failed: 0x%lx", path, rv);
+        goto fail;
+    }
+    rv = backend_find_slot(be, token_label, token_serial);
+    if (rv != CKR_OK) {
+        log_error("backend module %s: no token with label '%s'%s%s (0x%lx)", path,
+                  token_label ? token_label : "(any)", token_serial ? " and serial " : "",
+                  token_serial ? token_serial : "", rv);
+        be->fn->C_Finalize(NULL);
+        goto fail;
+    }
+    return CKR_OK;
+
+fail:
+    dlclose(be->dl);
+    memset(be, 0, sizeof(*be));
+    return rv == CKR_OK ? CKR_GENERAL_ERROR : rv;
+}
+
+void backend_close(struct backend *be)
+{
+    if (be->fn) be->fn->C_Finalize(NULL);
+    if (be->dl) dlclose(be->dl);
+    memset(be, 0, sizeof(*be));
+}
+
+CK_RV backend_find_by_id(struct backend *be, CK_SESSION_HANDLE session, const void *id,
+                         CK_ULONG len, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out, CK_ULONG max,
+                         CK_ULONG *count)
+{
+    CK_BBOOL token = CK_TRUE;
+    CK_ATTRIBUTE tmpl[3] = {
+        {CKA_ID, (void *)id, len},
+        {CKA_TOKEN, &token, sizeof(token)},
+        {CKA_CLASS, &cls, sizeof(cls)},
+    };
+    CK_ULONG n = cls == (CK_OBJECT_CLASS)-1 ? 2 : 3;
+    *count = 0;
+    CK_RV rv = be->fn->C_FindObjectsInit(session, tmpl, n);
+    if (rv != CKR_OK) return rv;
+    rv = be->fn->C_FindObjects(session, out, max, count);
+    CK_RV rv2 = be->fn->C_FindObjectsFinal(session);
+    return rv != CKR_OK ? rv : rv2;
+}

@@ -1,0 +1,56 @@
+/* cmk.h - the rules of a customer master key: CreateKey, use, change, destroy.
+ * The only room that combines the store and the backend. */
+#ifndef CMKP11_CMK_H
+#define CMKP11_CMK_H
+
+#include <p11-kit/pkcs11.h>
+#include <stdint.h>
+
+#include "cmk_cache.h"
+#include "cmk_record.h"
+
+/* The backend identity of a version's material: CKA_ID and CKA_LABEL. */
+#define CMK_BACKEND_ID_LEN 24
+#define CMK_BACKEND_LABEL_PREFIX "cmkp11/"
+void cmk_backend_id(const char *key_id, unsigned long version, unsigned char out[CMK_BACKEND_ID_LEN]);
+
+/* C_GenerateKey with CKA_TOKEN=TRUE. */
+CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR tmpl,
+                       CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
+/* C_GenerateKeyPair with CKA_TOKEN=TRUE in the private template. */
+CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                            CK_ATTRIBUTE_PTR pub_tmpl, CK_ULONG pub_count,
+                            CK_ATTRIBUTE_PTR priv_tmpl, CK_ULONG priv_count,
+                            CK_OBJECT_HANDLE_PTR pub_key, CK_OBJECT_HANDLE_PTR priv_key);
+
+/* What an operation wants to do with a key: checked against state and usage. */
+enum cmk_use {
+    CMK_USE_ENCRYPT,
+    CMK_USE_DECRYPT,
+    CMK_USE_SIGN,
+    CMK_USE_VERIFY,
+    CMK_USE_WRAP,   /* the CMK wraps another key */
+    CMK_USE_UNWRAP, /* the CMK unwraps another key */
+    CMK_USE_DERIVE,
+    CMK_USE_DIGEST, /* C_DigestKey */
+};
+
+/* Checks that the CMK object behind handle may be used now and returns the backend
+ * handle to forward to. */
+CK_RV cmk_resolve_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, enum cmk_use use,
+                          CK_OBJECT_HANDLE *backend);
+/* Backend handle of a CMK object for attribute access, without use checks. */
+CK_RV cmk_resolve_backend(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                          CK_OBJECT_HANDLE *backend);
+
+CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                         CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
+CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                         CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
+CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle);
+
+/* Finishes or removes what crashed CreateKeys left (rows in Creating whose creator
+ * process is gone). Needs a session that can see private backend objects. */
+void cmk_recover(CK_SESSION_HANDLE session);
+
+#endif

@@ -1,0 +1,415 @@
+/* cmk_attrs.c - a CMK's attributes: read, change, and C_DestroyObject.
+ * Alias, CKA_ID and the vendor attributes live in the store; every other attribute
+ * is the backend material's own and is forwarded. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmk.h"
+#include "cmkp11/cmkp11.h"
+#include "handles.h"
+#include "log.h"
+#include "module.h"
+#include "template.h"
+#include "util.h"
+#include "validate.h"
+
+static CK_RV put(CK_ATTRIBUTE *a, const void *value, CK_ULONG len)
+{
+    if (!a->pValue) {
+        a->ulValueLen = len;
+        return CKR_OK;
+    }
+    if (a->ulValueLen < len) {
+        a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    if (len) memcpy(a->pValue, value, len);
+    a->ulValueLen = len;
+    return CKR_OK;
+}
+
+static CK_RV put_ulong(CK_ATTRIBUTE *a, CK_ULONG v)
+{
+    return put(a, &v, sizeof(v));
+}
+
+static CK_RV put_text(CK_ATTRIBUTE *a, const char *s)
+{
+    return put(a, s ? s : "", s ? (CK_ULONG)strlen(s) : 0);
+}
+
+/* Answers one attribute from the record; CKR_ATTRIBUTE_TYPE_INVALID for unknown
+ * vendor attributes, and (CK_RV)-1 when the attribute is the backend's. */
+static CK_RV answer_from_record(struct cmk_record *rec, CK_ATTRIBUTE *a)
+{
+    switch (a->type) {
+    case CKA_LABEL: return put_text(a, rec->alias);
+    case CKA_ID: return put(a, rec->cka_id, (CK_ULONG)rec->cka_id_len);
+    case CKA_CMK_KEY_ID: return put_text(a, rec->key_id);
+    case CKA_CMK_DESCRIPTION: return put_text(a, rec->description);
+    case CKA_CMK_KEY_SPEC: return put_text(a, rec->key_spec);
+    case CKA_CMK_KEY_USAGE: return put_ulong(a, rec->usage);
+    case CKA_CMK_ORIGIN: return put_ulong(a, rec->origin);
+    case CKA_CMK_PROTECTION_LEVEL: return put_ulong(a, rec->protection);
+    case CKA_CMK_KEY_STATE: return put_ulong(a, rec->state);
+    case CKA_CMK_CREATION_DATE: return put_ulong(a, (CK_ULONG)rec->created);
+    case CKA_CMK_ROTATION_ENABLED: {
+        CK_BBOOL v = rec->rotation_enabled ? CK_TRUE : CK_FALSE;
+        return put(a, &v, sizeof(v));
+    }
+    case CKA_CMK_ROTATION_INTERVAL: return put_ulong(a, (CK_ULONG)rec->rotation_interval);
+    case CKA_CMK_LAST_ROTATION_DATE: return put_ulong(a, (CK_ULONG)rec->last_rotation);
+    case CKA_CMK_NEXT_ROTATION_DATE: return put_ulong(a, (CK_ULONG)rec->next_rotation);
+    case CKA_CMK_PRIMARY_VERSION: return put_ulong(a, rec->primary_version);
+    case CKA_CMK_DELETION_DATE: return put_ulong(a, (CK_ULONG)rec->deletion_date);
+    case CKA_CMK_PENDING_WINDOW_DAYS:
+        return put_ulong(a, rec->pending_window ? rec->pending_window
+                                                : module.cfg.pending_window_days);
+    case CKA_CMK_CREATOR: return put_ulong(a, (CK_ULONG)rec->creator_uid);
+    case CKA_CMK_ARN: {
+        char arn[128];
+        snprintf(arn, sizeof(arn), "arn:cmkp11:%s:key/%s", module.cfg.token_label, rec->key_id);
+        return put_text(a, arn);
+    }
+    case CKA_CMK_TAGS: {
+        if (!rec->tags_loaded && store_tags_load(module.store, rec) != STORE_OK)
+            return CKR_DEVICE_ERROR;
+        size_t len = tags_format(rec->tags, rec->tag_count, NULL, 0);
+        char *text = malloc(len + 1);
+        if (!text) return CKR_HOST_MEMORY;
+        tags_format(rec->tags, rec->tag_count, text, len + 1);
+        CK_RV rv = put(a, text, (CK_ULONG)len);
+        free(text);
+        return rv;
+    }
+    }
+    if (attr_is_vendor(a->type)) {
+        a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        return CKR_ATTRIBUTE_TYPE_INVALID;
+    }
+    return (CK_RV)-1;
+}
+
+/* PKCS#11 lets C_GetAttributeValue return any of these; the most telling one wins. */
+static int rv_rank(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_OK: return 0;
+    case CKR_BUFFER_TOO_SMALL: return 1;
+    case CKR_ATTRIBUTE_TYPE_INVALID: return 2;
+    case CKR_ATTRIBUTE_SENSITIVE: return 3;
+    default: return 4;
+    }
+}
+
+static CK_RV load_visible(CK_OBJECT_HANDLE handle, struct cmk_record *rec)
+{
+    enum store_status s = store_cmk_get(module.store, handle_row(handle), rec);
+    if (s == STORE_NOT_FOUND) return CKR_OBJECT_HANDLE_INVALID;
+    if (s != STORE_OK) return CKR_DEVICE_ERROR;
+    if (rec->state == CMK_STATE_CREATING || !(rec->objects & handle_kind(handle))) {
+        cmk_record_free(rec);
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    return CKR_OK;
+}
+
+CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                         CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
+{
+    struct cmk_record rec;
+    CK_RV rv = load_visible(handle, &rec);
+    if (rv != CKR_OK) return rv;
+    CK_RV worst = CKR_OK;
+    CK_ULONG *forward = calloc(count ? count : 1, sizeof(*forward));
+    CK_ATTRIBUTE *sub = calloc(count ? count : 1, sizeof(*sub));
+    CK_ULONG nforward = 0;
+    if (!forward || !sub) {
+        worst = CKR_HOST_MEMORY;
+        goto out;
+    }
+    for (CK_ULONG i = 0; i < count; i++) {
+        CK_RV r = answer_from_record(&rec, &tmpl[i]);
+        if (r == (CK_RV)-1) {
+            forward[nforward] = i;
+            sub[nforward++] = tmpl[i];
+        } else if (rv_rank(r) > rv_rank(worst)) {
+            worst = r;
+        }
+    }
+    if (nforward > 0 && rv_rank(worst) < 4) {
+        CK_OBJECT_HANDLE material;
+        CK_RV r = cmk_resolve_backend(session, handle, &material);
+        if (r == CKR_OK) r = module.be.fn->C_GetAttributeValue(session, material, sub, nforward);
+        for (CK_ULONG k = 0; k < nforward; k++) tmpl[forward[k]].ulValueLen = sub[k].ulValueLen;
+        if (rv_rank(r) > rv_rank(worst)) worst = r;
+    }
+out:
+    free(forward);
+    free(sub);
+    cmk_record_free(&rec);
+    return worst;
+}
+
+/* Applies one metadata change to rec in memory; the caller commits. */
+static CK_RV apply_label(struct cmk_record *rec, const CK_ATTRIBUTE *a)
+{
+    char why[VALIDATE_WHY_SIZE];
+    free(rec->alias);
+    rec->alias = NULL;
+    if (a->ulValueLen == 0) return CKR_OK; /* an empty label removes the alias */
+    char *text = strndup(a->pValue, a->ulValueLen);
+    char *canon = malloc(a->ulValueLen + 1);
+    CK_RV rv = CKR_OK;
+    if (!text || !canon) rv = CKR_HOST_MEMORY;
+    else if (strlen(text) != a->ulValueLen || validate_alias(text, a->ulValueLen, canon, why)) {
+        log_warning("SetAttributeValue: CKA_LABEL (alias) invalid: %s",
+                    strlen(text) != a->ulValueLen ? "contains NUL" : why);
+        rv = CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    free(text);
+    if (rv == CKR_OK) rec->alias = canon;
+    else free(canon);
+    return rv;
+}
+
+static CK_RV apply_rotation(struct cmk_record *rec, const CK_ATTRIBUTE *a)
+{
+    char why[VALIDATE_WHY_SIZE];
+    int64_t now = util_now();
+    int64_t anchor = rec->rotation_enabled ? rec->next_rotation - rec->rotation_interval : now;
+    if (a->type == CKA_CMK_ROTATION_ENABLED) {
+        if (a->ulValueLen != sizeof(CK_BBOOL)) return CKR_ATTRIBUTE_VALUE_INVALID;
+        bool on = *(CK_BBOOL *)a->pValue != CK_FALSE;
+        if (on && (rec->key_type != CKK_AES || rec->origin != CMK_ORIGIN_KMS)) {
+            log_warning("SetAttributeValue: key %s: automatic rotation is only for symmetric "
+                        "keys of KMS origin (key spec %s)",
+                        rec->key_id, rec->key_spec);
+            return CKR_ACTION_PROHIBITED;
+        }
+        if (on && !rec->rotation_enabled) anchor = now; /* the anchor is the enabling time */
+        rec->rotation_enabled = on;
+        if (on && !rec->rotation_interval) rec->rotation_interval = ROTATION_DEFAULT_SECONDS;
+    } else {
+        int64_t seconds;
+        if (a->type == CKA_CMK_ROTATION_INTERVAL) {
+            if (a->ulValueLen != sizeof(CK_ULONG)) return CKR_ATTRIBUTE_VALUE_INVALID;
+            seconds = (int64_t) * (CK_ULONG *)a->pValue;
+            if (validate_rotation_seconds(seconds, why)) {
+                log_warning("SetAttributeValue: CKA_CMK_ROTATION_INTERVAL invalid: %s", why);
+                return CKR_ATTRIBUTE_VALUE_INVALID;
+            }
+        } else if (validate_rotation_period(a->pValue, a->ulValueLen, &seconds, why)) {
+            log_warning("SetAttributeValue: CKA_CMK_ROTATION_PERIOD invalid: %s", why);
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        }
+        rec->rotation_interval = seconds; /* the anchor stays: only the interval changes */
+    }
+    rec->next_rotation = rec->rotation_enabled ? anchor + rec->rotation_interval : 0;
+    return CKR_OK;
+}
+
+static CK_RV apply_state(struct cmk_record *rec, const CK_ATTRIBUTE *a)
+{
+    if (a->ulValueLen != sizeof(CK_ULONG)) return CKR_ATTRIBUTE_VALUE_INVALID;
+    CK_ULONG to = *(CK_ULONG *)a->pValue;
+    unsigned long from = rec->state;
+    if (to == from) return CKR_OK;
+    if (to == CMK_STATE_ENABLED && from == CMK_STATE_DISABLED) {
+        rec->state = to;
+        return CKR_OK;
+    }
+    if (to == CMK_STATE_DISABLED && (from == CMK_STATE_ENABLED || from == CMK_STATE_PENDING_DELETION)) {
+        rec->state = to; /* from PendingDeletion this cancels the deletion */
+        rec->deletion_date = 0;
+        return CKR_OK;
+    }
+    if (to == CMK_STATE_PENDING_DELETION && (from == CMK_STATE_ENABLED || from == CMK_STATE_DISABLED)) {
+        unsigned long days = rec->pending_window ? rec->pending_window : module.cfg.pending_window_days;
+        rec->state = to;
+        rec->deletion_date = util_now() + (int64_t)days * 86400;
+        return CKR_OK;
+    }
+    log_warning("SetAttributeValue: key %s: CKA_CMK_KEY_STATE cannot move from %lu to %lu "
+                "(allowed: Enabled<->Disabled, Enabled/Disabled->PendingDeletion, "
+                "PendingDeletion->Disabled)",
+                rec->key_id, from, to);
+    return to <= CMK_STATE_PENDING_IMPORT && to != CMK_STATE_CREATING ? CKR_ACTION_PROHIBITED
+                                                                       : CKR_ATTRIBUTE_VALUE_INVALID;
+}
+
+static bool is_metadata_attr(CK_ATTRIBUTE_TYPE t)
+{
+    return t == CKA_LABEL || t == CKA_ID || attr_is_vendor(t);
+}
+
+/* Checks and applies the store-held part of a C_SetAttributeValue to rec. */
+static CK_RV apply_metadata(struct cmk_record *rec, const CK_ATTRIBUTE *a, struct cmk_tag **tags,
+                            size_t *tag_count, bool *tags_changed)
+{
+    char why[VALIDATE_WHY_SIZE];
+    bool pending = rec->state == CMK_STATE_PENDING_DELETION;
+    if (pending && a->type != CKA_CMK_KEY_STATE) {
+        log_warning("SetAttributeValue: key %s is pending deletion: only cancelling (state "
+                    "Disabled) is allowed",
+                    rec->key_id);
+        return CKR_ACTION_PROHIBITED;
+    }
+    switch (a->type) {
+    case CKA_LABEL: return apply_label(rec, a);
+    case CKA_ID: {
+        unsigned char *copy = malloc(a->ulValueLen ? a->ulValueLen : 1);
+        if (!copy) return CKR_HOST_MEMORY;
+        if (a->ulValueLen) memcpy(copy, a->pValue, a->ulValueLen);
+        free(rec->cka_id);
+        rec->cka_id = copy;
+        rec->cka_id_len = a->ulValueLen;
+        return CKR_OK;
+    }
+    case CKA_CMK_DESCRIPTION: {
+        if (validate_description(a->pValue, a->ulValueLen, why)) {
+            log_warning("SetAttributeValue: CKA_CMK_DESCRIPTION invalid: %s", why);
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        }
+        char *d = strndup(a->ulValueLen ? a->pValue : "", a->ulValueLen);
+        if (!d) return CKR_HOST_MEMORY;
+        free(rec->description);
+        rec->description = d;
+        return CKR_OK;
+    }
+    case CKA_CMK_ROTATION_ENABLED:
+    case CKA_CMK_ROTATION_INTERVAL:
+    case CKA_CMK_ROTATION_PERIOD: return apply_rotation(rec, a);
+    case CKA_CMK_KEY_STATE: return apply_state(rec, a);
+    case CKA_CMK_PENDING_WINDOW_DAYS:
+        if (a->ulValueLen != sizeof(CK_ULONG) ||
+            validate_pending_window(*(CK_ULONG *)a->pValue, why)) {
+            log_warning("SetAttributeValue: CKA_CMK_PENDING_WINDOW_DAYS invalid: %s",
+                        a->ulValueLen != sizeof(CK_ULONG) ? "must be a CK_ULONG" : why);
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        }
+        rec->pending_window = *(CK_ULONG *)a->pValue;
+        return CKR_OK;
+    case CKA_CMK_TAGS:
+        cmk_tags_free(*tags, *tag_count);
+        *tags = NULL;
+        *tag_count = 0;
+        if (validate_tags(a->pValue, a->ulValueLen, tags, tag_count, why)) {
+            log_warning("SetAttributeValue: CKA_CMK_TAGS invalid: %s", why);
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        }
+        *tags_changed = true;
+        return CKR_OK;
+    }
+    if (a->type <= CKA_CMK_CREATOR) {
+        log_warning("SetAttributeValue: vendor attribute 0x%lx is read-only", a->type);
+        return CKR_ATTRIBUTE_READ_ONLY;
+    }
+    log_warning("SetAttributeValue: vendor attribute 0x%lx is unknown", a->type);
+    return CKR_ATTRIBUTE_TYPE_INVALID;
+}
+
+static CK_RV check_standard_change(const CK_ATTRIBUTE *a)
+{
+    bool weakens = (a->type == CKA_SENSITIVE && a->ulValueLen == 1 && !*(CK_BBOOL *)a->pValue) ||
+                   (a->type == CKA_EXTRACTABLE && a->ulValueLen == 1 && *(CK_BBOOL *)a->pValue);
+    if (weakens) {
+        log_warning("SetAttributeValue: CMK material stays sensitive and non-extractable");
+        return CKR_ATTRIBUTE_READ_ONLY;
+    }
+    return CKR_OK;
+}
+
+static CK_RV commit_changes(struct cmk_record *rec, bool tags_changed, struct cmk_tag *tags,
+                            size_t tag_count, const char *what)
+{
+    enum store_status s = store_begin(module.store);
+    if (s != STORE_OK) return CKR_DEVICE_ERROR;
+    s = store_cmk_update(module.store, rec);
+    if (s == STORE_OK && tags_changed) s = store_tags_replace(module.store, rec->row, tags, tag_count);
+    if (s == STORE_OK) s = store_audit(module.store, what, rec->key_id, NULL);
+    if (s != STORE_OK) {
+        store_rollback(module.store);
+        if (s == STORE_ALIAS_EXISTS) {
+            log_warning("SetAttributeValue: CKA_LABEL (alias) '%s' already exists on this token",
+                        rec->alias ? rec->alias : "");
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        }
+        return CKR_DEVICE_ERROR;
+    }
+    s = store_commit(module.store);
+    cmk_cache_forget(rec->row);
+    return s == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+}
+
+CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                         CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
+{
+    struct cmk_record rec;
+    CK_RV rv = load_visible(handle, &rec);
+    if (rv != CKR_OK) return rv;
+    unsigned long old_state = rec.state;
+    struct cmk_tag *tags = NULL;
+    size_t tag_count = 0;
+    bool tags_changed = false, metadata = false;
+    struct tmpl_builder forward;
+    tmpl_init(&forward);
+    for (CK_ULONG i = 0; i < count && rv == CKR_OK; i++) {
+        if (is_metadata_attr(tmpl[i].type)) {
+            metadata = true;
+            rv = apply_metadata(&rec, &tmpl[i], &tags, &tag_count, &tags_changed);
+        } else {
+            rv = check_standard_change(&tmpl[i]);
+            tmpl_set(&forward, tmpl[i].type, tmpl[i].pValue, tmpl[i].ulValueLen);
+        }
+    }
+    if (rv == CKR_OK && forward.failed) rv = CKR_HOST_MEMORY;
+    /* Backend first: it may refuse, and then nothing of ours has changed. */
+    if (rv == CKR_OK && forward.count > 0) {
+        CK_OBJECT_HANDLE material;
+        rv = cmk_resolve_backend(session, handle, &material);
+        if (rv == CKR_OK)
+            rv = module.be.fn->C_SetAttributeValue(session, material, forward.attrs, forward.count);
+    }
+    if (rv == CKR_OK && metadata) {
+        const char *what = rec.state == old_state                 ? "UpdateKeyAttributes"
+                           : rec.state == CMK_STATE_ENABLED        ? "EnableKey"
+                           : rec.state == CMK_STATE_PENDING_DELETION ? "ScheduleKeyDeletion"
+                           : old_state == CMK_STATE_PENDING_DELETION ? "CancelKeyDeletion"
+                                                                    : "DisableKey";
+        rv = commit_changes(&rec, tags_changed, tags, tag_count, what);
+    }
+    tmpl_free(&forward);
+    cmk_tags_free(tags, tag_count);
+    cmk_record_free(&rec);
+    return rv;
+}
+
+CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
+{
+    (void)session;
+    struct cmk_record rec;
+    CK_RV rv = load_visible(handle, &rec);
+    if (rv != CKR_OK) return rv;
+    const char *what;
+    if (rec.state == CMK_STATE_PENDING_DELETION) {
+        rv = CKR_OBJECT_HANDLE_INVALID; /* already "destroyed" as far as PKCS#11 goes */
+        goto out;
+    }
+    if (handle_kind(handle) == CMK_OBJ_PUBLIC) {
+        /* Clients drop the public half and keep signing: only that object goes. */
+        rec.objects &= ~(unsigned)CMK_OBJ_PUBLIC;
+        what = "DeletePublicKeyObject";
+    } else {
+        unsigned long days = rec.pending_window ? rec.pending_window : module.cfg.pending_window_days;
+        rec.state = CMK_STATE_PENDING_DELETION;
+        rec.deletion_date = util_now() + (int64_t)days * 86400;
+        what = "ScheduleKeyDeletion";
+        log_info("key %s: scheduled for deletion in %lu days", rec.key_id, days);
+    }
+    rv = commit_changes(&rec, false, NULL, 0, what);
+out:
+    cmk_record_free(&rec);
+    return rv;
+}

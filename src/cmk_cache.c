@@ -1,0 +1,150 @@
+/* cmk_cache.c - a small hash map from store row to live facts. */
+#include "cmk_cache.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "module.h"
+
+#define CACHE_BUCKETS 4096
+
+struct cache_entry {
+    struct cache_entry *next;
+    struct cmk_live live;
+    uint64_t generation; /* cache generation the facts were read in */
+};
+
+static struct cache_entry *buckets[CACHE_BUCKETS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t generation = 1;
+static int64_t seen_data_version = -1;
+
+static struct cache_entry **bucket_of(int64_t row)
+{
+    return &buckets[(uint64_t)row % CACHE_BUCKETS];
+}
+
+static struct cache_entry *entry_find(int64_t row)
+{
+    for (struct cache_entry *e = *bucket_of(row); e; e = e->next)
+        if (e->live.row == row) return e;
+    return NULL;
+}
+
+static void entry_unlink(int64_t row)
+{
+    for (struct cache_entry **p = bucket_of(row); *p; p = &(*p)->next) {
+        if ((*p)->live.row == row) {
+            struct cache_entry *e = *p;
+            *p = e->next;
+            free(e);
+            return;
+        }
+    }
+}
+
+/* Another process's commit makes every cached fact suspect; our own commits
+ * forget their rows explicitly, so this is the only cross-process signal needed. */
+static void cache_check_freshness(void)
+{
+    int64_t v;
+    if (store_data_version(module.store, &v) != STORE_OK) {
+        generation++;
+        return;
+    }
+    if (v != seen_data_version) {
+        seen_data_version = v;
+        generation++;
+    }
+}
+
+static CK_RV entry_load(struct cache_entry *e, int64_t row)
+{
+    struct cmk_record rec;
+    enum store_status s = store_cmk_get(module.store, row, &rec);
+    if (s == STORE_NOT_FOUND) return CKR_OBJECT_HANDLE_INVALID;
+    if (s != STORE_OK) return CKR_DEVICE_ERROR;
+    if (e->live.primary_version != rec.primary_version) {
+        e->live.backend_main = e->live.backend_public = 0;
+    }
+    e->live.row = row;
+    memcpy(e->live.key_id, rec.key_id, sizeof(e->live.key_id));
+    e->live.state = rec.state;
+    e->live.usage = rec.usage;
+    e->live.key_type = rec.key_type;
+    e->live.origin = rec.origin;
+    e->live.primary_version = rec.primary_version;
+    e->live.objects = rec.objects;
+    e->generation = generation;
+    cmk_record_free(&rec);
+    return CKR_OK;
+}
+
+CK_RV cmk_cache_get(int64_t row, struct cmk_live *out)
+{
+    CK_RV rv = CKR_OK;
+    pthread_mutex_lock(&cache_lock);
+    cache_check_freshness();
+    struct cache_entry *e = entry_find(row);
+    if (!e) {
+        e = calloc(1, sizeof(*e));
+        if (!e) {
+            rv = CKR_HOST_MEMORY;
+            goto out;
+        }
+        rv = entry_load(e, row);
+        if (rv != CKR_OK) {
+            free(e);
+            goto out;
+        }
+        e->next = *bucket_of(row);
+        *bucket_of(row) = e;
+    } else if (e->generation != generation) {
+        rv = entry_load(e, row);
+        if (rv != CKR_OK) {
+            entry_unlink(row);
+            goto out;
+        }
+    }
+    *out = e->live;
+out:
+    pthread_mutex_unlock(&cache_lock);
+    return rv;
+}
+
+void cmk_cache_set_handles(int64_t row, unsigned long version, CK_OBJECT_HANDLE main,
+                           CK_OBJECT_HANDLE pub)
+{
+    pthread_mutex_lock(&cache_lock);
+    struct cache_entry *e = entry_find(row);
+    if (e && e->live.primary_version == version) {
+        if (main) e->live.backend_main = main;
+        if (pub) e->live.backend_public = pub;
+    }
+    pthread_mutex_unlock(&cache_lock);
+}
+
+void cmk_cache_forget(int64_t row)
+{
+    /* Only the facts go stale: the backend handles stay valid while the version does. */
+    pthread_mutex_lock(&cache_lock);
+    struct cache_entry *e = entry_find(row);
+    if (e) e->generation = 0;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+void cmk_cache_clear(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+        while (buckets[i]) {
+            struct cache_entry *e = buckets[i];
+            buckets[i] = e->next;
+            free(e);
+        }
+    }
+    seen_data_version = -1;
+    generation++;
+    pthread_mutex_unlock(&cache_lock);
+}

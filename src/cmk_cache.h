@@ -1,0 +1,28 @@
+/* cmk_cache.h - what an operation init needs to know about a CMK, without SQL.
+ * Entries are refreshed when the store's data_version says another connection
+ * committed; backend handles survive refreshes while the primary version is the same. */
+#ifndef CMKP11_CMK_CACHE_H
+#define CMKP11_CMK_CACHE_H
+
+#include <p11-kit/pkcs11.h>
+#include <stdint.h>
+
+struct cmk_live {
+    int64_t row;
+    char key_id[37];
+    unsigned long state, usage, key_type, origin, primary_version;
+    unsigned objects;
+    CK_OBJECT_HANDLE backend_main;   /* secret or private key of the primary version, 0 = unknown */
+    CK_OBJECT_HANDLE backend_public; /* public key of the primary version, 0 = unknown */
+};
+
+/* Fills out with current facts about row; CKR_OBJECT_HANDLE_INVALID if it is gone. */
+CK_RV cmk_cache_get(int64_t row, struct cmk_live *out);
+/* Remembers backend handles found for row's primary version. */
+void cmk_cache_set_handles(int64_t row, unsigned long version, CK_OBJECT_HANDLE main,
+                           CK_OBJECT_HANDLE pub);
+/* Drops everything known about row (after this process changed it). */
+void cmk_cache_forget(int64_t row);
+void cmk_cache_clear(void);
+
+#endif

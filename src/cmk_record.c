@@ -1,0 +1,23 @@
+/* cmk_record.c - freeing what the store hands out. */
+#include "cmk_record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void cmk_tags_free(struct cmk_tag *tags, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(tags[i].key);
+        free(tags[i].value);
+    }
+    free(tags);
+}
+
+void cmk_record_free(struct cmk_record *rec)
+{
+    free(rec->alias);
+    free(rec->cka_id);
+    free(rec->description);
+    cmk_tags_free(rec->tags, rec->tag_count);
+    memset(rec, 0, sizeof(*rec));
+}

@@ -1,0 +1,46 @@
+/* cmk_record.h - one CMK as the store keeps it. Plain data shared by cmk and store. */
+#ifndef CMKP11_CMK_RECORD_H
+#define CMKP11_CMK_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Which objects a CMK presents to clients (bits of cmk_record.objects). */
+enum cmk_object_kind { CMK_OBJ_SECRET = 1, CMK_OBJ_PRIVATE = 2, CMK_OBJ_PUBLIC = 4 };
+
+struct cmk_tag {
+    char *key;
+    char *value;
+};
+
+struct cmk_record {
+    int64_t row;
+    char key_id[37];
+    char *alias; /* NULL when the key has none */
+    unsigned char *cka_id;
+    size_t cka_id_len;
+    char *description;
+    char key_spec[40];
+    unsigned long key_type; /* CKK_* */
+    unsigned long usage, origin, protection, state;
+    int64_t created;
+    long creator_uid;
+    long creator_pid;
+    int64_t creator_start; /* with the pid, tells a live creator from a dead one */
+    bool rotation_enabled;
+    int64_t rotation_interval, last_rotation, next_rotation;
+    unsigned long primary_version;
+    int64_t deletion_date;
+    unsigned long pending_window;
+    unsigned objects;      /* enum cmk_object_kind bits */
+    unsigned private_mask; /* which of those objects are CKA_PRIVATE */
+    struct cmk_tag *tags;  /* loaded only when asked for */
+    size_t tag_count;
+    bool tags_loaded;
+};
+
+void cmk_record_free(struct cmk_record *rec);
+void cmk_tags_free(struct cmk_tag *tags, size_t count);
+
+#endif

@@ -1,0 +1,117 @@
+/* cmk_use.c - may this CMK do this now? And which backend object does it? */
+#include <string.h>
+
+#include "cmk.h"
+#include "cmkp11/cmkp11.h"
+#include "handles.h"
+#include "log.h"
+#include "module.h"
+
+static const char *use_name(enum cmk_use use)
+{
+    static const char *const names[] = {"encrypt", "decrypt", "sign",   "verify",
+                                        "wrap",    "unwrap",  "derive", "digest"};
+    return names[use];
+}
+
+static const char *state_name(unsigned long state)
+{
+    switch (state) {
+    case CMK_STATE_ENABLED: return "Enabled";
+    case CMK_STATE_DISABLED: return "Disabled";
+    case CMK_STATE_PENDING_DELETION: return "PendingDeletion";
+    case CMK_STATE_PENDING_IMPORT: return "PendingImport";
+    default: return "Creating";
+    }
+}
+
+static bool usage_allows(unsigned long usage, enum cmk_use use)
+{
+    switch (use) {
+    case CMK_USE_ENCRYPT:
+    case CMK_USE_DECRYPT:
+    case CMK_USE_WRAP:
+    case CMK_USE_UNWRAP: return usage == CMK_USAGE_ENCRYPT_DECRYPT;
+    case CMK_USE_SIGN:
+    case CMK_USE_VERIFY:
+        return usage == CMK_USAGE_SIGN_VERIFY || usage == CMK_USAGE_GENERATE_VERIFY_MAC;
+    case CMK_USE_DERIVE: return true; /* ECDH: the backend's CKA_DERIVE decides */
+    case CMK_USE_DIGEST: return false;
+    }
+    return false;
+}
+
+/* Finds (once per process and version) the backend object behind a CMK object. */
+static CK_RV lookup_backend(CK_SESSION_HANDLE session, struct cmk_live *live, unsigned kind,
+                            CK_OBJECT_HANDLE *out)
+{
+    bool pub = kind == CMK_OBJ_PUBLIC;
+    CK_OBJECT_HANDLE cached = pub ? live->backend_public : live->backend_main;
+    if (cached) {
+        *out = cached;
+        return CKR_OK;
+    }
+    unsigned char bid[CMK_BACKEND_ID_LEN];
+    cmk_backend_id(live->key_id, live->primary_version, bid);
+    CK_OBJECT_CLASS cls = kind == CMK_OBJ_SECRET    ? CKO_SECRET_KEY
+                          : kind == CMK_OBJ_PRIVATE ? CKO_PRIVATE_KEY
+                                                    : CKO_PUBLIC_KEY;
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+    CK_RV rv = backend_find_by_id(&module.be, session, bid, sizeof(bid), cls, found, 2, &n);
+    if (rv != CKR_OK) return rv;
+    if (n == 0) {
+        /* Private material is invisible before login: say so rather than "invalid". */
+        CK_SESSION_INFO info;
+        if (kind != CMK_OBJ_PUBLIC && module.be.fn->C_GetSessionInfo(session, &info) == CKR_OK &&
+            info.state != CKS_RO_USER_FUNCTIONS && info.state != CKS_RW_USER_FUNCTIONS)
+            return CKR_USER_NOT_LOGGED_IN;
+        log_error("key %s version %lu: its material is missing from the backend token",
+                  live->key_id, live->primary_version);
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    cmk_cache_set_handles(live->row, live->primary_version, pub ? 0 : found[0], pub ? found[0] : 0);
+    *out = found[0];
+    return CKR_OK;
+}
+
+static CK_RV live_of(CK_OBJECT_HANDLE handle, struct cmk_live *live)
+{
+    unsigned kind = handle_kind(handle);
+    CK_RV rv = cmk_cache_get(handle_row(handle), live);
+    if (rv != CKR_OK) return rv;
+    if (live->state == CMK_STATE_CREATING || !(live->objects & kind))
+        return CKR_OBJECT_HANDLE_INVALID;
+    return CKR_OK;
+}
+
+CK_RV cmk_resolve_backend(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                          CK_OBJECT_HANDLE *backend)
+{
+    struct cmk_live live;
+    CK_RV rv = live_of(handle, &live);
+    if (rv != CKR_OK) return rv;
+    return lookup_backend(session, &live, handle_kind(handle), backend);
+}
+
+CK_RV cmk_resolve_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, enum cmk_use use,
+                          CK_OBJECT_HANDLE *backend)
+{
+    struct cmk_live live;
+    CK_RV rv = live_of(handle, &live);
+    if (rv == CKR_OBJECT_HANDLE_INVALID) return CKR_KEY_HANDLE_INVALID;
+    if (rv != CKR_OK) return rv;
+    if (live.state != CMK_STATE_ENABLED) {
+        log_warning("key %s: cannot %s: key state is %s (only Enabled keys may be used)",
+                    live.key_id, use_name(use), state_name(live.state));
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    if (!usage_allows(live.usage, use)) {
+        log_warning("key %s: cannot %s: key usage is %s", live.key_id, use_name(use),
+                    live.usage == CMK_USAGE_ENCRYPT_DECRYPT ? "ENCRYPT_DECRYPT"
+                    : live.usage == CMK_USAGE_SIGN_VERIFY   ? "SIGN_VERIFY"
+                                                            : "GENERATE_VERIFY_MAC");
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    return lookup_backend(session, &live, handle_kind(handle), backend);
+}

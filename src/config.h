@@ -1,0 +1,31 @@
+/* config.h - cmkp11.conf: where the backend is, which token, where the store is. */
+#ifndef CMKP11_CONFIG_H
+#define CMKP11_CONFIG_H
+
+#include <stdbool.h>
+
+enum usage_conflict_policy { USAGE_CONFLICT_PREFER_SIGN = 0, USAGE_CONFLICT_REJECT };
+
+struct config {
+    char *path;                /* the file read, for messages */
+    char *backend_module;      /* [backend] module */
+    char *backend_token_label; /* [backend] token_label */
+    char *backend_token_serial;/* [backend] token_serial (alternative to the label) */
+    char *token_label;         /* [token] label: what clients see */
+    char *store_path;          /* [token] store */
+    int log_level;             /* [log] level */
+    char *log_file;            /* [log] file */
+    unsigned long pending_window_days;        /* [policy] pending_window_days */
+    enum usage_conflict_policy usage_conflict; /* [policy] usage_conflict */
+    bool allow_immediate_destroy;             /* [policy] allow_immediate_destroy */
+    bool cloud_specs_only;                    /* [policy] cloud_specs_only */
+    unsigned long max_keys;                   /* [policy] max_keys, 0 = no quota */
+};
+
+/* Reads the file named by CMKP11_CONF, else the installed default. On failure
+ * logs one line naming file, line and key, and returns -1. */
+int config_load(struct config *cfg);
+int config_load_file(struct config *cfg, const char *path);
+void config_free(struct config *cfg);
+
+#endif

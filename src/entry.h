@@ -1,0 +1,34 @@
+/* entry.h - what every exported C_* function starts and ends with. */
+#ifndef CMKP11_ENTRY_H
+#define CMKP11_ENTRY_H
+
+#include <p11-kit/pkcs11.h>
+
+#include "cmkp11/cmkp11.h"
+#include "log.h"
+#include "module.h"
+
+#define CK_EXPORT __attribute__((visibility("default")))
+
+/* Every entry point traces in/out at debug level and refuses before C_Initialize. */
+#define ENTRY_BEGIN(name)                                                                          \
+    log_debug("%s: in", name);                                                                    \
+    if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED
+
+#define ENTRY_RETURN(name, expr)                                                                   \
+    do {                                                                                           \
+        CK_RV entry_rv_ = (expr);                                                                  \
+        log_debug("%s: out 0x%lx", name, entry_rv_);                                              \
+        return entry_rv_;                                                                          \
+    } while (0)
+
+/* Forwards a call unchanged: session handles are the backend's own. */
+#define FORWARD(func, ...)                                                                         \
+    do {                                                                                           \
+        ENTRY_BEGIN(#func);                                                                        \
+        ENTRY_RETURN(#func, module.be.fn->func(__VA_ARGS__));                                      \
+    } while (0)
+
+extern CK_FUNCTION_LIST entry_function_list;
+
+#endif

@@ -1,0 +1,185 @@
+/* entry_general.c - library, slot and token functions. */
+#include <stdio.h>
+#include <string.h>
+
+#include "entry.h"
+
+#define LIBRARY_DESCRIPTION "cmkp11 cloud-KMS CMK layer"
+#define MANUFACTURER "cmkp11"
+
+static void pad_copy(CK_UTF8CHAR *field, size_t size, const char *text)
+{
+    memset(field, ' ', size);
+    size_t n = strlen(text);
+    memcpy(field, text, n < size ? n : size);
+}
+
+CK_EXPORT CK_RV C_Initialize(CK_VOID_PTR init_args)
+{
+    log_debug("C_Initialize: in");
+    ENTRY_RETURN("C_Initialize", module_initialize(init_args));
+}
+
+CK_EXPORT CK_RV C_Finalize(CK_VOID_PTR reserved)
+{
+    ENTRY_BEGIN("C_Finalize");
+    if (reserved) return CKR_ARGUMENTS_BAD;
+    ENTRY_RETURN("C_Finalize", module_finalize());
+}
+
+CK_EXPORT CK_RV C_GetInfo(CK_INFO_PTR info)
+{
+    ENTRY_BEGIN("C_GetInfo");
+    if (!info) return CKR_ARGUMENTS_BAD;
+    memset(info, 0, sizeof(*info));
+    info->cryptokiVersion.major = 2;
+    info->cryptokiVersion.minor = 40;
+    pad_copy(info->manufacturerID, sizeof(info->manufacturerID), MANUFACTURER);
+    pad_copy(info->libraryDescription, sizeof(info->libraryDescription), LIBRARY_DESCRIPTION);
+    info->libraryVersion.major = CMKP11_VERSION_MAJOR;
+    info->libraryVersion.minor = CMKP11_VERSION_MINOR;
+    ENTRY_RETURN("C_GetInfo", CKR_OK);
+}
+
+CK_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+{
+    if (!list) return CKR_ARGUMENTS_BAD;
+    *list = &entry_function_list;
+    return CKR_OK;
+}
+
+static CK_INTERFACE interfaces[] = {
+    {(CK_UTF8CHAR *)"PKCS 11", &entry_function_list, 0},
+};
+
+CK_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR list, CK_ULONG_PTR count)
+{
+    if (!count) return CKR_ARGUMENTS_BAD;
+    CK_ULONG n = sizeof(interfaces) / sizeof(interfaces[0]);
+    if (!list) {
+        *count = n;
+        return CKR_OK;
+    }
+    if (*count < n) {
+        *count = n;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    memcpy(list, interfaces, sizeof(interfaces));
+    *count = n;
+    return CKR_OK;
+}
+
+CK_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version,
+                               CK_INTERFACE_PTR_PTR iface, CK_FLAGS flags)
+{
+    if (!iface) return CKR_ARGUMENTS_BAD;
+    if (name && strcmp((const char *)name, "PKCS 11") != 0) return CKR_ARGUMENTS_BAD;
+    if (version && (version->major != 2 || version->minor != 40)) return CKR_ARGUMENTS_BAD;
+    if (flags & ~interfaces[0].flags) return CKR_ARGUMENTS_BAD;
+    *iface = &interfaces[0];
+    return CKR_OK;
+}
+
+static CK_RV check_slot(CK_SLOT_ID slot)
+{
+    return slot == MODULE_SLOT_ID ? CKR_OK : CKR_SLOT_ID_INVALID;
+}
+
+CK_EXPORT CK_RV C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
+{
+    ENTRY_BEGIN("C_GetSlotList");
+    (void)token_present; /* the configured token was found at C_Initialize */
+    if (!count) return CKR_ARGUMENTS_BAD;
+    if (list) {
+        if (*count < 1) {
+            *count = 1;
+            ENTRY_RETURN("C_GetSlotList", CKR_BUFFER_TOO_SMALL);
+        }
+        list[0] = MODULE_SLOT_ID;
+    }
+    *count = 1;
+    ENTRY_RETURN("C_GetSlotList", CKR_OK);
+}
+
+CK_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
+{
+    ENTRY_BEGIN("C_GetSlotInfo");
+    if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
+    if (!info) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = module.be.fn->C_GetSlotInfo(module.be.slot, info);
+    if (rv == CKR_OK) {
+        char desc[64];
+        snprintf(desc, sizeof(desc), "cmkp11 slot for %s", module.cfg.token_label);
+        pad_copy(info->slotDescription, sizeof(info->slotDescription), desc);
+        pad_copy(info->manufacturerID, sizeof(info->manufacturerID), MANUFACTURER);
+        info->flags |= CKF_TOKEN_PRESENT;
+    }
+    ENTRY_RETURN("C_GetSlotInfo", rv);
+}
+
+CK_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
+{
+    ENTRY_BEGIN("C_GetTokenInfo");
+    if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
+    if (!info) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = module.be.fn->C_GetTokenInfo(module.be.slot, info);
+    if (rv == CKR_OK) {
+        /* URIs match on these: token=<label>;manufacturer=cmkp11;model=CMK */
+        pad_copy(info->label, sizeof(info->label), module.cfg.token_label);
+        pad_copy(info->manufacturerID, sizeof(info->manufacturerID), MANUFACTURER);
+        pad_copy(info->model, sizeof(info->model), "CMK");
+    }
+    ENTRY_RETURN("C_GetTokenInfo", rv);
+}
+
+CK_EXPORT CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved)
+{
+    ENTRY_BEGIN("C_WaitForSlotEvent");
+    (void)flags;
+    (void)slot;
+    (void)reserved;
+    /* One fixed slot whose token never leaves: there is never an event to report. */
+    ENTRY_RETURN("C_WaitForSlotEvent", CKR_FUNCTION_NOT_SUPPORTED);
+}
+
+CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list,
+                                   CK_ULONG_PTR count)
+{
+    ENTRY_BEGIN("C_GetMechanismList");
+    if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
+    ENTRY_RETURN("C_GetMechanismList", module.be.fn->C_GetMechanismList(module.be.slot, list, count));
+}
+
+CK_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
+                                   CK_MECHANISM_INFO_PTR info)
+{
+    ENTRY_BEGIN("C_GetMechanismInfo");
+    if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
+    ENTRY_RETURN("C_GetMechanismInfo",
+                 module.be.fn->C_GetMechanismInfo(module.be.slot, type, info));
+}
+
+CK_EXPORT CK_RV C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
+                            CK_UTF8CHAR_PTR label)
+{
+    ENTRY_BEGIN("C_InitToken");
+    (void)pin;
+    (void)pin_len;
+    (void)label;
+    if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
+    /* Re-initialising the backend token would destroy every CMK's material behind the
+     * store's back; operators initialise the HSM token with its own tools. */
+    log_warning("C_InitToken: refused: initialise the backend token with the HSM's own tools");
+    ENTRY_RETURN("C_InitToken", CKR_FUNCTION_NOT_SUPPORTED);
+}
+
+CK_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+    FORWARD(C_InitPIN, session, pin, len);
+}
+
+CK_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
+                         CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len)
+{
+    FORWARD(C_SetPIN, session, old_pin, old_len, new_pin, new_len);
+}

@@ -1,0 +1,106 @@
+/* entry_keys.c - key generation (CreateKey for token keys), wrap, unwrap, derive. */
+#include "cmk.h"
+#include "entry.h"
+#include "handles.h"
+#include "log.h"
+#include "template.h"
+
+/* PKCS#11's default for CKA_TOKEN is FALSE: only an explicit TRUE makes a CMK. */
+static bool wants_token(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    bool token = false;
+    return attr_get_bool(tmpl, count, CKA_TOKEN, &token) == ATTR_PRESENT && token;
+}
+
+static CK_RV refuse_vendor_on_session_key(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    for (CK_ULONG i = 0; i < count; i++) {
+        if (attr_is_vendor(tmpl[i].type)) {
+            log_warning("key generation: vendor attribute 0x%lx needs CKA_TOKEN=TRUE (a CMK)",
+                        tmpl[i].type);
+            return CKR_TEMPLATE_INCONSISTENT;
+        }
+    }
+    return CKR_OK;
+}
+
+CK_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                              CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
+{
+    ENTRY_BEGIN("C_GenerateKey");
+    if (!mech || !key) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = tmpl_check_shape(tmpl, count, "C_GenerateKey");
+    if (rv == CKR_OK) {
+        if (wants_token(tmpl, count)) rv = cmk_generate_key(session, mech, tmpl, count, key);
+        else if ((rv = refuse_vendor_on_session_key(tmpl, count)) == CKR_OK)
+            rv = module.be.fn->C_GenerateKey(session, mech, tmpl, count, key);
+    }
+    ENTRY_RETURN("C_GenerateKey", rv);
+}
+
+CK_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                                  CK_ATTRIBUTE_PTR pub, CK_ULONG pub_count, CK_ATTRIBUTE_PTR priv,
+                                  CK_ULONG priv_count, CK_OBJECT_HANDLE_PTR pub_key,
+                                  CK_OBJECT_HANDLE_PTR priv_key)
+{
+    ENTRY_BEGIN("C_GenerateKeyPair");
+    if (!mech || !pub_key || !priv_key) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = tmpl_check_shape(pub, pub_count, "C_GenerateKeyPair public template");
+    if (rv == CKR_OK) rv = tmpl_check_shape(priv, priv_count, "C_GenerateKeyPair private template");
+    if (rv == CKR_OK) {
+        if (wants_token(priv, priv_count))
+            rv = cmk_generate_key_pair(session, mech, pub, pub_count, priv, priv_count, pub_key,
+                                       priv_key);
+        else if ((rv = refuse_vendor_on_session_key(pub, pub_count)) == CKR_OK &&
+                 (rv = refuse_vendor_on_session_key(priv, priv_count)) == CKR_OK)
+            rv = module.be.fn->C_GenerateKeyPair(session, mech, pub, pub_count, priv, priv_count,
+                                                 pub_key, priv_key);
+    }
+    ENTRY_RETURN("C_GenerateKeyPair", rv);
+}
+
+CK_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                          CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key,
+                          CK_BYTE_PTR wrapped, CK_ULONG_PTR wrapped_len)
+{
+    ENTRY_BEGIN("C_WrapKey");
+    CK_RV rv = CKR_OK;
+    if (handle_is_cmk(key)) {
+        log_warning("C_WrapKey: a CMK's material never leaves the HSM");
+        ENTRY_RETURN("C_WrapKey", CKR_KEY_UNEXTRACTABLE);
+    }
+    if (handle_is_cmk(wrapping_key))
+        rv = cmk_resolve_for_use(session, wrapping_key, CMK_USE_WRAP, &wrapping_key);
+    if (rv == CKR_OK)
+        rv = module.be.fn->C_WrapKey(session, mech, wrapping_key, key, wrapped, wrapped_len);
+    ENTRY_RETURN("C_WrapKey", rv);
+}
+
+CK_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                            CK_OBJECT_HANDLE unwrapping_key, CK_BYTE_PTR wrapped,
+                            CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                            CK_OBJECT_HANDLE_PTR key)
+{
+    ENTRY_BEGIN("C_UnwrapKey");
+    CK_RV rv = tmpl_check_shape(tmpl, count, "C_UnwrapKey");
+    if (rv == CKR_OK) rv = refuse_vendor_on_session_key(tmpl, count);
+    if (rv == CKR_OK && handle_is_cmk(unwrapping_key))
+        rv = cmk_resolve_for_use(session, unwrapping_key, CMK_USE_UNWRAP, &unwrapping_key);
+    if (rv == CKR_OK)
+        rv = module.be.fn->C_UnwrapKey(session, mech, unwrapping_key, wrapped, wrapped_len, tmpl,
+                                       count, key);
+    ENTRY_RETURN("C_UnwrapKey", rv);
+}
+
+CK_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                            CK_OBJECT_HANDLE base_key, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                            CK_OBJECT_HANDLE_PTR key)
+{
+    ENTRY_BEGIN("C_DeriveKey");
+    CK_RV rv = tmpl_check_shape(tmpl, count, "C_DeriveKey");
+    if (rv == CKR_OK) rv = refuse_vendor_on_session_key(tmpl, count);
+    if (rv == CKR_OK && handle_is_cmk(base_key))
+        rv = cmk_resolve_for_use(session, base_key, CMK_USE_DERIVE, &base_key);
+    if (rv == CKR_OK) rv = module.be.fn->C_DeriveKey(session, mech, base_key, tmpl, count, key);
+    ENTRY_RETURN("C_DeriveKey", rv);
+}

@@ -1,0 +1,147 @@
+/* entry_object.c - objects, attributes and search. CMK handles go to cmk, all
+ * other handles are the backend's and go straight through. */
+#include <stdlib.h>
+
+#include "cmk.h"
+#include "entry.h"
+#include "handles.h"
+#include "object_find.h"
+#include "session.h"
+#include "template.h"
+
+CK_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                               CK_OBJECT_HANDLE_PTR object)
+{
+    ENTRY_BEGIN("C_CreateObject");
+    if (!object) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = tmpl_check_shape(tmpl, count, "C_CreateObject");
+    if (rv != CKR_OK) ENTRY_RETURN("C_CreateObject", rv);
+    if (attr_find(tmpl, count, CKA_CMK_KEY_ID)) {
+        log_warning("C_CreateObject: vendor attributes describe CMKs, which are made with "
+                    "C_GenerateKey/C_GenerateKeyPair");
+        ENTRY_RETURN("C_CreateObject", CKR_ATTRIBUTE_READ_ONLY);
+    }
+    for (CK_ULONG i = 0; i < count; i++) {
+        if (attr_is_vendor(tmpl[i].type)) {
+            log_warning("C_CreateObject: vendor attribute 0x%lx applies to generated CMKs only",
+                        tmpl[i].type);
+            ENTRY_RETURN("C_CreateObject", CKR_ATTRIBUTE_TYPE_INVALID);
+        }
+    }
+    rv = module.be.fn->C_CreateObject(session, tmpl, count, object);
+    if (rv == CKR_OK && handle_is_cmk(*object)) {
+        log_error("C_CreateObject: backend handle collides with cmkp11's range");
+        module.be.fn->C_DestroyObject(session, *object);
+        rv = CKR_GENERAL_ERROR;
+    }
+    ENTRY_RETURN("C_CreateObject", rv);
+}
+
+CK_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                             CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR copy)
+{
+    ENTRY_BEGIN("C_CopyObject");
+    if (handle_is_cmk(object)) {
+        /* A copy would be a second key outside the CMK's lifecycle and policy. */
+        log_warning("C_CopyObject: a CMK cannot be copied");
+        ENTRY_RETURN("C_CopyObject", CKR_ACTION_PROHIBITED);
+    }
+    ENTRY_RETURN("C_CopyObject", module.be.fn->C_CopyObject(session, object, tmpl, count, copy));
+}
+
+CK_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
+{
+    ENTRY_BEGIN("C_DestroyObject");
+    if (handle_is_cmk(object)) {
+        CK_SESSION_INFO info;
+        CK_RV rv = module.be.fn->C_GetSessionInfo(session, &info);
+        if (rv == CKR_OK && !(info.flags & CKF_RW_SESSION)) rv = CKR_SESSION_READ_ONLY;
+        if (rv == CKR_OK) rv = cmk_destroy(session, object);
+        ENTRY_RETURN("C_DestroyObject", rv);
+    }
+    ENTRY_RETURN("C_DestroyObject", module.be.fn->C_DestroyObject(session, object));
+}
+
+CK_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                                CK_ULONG_PTR size)
+{
+    ENTRY_BEGIN("C_GetObjectSize");
+    CK_RV rv = CKR_OK;
+    if (handle_is_cmk(object)) rv = cmk_resolve_backend(session, object, &object);
+    if (rv == CKR_OK) rv = module.be.fn->C_GetObjectSize(session, object, size);
+    ENTRY_RETURN("C_GetObjectSize", rv);
+}
+
+CK_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                                    CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
+{
+    ENTRY_BEGIN("C_GetAttributeValue");
+    if (!tmpl && count) return CKR_ARGUMENTS_BAD;
+    if (handle_is_cmk(object)) {
+        CK_SESSION_INFO info;
+        CK_RV rv = module.be.fn->C_GetSessionInfo(session, &info);
+        if (rv == CKR_OK) rv = cmk_get_attributes(session, object, tmpl, count);
+        ENTRY_RETURN("C_GetAttributeValue", rv);
+    }
+    ENTRY_RETURN("C_GetAttributeValue",
+                 module.be.fn->C_GetAttributeValue(session, object, tmpl, count));
+}
+
+CK_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                                    CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
+{
+    ENTRY_BEGIN("C_SetAttributeValue");
+    CK_RV rv = tmpl_check_shape(tmpl, count, "C_SetAttributeValue");
+    if (rv != CKR_OK) ENTRY_RETURN("C_SetAttributeValue", rv);
+    if (handle_is_cmk(object)) {
+        CK_SESSION_INFO info;
+        rv = module.be.fn->C_GetSessionInfo(session, &info);
+        if (rv == CKR_OK && !(info.flags & CKF_RW_SESSION)) rv = CKR_SESSION_READ_ONLY;
+        if (rv == CKR_OK) rv = cmk_set_attributes(session, object, tmpl, count);
+        ENTRY_RETURN("C_SetAttributeValue", rv);
+    }
+    ENTRY_RETURN("C_SetAttributeValue",
+                 module.be.fn->C_SetAttributeValue(session, object, tmpl, count));
+}
+
+CK_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl,
+                                  CK_ULONG count)
+{
+    ENTRY_BEGIN("C_FindObjectsInit");
+    if (!tmpl && count) return CKR_ARGUMENTS_BAD;
+    CK_SESSION_INFO info;
+    CK_RV rv = module.be.fn->C_GetSessionInfo(session, &info);
+    if (rv != CKR_OK) ENTRY_RETURN("C_FindObjectsInit", rv);
+    if (session_find_active(session)) ENTRY_RETURN("C_FindObjectsInit", CKR_OPERATION_ACTIVE);
+    CK_OBJECT_HANDLE *found = NULL;
+    CK_ULONG n = 0;
+    rv = object_find_all(session, tmpl, count, &found, &n);
+    if (rv == CKR_OK) rv = session_find_begin(session, found, n);
+    ENTRY_RETURN("C_FindObjectsInit", rv);
+}
+
+CK_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects,
+                              CK_ULONG max, CK_ULONG_PTR count)
+{
+    ENTRY_BEGIN("C_FindObjects");
+    if (!objects || !count) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = session_find_next(session, objects, max, count);
+    if (rv == CKR_OPERATION_NOT_INITIALIZED) {
+        CK_SESSION_INFO info;
+        CK_RV srv = module.be.fn->C_GetSessionInfo(session, &info);
+        if (srv != CKR_OK) rv = srv;
+    }
+    ENTRY_RETURN("C_FindObjects", rv);
+}
+
+CK_EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE session)
+{
+    ENTRY_BEGIN("C_FindObjectsFinal");
+    CK_RV rv = session_find_end(session);
+    if (rv == CKR_OPERATION_NOT_INITIALIZED) {
+        CK_SESSION_INFO info;
+        CK_RV srv = module.be.fn->C_GetSessionInfo(session, &info);
+        if (srv != CKR_OK) rv = srv;
+    }
+    ENTRY_RETURN("C_FindObjectsFinal", rv);
+}

@@ -1,0 +1,85 @@
+/* entry_session.c - sessions and login. Session handles are the backend's own. */
+#include "cmk.h"
+#include "handles.h"
+#include "entry.h"
+#include "session.h"
+
+CK_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
+                              CK_NOTIFY notify, CK_SESSION_HANDLE_PTR session)
+{
+    ENTRY_BEGIN("C_OpenSession");
+    if (slot != MODULE_SLOT_ID) return CKR_SLOT_ID_INVALID;
+    ENTRY_RETURN("C_OpenSession",
+                 module.be.fn->C_OpenSession(module.be.slot, flags, app, notify, session));
+}
+
+CK_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE session)
+{
+    ENTRY_BEGIN("C_CloseSession");
+    CK_RV rv = module.be.fn->C_CloseSession(session);
+    if (rv == CKR_OK) session_forget(session);
+    ENTRY_RETURN("C_CloseSession", rv);
+}
+
+CK_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
+{
+    ENTRY_BEGIN("C_CloseAllSessions");
+    if (slot != MODULE_SLOT_ID) return CKR_SLOT_ID_INVALID;
+    CK_RV rv = module.be.fn->C_CloseAllSessions(module.be.slot);
+    if (rv == CKR_OK) session_forget_all();
+    ENTRY_RETURN("C_CloseAllSessions", rv);
+}
+
+CK_EXPORT CK_RV C_GetSessionInfo(CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info)
+{
+    ENTRY_BEGIN("C_GetSessionInfo");
+    CK_RV rv = module.be.fn->C_GetSessionInfo(session, info);
+    if (rv == CKR_OK) info->slotID = MODULE_SLOT_ID;
+    ENTRY_RETURN("C_GetSessionInfo", rv);
+}
+
+CK_EXPORT CK_RV C_GetOperationState(CK_SESSION_HANDLE session, CK_BYTE_PTR state,
+                                    CK_ULONG_PTR len)
+{
+    FORWARD(C_GetOperationState, session, state, len);
+}
+
+CK_EXPORT CK_RV C_SetOperationState(CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG len,
+                                    CK_OBJECT_HANDLE enc_key, CK_OBJECT_HANDLE auth_key)
+{
+    ENTRY_BEGIN("C_SetOperationState");
+    /* A saved state names keys by handle: CMK handles must become backend handles. */
+    CK_RV rv = CKR_OK;
+    if (enc_key && handle_is_cmk(enc_key))
+        rv = cmk_resolve_backend(session, enc_key, &enc_key);
+    if (rv == CKR_OK && auth_key && handle_is_cmk(auth_key))
+        rv = cmk_resolve_backend(session, auth_key, &auth_key);
+    if (rv == CKR_OK) rv = module.be.fn->C_SetOperationState(session, state, len, enc_key, auth_key);
+    ENTRY_RETURN("C_SetOperationState", rv);
+}
+
+CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
+                        CK_ULONG len)
+{
+    ENTRY_BEGIN("C_Login");
+    CK_RV rv = module.be.fn->C_Login(session, user, pin, len);
+    /* Only a logged-in user sees private material, so this is where half-made keys
+     * left by crashed processes can be found and cleaned. */
+    if (rv == CKR_OK && user == CKU_USER) cmk_recover(session);
+    ENTRY_RETURN("C_Login", rv);
+}
+
+CK_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE session)
+{
+    FORWARD(C_Logout, session);
+}
+
+CK_EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE session)
+{
+    FORWARD(C_GetFunctionStatus, session);
+}
+
+CK_EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE session)
+{
+    FORWARD(C_CancelFunction, session);
+}

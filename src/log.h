@@ -1,0 +1,27 @@
+/* log.h - one line per event, to stderr or a file, filtered by level. */
+#ifndef CMKP11_LOG_H
+#define CMKP11_LOG_H
+
+enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+/* The current threshold; read without a lock on hot paths (a torn read is harmless). */
+extern int log_threshold;
+
+int log_level_parse(const char *name, enum log_level *out);
+/* Redirects output to a file (appended); NULL returns to stderr. 0 on success. */
+int log_open_file(const char *path);
+void log_close(void);
+void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warning(...) log_write(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_info(...)                                                                              \
+    do {                                                                                           \
+        if (log_threshold >= LOG_LEVEL_INFO) log_write(LOG_LEVEL_INFO, __VA_ARGS__);               \
+    } while (0)
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_threshold >= LOG_LEVEL_DEBUG) log_write(LOG_LEVEL_DEBUG, __VA_ARGS__);             \
+    } while (0)
+
+#endif

@@ -1,0 +1,99 @@
+/* module.c - C_Initialize and C_Finalize: config, log, backend, store, in that order. */
+#include "module.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmk_cache.h"
+#include "log.h"
+#include "session.h"
+
+struct module module;
+
+/* Serialises initialise/finalise against each other (the spec lets apps race them). */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static CK_RV check_init_args(CK_C_INITIALIZE_ARGS_PTR args)
+{
+    if (!args) return CKR_OK;
+    if (args->pReserved) return CKR_ARGUMENTS_BAD;
+    int given = (args->CreateMutex != NULL) + (args->DestroyMutex != NULL) +
+                (args->LockMutex != NULL) + (args->UnlockMutex != NULL);
+    if (given != 0 && given != 4) return CKR_ARGUMENTS_BAD;
+    /* With or without CKF_OS_LOCKING_OK we lock with the OS's primitives: the mutex
+     * callbacks, when given, protect the app's threads, and ours are always threads. */
+    return CKR_OK;
+}
+
+static CK_RV open_store(void)
+{
+    enum store_status s = store_open(module.cfg.store_path, &module.store);
+    if (s == STORE_OK) return CKR_OK;
+    log_error("C_Initialize: store %s cannot be used (%s)", module.cfg.store_path,
+              store_status_name(s));
+    return CKR_DEVICE_ERROR;
+}
+
+CK_RV module_initialize(CK_VOID_PTR init_args)
+{
+    CK_RV rv = check_init_args(init_args);
+    if (rv != CKR_OK) return rv;
+    pthread_mutex_lock(&init_lock);
+    if (module_ready()) {
+        pthread_mutex_unlock(&init_lock);
+        return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+    }
+    /* A forked child inherits the parent's state; its handles and connections are not
+     * its own to close, so they are dropped, not finalised. */
+    memset(&module, 0, sizeof(module));
+    session_forget_all();
+    cmk_cache_clear();
+
+    if (config_load(&module.cfg) != 0) {
+        rv = CKR_GENERAL_ERROR;
+        goto out;
+    }
+    log_threshold = module.cfg.log_level;
+    if (module.cfg.log_file && log_open_file(module.cfg.log_file) != 0)
+        log_error("C_Initialize: cannot open log file %s; logging to stderr", module.cfg.log_file);
+    rv = backend_open(&module.be, module.cfg.backend_module, module.cfg.backend_token_label,
+                      module.cfg.backend_token_serial);
+    if (rv != CKR_OK) {
+        if (rv != CKR_GENERAL_ERROR) rv = CKR_DEVICE_ERROR;
+        config_free(&module.cfg);
+        goto out;
+    }
+    rv = open_store();
+    if (rv != CKR_OK) {
+        backend_close(&module.be);
+        config_free(&module.cfg);
+        goto out;
+    }
+    module.pid = getpid();
+    module.initialized = true;
+    log_info("C_Initialize: token '%s' over backend %s, store %s", module.cfg.token_label,
+             module.cfg.backend_module, module.cfg.store_path);
+out:
+    pthread_mutex_unlock(&init_lock);
+    return rv;
+}
+
+CK_RV module_finalize(void)
+{
+    pthread_mutex_lock(&init_lock);
+    if (!module_ready()) {
+        pthread_mutex_unlock(&init_lock);
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    }
+    module.initialized = false;
+    session_forget_all();
+    cmk_cache_clear();
+    store_close(module.store);
+    backend_close(&module.be);
+    config_free(&module.cfg);
+    log_close();
+    memset(&module, 0, sizeof(module));
+    pthread_mutex_unlock(&init_lock);
+    return CKR_OK;
+}

@@ -1,0 +1,38 @@
+/* module.h - the state of one loaded cmkp11: configuration, backend, store. */
+#ifndef CMKP11_MODULE_H
+#define CMKP11_MODULE_H
+
+#include <p11-kit/pkcs11.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "config.h"
+#include "store.h"
+
+/* cmkp11 presents one slot, numbered 0, for the configured backend token. */
+#define MODULE_SLOT_ID 0UL
+
+struct module {
+    bool initialized;
+    pid_t pid; /* a forked child sees initialized == true but must start afresh */
+    struct config cfg;
+    struct backend be;
+    struct store *store;
+};
+
+extern struct module module;
+
+/* True when C_Initialize has run in this process (not merely in a parent). */
+static inline bool module_ready(void)
+{
+    return module.initialized && module.pid == getpid();
+}
+
+CK_RV module_initialize(CK_VOID_PTR init_args);
+CK_RV module_finalize(void);
+CK_RV module_slot_to_backend(CK_SLOT_ID slot, CK_SLOT_ID *backend_slot);
+
+#endif

@@ -1,0 +1,685 @@
+/* store.c - the SQLite store: schema, migrations, and every SQL statement of cmkp11. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Processes wait this long for each other's write transactions before giving up. */
+#define STORE_BUSY_TIMEOUT_MS 10000
+
+enum stmt_id {
+    STMT_GET_BY_ROW,
+    STMT_GET_BY_KEY_ID,
+    STMT_INSERT,
+    STMT_UPDATE,
+    STMT_DELETE,
+    STMT_TAGS_LOAD,
+    STMT_TAGS_DELETE,
+    STMT_TAG_INSERT,
+    STMT_AUDIT,
+    STMT_DATA_VERSION,
+    STMT_COUNT,
+    STMT_MAX
+};
+
+#define CMK_COLUMNS                                                                                \
+    "id, key_id, alias, cka_id, description, key_spec, key_type, key_usage, origin, "              \
+    "protection, state, created, creator_uid, creator_pid, creator_start, rotation_enabled, "      \
+    "rotation_interval, last_rotation, next_rotation, primary_version, deletion_date, "            \
+    "pending_window, objects, private_mask"
+
+static const char *const stmt_sql[STMT_MAX] = {
+    [STMT_GET_BY_ROW] = "SELECT " CMK_COLUMNS " FROM cmk WHERE id = ?1",
+    [STMT_GET_BY_KEY_ID] = "SELECT " CMK_COLUMNS " FROM cmk WHERE key_id = ?1",
+    [STMT_INSERT] = "INSERT INTO cmk (key_id, alias, alias_norm, cka_id, description, key_spec, "
+                    "key_type, key_usage, origin, protection, state, created, creator_uid, "
+                    "creator_pid, creator_start, rotation_enabled, rotation_interval, "
+                    "last_rotation, next_rotation, primary_version, deletion_date, "
+                    "pending_window, objects, private_mask) VALUES (?1, ?2, lower(?2), ?3, ?4, "
+                    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
+                    "?21, ?22, ?23)",
+    [STMT_UPDATE] = "UPDATE cmk SET alias = ?2, alias_norm = lower(?2), cka_id = ?3, "
+                    "description = ?4, state = ?5, rotation_enabled = ?6, rotation_interval = ?7, "
+                    "last_rotation = ?8, next_rotation = ?9, primary_version = ?10, "
+                    "deletion_date = ?11, pending_window = ?12, objects = ?13, "
+                    "private_mask = ?14 WHERE id = ?1",
+    [STMT_DELETE] = "DELETE FROM cmk WHERE id = ?1",
+    [STMT_TAGS_LOAD] = "SELECT key, value FROM cmk_tag WHERE cmk_id = ?1 ORDER BY key",
+    [STMT_TAGS_DELETE] = "DELETE FROM cmk_tag WHERE cmk_id = ?1",
+    [STMT_TAG_INSERT] = "INSERT INTO cmk_tag (cmk_id, key, value) VALUES (?1, ?2, ?3)",
+    [STMT_AUDIT] = "INSERT INTO audit (time, pid, uid, action, key_id, detail) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_DATA_VERSION] = "PRAGMA data_version",
+    [STMT_COUNT] = "SELECT count(*) FROM cmk WHERE state != 0",
+};
+
+/* Each entry moves the schema one version forward; user_version counts them. */
+static const char *const migrations[] = {
+    "CREATE TABLE cmk ("
+    " id INTEGER PRIMARY KEY,"
+    " key_id TEXT NOT NULL UNIQUE,"
+    " alias TEXT,"
+    " alias_norm TEXT UNIQUE,"
+    " cka_id BLOB NOT NULL,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " key_spec TEXT NOT NULL,"
+    " key_type INTEGER NOT NULL,"
+    " key_usage INTEGER NOT NULL,"
+    " origin INTEGER NOT NULL,"
+    " protection INTEGER NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " creator_uid INTEGER NOT NULL,"
+    " creator_pid INTEGER NOT NULL,"
+    " creator_start INTEGER NOT NULL,"
+    " rotation_enabled INTEGER NOT NULL DEFAULT 0,"
+    " rotation_interval INTEGER NOT NULL DEFAULT 0,"
+    " last_rotation INTEGER NOT NULL DEFAULT 0,"
+    " next_rotation INTEGER NOT NULL DEFAULT 0,"
+    " primary_version INTEGER NOT NULL DEFAULT 1,"
+    " deletion_date INTEGER NOT NULL DEFAULT 0,"
+    " pending_window INTEGER NOT NULL DEFAULT 0,"
+    " objects INTEGER NOT NULL,"
+    " private_mask INTEGER NOT NULL);"
+    "CREATE INDEX cmk_by_cka_id ON cmk(cka_id);"
+    "CREATE INDEX cmk_by_state ON cmk(state);"
+    "CREATE INDEX cmk_by_next_rotation ON cmk(next_rotation) WHERE rotation_enabled;"
+    "CREATE TABLE cmk_tag ("
+    " cmk_id INTEGER NOT NULL REFERENCES cmk(id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (cmk_id, key));"
+    "CREATE INDEX cmk_tag_by_key ON cmk_tag(key, value);"
+    "CREATE TABLE audit ("
+    " id INTEGER PRIMARY KEY, time INTEGER NOT NULL, pid INTEGER NOT NULL,"
+    " uid INTEGER NOT NULL, action TEXT NOT NULL, key_id TEXT, detail TEXT);"
+    "CREATE INDEX audit_by_key ON audit(key_id, time);",
+};
+
+struct store {
+    sqlite3 *db;
+    pthread_mutex_t lock; /* recursive: transactions call the other functions */
+    int depth;            /* transaction nesting */
+    sqlite3_stmt *stmt[STMT_MAX];
+};
+
+const char *store_status_name(enum store_status s)
+{
+    switch (s) {
+    case STORE_OK: return "ok";
+    case STORE_NOT_FOUND: return "not found";
+    case STORE_ALIAS_EXISTS: return "alias exists";
+    case STORE_READ_ONLY: return "store is read-only";
+    case STORE_FULL: return "store is full";
+    default: return "store error";
+    }
+}
+
+static enum store_status status_of(struct store *st, int rc, const char *what)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW: return STORE_OK;
+    case SQLITE_CONSTRAINT:
+        if (strstr(sqlite3_errmsg(st->db), "alias_norm")) return STORE_ALIAS_EXISTS;
+        break;
+    case SQLITE_READONLY: log_error("store: %s: read-only: %s", what, sqlite3_errmsg(st->db));
+        return STORE_READ_ONLY;
+    case SQLITE_FULL: log_error("store: %s: full: %s", what, sqlite3_errmsg(st->db));
+        return STORE_FULL;
+    }
+    log_error("store: %s failed: %s (%d)", what, sqlite3_errmsg(st->db), rc);
+    return STORE_ERROR;
+}
+
+static sqlite3_stmt *stmt_get(struct store *st, enum stmt_id id)
+{
+    if (!st->stmt[id] && sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                            &st->stmt[id], NULL) != SQLITE_OK) {
+        log_error("store: cannot prepare statement %d: %s", id, sqlite3_errmsg(st->db));
+        return NULL;
+    }
+    return st->stmt[id];
+}
+
+static void stmt_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
+{
+    if (text) sqlite3_bind_text(s, i, text, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(s, i);
+}
+
+static enum store_status store_migrate(struct store *st)
+{
+    int version = 0;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return status_of(st, sqlite3_errcode(st->db), "read schema version");
+    if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+
+    int target = (int)(sizeof(migrations) / sizeof(migrations[0]));
+    if (version > target) {
+        log_error("store: schema version %d is newer than this cmkp11 (%d)", version, target);
+        return STORE_ERROR;
+    }
+    if (version == target) return STORE_OK;
+
+    enum store_status rv = store_begin(st);
+    if (rv != STORE_OK) return rv;
+    /* Re-read under the write lock: another process may have migrated meanwhile. */
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    for (int v = version; v < target; v++) {
+        char *err = NULL;
+        if (sqlite3_exec(st->db, migrations[v], NULL, NULL, &err) != SQLITE_OK) {
+            log_error("store: migration to schema %d failed: %s", v + 1, err ? err : "?");
+            sqlite3_free(err);
+            store_rollback(st);
+            return STORE_ERROR;
+        }
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+        sqlite3_exec(st->db, pragma, NULL, NULL, NULL);
+        log_info("store: migrated schema to version %d", v + 1);
+    }
+    return store_commit(st);
+}
+
+enum store_status store_open(const char *path, struct store **out)
+{
+    *out = NULL;
+    struct store *st = calloc(1, sizeof(*st));
+    if (!st) return STORE_ERROR;
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&st->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+
+    /* Create the file ourselves so it is 0600 from the first byte on. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("store %s: cannot open for writing: %s", path, strerror(errno));
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        return errno == EROFS || errno == EACCES ? STORE_READ_ONLY : STORE_ERROR;
+    }
+    close(fd);
+
+    /* NOMUTEX: our own lock serialises use of the connection. */
+    int rc = sqlite3_open_v2(path, &st->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                             NULL);
+    enum store_status rv = STORE_ERROR;
+    if (rc != SQLITE_OK) {
+        log_error("store %s: cannot open: %s", path, st->db ? sqlite3_errmsg(st->db) : "?");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+    char *err = NULL;
+    if (sqlite3_exec(st->db,
+                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                     "PRAGMA foreign_keys = ON;",
+                     NULL, NULL, &err) != SQLITE_OK) {
+        log_error("store %s: cannot set WAL mode: %s", path, err ? err : "?");
+        rv = status_of(st, sqlite3_errcode(st->db), "set WAL mode");
+        sqlite3_free(err);
+        goto fail;
+    }
+    rv = store_migrate(st);
+    if (rv != STORE_OK) goto fail;
+    *out = st;
+    return STORE_OK;
+
+fail:
+    store_close(st);
+    return rv == STORE_OK ? STORE_ERROR : rv;
+}
+
+void store_close(struct store *st)
+{
+    if (!st) return;
+    for (int i = 0; i < STMT_MAX; i++) sqlite3_finalize(st->stmt[i]);
+    sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+enum store_status store_begin(struct store *st)
+{
+    pthread_mutex_lock(&st->lock);
+    if (st->depth++ > 0) return STORE_OK;
+    /* IMMEDIATE takes the write lock now, so a later write in the same transaction
+     * cannot fail with SQLITE_BUSY after we have read (no deadlock between processes). */
+    int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        st->depth--;
+        enum store_status s = status_of(st, rc, "begin transaction");
+        pthread_mutex_unlock(&st->lock);
+        return s;
+    }
+    return STORE_OK;
+}
+
+enum store_status store_commit(struct store *st)
+{
+    enum store_status s = STORE_OK;
+    if (--st->depth == 0) {
+        int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            s = status_of(st, rc, "commit");
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+void store_rollback(struct store *st)
+{
+    if (--st->depth == 0) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&st->lock);
+}
+
+enum store_status store_data_version(struct store *st, int64_t *version)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_DATA_VERSION);
+    if (q) {
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) {
+            *version = sqlite3_column_int64(q, 0);
+            s = STORE_OK;
+        } else {
+            s = status_of(st, rc, "read data version");
+        }
+        stmt_done(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+static char *column_strdup(sqlite3_stmt *q, int i)
+{
+    const unsigned char *t = sqlite3_column_text(q, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static int record_from_row(sqlite3_stmt *q, struct cmk_record *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    rec->row = sqlite3_column_int64(q, 0);
+    snprintf(rec->key_id, sizeof(rec->key_id), "%s", (const char *)sqlite3_column_text(q, 1));
+    rec->alias = column_strdup(q, 2);
+    rec->cka_id_len = (size_t)sqlite3_column_bytes(q, 3);
+    rec->cka_id = malloc(rec->cka_id_len ? rec->cka_id_len : 1);
+    if (rec->cka_id_len) memcpy(rec->cka_id, sqlite3_column_blob(q, 3), rec->cka_id_len);
+    rec->description = column_strdup(q, 4);
+    snprintf(rec->key_spec, sizeof(rec->key_spec), "%s", (const char *)sqlite3_column_text(q, 5));
+    rec->key_type = (unsigned long)sqlite3_column_int64(q, 6);
+    rec->usage = (unsigned long)sqlite3_column_int64(q, 7);
+    rec->origin = (unsigned long)sqlite3_column_int64(q, 8);
+    rec->protection = (unsigned long)sqlite3_column_int64(q, 9);
+    rec->state = (unsigned long)sqlite3_column_int64(q, 10);
+    rec->created = sqlite3_column_int64(q, 11);
+    rec->creator_uid = (long)sqlite3_column_int64(q, 12);
+    rec->creator_pid = (long)sqlite3_column_int64(q, 13);
+    rec->creator_start = sqlite3_column_int64(q, 14);
+    rec->rotation_enabled = sqlite3_column_int(q, 15) != 0;
+    rec->rotation_interval = sqlite3_column_int64(q, 16);
+    rec->last_rotation = sqlite3_column_int64(q, 17);
+    rec->next_rotation = sqlite3_column_int64(q, 18);
+    rec->primary_version = (unsigned long)sqlite3_column_int64(q, 19);
+    rec->deletion_date = sqlite3_column_int64(q, 20);
+    rec->pending_window = (unsigned long)sqlite3_column_int64(q, 21);
+    rec->objects = (unsigned)sqlite3_column_int(q, 22);
+    rec->private_mask = (unsigned)sqlite3_column_int(q, 23);
+    if (!rec->cka_id || !rec->description) {
+        cmk_record_free(rec);
+        return -1;
+    }
+    return 0;
+}
+
+static enum store_status get_one(struct store *st, enum stmt_id id, int64_t row,
+                                 const char *key_id, struct cmk_record *rec)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, id);
+    if (q) {
+        if (key_id) sqlite3_bind_text(q, 1, key_id, -1, SQLITE_STATIC);
+        else sqlite3_bind_int64(q, 1, row);
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) s = record_from_row(q, rec) == 0 ? STORE_OK : STORE_ERROR;
+        else if (rc == SQLITE_DONE) s = STORE_NOT_FOUND;
+        else s = status_of(st, rc, "read key");
+        stmt_done(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_cmk_get(struct store *st, int64_t row, struct cmk_record *rec)
+{
+    return get_one(st, STMT_GET_BY_ROW, row, NULL, rec);
+}
+
+enum store_status store_cmk_get_by_key_id(struct store *st, const char *key_id,
+                                          struct cmk_record *rec)
+{
+    return get_one(st, STMT_GET_BY_KEY_ID, 0, key_id, rec);
+}
+
+/* Runs a prepared write statement to completion. Caller holds the lock. */
+static enum store_status step_write(struct store *st, sqlite3_stmt *q, const char *what)
+{
+    int rc = sqlite3_step(q);
+    enum store_status s = rc == SQLITE_DONE ? STORE_OK : status_of(st, rc, what);
+    stmt_done(q);
+    return s;
+}
+
+static enum store_status insert_tags(struct store *st, int64_t row, const struct cmk_tag *tags,
+                                     size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        sqlite3_stmt *q = stmt_get(st, STMT_TAG_INSERT);
+        if (!q) return STORE_ERROR;
+        sqlite3_bind_int64(q, 1, row);
+        sqlite3_bind_text(q, 2, tags[i].key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, tags[i].value, -1, SQLITE_STATIC);
+        enum store_status s = step_write(st, q, "insert tag");
+        if (s != STORE_OK) return s;
+    }
+    return STORE_OK;
+}
+
+enum store_status store_cmk_insert(struct store *st, struct cmk_record *rec)
+{
+    enum store_status s = store_begin(st);
+    if (s != STORE_OK) return s;
+    sqlite3_stmt *q = stmt_get(st, STMT_INSERT);
+    if (!q) {
+        store_rollback(st);
+        return STORE_ERROR;
+    }
+    sqlite3_bind_text(q, 1, rec->key_id, -1, SQLITE_STATIC);
+    bind_text_or_null(q, 2, rec->alias);
+    sqlite3_bind_blob(q, 3, rec->cka_id, (int)rec->cka_id_len, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, rec->description ? rec->description : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, rec->key_spec, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 6, (sqlite3_int64)rec->key_type);
+    sqlite3_bind_int64(q, 7, (sqlite3_int64)rec->usage);
+    sqlite3_bind_int64(q, 8, (sqlite3_int64)rec->origin);
+    sqlite3_bind_int64(q, 9, (sqlite3_int64)rec->protection);
+    sqlite3_bind_int64(q, 10, (sqlite3_int64)rec->state);
+    sqlite3_bind_int64(q, 11, rec->created);
+    sqlite3_bind_int64(q, 12, rec->creator_uid);
+    sqlite3_bind_int64(q, 13, rec->creator_pid);
+    sqlite3_bind_int64(q, 14, rec->creator_start);
+    sqlite3_bind_int(q, 15, rec->rotation_enabled);
+    sqlite3_bind_int64(q, 16, rec->rotation_interval);
+    sqlite3_bind_int64(q, 17, rec->last_rotation);
+    sqlite3_bind_int64(q, 18, rec->next_rotation);
+    sqlite3_bind_int64(q, 19, (sqlite3_int64)rec->primary_version);
+    sqlite3_bind_int64(q, 20, rec->deletion_date);
+    sqlite3_bind_int64(q, 21, (sqlite3_int64)rec->pending_window);
+    sqlite3_bind_int(q, 22, (int)rec->objects);
+    sqlite3_bind_int(q, 23, (int)rec->private_mask);
+    s = step_write(st, q, "insert key");
+    if (s == STORE_OK) {
+        rec->row = sqlite3_last_insert_rowid(st->db);
+        s = insert_tags(st, rec->row, rec->tags, rec->tag_count);
+    }
+    if (s != STORE_OK) {
+        store_rollback(st);
+        return s;
+    }
+    return store_commit(st);
+}
+
+enum store_status store_cmk_update(struct store *st, const struct cmk_record *rec)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_UPDATE);
+    if (q) {
+        sqlite3_bind_int64(q, 1, rec->row);
+        bind_text_or_null(q, 2, rec->alias);
+        sqlite3_bind_blob(q, 3, rec->cka_id, (int)rec->cka_id_len, SQLITE_STATIC);
+        sqlite3_bind_text(q, 4, rec->description ? rec->description : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 5, (sqlite3_int64)rec->state);
+        sqlite3_bind_int(q, 6, rec->rotation_enabled);
+        sqlite3_bind_int64(q, 7, rec->rotation_interval);
+        sqlite3_bind_int64(q, 8, rec->last_rotation);
+        sqlite3_bind_int64(q, 9, rec->next_rotation);
+        sqlite3_bind_int64(q, 10, (sqlite3_int64)rec->primary_version);
+        sqlite3_bind_int64(q, 11, rec->deletion_date);
+        sqlite3_bind_int64(q, 12, (sqlite3_int64)rec->pending_window);
+        sqlite3_bind_int(q, 13, (int)rec->objects);
+        sqlite3_bind_int(q, 14, (int)rec->private_mask);
+        s = step_write(st, q, "update key");
+        if (s == STORE_OK && sqlite3_changes(st->db) == 0) s = STORE_NOT_FOUND;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_cmk_delete(struct store *st, int64_t row)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_DELETE);
+    if (q) {
+        sqlite3_bind_int64(q, 1, row);
+        s = step_write(st, q, "delete key");
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_tags_load(struct store *st, struct cmk_record *rec)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_TAGS_LOAD);
+    cmk_tags_free(rec->tags, rec->tag_count);
+    rec->tags = NULL;
+    rec->tag_count = 0;
+    if (q) {
+        sqlite3_bind_int64(q, 1, rec->row);
+        int rc;
+        s = STORE_OK;
+        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+            struct cmk_tag *grown = realloc(rec->tags, (rec->tag_count + 1) * sizeof(*grown));
+            if (!grown) {
+                s = STORE_ERROR;
+                break;
+            }
+            rec->tags = grown;
+            grown[rec->tag_count].key = column_strdup(q, 0);
+            grown[rec->tag_count].value = column_strdup(q, 1);
+            rec->tag_count++;
+        }
+        if (s == STORE_OK && rc != SQLITE_DONE) s = status_of(st, rc, "read tags");
+        stmt_done(q);
+    }
+    rec->tags_loaded = s == STORE_OK;
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_tags_replace(struct store *st, int64_t row, const struct cmk_tag *tags,
+                                     size_t count)
+{
+    enum store_status s = store_begin(st);
+    if (s != STORE_OK) return s;
+    sqlite3_stmt *q = stmt_get(st, STMT_TAGS_DELETE);
+    if (!q) s = STORE_ERROR;
+    else {
+        sqlite3_bind_int64(q, 1, row);
+        s = step_write(st, q, "delete tags");
+    }
+    if (s == STORE_OK) s = insert_tags(st, row, tags, count);
+    if (s != STORE_OK) {
+        store_rollback(st);
+        return s;
+    }
+    return store_commit(st);
+}
+
+enum store_status store_cmk_count(struct store *st, int64_t *count)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_COUNT);
+    if (q) {
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) {
+            *count = sqlite3_column_int64(q, 0);
+            s = STORE_OK;
+        } else {
+            s = status_of(st, rc, "count keys");
+        }
+        stmt_done(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+void store_filter_init(struct store_filter *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->key_type = f->usage = f->origin = f->protection = f->state = -1;
+    f->rotation_enabled = -1;
+}
+
+/* Builds the WHERE clause from the filter; every value goes through a bound parameter. */
+static void filter_sql(const struct store_filter *f, char *sql, size_t size)
+{
+    size_t n = (size_t)snprintf(sql, size,
+                                "SELECT id, objects, private_mask, state FROM cmk WHERE 1");
+#define ADD(cond) n += (size_t)snprintf(sql + n, size - n, " AND " cond)
+    if (f->alias) ADD("alias_norm = lower(:alias) AND alias = :alias");
+    if (f->key_id) ADD("key_id = :key_id");
+    if (f->has_cka_id) ADD("cka_id = :cka_id");
+    if (f->key_spec) ADD("key_spec = :key_spec");
+    if (f->description) ADD("description = :description");
+    if (f->key_type >= 0) ADD("key_type = :key_type");
+    if (f->usage >= 0) ADD("key_usage = :usage");
+    if (f->origin >= 0) ADD("origin = :origin");
+    if (f->protection >= 0) ADD("protection = :protection");
+    if (f->state >= 0) ADD("state = :state");
+    if (f->rotation_enabled >= 0) ADD("rotation_enabled = :rotation");
+    if (f->tag_key && f->tag_value)
+        ADD("id IN (SELECT cmk_id FROM cmk_tag WHERE key = :tag_key AND value = :tag_value)");
+    else if (f->tag_key) ADD("id IN (SELECT cmk_id FROM cmk_tag WHERE key = :tag_key)");
+    if (!f->include_creating) ADD("state != 0");
+    if (!f->include_pending_deletion && f->state < 0 && !f->key_id) ADD("state != 3");
+#undef ADD
+    snprintf(sql + n, size - n, " ORDER BY id");
+}
+
+static void bind_named_text(sqlite3_stmt *q, const char *name, const char *value)
+{
+    int i = sqlite3_bind_parameter_index(q, name);
+    if (i > 0) sqlite3_bind_text(q, i, value, -1, SQLITE_STATIC);
+}
+
+static void bind_named_long(sqlite3_stmt *q, const char *name, long value)
+{
+    int i = sqlite3_bind_parameter_index(q, name);
+    if (i > 0) sqlite3_bind_int64(q, i, value);
+}
+
+enum store_status store_cmk_find(struct store *st, const struct store_filter *f,
+                                 struct store_match **out, size_t *count)
+{
+    char sql[1024];
+    filter_sql(f, sql, sizeof(sql));
+    pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *q;
+    /* Few distinct filter shapes occur, and SQLite plans them in microseconds. */
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL);
+    if (rc != SQLITE_OK) {
+        enum store_status s = status_of(st, rc, "prepare find");
+        pthread_mutex_unlock(&st->lock);
+        return s;
+    }
+    if (f->alias) bind_named_text(q, ":alias", f->alias);
+    if (f->key_id) bind_named_text(q, ":key_id", f->key_id);
+    if (f->has_cka_id) {
+        int i = sqlite3_bind_parameter_index(q, ":cka_id");
+        sqlite3_bind_blob(q, i, f->cka_id_len ? (const void *)f->cka_id : "", (int)f->cka_id_len,
+                          SQLITE_STATIC);
+    }
+    if (f->key_spec) bind_named_text(q, ":key_spec", f->key_spec);
+    if (f->description) bind_named_text(q, ":description", f->description);
+    bind_named_long(q, ":key_type", f->key_type);
+    bind_named_long(q, ":usage", f->usage);
+    bind_named_long(q, ":origin", f->origin);
+    bind_named_long(q, ":protection", f->protection);
+    bind_named_long(q, ":state", f->state);
+    bind_named_long(q, ":rotation", f->rotation_enabled);
+    if (f->tag_key) bind_named_text(q, ":tag_key", f->tag_key);
+    if (f->tag_value) bind_named_text(q, ":tag_value", f->tag_value);
+
+    enum store_status s = STORE_OK;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_match *grown = realloc(*out, (*count + 1) * sizeof(*grown));
+        if (!grown) {
+            s = STORE_ERROR;
+            break;
+        }
+        *out = grown;
+        grown[*count] = (struct store_match){
+            .row = sqlite3_column_int64(q, 0),
+            .objects = (unsigned)sqlite3_column_int(q, 1),
+            .private_mask = (unsigned)sqlite3_column_int(q, 2),
+            .state = (unsigned long)sqlite3_column_int64(q, 3),
+        };
+        (*count)++;
+    }
+    if (s == STORE_OK && rc != SQLITE_DONE) s = status_of(st, rc, "find keys");
+    sqlite3_finalize(q);
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_audit(struct store *st, const char *action, const char *key_id,
+                              const char *detail)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_AUDIT);
+    if (q) {
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)time(NULL));
+        sqlite3_bind_int64(q, 2, getpid());
+        sqlite3_bind_int64(q, 3, getuid());
+        sqlite3_bind_text(q, 4, action, -1, SQLITE_STATIC);
+        bind_text_or_null(q, 5, key_id);
+        bind_text_or_null(q, 6, detail);
+        s = step_write(st, q, "write audit");
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}

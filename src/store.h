@@ -1,0 +1,80 @@
+/* store.h - SQLite persistence of CMKs, versions, tags and the audit log.
+ * Knows nothing of PKCS#11 sessions or of the backend. */
+#ifndef CMKP11_STORE_H
+#define CMKP11_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmk_record.h"
+
+struct store;
+
+enum store_status {
+    STORE_OK = 0,
+    STORE_NOT_FOUND,
+    STORE_ALIAS_EXISTS, /* the alias is taken (ignoring case) */
+    STORE_READ_ONLY,    /* the file cannot be written */
+    STORE_FULL,         /* disk or size limit reached */
+    STORE_ERROR,
+};
+
+/* Opens (creating 0600 if absent) and migrates the store at path. */
+enum store_status store_open(const char *path, struct store **out);
+void store_close(struct store *st);
+/* A number that changes whenever another connection (process) commits a change. */
+enum store_status store_data_version(struct store *st, int64_t *version);
+
+/* Transactions group several calls; they nest by counting and take the store's lock,
+ * so one thread's transaction never sees another thread's half-done work. */
+enum store_status store_begin(struct store *st);
+enum store_status store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+/* Inserts rec (row assigned into rec->row). Tags in rec are inserted too. */
+enum store_status store_cmk_insert(struct store *st, struct cmk_record *rec);
+enum store_status store_cmk_get(struct store *st, int64_t row, struct cmk_record *rec);
+enum store_status store_cmk_get_by_key_id(struct store *st, const char *key_id,
+                                          struct cmk_record *rec);
+/* Writes every mutable column of rec (not tags). */
+enum store_status store_cmk_update(struct store *st, const struct cmk_record *rec);
+enum store_status store_cmk_delete(struct store *st, int64_t row);
+enum store_status store_tags_load(struct store *st, struct cmk_record *rec);
+enum store_status store_tags_replace(struct store *st, int64_t row, const struct cmk_tag *tags,
+                                     size_t count);
+enum store_status store_cmk_count(struct store *st, int64_t *count);
+
+/* A find: every field left at its "any" value matches everything. */
+struct store_filter {
+    const char *alias; /* exact */
+    const char *key_id;
+    const unsigned char *cka_id;
+    size_t cka_id_len;
+    bool has_cka_id;
+    const char *key_spec;
+    const char *description;
+    long key_type, usage, origin, protection, state; /* -1 = any */
+    int rotation_enabled;                            /* -1 = any */
+    const char *tag_key, *tag_value;                 /* tag_value NULL = any value */
+    bool include_pending_deletion;
+    bool include_creating; /* recovery only */
+};
+void store_filter_init(struct store_filter *f);
+
+struct store_match {
+    int64_t row;
+    unsigned objects, private_mask;
+    unsigned long state;
+};
+/* Appends the matches to *out (realloc'd), count in *count, ordered by row. */
+enum store_status store_cmk_find(struct store *st, const struct store_filter *f,
+                                 struct store_match **out, size_t *count);
+
+/* Appends an audit row: who (pid, uid) is taken from the process. */
+enum store_status store_audit(struct store *st, const char *action, const char *key_id,
+                              const char *detail);
+
+const char *store_status_name(enum store_status s);
+
+#endif

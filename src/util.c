@@ -1,0 +1,73 @@
+/* util.c - ids, clock and process identity. */
+#include "util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+int util_uuid4(char out[37], unsigned char bytes[16])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) return -1;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+    if (bytes) memcpy(bytes, b, 16);
+    return 0;
+}
+
+int util_uuid_bytes(const char *text, unsigned char bytes[16])
+{
+    int n = 0;
+    for (const char *p = text; *p && n < 32; p++) {
+        if (*p == '-') continue;
+        unsigned v;
+        if (sscanf(p, "%1x", &v) != 1) return -1;
+        if (n % 2 == 0) bytes[n / 2] = (unsigned char)(v << 4);
+        else bytes[n / 2] |= (unsigned char)v;
+        n++;
+    }
+    return n == 32 ? 0 : -1;
+}
+
+int64_t util_now(void)
+{
+#ifdef CMKP11_TESTING
+    const char *fake = getenv("CMKP11_TEST_NOW");
+    if (fake && *fake) return strtoll(fake, NULL, 10);
+#endif
+    return (int64_t)time(NULL);
+}
+
+int64_t util_process_start(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: count fields after the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p) return 0;
+    int field = 2;
+    for (p++; *p && field < 22; p++)
+        if (*p == ' ') field++;
+    return field == 22 ? strtoll(p, NULL, 10) : 0;
+}
+
+#ifdef CMKP11_TESTING
+void util_crash_point(const char *name)
+{
+    const char *at = getenv("CMKP11_TEST_CRASH_AT");
+    if (at && strcmp(at, name) == 0) raise(SIGKILL);
+}
+#endif

@@ -1,0 +1,30 @@
+/* util.h - small things with no better home: ids, clock, process identity. */
+#ifndef CMKP11_UTIL_H
+#define CMKP11_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A random (v4) UUID as 36 lower-case characters + NUL; bytes gets its 16 bytes. */
+int util_uuid4(char out[37], unsigned char bytes[16]);
+/* Parses the 36-character form back into 16 bytes. */
+int util_uuid_bytes(const char *text, unsigned char bytes[16]);
+/* Seconds since the epoch. Test builds honour CMKP11_TEST_NOW (seconds) to move time. */
+int64_t util_now(void);
+/* The start time of a process in clock ticks since boot, 0 when it does not exist:
+ * with the pid it names one process even after pids are reused. */
+int64_t util_process_start(pid_t pid);
+/* Fault injection: in test builds, kills the process with SIGKILL when
+ * CMKP11_TEST_CRASH_AT names this point. Compiled to nothing otherwise. */
+#ifdef CMKP11_TESTING
+void util_crash_point(const char *name);
+#else
+static inline void util_crash_point(const char *name)
+{
+    (void)name;
+}
+#endif
+
+#endif

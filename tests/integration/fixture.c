@@ -1,0 +1,141 @@
+/* fixture.c - helpers shared by the integration tests. */
+#include "fixture.h"
+
+CK_FUNCTION_LIST_PTR p11;
+
+static CK_BBOOL yes = CK_TRUE;
+static const unsigned char p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+
+CK_SESSION_HANDLE fixture_open(void)
+{
+    CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+    CHECK_RV(p11->C_Initialize(&args), CKR_OK);
+    CK_SESSION_HANDLE s = 0;
+    CHECK_RV(p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    const char *pin = getenv("CMK_PIN") ? getenv("CMK_PIN") : "1234";
+    CHECK_RV(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    return s;
+}
+
+void fixture_close(CK_SESSION_HANDLE s)
+{
+    p11->C_CloseSession(s);
+    CHECK_RV(p11->C_Finalize(NULL), CKR_OK);
+}
+
+static CK_ULONG merge(CK_ATTRIBUTE *dst, CK_ULONG n, const CK_ATTRIBUTE *extra, CK_ULONG k)
+{
+    for (CK_ULONG i = 0; i < k; i++) {
+        CK_ULONG j;
+        for (j = 0; j < n && dst[j].type != extra[i].type; j++) {}
+        dst[j] = extra[i];
+        if (j == n) n++;
+    }
+    return n;
+}
+
+CK_RV make_aes(CK_SESSION_HANDLE s, const char *alias, const CK_ATTRIBUTE *extra, CK_ULONG n,
+               CK_OBJECT_HANDLE *key)
+{
+    CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE t[32] = {
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_VALUE_LEN, &len, sizeof(len)},
+        {CKA_LABEL, (void *)alias, alias ? strlen(alias) : 0},
+    };
+    CK_ULONG count = merge(t, alias ? 3 : 2, extra, n);
+    return p11->C_GenerateKey(s, &mech, t, count, key);
+}
+
+CK_RV make_ec(CK_SESSION_HANDLE s, const char *alias, const CK_ATTRIBUTE *extra, CK_ULONG n,
+              CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+    CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_ATTRIBUTE pt[4] = {
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid)},
+        {CKA_LABEL, (void *)alias, alias ? strlen(alias) : 0},
+    };
+    CK_ATTRIBUTE vt[32] = {
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_LABEL, (void *)alias, alias ? strlen(alias) : 0},
+    };
+    CK_ULONG vcount = merge(vt, alias ? 2 : 1, extra, n);
+    return p11->C_GenerateKeyPair(s, &mech, pt, alias ? 3 : 2, vt, vcount, pub, priv);
+}
+
+CK_ULONG find_count(CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *first)
+{
+    CK_OBJECT_HANDLE found[64];
+    CK_ULONG count = 0;
+    CHECK_RV(p11->C_FindObjectsInit(s, tmpl, n), CKR_OK);
+    CHECK_RV(p11->C_FindObjects(s, found, 64, &count), CKR_OK);
+    CHECK_RV(p11->C_FindObjectsFinal(s), CKR_OK);
+    if (first) *first = count ? found[0] : 0;
+    return count;
+}
+
+CK_ULONG find_by_label(CK_SESSION_HANDLE s, const char *label, CK_OBJECT_CLASS cls,
+                       CK_OBJECT_HANDLE *first)
+{
+    CK_ATTRIBUTE t[] = {
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_CLASS, &cls, sizeof(cls)},
+    };
+    return find_count(s, t, 2, first);
+}
+
+CK_RV get_ulong(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, CK_ULONG *out)
+{
+    CK_ATTRIBUTE a = {t, out, sizeof(*out)};
+    return p11->C_GetAttributeValue(s, h, &a, 1);
+}
+
+CK_RV get_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, char *buf,
+               size_t size)
+{
+    CK_ATTRIBUTE a = {t, buf, size - 1};
+    CK_RV rv = p11->C_GetAttributeValue(s, h, &a, 1);
+    buf[rv == CKR_OK ? a.ulValueLen : 0] = '\0';
+    return rv;
+}
+
+CK_RV set_ulong(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, CK_ULONG v)
+{
+    CK_ATTRIBUTE a = {t, &v, sizeof(v)};
+    return p11->C_SetAttributeValue(s, h, &a, 1);
+}
+
+CK_RV set_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, const char *v)
+{
+    CK_ATTRIBUTE a = {t, (void *)v, strlen(v)};
+    return p11->C_SetAttributeValue(s, h, &a, 1);
+}
+
+CK_RV sign_verify_ec(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub)
+{
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char digest[32] = {1, 2, 3}, sig[128];
+    CK_ULONG sig_len = sizeof(sig);
+    CK_RV rv = p11->C_SignInit(s, &mech, priv);
+    if (rv == CKR_OK) rv = p11->C_Sign(s, digest, sizeof(digest), sig, &sig_len);
+    if (rv == CKR_OK) rv = p11->C_VerifyInit(s, &mech, pub);
+    if (rv == CKR_OK) rv = p11->C_Verify(s, digest, sizeof(digest), sig, sig_len);
+    return rv;
+}
+
+CK_RV aes_gcm_roundtrip(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
+{
+    unsigned char iv[12] = {9}, msg[] = "attack at dawn", ct[64], pt[64];
+    CK_GCM_PARAMS gcm = {iv, sizeof(iv), 96, NULL, 0, 128};
+    CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
+    CK_ULONG ct_len = sizeof(ct), pt_len = sizeof(pt);
+    CK_RV rv = p11->C_EncryptInit(s, &mech, key);
+    if (rv == CKR_OK) rv = p11->C_Encrypt(s, msg, sizeof(msg), ct, &ct_len);
+    if (rv == CKR_OK) rv = p11->C_DecryptInit(s, &mech, key);
+    if (rv == CKR_OK) rv = p11->C_Decrypt(s, ct, ct_len, pt, &pt_len);
+    if (rv == CKR_OK && (pt_len != sizeof(msg) || memcmp(pt, msg, pt_len) != 0))
+        rv = CKR_GENERAL_ERROR;
+    return rv;
+}

@@ -1,0 +1,33 @@
+/* fixture.h - an initialised module, a logged-in read/write session, key helpers. */
+#ifndef CMKP11_TEST_FIXTURE_H
+#define CMKP11_TEST_FIXTURE_H
+
+#include "harness.h"
+
+extern CK_FUNCTION_LIST_PTR p11;
+
+/* C_Initialize + R/W session + user login, on slot 0 of the module under test. */
+CK_SESSION_HANDLE fixture_open(void);
+void fixture_close(CK_SESSION_HANDLE s);
+
+/* Extra attributes appended to the helpers' templates (NULL, 0 for none). */
+CK_RV make_aes(CK_SESSION_HANDLE s, const char *alias, const CK_ATTRIBUTE *extra, CK_ULONG n,
+               CK_OBJECT_HANDLE *key);
+CK_RV make_ec(CK_SESSION_HANDLE s, const char *alias, const CK_ATTRIBUTE *extra, CK_ULONG n,
+              CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
+/* Finds objects matching tmpl; returns the count, the first handle in *first. */
+CK_ULONG find_count(CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *first);
+CK_ULONG find_by_label(CK_SESSION_HANDLE s, const char *label, CK_OBJECT_CLASS cls,
+                       CK_OBJECT_HANDLE *first);
+CK_RV get_ulong(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, CK_ULONG *out);
+/* Reads a text attribute into buf (NUL-terminated). */
+CK_RV get_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, char *buf,
+               size_t size);
+CK_RV set_ulong(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, CK_ULONG v);
+CK_RV set_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, const char *v);
+/* Signs 32 bytes with ECDSA and verifies with pub; returns the first failure. */
+CK_RV sign_verify_ec(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub);
+/* AES-GCM encrypt then decrypt of a short message; CKR_OK when it round-trips. */
+CK_RV aes_gcm_roundtrip(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key);
+
+#endif

@@ -1,0 +1,363 @@
+/* test_createkey.c - CreateKey through C_GenerateKey(Pair) over a real SoftHSMv2 token. */
+#include "fixture.h"
+
+static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+
+static void test_create_aes_key_with_alias_is_found_and_encrypts(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key = 0, found = 0;
+    CHECK_RV(make_aes(s, "payments", NULL, 0, &key), CKR_OK);
+    CHECK(find_by_label(s, "payments", CKO_SECRET_KEY, &found) == 1);
+    CHECK(found == key);
+    char spec[40], key_id[40];
+    CHECK_RV(get_text(s, key, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+    CHECK(strcmp(spec, "AES_256") == 0);
+    CHECK_RV(get_text(s, key, CKA_CMK_KEY_ID, key_id, sizeof(key_id)), CKR_OK);
+    CHECK(strlen(key_id) == 36 && key_id[14] == '4');
+    CK_ULONG state = 0, usage = 0, origin = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_KEY_STATE, &state), CKR_OK);
+    CHECK(state == CMK_STATE_ENABLED);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(usage == CMK_USAGE_ENCRYPT_DECRYPT);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_ORIGIN, &origin), CKR_OK);
+    CHECK(origin == CMK_ORIGIN_KMS);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    fixture_close(s);
+}
+
+static void test_default_cka_id_is_the_key_id_bytes(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key = 0;
+    CHECK_RV(make_aes(s, "default-id", NULL, 0, &key), CKR_OK);
+    unsigned char id[64];
+    CK_ATTRIBUTE a = {CKA_ID, id, sizeof(id)};
+    CHECK_RV(p11->C_GetAttributeValue(s, key, &a, 1), CKR_OK);
+    CHECK(a.ulValueLen == 16);
+    char key_id[40], hex[40] = "";
+    CHECK_RV(get_text(s, key, CKA_CMK_KEY_ID, key_id, sizeof(key_id)), CKR_OK);
+    for (int i = 0, n = 0; i < 16; i++) n += snprintf(hex + n, sizeof(hex) - (size_t)n, "%02x", id[i]);
+    char plain[40] = "";
+    for (int i = 0, n = 0; key_id[i]; i++)
+        if (key_id[i] != '-') plain[n++] = key_id[i];
+    CHECK(strcmp(hex, plain) == 0);
+    fixture_close(s);
+}
+
+static void test_ec_pair_shares_client_id_and_signs(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub = 0, priv = 0;
+    unsigned char id[] = {0xab, 0xcd};
+    CK_ATTRIBUTE extra[] = {{CKA_ID, id, sizeof(id)}};
+    CHECK_RV(make_ec(s, "signer", extra, 1, &pub, &priv), CKR_OK);
+    CK_ATTRIBUTE by_id[] = {{CKA_ID, id, sizeof(id)}};
+    CHECK(find_count(s, by_id, 1, NULL) == 2);
+    CHECK_RV(sign_verify_ec(s, priv, pub), CKR_OK);
+    char spec[40];
+    CHECK_RV(get_text(s, pub, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+    CHECK(strcmp(spec, "EC_P256") == 0);
+    CK_ULONG usage = 0;
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(usage == CMK_USAGE_SIGN_VERIFY);
+    fixture_close(s);
+}
+
+static void test_material_is_never_listed_as_a_second_object(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, pub, priv;
+    CHECK_RV(make_aes(s, "only-once", NULL, 0, &key), CKR_OK);
+    CHECK_RV(make_ec(s, "pair-once", NULL, 0, &pub, &priv), CKR_OK);
+    CHECK(find_count(s, NULL, 0, NULL) == 3);
+    CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &secret, sizeof(secret)}};
+    CHECK(find_count(s, t, 1, NULL) == 1);
+    fixture_close(s);
+}
+
+static void test_alias_rules_are_enforced(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    const char *bad[] = {"aws/x", "ACS/x", "kms-abc", "cmk/x", "team/default", "a//b", "a/",
+                         "/lead", "sp ace", "alias/"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CK_RV rv = make_aes(s, bad[i], NULL, 0, &key);
+        if (rv != CKR_ATTRIBUTE_VALUE_INVALID) fprintf(stderr, "  alias '%s' -> 0x%lx\n", bad[i], rv);
+        CHECK(rv == CKR_ATTRIBUTE_VALUE_INVALID);
+    }
+    char long_alias[300];
+    memset(long_alias, 'a', 256);
+    long_alias[256] = '\0';
+    CHECK_RV(make_aes(s, long_alias, NULL, 0, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK_RV(make_aes(s, "alias/team:app_1-x/y", NULL, 0, &key), CKR_OK);
+    char alias[64];
+    CHECK_RV(get_text(s, key, CKA_LABEL, alias, sizeof(alias)), CKR_OK);
+    CHECK(strcmp(alias, "team:app_1-x/y") == 0);
+    CHECK(find_count(s, NULL, 0, NULL) == 1); /* nothing of the refused ones remains */
+    fixture_close(s);
+}
+
+static void test_duplicate_alias_ignoring_case_is_refused(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE a, b, pub, priv;
+    CHECK_RV(make_aes(s, "Orders", NULL, 0, &a), CKR_OK);
+    CHECK_RV(make_aes(s, "orders", NULL, 0, &b), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK_RV(make_ec(s, "ORDERS", NULL, 0, &pub, &priv), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK(find_count(s, NULL, 0, NULL) == 1);
+    fixture_close(s);
+}
+
+static void test_description_and_tags_round_trip_and_validate(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    const char *desc = "key for the billing service";
+    const char *tags = "team=billing\nenv=prod";
+    CK_ATTRIBUTE extra[] = {{CKA_CMK_DESCRIPTION, (void *)desc, strlen(desc)},
+                            {CKA_CMK_TAGS, (void *)tags, strlen(tags)}};
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "billing", extra, 2, &key), CKR_OK);
+    char buf[256];
+    CHECK_RV(get_text(s, key, CKA_CMK_DESCRIPTION, buf, sizeof(buf)), CKR_OK);
+    CHECK(strcmp(buf, desc) == 0);
+    CHECK_RV(get_text(s, key, CKA_CMK_TAGS, buf, sizeof(buf)), CKR_OK);
+    CHECK(strcmp(buf, "env=prod\nteam=billing") == 0);
+    CK_ATTRIBUTE by_tag[] = {{CKA_CMK_TAG, "team=billing", 12}};
+    CHECK(find_count(s, by_tag, 1, NULL) == 1);
+    CK_ATTRIBUTE by_other_tag[] = {{CKA_CMK_TAG, "team=sales", 10}};
+    CHECK(find_count(s, by_other_tag, 1, NULL) == 0);
+
+    char *long_desc = malloc(8194);
+    memset(long_desc, 'd', 8193);
+    long_desc[8193] = '\0';
+    CK_ATTRIBUTE too_long[] = {{CKA_CMK_DESCRIPTION, long_desc, 8193}};
+    CHECK_RV(make_aes(s, "too-long", too_long, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    free(long_desc);
+    const char *dup = "a=1\na=2";
+    CK_ATTRIBUTE dup_tags[] = {{CKA_CMK_TAGS, (void *)dup, strlen(dup)}};
+    CHECK_RV(make_aes(s, "dup-tags", dup_tags, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    const char *reserved = "aws:owner=me";
+    CK_ATTRIBUTE res_tags[] = {{CKA_CMK_TAGS, (void *)reserved, strlen(reserved)}};
+    CHECK_RV(make_aes(s, "res-tags", res_tags, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK(find_count(s, NULL, 0, NULL) == 1);
+    fixture_close(s);
+}
+
+static void test_usage_rules_follow_the_spec(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, pub, priv;
+    CK_ATTRIBUTE aes_sign[] = {{CKA_SIGN, &yes, sizeof(yes)}};
+    CHECK_RV(make_aes(s, "aes-sign", aes_sign, 1, &key), CKR_TEMPLATE_INCONSISTENT);
+    CK_ULONG sign_usage = CMK_USAGE_SIGN_VERIFY;
+    CK_ATTRIBUTE aes_usage[] = {{CKA_CMK_KEY_USAGE, &sign_usage, sizeof(sign_usage)}};
+    CHECK_RV(make_aes(s, "aes-usage", aes_usage, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    CK_ATTRIBUTE ec_decrypt[] = {{CKA_DECRYPT, &yes, sizeof(yes)}};
+    CHECK_RV(make_ec(s, "ec-decrypt", ec_decrypt, 1, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
+    CK_ULONG enc_usage = CMK_USAGE_ENCRYPT_DECRYPT;
+    CK_ATTRIBUTE contradiction[] = {{CKA_CMK_KEY_USAGE, &enc_usage, sizeof(enc_usage)},
+                                    {CKA_SIGN, &yes, sizeof(yes)}};
+    CHECK_RV(make_aes(s, "contradiction", contradiction, 2, &key), CKR_TEMPLATE_INCONSISTENT);
+    CK_ATTRIBUTE extractable[] = {{CKA_EXTRACTABLE, &yes, sizeof(yes)}};
+    CHECK_RV(make_aes(s, "extractable", extractable, 1, &key), CKR_TEMPLATE_INCONSISTENT);
+    CHECK(find_count(s, NULL, 0, NULL) == 0);
+
+    /* A plain template asking for a non-sensitive key still gets a sensitive one. */
+    CK_ATTRIBUTE lax[] = {{CKA_SENSITIVE, &no, sizeof(no)}};
+    CHECK_RV(make_aes(s, "lax", lax, 1, &key), CKR_OK);
+    CK_BBOOL sensitive = CK_FALSE, extract = CK_TRUE;
+    CK_ATTRIBUTE q[] = {{CKA_SENSITIVE, &sensitive, 1}, {CKA_EXTRACTABLE, &extract, 1}};
+    CHECK_RV(p11->C_GetAttributeValue(s, key, q, 2), CKR_OK);
+    CHECK(sensitive == CK_TRUE && extract == CK_FALSE);
+    unsigned char value[32];
+    CK_ATTRIBUTE v = {CKA_VALUE, value, sizeof(value)};
+    CHECK_RV(p11->C_GetAttributeValue(s, key, &v, 1), CKR_ATTRIBUTE_SENSITIVE);
+    /* Encrypt-only keys cannot sign. */
+    CK_MECHANISM cmac = {CKM_AES_CMAC, NULL, 0};
+    CHECK_RV(p11->C_SignInit(s, &cmac, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+}
+
+static void test_rotation_policy_at_create(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, pub, priv;
+    CK_ATTRIBUTE on[] = {{CKA_CMK_ROTATION_ENABLED, &yes, sizeof(yes)},
+                         {CKA_CMK_ROTATION_PERIOD, "90d", 3}};
+    CHECK_RV(make_aes(s, "rotating", on, 2, &key), CKR_OK);
+    CK_ULONG interval = 0, created = 0, next = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_ROTATION_INTERVAL, &interval), CKR_OK);
+    CHECK(interval == 90 * 86400UL);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_CREATION_DATE, &created), CKR_OK);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_NEXT_ROTATION_DATE, &next), CKR_OK);
+    CHECK(next == created + interval);
+    CK_ATTRIBUTE too_short[] = {{CKA_CMK_ROTATION_ENABLED, &yes, sizeof(yes)},
+                                {CKA_CMK_ROTATION_PERIOD, "6d", 2}};
+    CHECK_RV(make_aes(s, "short", too_short, 2, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    CK_ATTRIBUTE bad_unit[] = {{CKA_CMK_ROTATION_PERIOD, "30w", 3}};
+    CHECK_RV(make_aes(s, "bad-unit", bad_unit, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    CK_ATTRIBUTE ec_rotate[] = {{CKA_CMK_ROTATION_ENABLED, &yes, sizeof(yes)}};
+    CHECK_RV(make_ec(s, "ec-rotate", ec_rotate, 1, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
+    CHECK(find_count(s, NULL, 0, NULL) == 1);
+    fixture_close(s);
+}
+
+static void test_session_keys_pass_through_untouched(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_ULONG len = 16;
+    CK_ATTRIBUTE t[] = {{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_LABEL, "temp", 4}};
+    CK_OBJECT_HANDLE key = 0;
+    CHECK_RV(p11->C_GenerateKey(s, &mech, t, 2, &key), CKR_OK);
+    char spec[40];
+    CHECK_RV(get_text(s, key, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_ATTRIBUTE_TYPE_INVALID);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    CHECK(find_by_label(s, "temp", CKO_SECRET_KEY, NULL) == 1);
+    fixture_close(s);
+    /* A new process (here: a new initialisation) no longer has the session key. */
+    s = fixture_open();
+    CHECK(find_by_label(s, "temp", CKO_SECRET_KEY, NULL) == 0);
+    fixture_close(s);
+}
+
+static void test_set_attributes_change_alias_description_and_state(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, other, pub, priv;
+    CHECK_RV(make_aes(s, "before", NULL, 0, &key), CKR_OK);
+    CHECK_RV(make_aes(s, "taken", NULL, 0, &other), CKR_OK);
+    CHECK_RV(set_text(s, key, CKA_LABEL, "after"), CKR_OK);
+    CHECK(find_by_label(s, "after", CKO_SECRET_KEY, NULL) == 1);
+    CHECK(find_by_label(s, "before", CKO_SECRET_KEY, NULL) == 0);
+    CHECK_RV(set_text(s, key, CKA_LABEL, "TAKEN"), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK_RV(set_text(s, key, CKA_LABEL, "aws/nope"), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK_RV(set_text(s, key, CKA_CMK_DESCRIPTION, "new words"), CKR_OK);
+    CHECK_RV(set_text(s, key, CKA_CMK_KEY_SPEC, "AES_128"), CKR_ATTRIBUTE_READ_ONLY);
+    CK_ATTRIBUTE weaken = {CKA_EXTRACTABLE, &yes, sizeof(yes)};
+    CHECK_RV(p11->C_SetAttributeValue(s, key, &weaken, 1), CKR_ATTRIBUTE_READ_ONLY);
+
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_ENABLED), CKR_OK);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_PENDING_IMPORT), CKR_ACTION_PROHIBITED);
+
+    CHECK_RV(make_ec(s, "ec-state", NULL, 0, &pub, &priv), CKR_OK);
+    CHECK_RV(set_ulong(s, priv, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    CHECK_RV(sign_verify_ec(s, priv, pub), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+}
+
+static void test_destroy_schedules_deletion_and_hides_the_key(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, pub, priv;
+    CHECK_RV(make_aes(s, "doomed", NULL, 0, &key), CKR_OK);
+    CHECK_RV(p11->C_DestroyObject(s, key), CKR_OK);
+    CHECK(find_by_label(s, "doomed", CKO_SECRET_KEY, NULL) == 0);
+    CK_ULONG pending = CMK_STATE_PENDING_DELETION;
+    CK_ATTRIBUTE by_state[] = {{CKA_CMK_KEY_STATE, &pending, sizeof(pending)}};
+    CK_OBJECT_HANDLE found = 0;
+    CHECK(find_count(s, by_state, 1, &found) == 1);
+    CHECK(found == key);
+    CK_ULONG when = 0, created = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_DELETION_DATE, &when), CKR_OK);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_CREATION_DATE, &created), CKR_OK);
+    CHECK(when >= created + 30 * 86400UL && when <= created + 30 * 86400UL + 60);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    /* Cancelling returns it Disabled. */
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    CHECK(find_by_label(s, "doomed", CKO_SECRET_KEY, NULL) == 1);
+
+    /* Destroying only the public half keeps the private key usable. */
+    CHECK_RV(make_ec(s, "half", NULL, 0, &pub, &priv), CKR_OK);
+    CHECK_RV(p11->C_DestroyObject(s, pub), CKR_OK);
+    CHECK(find_by_label(s, "half", CKO_PUBLIC_KEY, NULL) == 0);
+    CHECK(find_by_label(s, "half", CKO_PRIVATE_KEY, NULL) == 1);
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    unsigned char digest[32] = {0}, sig[128];
+    CK_ULONG sig_len = sizeof(sig);
+    CHECK_RV(p11->C_SignInit(s, &mech, priv), CKR_OK);
+    CHECK_RV(p11->C_Sign(s, digest, 32, sig, &sig_len), CKR_OK);
+    fixture_close(s);
+}
+
+static void test_initialize_follows_the_spec(void)
+{
+    CK_SESSION_HANDLE s;
+    CHECK_RV(p11->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s),
+             CKR_CRYPTOKI_NOT_INITIALIZED);
+    CHECK_RV(p11->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+    CK_C_INITIALIZE_ARGS reserved = {.flags = CKF_OS_LOCKING_OK, .pReserved = &s};
+    CHECK_RV(p11->C_Initialize(&reserved), CKR_ARGUMENTS_BAD);
+    CHECK_RV(p11->C_Initialize(NULL), CKR_OK);
+    CHECK_RV(p11->C_Initialize(NULL), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    CK_INFO info;
+    CHECK_RV(p11->C_GetInfo(&info), CKR_OK);
+    CHECK(info.cryptokiVersion.major == 2 && info.cryptokiVersion.minor == 40);
+    CK_ULONG n = 0;
+    CHECK_RV(p11->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+    CHECK(n == 1);
+    CK_TOKEN_INFO ti;
+    CHECK_RV(p11->C_GetTokenInfo(0, &ti), CKR_OK);
+    CHECK(memcmp(ti.label, "cmkp11 ", 7) == 0);
+    CHECK_RV(p11->C_GetTokenInfo(7, &ti), CKR_SLOT_ID_INVALID);
+    CHECK_RV(p11->C_Finalize(NULL), CKR_OK);
+}
+
+static void test_read_only_session_cannot_create(void)
+{
+    CK_SESSION_HANDLE rw = fixture_open(), ro;
+    CHECK_RV(p11->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(ro, "ro-key", NULL, 0, &key), CKR_SESSION_READ_ONLY);
+    CHECK(find_count(rw, NULL, 0, NULL) == 0);
+    fixture_close(rw);
+}
+
+static void test_buffer_too_small_and_length_query(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "lengths", NULL, 0, &key), CKR_OK);
+    CK_ATTRIBUTE q = {CKA_LABEL, NULL, 0};
+    CHECK_RV(p11->C_GetAttributeValue(s, key, &q, 1), CKR_OK);
+    CHECK(q.ulValueLen == 7);
+    char small[3];
+    CK_ATTRIBUTE t[] = {{CKA_LABEL, small, sizeof(small)}, {0x7ffffff0UL, small, 1}};
+    CK_RV rv = p11->C_GetAttributeValue(s, key, t, 2);
+    CHECK(rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_BUFFER_TOO_SMALL);
+    CHECK(t[0].ulValueLen == CK_UNAVAILABLE_INFORMATION);
+    CHECK(t[1].ulValueLen == CK_UNAVAILABLE_INFORMATION);
+    fixture_close(s);
+}
+
+int main(int argc, char **argv)
+{
+    const char *module = getenv("CMK_MODULE");
+    p11 = harness_load(module ? module : "libcmkp11.so");
+    static const struct test_case tests[] = {
+#define T(name) {#name, name}
+        T(test_initialize_follows_the_spec),
+        T(test_create_aes_key_with_alias_is_found_and_encrypts),
+        T(test_default_cka_id_is_the_key_id_bytes),
+        T(test_ec_pair_shares_client_id_and_signs),
+        T(test_material_is_never_listed_as_a_second_object),
+        T(test_alias_rules_are_enforced),
+        T(test_duplicate_alias_ignoring_case_is_refused),
+        T(test_description_and_tags_round_trip_and_validate),
+        T(test_usage_rules_follow_the_spec),
+        T(test_rotation_policy_at_create),
+        T(test_session_keys_pass_through_untouched),
+        T(test_set_attributes_change_alias_description_and_state),
+        T(test_destroy_schedules_deletion_and_hides_the_key),
+        T(test_read_only_session_cannot_create),
+        T(test_buffer_too_small_and_length_query),
+#undef T
+    };
+    return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
