@@ -1,0 +1,69 @@
+/* inspect.c - direct reads of the backend token and the store. */
+#include "inspect.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+
+#include "harness.h"
+
+static CK_SLOT_ID find_backend_slot(CK_FUNCTION_LIST_PTR be, const char *label)
+{
+    CK_SLOT_ID slots[16];
+    CK_ULONG n = 16;
+    if (be->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK) return (CK_SLOT_ID)-1;
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_TOKEN_INFO ti;
+        if (be->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+            strncmp((const char *)ti.label, label, strlen(label)) == 0 &&
+            (strlen(label) == 32 || ti.label[strlen(label)] == ' '))
+            return slots[i];
+    }
+    return (CK_SLOT_ID)-1;
+}
+
+long inspect_backend_material(void)
+{
+    CK_FUNCTION_LIST_PTR be = harness_load(getenv("CMK_BACKEND"));
+    if (be->C_Initialize(NULL) != CKR_OK) return -1;
+    long count = -1;
+    CK_SLOT_ID slot = find_backend_slot(be, getenv("CMK_BACKEND_TOKEN"));
+    CK_SESSION_HANDLE s;
+    const char *pin = getenv("CMK_PIN");
+    if (slot != (CK_SLOT_ID)-1 && be->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) == CKR_OK) {
+        if (be->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)) == CKR_OK &&
+            be->C_FindObjectsInit(s, NULL, 0) == CKR_OK) {
+            CK_OBJECT_HANDLE h[512];
+            CK_ULONG n = 0;
+            be->C_FindObjects(s, h, 512, &n);
+            be->C_FindObjectsFinal(s);
+            count = 0;
+            for (CK_ULONG i = 0; i < n; i++) {
+                char label[80];
+                CK_ATTRIBUTE a = {CKA_LABEL, label, sizeof(label)};
+                if (be->C_GetAttributeValue(s, h[i], &a, 1) == CKR_OK && a.ulValueLen >= 7 &&
+                    memcmp(label, "cmkp11/", 7) == 0)
+                    count++;
+            }
+        }
+        be->C_CloseSession(s);
+    }
+    be->C_Finalize(NULL);
+    return count;
+}
+
+long inspect_store_count(const char *sql)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/cmk.db", getenv("CMK_WORK"));
+    sqlite3 *db;
+    long result = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK) {
+            if (sqlite3_step(q) == SQLITE_ROW) result = sqlite3_column_int64(q, 0);
+            sqlite3_finalize(q);
+        }
+    }
+    sqlite3_close(db);
+    return result;
+}

@@ -1,0 +1,12 @@
+/* inspect.h - looking behind the module: the backend token and the SQLite store,
+ * read directly, to check what the module claims. Call only while the module is
+ * finalised (the backend library is shared within the process). */
+#ifndef CMKP11_TEST_INSPECT_H
+#define CMKP11_TEST_INSPECT_H
+
+/* Number of backend objects whose label starts with "cmkp11/" (CMK material). */
+long inspect_backend_material(void);
+/* Result of a single-number SQL query on the store, -1 on error. */
+long inspect_store_count(const char *sql);
+
+#endif
