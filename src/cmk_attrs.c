@@ -41,9 +41,15 @@ static CK_RV put_text(CK_ATTRIBUTE *a, const char *s)
 
 /* Answers one attribute from the record; CKR_ATTRIBUTE_TYPE_INVALID for unknown
  * vendor attributes, and (CK_RV)-1 when the attribute is the backend's. */
-static CK_RV answer_from_record(struct cmk_record *rec, CK_ATTRIBUTE *a)
+static CK_RV answer_from_record(struct cmk_record *rec, unsigned kind, CK_ATTRIBUTE *a)
 {
     switch (a->type) {
+    case CKA_PUBLIC_KEY_INFO:
+        if (!rec->public_key_info) return (CK_RV)-1;
+        return put(a, rec->public_key_info, (CK_ULONG)rec->public_key_info_len);
+    case CKA_EC_POINT:
+        if (kind != CMK_OBJ_PRIVATE || !rec->ec_point) return (CK_RV)-1;
+        return put(a, rec->ec_point, (CK_ULONG)rec->ec_point_len);
     case CKA_LABEL: return put_text(a, rec->alias);
     case CKA_ID: return put(a, rec->cka_id, (CK_ULONG)rec->cka_id_len);
     case CKA_CMK_KEY_ID: return put_text(a, rec->key_id);
@@ -130,7 +136,7 @@ CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
         goto out;
     }
     for (CK_ULONG i = 0; i < count; i++) {
-        CK_RV r = answer_from_record(&rec, &tmpl[i]);
+        CK_RV r = answer_from_record(&rec, handle_kind(handle), &tmpl[i]);
         if (r == (CK_RV)-1) {
             forward[nforward] = i;
             sub[nforward++] = tmpl[i];

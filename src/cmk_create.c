@@ -16,6 +16,7 @@
 #include "keyspec.h"
 #include "log.h"
 #include "module.h"
+#include "pubkey.h"
 #include "template.h"
 #include "util.h"
 #include "validate.h"
@@ -483,8 +484,57 @@ static CK_RV insert_creating_row(struct create_request *req, bool pair, struct c
     return s == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
 }
 
+/* The public half as the store keeps it: SPKI for every asymmetric key, and the EC
+ * point, so the private object still answers both once the public object is gone. */
+struct public_key {
+    unsigned char *spki;
+    size_t spki_len;
+    unsigned char *ec_point;
+    CK_ULONG ec_point_len;
+};
+
+/* Reads one attribute of any length from a backend object into malloc'd memory. */
+static unsigned char *read_attr(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h,
+                                CK_ATTRIBUTE_TYPE type, CK_ULONG *len)
+{
+    CK_ATTRIBUTE a = {type, NULL, 0};
+    if (module.be.fn->C_GetAttributeValue(session, h, &a, 1) != CKR_OK ||
+        a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen == 0)
+        return NULL;
+    a.pValue = malloc(a.ulValueLen);
+    if (a.pValue && module.be.fn->C_GetAttributeValue(session, h, &a, 1) != CKR_OK) {
+        free(a.pValue);
+        return NULL;
+    }
+    *len = a.ulValueLen;
+    return a.pValue;
+}
+
+static void read_public_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE pub, CK_KEY_TYPE type,
+                            struct public_key *out)
+{
+    memset(out, 0, sizeof(*out));
+    CK_ULONG a_len = 0, b_len = 0;
+    if (type == CKK_RSA) {
+        unsigned char *n = read_attr(session, pub, CKA_MODULUS, &a_len);
+        unsigned char *e = read_attr(session, pub, CKA_PUBLIC_EXPONENT, &b_len);
+        if (n && e) out->spki = pubkey_spki_rsa(n, a_len, e, b_len, &out->spki_len);
+        free(n);
+        free(e);
+    } else {
+        unsigned char *params = read_attr(session, pub, CKA_EC_PARAMS, &a_len);
+        out->ec_point = read_attr(session, pub, CKA_EC_POINT, &out->ec_point_len);
+        if (params && out->ec_point)
+            out->spki = pubkey_spki_ec(type, params, a_len, out->ec_point, out->ec_point_len,
+                                       &out->spki_len);
+        free(params);
+    }
+    if (!out->spki) log_warning("CreateKey: could not encode the public key as SPKI");
+}
+
 /* Turns the row Enabled and audits, in one transaction. */
-static CK_RV commit_enabled(struct cmk_record *rec, const char *mech_name)
+static CK_RV commit_enabled(struct cmk_record *rec, const char *mech_name,
+                            const struct public_key *pk)
 {
     enum store_status s = store_begin(module.store);
     if (s == STORE_OK) {
@@ -493,6 +543,9 @@ static CK_RV commit_enabled(struct cmk_record *rec, const char *mech_name)
         if (s == STORE_OK) {
             cur.state = CMK_STATE_ENABLED;
             s = store_cmk_update(module.store, &cur);
+            if (s == STORE_OK && pk)
+                s = store_cmk_set_public(module.store, cur.row, pk->spki, pk->spki_len,
+                                         pk->ec_point, pk->ec_point_len);
             char detail[128];
             snprintf(detail, sizeof(detail), "spec=%s mechanism=%s", cur.key_spec, mech_name);
             if (s == STORE_OK) s = store_audit(module.store, "CreateKey", cur.key_id, detail);
@@ -587,7 +640,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     util_crash_point("create:after-generate");
     char mn[24];
     mech_name(mech->mechanism, mn);
-    rv = commit_enabled(&rec, mn);
+    rv = commit_enabled(&rec, mn, NULL);
     if (rv != CKR_OK) {
         undo_creating_row(session, &rec);
         goto out;
@@ -654,7 +707,11 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     util_crash_point("create:after-generate");
     char mn[24];
     mech_name(mech->mechanism, mn);
-    rv = commit_enabled(&rec, mn);
+    struct public_key pk;
+    read_public_key(session, mpub, req.spec.key_type, &pk);
+    rv = commit_enabled(&rec, mn, &pk);
+    free(pk.spki);
+    free(pk.ec_point);
     if (rv != CKR_OK) {
         undo_creating_row(session, &rec);
         goto out;

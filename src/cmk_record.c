@@ -18,6 +18,8 @@ void cmk_record_free(struct cmk_record *rec)
     free(rec->alias);
     free(rec->cka_id);
     free(rec->description);
+    free(rec->public_key_info);
+    free(rec->ec_point);
     cmk_tags_free(rec->tags, rec->tag_count);
     memset(rec, 0, sizeof(*rec));
 }

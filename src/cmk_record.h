@@ -35,6 +35,10 @@ struct cmk_record {
     unsigned long pending_window;
     unsigned objects;      /* enum cmk_object_kind bits */
     unsigned private_mask; /* which of those objects are CKA_PRIVATE */
+    unsigned char *public_key_info; /* DER SPKI of an asymmetric key, else NULL */
+    size_t public_key_info_len;
+    unsigned char *ec_point; /* CKA_EC_POINT of an EC key, kept for its private object */
+    size_t ec_point_len;
     struct cmk_tag *tags;  /* loaded only when asked for */
     size_t tag_count;
     bool tags_loaded;

@@ -7,6 +7,7 @@
 
 #include "cmk_cache.h"
 #include "log.h"
+#include "pubkey.h"
 #include "session.h"
 
 struct module module;
@@ -28,11 +29,9 @@ static CK_RV check_init_args(CK_C_INITIALIZE_ARGS_PTR args)
 
 static CK_RV open_store(void)
 {
-    enum store_status s = store_open(module.cfg.store_path, &module.store);
-    if (s == STORE_OK) return CKR_OK;
-    log_error("C_Initialize: store %s cannot be used (%s)", module.cfg.store_path,
-              store_status_name(s));
-    return CKR_DEVICE_ERROR;
+    /* store_open has logged the one line that says why. */
+    return store_open(module.cfg.store_path, &module.store) == STORE_OK ? CKR_OK
+                                                                        : CKR_DEVICE_ERROR;
 }
 
 CK_RV module_initialize(CK_VOID_PTR init_args)
@@ -70,6 +69,8 @@ CK_RV module_initialize(CK_VOID_PTR init_args)
         config_free(&module.cfg);
         goto out;
     }
+    if (pubkey_init() != 0) log_warning("C_Initialize: OpenSSL context unavailable; "
+                                        "CKA_PUBLIC_KEY_INFO will be missing on new keys");
     module.pid = getpid();
     module.initialized = true;
     log_info("C_Initialize: token '%s' over backend %s, store %s", module.cfg.token_label,
@@ -91,6 +92,7 @@ CK_RV module_finalize(void)
     cmk_cache_clear();
     store_close(module.store);
     backend_close(&module.be);
+    pubkey_cleanup();
     config_free(&module.cfg);
     log_close();
     memset(&module, 0, sizeof(module));

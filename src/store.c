@@ -29,6 +29,7 @@ enum stmt_id {
     STMT_AUDIT,
     STMT_DATA_VERSION,
     STMT_COUNT,
+    STMT_SET_PUBLIC,
     STMT_MAX
 };
 
@@ -36,7 +37,7 @@ enum stmt_id {
     "id, key_id, alias, cka_id, description, key_spec, key_type, key_usage, origin, "              \
     "protection, state, created, creator_uid, creator_pid, creator_start, rotation_enabled, "      \
     "rotation_interval, last_rotation, next_rotation, primary_version, deletion_date, "            \
-    "pending_window, objects, private_mask"
+    "pending_window, objects, private_mask, public_key_info, ec_point"
 
 static const char *const stmt_sql[STMT_MAX] = {
     [STMT_GET_BY_ROW] = "SELECT " CMK_COLUMNS " FROM cmk WHERE id = ?1",
@@ -61,6 +62,7 @@ static const char *const stmt_sql[STMT_MAX] = {
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_DATA_VERSION] = "PRAGMA data_version",
     [STMT_COUNT] = "SELECT count(*) FROM cmk WHERE state != 0",
+    [STMT_SET_PUBLIC] = "UPDATE cmk SET public_key_info = ?2, ec_point = ?3 WHERE id = ?1",
 };
 
 /* Each entry moves the schema one version forward; user_version counts them. */
@@ -102,6 +104,9 @@ static const char *const migrations[] = {
     " id INTEGER PRIMARY KEY, time INTEGER NOT NULL, pid INTEGER NOT NULL,"
     " uid INTEGER NOT NULL, action TEXT NOT NULL, key_id TEXT, detail TEXT);"
     "CREATE INDEX audit_by_key ON audit(key_id, time);",
+    /* 2: the public key of asymmetric keys, for CKA_PUBLIC_KEY_INFO on private keys */
+    "ALTER TABLE cmk ADD COLUMN public_key_info BLOB;"
+    "ALTER TABLE cmk ADD COLUMN ec_point BLOB;",
 };
 
 struct store {
@@ -323,6 +328,18 @@ static char *column_strdup(sqlite3_stmt *q, int i)
     return t ? strdup((const char *)t) : NULL;
 }
 
+/* Copies a BLOB column; NULL stays NULL. Returns -1 when out of memory. */
+static int column_blob_dup(sqlite3_stmt *q, int i, unsigned char **out, size_t *len)
+{
+    *len = (size_t)sqlite3_column_bytes(q, i);
+    *out = NULL;
+    if (sqlite3_column_type(q, i) == SQLITE_NULL || *len == 0) return 0;
+    *out = malloc(*len);
+    if (!*out) return -1;
+    memcpy(*out, sqlite3_column_blob(q, i), *len);
+    return 0;
+}
+
 static int record_from_row(sqlite3_stmt *q, struct cmk_record *rec)
 {
     memset(rec, 0, sizeof(*rec));
@@ -352,6 +369,11 @@ static int record_from_row(sqlite3_stmt *q, struct cmk_record *rec)
     rec->pending_window = (unsigned long)sqlite3_column_int64(q, 21);
     rec->objects = (unsigned)sqlite3_column_int(q, 22);
     rec->private_mask = (unsigned)sqlite3_column_int(q, 23);
+    if (column_blob_dup(q, 24, &rec->public_key_info, &rec->public_key_info_len) ||
+        column_blob_dup(q, 25, &rec->ec_point, &rec->ec_point_len)) {
+        cmk_record_free(rec);
+        return -1;
+    }
     if (!rec->cka_id || !rec->description) {
         cmk_record_free(rec);
         return -1;
@@ -479,6 +501,23 @@ enum store_status store_cmk_update(struct store *st, const struct cmk_record *re
         sqlite3_bind_int(q, 14, (int)rec->private_mask);
         s = step_write(st, q, "update key");
         if (s == STORE_OK && sqlite3_changes(st->db) == 0) s = STORE_NOT_FOUND;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_cmk_set_public(struct store *st, int64_t row, const unsigned char *spki,
+                                       size_t spki_len, const unsigned char *ec_point,
+                                       size_t ec_point_len)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_SET_PUBLIC);
+    if (q) {
+        sqlite3_bind_int64(q, 1, row);
+        if (spki) sqlite3_bind_blob(q, 2, spki, (int)spki_len, SQLITE_STATIC);
+        if (ec_point) sqlite3_bind_blob(q, 3, ec_point, (int)ec_point_len, SQLITE_STATIC);
+        s = step_write(st, q, "store public key");
     }
     pthread_mutex_unlock(&st->lock);
     return s;

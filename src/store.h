@@ -39,6 +39,10 @@ enum store_status store_cmk_get_by_key_id(struct store *st, const char *key_id,
                                           struct cmk_record *rec);
 /* Writes every mutable column of rec (not tags). */
 enum store_status store_cmk_update(struct store *st, const struct cmk_record *rec);
+/* Records the public key of an asymmetric CMK (either may be NULL). */
+enum store_status store_cmk_set_public(struct store *st, int64_t row, const unsigned char *spki,
+                                       size_t spki_len, const unsigned char *ec_point,
+                                       size_t ec_point_len);
 enum store_status store_cmk_delete(struct store *st, int64_t row);
 enum store_status store_tags_load(struct store *st, struct cmk_record *rec);
 enum store_status store_tags_replace(struct store *st, int64_t row, const struct cmk_tag *tags,

@@ -336,6 +336,67 @@ static void test_buffer_too_small_and_length_query(void)
     fixture_close(s);
 }
 
+static bool contains(const unsigned char *hay, size_t n, const unsigned char *needle, size_t k)
+{
+    for (size_t i = 0; k <= n && i <= n - k; i++)
+        if (memcmp(hay + i, needle, k) == 0) return true;
+    return false;
+}
+
+static void test_private_key_keeps_public_key_info_after_public_object_is_gone(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(make_ec(s, "pki", NULL, 0, &pub, &priv), CKR_OK);
+    unsigned char point[128], spki[256], point2[128], spki2[256];
+    CK_ATTRIBUTE from_pub[] = {{CKA_EC_POINT, point, sizeof(point)},
+                               {CKA_PUBLIC_KEY_INFO, spki, sizeof(spki)}};
+    CHECK_RV(p11->C_GetAttributeValue(s, pub, from_pub, 2), CKR_OK);
+    CHECK(from_pub[1].ulValueLen == 91 && spki[0] == 0x30); /* P-256 SPKI is 91 bytes */
+    /* The SPKI carries the raw point (the EC_POINT without its OCTET STRING header). */
+    CHECK(contains(spki, from_pub[1].ulValueLen, point + 2, from_pub[0].ulValueLen - 2));
+    CHECK_RV(p11->C_DestroyObject(s, pub), CKR_OK);
+    CK_ATTRIBUTE from_priv[] = {{CKA_EC_POINT, point2, sizeof(point2)},
+                                {CKA_PUBLIC_KEY_INFO, spki2, sizeof(spki2)}};
+    CHECK_RV(p11->C_GetAttributeValue(s, priv, from_priv, 2), CKR_OK);
+    CHECK(from_priv[0].ulValueLen == from_pub[0].ulValueLen &&
+          memcmp(point, point2, from_pub[0].ulValueLen) == 0);
+    CHECK(from_priv[1].ulValueLen == from_pub[1].ulValueLen &&
+          memcmp(spki, spki2, from_pub[1].ulValueLen) == 0);
+    fixture_close(s);
+}
+
+static void test_rsa_pair_asking_both_usages_becomes_sign_verify(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_MECHANISM mech = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+    CK_ULONG bits = 2048;
+    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1}, {CKA_MODULUS_BITS, &bits, sizeof(bits)},
+                         {CKA_ENCRYPT, &yes, 1}, {CKA_VERIFY, &yes, 1}, {CKA_LABEL, "rsa", 3}};
+    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1}, {CKA_DECRYPT, &yes, 1}, {CKA_SIGN, &yes, 1},
+                         {CKA_LABEL, "rsa", 3}};
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(p11->C_GenerateKeyPair(s, &mech, pt, 5, vt, 4, &pub, &priv), CKR_OK);
+    CK_ULONG usage = 0;
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(usage == CMK_USAGE_SIGN_VERIFY);
+    CK_BBOOL decrypt = CK_TRUE, sign = CK_FALSE;
+    CK_ATTRIBUTE flags[] = {{CKA_DECRYPT, &decrypt, 1}, {CKA_SIGN, &sign, 1}};
+    CHECK_RV(p11->C_GetAttributeValue(s, priv, flags, 2), CKR_OK);
+    CHECK(decrypt == CK_FALSE && sign == CK_TRUE);
+    char spec[40];
+    CHECK_RV(get_text(s, priv, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+    CHECK(strcmp(spec, "RSA_2048") == 0);
+    unsigned char modulus[512], spki[600];
+    CK_ATTRIBUTE q[] = {{CKA_MODULUS, modulus, sizeof(modulus)},
+                        {CKA_PUBLIC_KEY_INFO, spki, sizeof(spki)}};
+    CHECK_RV(p11->C_GetAttributeValue(s, priv, q, 2), CKR_OK);
+    CHECK(q[0].ulValueLen == 256 && contains(spki, q[1].ulValueLen, modulus, 256));
+    CK_MECHANISM oaep = {CKM_RSA_PKCS, NULL, 0};
+    CHECK_RV(p11->C_EncryptInit(s, &oaep, pub), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -357,6 +418,8 @@ int main(int argc, char **argv)
         T(test_destroy_schedules_deletion_and_hides_the_key),
         T(test_read_only_session_cannot_create),
         T(test_buffer_too_small_and_length_query),
+        T(test_private_key_keeps_public_key_info_after_public_object_is_gone),
+        T(test_rsa_pair_asking_both_usages_becomes_sign_verify),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

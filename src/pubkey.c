@@ -1,0 +1,125 @@
+/* pubkey.c - SubjectPublicKeyInfo encoding with OpenSSL 3.
+ * Our own OSSL_LIB_CTX keeps us out of the host application's provider setup: an app
+ * that loads the pkcs11 provider (even as its default) cannot recurse into us. */
+#include "pubkey.h"
+
+#include <openssl/asn1.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+static OSSL_LIB_CTX *libctx;
+
+int pubkey_init(void)
+{
+    if (!libctx) libctx = OSSL_LIB_CTX_new();
+    return libctx ? 0 : -1;
+}
+
+void pubkey_cleanup(void)
+{
+    OSSL_LIB_CTX_free(libctx);
+    libctx = NULL;
+}
+
+static unsigned char *encode(EVP_PKEY *pkey, size_t *der_len)
+{
+    unsigned char *der = NULL;
+    int len = pkey ? i2d_PUBKEY(pkey, &der) : -1;
+    EVP_PKEY_free(pkey);
+    if (len <= 0) return NULL;
+    /* Hand out malloc'd memory so callers free it without knowing OpenSSL. */
+    unsigned char *copy = malloc((size_t)len);
+    if (copy) memcpy(copy, der, (size_t)len);
+    OPENSSL_free(der);
+    *der_len = (size_t)len;
+    return copy;
+}
+
+static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
+{
+    EVP_PKEY *pkey = NULL;
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(libctx, type, NULL);
+    if (params && ctx && EVP_PKEY_fromdata_init(ctx) > 0)
+        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    return pkey;
+}
+
+unsigned char *pubkey_spki_rsa(const unsigned char *n, size_t n_len, const unsigned char *e,
+                               size_t e_len, size_t *der_len)
+{
+    if (!libctx) return NULL;
+    BIGNUM *bn_n = BN_bin2bn(n, (int)n_len, NULL), *bn_e = BN_bin2bn(e, (int)e_len, NULL);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    EVP_PKEY *pkey = NULL;
+    if (bn_n && bn_e && bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) &&
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e))
+        pkey = from_params("RSA", bld);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(bn_n);
+    BN_free(bn_e);
+    return encode(pkey, der_len);
+}
+
+/* CKA_EC_POINT is normally DER OCTET STRING; unwrap it when it is. */
+static void unwrap_point(const unsigned char **point, size_t *len)
+{
+    const unsigned char *p = *point;
+    ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)*len);
+    if (os && p == *point + *len) {
+        *point += *len - (size_t)ASN1_STRING_length(os);
+        *len = (size_t)ASN1_STRING_length(os);
+    }
+    ASN1_OCTET_STRING_free(os);
+}
+
+static int curve_nid(const unsigned char *params, size_t len)
+{
+    const unsigned char *p = params;
+    if (len > 2 && params[0] == 0x06) {
+        ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)len);
+        int nid = oid ? OBJ_obj2nid(oid) : NID_undef;
+        ASN1_OBJECT_free(oid);
+        return nid;
+    }
+    if (len > 2 && params[0] == 0x13 && params[1] + 2UL == len) {
+        char name[64];
+        size_t n = params[1] < sizeof(name) - 1 ? params[1] : sizeof(name) - 1;
+        memcpy(name, params + 2, n);
+        name[n] = '\0';
+        if (!strcmp(name, "edwards25519")) return NID_ED25519;
+        if (!strcmp(name, "edwards448")) return NID_ED448;
+        return OBJ_sn2nid(name);
+    }
+    return NID_undef;
+}
+
+unsigned char *pubkey_spki_ec(CK_KEY_TYPE type, const unsigned char *params, size_t params_len,
+                              const unsigned char *point, size_t point_len, size_t *der_len)
+{
+    if (!libctx) return NULL;
+    int nid = curve_nid(params, params_len);
+    if (nid == NID_undef) return NULL;
+    unwrap_point(&point, &point_len);
+    if (type == CKK_EC_EDWARDS) {
+        const char *name = nid == NID_ED25519 ? "ED25519" : nid == NID_ED448 ? "ED448" : NULL;
+        if (!name) return NULL;
+        return encode(EVP_PKEY_new_raw_public_key_ex(libctx, name, NULL, point, point_len),
+                      der_len);
+    }
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    EVP_PKEY *pkey = NULL;
+    if (bld &&
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(nid), 0) &&
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, point_len))
+        pkey = from_params("EC", bld);
+    OSSL_PARAM_BLD_free(bld);
+    return encode(pkey, der_len);
+}

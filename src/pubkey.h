@@ -1,0 +1,21 @@
+/* pubkey.h - DER SubjectPublicKeyInfo from a public key's PKCS#11 components, so a
+ * private key can carry CKA_PUBLIC_KEY_INFO (clients find the public half through it
+ * after deleting the public object). Uses OpenSSL in a library context of its own. */
+#ifndef CMKP11_PUBKEY_H
+#define CMKP11_PUBKEY_H
+
+#include <p11-kit/pkcs11.h>
+#include <stddef.h>
+
+int pubkey_init(void);
+void pubkey_cleanup(void);
+
+/* RSA: modulus and public exponent (big-endian). Returns a malloc'd DER, or NULL. */
+unsigned char *pubkey_spki_rsa(const unsigned char *n, size_t n_len, const unsigned char *e,
+                               size_t e_len, size_t *der_len);
+/* EC / EdDSA: CKA_EC_PARAMS (named curve OID or name) and CKA_EC_POINT (a DER OCTET
+ * STRING, or the raw point as some modules give it). */
+unsigned char *pubkey_spki_ec(CK_KEY_TYPE type, const unsigned char *params, size_t params_len,
+                              const unsigned char *point, size_t point_len, size_t *der_len);
+
+#endif
