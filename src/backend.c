@@ -71,12 +71,14 @@ CK_RV backend_open(struct backend *be, const char *path, const char *token_label
         log_error("backend module %s: C_Initialize failed: 0x%lx", path, rv);
         goto fail;
     }
+    /* Someone else in this process initialised it: they finalise it, not us. */
+    be->owns_init = rv == CKR_OK;
     rv = backend_find_slot(be, token_label, token_serial);
     if (rv != CKR_OK) {
         log_error("backend module %s: no token with label '%s'%s%s (0x%lx)", path,
                   token_label ? token_label : "(any)", token_serial ? " and serial " : "",
                   token_serial ? token_serial : "", rv);
-        be->fn->C_Finalize(NULL);
+        if (be->owns_init) be->fn->C_Finalize(NULL);
         goto fail;
     }
     return CKR_OK;
@@ -89,8 +91,17 @@ fail:
 
 void backend_close(struct backend *be)
 {
-    if (be->fn) be->fn->C_Finalize(NULL);
+    if (be->fn && be->owns_init) be->fn->C_Finalize(NULL);
     if (be->dl) dlclose(be->dl);
+    memset(be, 0, sizeof(*be));
+}
+
+void backend_reset_after_fork(struct backend *be)
+{
+    /* The child's copy of the backend believes in the parent's sessions and logins;
+     * finalising it clears that copy (the parent's own state is untouched). The
+     * library stays loaded: dlopen in backend_open takes another reference. */
+    if (be->fn && be->owns_init) be->fn->C_Finalize(NULL);
     memset(be, 0, sizeof(*be));
 }
 

@@ -9,6 +9,7 @@ struct backend {
     void *dl;
     CK_FUNCTION_LIST_PTR fn; /* the backend's function list: forward through this */
     CK_SLOT_ID slot;         /* the backend slot holding the configured token */
+    int owns_init;           /* we initialised it, so we finalise it */
 };
 
 /* Loads and initialises the module at path, then finds the token by label or serial
@@ -16,6 +17,8 @@ struct backend {
 CK_RV backend_open(struct backend *be, const char *path, const char *token_label,
                    const char *token_serial);
 void backend_close(struct backend *be);
+/* In a forked child: resets the inherited backend without touching the parent's. */
+void backend_reset_after_fork(struct backend *be);
 
 /* Finds the token objects whose CKA_ID is id (of len bytes) and, when cls is not
  * (CK_ULONG)-1, whose class is cls. Returns up to max handles in out and the count. */

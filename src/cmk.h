@@ -49,6 +49,15 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                          CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
 CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle);
 
+/* Destroys every backend object of one version of a key's material. */
+void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version);
+
+/* Destroys keys whose pending window has passed: material of every version, then the
+ * row, audited. Idempotent, so a crash half-way is finished by the next run. */
+void cmk_purge_due(CK_SESSION_HANDLE session);
+/* Destroys a key at once (policy allow_immediate_destroy, for test tokens). */
+CK_RV cmk_destroy_now(CK_SESSION_HANDLE session, const struct cmk_record *rec);
+
 /* Finishes or removes what crashed CreateKeys left (rows in Creating whose creator
  * process is gone). Needs a session that can see private backend objects. */
 void cmk_recover(CK_SESSION_HANDLE session);

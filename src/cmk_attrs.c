@@ -394,7 +394,6 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
 
 CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
 {
-    (void)session;
     struct cmk_record rec;
     CK_RV rv = load_visible(handle, &rec);
     if (rv != CKR_OK) return rv;
@@ -407,6 +406,9 @@ CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
         /* Clients drop the public half and keep signing: only that object goes. */
         rec.objects &= ~(unsigned)CMK_OBJ_PUBLIC;
         what = "DeletePublicKeyObject";
+    } else if (module.cfg.allow_immediate_destroy) {
+        rv = cmk_destroy_now(session, &rec);
+        goto out;
     } else {
         unsigned long days = rec.pending_window ? rec.pending_window : module.cfg.pending_window_days;
         rec.state = CMK_STATE_PENDING_DELETION;

@@ -557,7 +557,7 @@ static CK_RV commit_enabled(struct cmk_record *rec, const char *mech_name,
     return s == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
 }
 
-static void destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version)
+void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version)
 {
     unsigned char bid[CMK_BACKEND_ID_LEN];
     cmk_backend_id(key_id, version, bid);
@@ -571,7 +571,7 @@ static void destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsi
 
 static void undo_creating_row(CK_SESSION_HANDLE session, struct cmk_record *rec)
 {
-    destroy_material(session, rec->key_id, 1);
+    cmk_destroy_material(session, rec->key_id, 1);
     store_cmk_delete(module.store, rec->row);
 }
 
@@ -749,7 +749,7 @@ void cmk_recover(CK_SESSION_HANDLE session)
         if (store_cmk_get(module.store, m[i].row, &rec) != STORE_OK) continue;
         if (rec.state == CMK_STATE_CREATING && creator_is_gone(&rec)) {
             /* The client never got a handle: roll back rather than finish. */
-            destroy_material(session, rec.key_id, 1);
+            cmk_destroy_material(session, rec.key_id, 1);
             if (store_cmk_delete(module.store, rec.row) == STORE_OK) {
                 store_audit(module.store, "RecoverCreateKey", rec.key_id,
                             "creator died mid-CreateKey; row and material removed");

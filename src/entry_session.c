@@ -64,8 +64,11 @@ CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHA
     ENTRY_BEGIN("C_Login");
     CK_RV rv = module.be.fn->C_Login(session, user, pin, len);
     /* Only a logged-in user sees private material, so this is where half-made keys
-     * left by crashed processes can be found and cleaned. */
-    if (rv == CKR_OK && user == CKU_USER) cmk_recover(session);
+     * left by crashed processes are cleaned and keys past their window destroyed. */
+    if (rv == CKR_OK && user == CKU_USER) {
+        cmk_recover(session);
+        cmk_purge_due(session);
+    }
     ENTRY_RETURN("C_Login", rv);
 }
 

@@ -43,8 +43,10 @@ CK_RV module_initialize(CK_VOID_PTR init_args)
         pthread_mutex_unlock(&init_lock);
         return CKR_CRYPTOKI_ALREADY_INITIALIZED;
     }
-    /* A forked child inherits the parent's state; its handles and connections are not
-     * its own to close, so they are dropped, not finalised. */
+    /* A forked child inherits the parent's state. The SQLite connection must not be
+     * used or closed across fork (it could drop the parent's locks): it is dropped.
+     * The backend's copy is finalised so that its sessions and login start afresh. */
+    if (module.initialized && module.pid != getpid()) backend_reset_after_fork(&module.be);
     memset(&module, 0, sizeof(module));
     session_forget_all();
     cmk_cache_clear();
