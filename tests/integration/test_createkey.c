@@ -1,4 +1,6 @@
 /* test_createkey.c - CreateKey through C_GenerateKey(Pair) over a real SoftHSMv2 token. */
+#include <dlfcn.h>
+
 #include "fixture.h"
 
 static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -397,6 +399,105 @@ static void test_rsa_pair_asking_both_usages_becomes_sign_verify(void)
     fixture_close(s);
 }
 
+static void test_find_by_metadata_attributes(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE a, b, pub, priv;
+    CK_ATTRIBUTE desc[] = {{CKA_CMK_DESCRIPTION, "alpha", 5}};
+    CK_ATTRIBUTE rotating[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1}};
+    CHECK_RV(make_aes(s, "alpha", desc, 1, &a), CKR_OK);
+    CHECK_RV(make_aes(s, "beta", rotating, 1, &b), CKR_OK);
+    CHECK_RV(make_ec(s, "gamma", NULL, 0, &pub, &priv), CKR_OK);
+    CK_OBJECT_HANDLE found;
+    CHECK(find_count(s, desc, 1, &found) == 1 && found == a);
+    CHECK(find_count(s, rotating, 1, &found) == 1 && found == b);
+    CK_ATTRIBUTE spec[] = {{CKA_CMK_KEY_SPEC, "EC_P256", 7}};
+    CHECK(find_count(s, spec, 1, NULL) == 2); /* private and public object */
+    CK_ULONG sign = CMK_USAGE_SIGN_VERIFY;
+    CK_OBJECT_CLASS priv_class = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE usage[] = {{CKA_CMK_KEY_USAGE, &sign, sizeof(sign)},
+                            {CKA_CLASS, &priv_class, sizeof(priv_class)}};
+    CHECK(find_count(s, usage, 2, &found) == 1 && found == priv);
+    char key_id[40];
+    CHECK_RV(get_text(s, b, CKA_CMK_KEY_ID, key_id, sizeof(key_id)), CKR_OK);
+    CK_ATTRIBUTE by_id[] = {{CKA_CMK_KEY_ID, key_id, 36}};
+    CHECK(find_count(s, by_id, 1, &found) == 1 && found == b);
+    CK_ULONG enabled = CMK_STATE_ENABLED;
+    CK_ATTRIBUTE by_state[] = {{CKA_CMK_KEY_STATE, &enabled, sizeof(enabled)}};
+    CHECK(find_count(s, by_state, 1, NULL) == 4);
+    /* Standard attributes the store does not hold are compared on the material. */
+    CK_ATTRIBUTE can_sign[] = {{CKA_SIGN, &yes, 1}};
+    CHECK(find_count(s, can_sign, 1, &found) == 1 && found == priv);
+    CK_KEY_TYPE aes = CKK_AES;
+    CK_ATTRIBUTE by_type[] = {{CKA_KEY_TYPE, &aes, sizeof(aes)}};
+    CHECK(find_count(s, by_type, 1, NULL) == 2);
+    /* Before login, private and secret objects are invisible; public ones are not. */
+    CHECK_RV(p11->C_Logout(s), CKR_OK);
+    CHECK(find_count(s, NULL, 0, &found) == 1 && found == pub);
+    fixture_close(s);
+}
+
+static void test_key_specs_follow_mechanism_and_template(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    static const struct {
+        const unsigned char *oid;
+        size_t len;
+        const char *spec;
+    } curves[] = {
+        {(const unsigned char *)"\x06\x05\x2b\x81\x04\x00\x22", 7, "EC_P384"},
+        {(const unsigned char *)"\x06\x05\x2b\x81\x04\x00\x23", 7, "EC_P521"},
+        {(const unsigned char *)"\x06\x05\x2b\x81\x04\x00\x0a", 7, "EC_P256K"},
+        {(const unsigned char *)"\x06\x09\x2b\x24\x03\x03\x02\x08\x01\x01\x07", 11,
+         "EC_brainpoolP256r1"},
+    };
+    CK_MECHANISM ec = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+        CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1}, {CKA_EC_PARAMS, (void *)curves[i].oid, curves[i].len}};
+        CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1}};
+        CK_OBJECT_HANDLE pub, priv;
+        CHECK_RV(p11->C_GenerateKeyPair(s, &ec, pt, 2, vt, 1, &pub, &priv), CKR_OK);
+        char spec[40];
+        CHECK_RV(get_text(s, priv, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+        if (strcmp(spec, curves[i].spec)) fprintf(stderr, "  got %s want %s\n", spec, curves[i].spec);
+        CHECK(strcmp(spec, curves[i].spec) == 0);
+    }
+    CK_MECHANISM aes = {CKM_AES_KEY_GEN, NULL, 0};
+    for (CK_ULONG len = 16; len <= 32; len += 8) {
+        CK_ATTRIBUTE t[] = {{CKA_TOKEN, &yes, 1}, {CKA_VALUE_LEN, &len, sizeof(len)}};
+        CK_OBJECT_HANDLE key;
+        CHECK_RV(p11->C_GenerateKey(s, &aes, t, 2, &key), CKR_OK);
+        char spec[40], want[40];
+        snprintf(want, sizeof(want), "AES_%lu", len * 8);
+        CHECK_RV(get_text(s, key, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+        CHECK(strcmp(spec, want) == 0);
+    }
+    fixture_close(s);
+}
+
+static void test_interface_list_offers_pkcs11(void)
+{
+    void *dl = dlopen(getenv("CMK_MODULE"), RTLD_NOW | RTLD_LOCAL);
+    CK_RV (*get_list)(CK_INTERFACE_PTR, CK_ULONG_PTR) =
+        (CK_RV(*)(CK_INTERFACE_PTR, CK_ULONG_PTR))dlsym(dl, "C_GetInterfaceList");
+    CK_RV (*get_one)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) =
+        (CK_RV(*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))dlsym(
+            dl, "C_GetInterface");
+    CHECK(get_list && get_one);
+    if (!get_list || !get_one) return;
+    CK_ULONG n = 0;
+    CHECK_RV(get_list(NULL, &n), CKR_OK);
+    CHECK(n == 1);
+    CK_INTERFACE list[1];
+    CHECK_RV(get_list(list, &n), CKR_OK);
+    CHECK(strcmp((char *)list[0].pInterfaceName, "PKCS 11") == 0);
+    CHECK(list[0].pFunctionList == (void *)p11);
+    CK_INTERFACE_PTR iface = NULL;
+    CHECK_RV(get_one((CK_UTF8CHAR_PTR) "PKCS 11", NULL, &iface, 0), CKR_OK);
+    CHECK(iface && iface->pFunctionList == (void *)p11);
+    CHECK_RV(get_one((CK_UTF8CHAR_PTR) "Vendor X", NULL, &iface, 0), CKR_ARGUMENTS_BAD);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -420,6 +521,9 @@ int main(int argc, char **argv)
         T(test_buffer_too_small_and_length_query),
         T(test_private_key_keeps_public_key_info_after_public_object_is_gone),
         T(test_rsa_pair_asking_both_usages_becomes_sign_verify),
+        T(test_find_by_metadata_attributes),
+        T(test_key_specs_follow_mechanism_and_template),
+        T(test_interface_list_offers_pkcs11),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
