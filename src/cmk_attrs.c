@@ -327,14 +327,58 @@ static CK_RV check_standard_change(const CK_ATTRIBUTE *a)
     return CKR_OK;
 }
 
-static CK_RV commit_changes(struct cmk_record *rec, bool tags_changed, struct cmk_tag *tags,
-                            size_t tag_count, const char *what)
+static const char *state_text(unsigned long state)
 {
+    static const char *const names[] = {"Creating", "Enabled", "Disabled", "PendingDeletion",
+                                        "PendingImport"};
+    return state < 5 ? names[state] : "?";
+}
+
+/* "field: old -> new" for each change, as the audit row's detail. */
+static void describe_changes(const struct cmk_record *old, const struct cmk_record *new,
+                             bool tags_changed, char *out, size_t size)
+{
+    size_t n = 0;
+    out[0] = '\0';
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (n < size) n += (size_t)snprintf(out + n, size - n, __VA_ARGS__);                      \
+    } while (0)
+    if (old->state != new->state)
+        ADD("state: %s -> %s; ", state_text(old->state), state_text(new->state));
+    const char *oa = old->alias ? old->alias : "", *na = new->alias ? new->alias : "";
+    if (strcmp(oa, na)) ADD("alias: '%.80s' -> '%.80s'; ", oa, na);
+    if (strcmp(old->description, new->description)) ADD("description changed; ");
+    if (old->cka_id_len != new->cka_id_len ||
+        (old->cka_id_len && memcmp(old->cka_id, new->cka_id, old->cka_id_len)))
+        ADD("CKA_ID changed; ");
+    if (old->rotation_enabled != new->rotation_enabled)
+        ADD("rotation: %s -> %s; ", old->rotation_enabled ? "on" : "off",
+            new->rotation_enabled ? "on" : "off");
+    if (old->rotation_interval != new->rotation_interval)
+        ADD("rotation interval: %llds -> %llds; ", (long long)old->rotation_interval,
+            (long long)new->rotation_interval);
+    if (old->pending_window != new->pending_window)
+        ADD("pending window: %lu -> %lu days; ", old->pending_window, new->pending_window);
+    if (old->deletion_date != new->deletion_date)
+        ADD("deletion date: %lld -> %lld; ", (long long)old->deletion_date,
+            (long long)new->deletion_date);
+    if (old->objects != new->objects) ADD("public key object removed; ");
+    if (tags_changed) ADD("tags replaced; ");
+#undef ADD
+}
+
+static CK_RV commit_changes(const struct cmk_record *old, struct cmk_record *rec,
+                            bool tags_changed, struct cmk_tag *tags, size_t tag_count,
+                            const char *what)
+{
+    char detail[512];
+    describe_changes(old, rec, tags_changed, detail, sizeof(detail));
     enum store_status s = store_begin(module.store);
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     s = store_cmk_update(module.store, rec);
     if (s == STORE_OK && tags_changed) s = store_tags_replace(module.store, rec->row, tags, tag_count);
-    if (s == STORE_OK) s = store_audit(module.store, what, rec->key_id, NULL);
+    if (s == STORE_OK) s = store_audit(module.store, what, rec->key_id, detail);
     if (s != STORE_OK) {
         store_rollback(module.store);
         if (s == STORE_ALIAS_EXISTS) {
@@ -352,9 +396,13 @@ static CK_RV commit_changes(struct cmk_record *rec, bool tags_changed, struct cm
 CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                          CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
 {
-    struct cmk_record rec;
+    struct cmk_record rec, old;
     CK_RV rv = load_visible(handle, &rec);
     if (rv != CKR_OK) return rv;
+    if ((rv = load_visible(handle, &old)) != CKR_OK) {
+        cmk_record_free(&rec);
+        return rv;
+    }
     unsigned long old_state = rec.state;
     struct cmk_tag *tags = NULL;
     size_t tag_count = 0;
@@ -384,19 +432,24 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                            : rec.state == CMK_STATE_PENDING_DELETION ? "ScheduleKeyDeletion"
                            : old_state == CMK_STATE_PENDING_DELETION ? "CancelKeyDeletion"
                                                                     : "DisableKey";
-        rv = commit_changes(&rec, tags_changed, tags, tag_count, what);
+        rv = commit_changes(&old, &rec, tags_changed, tags, tag_count, what);
     }
     tmpl_free(&forward);
     cmk_tags_free(tags, tag_count);
     cmk_record_free(&rec);
+    cmk_record_free(&old);
     return rv;
 }
 
 CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
 {
-    struct cmk_record rec;
+    struct cmk_record rec, old;
     CK_RV rv = load_visible(handle, &rec);
     if (rv != CKR_OK) return rv;
+    if ((rv = load_visible(handle, &old)) != CKR_OK) {
+        cmk_record_free(&rec);
+        return rv;
+    }
     const char *what;
     if (rec.state == CMK_STATE_PENDING_DELETION) {
         rv = CKR_OBJECT_HANDLE_INVALID; /* already "destroyed" as far as PKCS#11 goes */
@@ -416,8 +469,9 @@ CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
         what = "ScheduleKeyDeletion";
         log_info("key %s: scheduled for deletion in %lu days", rec.key_id, days);
     }
-    rv = commit_changes(&rec, false, NULL, 0, what);
+    rv = commit_changes(&old, &rec, false, NULL, 0, what);
 out:
     cmk_record_free(&rec);
+    cmk_record_free(&old);
     return rv;
 }

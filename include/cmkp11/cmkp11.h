@@ -77,6 +77,24 @@ extern "C" {
 #define CKA_CMK_ROTATION_PERIOD CKA_CMK(0x14)
 /* Creator: CK_ULONG uid of the process that created the key. Read-only. */
 #define CKA_CMK_CREATOR CKA_CMK(0x15)
+/* Version: CK_ULONG key version a version object stands for. find (a template naming it
+ * finds that version as its own object). */
+#define CKA_CMK_VERSION CKA_CMK(0x0E)
+/* Rotate now: CK_BBOOL, write-only; writing CK_TRUE makes a new primary version
+ * (on-demand rotation; the automatic schedule is not moved). set. */
+#define CKA_CMK_ROTATE_NOW CKA_CMK(0x16)
+
+/*
+ * The envelope mechanism: AES-GCM under the CMK's primary version, producing a
+ * self-describing ciphertext that names the key id and version, so decrypt needs only
+ * the CMK handle (the way cloud KMS ciphertext blobs work). Parameter: NULL, or a
+ * CK_CMK_ENVELOPE_PARAMS with additional authenticated data.
+ */
+#define CKM_CMK_ENVELOPE (CKM_VENDOR_DEFINED | CMKP11_VENDOR_BASE | 0x01UL)
+typedef struct CK_CMK_ENVELOPE_PARAMS {
+    CK_BYTE_PTR pAAD;
+    CK_ULONG ulAADLen;
+} CK_CMK_ENVELOPE_PARAMS;
 
 /* CKA_CMK_KEY_USAGE values */
 #define CMK_USAGE_ENCRYPT_DECRYPT 1UL

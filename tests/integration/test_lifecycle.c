@@ -114,7 +114,23 @@ static void test_state_change_in_another_process_takes_effect_at_next_init(void)
     CK_ULONG state = 0;
     CHECK_RV(get_ulong(s, priv, CKA_CMK_KEY_STATE, &state), CKR_OK);
     CHECK(state == CMK_STATE_DISABLED);
+    /* And back: another process enables it, this one may sign again. */
+    pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE c = fixture_open();
+        CK_OBJECT_HANDLE k = 0;
+        find_by_label(c, "shared", CKO_PRIVATE_KEY, &k);
+        CK_RV rv = set_ulong(c, k, CKA_CMK_KEY_STATE, CMK_STATE_ENABLED);
+        fixture_close(c);
+        _exit(rv == CKR_OK && harness_failed_checks == 0 ? 0 : 1);
+    }
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_RV(sign_verify_ec(s, priv, pub), CKR_OK);
     fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE action = 'DisableKey' AND "
+                              "detail LIKE 'state: Enabled -> Disabled;%'") == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE action = 'EnableKey'") == 1);
 }
 
 static void test_immediate_destroy_policy_destroys_at_once(void)

@@ -1,0 +1,178 @@
+#!/bin/bash
+# pkcs11_tool.sh - OpenSC's pkcs11-tool against cmkp11: token and mechanism listing,
+# CreateKey through --keygen/--keypairgen, listing without the backend material,
+# ECDSA and RSA signatures checked by plain OpenSSL, AES round trips, the one-usage
+# rule, scheduled deletion, and pkcs11-tool's own self test.
+#
+# Note on pkcs11-tool 0.23 (Debian 12): --sign, --verify, --encrypt, --decrypt and
+# --derive pick the key by --id only and ignore --label (they take the first key of
+# the class), so those steps name keys by id. --read-object and --delete-object do
+# honour --label.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+require_tool pkcs11-tool opensc
+require_tool openssl openssl
+
+P=(pkcs11-tool --module "$CMK_MODULE")
+L=(--login --pin "$CMK_PIN")
+W=$CMK_WORK
+AES=interop-aes
+EC=interop-ec
+RSA=interop-rsa
+
+# --- token and mechanisms ---------------------------------------------------------
+ok list-slots "${P[@]}" -L
+has list-slots "^[[:space:]]*token label[[:space:]]*: $CMK_TOKEN[[:space:]]*\$" "token label is $CMK_TOKEN"
+count_is list-slots "token label" 1 "exactly one token (the backend token is not shown beside it)"
+
+ok list-mechs "${P[@]}" -M
+has list-mechs "^[[:space:]]*AES-GCM," "AES-GCM is listed"
+has list-mechs "^[[:space:]]*ECDSA," "ECDSA is listed"
+has list-mechs "^[[:space:]]*SHA256-RSA-PKCS," "SHA256-RSA-PKCS is listed"
+has list-mechs "^[[:space:]]*AES-KEY-GEN," "AES-KEY-GEN is listed"
+has list-mechs "^[[:space:]]*ECDSA-KEY-PAIR-GEN," "ECDSA-KEY-PAIR-GEN is listed"
+
+# --- CreateKey through pkcs11-tool's default templates ----------------------------
+ok keygen-aes "${P[@]}" "${L[@]}" --keygen --key-type AES:32 --label "$AES"
+has keygen-aes "^[[:space:]]*label:[[:space:]]+$AES\$" "the AES key has label $AES"
+ok keypairgen-ec "${P[@]}" "${L[@]}" --keypairgen --key-type EC:prime256v1 --label "$EC" --id 01
+ok keypairgen-rsa "${P[@]}" "${L[@]}" --keypairgen --key-type RSA:2048 --label "$RSA" --id 02
+# pkcs11-tool asks an RSA pair for both encrypt and sign; a CMK has one usage, so the
+# module makes it SIGN_VERIFY and says so in its log (README, "Key usage").
+check "the module log records the RSA usage conflict" \
+    grep -q "the template asks both encrypt and sign" "$W/cmkp11.log"
+
+# --- listing: each key once, no backend material ----------------------------------
+ok list-objects "${P[@]}" "${L[@]}" -O
+count_is list-objects "^Secret Key Object; AES length 32" 1 "one AES secret key"
+count_is list-objects "^Private Key Object; EC" 1 "one EC private key"
+count_is list-objects "^Public Key Object; EC" 1 "one EC public key"
+count_is list-objects "^Private Key Object; RSA" 1 "one RSA private key"
+count_is list-objects "^Public Key Object; RSA 2048 bits" 1 "one RSA-2048 public key"
+count_is list-objects "^(Secret|Private|Public) Key Object" 5 "five objects in all"
+count_is list-objects "^[[:space:]]*label:[[:space:]]+$AES\$" 1 "label $AES once"
+count_is list-objects "^[[:space:]]*label:[[:space:]]+$EC\$" 2 "label $EC twice (private and public)"
+count_is list-objects "^[[:space:]]*label:[[:space:]]+$RSA\$" 2 "label $RSA twice (private and public)"
+lacks list-objects "label:[[:space:]]+cmkp11/" "no backend material label (cmkp11/...) is shown"
+count_is list-objects "^[[:space:]]*ID:[[:space:]]+01\$" 2 "the EC pair shares the id 01 given"
+count_is list-objects "^[[:space:]]*ID:[[:space:]]+02\$" 2 "the RSA pair shares the id 02 given"
+# Without --id the CKA_ID is the 16 bytes of the key id, a UUID v4.
+has list-objects "^[[:space:]]*ID:[[:space:]]+[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}\$" \
+    "the AES key's default id is 16 bytes of a UUID v4"
+has list-objects "^[[:space:]]*Access:[[:space:]]+sensitive, always sensitive, never extractable" \
+    "material is sensitive and never extractable"
+lacks list-objects "Access:[[:space:]]+(.*, )?extractable(,|\$)" "no key is extractable"
+AES_ID=$(awk -v l="$AES" '/^Secret Key Object/ {s = 1} s && $1 == "label:" && $2 != l {s = 0}
+    s && $1 == "ID:" {print $2; exit}' "$OUT/list-objects")
+note "AES key id: ${AES_ID:-none}"
+[ -n "$AES_ID" ] || fail "could not read the AES key's ID from the listing"
+
+# The backend material exists (with its internal labels) on the backend token itself:
+# proof that the check above is about hiding, not about absence.
+ok backend-objects pkcs11-tool --module "$CMK_BACKEND" --token-label "$CMK_BACKEND_TOKEN" "${L[@]}" -O
+count_is backend-objects "^[[:space:]]*label:[[:space:]]+cmkp11/" 5 "the backend holds 5 material objects labelled cmkp11/..."
+
+# Material is CKA_PRIVATE: before login only the two public keys are visible.
+ok list-public "${P[@]}" -O
+count_is list-public "^Public Key Object" 2 "two public keys without login"
+lacks list-public "^(Private|Secret) Key Object" "no private or secret key without login"
+
+# --- public keys read out, for plain OpenSSL --------------------------------------
+ok read-ec-pub "${P[@]}" --read-object --type pubkey --label "$EC" -o "$W/ec.pub.der"
+check "the EC public key is a P-256 SubjectPublicKeyInfo" \
+    bash -c "openssl pkey -pubin -inform DER -in '$W/ec.pub.der' -text -noout | grep -q 'NIST CURVE: P-256'"
+ok read-rsa-pub "${P[@]}" --read-object --type pubkey --label "$RSA" -o "$W/rsa.pub.der"
+check "the RSA public key is 2048 bits" \
+    bash -c "openssl pkey -pubin -inform DER -in '$W/rsa.pub.der' -text -noout | grep -Eq 'Public-Key: \\(2048 bit\\)'"
+openssl pkey -pubin -inform DER -in "$W/ec.pub.der" -out "$W/ec.pub.pem" || fail "cannot convert the EC public key"
+openssl pkey -pubin -inform DER -in "$W/rsa.pub.der" -out "$W/rsa.pub.pem" || fail "cannot convert the RSA public key"
+
+# --- ECDSA ----------------------------------------------------------------------------
+# SoftHSMv2 2.6 has no ECDSA-SHA256, so the token signs a SHA-256 digest with ECDSA.
+printf 'cmkp11 interop message\n' >"$W/msg"
+cp "$W/msg" "$W/msg.bad" && printf 'x' >>"$W/msg.bad"
+openssl dgst -sha256 -binary "$W/msg" >"$W/msg.sha256"
+ok sign-ecdsa "${P[@]}" "${L[@]}" --sign -m ECDSA --id 01 -f openssl -i "$W/msg.sha256" -o "$W/ec.sig"
+check "OpenSSL verifies the token's ECDSA signature" \
+    openssl dgst -sha256 -verify "$W/ec.pub.pem" -signature "$W/ec.sig" "$W/msg"
+check_not "OpenSSL rejects that signature over another message" \
+    openssl dgst -sha256 -verify "$W/ec.pub.pem" -signature "$W/ec.sig" "$W/msg.bad"
+ok verify-ecdsa "${P[@]}" "${L[@]}" --verify -m ECDSA --id 01 -f openssl \
+    -i "$W/msg.sha256" --signature-file "$W/ec.sig"
+has verify-ecdsa "^Signature is valid" "the token verifies its ECDSA signature"
+openssl dgst -sha256 -binary "$W/msg.bad" >"$W/msg.bad.sha256"
+run verify-ecdsa-bad "${P[@]}" "${L[@]}" --verify -m ECDSA --id 01 -f openssl \
+    -i "$W/msg.bad.sha256" --signature-file "$W/ec.sig"
+has verify-ecdsa-bad "^Invalid signature" "the token rejects it over another digest"
+
+# --- RSA PKCS#1 v1.5 with SHA-256 -------------------------------------------------
+# A short input goes through C_Sign; one over pkcs11-tool's 1025-byte buffer through
+# C_SignUpdate/C_SignFinal.
+ok sign-rsa "${P[@]}" "${L[@]}" --sign -m SHA256-RSA-PKCS --id 02 -i "$W/msg" -o "$W/rsa.sig"
+check "OpenSSL verifies the token's SHA256-RSA-PKCS signature" \
+    openssl dgst -sha256 -verify "$W/rsa.pub.pem" -signature "$W/rsa.sig" "$W/msg"
+check_not "OpenSSL rejects it over another message" \
+    openssl dgst -sha256 -verify "$W/rsa.pub.pem" -signature "$W/rsa.sig" "$W/msg.bad"
+head -c 3000 /dev/urandom >"$W/big"
+ok sign-rsa-multipart "${P[@]}" "${L[@]}" --sign -m SHA256-RSA-PKCS --id 02 -i "$W/big" -o "$W/rsa-big.sig"
+check "OpenSSL verifies the multi-part SHA256-RSA-PKCS signature" \
+    openssl dgst -sha256 -verify "$W/rsa.pub.pem" -signature "$W/rsa-big.sig" "$W/big"
+ok verify-rsa "${P[@]}" "${L[@]}" --verify -m SHA256-RSA-PKCS --id 02 -i "$W/msg" --signature-file "$W/rsa.sig"
+has verify-rsa "^Signature is valid" "the token verifies its RSA signature"
+
+# --- AES-CBC-PAD round trips ----------------------------------------------------------
+# (pkcs11-tool --help exits non-zero; capture it rather than pipe it under pipefail.)
+tool_help=$(pkcs11-tool --help 2>&1 || true)
+if grep -q -- '--iv' <<<"$tool_help"; then
+    IV=000102030405060708090a0b0c0d0e0f
+    head -c 100 /dev/urandom >"$W/plain.small"
+    head -c 3000 /dev/urandom >"$W/plain.big" # over 1024 bytes: C_EncryptUpdate/Final
+    for size in small big; do
+        ok "encrypt-$size" "${P[@]}" "${L[@]}" --encrypt -m AES-CBC-PAD --iv "$IV" --id "$AES_ID" \
+            -i "$W/plain.$size" -o "$W/ct.$size"
+        ok "decrypt-$size" "${P[@]}" "${L[@]}" --decrypt -m AES-CBC-PAD --iv "$IV" --id "$AES_ID" \
+            -i "$W/ct.$size" -o "$W/back.$size"
+        check "AES-CBC-PAD round trip ($size) gives the plaintext back" cmp "$W/plain.$size" "$W/back.$size"
+        check_not "the ciphertext ($size) is not the plaintext" cmp -s "$W/plain.$size" "$W/ct.$size"
+    done
+    check "100 bytes encrypt to 112 (PKCS#7 padding)" test "$(stat -c %s "$W/ct.small")" -eq 112
+    check "3000 bytes encrypt to 3008" test "$(stat -c %s "$W/ct.big")" -eq 3008
+else
+    note "SKIP AES round trip: this pkcs11-tool has no --iv option"
+fi
+
+# --- one usage per CMK ------------------------------------------------------------------
+# The RSA pair became SIGN_VERIFY: its private key does not decrypt.
+head -c 32 /dev/urandom >"$W/rand32"
+refused decrypt-rsa CKR_KEY_FUNCTION_NOT_PERMITTED \
+    "${P[@]}" "${L[@]}" --decrypt -m RSA-PKCS --id 02 -i "$W/rand32" -o "$W/rsa.dec"
+# README: EC keys are SIGN_VERIFY only, like the RSA pair above that lost decrypt. So
+# pkcs11-tool's default CKA_DERIVE=TRUE must not survive, and ECDH must be refused.
+block list-objects "^Private Key Object; RSA" rsa-priv
+has rsa-priv "^[[:space:]]*Usage:[[:space:]]+sign\$" "the RSA private key's usage is sign only"
+block list-objects "^Private Key Object; EC" ec-priv
+has ec-priv "^[[:space:]]*Usage:[[:space:]]+sign\$" "the EC private key's usage is sign only (no derive)"
+openssl ecparam -name prime256v1 -genkey -noout -out "$W/peer.key"
+openssl pkey -in "$W/peer.key" -pubout -outform DER -out "$W/peer.pub.der"
+refused derive-ecdh CKR_KEY_FUNCTION_NOT_PERMITTED \
+    "${P[@]}" "${L[@]}" --derive -m ECDH1-DERIVE --id 01 -i "$W/peer.pub.der" -o "$W/shared"
+
+# --- scheduled deletion ---------------------------------------------------------------
+ok delete-ec "${P[@]}" "${L[@]}" --delete-object --type privkey --label "$EC"
+ok list-after-delete "${P[@]}" "${L[@]}" -O
+lacks list-after-delete "^Private Key Object; EC" "the EC private key is no longer listed"
+count_is list-after-delete "^Secret Key Object; AES" 1 "the AES key is still listed"
+count_is list-after-delete "^[[:space:]]*label:[[:space:]]+$RSA\$" 2 "the RSA pair is still listed"
+lacks list-after-delete "label:[[:space:]]+cmkp11/" "still no backend material label"
+run sign-after-delete "${P[@]}" "${L[@]}" --sign -m ECDSA --id 01 -i "$W/msg.sha256" -o "$W/ec2.sig"
+if [ "$RC" -ne 0 ]; then pass "the deleted EC key no longer signs"; else fail "the deleted EC key still signs"; fi
+# The module schedules deletion: the material stays on the backend for the window.
+ok backend-after-delete pkcs11-tool --module "$CMK_BACKEND" --token-label "$CMK_BACKEND_TOKEN" "${L[@]}" -O
+count_is backend-after-delete "^[[:space:]]*label:[[:space:]]+cmkp11/" 5 "the material is kept during the pending window"
+
+# --- pkcs11-tool's own test -------------------------------------------------------------
+ok self-test "${P[@]}" --test --login --pin "$CMK_PIN"
+has self-test "^No errors" "pkcs11-tool --test reports no errors"
+
+finish
