@@ -1,0 +1,38 @@
+/*
+ * Key templates used by the workloads, and "reuse or create" helpers for
+ * the long-lived keys so repeated runs do not pile up objects on the token.
+ */
+#ifndef CMKBENCH_KEYS_H
+#define CMKBENCH_KEYS_H
+
+#include <p11-kit/pkcs11.h>
+
+#define KEYS_LABEL_EC "bench-ec-p256"
+#define KEYS_LABEL_RSA "bench-rsa-2048"
+#define KEYS_LABEL_AES "bench-aes-256"
+#define KEYS_LABEL_MAX 64
+
+typedef CK_RV (*keys_pair_gen_fn)(CK_FUNCTION_LIST_PTR fn,
+				  CK_SESSION_HANDLE s, const char *label,
+				  CK_OBJECT_HANDLE *priv,
+				  CK_OBJECT_HANDLE *pub);
+
+CK_RV keys_ec_p256_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			    const char *label, CK_OBJECT_HANDLE *priv,
+			    CK_OBJECT_HANDLE *pub);
+CK_RV keys_rsa_2048_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			     const char *label, CK_OBJECT_HANDLE *priv,
+			     CK_OBJECT_HANDLE *pub);
+CK_RV keys_aes_256_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			    const char *label, CK_OBJECT_HANDLE *key);
+
+int keys_pair_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+		     const char *label, keys_pair_gen_fn gen,
+		     CK_OBJECT_HANDLE *priv, CK_OBJECT_HANDLE *pub);
+int keys_aes_256_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			const char *label, CK_OBJECT_HANDLE *key);
+int keys_objects_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			unsigned long n);
+void keys_objects_label(char *buf, size_t len, unsigned long i);
+
+#endif
