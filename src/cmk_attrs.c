@@ -148,6 +148,11 @@ CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
         CK_OBJECT_HANDLE material;
         CK_RV r = cmk_resolve_backend(session, handle, &material);
         if (r == CKR_OK) r = module.be.fn->C_GetAttributeValue(session, material, sub, nforward);
+        if (cmk_handle_went_stale(r)) { /* renumbered by the backend: look up once more */
+            cmk_cache_forget_row_handles(handle_row(handle));
+            r = cmk_resolve_backend(session, handle, &material);
+            if (r == CKR_OK) r = module.be.fn->C_GetAttributeValue(session, material, sub, nforward);
+        }
         for (CK_ULONG k = 0; k < nforward; k++) tmpl[forward[k]].ulValueLen = sub[k].ulValueLen;
         if (rv_rank(r) > rv_rank(worst)) worst = r;
     }
@@ -425,6 +430,13 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
         rv = cmk_resolve_backend(session, handle, &material);
         if (rv == CKR_OK)
             rv = module.be.fn->C_SetAttributeValue(session, material, forward.attrs, forward.count);
+        if (cmk_handle_went_stale(rv)) {
+            cmk_cache_forget_row_handles(handle_row(handle));
+            rv = cmk_resolve_backend(session, handle, &material);
+            if (rv == CKR_OK)
+                rv = module.be.fn->C_SetAttributeValue(session, material, forward.attrs,
+                                                       forward.count);
+        }
     }
     if (rv == CKR_OK && metadata) {
         const char *what = rec.state == old_state                 ? "UpdateKeyAttributes"

@@ -12,12 +12,14 @@
 struct cache_entry {
     struct cache_entry *next;
     struct cmk_live live;
-    uint64_t generation; /* cache generation the facts were read in */
+    uint64_t generation;   /* cache generation the facts were read in */
+    uint64_t handle_epoch; /* epoch the backend handles were found in */
 };
 
 static struct cache_entry *buckets[CACHE_BUCKETS];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t generation = 1;
+static uint64_t handle_epoch = 1;
 static int64_t seen_data_version = -1;
 
 static struct cache_entry **bucket_of(int64_t row)
@@ -100,7 +102,13 @@ CK_RV cmk_cache_get(int64_t row, struct cmk_live *out)
         }
         e->next = *bucket_of(row);
         *bucket_of(row) = e;
-    } else if (e->generation != generation) {
+        e->handle_epoch = handle_epoch;
+    }
+    if (e->handle_epoch != handle_epoch) {
+        e->live.backend_main = e->live.backend_public = 0;
+        e->handle_epoch = handle_epoch;
+    }
+    if (e->generation != generation) {
         rv = entry_load(e, row);
         if (rv != CKR_OK) {
             entry_unlink(row);
@@ -108,20 +116,37 @@ CK_RV cmk_cache_get(int64_t row, struct cmk_live *out)
         }
     }
     *out = e->live;
+    out->handle_epoch = handle_epoch;
 out:
     pthread_mutex_unlock(&cache_lock);
     return rv;
 }
 
-void cmk_cache_set_handles(int64_t row, unsigned long version, CK_OBJECT_HANDLE main,
-                           CK_OBJECT_HANDLE pub)
+void cmk_cache_set_handles(int64_t row, unsigned long version, uint64_t epoch,
+                           CK_OBJECT_HANDLE main, CK_OBJECT_HANDLE pub)
 {
     pthread_mutex_lock(&cache_lock);
     struct cache_entry *e = entry_find(row);
-    if (e && e->live.primary_version == version) {
+    /* A handle found before a logout or last close must not be kept after it. */
+    if (e && e->live.primary_version == version && epoch == handle_epoch) {
         if (main) e->live.backend_main = main;
         if (pub) e->live.backend_public = pub;
     }
+    pthread_mutex_unlock(&cache_lock);
+}
+
+void cmk_cache_forget_handles(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    handle_epoch++;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+void cmk_cache_forget_row_handles(int64_t row)
+{
+    pthread_mutex_lock(&cache_lock);
+    struct cache_entry *e = entry_find(row);
+    if (e) e->live.backend_main = e->live.backend_public = 0;
     pthread_mutex_unlock(&cache_lock);
 }
 

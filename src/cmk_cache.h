@@ -14,13 +14,25 @@ struct cmk_live {
     unsigned objects;
     CK_OBJECT_HANDLE backend_main;   /* secret or private key of the primary version, 0 = unknown */
     CK_OBJECT_HANDLE backend_public; /* public key of the primary version, 0 = unknown */
+    uint64_t handle_epoch;           /* handles found now belong to this epoch */
 };
 
 /* Fills out with current facts about row; CKR_OBJECT_HANDLE_INVALID if it is gone. */
 CK_RV cmk_cache_get(int64_t row, struct cmk_live *out);
 /* Remembers backend handles found for row's primary version. */
-void cmk_cache_set_handles(int64_t row, unsigned long version, CK_OBJECT_HANDLE main,
-                           CK_OBJECT_HANDLE pub);
+void cmk_cache_set_handles(int64_t row, unsigned long version, uint64_t epoch,
+                           CK_OBJECT_HANDLE main, CK_OBJECT_HANDLE pub);
+
+/* True when a backend call failed because a cached handle of a CMK went stale. */
+static inline int cmk_handle_went_stale(CK_RV rv)
+{
+    return rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID;
+}
+/* Backend handles die with the backend's login state or last session (SoftHSMv2
+ * renumbers objects then): forget them all, facts stay. */
+void cmk_cache_forget_handles(void);
+/* Forgets one row's backend handles (the backend said they are invalid). */
+void cmk_cache_forget_row_handles(int64_t row);
 /* Drops everything known about row (after this process changed it). */
 void cmk_cache_forget(int64_t row);
 void cmk_cache_clear(void);

@@ -346,6 +346,8 @@ static CK_RV check_export_policy(const CK_ATTRIBUTE *t, CK_ULONG n)
         log_warning("CreateKey: CKA_SENSITIVE=FALSE ignored: CMK material is always sensitive");
     if (flag_of(t, n, CKA_PRIVATE) == 0)
         log_info("CreateKey: CKA_PRIVATE=FALSE ignored: CMK material is always private");
+    if (flag_of(t, n, CKA_DERIVE) == 1)
+        log_warning("CreateKey: CKA_DERIVE=TRUE ignored: no CMK key usage includes derivation");
     return CKR_OK;
 }
 
@@ -624,6 +626,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     tmpl_set(&b, CKA_DECRYPT, crypt ? &ck_true : &ck_false, sizeof(CK_BBOOL));
     tmpl_set(&b, CKA_SIGN, crypt ? &ck_false : &ck_true, sizeof(CK_BBOOL));
     tmpl_set(&b, CKA_VERIFY, crypt ? &ck_false : &ck_true, sizeof(CK_BBOOL));
+    tmpl_set(&b, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
     if (b.failed) {
         rv = CKR_HOST_MEMORY;
         store_cmk_delete(module.store, rec.row);
@@ -684,12 +687,14 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     set_backend_identity(&bpub, bid, label);
     tmpl_set(&bpub, CKA_PRIVATE, req.public_private ? &ck_true : &ck_false, sizeof(CK_BBOOL));
     set_usage_flags(&bpub, req.usage, false, true, pub_tmpl, pub_count);
+    tmpl_set(&bpub, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
     tmpl_copy_standard(&bpriv, priv_tmpl, priv_count);
     set_backend_identity(&bpriv, bid, label);
     tmpl_set(&bpriv, CKA_SENSITIVE, &ck_true, sizeof(CK_BBOOL));
     tmpl_set(&bpriv, CKA_EXTRACTABLE, &ck_false, sizeof(CK_BBOOL));
     tmpl_set(&bpriv, CKA_PRIVATE, req.secret_private ? &ck_true : &ck_false, sizeof(CK_BBOOL));
     set_usage_flags(&bpriv, req.usage, true, false, priv_tmpl, priv_count);
+    tmpl_set(&bpriv, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
     if (bpub.failed || bpriv.failed) {
         rv = CKR_HOST_MEMORY;
         store_cmk_delete(module.store, rec.row);

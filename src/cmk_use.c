@@ -35,7 +35,7 @@ static bool usage_allows(unsigned long usage, enum cmk_use use)
     case CMK_USE_SIGN:
     case CMK_USE_VERIFY:
         return usage == CMK_USAGE_SIGN_VERIFY || usage == CMK_USAGE_GENERATE_VERIFY_MAC;
-    case CMK_USE_DERIVE: return true; /* ECDH: the backend's CKA_DERIVE decides */
+    case CMK_USE_DERIVE: return false; /* no cloud key usage includes key agreement */
     case CMK_USE_DIGEST: return false;
     }
     return false;
@@ -70,7 +70,8 @@ static CK_RV lookup_backend(CK_SESSION_HANDLE session, struct cmk_live *live, un
                   live->key_id, live->primary_version);
         return CKR_OBJECT_HANDLE_INVALID;
     }
-    cmk_cache_set_handles(live->row, live->primary_version, pub ? 0 : found[0], pub ? found[0] : 0);
+    cmk_cache_set_handles(live->row, live->primary_version, live->handle_epoch, pub ? 0 : found[0],
+                          pub ? found[0] : 0);
     *out = found[0];
     return CKR_OK;
 }

@@ -13,12 +13,21 @@ static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT
     return cmk_resolve_for_use(session, *key, use, key);
 }
 
+/* A CMK's cached backend handle can go stale (the backend renumbers after a logout):
+ * then the handle is looked up again and the call made once more. */
 #define FORWARD_INIT(func, use)                                                                    \
     CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)   \
     {                                                                                              \
         ENTRY_BEGIN(#func);                                                                        \
-        CK_RV rv = key_for(session, mech, &key, use);                                              \
-        if (rv == CKR_OK) rv = module.be.fn->func(session, mech, key);                             \
+        CK_OBJECT_HANDLE backend_key = key;                                                        \
+        CK_RV rv = key_for(session, mech, &backend_key, use);                                      \
+        if (rv == CKR_OK) rv = module.be.fn->func(session, mech, backend_key);                     \
+        if (handle_is_cmk(key) && cmk_handle_went_stale(rv)) {                                     \
+            cmk_cache_forget_row_handles(handle_row(key));                                         \
+            backend_key = key;                                                                     \
+            rv = key_for(session, mech, &backend_key, use);                                        \
+            if (rv == CKR_OK) rv = module.be.fn->func(session, mech, backend_key);                 \
+        }                                                                                          \
         ENTRY_RETURN(#func, rv);                                                                   \
     }
 

@@ -9,15 +9,21 @@ CK_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
 {
     ENTRY_BEGIN("C_OpenSession");
     if (slot != MODULE_SLOT_ID) return CKR_SLOT_ID_INVALID;
-    ENTRY_RETURN("C_OpenSession",
-                 module.be.fn->C_OpenSession(module.be.slot, flags, app, notify, session));
+    CK_RV rv = module.be.fn->C_OpenSession(module.be.slot, flags, app, notify, session);
+    if (rv == CKR_OK) __atomic_add_fetch(&module.open_sessions, 1, __ATOMIC_RELAXED);
+    ENTRY_RETURN("C_OpenSession", rv);
 }
 
+/* When the last session closes, the backend drops its object handles, and so must
+ * our cache of them. */
 CK_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE session)
 {
     ENTRY_BEGIN("C_CloseSession");
     CK_RV rv = module.be.fn->C_CloseSession(session);
-    if (rv == CKR_OK) session_forget(session);
+    if (rv == CKR_OK) {
+        session_forget(session);
+        if (__atomic_sub_fetch(&module.open_sessions, 1, __ATOMIC_RELAXED) == 0) cmk_cache_forget_handles();
+    }
     ENTRY_RETURN("C_CloseSession", rv);
 }
 
@@ -26,7 +32,11 @@ CK_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
     ENTRY_BEGIN("C_CloseAllSessions");
     if (slot != MODULE_SLOT_ID) return CKR_SLOT_ID_INVALID;
     CK_RV rv = module.be.fn->C_CloseAllSessions(module.be.slot);
-    if (rv == CKR_OK) session_forget_all();
+    if (rv == CKR_OK) {
+        session_forget_all();
+        __atomic_store_n(&module.open_sessions, 0, __ATOMIC_RELAXED);
+        cmk_cache_forget_handles();
+    }
     ENTRY_RETURN("C_CloseAllSessions", rv);
 }
 
@@ -74,7 +84,10 @@ CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHA
 
 CK_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE session)
 {
-    FORWARD(C_Logout, session);
+    ENTRY_BEGIN("C_Logout");
+    CK_RV rv = module.be.fn->C_Logout(session);
+    if (rv == CKR_OK) cmk_cache_forget_handles(); /* private objects get new handles */
+    ENTRY_RETURN("C_Logout", rv);
 }
 
 CK_EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE session)

@@ -11,6 +11,19 @@
 #include "session.h"
 
 struct module module;
+volatile bool module_forked;
+
+static void mark_forked(void)
+{
+    module_forked = true;
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, mark_forked);
+}
 
 /* Serialises initialise/finalise against each other (the spec lets apps race them). */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -38,6 +51,7 @@ CK_RV module_initialize(CK_VOID_PTR init_args)
 {
     CK_RV rv = check_init_args(init_args);
     if (rv != CKR_OK) return rv;
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&init_lock);
     if (module_ready()) {
         pthread_mutex_unlock(&init_lock);
@@ -46,8 +60,9 @@ CK_RV module_initialize(CK_VOID_PTR init_args)
     /* A forked child inherits the parent's state. The SQLite connection must not be
      * used or closed across fork (it could drop the parent's locks): it is dropped.
      * The backend's copy is finalised so that its sessions and login start afresh. */
-    if (module.initialized && module.pid != getpid()) backend_reset_after_fork(&module.be);
+    if (module.initialized && module_forked) backend_reset_after_fork(&module.be);
     memset(&module, 0, sizeof(module));
+    module_forked = false;
     session_forget_all();
     cmk_cache_clear();
 

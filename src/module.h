@@ -17,18 +17,23 @@
 
 struct module {
     bool initialized;
-    pid_t pid; /* a forked child sees initialized == true but must start afresh */
+    pid_t pid; /* the process that initialised: a forked child must start afresh */
     struct config cfg;
     struct backend be;
     struct store *store;
+    unsigned long open_sessions; /* atomic: sessions opened through us and not closed */
 };
 
 extern struct module module;
 
+/* Set in a forked child (pthread_atfork), so that module_ready needs no getpid()
+ * system call on every entry point. */
+extern volatile bool module_forked;
+
 /* True when C_Initialize has run in this process (not merely in a parent). */
 static inline bool module_ready(void)
 {
-    return module.initialized && module.pid == getpid();
+    return module.initialized && !module_forked;
 }
 
 CK_RV module_initialize(CK_VOID_PTR init_args);

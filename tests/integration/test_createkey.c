@@ -498,6 +498,58 @@ static void test_interface_list_offers_pkcs11(void)
     CHECK_RV(get_one((CK_UTF8CHAR_PTR) "Vendor X", NULL, &iface, 0), CKR_ARGUMENTS_BAD);
 }
 
+static void test_keys_stay_usable_after_logout_and_last_session_close(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv, key;
+    CHECK_RV(make_ec(s, "durable", NULL, 0, &pub, &priv), CKR_OK);
+    CHECK_RV(make_aes(s, "durable-aes", NULL, 0, &key), CKR_OK);
+    CHECK_RV(sign_verify_ec(s, priv, pub), CKR_OK);
+    const char *pin = getenv("CMK_PIN");
+    /* The backend renumbers private objects at logout... */
+    CHECK_RV(p11->C_Logout(s), CKR_OK);
+    CHECK_RV(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    CHECK_RV(sign_verify_ec(s, priv, pub), CKR_OK);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    /* ...and every object when the last session closes. */
+    CHECK_RV(p11->C_CloseSession(s), CKR_OK);
+    CHECK_RV(p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    CHECK_RV(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    CHECK_RV(sign_verify_ec(s, priv, pub), CKR_OK);
+    char label[32];
+    CHECK_RV(get_text(s, key, CKA_LABEL, label, sizeof(label)), CKR_OK);
+    CK_KEY_TYPE type = 0;
+    CK_ATTRIBUTE t = {CKA_KEY_TYPE, &type, sizeof(type)};
+    CHECK_RV(p11->C_GetAttributeValue(s, key, &t, 1), CKR_OK);
+    CHECK(type == CKK_AES);
+    CHECK_RV(p11->C_CloseAllSessions(0), CKR_OK);
+    CHECK_RV(p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    CHECK_RV(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    fixture_close(s);
+}
+
+static void test_cmk_keys_do_not_derive(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CK_ATTRIBUTE derive[] = {{CKA_DERIVE, &yes, 1}};
+    CHECK_RV(make_ec(s, "no-ecdh", derive, 1, &pub, &priv), CKR_OK);
+    CK_BBOOL d = CK_TRUE;
+    CK_ATTRIBUTE q = {CKA_DERIVE, &d, 1};
+    CHECK_RV(p11->C_GetAttributeValue(s, priv, &q, 1), CKR_OK);
+    CHECK(d == CK_FALSE);
+    unsigned char peer[65] = {4};
+    CK_ECDH1_DERIVE_PARAMS params = {CKD_NULL, 0, NULL, sizeof(peer), peer};
+    CK_MECHANISM ecdh = {CKM_ECDH1_DERIVE, &params, sizeof(params)};
+    CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+    CK_KEY_TYPE generic = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &secret, sizeof(secret)}, {CKA_KEY_TYPE, &generic, sizeof(generic)}};
+    CK_OBJECT_HANDLE out;
+    CHECK_RV(p11->C_DeriveKey(s, &ecdh, priv, t, 2, &out), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -524,6 +576,8 @@ int main(int argc, char **argv)
         T(test_find_by_metadata_attributes),
         T(test_key_specs_follow_mechanism_and_template),
         T(test_interface_list_offers_pkcs11),
+        T(test_keys_stay_usable_after_logout_and_last_session_close),
+        T(test_cmk_keys_do_not_derive),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

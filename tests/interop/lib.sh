@@ -36,6 +36,7 @@ export OPENSSL_CONF=$CMK_WORK/openssl-none.cnf
 
 checks=0
 failures=0
+failed=()
 RC=0
 
 note() { printf '# %s\n' "$*"; }
@@ -48,6 +49,7 @@ pass() {
 fail() {
     checks=$((checks + 1))
     failures=$((failures + 1))
+    failed+=("$checks - $*")
     printf 'not ok %d - %s\n' "$checks" "$*"
 }
 
@@ -65,7 +67,10 @@ require_tool() {
 run() {
     local name=$1
     shift
-    printf '$ %s\n' "$*"
+    # Shell-quoted, so a failing step can be pasted as its reproduction.
+    printf '$'
+    printf ' %q' "$@"
+    printf '\n'
     RC=0
     timeout --kill-after=5 "$STEP_TIMEOUT" "$@" >"$OUT/$name" 2>&1 || RC=$?
     sed 's/^/    /' "$OUT/$name"
@@ -78,7 +83,11 @@ run() {
 ok() {
     local name=$1
     run "$@"
-    if [ "$RC" -eq 0 ]; then pass "$name exits 0"; else fail "$name exits $RC, expected 0"; fi
+    if [ "$RC" -eq 0 ]; then
+        pass "$name exits 0"
+    elif [ "$RC" -ne 124 ] && [ "$RC" -ne 137 ]; then # a timeout is already reported
+        fail "$name exits $RC, expected 0"
+    fi
 }
 
 # refused NAME CKR_CODE COMMAND...: run, and check that it fails naming CKR_CODE.
@@ -141,7 +150,11 @@ check_not() {
     local what=$1 rc=0
     shift
     timeout --kill-after=5 "$STEP_TIMEOUT" "$@" >"$OUT/check.last" 2>&1 || rc=$?
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then pass "$what"; else fail "$what (exit $rc: $*)"; fi
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]; then
+        pass "$what"
+    else
+        fail "$what (exit $rc: $*)"
+    fi
 }
 
 # Public keys are compared as DER SubjectPublicKeyInfo, whatever form a client wrote.
@@ -149,11 +162,20 @@ pub_to_der() { # IN OUT [DER|PEM]
     openssl pkey -pubin -inform "${3:-PEM}" -in "$1" -outform DER -out "$2"
 }
 
+# finish: the tally, repeated failures, and the exit status (a script that checked
+# nothing fails too).
 finish() {
-    if [ "$failures" -eq 0 ] && [ "$checks" -gt 0 ]; then
-        printf '# %s: all %d checks passed\n' "$(basename "$0")" "$checks"
+    local me
+    me=$(basename "$0")
+    if [ "$checks" -eq 0 ]; then
+        printf '# %s: no checks ran\n' "$me"
+        exit 1
+    fi
+    if [ "$failures" -eq 0 ]; then
+        printf '# %s: all %d checks passed\n' "$me" "$checks"
         exit 0
     fi
-    printf '# %s: %d of %d checks failed\n' "$(basename "$0")" "$failures" "$checks"
+    printf '# %s: %d of %d checks failed:\n' "$me" "$failures" "$checks"
+    printf '#   not ok %s\n' "${failed[@]}"
     exit 1
 }

@@ -23,7 +23,7 @@ RSA=interop-rsa
 
 # --- token and mechanisms ---------------------------------------------------------
 ok list-slots "${P[@]}" -L
-has list-slots "^[[:space:]]*token label[[:space:]]*: $CMK_TOKEN[[:space:]]*\$" "token label is $CMK_TOKEN"
+has list-slots "^[[:space:]]*token label[[:space:]]*: ${CMK_TOKEN}[[:space:]]*\$" "token label is $CMK_TOKEN"
 count_is list-slots "token label" 1 "exactly one token (the backend token is not shown beside it)"
 
 ok list-mechs "${P[@]}" -M

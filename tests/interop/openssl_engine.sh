@@ -1,0 +1,120 @@
+#!/bin/bash
+# openssl_engine.sh - OpenSSL 3 with the libp11 pkcs11 engine over cmkp11: ECDSA and
+# RSA (PKCS#1 v1.5 and PSS) signatures made through the engine by PKCS#11 URI and
+# verified by plain OpenSSL, and self-signed certificates from `openssl req -x509`
+# whose public key is the token's.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+require_tool openssl openssl
+require_tool pkcs11-tool opensc
+ENGINE_SO=$(find /usr/lib -name pkcs11.so -path '*engines-3*' 2>/dev/null | head -n 1)
+if [ -z "$ENGINE_SO" ]; then
+    fail "the OpenSSL 3 pkcs11 engine (engines-3/pkcs11.so) is not installed (Debian package libengine-pkcs11-openssl)"
+    finish
+fi
+note "engine: $ENGINE_SO"
+
+W=$CMK_WORK
+P=(pkcs11-tool --module "$CMK_MODULE" --login --pin "$CMK_PIN")
+
+# The engine is configured only here, with this test's module; init = 0 leaves it
+# loaded but uninitialised until -engine pkcs11 asks for it.
+cat >"$W/openssl-engine.cnf" <<CNF
+openssl_conf = openssl_init
+
+[openssl_init]
+engines = engine_section
+
+[engine_section]
+pkcs11 = pkcs11_section
+
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = $ENGINE_SO
+MODULE_PATH = $CMK_MODULE
+init = 0
+CNF
+ENGINE_CONF=$W/openssl-engine.cnf
+# E: OpenSSL with the engine. Plain `openssl` (lib.sh's empty OPENSSL_CONF, no engine)
+# checks what the token made. An array, not a function: `timeout` runs programs only.
+E=(env OPENSSL_CONF="$ENGINE_CONF" openssl)
+
+uri() { # uri LABEL TYPE
+    printf 'pkcs11:token=%s;object=%s;type=%s;pin-value=%s' "$CMK_TOKEN" "$1" "$2" "$CMK_PIN"
+}
+
+ok engine-test "${E[@]}" engine -t pkcs11
+has engine-test "^[[:space:]]*\[ available \]" "the pkcs11 engine loads through the test's OPENSSL_CONF"
+
+# --- CMKs made with pkcs11-tool -------------------------------------------------------
+ok keypairgen-ec "${P[@]}" --keypairgen --key-type EC:prime256v1 --label tls-key --id 11
+ok keypairgen-rsa "${P[@]}" --keypairgen --key-type RSA:2048 --label tls-rsa --id 12
+ok read-ec-pub "${P[@]}" --read-object --type pubkey --label tls-key -o "$W/ec.pub.der"
+ok read-rsa-pub "${P[@]}" --read-object --type pubkey --label tls-rsa -o "$W/rsa.pub.der"
+openssl pkey -pubin -inform DER -in "$W/ec.pub.der" -out "$W/ec.pub.pem" || fail "cannot read the EC public key"
+openssl pkey -pubin -inform DER -in "$W/rsa.pub.der" -out "$W/rsa.pub.pem" || fail "cannot read the RSA public key"
+
+# The engine finds the same public key by URI.
+ok engine-ec-pub "${E[@]}" pkey -engine pkcs11 -inform engine -pubin -in "$(uri tls-key public)" -out "$W/ec.engine.pem"
+pub_to_der "$W/ec.engine.pem" "$W/ec.engine.der" || true
+check "the engine's public key for tls-key is the token's" cmp "$W/ec.pub.der" "$W/ec.engine.der"
+
+printf 'cmkp11 engine interop\n' >"$W/msg"
+openssl dgst -sha256 -binary "$W/msg" >"$W/msg.sha256"
+printf 'cmkp11 engine interop, altered\n' | openssl dgst -sha256 -binary >"$W/other.sha256"
+
+# --- ECDSA over a SHA-256 digest -------------------------------------------------------
+ok sign-ec "${E[@]}" pkeyutl -engine pkcs11 -keyform engine -sign -inkey "$(uri tls-key private)" \
+    -in "$W/msg.sha256" -out "$W/ec.sig"
+check "plain OpenSSL verifies the engine's ECDSA signature" \
+    openssl pkeyutl -verify -pubin -inkey "$W/ec.pub.pem" -in "$W/msg.sha256" -sigfile "$W/ec.sig"
+check_not "plain OpenSSL rejects it for another digest" \
+    openssl pkeyutl -verify -pubin -inkey "$W/ec.pub.pem" -in "$W/other.sha256" -sigfile "$W/ec.sig"
+# A second signature: ECDSA is randomised, so equal signatures would mean a replay.
+ok sign-ec-again "${E[@]}" pkeyutl -engine pkcs11 -keyform engine -sign -inkey "$(uri tls-key private)" \
+    -in "$W/msg.sha256" -out "$W/ec2.sig"
+check_not "two ECDSA signatures of one digest differ" cmp -s "$W/ec.sig" "$W/ec2.sig"
+
+# --- RSA-2048: PKCS#1 v1.5 and PSS -----------------------------------------------------
+ok sign-rsa "${E[@]}" pkeyutl -engine pkcs11 -keyform engine -sign -inkey "$(uri tls-rsa private)" \
+    -pkeyopt digest:sha256 -in "$W/msg.sha256" -out "$W/rsa.sig"
+check "plain OpenSSL verifies the engine's RSA PKCS#1 v1.5 signature" \
+    openssl pkeyutl -verify -pubin -inkey "$W/rsa.pub.pem" -pkeyopt digest:sha256 \
+    -in "$W/msg.sha256" -sigfile "$W/rsa.sig"
+check_not "plain OpenSSL rejects it for another digest" \
+    openssl pkeyutl -verify -pubin -inkey "$W/rsa.pub.pem" -pkeyopt digest:sha256 \
+    -in "$W/other.sha256" -sigfile "$W/rsa.sig"
+ok sign-rsa-pss "${E[@]}" pkeyutl -engine pkcs11 -keyform engine -sign -inkey "$(uri tls-rsa private)" \
+    -pkeyopt digest:sha256 -pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:32 \
+    -in "$W/msg.sha256" -out "$W/rsa-pss.sig"
+check "plain OpenSSL verifies the engine's RSA-PSS signature" \
+    openssl pkeyutl -verify -pubin -inkey "$W/rsa.pub.pem" -pkeyopt digest:sha256 \
+    -pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:32 -in "$W/msg.sha256" -sigfile "$W/rsa-pss.sig"
+# Whole-message signing through the engine (openssl dgst hashes, the token signs).
+ok dgst-sign-rsa "${E[@]}" dgst -sha256 -engine pkcs11 -keyform engine -sign "$(uri tls-rsa private)" \
+    -out "$W/rsa-dgst.sig" "$W/msg"
+check "plain OpenSSL verifies the dgst -sign signature" \
+    openssl dgst -sha256 -verify "$W/rsa.pub.pem" -signature "$W/rsa-dgst.sig" "$W/msg"
+
+# --- self-signed certificates -------------------------------------------------------------
+for k in tls-key tls-rsa; do
+    pubder=$W/ec.pub.der
+    [ "$k" = tls-rsa ] && pubder=$W/rsa.pub.der
+    ok "req-$k" "${E[@]}" req -new -x509 -engine pkcs11 -keyform engine -key "$(uri "$k" private)" \
+        -subj /CN=cmkp11-test -days 1 -sha256 -out "$W/$k.crt"
+    ok "x509-$k" openssl x509 -in "$W/$k.crt" -noout -text
+    has "x509-$k" "^[[:space:]]*Subject: CN ?= ?cmkp11-test\$" "the $k certificate's subject is CN=cmkp11-test"
+    has "x509-$k" "^[[:space:]]*Issuer: CN ?= ?cmkp11-test\$" "the $k certificate is self-issued"
+    openssl x509 -in "$W/$k.crt" -noout -pubkey >"$W/$k.crt.pub.pem" || true
+    pub_to_der "$W/$k.crt.pub.pem" "$W/$k.crt.pub.der" || true
+    check "the $k certificate's public key is the token's" cmp "$pubder" "$W/$k.crt.pub.der"
+    check "the $k certificate's self-signature verifies" \
+        openssl verify -CAfile "$W/$k.crt" "$W/$k.crt"
+done
+has x509-tls-key "Signature Algorithm: ecdsa-with-SHA256" "the EC certificate is signed with ecdsa-with-SHA256"
+has x509-tls-key "NIST CURVE: P-256" "the EC certificate's key is P-256"
+has x509-tls-rsa "Signature Algorithm: sha256WithRSAEncryption" "the RSA certificate is signed with sha256WithRSAEncryption"
+has x509-tls-rsa "Public-Key: \(2048 bit\)" "the RSA certificate's key is 2048 bits"
+
+finish
