@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -74,6 +75,18 @@ CK_RV backend_open(struct backend *be, const char *path, const char *token_label
     /* Someone else in this process initialised it: they finalise it, not us. */
     be->owns_init = rv == CKR_OK;
     rv = backend_find_slot(be, token_label, token_serial);
+    /* SoftHSMv2's file store rewrites token.object in place (on login, for example); a
+     * process that starts at that moment does not see the token. Such a token comes
+     * back within milliseconds, so look again for up to a second before giving up. */
+    for (int tries = 0; rv == CKR_TOKEN_NOT_PRESENT && be->owns_init && tries < 40; tries++) {
+        be->fn->C_Finalize(NULL);
+        struct timespec pause = {0, 25 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        rv = be->fn->C_Initialize(&args);
+        if (rv != CKR_OK) break;
+        rv = backend_find_slot(be, token_label, token_serial);
+        if (rv == CKR_OK) log_info("backend token '%s' found after %d retries", token_label, tries + 1);
+    }
     if (rv != CKR_OK) {
         log_error("backend module %s: no token with label '%s'%s%s (0x%lx)", path,
                   token_label ? token_label : "(any)", token_serial ? " and serial " : "",

@@ -4,6 +4,7 @@
 #define CMKP11_CMK_H
 
 #include <p11-kit/pkcs11.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cmk_cache.h"
@@ -39,6 +40,11 @@ enum cmk_use {
  * handle to forward to. */
 CK_RV cmk_resolve_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, enum cmk_use use,
                           CK_OBJECT_HANDLE *backend);
+/* The same for an explicit version (0 = primary); facts (may be NULL) receives what
+ * the cache knows of the key. */
+CK_RV cmk_resolve_version_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                                  unsigned long version, enum cmk_use use,
+                                  CK_OBJECT_HANDLE *backend, struct cmk_live *facts);
 /* Backend handle of a CMK object for attribute access, without use checks. */
 CK_RV cmk_resolve_backend(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                           CK_OBJECT_HANDLE *backend);
@@ -57,6 +63,14 @@ void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigne
 void cmk_purge_due(CK_SESSION_HANDLE session);
 /* Destroys a key at once (policy allow_immediate_destroy, for test tokens). */
 CK_RV cmk_destroy_now(CK_SESSION_HANDLE session, const struct cmk_record *rec);
+
+/* Makes a new primary version of a symmetric CMK (on demand, or automatic when due). */
+CK_RV cmk_rotate(CK_SESSION_HANDLE session, int64_t row, bool automatic);
+/* Rotates every Enabled key whose next rotation date has passed, each exactly once
+ * however many processes do this at the same time. */
+void cmk_rotate_due(CK_SESSION_HANDLE session);
+/* Undoes rotations whose process died half-way. */
+void cmk_recover_rotations(CK_SESSION_HANDLE session);
 
 /* Finishes or removes what crashed CreateKeys left (rows in Creating whose creator
  * process is gone). Needs a session that can see private backend objects. */

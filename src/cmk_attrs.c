@@ -41,9 +41,16 @@ static CK_RV put_text(CK_ATTRIBUTE *a, const char *s)
 
 /* Answers one attribute from the record; CKR_ATTRIBUTE_TYPE_INVALID for unknown
  * vendor attributes, and (CK_RV)-1 when the attribute is the backend's. */
-static CK_RV answer_from_record(struct cmk_record *rec, unsigned kind, CK_ATTRIBUTE *a)
+static CK_RV answer_from_record(struct cmk_record *rec, CK_OBJECT_HANDLE handle, CK_ATTRIBUTE *a)
 {
+    unsigned kind = handle_kind(handle);
     switch (a->type) {
+    case CKA_CMK_VERSION:
+        return put_ulong(a, handle_version(handle) ? handle_version(handle) : rec->primary_version);
+    case CKA_CMK_ROTATE_NOW: {
+        CK_BBOOL no = CK_FALSE; /* an action, not a state: always reads FALSE */
+        return put(a, &no, sizeof(no));
+    }
     case CKA_PUBLIC_KEY_INFO:
         if (!rec->public_key_info) return (CK_RV)-1;
         return put(a, rec->public_key_info, (CK_ULONG)rec->public_key_info_len);
@@ -114,7 +121,8 @@ static CK_RV load_visible(CK_OBJECT_HANDLE handle, struct cmk_record *rec)
     enum store_status s = store_cmk_get(module.store, handle_row(handle), rec);
     if (s == STORE_NOT_FOUND) return CKR_OBJECT_HANDLE_INVALID;
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
-    if (rec->state == CMK_STATE_CREATING || !(rec->objects & handle_kind(handle))) {
+    if (rec->state == CMK_STATE_CREATING || !(rec->objects & handle_kind(handle)) ||
+        handle_version(handle) > rec->primary_version) {
         cmk_record_free(rec);
         return CKR_OBJECT_HANDLE_INVALID;
     }
@@ -136,7 +144,7 @@ CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
         goto out;
     }
     for (CK_ULONG i = 0; i < count; i++) {
-        CK_RV r = answer_from_record(&rec, handle_kind(handle), &tmpl[i]);
+        CK_RV r = answer_from_record(&rec, handle, &tmpl[i]);
         if (r == (CK_RV)-1) {
             forward[nforward] = i;
             sub[nforward++] = tmpl[i];
@@ -293,6 +301,9 @@ static CK_RV apply_metadata(struct cmk_record *rec, const CK_ATTRIBUTE *a, struc
     case CKA_CMK_ROTATION_INTERVAL:
     case CKA_CMK_ROTATION_PERIOD: return apply_rotation(rec, a);
     case CKA_CMK_KEY_STATE: return apply_state(rec, a);
+    case CKA_CMK_ROTATE_NOW:
+        if (a->ulValueLen != sizeof(CK_BBOOL)) return CKR_ATTRIBUTE_VALUE_INVALID;
+        return CKR_OK; /* acted on after the other changes commit */
     case CKA_CMK_PENDING_WINDOW_DAYS:
         if (a->ulValueLen != sizeof(CK_ULONG) ||
             validate_pending_window(*(CK_ULONG *)a->pValue, why)) {
@@ -438,6 +449,15 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                                                        forward.count);
         }
     }
+    bool rotate_now = false;
+    if (rv == CKR_OK) {
+        bool v;
+        rotate_now = attr_get_bool(tmpl, count, CKA_CMK_ROTATE_NOW, &v) == ATTR_PRESENT && v;
+        if (handle_version(handle) != 0 && metadata) {
+            log_warning("SetAttributeValue: a version object is read-only; change the key");
+            rv = CKR_ACTION_PROHIBITED;
+        }
+    }
     if (rv == CKR_OK && metadata) {
         const char *what = rec.state == old_state                 ? "UpdateKeyAttributes"
                            : rec.state == CMK_STATE_ENABLED        ? "EnableKey"
@@ -446,6 +466,7 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                                                                     : "DisableKey";
         rv = commit_changes(&old, &rec, tags_changed, tags, tag_count, what);
     }
+    if (rv == CKR_OK && rotate_now) rv = cmk_rotate(session, rec.row, false);
     tmpl_free(&forward);
     cmk_tags_free(tags, tag_count);
     cmk_record_free(&rec);

@@ -14,7 +14,17 @@ struct cache_entry {
     struct cmk_live live;
     uint64_t generation;   /* cache generation the facts were read in */
     uint64_t handle_epoch; /* epoch the backend handles were found in */
+    CK_OBJECT_HANDLE *versions; /* [v - 1]: handles of older versions, 0 = unknown */
+    size_t nversions;
 };
+
+static void entry_drop_handles(struct cache_entry *e)
+{
+    e->live.backend_main = e->live.backend_public = 0;
+    free(e->versions);
+    e->versions = NULL;
+    e->nversions = 0;
+}
 
 static struct cache_entry *buckets[CACHE_BUCKETS];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -40,6 +50,7 @@ static void entry_unlink(int64_t row)
         if ((*p)->live.row == row) {
             struct cache_entry *e = *p;
             *p = e->next;
+            entry_drop_handles(e);
             free(e);
             return;
         }
@@ -68,6 +79,7 @@ static CK_RV entry_load(struct cache_entry *e, int64_t row)
     if (s == STORE_NOT_FOUND) return CKR_OBJECT_HANDLE_INVALID;
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     if (e->live.primary_version != rec.primary_version) {
+        /* Only the primary's handles are held in live; older ones stay valid. */
         e->live.backend_main = e->live.backend_public = 0;
     }
     e->live.row = row;
@@ -105,7 +117,7 @@ CK_RV cmk_cache_get(int64_t row, struct cmk_live *out)
         e->handle_epoch = handle_epoch;
     }
     if (e->handle_epoch != handle_epoch) {
-        e->live.backend_main = e->live.backend_public = 0;
+        entry_drop_handles(e);
         e->handle_epoch = handle_epoch;
     }
     if (e->generation != generation) {
@@ -146,7 +158,38 @@ void cmk_cache_forget_row_handles(int64_t row)
 {
     pthread_mutex_lock(&cache_lock);
     struct cache_entry *e = entry_find(row);
-    if (e) e->live.backend_main = e->live.backend_public = 0;
+    if (e) entry_drop_handles(e);
+    pthread_mutex_unlock(&cache_lock);
+}
+
+CK_OBJECT_HANDLE cmk_cache_version_handle(int64_t row, unsigned long version, uint64_t epoch)
+{
+    CK_OBJECT_HANDLE h = 0;
+    pthread_mutex_lock(&cache_lock);
+    struct cache_entry *e = entry_find(row);
+    if (e && epoch == handle_epoch && e->handle_epoch == epoch && version >= 1 &&
+        version <= e->nversions)
+        h = e->versions[version - 1];
+    pthread_mutex_unlock(&cache_lock);
+    return h;
+}
+
+void cmk_cache_set_version_handle(int64_t row, unsigned long version, uint64_t epoch,
+                                  CK_OBJECT_HANDLE handle)
+{
+    pthread_mutex_lock(&cache_lock);
+    struct cache_entry *e = entry_find(row);
+    if (e && epoch == handle_epoch && e->handle_epoch == epoch && version >= 1) {
+        if (version > e->nversions) {
+            CK_OBJECT_HANDLE *grown = realloc(e->versions, version * sizeof(*grown));
+            if (grown) {
+                memset(grown + e->nversions, 0, (version - e->nversions) * sizeof(*grown));
+                e->versions = grown;
+                e->nversions = version;
+            }
+        }
+        if (version <= e->nversions) e->versions[version - 1] = handle;
+    }
     pthread_mutex_unlock(&cache_lock);
 }
 
@@ -166,6 +209,7 @@ void cmk_cache_clear(void)
         while (buckets[i]) {
             struct cache_entry *e = buckets[i];
             buckets[i] = e->next;
+            entry_drop_handles(e);
             free(e);
         }
     }

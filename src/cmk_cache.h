@@ -28,6 +28,11 @@ static inline int cmk_handle_went_stale(CK_RV rv)
 {
     return rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID;
 }
+/* Backend handle of an older version's secret/private material: 0 when unknown. */
+CK_OBJECT_HANDLE cmk_cache_version_handle(int64_t row, unsigned long version, uint64_t epoch);
+void cmk_cache_set_version_handle(int64_t row, unsigned long version, uint64_t epoch,
+                                  CK_OBJECT_HANDLE handle);
+
 /* Backend handles die with the backend's login state or last session (SoftHSMv2
  * renumbers objects then): forget them all, facts stay. */
 void cmk_cache_forget_handles(void);

@@ -545,6 +545,8 @@ static CK_RV commit_enabled(struct cmk_record *rec, const char *mech_name,
         if (s == STORE_OK) {
             cur.state = CMK_STATE_ENABLED;
             s = store_cmk_update(module.store, &cur);
+            if (s == STORE_OK)
+                s = store_version_insert(module.store, cur.row, 1, cur.created, "create");
             if (s == STORE_OK && pk)
                 s = store_cmk_set_public(module.store, cur.row, pk->spki, pk->spki_len,
                                          pk->ec_point, pk->ec_point_len);
@@ -586,9 +588,9 @@ static void set_backend_identity(struct tmpl_builder *b, const unsigned char *bi
     tmpl_set(b, CKA_LABEL, label, (CK_ULONG)strlen(label));
 }
 
-static void backend_label(const char *key_id, unsigned long version, char out[64])
+static void backend_label(const char *key_id, unsigned long version, char out[80])
 {
-    snprintf(out, 64, CMK_BACKEND_LABEL_PREFIX "%s/v%lu", key_id, version);
+    snprintf(out, 80, CMK_BACKEND_LABEL_PREFIX "%s/v%lu", key_id, version);
 }
 
 static void mech_name(CK_MECHANISM_TYPE m, char out[24])
@@ -613,7 +615,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     util_crash_point("create:after-insert");
 
     unsigned char bid[CMK_BACKEND_ID_LEN];
-    char label[64];
+    char label[80];
     cmk_backend_id(rec.key_id, 1, bid);
     backend_label(rec.key_id, 1, label);
     tmpl_copy_standard(&b, tmpl, count);
@@ -680,7 +682,7 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     util_crash_point("create:after-insert");
 
     unsigned char bid[CMK_BACKEND_ID_LEN];
-    char label[64];
+    char label[80];
     cmk_backend_id(rec.key_id, 1, bid);
     backend_label(rec.key_id, 1, label);
     tmpl_copy_standard(&bpub, pub_tmpl, pub_count);

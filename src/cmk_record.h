@@ -39,6 +39,9 @@ struct cmk_record {
     size_t public_key_info_len;
     unsigned char *ec_point; /* CKA_EC_POINT of an EC key, kept for its private object */
     size_t ec_point_len;
+    unsigned long rotating_to; /* version being made by a rotation in progress, else 0 */
+    long rotating_pid;         /* the process making it, with its start time */
+    int64_t rotating_start;
     struct cmk_tag *tags;  /* loaded only when asked for */
     size_t tag_count;
     bool tags_loaded;

@@ -41,24 +41,23 @@ static bool usage_allows(unsigned long usage, enum cmk_use use)
     return false;
 }
 
-/* Finds (once per process and version) the backend object behind a CMK object. */
-static CK_RV lookup_backend(CK_SESSION_HANDLE session, struct cmk_live *live, unsigned kind,
-                            CK_OBJECT_HANDLE *out)
+static CK_OBJECT_CLASS class_of(unsigned kind)
 {
-    bool pub = kind == CMK_OBJ_PUBLIC;
-    CK_OBJECT_HANDLE cached = pub ? live->backend_public : live->backend_main;
-    if (cached) {
-        *out = cached;
-        return CKR_OK;
-    }
+    return kind == CMK_OBJ_SECRET    ? CKO_SECRET_KEY
+           : kind == CMK_OBJ_PRIVATE ? CKO_PRIVATE_KEY
+                                     : CKO_PUBLIC_KEY;
+}
+
+/* Asks the backend for one version's material, by the identity CreateKey gave it. */
+static CK_RV find_material(CK_SESSION_HANDLE session, const struct cmk_live *live, unsigned kind,
+                           unsigned long version, CK_OBJECT_HANDLE *out)
+{
     unsigned char bid[CMK_BACKEND_ID_LEN];
-    cmk_backend_id(live->key_id, live->primary_version, bid);
-    CK_OBJECT_CLASS cls = kind == CMK_OBJ_SECRET    ? CKO_SECRET_KEY
-                          : kind == CMK_OBJ_PRIVATE ? CKO_PRIVATE_KEY
-                                                    : CKO_PUBLIC_KEY;
+    cmk_backend_id(live->key_id, version, bid);
     CK_OBJECT_HANDLE found[2];
     CK_ULONG n = 0;
-    CK_RV rv = backend_find_by_id(&module.be, session, bid, sizeof(bid), cls, found, 2, &n);
+    CK_RV rv = backend_find_by_id(&module.be, session, bid, sizeof(bid), class_of(kind), found, 2,
+                                  &n);
     if (rv != CKR_OK) return rv;
     if (n == 0) {
         /* Private material is invisible before login: say so rather than "invalid". */
@@ -67,13 +66,35 @@ static CK_RV lookup_backend(CK_SESSION_HANDLE session, struct cmk_live *live, un
             info.state != CKS_RO_USER_FUNCTIONS && info.state != CKS_RW_USER_FUNCTIONS)
             return CKR_USER_NOT_LOGGED_IN;
         log_error("key %s version %lu: its material is missing from the backend token",
-                  live->key_id, live->primary_version);
+                  live->key_id, version);
         return CKR_OBJECT_HANDLE_INVALID;
     }
-    cmk_cache_set_handles(live->row, live->primary_version, live->handle_epoch, pub ? 0 : found[0],
-                          pub ? found[0] : 0);
     *out = found[0];
     return CKR_OK;
+}
+
+/* The backend object behind a CMK object, found once per process and version. */
+static CK_RV lookup_backend(CK_SESSION_HANDLE session, struct cmk_live *live, unsigned kind,
+                            unsigned long version, CK_OBJECT_HANDLE *out)
+{
+    bool pub = kind == CMK_OBJ_PUBLIC;
+    if (version == 0 || version == live->primary_version) {
+        CK_OBJECT_HANDLE cached = pub ? live->backend_public : live->backend_main;
+        if (cached) {
+            *out = cached;
+            return CKR_OK;
+        }
+        CK_RV rv = find_material(session, live, kind, live->primary_version, out);
+        if (rv == CKR_OK)
+            cmk_cache_set_handles(live->row, live->primary_version, live->handle_epoch,
+                                  pub ? 0 : *out, pub ? *out : 0);
+        return rv;
+    }
+    if (!pub && (*out = cmk_cache_version_handle(live->row, version, live->handle_epoch)))
+        return CKR_OK;
+    CK_RV rv = find_material(session, live, kind, version, out);
+    if (rv == CKR_OK && !pub) cmk_cache_set_version_handle(live->row, version, live->handle_epoch, *out);
+    return rv;
 }
 
 static CK_RV live_of(CK_OBJECT_HANDLE handle, struct cmk_live *live)
@@ -81,7 +102,8 @@ static CK_RV live_of(CK_OBJECT_HANDLE handle, struct cmk_live *live)
     unsigned kind = handle_kind(handle);
     CK_RV rv = cmk_cache_get(handle_row(handle), live);
     if (rv != CKR_OK) return rv;
-    if (live->state == CMK_STATE_CREATING || !(live->objects & kind))
+    if (live->state == CMK_STATE_CREATING || !(live->objects & kind) ||
+        handle_version(handle) > live->primary_version)
         return CKR_OBJECT_HANDLE_INVALID;
     return CKR_OK;
 }
@@ -92,27 +114,53 @@ CK_RV cmk_resolve_backend(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     struct cmk_live live;
     CK_RV rv = live_of(handle, &live);
     if (rv != CKR_OK) return rv;
-    return lookup_backend(session, &live, handle_kind(handle), backend);
+    return lookup_backend(session, &live, handle_kind(handle), handle_version(handle), backend);
+}
+
+static const char *usage_name(unsigned long usage)
+{
+    return usage == CMK_USAGE_ENCRYPT_DECRYPT ? "ENCRYPT_DECRYPT"
+           : usage == CMK_USAGE_SIGN_VERIFY   ? "SIGN_VERIFY"
+                                              : "GENERATE_VERIFY_MAC";
+}
+
+static CK_RV check_use(const struct cmk_live *live, enum cmk_use use, unsigned long version)
+{
+    if (live->state != CMK_STATE_ENABLED) {
+        log_warning("key %s: cannot %s: key state is %s (only Enabled keys may be used)",
+                    live->key_id, use_name(use), state_name(live->state));
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    if (!usage_allows(live->usage, use)) {
+        log_warning("key %s: cannot %s: key usage is %s", live->key_id, use_name(use),
+                    usage_name(live->usage));
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    bool producing = use == CMK_USE_ENCRYPT || use == CMK_USE_SIGN || use == CMK_USE_WRAP;
+    if (producing && version != 0 && version != live->primary_version) {
+        log_warning("key %s: cannot %s with version %lu: only the primary version %lu may",
+                    live->key_id, use_name(use), version, live->primary_version);
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    return CKR_OK;
 }
 
 CK_RV cmk_resolve_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, enum cmk_use use,
                           CK_OBJECT_HANDLE *backend)
 {
+    return cmk_resolve_version_for_use(session, handle, handle_version(handle), use, backend, NULL);
+}
+
+CK_RV cmk_resolve_version_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                                  unsigned long version, enum cmk_use use,
+                                  CK_OBJECT_HANDLE *backend, struct cmk_live *facts)
+{
     struct cmk_live live;
     CK_RV rv = live_of(handle, &live);
     if (rv == CKR_OBJECT_HANDLE_INVALID) return CKR_KEY_HANDLE_INVALID;
     if (rv != CKR_OK) return rv;
-    if (live.state != CMK_STATE_ENABLED) {
-        log_warning("key %s: cannot %s: key state is %s (only Enabled keys may be used)",
-                    live.key_id, use_name(use), state_name(live.state));
-        return CKR_KEY_FUNCTION_NOT_PERMITTED;
-    }
-    if (!usage_allows(live.usage, use)) {
-        log_warning("key %s: cannot %s: key usage is %s", live.key_id, use_name(use),
-                    live.usage == CMK_USAGE_ENCRYPT_DECRYPT ? "ENCRYPT_DECRYPT"
-                    : live.usage == CMK_USAGE_SIGN_VERIFY   ? "SIGN_VERIFY"
-                                                            : "GENERATE_VERIFY_MAC");
-        return CKR_KEY_FUNCTION_NOT_PERMITTED;
-    }
-    return lookup_backend(session, &live, handle_kind(handle), backend);
+    if (version > live.primary_version) return CKR_KEY_HANDLE_INVALID;
+    if ((rv = check_use(&live, use, version)) != CKR_OK) return rv;
+    if (facts) *facts = live;
+    return lookup_backend(session, &live, handle_kind(handle), version, backend);
 }

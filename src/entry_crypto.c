@@ -4,6 +4,7 @@
 #include "cmk.h"
 #include "entry.h"
 #include "handles.h"
+#include "vendor_crypto.h"
 
 /* Translates the key of an operation init; a NULL mechanism cancels (PKCS#11 3.0). */
 static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE *key,
@@ -15,8 +16,8 @@ static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT
 
 /* A CMK's cached backend handle can go stale (the backend renumbers after a logout):
  * then the handle is looked up again and the call made once more. */
-#define FORWARD_INIT(func, use)                                                                    \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)   \
+#define DEFINE_INIT(linkage, name, func, use)                                                      \
+    linkage CK_RV name(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)     \
     {                                                                                              \
         ENTRY_BEGIN(#func);                                                                        \
         CK_OBJECT_HANDLE backend_key = key;                                                        \
@@ -31,8 +32,11 @@ static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT
         ENTRY_RETURN(#func, rv);                                                                   \
     }
 
-FORWARD_INIT(C_EncryptInit, CMK_USE_ENCRYPT)
-FORWARD_INIT(C_DecryptInit, CMK_USE_DECRYPT)
+#define FORWARD_INIT(func, use) DEFINE_INIT(CK_EXPORT, func, func, use)
+
+/* The forwarded part of C_EncryptInit / C_DecryptInit; the exported ones come below. */
+DEFINE_INIT(static, forward_encrypt_init, C_EncryptInit, CMK_USE_ENCRYPT)
+DEFINE_INIT(static, forward_decrypt_init, C_DecryptInit, CMK_USE_DECRYPT)
 FORWARD_INIT(C_SignInit, CMK_USE_SIGN)
 FORWARD_INIT(C_SignRecoverInit, CMK_USE_SIGN)
 FORWARD_INIT(C_VerifyInit, CMK_USE_VERIFY)
@@ -58,12 +62,6 @@ FORWARD_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
         FORWARD(func, session, part, part_len);                                                      \
     }
 
-FORWARD_IN_OUT(C_Encrypt)
-FORWARD_IN_OUT(C_EncryptUpdate)
-FORWARD_FINAL(C_EncryptFinal)
-FORWARD_IN_OUT(C_Decrypt)
-FORWARD_IN_OUT(C_DecryptUpdate)
-FORWARD_FINAL(C_DecryptFinal)
 FORWARD_IN_OUT(C_Digest)
 FORWARD_UPDATE(C_DigestUpdate)
 FORWARD_FINAL(C_DigestFinal)
@@ -112,3 +110,56 @@ CK_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_
 {
     FORWARD(C_GenerateRandom, session, out, len);
 }
+
+CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                              CK_OBJECT_HANDLE key)
+{
+    if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (vendor_op_any()) vendor_op_end(session, true); /* a new Init replaces (or cancels) */
+    if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, true);
+    return forward_encrypt_init(session, mech, key);
+}
+
+CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                              CK_OBJECT_HANDLE key)
+{
+    if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (vendor_op_any()) vendor_op_end(session, false);
+    if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, false);
+    CK_RV rv = forward_decrypt_init(session, mech, key);
+    /* GCM under a rotated key: older versions may be needed if the tag fails. */
+    if (rv == CKR_OK && mech && mech->mechanism == CKM_AES_GCM && handle_is_cmk(key) &&
+        handle_version(key) == 0) {
+        struct cmk_live live;
+        if (cmk_cache_get(handle_row(key), &live) == CKR_OK && live.primary_version > 1)
+            rv = gcm_fallback_begin(session, mech, key);
+    }
+    return rv;
+}
+
+/* Data calls: forwarded untouched unless this session runs one of our operations. */
+#define ROUTE_IN_OUT(func, encrypt, ours)                                                          \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
+                         CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
+    {                                                                                              \
+        ENTRY_BEGIN(#func);                                                                        \
+        struct vendor_op *op = vendor_op_any() ? vendor_op_get(session, encrypt) : NULL;           \
+        if (op) ENTRY_RETURN(#func, ours(session, op, in, in_len, out, out_len));                  \
+        ENTRY_RETURN(#func, module.be.fn->func(session, in, in_len, out, out_len));                \
+    }
+
+#define ROUTE_FINAL(func, encrypt, ours)                                                           \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)         \
+    {                                                                                              \
+        ENTRY_BEGIN(#func);                                                                        \
+        struct vendor_op *op = vendor_op_any() ? vendor_op_get(session, encrypt) : NULL;           \
+        if (op) ENTRY_RETURN(#func, ours(session, op, out, out_len));                              \
+        ENTRY_RETURN(#func, module.be.fn->func(session, out, out_len));                            \
+    }
+
+ROUTE_IN_OUT(C_Encrypt, true, vendor_encrypt)
+ROUTE_IN_OUT(C_EncryptUpdate, true, vendor_encrypt_update)
+ROUTE_FINAL(C_EncryptFinal, true, vendor_encrypt_final)
+ROUTE_IN_OUT(C_Decrypt, false, vendor_decrypt)
+ROUTE_IN_OUT(C_DecryptUpdate, false, vendor_decrypt_update)
+ROUTE_FINAL(C_DecryptFinal, false, vendor_decrypt_final)

@@ -142,12 +142,35 @@ CK_EXPORT CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_
     ENTRY_RETURN("C_WaitForSlotEvent", CKR_FUNCTION_NOT_SUPPORTED);
 }
 
+/* The envelope mechanism is built on the backend's AES-GCM, so it is offered when that is. */
+static bool backend_has_gcm(void)
+{
+    CK_MECHANISM_INFO info;
+    return module.be.fn->C_GetMechanismInfo(module.be.slot, CKM_AES_GCM, &info) == CKR_OK;
+}
+
 CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list,
                                    CK_ULONG_PTR count)
 {
     ENTRY_BEGIN("C_GetMechanismList");
     if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
-    ENTRY_RETURN("C_GetMechanismList", module.be.fn->C_GetMechanismList(module.be.slot, list, count));
+    if (!count) return CKR_ARGUMENTS_BAD;
+    CK_ULONG n = 0;
+    CK_RV rv = module.be.fn->C_GetMechanismList(module.be.slot, NULL, &n);
+    if (rv != CKR_OK) ENTRY_RETURN("C_GetMechanismList", rv);
+    CK_ULONG ours = backend_has_gcm() ? 1 : 0;
+    if (!list) {
+        *count = n + ours;
+        ENTRY_RETURN("C_GetMechanismList", CKR_OK);
+    }
+    if (*count < n + ours) {
+        *count = n + ours;
+        ENTRY_RETURN("C_GetMechanismList", CKR_BUFFER_TOO_SMALL);
+    }
+    rv = module.be.fn->C_GetMechanismList(module.be.slot, list, &n);
+    if (rv == CKR_OK && ours) list[n] = CKM_CMK_ENVELOPE;
+    if (rv == CKR_OK) *count = n + ours;
+    ENTRY_RETURN("C_GetMechanismList", rv);
 }
 
 CK_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
@@ -155,6 +178,14 @@ CK_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
 {
     ENTRY_BEGIN("C_GetMechanismInfo");
     if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
+    if (type == CKM_CMK_ENVELOPE) {
+        if (!info) return CKR_ARGUMENTS_BAD;
+        if (!backend_has_gcm()) ENTRY_RETURN("C_GetMechanismInfo", CKR_MECHANISM_INVALID);
+        info->ulMinKeySize = 16;
+        info->ulMaxKeySize = 32;
+        info->flags = CKF_ENCRYPT | CKF_DECRYPT;
+        ENTRY_RETURN("C_GetMechanismInfo", CKR_OK);
+    }
     ENTRY_RETURN("C_GetMechanismInfo",
                  module.be.fn->C_GetMechanismInfo(module.be.slot, type, info));
 }

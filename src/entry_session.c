@@ -3,6 +3,7 @@
 #include "handles.h"
 #include "entry.h"
 #include "session.h"
+#include "vendor_op.h"
 
 CK_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
                               CK_NOTIFY notify, CK_SESSION_HANDLE_PTR session)
@@ -22,6 +23,7 @@ CK_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE session)
     CK_RV rv = module.be.fn->C_CloseSession(session);
     if (rv == CKR_OK) {
         session_forget(session);
+        if (vendor_op_any()) vendor_op_end_session(session);
         if (__atomic_sub_fetch(&module.open_sessions, 1, __ATOMIC_RELAXED) == 0) cmk_cache_forget_handles();
     }
     ENTRY_RETURN("C_CloseSession", rv);
@@ -34,6 +36,7 @@ CK_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
     CK_RV rv = module.be.fn->C_CloseAllSessions(module.be.slot);
     if (rv == CKR_OK) {
         session_forget_all();
+        vendor_op_end_all();
         __atomic_store_n(&module.open_sessions, 0, __ATOMIC_RELAXED);
         cmk_cache_forget_handles();
     }
@@ -72,12 +75,17 @@ CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHA
                         CK_ULONG len)
 {
     ENTRY_BEGIN("C_Login");
+    module_token_lock();
     CK_RV rv = module.be.fn->C_Login(session, user, pin, len);
+    module_token_unlock();
     /* Only a logged-in user sees private material, so this is where half-made keys
-     * left by crashed processes are cleaned and keys past their window destroyed. */
+     * left by crashed processes are cleaned and keys past their window destroyed, and
+     * keys due for automatic rotation rotated. */
     if (rv == CKR_OK && user == CKU_USER) {
         cmk_recover(session);
+        cmk_recover_rotations(session);
         cmk_purge_due(session);
+        cmk_rotate_due(session);
     }
     ENTRY_RETURN("C_Login", rv);
 }

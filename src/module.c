@@ -1,14 +1,19 @@
 /* module.c - C_Initialize and C_Finalize: config, log, backend, store, in that order. */
 #include "module.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "cmk_cache.h"
 #include "log.h"
 #include "pubkey.h"
 #include "session.h"
+#include "vendor_op.h"
 
 struct module module;
 volatile bool module_forked;
@@ -40,6 +45,30 @@ static CK_RV check_init_args(CK_C_INITIALIZE_ARGS_PTR args)
     return CKR_OK;
 }
 
+static int open_token_lock(const char *store_path)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s-token.lock", store_path);
+    return open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+}
+
+static void close_token_lock(void)
+{
+    if (module.token_lock_fd >= 0) close(module.token_lock_fd);
+    module.token_lock_fd = -1;
+}
+
+void module_token_lock(void)
+{
+    if (module.token_lock_fd >= 0)
+        while (flock(module.token_lock_fd, LOCK_EX) != 0 && errno == EINTR) {}
+}
+
+void module_token_unlock(void)
+{
+    if (module.token_lock_fd >= 0) flock(module.token_lock_fd, LOCK_UN);
+}
+
 static CK_RV open_store(void)
 {
     /* store_open has logged the one line that says why. */
@@ -62,6 +91,7 @@ CK_RV module_initialize(CK_VOID_PTR init_args)
      * The backend's copy is finalised so that its sessions and login start afresh. */
     if (module.initialized && module_forked) backend_reset_after_fork(&module.be);
     memset(&module, 0, sizeof(module));
+    module.token_lock_fd = -1;
     module_forked = false;
     session_forget_all();
     cmk_cache_clear();
@@ -73,16 +103,21 @@ CK_RV module_initialize(CK_VOID_PTR init_args)
     log_threshold = module.cfg.log_level;
     if (module.cfg.log_file && log_open_file(module.cfg.log_file) != 0)
         log_error("C_Initialize: cannot open log file %s; logging to stderr", module.cfg.log_file);
+    module.token_lock_fd = open_token_lock(module.cfg.store_path);
+    module_token_lock();
     rv = backend_open(&module.be, module.cfg.backend_module, module.cfg.backend_token_label,
                       module.cfg.backend_token_serial);
+    module_token_unlock();
     if (rv != CKR_OK) {
         if (rv != CKR_GENERAL_ERROR) rv = CKR_DEVICE_ERROR;
+        close_token_lock();
         config_free(&module.cfg);
         goto out;
     }
     rv = open_store();
     if (rv != CKR_OK) {
         backend_close(&module.be);
+        close_token_lock();
         config_free(&module.cfg);
         goto out;
     }
@@ -106,13 +141,16 @@ CK_RV module_finalize(void)
     }
     module.initialized = false;
     session_forget_all();
+    vendor_op_end_all();
     cmk_cache_clear();
     store_close(module.store);
     backend_close(&module.be);
+    close_token_lock();
     pubkey_cleanup();
     config_free(&module.cfg);
     log_close();
     memset(&module, 0, sizeof(module));
+    module.token_lock_fd = -1;
     pthread_mutex_unlock(&init_lock);
     return CKR_OK;
 }

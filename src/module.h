@@ -22,6 +22,7 @@ struct module {
     struct backend be;
     struct store *store;
     unsigned long open_sessions; /* atomic: sessions opened through us and not closed */
+    int token_lock_fd;           /* see module_token_lock */
 };
 
 extern struct module module;
@@ -35,6 +36,12 @@ static inline bool module_ready(void)
 {
     return module.initialized && !module_forked;
 }
+
+/* Serialises, across the processes sharing this store, the backend calls that rewrite
+ * or read the backend token's own state file (SoftHSMv2 rewrites it at every login,
+ * and a process reading it meanwhile fails). Cheap: logins and starts are rare. */
+void module_token_lock(void);
+void module_token_unlock(void);
 
 CK_RV module_initialize(CK_VOID_PTR init_args);
 CK_RV module_finalize(void);

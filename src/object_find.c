@@ -41,6 +41,7 @@ struct cmk_query {
     CK_ULONG nresidual;
     char alias[300];
     char *tag_key, *tag_value;
+    unsigned long version; /* a version asked for: version objects are listed */
 };
 
 static unsigned kinds_of_class(CK_OBJECT_CLASS cls)
@@ -96,6 +97,13 @@ static bool query_vendor(struct cmk_query *q, const CK_ATTRIBUTE *a)
         if (!a->pValue || a->ulValueLen != sizeof(CK_BBOOL)) return false;
         f->rotation_enabled = *(CK_BBOOL *)a->pValue ? 1 : 0;
         return true;
+    case CKA_CMK_VERSION: {
+        long v;
+        if (!read_ulong(a, &v) || v < 1) return false;
+        q->version = (unsigned long)v;
+        f->min_version = q->version;
+        return true;
+    }
     case CKA_CMK_TAG: {
         if (!a->pValue) return false;
         const char *eq = memchr(a->pValue, '=', a->ulValueLen);
@@ -219,7 +227,7 @@ static CK_RV find_cmks(CK_SESSION_HANDLE session, const CK_ATTRIBUTE *t, CK_ULON
             bool is_private = (m[i].private_mask & kind) != 0;
             if (is_private && !user) continue; /* PKCS#11: private objects need login */
             if (q.want_private >= 0 && q.want_private != (int)is_private) continue;
-            CK_OBJECT_HANDLE h = handle_for_cmk(m[i].row, kind);
+            CK_OBJECT_HANDLE h = handle_for_version(m[i].row, kind, q.version);
             if (!residual_match(session, h, &q)) continue;
             if (list_add(out, h)) rv = CKR_HOST_MEMORY;
         }

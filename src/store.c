@@ -30,6 +30,8 @@ enum stmt_id {
     STMT_DATA_VERSION,
     STMT_COUNT,
     STMT_SET_PUBLIC,
+    STMT_VERSION_INSERT,
+    STMT_VERSION_CREATED,
     STMT_MAX
 };
 
@@ -37,7 +39,8 @@ enum stmt_id {
     "id, key_id, alias, cka_id, description, key_spec, key_type, key_usage, origin, "              \
     "protection, state, created, creator_uid, creator_pid, creator_start, rotation_enabled, "      \
     "rotation_interval, last_rotation, next_rotation, primary_version, deletion_date, "            \
-    "pending_window, objects, private_mask, public_key_info, ec_point"
+    "pending_window, objects, private_mask, public_key_info, ec_point, rotating_to, "             \
+    "rotating_pid, rotating_start"
 
 static const char *const stmt_sql[STMT_MAX] = {
     [STMT_GET_BY_ROW] = "SELECT " CMK_COLUMNS " FROM cmk WHERE id = ?1",
@@ -53,7 +56,8 @@ static const char *const stmt_sql[STMT_MAX] = {
                     "description = ?4, state = ?5, rotation_enabled = ?6, rotation_interval = ?7, "
                     "last_rotation = ?8, next_rotation = ?9, primary_version = ?10, "
                     "deletion_date = ?11, pending_window = ?12, objects = ?13, "
-                    "private_mask = ?14 WHERE id = ?1",
+                    "private_mask = ?14, rotating_to = ?15, rotating_pid = ?16, "
+                    "rotating_start = ?17 WHERE id = ?1",
     [STMT_DELETE] = "DELETE FROM cmk WHERE id = ?1",
     [STMT_TAGS_LOAD] = "SELECT key, value FROM cmk_tag WHERE cmk_id = ?1 ORDER BY key",
     [STMT_TAGS_DELETE] = "DELETE FROM cmk_tag WHERE cmk_id = ?1",
@@ -63,6 +67,9 @@ static const char *const stmt_sql[STMT_MAX] = {
     [STMT_DATA_VERSION] = "PRAGMA data_version",
     [STMT_COUNT] = "SELECT count(*) FROM cmk WHERE state != 0",
     [STMT_SET_PUBLIC] = "UPDATE cmk SET public_key_info = ?2, ec_point = ?3 WHERE id = ?1",
+    [STMT_VERSION_INSERT] = "INSERT INTO cmk_version (cmk_id, version, created, reason) "
+                            "VALUES (?1, ?2, ?3, ?4)",
+    [STMT_VERSION_CREATED] = "SELECT created FROM cmk_version WHERE cmk_id = ?1 AND version = ?2",
 };
 
 /* Each entry moves the schema one version forward; user_version counts them. */
@@ -107,6 +114,15 @@ static const char *const migrations[] = {
     /* 2: the public key of asymmetric keys, for CKA_PUBLIC_KEY_INFO on private keys */
     "ALTER TABLE cmk ADD COLUMN public_key_info BLOB;"
     "ALTER TABLE cmk ADD COLUMN ec_point BLOB;",
+    /* 3: key versions, and the claim a process holds while it makes a new one */
+    "CREATE TABLE cmk_version ("
+    " cmk_id INTEGER NOT NULL REFERENCES cmk(id) ON DELETE CASCADE,"
+    " version INTEGER NOT NULL, created INTEGER NOT NULL, reason TEXT NOT NULL,"
+    " PRIMARY KEY (cmk_id, version));"
+    "INSERT INTO cmk_version SELECT id, 1, created, 'create' FROM cmk WHERE state != 0;"
+    "ALTER TABLE cmk ADD COLUMN rotating_to INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE cmk ADD COLUMN rotating_pid INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE cmk ADD COLUMN rotating_start INTEGER NOT NULL DEFAULT 0;",
 };
 
 struct store {
@@ -369,6 +385,9 @@ static int record_from_row(sqlite3_stmt *q, struct cmk_record *rec)
     rec->pending_window = (unsigned long)sqlite3_column_int64(q, 21);
     rec->objects = (unsigned)sqlite3_column_int(q, 22);
     rec->private_mask = (unsigned)sqlite3_column_int(q, 23);
+    rec->rotating_to = (unsigned long)sqlite3_column_int64(q, 26);
+    rec->rotating_pid = (long)sqlite3_column_int64(q, 27);
+    rec->rotating_start = sqlite3_column_int64(q, 28);
     if (column_blob_dup(q, 24, &rec->public_key_info, &rec->public_key_info_len) ||
         column_blob_dup(q, 25, &rec->ec_point, &rec->ec_point_len)) {
         cmk_record_free(rec);
@@ -499,6 +518,9 @@ enum store_status store_cmk_update(struct store *st, const struct cmk_record *re
         sqlite3_bind_int64(q, 12, (sqlite3_int64)rec->pending_window);
         sqlite3_bind_int(q, 13, (int)rec->objects);
         sqlite3_bind_int(q, 14, (int)rec->private_mask);
+        sqlite3_bind_int64(q, 15, (sqlite3_int64)rec->rotating_to);
+        sqlite3_bind_int64(q, 16, rec->rotating_pid);
+        sqlite3_bind_int64(q, 17, rec->rotating_start);
         s = step_write(st, q, "update key");
         if (s == STORE_OK && sqlite3_changes(st->db) == 0) s = STORE_NOT_FOUND;
     }
@@ -518,6 +540,45 @@ enum store_status store_cmk_set_public(struct store *st, int64_t row, const unsi
         if (spki) sqlite3_bind_blob(q, 2, spki, (int)spki_len, SQLITE_STATIC);
         if (ec_point) sqlite3_bind_blob(q, 3, ec_point, (int)ec_point_len, SQLITE_STATIC);
         s = step_write(st, q, "store public key");
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_version_insert(struct store *st, int64_t row, unsigned long version,
+                                       int64_t created, const char *reason)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_VERSION_INSERT);
+    if (q) {
+        sqlite3_bind_int64(q, 1, row);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)version);
+        sqlite3_bind_int64(q, 3, created);
+        sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
+        s = step_write(st, q, "insert key version");
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_version_created(struct store *st, int64_t row, unsigned long version,
+                                        int64_t *created)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_VERSION_CREATED);
+    if (q) {
+        sqlite3_bind_int64(q, 1, row);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)version);
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) {
+            *created = sqlite3_column_int64(q, 0);
+            s = STORE_OK;
+        } else {
+            s = rc == SQLITE_DONE ? STORE_NOT_FOUND : status_of(st, rc, "read key version");
+        }
+        stmt_done(q);
     }
     pthread_mutex_unlock(&st->lock);
     return s;
@@ -632,6 +693,10 @@ static void filter_sql(const struct store_filter *f, char *sql, size_t size)
     if (f->tag_key && f->tag_value)
         ADD("id IN (SELECT cmk_id FROM cmk_tag WHERE key = :tag_key AND value = :tag_value)");
     else if (f->tag_key) ADD("id IN (SELECT cmk_id FROM cmk_tag WHERE key = :tag_key)");
+    if (f->min_version > 0) ADD("primary_version >= :min_version");
+    if (f->rotating) ADD("rotating_to != 0");
+    if (f->due_before > 0)
+        ADD("rotation_enabled AND next_rotation <= :due_before AND next_rotation > 0");
     if (!f->include_creating) ADD("state != 0");
     if (!f->include_pending_deletion && f->state < 0 && !f->key_id) ADD("state != 3");
 #undef ADD
@@ -679,6 +744,8 @@ enum store_status store_cmk_find(struct store *st, const struct store_filter *f,
     bind_named_long(q, ":protection", f->protection);
     bind_named_long(q, ":state", f->state);
     bind_named_long(q, ":rotation", f->rotation_enabled);
+    bind_named_long(q, ":min_version", (long)f->min_version);
+    bind_named_long(q, ":due_before", (long)f->due_before);
     if (f->tag_key) bind_named_text(q, ":tag_key", f->tag_key);
     if (f->tag_value) bind_named_text(q, ":tag_value", f->tag_value);
 

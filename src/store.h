@@ -43,6 +43,11 @@ enum store_status store_cmk_update(struct store *st, const struct cmk_record *re
 enum store_status store_cmk_set_public(struct store *st, int64_t row, const unsigned char *spki,
                                        size_t spki_len, const unsigned char *ec_point,
                                        size_t ec_point_len);
+/* Versions: a row per version, written in the transaction that makes it primary. */
+enum store_status store_version_insert(struct store *st, int64_t row, unsigned long version,
+                                       int64_t created, const char *reason);
+enum store_status store_version_created(struct store *st, int64_t row, unsigned long version,
+                                        int64_t *created);
 enum store_status store_cmk_delete(struct store *st, int64_t row);
 enum store_status store_tags_load(struct store *st, struct cmk_record *rec);
 enum store_status store_tags_replace(struct store *st, int64_t row, const struct cmk_tag *tags,
@@ -63,6 +68,9 @@ struct store_filter {
     const char *tag_key, *tag_value;                 /* tag_value NULL = any value */
     bool include_pending_deletion;
     bool include_creating; /* recovery only */
+    unsigned long min_version; /* keys that have this version (0 = any) */
+    bool rotating;             /* keys with a rotation claim */
+    int64_t due_before;        /* rotation enabled and next rotation <= this (0 = any) */
 };
 void store_filter_init(struct store_filter *f);
 

@@ -1,0 +1,230 @@
+/* cmk_rotate.c - key versions: on-demand and automatic rotation.
+ *
+ * A rotation makes new material in the backend and then, in one store transaction,
+ * makes it the primary version. Before generating, the process claims the rotation in
+ * the row (rotating_to, with its pid and start time): other processes that notice the
+ * same due key see the claim and leave it, so a due key rotates exactly once. A claim
+ * left by a dead process is undone by recovery (its half-made material destroyed). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmk.h"
+#include "cmkp11/cmkp11.h"
+#include "log.h"
+#include "module.h"
+#include "util.h"
+
+static const CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
+
+static bool claim_is_live(const struct cmk_record *rec)
+{
+    if (!rec->rotating_to) return false;
+    int64_t start = util_process_start((pid_t)rec->rotating_pid);
+    return start != 0 && start == rec->rotating_start;
+}
+
+static bool can_rotate(const struct cmk_record *rec)
+{
+    return (rec->key_type == CKK_AES || rec->key_type == CKK_GENERIC_SECRET) &&
+           rec->origin == CMK_ORIGIN_KMS;
+}
+
+/* Step 1: under the write lock, check the rules and claim version primary + 1.
+ * Returns CKR_OK with *version set, or CKR_OK with *version 0 when there is nothing to
+ * do (automatic, not due or already being rotated elsewhere). */
+static CK_RV claim(int64_t row, bool automatic, unsigned long *version, struct cmk_record *rec)
+{
+    *version = 0;
+    if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
+    CK_RV rv = CKR_OK;
+    enum store_status s = store_cmk_get(module.store, row, rec);
+    if (s != STORE_OK) {
+        store_rollback(module.store);
+        return s == STORE_NOT_FOUND ? CKR_KEY_HANDLE_INVALID : CKR_DEVICE_ERROR;
+    }
+    int64_t now = util_now();
+    if (automatic) {
+        bool due = rec->rotation_enabled && rec->state == CMK_STATE_ENABLED &&
+                   rec->next_rotation > 0 && rec->next_rotation <= now && can_rotate(rec);
+        if (!due || claim_is_live(rec)) goto done; /* nothing to do, or someone is on it */
+    } else if (!can_rotate(rec)) {
+        log_warning("RotateKey: key %s: only symmetric keys of KMS origin rotate (key spec %s)",
+                    rec->key_id, rec->key_spec);
+        rv = CKR_ACTION_PROHIBITED;
+        goto done;
+    } else if (rec->state != CMK_STATE_ENABLED) {
+        log_warning("RotateKey: key %s: only Enabled keys rotate", rec->key_id);
+        rv = CKR_ACTION_PROHIBITED;
+        goto done;
+    } else if (claim_is_live(rec)) {
+        log_warning("RotateKey: key %s: another process (pid %ld) is rotating it now",
+                    rec->key_id, rec->rotating_pid);
+        rv = CKR_FUNCTION_FAILED;
+        goto done;
+    }
+    rec->rotating_to = rec->primary_version + 1;
+    rec->rotating_pid = (long)getpid();
+    rec->rotating_start = util_process_start(getpid());
+    if (store_cmk_update(module.store, rec) != STORE_OK) {
+        rv = CKR_DEVICE_ERROR;
+        goto done;
+    }
+    if (store_commit(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
+    *version = rec->rotating_to;
+    return CKR_OK;
+done:
+    store_rollback(module.store);
+    return rv;
+}
+
+/* Step 2: the material, with the same spec and usage as version 1. */
+static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record *rec,
+                              unsigned long version)
+{
+    unsigned char bid[CMK_BACKEND_ID_LEN];
+    char label[80];
+    cmk_backend_id(rec->key_id, version, bid);
+    snprintf(label, sizeof(label), CMK_BACKEND_LABEL_PREFIX "%s/v%lu", rec->key_id, version);
+    CK_ULONG bits = strtoul(strchr(rec->key_spec, '_') + 1, NULL, 10);
+    CK_ULONG len = bits / 8;
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = rec->key_type;
+    bool mac = rec->key_type == CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_VALUE_LEN, &len, sizeof(len)},
+        {CKA_TOKEN, (void *)&ck_true, 1},
+        {CKA_PRIVATE, (void *)&ck_true, 1},
+        {CKA_SENSITIVE, (void *)&ck_true, 1},
+        {CKA_EXTRACTABLE, (void *)&ck_false, 1},
+        {CKA_ENCRYPT, (void *)(mac ? &ck_false : &ck_true), 1},
+        {CKA_DECRYPT, (void *)(mac ? &ck_false : &ck_true), 1},
+        {CKA_SIGN, (void *)(mac ? &ck_true : &ck_false), 1},
+        {CKA_VERIFY, (void *)(mac ? &ck_true : &ck_false), 1},
+        {CKA_DERIVE, (void *)&ck_false, 1},
+        {CKA_ID, bid, sizeof(bid)},
+        {CKA_LABEL, label, (CK_ULONG)strlen(label)},
+    };
+    CK_MECHANISM mech = {mac ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN, NULL, 0};
+    CK_OBJECT_HANDLE h;
+    /* Material a crashed attempt left under this identity would make two objects. */
+    cmk_destroy_material(session, rec->key_id, version);
+    return module.be.fn->C_GenerateKey(session, &mech, t, sizeof(t) / sizeof(t[0]), &h);
+}
+
+/* Step 3: the new version becomes primary, with its version row and audit, at once. */
+static CK_RV promote(int64_t row, unsigned long version, bool automatic)
+{
+    if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
+    struct cmk_record rec;
+    enum store_status s = store_cmk_get(module.store, row, &rec);
+    if (s == STORE_OK && rec.rotating_to != version) s = STORE_ERROR; /* claim lost */
+    if (s == STORE_OK) {
+        int64_t now = util_now();
+        unsigned long from = rec.primary_version;
+        rec.primary_version = version;
+        rec.rotating_to = 0;
+        rec.rotating_pid = 0;
+        rec.rotating_start = 0;
+        rec.last_rotation = now;
+        /* The schedule's anchor is the last automatic rotation; on demand leaves it. */
+        if (automatic) rec.next_rotation = now + rec.rotation_interval;
+        s = store_cmk_update(module.store, &rec);
+        if (s == STORE_OK)
+            s = store_version_insert(module.store, row, version, now,
+                                     automatic ? "automatic" : "on-demand");
+        char detail[96];
+        snprintf(detail, sizeof(detail), "primary version: %lu -> %lu (%s)", from, version,
+                 automatic ? "automatic" : "on demand");
+        if (s == STORE_OK) s = store_audit(module.store, "RotateKey", rec.key_id, detail);
+        if (s == STORE_OK) log_info("RotateKey: key %s: %s", rec.key_id, detail);
+        cmk_record_free(&rec);
+    }
+    if (s != STORE_OK) {
+        store_rollback(module.store);
+        return CKR_DEVICE_ERROR;
+    }
+    cmk_cache_forget(row);
+    return store_commit(module.store) == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+}
+
+static void release_claim(int64_t row, unsigned long version)
+{
+    if (store_begin(module.store) != STORE_OK) return;
+    struct cmk_record rec;
+    if (store_cmk_get(module.store, row, &rec) == STORE_OK && rec.rotating_to == version) {
+        rec.rotating_to = 0;
+        rec.rotating_pid = 0;
+        rec.rotating_start = 0;
+        store_cmk_update(module.store, &rec);
+    }
+    cmk_record_free(&rec);
+    store_commit(module.store);
+}
+
+CK_RV cmk_rotate(CK_SESSION_HANDLE session, int64_t row, bool automatic)
+{
+    struct cmk_record rec;
+    unsigned long version = 0;
+    CK_RV rv = claim(row, automatic, &version, &rec);
+    if (rv != CKR_OK || version == 0) {
+        if (rv == CKR_OK || rv == CKR_ACTION_PROHIBITED || rv == CKR_FUNCTION_FAILED)
+            cmk_record_free(&rec);
+        return rv;
+    }
+    util_crash_point("rotate:after-claim");
+    rv = generate_version(session, &rec, version);
+    if (rv == CKR_OK) {
+        util_crash_point("rotate:after-generate");
+        rv = promote(row, version, automatic);
+    }
+    if (rv != CKR_OK) {
+        log_warning("RotateKey: key %s: making version %lu failed: 0x%lx", rec.key_id, version, rv);
+        cmk_destroy_material(session, rec.key_id, version);
+        release_claim(row, version);
+    }
+    cmk_record_free(&rec);
+    return rv;
+}
+
+void cmk_rotate_due(CK_SESSION_HANDLE session)
+{
+    struct store_filter f;
+    store_filter_init(&f);
+    f.state = CMK_STATE_ENABLED;
+    f.due_before = util_now();
+    struct store_match *m = NULL;
+    size_t n = 0;
+    if (store_cmk_find(module.store, &f, &m, &n) != STORE_OK) return;
+    for (size_t i = 0; i < n; i++) cmk_rotate(session, m[i].row, true);
+    free(m);
+}
+
+void cmk_recover_rotations(CK_SESSION_HANDLE session)
+{
+    struct store_filter f;
+    store_filter_init(&f);
+    f.rotating = true;
+    f.include_pending_deletion = true;
+    struct store_match *m = NULL;
+    size_t n = 0;
+    if (store_cmk_find(module.store, &f, &m, &n) != STORE_OK) return;
+    for (size_t i = 0; i < n; i++) {
+        struct cmk_record rec;
+        if (store_cmk_get(module.store, m[i].row, &rec) != STORE_OK) continue;
+        if (rec.rotating_to && !claim_is_live(&rec)) {
+            unsigned long version = rec.rotating_to;
+            cmk_destroy_material(session, rec.key_id, version);
+            release_claim(rec.row, version);
+            store_audit(module.store, "RecoverRotateKey", rec.key_id,
+                        "rotating process died; half-made version removed");
+            log_warning("recovery: key %s: removed version %lu left by a dead rotation",
+                        rec.key_id, version);
+        }
+        cmk_record_free(&rec);
+    }
+    free(m);
+}

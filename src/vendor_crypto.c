@@ -1,0 +1,280 @@
+/* vendor_crypto.c - envelope encryption and version fallback, composed from the
+ * backend's own AES-GCM: key material never leaves the backend. */
+#include "vendor_crypto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmk.h"
+#include "cmkp11/cmkp11.h"
+#include "handles.h"
+#include "log.h"
+#include "module.h"
+#include "util.h"
+
+static void *dup_bytes(const void *p, size_t n)
+{
+    void *copy = malloc(n ? n : 1);
+    if (copy && n) memcpy(copy, p, n);
+    return copy;
+}
+
+CK_RV envelope_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
+                    bool encrypt)
+{
+    const CK_CMK_ENVELOPE_PARAMS *params = mech->pParameter;
+    if (mech->ulParameterLen != 0 && mech->ulParameterLen != sizeof(*params)) {
+        log_warning("envelope: the mechanism parameter must be NULL or CK_CMK_ENVELOPE_PARAMS");
+        return CKR_MECHANISM_PARAM_INVALID;
+    }
+    if (params && mech->ulParameterLen && params->ulAADLen && !params->pAAD)
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (!handle_is_cmk(key) || handle_kind(key) != CMK_OBJ_SECRET) {
+        log_warning("envelope: the key must be a symmetric CMK");
+        return CKR_KEY_TYPE_INCONSISTENT;
+    }
+    CK_OBJECT_HANDLE material;
+    struct cmk_live facts;
+    /* Checked now, as for any Init: state and usage. */
+    CK_RV rv = cmk_resolve_version_for_use(session, key, handle_version(key),
+                                           encrypt ? CMK_USE_ENCRYPT : CMK_USE_DECRYPT,
+                                           &material, &facts);
+    if (rv != CKR_OK) return rv;
+    if (facts.key_type != CKK_AES) return CKR_KEY_TYPE_INCONSISTENT;
+    struct vendor_op op = {.kind = encrypt ? VOP_ENVELOPE_ENCRYPT : VOP_ENVELOPE_DECRYPT,
+                           .key = key};
+    if (params && mech->ulParameterLen && params->ulAADLen) {
+        op.aad = dup_bytes(params->pAAD, params->ulAADLen);
+        op.aad_len = params->ulAADLen;
+        if (!op.aad) return CKR_HOST_MEMORY;
+    }
+    return vendor_op_begin(session, &op);
+}
+
+/* GCM over the backend with header || caller AAD as authenticated data. */
+static CK_RV gcm_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material, bool encrypt,
+                      unsigned char *iv, const unsigned char *header, const struct vendor_op *op,
+                      CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    size_t aad_len = ENVELOPE_HEADER_LEN + op->aad_len;
+    unsigned char *aad = malloc(aad_len);
+    if (!aad) return CKR_HOST_MEMORY;
+    memcpy(aad, header, ENVELOPE_HEADER_LEN);
+    if (op->aad_len) memcpy(aad + ENVELOPE_HEADER_LEN, op->aad, op->aad_len);
+    CK_GCM_PARAMS gcm = {iv, ENVELOPE_IV_LEN, ENVELOPE_IV_LEN * 8, aad, aad_len,
+                         ENVELOPE_TAG_LEN * 8};
+    CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
+    CK_RV rv = encrypt ? module.be.fn->C_EncryptInit(session, &mech, material)
+                       : module.be.fn->C_DecryptInit(session, &mech, material);
+    if (rv == CKR_OK)
+        rv = encrypt ? module.be.fn->C_Encrypt(session, in, in_len, out, out_len)
+                     : module.be.fn->C_Decrypt(session, in, in_len, out, out_len);
+    free(aad);
+    return rv;
+}
+
+static CK_RV envelope_seal(CK_SESSION_HANDLE session, struct vendor_op *op, CK_BYTE_PTR in,
+                           CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    CK_ULONG need = ENVELOPE_HEADER_LEN + in_len + ENVELOPE_TAG_LEN;
+    if (!out) {
+        *out_len = need;
+        return CKR_OK;
+    }
+    if (*out_len < need) {
+        *out_len = need;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    CK_OBJECT_HANDLE material;
+    struct cmk_live facts;
+    CK_RV rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_ENCRYPT, &material, &facts);
+    if (rv != CKR_OK) return rv;
+    unsigned char *header = out;
+    header[0] = ENVELOPE_FORMAT;
+    util_uuid_bytes(facts.key_id, header + 1);
+    unsigned long v = facts.primary_version;
+    header[17] = (unsigned char)(v >> 24);
+    header[18] = (unsigned char)(v >> 16);
+    header[19] = (unsigned char)(v >> 8);
+    header[20] = (unsigned char)v;
+    /* A fresh IV from the HSM's generator for every message. */
+    rv = module.be.fn->C_GenerateRandom(session, header + 21, ENVELOPE_IV_LEN);
+    if (rv != CKR_OK) return rv;
+    unsigned char iv[ENVELOPE_IV_LEN];
+    memcpy(iv, header + 21, sizeof(iv));
+    unsigned char saved[ENVELOPE_HEADER_LEN];
+    memcpy(saved, header, sizeof(saved));
+    CK_ULONG body = *out_len - ENVELOPE_HEADER_LEN;
+    rv = gcm_call(session, material, true, iv, saved, op, in, in_len, out + ENVELOPE_HEADER_LEN,
+                  &body);
+    if (rv == CKR_OK) *out_len = ENVELOPE_HEADER_LEN + body;
+    return rv;
+}
+
+static CK_RV envelope_open(CK_SESSION_HANDLE session, struct vendor_op *op, CK_BYTE_PTR in,
+                           CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    if (in_len < ENVELOPE_HEADER_LEN + ENVELOPE_TAG_LEN) {
+        log_warning("envelope: ciphertext of %lu bytes is shorter than header and tag", in_len);
+        return CKR_ENCRYPTED_DATA_LEN_RANGE;
+    }
+    if (in[0] != ENVELOPE_FORMAT) {
+        log_warning("envelope: unknown format byte 0x%02x", in[0]);
+        return CKR_ENCRYPTED_DATA_INVALID;
+    }
+    struct cmk_live facts;
+    CK_OBJECT_HANDLE material;
+    CK_RV rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_DECRYPT, &material, &facts);
+    if (rv != CKR_OK) return rv;
+    unsigned char key_id[16];
+    util_uuid_bytes(facts.key_id, key_id);
+    if (memcmp(in + 1, key_id, 16) != 0) {
+        log_warning("envelope: the ciphertext names another key than %s", facts.key_id);
+        return CKR_ENCRYPTED_DATA_INVALID;
+    }
+    unsigned long version = ((unsigned long)in[17] << 24) | ((unsigned long)in[18] << 16) |
+                            ((unsigned long)in[19] << 8) | in[20];
+    if (version < 1 || version > facts.primary_version) {
+        log_warning("envelope: key %s has no version %lu", facts.key_id, version);
+        return CKR_ENCRYPTED_DATA_INVALID;
+    }
+    CK_ULONG plain = in_len - ENVELOPE_HEADER_LEN - ENVELOPE_TAG_LEN;
+    if (!out) {
+        *out_len = plain;
+        return CKR_OK;
+    }
+    if (*out_len < plain) {
+        *out_len = plain;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    if (version != facts.primary_version) {
+        rv = cmk_resolve_version_for_use(session, op->key, version, CMK_USE_DECRYPT, &material,
+                                         NULL);
+        if (rv != CKR_OK) return rv;
+    }
+    unsigned char iv[ENVELOPE_IV_LEN];
+    memcpy(iv, in + 21, sizeof(iv));
+    rv = gcm_call(session, material, false, iv, in, op, in + ENVELOPE_HEADER_LEN,
+                  in_len - ENVELOPE_HEADER_LEN, out, out_len);
+    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) {
+        log_warning("envelope: key %s version %lu: authentication failed (0x%lx)", facts.key_id,
+                    version, rv);
+        rv = CKR_ENCRYPTED_DATA_INVALID;
+    }
+    return rv;
+}
+
+CK_RV gcm_fallback_begin(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+{
+    const CK_GCM_PARAMS *gcm = mech->pParameter;
+    if (!gcm || mech->ulParameterLen != sizeof(*gcm)) return CKR_OK; /* the backend judged it */
+    struct vendor_op op = {.kind = VOP_GCM_FALLBACK, .key = key,
+                           .iv_bits = gcm->ulIvBits, .tag_bits = gcm->ulTagBits};
+    op.iv = dup_bytes(gcm->pIv, gcm->ulIvLen);
+    op.iv_len = gcm->ulIvLen;
+    op.aad = dup_bytes(gcm->pAAD, gcm->ulAADLen);
+    op.aad_len = gcm->ulAADLen;
+    if (!op.iv || !op.aad) {
+        free(op.iv);
+        free(op.aad);
+        return CKR_HOST_MEMORY;
+    }
+    return vendor_op_begin(session, &op);
+}
+
+/* The backend has the primary version's decrypt running; if its tag fails, each older
+ * version is tried, newest first, until one verifies. */
+static CK_RV gcm_fallback_decrypt(CK_SESSION_HANDLE session, struct vendor_op *op, CK_BYTE_PTR in,
+                                  CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    CK_RV first = module.be.fn->C_Decrypt(session, in, in_len, out, out_len);
+    if (first == CKR_OK || first == CKR_BUFFER_TOO_SMALL || !out) return first;
+    struct cmk_live facts;
+    CK_OBJECT_HANDLE material;
+    if (cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_DECRYPT, &material, &facts) !=
+        CKR_OK)
+        return first;
+    CK_GCM_PARAMS gcm = {op->iv, op->iv_len, op->iv_bits, op->aad, op->aad_len, op->tag_bits};
+    CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
+    CK_ULONG capacity = *out_len;
+    for (unsigned long v = facts.primary_version - 1; v >= 1; v--) {
+        if (cmk_resolve_version_for_use(session, op->key, v, CMK_USE_DECRYPT, &material, NULL))
+            continue;
+        if (module.be.fn->C_DecryptInit(session, &mech, material) != CKR_OK) continue;
+        *out_len = capacity;
+        CK_RV rv = module.be.fn->C_Decrypt(session, in, in_len, out, out_len);
+        if (rv == CKR_OK) {
+            log_debug("AES-GCM decrypt: key %s: version %lu verified", facts.key_id, v);
+            return rv;
+        }
+    }
+    return first;
+}
+
+CK_RV vendor_encrypt(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, CK_ULONG in_len,
+                     CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = envelope_seal(s, op, in, in_len, out, out_len);
+    if (out && rv != CKR_BUFFER_TOO_SMALL) vendor_op_end(s, true);
+    return rv;
+}
+
+CK_RV vendor_encrypt_update(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in,
+                            CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    (void)out;
+    if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = vendor_op_buffer(op, in, in_len);
+    *out_len = 0; /* everything comes out at Final, once the tag is known */
+    if (rv != CKR_OK) vendor_op_end(s, true);
+    return rv;
+}
+
+CK_RV vendor_encrypt_final(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR out,
+                           CK_ULONG_PTR out_len)
+{
+    if (!out_len) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = envelope_seal(s, op, op->buffer, op->buffer_len, out, out_len);
+    if (out && rv != CKR_BUFFER_TOO_SMALL) vendor_op_end(s, true);
+    return rv;
+}
+
+CK_RV vendor_decrypt(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, CK_ULONG in_len,
+                     CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = op->kind == VOP_GCM_FALLBACK ? gcm_fallback_decrypt(s, op, in, in_len, out, out_len)
+                                            : envelope_open(s, op, in, in_len, out, out_len);
+    if (out && rv != CKR_BUFFER_TOO_SMALL) vendor_op_end(s, false);
+    return rv;
+}
+
+CK_RV vendor_decrypt_update(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in,
+                            CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    if (op->kind == VOP_GCM_FALLBACK) {
+        /* Multi-part GCM stays with the primary version: forward and stop tracking. */
+        vendor_op_end(s, false);
+        return module.be.fn->C_DecryptUpdate(s, in, in_len, out, out_len);
+    }
+    (void)out;
+    if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = vendor_op_buffer(op, in, in_len);
+    *out_len = 0;
+    if (rv != CKR_OK) vendor_op_end(s, false);
+    return rv;
+}
+
+CK_RV vendor_decrypt_final(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR out,
+                           CK_ULONG_PTR out_len)
+{
+    if (op->kind == VOP_GCM_FALLBACK) {
+        vendor_op_end(s, false);
+        return module.be.fn->C_DecryptFinal(s, out, out_len);
+    }
+    if (!out_len) return CKR_ARGUMENTS_BAD;
+    CK_RV rv = envelope_open(s, op, op->buffer, op->buffer_len, out, out_len);
+    if (out && rv != CKR_BUFFER_TOO_SMALL) vendor_op_end(s, false);
+    return rv;
+}

@@ -1,0 +1,123 @@
+/* vendor_op.c - per-session state of the operations cmkp11 runs itself. */
+#include "vendor_op.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OP_BUCKETS 64
+
+/* One encrypt and one decrypt operation may be active per session, as in PKCS#11. */
+struct op_entry {
+    struct op_entry *next;
+    CK_SESSION_HANDLE session;
+    bool encrypt;
+    struct vendor_op op;
+};
+
+static bool is_encrypt(enum vendor_op_kind kind)
+{
+    return kind == VOP_ENVELOPE_ENCRYPT;
+}
+
+unsigned long vendor_ops_active;
+static struct op_entry *buckets[OP_BUCKETS];
+static pthread_mutex_t op_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void op_free(struct vendor_op *op)
+{
+    free(op->aad);
+    free(op->iv);
+    if (op->buffer) {
+        /* Plaintext passed through here: do not leave it in freed memory. */
+        memset(op->buffer, 0, op->buffer_len);
+        free(op->buffer);
+    }
+}
+
+static struct op_entry **slot_of(CK_SESSION_HANDLE s)
+{
+    return &buckets[s % OP_BUCKETS];
+}
+
+static void remove_locked(CK_SESSION_HANDLE session, bool encrypt)
+{
+    for (struct op_entry **p = slot_of(session); *p; p = &(*p)->next) {
+        if ((*p)->session == session && (*p)->encrypt == encrypt) {
+            struct op_entry *e = *p;
+            *p = e->next;
+            op_free(&e->op);
+            free(e);
+            __atomic_sub_fetch(&vendor_ops_active, 1, __ATOMIC_RELAXED);
+            return;
+        }
+    }
+}
+
+CK_RV vendor_op_begin(CK_SESSION_HANDLE session, struct vendor_op *op)
+{
+    struct op_entry *e = calloc(1, sizeof(*e));
+    if (!e) {
+        op_free(op);
+        return CKR_HOST_MEMORY;
+    }
+    e->session = session;
+    e->encrypt = is_encrypt(op->kind);
+    e->op = *op;
+    pthread_mutex_lock(&op_lock);
+    remove_locked(session, e->encrypt);
+    e->next = *slot_of(session);
+    *slot_of(session) = e;
+    __atomic_add_fetch(&vendor_ops_active, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&op_lock);
+    return CKR_OK;
+}
+
+struct vendor_op *vendor_op_get(CK_SESSION_HANDLE session, bool encrypt)
+{
+    struct vendor_op *found = NULL;
+    pthread_mutex_lock(&op_lock);
+    for (struct op_entry *e = *slot_of(session); e && !found; e = e->next)
+        if (e->session == session && e->encrypt == encrypt) found = &e->op;
+    pthread_mutex_unlock(&op_lock);
+    return found;
+}
+
+void vendor_op_end(CK_SESSION_HANDLE session, bool encrypt)
+{
+    pthread_mutex_lock(&op_lock);
+    remove_locked(session, encrypt);
+    pthread_mutex_unlock(&op_lock);
+}
+
+void vendor_op_end_session(CK_SESSION_HANDLE session)
+{
+    pthread_mutex_lock(&op_lock);
+    remove_locked(session, true);
+    remove_locked(session, false);
+    pthread_mutex_unlock(&op_lock);
+}
+
+void vendor_op_end_all(void)
+{
+    pthread_mutex_lock(&op_lock);
+    for (size_t i = 0; i < OP_BUCKETS; i++)
+        while (buckets[i]) remove_locked(buckets[i]->session, buckets[i]->encrypt);
+    pthread_mutex_unlock(&op_lock);
+}
+
+CK_RV vendor_op_buffer(struct vendor_op *op, const unsigned char *part, size_t len)
+{
+    if (len == 0) return CKR_OK;
+    unsigned char *grown = malloc(op->buffer_len + len);
+    if (!grown) return CKR_HOST_MEMORY;
+    if (op->buffer_len) memcpy(grown, op->buffer, op->buffer_len);
+    memcpy(grown + op->buffer_len, part, len);
+    if (op->buffer) {
+        memset(op->buffer, 0, op->buffer_len);
+        free(op->buffer);
+    }
+    op->buffer = grown;
+    op->buffer_len += len;
+    return CKR_OK;
+}

@@ -1,0 +1,42 @@
+/* vendor_op.h - cryptographic operations cmkp11 runs itself rather than forwarding:
+ * the envelope mechanism, and AES-GCM decrypt that falls back to older key versions.
+ * While no session has one, the forwarding path pays one relaxed atomic load. */
+#ifndef CMKP11_VENDOR_OP_H
+#define CMKP11_VENDOR_OP_H
+
+#include <p11-kit/pkcs11.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum vendor_op_kind { VOP_ENVELOPE_ENCRYPT, VOP_ENVELOPE_DECRYPT, VOP_GCM_FALLBACK };
+
+struct vendor_op {
+    enum vendor_op_kind kind;
+    CK_OBJECT_HANDLE key;     /* the client's CMK handle */
+    unsigned char *aad;       /* envelope: the caller's AAD; fallback: GCM AAD */
+    size_t aad_len;
+    unsigned char *iv;        /* fallback: GCM IV */
+    size_t iv_len;
+    CK_ULONG iv_bits, tag_bits;
+    unsigned char *buffer;    /* multi-part input, run as one at Final */
+    size_t buffer_len;
+};
+
+extern unsigned long vendor_ops_active; /* atomic count of sessions with an op */
+
+static inline bool vendor_op_any(void)
+{
+    return __atomic_load_n(&vendor_ops_active, __ATOMIC_RELAXED) != 0;
+}
+
+/* Installs op (taking ownership) as the session's operation, replacing any. */
+CK_RV vendor_op_begin(CK_SESSION_HANDLE session, struct vendor_op *op);
+/* The session's encrypt (or decrypt) op, or NULL. The session's own thread uses it. */
+struct vendor_op *vendor_op_get(CK_SESSION_HANDLE session, bool encrypt);
+void vendor_op_end(CK_SESSION_HANDLE session, bool encrypt);
+void vendor_op_end_session(CK_SESSION_HANDLE session);
+void vendor_op_end_all(void);
+/* Appends a part to the op's buffer. */
+CK_RV vendor_op_buffer(struct vendor_op *op, const unsigned char *part, size_t len);
+
+#endif

@@ -1,0 +1,342 @@
+/* test_rotation.c - key versions: rotation on demand and on schedule, decrypting what
+ * older versions encrypted (envelope and plain AES-GCM), version objects, crashes. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "inspect.h"
+
+static CK_BBOOL yes = CK_TRUE;
+
+static CK_RV rotate_now(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
+{
+    CK_ATTRIBUTE a = {CKA_CMK_ROTATE_NOW, &yes, sizeof(yes)};
+    return p11->C_SetAttributeValue(s, key, &a, 1);
+}
+
+static CK_RV envelope(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, bool encrypt, const char *aad,
+                      const unsigned char *in, CK_ULONG in_len, unsigned char *out,
+                      CK_ULONG *out_len)
+{
+    CK_CMK_ENVELOPE_PARAMS params = {(CK_BYTE_PTR)aad, aad ? strlen(aad) : 0};
+    CK_MECHANISM mech = {CKM_CMK_ENVELOPE, aad ? &params : NULL, aad ? sizeof(params) : 0};
+    CK_RV rv = encrypt ? p11->C_EncryptInit(s, &mech, key) : p11->C_DecryptInit(s, &mech, key);
+    if (rv != CKR_OK) return rv;
+    return encrypt ? p11->C_Encrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len)
+                   : p11->C_Decrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len);
+}
+
+static CK_RV gcm(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, bool encrypt, const unsigned char *in,
+                 CK_ULONG in_len, unsigned char *out, CK_ULONG *out_len)
+{
+    unsigned char iv[12] = {7, 7, 7};
+    CK_GCM_PARAMS p = {iv, sizeof(iv), 96, NULL, 0, 128};
+    CK_MECHANISM mech = {CKM_AES_GCM, &p, sizeof(p)};
+    CK_RV rv = encrypt ? p11->C_EncryptInit(s, &mech, key) : p11->C_DecryptInit(s, &mech, key);
+    if (rv != CKR_OK) return rv;
+    return encrypt ? p11->C_Encrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len)
+                   : p11->C_Decrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len);
+}
+
+static const unsigned char secret_msg[] = "the quarterly numbers";
+
+struct sealed {
+    unsigned char env[128], gcm[128];
+    CK_ULONG env_len, gcm_len;
+};
+
+static void test_rotate_three_times_and_decrypt_every_version_in_a_new_process(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "rotating", NULL, 0, &key), CKR_OK);
+    struct sealed sealed[4];
+    for (int v = 0; v < 4; v++) {
+        if (v > 0) CHECK_RV(rotate_now(s, key), CKR_OK);
+        CK_ULONG primary = 0;
+        CHECK_RV(get_ulong(s, key, CKA_CMK_PRIMARY_VERSION, &primary), CKR_OK);
+        CHECK(primary == (CK_ULONG)v + 1);
+        sealed[v].env_len = sizeof(sealed[v].env);
+        CHECK_RV(envelope(s, key, true, NULL, secret_msg, sizeof(secret_msg), sealed[v].env,
+                          &sealed[v].env_len), CKR_OK);
+        CHECK(sealed[v].env_len == 33 + sizeof(secret_msg) + 16);
+        CHECK(sealed[v].env[20] == v + 1); /* the header names the version */
+        sealed[v].gcm_len = sizeof(sealed[v].gcm);
+        CHECK_RV(gcm(s, key, true, secret_msg, sizeof(secret_msg), sealed[v].gcm,
+                     &sealed[v].gcm_len), CKR_OK);
+    }
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 4);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_version") == 4);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE action = 'RotateKey'") == 3);
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE c = fixture_open();
+        CK_OBJECT_HANDLE k = 0;
+        CHECK(find_by_label(c, "rotating", CKO_SECRET_KEY, &k) == 1);
+        for (int v = 0; v < 4; v++) {
+            unsigned char plain[128];
+            CK_ULONG plain_len = sizeof(plain);
+            CHECK_RV(envelope(c, k, false, NULL, sealed[v].env, sealed[v].env_len, plain,
+                              &plain_len), CKR_OK);
+            CHECK(plain_len == sizeof(secret_msg) && memcmp(plain, secret_msg, plain_len) == 0);
+            plain_len = sizeof(plain);
+            CHECK_RV(gcm(c, k, false, sealed[v].gcm, sealed[v].gcm_len, plain, &plain_len), CKR_OK);
+            CHECK(plain_len == sizeof(secret_msg) && memcmp(plain, secret_msg, plain_len) == 0);
+        }
+        fixture_close(c);
+        _exit(harness_failed_checks ? 1 : 0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_envelope_refuses_tampered_truncated_and_foreign_ciphertext(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, other;
+    CHECK_RV(make_aes(s, "env", NULL, 0, &key), CKR_OK);
+    CHECK_RV(make_aes(s, "env-other", NULL, 0, &other), CKR_OK);
+    unsigned char ct[128], pt[128];
+    CK_ULONG ct_len = sizeof(ct), pt_len;
+    /* A size query first, as PKCS#11 clients do. */
+    CK_CMK_ENVELOPE_PARAMS params = {(CK_BYTE_PTR) "ctx", 3};
+    CK_MECHANISM mech = {CKM_CMK_ENVELOPE, &params, sizeof(params)};
+    CHECK_RV(p11->C_EncryptInit(s, &mech, key), CKR_OK);
+    CK_ULONG need = 0;
+    CHECK_RV(p11->C_Encrypt(s, (CK_BYTE_PTR)secret_msg, sizeof(secret_msg), NULL, &need), CKR_OK);
+    CHECK(need == 33 + sizeof(secret_msg) + 16);
+    CHECK_RV(p11->C_Encrypt(s, (CK_BYTE_PTR)secret_msg, sizeof(secret_msg), ct, &ct_len), CKR_OK);
+
+    pt_len = sizeof(pt);
+    CHECK_RV(envelope(s, key, false, "ctx", ct, ct_len, pt, &pt_len), CKR_OK);
+    pt_len = sizeof(pt);
+    CHECK_RV(envelope(s, key, false, "other", ct, ct_len, pt, &pt_len), CKR_ENCRYPTED_DATA_INVALID);
+    pt_len = sizeof(pt);
+    CHECK_RV(envelope(s, key, false, NULL, ct, ct_len, pt, &pt_len), CKR_ENCRYPTED_DATA_INVALID);
+    pt_len = sizeof(pt);
+    CHECK_RV(envelope(s, other, false, "ctx", ct, ct_len, pt, &pt_len), CKR_ENCRYPTED_DATA_INVALID);
+    pt_len = sizeof(pt);
+    CHECK_RV(envelope(s, key, false, "ctx", ct, 40, pt, &pt_len), CKR_ENCRYPTED_DATA_LEN_RANGE);
+    unsigned char bad[128];
+    memcpy(bad, ct, ct_len);
+    bad[20] = 9; /* a version the key does not have */
+    pt_len = sizeof(pt);
+    CHECK_RV(envelope(s, key, false, "ctx", bad, ct_len, pt, &pt_len), CKR_ENCRYPTED_DATA_INVALID);
+    memcpy(bad, ct, ct_len);
+    bad[ct_len - 1] ^= 1; /* the tag */
+    pt_len = sizeof(pt);
+    CHECK_RV(envelope(s, key, false, "ctx", bad, ct_len, pt, &pt_len), CKR_ENCRYPTED_DATA_INVALID);
+    memcpy(bad, ct, ct_len);
+    bad[0] = 2; /* the format */
+    pt_len = sizeof(pt);
+    CHECK_RV(envelope(s, key, false, "ctx", bad, ct_len, pt, &pt_len), CKR_ENCRYPTED_DATA_INVALID);
+
+    /* Multi-part: parts are gathered and sealed at Final. */
+    CHECK_RV(p11->C_EncryptInit(s, &mech, key), CKR_OK);
+    CK_ULONG part_len = sizeof(ct);
+    CHECK_RV(p11->C_EncryptUpdate(s, (CK_BYTE_PTR)secret_msg, 5, ct, &part_len), CKR_OK);
+    CHECK(part_len == 0);
+    part_len = sizeof(ct);
+    CHECK_RV(p11->C_EncryptUpdate(s, (CK_BYTE_PTR)secret_msg + 5, sizeof(secret_msg) - 5, ct,
+                                  &part_len), CKR_OK);
+    ct_len = sizeof(ct);
+    CHECK_RV(p11->C_EncryptFinal(s, ct, &ct_len), CKR_OK);
+    pt_len = sizeof(pt);
+    CHECK_RV(envelope(s, key, false, "ctx", ct, ct_len, pt, &pt_len), CKR_OK);
+    CHECK(pt_len == sizeof(secret_msg) && memcmp(pt, secret_msg, pt_len) == 0);
+
+    /* Disabled keys neither seal nor open. */
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    pt_len = sizeof(pt);
+    CHECK_RV(envelope(s, key, false, "ctx", ct, ct_len, pt, &pt_len), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+}
+
+static void test_version_objects_are_found_only_when_asked(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "versions", NULL, 0, &key), CKR_OK);
+    unsigned char ct[128], pt[128];
+    CK_ULONG ct_len = sizeof(ct), pt_len = sizeof(pt);
+    CHECK_RV(gcm(s, key, true, secret_msg, sizeof(secret_msg), ct, &ct_len), CKR_OK);
+    CHECK_RV(rotate_now(s, key), CKR_OK);
+    CHECK(find_by_label(s, "versions", CKO_SECRET_KEY, NULL) == 1);
+    CK_ULONG v1 = 1;
+    CK_ATTRIBUTE by_version[] = {{CKA_LABEL, "versions", 8}, {CKA_CMK_VERSION, &v1, sizeof(v1)}};
+    CK_OBJECT_HANDLE old = 0;
+    CHECK(find_count(s, by_version, 2, &old) == 1);
+    CHECK(old != key);
+    CK_ULONG got = 0;
+    CHECK_RV(get_ulong(s, old, CKA_CMK_VERSION, &got), CKR_OK);
+    CHECK(got == 1);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_VERSION, &got), CKR_OK);
+    CHECK(got == 2);
+    CHECK_RV(gcm(s, old, false, ct, ct_len, pt, &pt_len), CKR_OK);
+    CHECK(pt_len == sizeof(secret_msg));
+    ct_len = sizeof(ct);
+    CHECK_RV(gcm(s, old, true, secret_msg, sizeof(secret_msg), ct, &ct_len),
+             CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CK_ULONG v3 = 3;
+    CK_ATTRIBUTE no_such[] = {{CKA_LABEL, "versions", 8}, {CKA_CMK_VERSION, &v3, sizeof(v3)}};
+    CHECK(find_count(s, no_such, 2, NULL) == 0);
+    fixture_close(s);
+}
+
+static void test_rotation_is_refused_where_the_clouds_refuse_it(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, pub, priv;
+    CHECK_RV(make_ec(s, "ec", NULL, 0, &pub, &priv), CKR_OK);
+    CHECK_RV(rotate_now(s, priv), CKR_ACTION_PROHIBITED);
+    CK_ATTRIBUTE on = {CKA_CMK_ROTATION_ENABLED, &yes, 1};
+    CHECK_RV(p11->C_SetAttributeValue(s, priv, &on, 1), CKR_ACTION_PROHIBITED);
+    CHECK_RV(make_aes(s, "off", NULL, 0, &key), CKR_OK);
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    CHECK_RV(rotate_now(s, key), CKR_ACTION_PROHIBITED);
+    CHECK_RV(p11->C_DestroyObject(s, key), CKR_OK);
+    CHECK_RV(rotate_now(s, key), CKR_ACTION_PROHIBITED);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_version") == 2);
+}
+
+static void set_now_offset_days(long days)
+{
+    char now[32];
+    snprintf(now, sizeof(now), "%ld", (long)time(NULL) + days * 86400L);
+    setenv("CMKP11_TEST_NOW", now, 1);
+}
+
+static void test_due_key_rotates_exactly_once_across_four_processes(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CK_ATTRIBUTE weekly[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1}, {CKA_CMK_ROTATION_PERIOD, "7d", 2}};
+    CHECK_RV(make_aes(s, "weekly", weekly, 2, &key), CKR_OK);
+    fixture_close(s);
+    set_now_offset_days(8);
+    pid_t pids[4];
+    for (int i = 0; i < 4; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            CK_SESSION_HANDLE c = fixture_open(); /* login checks for due rotations */
+            fixture_close(c);
+            _exit(harness_failed_checks ? 1 : 0);
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        int status;
+        waitpid(pids[i], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    CHECK(inspect_store_count("SELECT primary_version FROM cmk") == 2);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_version WHERE reason = 'automatic'") == 1);
+    CHECK(inspect_backend_material() == 2);
+    long now = (long)time(NULL) + 8 * 86400L;
+    long next = inspect_store_count("SELECT next_rotation FROM cmk");
+    CHECK(next >= now + 7 * 86400L - 5 && next <= now + 7 * 86400L + 60);
+    unsetenv("CMKP11_TEST_NOW");
+}
+
+static void test_disabled_key_rotation_is_suspended_until_enabled(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CK_ATTRIBUTE weekly[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1}, {CKA_CMK_ROTATION_INTERVAL, &(CK_ULONG){604800}, sizeof(CK_ULONG)}};
+    CHECK_RV(make_aes(s, "paused", weekly, 2, &key), CKR_OK);
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    fixture_close(s);
+    set_now_offset_days(30);
+    s = fixture_open();
+    CK_ULONG primary = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_PRIMARY_VERSION, &primary), CKR_OK);
+    CHECK(primary == 1);
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_ENABLED), CKR_OK);
+    fixture_close(s);
+    s = fixture_open(); /* the first check after enabling rotates the overdue key */
+    CHECK_RV(get_ulong(s, key, CKA_CMK_PRIMARY_VERSION, &primary), CKR_OK);
+    CHECK(primary == 2);
+    fixture_close(s);
+    unsetenv("CMKP11_TEST_NOW");
+}
+
+static void test_changing_the_interval_keeps_the_anchor(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CK_ATTRIBUTE on[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1}, {CKA_CMK_ROTATION_PERIOD, "30d", 3}};
+    CHECK_RV(make_aes(s, "anchor", on, 2, &key), CKR_OK);
+    CK_ULONG created = 0, next = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_CREATION_DATE, &created), CKR_OK);
+    CHECK_RV(set_text(s, key, CKA_CMK_ROTATION_PERIOD, "90d"), CKR_OK);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_NEXT_ROTATION_DATE, &next), CKR_OK);
+    CHECK(next == created + 90 * 86400UL);
+    /* On-demand rotation does not move the schedule. */
+    CHECK_RV(rotate_now(s, key), CKR_OK);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_NEXT_ROTATION_DATE, &next), CKR_OK);
+    CHECK(next == created + 90 * 86400UL);
+    fixture_close(s);
+}
+
+static void crash_rotation_at(const char *point)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "crash-rotate", NULL, 0, &key), CKR_OK);
+    fixture_close(s);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE c = fixture_open();
+        setenv("CMKP11_TEST_CRASH_AT", point, 1);
+        rotate_now(c, key);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    s = fixture_open(); /* recovery at login */
+    CK_ULONG primary = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_PRIMARY_VERSION, &primary), CKR_OK);
+    CHECK(primary == 1);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    CHECK_RV(rotate_now(s, key), CKR_OK); /* not blocked by the dead claim */
+    CHECK_RV(get_ulong(s, key, CKA_CMK_PRIMARY_VERSION, &primary), CKR_OK);
+    CHECK(primary == 2);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 2);
+}
+
+static void test_crash_after_claim_leaves_one_consistent_primary(void)
+{
+    crash_rotation_at("rotate:after-claim");
+}
+
+static void test_crash_after_new_material_leaves_one_consistent_primary(void)
+{
+    crash_rotation_at("rotate:after-generate");
+}
+
+int main(int argc, char **argv)
+{
+    const char *module = getenv("CMK_MODULE");
+    p11 = harness_load(module ? module : "libcmkp11.so");
+    static const struct test_case tests[] = {
+#define T(name) {#name, name}
+        T(test_rotate_three_times_and_decrypt_every_version_in_a_new_process),
+        T(test_envelope_refuses_tampered_truncated_and_foreign_ciphertext),
+        T(test_version_objects_are_found_only_when_asked),
+        T(test_rotation_is_refused_where_the_clouds_refuse_it),
+        T(test_due_key_rotates_exactly_once_across_four_processes),
+        T(test_disabled_key_rotation_is_suspended_until_enabled),
+        T(test_changing_the_interval_keeps_the_anchor),
+        T(test_crash_after_claim_leaves_one_consistent_primary),
+        T(test_crash_after_new_material_leaves_one_consistent_primary),
+#undef T
+    };
+    return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
