@@ -136,3 +136,23 @@ CK_RV backend_find_by_id(struct backend *be, CK_SESSION_HANDLE session, const vo
     CK_RV rv2 = be->fn->C_FindObjectsFinal(session);
     return rv != CKR_OK ? rv : rv2;
 }
+
+CK_RV backend_object_matches(struct backend *be, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h,
+                             const CK_ATTRIBUTE *tmpl, CK_ULONG n, int *matches)
+{
+    *matches = 1;
+    for (CK_ULONG i = 0; i < n && *matches; i++) {
+        /* One byte more than wanted: a longer value then fails as it should. */
+        unsigned char stack[512];
+        CK_ULONG size = tmpl[i].ulValueLen + 1;
+        unsigned char *buf = size <= sizeof(stack) ? stack : malloc(size);
+        if (!buf) return CKR_HOST_MEMORY;
+        CK_ATTRIBUTE have = {tmpl[i].type, buf, size};
+        CK_RV rv = be->fn->C_GetAttributeValue(session, h, &have, 1);
+        *matches = rv == CKR_OK && have.ulValueLen == tmpl[i].ulValueLen &&
+                   (tmpl[i].ulValueLen == 0 || memcmp(buf, tmpl[i].pValue, tmpl[i].ulValueLen) == 0);
+        if (buf != stack) free(buf);
+        if (rv == CKR_OBJECT_HANDLE_INVALID) return rv;
+    }
+    return CKR_OK;
+}

@@ -26,6 +26,10 @@ CK_RV backend_find_by_id(struct backend *be, CK_SESSION_HANDLE session, const vo
                          CK_ULONG len, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out, CK_ULONG max,
                          CK_ULONG *count);
 
+/* True when the object's attributes equal every attribute of tmpl (a find's rule). */
+CK_RV backend_object_matches(struct backend *be, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h,
+                             const CK_ATTRIBUTE *tmpl, CK_ULONG n, int *matches);
+
 /* Copies a blank-padded PKCS#11 text field into a NUL-terminated string. */
 void backend_field_to_string(const CK_UTF8CHAR *field, size_t len, char *out, size_t out_size);
 

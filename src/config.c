@@ -115,6 +115,11 @@ static int apply_entry(struct parse_state *st, const char *section, const char *
             return set_string(&cfg->token_label, value);
         }
         if (!strcmp(name, "store")) return set_path(st, &cfg->store_path, value);
+        if (!strcmp(name, "foreign_keys")) {
+            if (parse_bool(value, &cfg->foreign_keys)) return 1;
+            snprintf(st->reason, sizeof(st->reason), "must be true or false");
+            return 0;
+        }
     } else if (!strcmp(section, "log")) {
         if (!strcmp(name, "level")) {
             enum log_level level;

@@ -3,6 +3,7 @@
 #include "entry.h"
 #include "handles.h"
 #include "log.h"
+#include "object_track.h"
 #include "template.h"
 
 /* PKCS#11's default for CKA_TOKEN is FALSE: only an explicit TRUE makes a CMK. */
@@ -32,8 +33,9 @@ CK_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_GenerateKey");
     if (rv == CKR_OK) {
         if (wants_token(tmpl, count)) rv = cmk_generate_key(session, mech, tmpl, count, key);
-        else if ((rv = refuse_vendor_on_session_key(tmpl, count)) == CKR_OK)
-            rv = module.be.fn->C_GenerateKey(session, mech, tmpl, count, key);
+        else if ((rv = refuse_vendor_on_session_key(tmpl, count)) == CKR_OK &&
+                 (rv = module.be.fn->C_GenerateKey(session, mech, tmpl, count, key)) == CKR_OK)
+            object_track_new(session, *key);
     }
     ENTRY_RETURN("C_GenerateKey", rv);
 }
@@ -53,8 +55,11 @@ CK_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR me
                                        priv_key);
         else if ((rv = refuse_vendor_on_session_key(pub, pub_count)) == CKR_OK &&
                  (rv = refuse_vendor_on_session_key(priv, priv_count)) == CKR_OK)
-            rv = module.be.fn->C_GenerateKeyPair(session, mech, pub, pub_count, priv, priv_count,
-                                                 pub_key, priv_key);
+            if ((rv = module.be.fn->C_GenerateKeyPair(session, mech, pub, pub_count, priv,
+                                                      priv_count, pub_key, priv_key)) == CKR_OK) {
+                object_track_new(session, *pub_key);
+                object_track_new(session, *priv_key);
+            }
     }
     ENTRY_RETURN("C_GenerateKeyPair", rv);
 }
@@ -89,6 +94,7 @@ CK_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (rv == CKR_OK)
         rv = module.be.fn->C_UnwrapKey(session, mech, unwrapping_key, wrapped, wrapped_len, tmpl,
                                        count, key);
+    if (rv == CKR_OK) object_track_new(session, *key);
     ENTRY_RETURN("C_UnwrapKey", rv);
 }
 
@@ -102,5 +108,6 @@ CK_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (rv == CKR_OK && handle_is_cmk(base_key))
         rv = cmk_resolve_for_use(session, base_key, CMK_USE_DERIVE, &base_key);
     if (rv == CKR_OK) rv = module.be.fn->C_DeriveKey(session, mech, base_key, tmpl, count, key);
+    if (rv == CKR_OK) object_track_new(session, *key);
     ENTRY_RETURN("C_DeriveKey", rv);
 }

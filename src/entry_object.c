@@ -6,6 +6,7 @@
 #include "entry.h"
 #include "handles.h"
 #include "object_find.h"
+#include "object_track.h"
 #include "session.h"
 #include "template.h"
 
@@ -34,6 +35,7 @@ CK_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl,
         module.be.fn->C_DestroyObject(session, *object);
         rv = CKR_GENERAL_ERROR;
     }
+    if (rv == CKR_OK) object_track_new(session, *object);
     ENTRY_RETURN("C_CreateObject", rv);
 }
 
@@ -46,7 +48,9 @@ CK_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
         log_warning("C_CopyObject: a CMK cannot be copied");
         ENTRY_RETURN("C_CopyObject", CKR_ACTION_PROHIBITED);
     }
-    ENTRY_RETURN("C_CopyObject", module.be.fn->C_CopyObject(session, object, tmpl, count, copy));
+    CK_RV rv = module.be.fn->C_CopyObject(session, object, tmpl, count, copy);
+    if (rv == CKR_OK) object_track_new(session, *copy);
+    ENTRY_RETURN("C_CopyObject", rv);
 }
 
 CK_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
@@ -59,7 +63,9 @@ CK_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obje
         if (rv == CKR_OK) rv = cmk_destroy(session, object);
         ENTRY_RETURN("C_DestroyObject", rv);
     }
-    ENTRY_RETURN("C_DestroyObject", module.be.fn->C_DestroyObject(session, object));
+    CK_RV rv = module.be.fn->C_DestroyObject(session, object);
+    if (rv == CKR_OK) object_track_destroyed(object);
+    ENTRY_RETURN("C_DestroyObject", rv);
 }
 
 CK_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,

@@ -11,6 +11,7 @@
 
 #include "cmk_cache.h"
 #include "log.h"
+#include "object_track.h"
 #include "pubkey.h"
 #include "session.h"
 #include "vendor_op.h"
@@ -93,6 +94,7 @@ CK_RV module_initialize(CK_VOID_PTR init_args)
     memset(&module, 0, sizeof(module));
     module.token_lock_fd = -1;
     module_forked = false;
+    object_track_reset();
     session_forget_all();
     cmk_cache_clear();
 
@@ -142,6 +144,7 @@ CK_RV module_finalize(void)
     module.initialized = false;
     session_forget_all();
     vendor_op_end_all();
+    object_track_reset();
     cmk_cache_clear();
     store_close(module.store);
     backend_close(&module.be);

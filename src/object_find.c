@@ -11,6 +11,8 @@
 #include "handles.h"
 #include "log.h"
 #include "module.h"
+#include "object_track.h"
+#include "session_objects.h"
 #include "template.h"
 
 struct handle_list {
@@ -254,10 +256,41 @@ static bool is_cmk_material(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h)
     return a.ulValueLen >= prefix && memcmp(label, CMK_BACKEND_LABEL_PREFIX, prefix) == 0;
 }
 
+/* Only keys can match: the template names a key class. */
+static bool template_wants_keys_only(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    CK_ULONG cls;
+    return attr_get_ulong(t, n, CKA_CLASS, &cls) == ATTR_PRESENT &&
+           (cls == CKO_SECRET_KEY || cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY);
+}
+
+/* The session objects this process made, checked one by one: no backend scan. */
+static CK_RV find_session_objects(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULONG n,
+                                  struct handle_list *out)
+{
+    CK_ULONG count = 0;
+    CK_OBJECT_HANDLE *objects = session_objects_snapshot(&count);
+    CK_RV rv = CKR_OK;
+    for (CK_ULONG i = 0; i < count && rv == CKR_OK; i++) {
+        int matches = 0;
+        if (backend_object_matches(&module.be, session, objects[i], t, n, &matches) != CKR_OK) {
+            session_objects_remove(objects[i]); /* its session has closed */
+            continue;
+        }
+        if (matches && list_add(out, objects[i])) rv = CKR_HOST_MEMORY;
+    }
+    free(objects);
+    return rv;
+}
+
 static CK_RV find_passthrough(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULONG n,
                               struct handle_list *out)
 {
     if (template_has_vendor(t, n)) return CKR_OK;
+    /* Every token key made through cmkp11 is a CMK: unless keys of other origin may be
+     * on the token, a key search needs the backend only for this process's session keys. */
+    if (template_wants_keys_only(t, n) && !object_track_foreign_token_keys())
+        return find_session_objects(session, t, n, out);
     /* A label that is not ours cannot match material; skip the per-object check. */
     const CK_ATTRIBUTE *label = attr_find(t, n, CKA_LABEL);
     size_t prefix = strlen(CMK_BACKEND_LABEL_PREFIX);

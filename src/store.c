@@ -32,6 +32,8 @@ enum stmt_id {
     STMT_SET_PUBLIC,
     STMT_VERSION_INSERT,
     STMT_VERSION_CREATED,
+    STMT_META_GET,
+    STMT_META_SET,
     STMT_MAX
 };
 
@@ -69,6 +71,9 @@ static const char *const stmt_sql[STMT_MAX] = {
     [STMT_SET_PUBLIC] = "UPDATE cmk SET public_key_info = ?2, ec_point = ?3 WHERE id = ?1",
     [STMT_VERSION_INSERT] = "INSERT INTO cmk_version (cmk_id, version, created, reason) "
                             "VALUES (?1, ?2, ?3, ?4)",
+    [STMT_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [STMT_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [STMT_VERSION_CREATED] = "SELECT created FROM cmk_version WHERE cmk_id = ?1 AND version = ?2",
 };
 
@@ -123,6 +128,8 @@ static const char *const migrations[] = {
     "ALTER TABLE cmk ADD COLUMN rotating_to INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE cmk ADD COLUMN rotating_pid INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE cmk ADD COLUMN rotating_start INTEGER NOT NULL DEFAULT 0;",
+    /* 4: facts about the token as a whole */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
 };
 
 struct store {
@@ -785,6 +792,40 @@ enum store_status store_audit(struct store *st, const char *action, const char *
         bind_text_or_null(q, 5, key_id);
         bind_text_or_null(q, 6, detail);
         s = step_write(st, q, "write audit");
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_meta_get(struct store *st, const char *key, int64_t *value)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_META_GET);
+    if (q) {
+        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) {
+            *value = sqlite3_column_int64(q, 0);
+            s = STORE_OK;
+        } else {
+            s = rc == SQLITE_DONE ? STORE_NOT_FOUND : status_of(st, rc, "read meta");
+        }
+        stmt_done(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_meta_set(struct store *st, const char *key, int64_t value)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_META_SET);
+    if (q) {
+        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, value);
+        s = step_write(st, q, "write meta");
     }
     pthread_mutex_unlock(&st->lock);
     return s;

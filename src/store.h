@@ -87,6 +87,10 @@ enum store_status store_cmk_find(struct store *st, const struct store_filter *f,
 enum store_status store_audit(struct store *st, const char *action, const char *key_id,
                               const char *detail);
 
+/* Token-wide facts, as named integers. */
+enum store_status store_meta_get(struct store *st, const char *key, int64_t *value);
+enum store_status store_meta_set(struct store *st, const char *key, int64_t value);
+
 const char *store_status_name(enum store_status s);
 
 #endif

@@ -550,6 +550,56 @@ static void test_cmk_keys_do_not_derive(void)
     fixture_close(s);
 }
 
+static void test_token_key_passed_through_is_still_found(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_AES;
+    unsigned char value[16] = {1, 2, 3};
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &type, sizeof(type)},
+                        {CKA_TOKEN, &yes, 1}, {CKA_VALUE, value, sizeof(value)},
+                        {CKA_LABEL, "imported", 8}};
+    CK_OBJECT_HANDLE h;
+    CHECK_RV(p11->C_CreateObject(s, t, 5, &h), CKR_OK);
+    CHECK(find_by_label(s, "imported", CKO_SECRET_KEY, NULL) == 1);
+    fixture_close(s);
+    s = fixture_open(); /* another process knows it too, from the store's mark */
+    CHECK(find_by_label(s, "imported", CKO_SECRET_KEY, NULL) == 1);
+    fixture_close(s);
+}
+
+static void test_keys_made_outside_cmkp11_are_listed_when_configured(void)
+{
+    /* A key made on the backend token directly, not through cmkp11. */
+    CK_FUNCTION_LIST_PTR be = harness_load(getenv("CMK_BACKEND"));
+    CHECK_RV(be->C_Initialize(NULL), CKR_OK);
+    CK_SLOT_ID slots[8];
+    CK_ULONG n = 8;
+    CHECK_RV(be->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+    CK_SESSION_HANDLE bs;
+    CHECK_RV(be->C_OpenSession(slots[0], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &bs), CKR_OK);
+    const char *pin = getenv("CMK_PIN");
+    CHECK_RV(be->C_Login(bs, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_ULONG len = 16;
+    CK_ATTRIBUTE t[] = {{CKA_TOKEN, &yes, 1}, {CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_LABEL, "legacy", 6}};
+    CK_OBJECT_HANDLE h;
+    CHECK_RV(be->C_GenerateKey(bs, &mech, t, 3, &h), CKR_OK);
+    be->C_Finalize(NULL);
+
+    CK_SESSION_HANDLE s = fixture_open();
+    CHECK(find_by_label(s, "legacy", CKO_SECRET_KEY, NULL) == 0); /* assumed absent */
+    CK_ATTRIBUTE by_label[] = {{CKA_LABEL, "legacy", 6}};
+    CHECK(find_count(s, by_label, 1, NULL) == 1); /* a class-less find scans the backend */
+    fixture_close(s);
+    FILE *f = fopen(getenv("CMKP11_CONF"), "a");
+    fputs("\n[token]\nforeign_keys = true\n", f);
+    fclose(f);
+    s = fixture_open();
+    CHECK(find_by_label(s, "legacy", CKO_SECRET_KEY, NULL) == 1);
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -578,6 +628,8 @@ int main(int argc, char **argv)
         T(test_interface_list_offers_pkcs11),
         T(test_keys_stay_usable_after_logout_and_last_session_close),
         T(test_cmk_keys_do_not_derive),
+        T(test_token_key_passed_through_is_still_found),
+        T(test_keys_made_outside_cmkp11_are_listed_when_configured),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
