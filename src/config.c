@@ -115,8 +115,8 @@ static int apply_entry(struct parse_state *st, const char *section, const char *
             return set_string(&cfg->token_label, value);
         }
         if (!strcmp(name, "store")) return set_path(st, &cfg->store_path, value);
-        if (!strcmp(name, "foreign_keys")) {
-            if (parse_bool(value, &cfg->foreign_keys)) return 1;
+        if (!strcmp(name, "foreign_objects")) {
+            if (parse_bool(value, &cfg->foreign_objects)) return 1;
             snprintf(st->reason, sizeof(st->reason), "must be true or false");
             return 0;
         }

@@ -13,7 +13,7 @@ struct config {
     char *backend_token_serial;/* [backend] token_serial (alternative to the label) */
     char *token_label;         /* [token] label: what clients see */
     char *store_path;          /* [token] store */
-    bool foreign_keys;         /* [token] foreign_keys: the backend holds keys made elsewhere */
+    bool foreign_objects;      /* [token] foreign_objects: the backend holds objects made elsewhere */
     int log_level;             /* [log] level */
     char *log_file;            /* [log] file */
     unsigned long pending_window_days;        /* [policy] pending_window_days */

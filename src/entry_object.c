@@ -63,8 +63,10 @@ CK_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obje
         if (rv == CKR_OK) rv = cmk_destroy(session, object);
         ENTRY_RETURN("C_DestroyObject", rv);
     }
+    struct object_identity was;
+    object_track_identity(session, object, &was);
     CK_RV rv = module.be.fn->C_DestroyObject(session, object);
-    if (rv == CKR_OK) object_track_destroyed(object);
+    if (rv == CKR_OK) object_track_destroyed(object, &was);
     ENTRY_RETURN("C_DestroyObject", rv);
 }
 
@@ -106,8 +108,12 @@ CK_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE 
         if (rv == CKR_OK) rv = cmk_set_attributes(session, object, tmpl, count);
         ENTRY_RETURN("C_SetAttributeValue", rv);
     }
-    ENTRY_RETURN("C_SetAttributeValue",
-                 module.be.fn->C_SetAttributeValue(session, object, tmpl, count));
+    struct object_identity was = {.known = false};
+    bool renames = attr_find(tmpl, count, CKA_LABEL) || attr_find(tmpl, count, CKA_ID);
+    if (renames) object_track_identity(session, object, &was);
+    rv = module.be.fn->C_SetAttributeValue(session, object, tmpl, count);
+    if (rv == CKR_OK && renames) object_track_changed(session, object, &was);
+    ENTRY_RETURN("C_SetAttributeValue", rv);
 }
 
 CK_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl,

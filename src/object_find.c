@@ -256,14 +256,6 @@ static bool is_cmk_material(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h)
     return a.ulValueLen >= prefix && memcmp(label, CMK_BACKEND_LABEL_PREFIX, prefix) == 0;
 }
 
-/* Only keys can match: the template names a key class. */
-static bool template_wants_keys_only(const CK_ATTRIBUTE *t, CK_ULONG n)
-{
-    CK_ULONG cls;
-    return attr_get_ulong(t, n, CKA_CLASS, &cls) == ATTR_PRESENT &&
-           (cls == CKO_SECRET_KEY || cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY);
-}
-
 /* The session objects this process made, checked one by one: no backend scan. */
 static CK_RV find_session_objects(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULONG n,
                                   struct handle_list *out)
@@ -287,9 +279,12 @@ static CK_RV find_passthrough(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULO
                               struct handle_list *out)
 {
     if (template_has_vendor(t, n)) return CKR_OK;
-    /* Every token key made through cmkp11 is a CMK: unless keys of other origin may be
-     * on the token, a key search needs the backend only for this process's session keys. */
-    if (template_wants_keys_only(t, n) && !object_track_foreign_token_keys())
+    /* Token objects that are not CMKs were recorded when made through cmkp11: unless
+     * one may match (or objects of other origin may exist), the backend is asked only
+     * about this process's session objects, never scanned. */
+    bool token = true;
+    bool session_only = attr_get_bool(t, n, CKA_TOKEN, &token) == ATTR_PRESENT && !token;
+    if (session_only || !object_track_token_objects_may_match(t, n))
         return find_session_objects(session, t, n, out);
     /* A label that is not ours cannot match material; skip the per-object check. */
     const CK_ATTRIBUTE *label = attr_find(t, n, CKA_LABEL);

@@ -32,8 +32,8 @@ enum stmt_id {
     STMT_SET_PUBLIC,
     STMT_VERSION_INSERT,
     STMT_VERSION_CREATED,
-    STMT_META_GET,
-    STMT_META_SET,
+    STMT_PASSTHROUGH_ADD,
+    STMT_PASSTHROUGH_REMOVE,
     STMT_MAX
 };
 
@@ -71,9 +71,9 @@ static const char *const stmt_sql[STMT_MAX] = {
     [STMT_SET_PUBLIC] = "UPDATE cmk SET public_key_info = ?2, ec_point = ?3 WHERE id = ?1",
     [STMT_VERSION_INSERT] = "INSERT INTO cmk_version (cmk_id, version, created, reason) "
                             "VALUES (?1, ?2, ?3, ?4)",
-    [STMT_META_GET] = "SELECT value FROM meta WHERE key = ?1",
-    [STMT_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
-                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [STMT_PASSTHROUGH_ADD] = "INSERT INTO passthrough (class, label, cka_id) VALUES (?1, ?2, ?3)",
+    [STMT_PASSTHROUGH_REMOVE] = "DELETE FROM passthrough WHERE id = (SELECT id FROM passthrough "
+                                "WHERE class = ?1 AND label = ?2 AND cka_id = ?3 LIMIT 1)",
     [STMT_VERSION_CREATED] = "SELECT created FROM cmk_version WHERE cmk_id = ?1 AND version = ?2",
 };
 
@@ -128,8 +128,12 @@ static const char *const migrations[] = {
     "ALTER TABLE cmk ADD COLUMN rotating_to INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE cmk ADD COLUMN rotating_pid INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE cmk ADD COLUMN rotating_start INTEGER NOT NULL DEFAULT 0;",
-    /* 4: facts about the token as a whole */
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    /* 4: token objects made through cmkp11 that are not CMKs (certificates, data objects,
+     * keys passed through), so finds know when the backend must be searched */
+    "CREATE TABLE passthrough (id INTEGER PRIMARY KEY, class INTEGER NOT NULL,"
+    " label BLOB NOT NULL, cka_id BLOB NOT NULL);"
+    "CREATE INDEX passthrough_by_label ON passthrough(label);"
+    "CREATE INDEX passthrough_by_id ON passthrough(cka_id);",
 };
 
 struct store {
@@ -797,35 +801,69 @@ enum store_status store_audit(struct store *st, const char *action, const char *
     return s;
 }
 
-enum store_status store_meta_get(struct store *st, const char *key, int64_t *value)
+static void bind_blob(sqlite3_stmt *q, int i, const void *p, size_t len)
+{
+    sqlite3_bind_blob(q, i, len ? p : "", (int)len, SQLITE_STATIC);
+}
+
+static enum store_status passthrough_write(struct store *st, enum stmt_id id, unsigned long cls,
+                                           const void *label, size_t label_len, const void *cka_id,
+                                           size_t id_len)
 {
     pthread_mutex_lock(&st->lock);
     enum store_status s = STORE_ERROR;
-    sqlite3_stmt *q = stmt_get(st, STMT_META_GET);
+    sqlite3_stmt *q = stmt_get(st, id);
     if (q) {
-        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(q);
-        if (rc == SQLITE_ROW) {
-            *value = sqlite3_column_int64(q, 0);
-            s = STORE_OK;
-        } else {
-            s = rc == SQLITE_DONE ? STORE_NOT_FOUND : status_of(st, rc, "read meta");
-        }
-        stmt_done(q);
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)cls);
+        bind_blob(q, 2, label, label_len);
+        bind_blob(q, 3, cka_id, id_len);
+        s = step_write(st, q, "record pass-through object");
     }
     pthread_mutex_unlock(&st->lock);
     return s;
 }
 
-enum store_status store_meta_set(struct store *st, const char *key, int64_t value)
+enum store_status store_passthrough_add(struct store *st, unsigned long cls, const void *label,
+                                        size_t label_len, const void *cka_id, size_t id_len)
 {
+    return passthrough_write(st, STMT_PASSTHROUGH_ADD, cls, label, label_len, cka_id, id_len);
+}
+
+enum store_status store_passthrough_remove(struct store *st, unsigned long cls, const void *label,
+                                           size_t label_len, const void *cka_id, size_t id_len)
+{
+    return passthrough_write(st, STMT_PASSTHROUGH_REMOVE, cls, label, label_len, cka_id, id_len);
+}
+
+enum store_status store_passthrough_any(struct store *st, long cls, const void *label,
+                                        size_t label_len, const void *cka_id, size_t id_len,
+                                        bool *any)
+{
+    char sql[256] = "SELECT EXISTS (SELECT 1 FROM passthrough WHERE 1";
+    if (cls >= 0) strcat(sql, " AND class = :class");
+    if (label) strcat(sql, " AND label = :label");
+    if (cka_id) strcat(sql, " AND cka_id = :id");
+    strcat(sql, ")");
     pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL);
     enum store_status s = STORE_ERROR;
-    sqlite3_stmt *q = stmt_get(st, STMT_META_SET);
-    if (q) {
-        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 2, value);
-        s = step_write(st, q, "write meta");
+    if (rc == SQLITE_OK) {
+        bind_named_long(q, ":class", cls);
+        int i = sqlite3_bind_parameter_index(q, ":label");
+        if (i > 0) bind_blob(q, i, label, label_len);
+        i = sqlite3_bind_parameter_index(q, ":id");
+        if (i > 0) bind_blob(q, i, cka_id, id_len);
+        rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) {
+            *any = sqlite3_column_int(q, 0) != 0;
+            s = STORE_OK;
+        } else {
+            s = status_of(st, rc, "look up pass-through objects");
+        }
+        sqlite3_finalize(q);
+    } else {
+        s = status_of(st, rc, "prepare pass-through lookup");
     }
     pthread_mutex_unlock(&st->lock);
     return s;

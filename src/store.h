@@ -87,9 +87,15 @@ enum store_status store_cmk_find(struct store *st, const struct store_filter *f,
 enum store_status store_audit(struct store *st, const char *action, const char *key_id,
                               const char *detail);
 
-/* Token-wide facts, as named integers. */
-enum store_status store_meta_get(struct store *st, const char *key, int64_t *value);
-enum store_status store_meta_set(struct store *st, const char *key, int64_t value);
+/* Token objects made through cmkp11 that are not CMKs, by class, label and CKA_ID. */
+enum store_status store_passthrough_add(struct store *st, unsigned long cls, const void *label,
+                                        size_t label_len, const void *cka_id, size_t id_len);
+enum store_status store_passthrough_remove(struct store *st, unsigned long cls, const void *label,
+                                           size_t label_len, const void *cka_id, size_t id_len);
+/* Is there one matching the given class (-1 any), label and id (NULL = any)? */
+enum store_status store_passthrough_any(struct store *st, long cls, const void *label,
+                                        size_t label_len, const void *cka_id, size_t id_len,
+                                        bool *any);
 
 const char *store_status_name(enum store_status s);
 

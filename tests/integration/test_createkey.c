@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 
 #include "fixture.h"
+#include "inspect.h"
 
 static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 
@@ -562,10 +563,26 @@ static void test_token_key_passed_through_is_still_found(void)
     CK_OBJECT_HANDLE h;
     CHECK_RV(p11->C_CreateObject(s, t, 5, &h), CKR_OK);
     CHECK(find_by_label(s, "imported", CKO_SECRET_KEY, NULL) == 1);
+    /* A certificate-like data object, renamed, then destroyed: the record follows. */
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_ATTRIBUTE d[] = {{CKA_CLASS, &data, sizeof(data)}, {CKA_TOKEN, &yes, 1},
+                        {CKA_LABEL, "note", 4}, {CKA_VALUE, "hello", 5}};
+    CK_OBJECT_HANDLE dh;
+    CHECK_RV(p11->C_CreateObject(s, d, 4, &dh), CKR_OK);
+    CK_ATTRIBUTE by_note[] = {{CKA_LABEL, "note", 4}};
+    CK_ATTRIBUTE by_memo[] = {{CKA_LABEL, "memo", 4}};
+    CHECK(find_count(s, by_note, 1, NULL) == 1);
+    CHECK_RV(set_text(s, dh, CKA_LABEL, "memo"), CKR_OK);
+    CHECK(find_count(s, by_note, 1, NULL) == 0);
+    CHECK(find_count(s, by_memo, 1, NULL) == 1);
     fixture_close(s);
-    s = fixture_open(); /* another process knows it too, from the store's mark */
+    s = fixture_open(); /* another process knows them too, from the store's record */
     CHECK(find_by_label(s, "imported", CKO_SECRET_KEY, NULL) == 1);
+    CHECK(find_count(s, by_memo, 1, &dh) == 1);
+    CHECK_RV(p11->C_DestroyObject(s, dh), CKR_OK);
+    CHECK(find_count(s, by_memo, 1, NULL) == 0);
     fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM passthrough") == 1);
 }
 
 static void test_keys_made_outside_cmkp11_are_listed_when_configured(void)
@@ -588,15 +605,17 @@ static void test_keys_made_outside_cmkp11_are_listed_when_configured(void)
     be->C_Finalize(NULL);
 
     CK_SESSION_HANDLE s = fixture_open();
-    CHECK(find_by_label(s, "legacy", CKO_SECRET_KEY, NULL) == 0); /* assumed absent */
+    /* By default every token object is assumed to come through cmkp11. */
+    CHECK(find_by_label(s, "legacy", CKO_SECRET_KEY, NULL) == 0);
     CK_ATTRIBUTE by_label[] = {{CKA_LABEL, "legacy", 6}};
-    CHECK(find_count(s, by_label, 1, NULL) == 1); /* a class-less find scans the backend */
+    CHECK(find_count(s, by_label, 1, NULL) == 0);
     fixture_close(s);
     FILE *f = fopen(getenv("CMKP11_CONF"), "a");
-    fputs("\n[token]\nforeign_keys = true\n", f);
+    fputs("\n[token]\nforeign_objects = true\n", f);
     fclose(f);
     s = fixture_open();
     CHECK(find_by_label(s, "legacy", CKO_SECRET_KEY, NULL) == 1);
+    CHECK(find_count(s, by_label, 1, NULL) == 1);
     fixture_close(s);
 }
 
