@@ -57,12 +57,15 @@ static void entry_unlink(int64_t row)
     }
 }
 
-/* Another process's commit makes every cached fact suspect; our own commits
- * forget their rows explicitly, so this is the only cross-process signal needed. */
-static void cache_check_freshness(void)
+/* Lock order: the cache lock is a leaf. The store is never called while it is held
+ * (store transactions call cmk_cache_forget, so the other order would deadlock). */
+
+/* Another process's commit makes every cached fact suspect; our own commits forget
+ * their rows explicitly, so this is the only cross-process signal needed. Called
+ * with the cache lock held, with a version read before taking it. */
+static void note_data_version(bool ok, int64_t v)
 {
-    int64_t v;
-    if (store_data_version(module.store, &v) != STORE_OK) {
+    if (!ok) {
         generation++;
         return;
     }
@@ -72,44 +75,61 @@ static void cache_check_freshness(void)
     }
 }
 
-static CK_RV entry_load(struct cache_entry *e, int64_t row)
+static void entry_fill(struct cache_entry *e, const struct cmk_record *rec, uint64_t gen)
 {
-    struct cmk_record rec;
-    enum store_status s = store_cmk_get(module.store, row, &rec);
-    if (s == STORE_NOT_FOUND) return CKR_OBJECT_HANDLE_INVALID;
-    if (s != STORE_OK) return CKR_DEVICE_ERROR;
-    if (e->live.primary_version != rec.primary_version) {
-        /* Only the primary's handles are held in live; older ones stay valid. */
-        e->live.backend_main = e->live.backend_public = 0;
+    if (e->live.primary_version != rec->primary_version)
+        e->live.backend_main = e->live.backend_public = 0; /* older versions stay valid */
+    e->live.row = rec->row;
+    memcpy(e->live.key_id, rec->key_id, sizeof(e->live.key_id));
+    e->live.state = rec->state;
+    e->live.usage = rec->usage;
+    e->live.key_type = rec->key_type;
+    e->live.origin = rec->origin;
+    e->live.primary_version = rec->primary_version;
+    e->live.objects = rec->objects;
+    e->generation = gen;
+}
+
+/* Copies a fresh entry out; false when row is unknown or stale. Cache lock held. */
+static bool copy_if_fresh(int64_t row, struct cmk_live *out)
+{
+    struct cache_entry *e = entry_find(row);
+    if (!e) return false;
+    if (e->handle_epoch != handle_epoch) {
+        entry_drop_handles(e);
+        e->handle_epoch = handle_epoch;
     }
-    e->live.row = row;
-    memcpy(e->live.key_id, rec.key_id, sizeof(e->live.key_id));
-    e->live.state = rec.state;
-    e->live.usage = rec.usage;
-    e->live.key_type = rec.key_type;
-    e->live.origin = rec.origin;
-    e->live.primary_version = rec.primary_version;
-    e->live.objects = rec.objects;
-    e->generation = generation;
-    cmk_record_free(&rec);
-    return CKR_OK;
+    if (e->generation != generation) return false;
+    *out = e->live;
+    out->handle_epoch = handle_epoch;
+    return true;
 }
 
 CK_RV cmk_cache_get(int64_t row, struct cmk_live *out)
 {
+    int64_t v = 0;
+    bool ok = store_data_version(module.store, &v) == STORE_OK;
+    pthread_mutex_lock(&cache_lock);
+    note_data_version(ok, v);
+    uint64_t gen = generation;
+    bool fresh = copy_if_fresh(row, out);
+    pthread_mutex_unlock(&cache_lock);
+    if (fresh) return CKR_OK;
+
+    struct cmk_record rec;
+    enum store_status s = store_cmk_get(module.store, row, &rec);
     CK_RV rv = CKR_OK;
     pthread_mutex_lock(&cache_lock);
-    cache_check_freshness();
+    if (s != STORE_OK) {
+        entry_unlink(row);
+        rv = s == STORE_NOT_FOUND ? CKR_OBJECT_HANDLE_INVALID : CKR_DEVICE_ERROR;
+        goto out;
+    }
     struct cache_entry *e = entry_find(row);
     if (!e) {
         e = calloc(1, sizeof(*e));
         if (!e) {
             rv = CKR_HOST_MEMORY;
-            goto out;
-        }
-        rv = entry_load(e, row);
-        if (rv != CKR_OK) {
-            free(e);
             goto out;
         }
         e->next = *bucket_of(row);
@@ -120,17 +140,14 @@ CK_RV cmk_cache_get(int64_t row, struct cmk_live *out)
         entry_drop_handles(e);
         e->handle_epoch = handle_epoch;
     }
-    if (e->generation != generation) {
-        rv = entry_load(e, row);
-        if (rv != CKR_OK) {
-            entry_unlink(row);
-            goto out;
-        }
-    }
+    /* Facts read for generation gen; if a newer change was noted meanwhile, the next
+     * caller reads again. */
+    entry_fill(e, &rec, gen);
     *out = e->live;
     out->handle_epoch = handle_epoch;
 out:
     pthread_mutex_unlock(&cache_lock);
+    if (s == STORE_OK) cmk_record_free(&rec);
     return rv;
 }
 
@@ -195,10 +212,13 @@ void cmk_cache_set_version_handle(int64_t row, unsigned long version, uint64_t e
 
 void cmk_cache_forget(int64_t row)
 {
-    /* Only the facts go stale: the backend handles stay valid while the version does. */
+    /* Our own commits do not move data_version (it counts other connections), so a
+     * change here ages every entry: a thread that read the row just before the change
+     * stored its facts under the older generation, and they are read again. Backend
+     * handles stay: they are valid while the version is. */
+    (void)row;
     pthread_mutex_lock(&cache_lock);
-    struct cache_entry *e = entry_find(row);
-    if (e) e->generation = 0;
+    generation++;
     pthread_mutex_unlock(&cache_lock);
 }
 

@@ -570,7 +570,9 @@ void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigne
     if (backend_find_by_id(&module.be, session, bid, sizeof(bid), (CK_OBJECT_CLASS)-1, found, 8,
                            &n) != CKR_OK)
         return;
+    module_token_lock();
     for (CK_ULONG i = 0; i < n; i++) module.be.fn->C_DestroyObject(session, found[i]);
+    module_token_unlock();
 }
 
 static void undo_creating_row(CK_SESSION_HANDLE session, struct cmk_record *rec)
@@ -636,7 +638,9 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     }
 
     CK_OBJECT_HANDLE material = 0;
+    module_token_lock();
     rv = module.be.fn->C_GenerateKey(session, mech, b.attrs, b.count, &material);
+    module_token_unlock();
     if (rv != CKR_OK) {
         log_warning("CreateKey: the backend refused to generate %s: 0x%lx", req.spec.name, rv);
         store_cmk_delete(module.store, rec.row);
@@ -704,8 +708,10 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     }
 
     CK_OBJECT_HANDLE mpub = 0, mpriv = 0;
+    module_token_lock();
     rv = module.be.fn->C_GenerateKeyPair(session, mech, bpub.attrs, bpub.count, bpriv.attrs,
                                          bpriv.count, &mpub, &mpriv);
+    module_token_unlock();
     if (rv != CKR_OK) {
         log_warning("CreateKey: the backend refused to generate %s: 0x%lx", req.spec.name, rv);
         store_cmk_delete(module.store, rec.row);

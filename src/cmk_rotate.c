@@ -112,7 +112,10 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
     CK_OBJECT_HANDLE h;
     /* Material a crashed attempt left under this identity would make two objects. */
     cmk_destroy_material(session, rec->key_id, version);
-    return module.be.fn->C_GenerateKey(session, &mech, t, sizeof(t) / sizeof(t[0]), &h);
+    module_token_lock();
+    CK_RV rv = module.be.fn->C_GenerateKey(session, &mech, t, sizeof(t) / sizeof(t[0]), &h);
+    module_token_unlock();
+    return rv;
 }
 
 /* Step 3: the new version becomes primary, with its version row and audit, at once. */

@@ -38,8 +38,9 @@ static inline bool module_ready(void)
 }
 
 /* Serialises, across the processes sharing this store, the backend calls that rewrite
- * or read the backend token's own state file (SoftHSMv2 rewrites it at every login,
- * and a process reading it meanwhile fails). Cheap: logins and starts are rare. */
+ * or read the backend token's own state files: SoftHSMv2 rewrites them at every login
+ * and object creation or destruction, and a process reading them meanwhile fails.
+ * Cheap: an uncontended flock, on calls that take milliseconds anyway. */
 void module_token_lock(void);
 void module_token_unlock(void);
 

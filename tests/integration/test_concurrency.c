@@ -1,0 +1,151 @@
+/* test_concurrency.c - processes x threads hammering one store and token: creates with
+ * colliding and unique aliases, finds, crypto, state changes and rotations. Afterwards
+ * the store and backend must agree with what the workers report. */
+#include <pthread.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "inspect.h"
+
+#define PROCESSES 4
+#define THREADS 4
+#define SECONDS 4
+
+struct worker {
+    int process, thread;
+    long created, collisions, unexpected, ops;
+};
+
+static CK_RV open_session(CK_SESSION_HANDLE *s)
+{
+    return p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s);
+}
+
+static void note_unexpected(struct worker *w, const char *what, CK_RV rv)
+{
+    fprintf(stderr, "  process %d thread %d: %s -> 0x%lx\n", w->process, w->thread, what, rv);
+    w->unexpected++;
+}
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    CK_SESSION_HANDLE s;
+    if (open_session(&s) != CKR_OK) {
+        w->unexpected++;
+        return NULL;
+    }
+    time_t end = time(NULL) + SECONDS;
+    CK_OBJECT_HANDLE mine = 0;
+    for (long i = 0; time(NULL) < end; i++) {
+        char alias[64];
+        bool colliding = i % 3 == 0;
+        if (colliding) snprintf(alias, sizeof(alias), "shared-%ld", i % 6);
+        else snprintf(alias, sizeof(alias), "p%d-t%d-%ld", w->process, w->thread, i);
+        CK_OBJECT_HANDLE key;
+        CK_RV rv = make_aes(s, alias, NULL, 0, &key);
+        if (rv == CKR_OK) {
+            w->created++;
+            mine = key;
+            /* Our own new key is findable by its alias at once, from every thread. */
+            CK_OBJECT_HANDLE found = 0;
+            if (find_by_label(s, alias, CKO_SECRET_KEY, &found) != 1 || found != key)
+                note_unexpected(w, "find", 0);
+        } else if (colliding && rv == CKR_ATTRIBUTE_VALUE_INVALID) {
+            w->collisions++; /* taken, possibly by a creation still in progress */
+        } else {
+            note_unexpected(w, "create", rv);
+        }
+        if (!mine) continue;
+        rv = aes_gcm_roundtrip(s, mine);
+        if (rv != CKR_OK && rv != CKR_KEY_FUNCTION_NOT_PERMITTED) note_unexpected(w, "gcm", rv);
+        switch (i % 4) {
+        case 1: rv = set_ulong(s, mine, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED); break;
+        case 2: rv = set_ulong(s, mine, CKA_CMK_KEY_STATE, CMK_STATE_ENABLED); break;
+        case 3: {
+            CK_BBOOL yes = CK_TRUE;
+            CK_ATTRIBUTE a = {CKA_CMK_ROTATE_NOW, &yes, 1};
+            rv = p11->C_SetAttributeValue(s, mine, &a, 1);
+            if (rv == CKR_ACTION_PROHIBITED) rv = CKR_OK; /* disabled at that moment */
+            break;
+        }
+        default: rv = CKR_OK;
+        }
+        if (rv != CKR_OK) note_unexpected(w, "change", rv);
+        w->ops++;
+    }
+    p11->C_CloseSession(s);
+    return NULL;
+}
+
+/* One process: THREADS workers; writes its totals to fd. */
+static void run_process(int process, int fd)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    struct worker workers[THREADS] = {0};
+    pthread_t threads[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        workers[t].process = process;
+        workers[t].thread = t;
+        pthread_create(&threads[t], NULL, work, &workers[t]);
+    }
+    long totals[3] = {0, 0, 0};
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(threads[t], NULL);
+        totals[0] += workers[t].created;
+        totals[1] += workers[t].unexpected;
+        totals[2] += workers[t].ops;
+    }
+    fixture_close(s);
+    if (write(fd, totals, sizeof(totals)) != sizeof(totals)) _exit(3);
+    _exit(harness_failed_checks ? 1 : 0);
+}
+
+static void test_processes_and_threads_keep_the_store_consistent(void)
+{
+    int pipes[PROCESSES][2];
+    pid_t pids[PROCESSES];
+    for (int p = 0; p < PROCESSES; p++) {
+        if (pipe(pipes[p]) != 0) return;
+        pids[p] = fork();
+        if (pids[p] == 0) run_process(p, pipes[p][1]);
+        close(pipes[p][1]);
+    }
+    long created = 0, unexpected = 0, ops = 0;
+    for (int p = 0; p < PROCESSES; p++) {
+        long totals[3] = {0, 0, 0};
+        CHECK(read(pipes[p][0], totals, sizeof(totals)) == sizeof(totals));
+        close(pipes[p][0]);
+        int status;
+        waitpid(pids[p], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        created += totals[0];
+        unexpected += totals[1];
+        ops += totals[2];
+    }
+    printf("  %ld keys created, %ld operations rounds, %ld unexpected errors\n", created, ops,
+           unexpected);
+    CHECK(unexpected == 0);
+    CHECK(created > 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state != 0") == created);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0 OR rotating_to != 0") == 0);
+    CHECK(inspect_store_count("SELECT count(*) - count(DISTINCT lower(alias)) FROM cmk") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias LIKE 'shared-%'") <= 6);
+    long versions = inspect_store_count("SELECT count(*) FROM cmk_version");
+    CHECK(versions == inspect_store_count("SELECT sum(primary_version) FROM cmk"));
+    CHECK(inspect_backend_material() == versions);
+}
+
+int main(int argc, char **argv)
+{
+    const char *module = getenv("CMK_MODULE");
+    p11 = harness_load(module ? module : "libcmkp11.so");
+    static const struct test_case tests[] = {
+#define T(name) {#name, name}
+        T(test_processes_and_threads_keep_the_store_consistent),
+#undef T
+    };
+    return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
