@@ -24,6 +24,16 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                             CK_ATTRIBUTE_PTR priv_tmpl, CK_ULONG priv_count,
                             CK_OBJECT_HANDLE_PTR pub_key, CK_OBJECT_HANDLE_PTR priv_key);
 
+/* Is this C_CreateObject template a token secret or private key (which becomes a CMK)? */
+bool cmk_adopt_wanted(const CK_ATTRIBUTE *tmpl, CK_ULONG n);
+/* C_CreateObject of a token key: an import in clear, origin EXTERNAL. */
+CK_RV cmk_adopt_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
+                       CK_OBJECT_HANDLE_PTR handle);
+/* C_CopyObject of a (non-CMK) key: a copy into the token becomes a CMK (*adopted set);
+ * otherwise nothing is done and the caller forwards the copy. */
+CK_RV cmk_adopt_copy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE source, CK_ATTRIBUTE_PTR tmpl,
+                     CK_ULONG n, CK_OBJECT_HANDLE_PTR handle, bool *adopted);
+
 /* What an operation wants to do with a key: checked against state and usage. */
 enum cmk_use {
     CMK_USE_ENCRYPT,

@@ -195,6 +195,12 @@ static CK_RV apply_label(struct cmk_record *rec, const CK_ATTRIBUTE *a)
 
 static CK_RV apply_rotation(struct cmk_record *rec, const CK_ATTRIBUTE *a)
 {
+    if (rec->state != CMK_STATE_ENABLED) {
+        log_warning("SetAttributeValue: key %s: the rotation policy changes only while the key "
+                    "is Enabled",
+                    rec->key_id);
+        return CKR_ACTION_PROHIBITED;
+    }
     char why[VALIDATE_WHY_SIZE];
     int64_t now = util_now();
     int64_t anchor = rec->rotation_enabled ? rec->next_rotation - rec->rotation_interval : now;

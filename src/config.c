@@ -82,8 +82,11 @@ static int handle_policy(struct parse_state *st, const char *name, const char *v
         }
         return 1;
     }
-    if (!strcmp(name, "allow_immediate_destroy") || !strcmp(name, "cloud_specs_only")) {
-        bool *field = name[0] == 'a' ? &cfg->allow_immediate_destroy : &cfg->cloud_specs_only;
+    if (!strcmp(name, "allow_immediate_destroy") || !strcmp(name, "cloud_specs_only") ||
+        !strcmp(name, "refuse_clear_import")) {
+        bool *field = name[0] == 'a'   ? &cfg->allow_immediate_destroy
+                      : name[0] == 'c' ? &cfg->cloud_specs_only
+                                       : &cfg->refuse_clear_import;
         if (parse_bool(value, field)) return 1;
         snprintf(st->reason, sizeof(st->reason), "must be true or false");
         return 0;

@@ -20,6 +20,7 @@ struct config {
     enum usage_conflict_policy usage_conflict; /* [policy] usage_conflict */
     bool allow_immediate_destroy;             /* [policy] allow_immediate_destroy */
     bool cloud_specs_only;                    /* [policy] cloud_specs_only */
+    bool refuse_clear_import;                 /* [policy] refuse_clear_import */
     unsigned long max_keys;                   /* [policy] max_keys, 0 = no quota */
 };
 

@@ -29,6 +29,8 @@ CK_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl,
             ENTRY_RETURN("C_CreateObject", CKR_ATTRIBUTE_TYPE_INVALID);
         }
     }
+    if (cmk_adopt_wanted(tmpl, count))
+        ENTRY_RETURN("C_CreateObject", cmk_adopt_create(session, tmpl, count, object));
     rv = module.be.fn->C_CreateObject(session, tmpl, count, object);
     if (rv == CKR_OK && handle_is_cmk(*object)) {
         log_error("C_CreateObject: backend handle collides with cmkp11's range");
@@ -48,7 +50,12 @@ CK_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
         log_warning("C_CopyObject: a CMK cannot be copied");
         ENTRY_RETURN("C_CopyObject", CKR_ACTION_PROHIBITED);
     }
-    CK_RV rv = module.be.fn->C_CopyObject(session, object, tmpl, count, copy);
+    if (!copy) ENTRY_RETURN("C_CopyObject", CKR_ARGUMENTS_BAD);
+    CK_RV rv = tmpl_check_shape(tmpl, count, "C_CopyObject");
+    bool adopted = false;
+    if (rv == CKR_OK) rv = cmk_adopt_copy(session, object, tmpl, count, copy, &adopted);
+    if (rv != CKR_OK || adopted) ENTRY_RETURN("C_CopyObject", rv);
+    rv = module.be.fn->C_CopyObject(session, object, tmpl, count, copy);
     if (rv == CKR_OK) object_track_new(session, *copy);
     ENTRY_RETURN("C_CopyObject", rv);
 }

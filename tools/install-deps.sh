@@ -7,7 +7,7 @@ packages=(
     build-essential cmake pkg-config
     libssl-dev libsqlite3-dev libp11-kit-dev libinih-dev libjson-c-dev
     softhsm2 opensc p11-kit gnutls-bin libnss3-tools
-    libengine-pkcs11-openssl openssl sqlite3
+    libengine-pkcs11-openssl openssl sqlite3 python3-pykcs11 openjdk-17-jre-headless
 )
 missing=()
 for p in "${packages[@]}"; do

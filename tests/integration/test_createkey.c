@@ -551,7 +551,7 @@ static void test_cmk_keys_do_not_derive(void)
     fixture_close(s);
 }
 
-static void test_token_key_passed_through_is_still_found(void)
+static void test_key_imported_in_clear_becomes_a_cmk(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -562,7 +562,19 @@ static void test_token_key_passed_through_is_still_found(void)
                         {CKA_LABEL, "imported", 8}};
     CK_OBJECT_HANDLE h;
     CHECK_RV(p11->C_CreateObject(s, t, 5, &h), CKR_OK);
-    CHECK(find_by_label(s, "imported", CKO_SECRET_KEY, NULL) == 1);
+    CK_OBJECT_HANDLE found = 0;
+    CHECK(find_by_label(s, "imported", CKO_SECRET_KEY, &found) == 1 && found == h);
+    char spec[40];
+    CHECK_RV(get_text(s, h, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+    CHECK(strcmp(spec, "AES_128") == 0);
+    CK_ULONG origin = 0, state = 0;
+    CHECK_RV(get_ulong(s, h, CKA_CMK_ORIGIN, &origin), CKR_OK);
+    CHECK_RV(get_ulong(s, h, CKA_CMK_KEY_STATE, &state), CKR_OK);
+    CHECK(origin == CMK_ORIGIN_EXTERNAL && state == CMK_STATE_ENABLED);
+    unsigned char v[16];
+    CK_ATTRIBUTE read_value = {CKA_VALUE, v, sizeof(v)};
+    CHECK_RV(p11->C_GetAttributeValue(s, h, &read_value, 1), CKR_ATTRIBUTE_SENSITIVE);
+    CHECK_RV(aes_gcm_roundtrip(s, h), CKR_OK);
     /* A certificate-like data object, renamed, then destroyed: the record follows. */
     CK_OBJECT_CLASS data = CKO_DATA;
     CK_ATTRIBUTE d[] = {{CKA_CLASS, &data, sizeof(data)}, {CKA_TOKEN, &yes, 1},
@@ -582,7 +594,43 @@ static void test_token_key_passed_through_is_still_found(void)
     CHECK_RV(p11->C_DestroyObject(s, dh), CKR_OK);
     CHECK(find_count(s, by_memo, 1, NULL) == 0);
     fixture_close(s);
-    CHECK(inspect_store_count("SELECT count(*) FROM passthrough") == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM passthrough") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE action = 'ImportKey'") == 1);
+}
+
+static void test_session_key_copied_into_the_token_becomes_a_cmk(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    /* What Java's keytool does: a session pair, then a copy of the private key. */
+    static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, (void *)p256, sizeof(p256)}};
+    CK_OBJECT_HANDLE pub, priv, copy;
+    CHECK_RV(p11->C_GenerateKeyPair(s, &mech, pt, 1, NULL, 0, &pub, &priv), CKR_OK);
+    CK_ATTRIBUTE to_token[] = {{CKA_TOKEN, &yes, 1}, {CKA_ID, "javakey", 7}};
+    CHECK_RV(p11->C_CopyObject(s, priv, to_token, 2, &copy), CKR_OK);
+    char spec[40];
+    CHECK_RV(get_text(s, copy, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+    CHECK(strcmp(spec, "EC_P256") == 0);
+    CK_ULONG origin = 0, usage = 0;
+    CHECK_RV(get_ulong(s, copy, CKA_CMK_ORIGIN, &origin), CKR_OK);
+    CHECK(origin == CMK_ORIGIN_KMS); /* generated in the HSM (CKA_LOCAL) */
+    CHECK_RV(get_ulong(s, copy, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(usage == CMK_USAGE_SIGN_VERIFY);
+    CK_BBOOL sensitive = CK_FALSE, extractable = CK_TRUE;
+    CK_ATTRIBUTE q[] = {{CKA_SENSITIVE, &sensitive, 1}, {CKA_EXTRACTABLE, &extractable, 1}};
+    CHECK_RV(p11->C_GetAttributeValue(s, copy, q, 2), CKR_OK);
+    CHECK(sensitive == CK_TRUE && extractable == CK_FALSE);
+    CHECK_RV(sign_verify_ec(s, copy, pub), CKR_OK);
+    CK_ATTRIBUTE by_id[] = {{CKA_ID, "javakey", 7}};
+    CHECK(find_count(s, by_id, 1, NULL) == 1);
+    /* A session copy of a session key stays a plain session object. */
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE stay[] = {{CKA_TOKEN, &no, 1}};
+    CHECK_RV(p11->C_CopyObject(s, priv, stay, 1, &copy), CKR_OK);
+    CHECK_RV(get_text(s, copy, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_ATTRIBUTE_TYPE_INVALID);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 1") == 1);
 }
 
 static void test_keys_made_outside_cmkp11_are_listed_when_configured(void)
@@ -647,7 +695,8 @@ int main(int argc, char **argv)
         T(test_interface_list_offers_pkcs11),
         T(test_keys_stay_usable_after_logout_and_last_session_close),
         T(test_cmk_keys_do_not_derive),
-        T(test_token_key_passed_through_is_still_found),
+        T(test_key_imported_in_clear_becomes_a_cmk),
+        T(test_session_key_copied_into_the_token_becomes_a_cmk),
         T(test_keys_made_outside_cmkp11_are_listed_when_configured),
 #undef T
     };

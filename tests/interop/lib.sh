@@ -162,6 +162,99 @@ pub_to_der() { # IN OUT [DER|PEM]
     openssl pkey -pubin -inform "${3:-PEM}" -in "$1" -outform DER -out "$2"
 }
 
+# store NAME SQL: a query of the CMK store (sqlite3 on $CMK_WORK/cmk.db) as step NAME,
+# to prove that what a client made went through cmkp11 and became a CMK.
+store() {
+    run "$1" sqlite3 "$CMK_WORK/cmk.db" "$2"
+}
+
+# hexof TEXT: TEXT's bytes in lower-case hex, the way pkcs11-tool prints a CKA_ID.
+hexof() {
+    printf '%s' "$1" | od -An -tx1 | tr -d ' \n'
+}
+
+# engine_setup: the libp11 pkcs11 engine for OpenSSL 3, configured in a file of its own
+# with this test's module: without MODULE_PATH the engine would silently fall back to
+# the system's p11-kit modules, and a test could pass against SoftHSMv2 alone. Sets E,
+# the command prefix for OpenSSL with the engine (an array: `timeout` runs programs
+# only); plain `openssl` (lib.sh's empty OPENSSL_CONF, no engine) checks the results.
+engine_setup() {
+    local so
+    so=$(find /usr/lib -name pkcs11.so -path '*engines-3*' 2>/dev/null | head -n 1)
+    if [ -z "$so" ]; then
+        fail "the OpenSSL 3 pkcs11 engine (engines-3/pkcs11.so) is not installed (Debian package libengine-pkcs11-openssl)"
+        finish
+    fi
+    note "engine: $so"
+    # init = 0 leaves it loaded but uninitialised until -engine pkcs11 asks for it.
+    cat >"$CMK_WORK/openssl-engine.cnf" <<CNF
+openssl_conf = openssl_init
+
+[openssl_init]
+engines = engine_section
+
+[engine_section]
+pkcs11 = pkcs11_section
+
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = $so
+MODULE_PATH = $CMK_MODULE
+init = 0
+CNF
+    # shellcheck disable=SC2034 # used by the scripts
+    E=(env OPENSSL_CONF="$CMK_WORK/openssl-engine.cnf" openssl)
+}
+
+# p11kit_setup: cmkp11 registered with p11-kit in a private configuration only, for
+# clients that go through p11-kit (p11-kit itself, p11-kit-proxy.so). Sets PROXY (the
+# proxy module), P11KIT_CONF (the folder of the private configuration) and AS (the
+# command prefix that runs a client as a non-root user with that configuration).
+#
+# p11-kit 0.24 (Debian 12) reads the user configuration from $XDG_CONFIG_HOME/pkcs11/
+# (pkcs11.conf and modules/*.module), but never when getuid() is 0 ("skipping user
+# config in program running as root"). So the clients run as a non-root user: in a user
+# namespace (`unshare -U`: the process sees uid 65534 but keeps its own files), else as
+# nobody with setpriv. HOME and XDG_CONFIG_HOME point into $CMK_WORK; /etc and the real
+# home are never written. `user-config: only` keeps Debian's system registration of
+# SoftHSMv2 (/usr/share/p11-kit/modules/softhsm2.module) out, so the backend's raw
+# token cannot appear beside ours.
+# shellcheck disable=SC2034 # PROXY, P11KIT_CONF and AS are used by the scripts
+p11kit_setup() {
+    require_tool p11-kit p11-kit
+    PROXY=$(find /usr/lib -name p11-kit-proxy.so 2>/dev/null | head -n 1)
+    if [ -z "$PROXY" ]; then
+        fail "p11-kit-proxy.so is not installed (Debian package p11-kit-modules)"
+        finish
+    fi
+    note "proxy: $PROXY"
+    local home=$CMK_WORK/p11kit-home src
+    src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    P11KIT_CONF=$home/.config/pkcs11
+    mkdir -p "$P11KIT_CONF/modules"
+    printf '# private p11-kit configuration of the cmkp11 interop tests\nuser-config: only\n' \
+        >"$P11KIT_CONF/pkcs11.conf"
+    # The shipped module file, with the absolute path of the module under test (a
+    # relative path would be resolved against p11-kit's own module folder).
+    sed -E "s|^module:.*|module: $CMK_MODULE|" "$src/conf/cmkp11.module" >"$P11KIT_CONF/modules/cmkp11.module"
+    local envs=(env HOME="$home" XDG_CONFIG_HOME="$home/.config" CMKP11_CONF="$CMKP11_CONF"
+        SOFTHSM2_CONF="$SOFTHSM2_CONF")
+    if [ "$(id -u)" -ne 0 ]; then
+        AS=("${envs[@]}")
+        note "p11-kit clients run as $(id -un)"
+    elif [ -z "${CMK_P11KIT_NO_USERNS:-}" ] && unshare -U true 2>/dev/null; then
+        AS=(unshare -U "${envs[@]}")
+        note "p11-kit clients run in a user namespace (unshare -U)"
+    else
+        # No user namespaces: nobody must reach the token, store and log in the test
+        # folder (a private temporary folder, removed afterwards).
+        touch "$CMK_WORK/cmkp11.log"
+        chmod -R a+rwX "$CMK_WORK"
+        AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups "${envs[@]}")
+        note "p11-kit clients run as nobody (setpriv)"
+    fi
+}
+
 # finish: the tally, repeated failures, and the exit status (a script that checked
 # nothing fails too).
 finish() {

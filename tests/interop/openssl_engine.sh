@@ -8,37 +8,10 @@ set -euo pipefail
 
 require_tool openssl openssl
 require_tool pkcs11-tool opensc
-ENGINE_SO=$(find /usr/lib -name pkcs11.so -path '*engines-3*' 2>/dev/null | head -n 1)
-if [ -z "$ENGINE_SO" ]; then
-    fail "the OpenSSL 3 pkcs11 engine (engines-3/pkcs11.so) is not installed (Debian package libengine-pkcs11-openssl)"
-    finish
-fi
-note "engine: $ENGINE_SO"
+engine_setup
 
 W=$CMK_WORK
 P=(pkcs11-tool --module "$CMK_MODULE" --login --pin "$CMK_PIN")
-
-# The engine is configured only here, with this test's module; init = 0 leaves it
-# loaded but uninitialised until -engine pkcs11 asks for it.
-cat >"$W/openssl-engine.cnf" <<CNF
-openssl_conf = openssl_init
-
-[openssl_init]
-engines = engine_section
-
-[engine_section]
-pkcs11 = pkcs11_section
-
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE_SO
-MODULE_PATH = $CMK_MODULE
-init = 0
-CNF
-ENGINE_CONF=$W/openssl-engine.cnf
-# E: OpenSSL with the engine. Plain `openssl` (lib.sh's empty OPENSSL_CONF, no engine)
-# checks what the token made. An array, not a function: `timeout` runs programs only.
-E=(env OPENSSL_CONF="$ENGINE_CONF" openssl)
 
 uri() { # uri LABEL TYPE
     printf 'pkcs11:token=%s;object=%s;type=%s;pin-value=%s' "$CMK_TOKEN" "$1" "$2" "$CMK_PIN"

@@ -8,13 +8,22 @@
 # --derive pick the key by --id only and ignore --label (they take the first key of
 # the class), so those steps name keys by id. --read-object and --delete-object do
 # honour --label.
+#
+# With CMK_INTEROP_PROXY=1 (CTest interop_pkcs11_tool_proxy) every call to cmkp11 goes
+# through p11-kit-proxy.so with cmkp11 registered in a private p11-kit configuration
+# (lib.sh's p11kit_setup); the backend checks still load SoftHSMv2 directly.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 require_tool pkcs11-tool opensc
 require_tool openssl openssl
 
-P=(pkcs11-tool --module "$CMK_MODULE")
+if [ -n "${CMK_INTEROP_PROXY:-}" ]; then
+    p11kit_setup
+    P=("${AS[@]}" pkcs11-tool --module "$PROXY")
+else
+    P=(pkcs11-tool --module "$CMK_MODULE")
+fi
 L=(--login --pin "$CMK_PIN")
 W=$CMK_WORK
 AES=interop-aes

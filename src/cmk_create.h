@@ -1,0 +1,35 @@
+/* cmk_create.h - the steps of making a CMK, shared by generation and import:
+ * a Creating row first, then the material, then one commit that makes it Enabled. */
+#ifndef CMKP11_CMK_CREATE_H
+#define CMKP11_CMK_CREATE_H
+
+#include <p11-kit/pkcs11.h>
+
+#include "cmk_record.h"
+#include "cmk_request.h"
+#include "template.h"
+
+struct public_key {
+    unsigned char *spki;
+    size_t spki_len;
+    unsigned char *ec_point;
+    CK_ULONG ec_point_len;
+};
+
+/* Writes the Creating row (the unique alias index refuses a taken alias here). */
+CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct cmk_record *rec);
+/* Makes the row Enabled with its version 1, public key and audit row, at once. */
+CK_RV cmk_create_commit(struct cmk_record *rec, const char *action, const char *how,
+                        const struct public_key *pk);
+/* Removes the row and any material made for it. */
+void cmk_create_undo(CK_SESSION_HANDLE session, struct cmk_record *rec);
+/* The backend's own identity for a version's material: never the client's. */
+void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bid,
+                                 const char *label);
+void cmk_backend_label(const char *key_id, unsigned long version, char out[80]);
+/* Reads a public key's components from the backend and encodes them (either may stay
+ * NULL). For an RSA private key the modulus and exponent it carries are used. */
+void cmk_create_read_public_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE pub,
+                                CK_KEY_TYPE type, struct public_key *out);
+
+#endif

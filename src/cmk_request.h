@@ -1,0 +1,44 @@
+/* cmk_request.h - a CreateKey request: what the client asked for, checked against
+ * every rule before anything is written to the store or the backend. */
+#ifndef CMKP11_CMK_REQUEST_H
+#define CMKP11_CMK_REQUEST_H
+
+#include <p11-kit/pkcs11.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cmk_record.h"
+#include "keyspec.h"
+#include "template.h"
+
+struct create_request {
+    struct keyspec spec;
+    char alias[256];
+    bool has_alias;
+    const void *cka_id;
+    CK_ULONG cka_id_len;
+    bool has_cka_id;
+    const char *description;
+    CK_ULONG description_len;
+    CK_ULONG usage, origin, protection;
+    bool rotation_enabled;
+    int64_t rotation_interval;
+    struct cmk_tag *tags;
+    size_t tag_count;
+    bool secret_private; /* CKA_PRIVATE of the secret or private key */
+    bool public_private; /* CKA_PRIVATE of the public key */
+};
+
+/* Parses and validates a request. mech is the key-generation mechanism (or the one
+ * that would have made the key, for imports); main is the secret or private key's
+ * template, pub the public key's (NULL for a secret key). */
+CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
+                        const CK_ATTRIBUTE *main, CK_ULONG nmain, const CK_ATTRIBUTE *pub,
+                        CK_ULONG npub);
+CK_RV cmk_request_check_quota(void);
+CK_RV cmk_request_session_writable(CK_SESSION_HANDLE session);
+/* Sets the usage flags the backend material gets; the rest is FALSE. */
+void cmk_request_usage_flags(struct tmpl_builder *b, CK_ULONG usage, bool private_half,
+                             bool public_half, const CK_ATTRIBUTE *client, CK_ULONG n);
+
+#endif

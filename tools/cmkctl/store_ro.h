@@ -1,0 +1,23 @@
+/* store_ro.h - the module's configuration and SQLite store, opened read-only for the
+ * commands that report on the store itself (audit-log, doctor, purge-due). */
+#ifndef CMKCTL_STORE_RO_H
+#define CMKCTL_STORE_RO_H
+
+#include <limits.h>
+#include <sqlite3.h>
+#include <stddef.h>
+
+struct cmk_conf {
+    char path[PATH_MAX];  /* the configuration file */
+    char store[PATH_MAX]; /* [token] store, made absolute */
+    char token_label[64]; /* [token] label */
+    char backend[PATH_MAX];
+};
+
+/* Reads $CMKP11_CONF (else the installed default). Returns 0, or -1 with why filled. */
+int conf_load(struct cmk_conf *c, char *why, size_t why_size);
+
+/* Opens the store read-only: cmkctl never writes it behind the module's back. */
+int store_open_ro(const char *path, sqlite3 **db, char *why, size_t why_size);
+
+#endif
