@@ -16,7 +16,6 @@
 #include "module.h"
 #include "util.h"
 
-static const CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
 
 /* What the rules need to know of the key, read from the template or the source. */
 struct key_facts {
@@ -170,21 +169,7 @@ static CK_RV adopt(CK_SESSION_HANDLE session, const struct key_facts *k,
     char label[80];
     cmk_backend_id(rec.key_id, 1, bid);
     cmk_backend_label(rec.key_id, 1, label);
-    tmpl_copy_standard(&b, client, n);
-    cmk_create_backend_identity(&b, bid, label);
-    tmpl_set(&b, CKA_SENSITIVE, &ck_true, 1);
-    tmpl_set(&b, CKA_EXTRACTABLE, &ck_false, 1);
-    tmpl_set(&b, CKA_PRIVATE, &ck_true, 1);
-    tmpl_set(&b, CKA_DERIVE, &ck_false, 1);
-    bool crypt = req.usage == CMK_USAGE_ENCRYPT_DECRYPT;
-    if (k->cls == CKO_SECRET_KEY) {
-        tmpl_set(&b, CKA_ENCRYPT, crypt ? &ck_true : &ck_false, 1);
-        tmpl_set(&b, CKA_DECRYPT, crypt ? &ck_true : &ck_false, 1);
-        tmpl_set(&b, CKA_SIGN, crypt ? &ck_false : &ck_true, 1);
-        tmpl_set(&b, CKA_VERIFY, crypt ? &ck_false : &ck_true, 1);
-    } else {
-        cmk_request_usage_flags(&b, req.usage, true, false, rules, nrules);
-    }
+    cmk_create_material_template(&b, client, n, bid, label, k->cls, req.usage);
     CK_OBJECT_HANDLE material = 0;
     rv = b.failed ? CKR_HOST_MEMORY : CKR_OK;
     if (rv == CKR_OK) {

@@ -188,6 +188,27 @@ void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bi
     tmpl_set(b, CKA_LABEL, label, (CK_ULONG)strlen(label));
 }
 
+void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *client,
+                                  CK_ULONG n, const unsigned char *bid, const char *label,
+                                  CK_OBJECT_CLASS cls, CK_ULONG usage)
+{
+    tmpl_copy_standard(b, client, n);
+    cmk_create_backend_identity(b, bid, label);
+    tmpl_set(b, CKA_SENSITIVE, &ck_true, sizeof(CK_BBOOL));
+    tmpl_set(b, CKA_EXTRACTABLE, &ck_false, sizeof(CK_BBOOL));
+    tmpl_set(b, CKA_PRIVATE, &ck_true, sizeof(CK_BBOOL));
+    tmpl_set(b, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
+    if (cls == CKO_PRIVATE_KEY) {
+        cmk_request_usage_flags(b, usage, true, false, client, n);
+        return;
+    }
+    bool crypt = usage == CMK_USAGE_ENCRYPT_DECRYPT;
+    tmpl_set(b, CKA_ENCRYPT, crypt ? &ck_true : &ck_false, sizeof(CK_BBOOL));
+    tmpl_set(b, CKA_DECRYPT, crypt ? &ck_true : &ck_false, sizeof(CK_BBOOL));
+    tmpl_set(b, CKA_SIGN, crypt ? &ck_false : &ck_true, sizeof(CK_BBOOL));
+    tmpl_set(b, CKA_VERIFY, crypt ? &ck_false : &ck_true, sizeof(CK_BBOOL));
+}
+
 void cmk_backend_label(const char *key_id, unsigned long version, char out[80])
 {
     snprintf(out, 80, CMK_BACKEND_LABEL_PREFIX "%s/v%lu", key_id, version);
@@ -218,17 +239,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     char label[80];
     cmk_backend_id(rec.key_id, 1, bid);
     cmk_backend_label(rec.key_id, 1, label);
-    tmpl_copy_standard(&b, tmpl, count);
-    cmk_create_backend_identity(&b, bid, label);
-    tmpl_set(&b, CKA_SENSITIVE, &ck_true, sizeof(CK_BBOOL));
-    tmpl_set(&b, CKA_EXTRACTABLE, &ck_false, sizeof(CK_BBOOL));
-    tmpl_set(&b, CKA_PRIVATE, req.secret_private ? &ck_true : &ck_false, sizeof(CK_BBOOL));
-    bool crypt = req.usage == CMK_USAGE_ENCRYPT_DECRYPT;
-    tmpl_set(&b, CKA_ENCRYPT, crypt ? &ck_true : &ck_false, sizeof(CK_BBOOL));
-    tmpl_set(&b, CKA_DECRYPT, crypt ? &ck_true : &ck_false, sizeof(CK_BBOOL));
-    tmpl_set(&b, CKA_SIGN, crypt ? &ck_false : &ck_true, sizeof(CK_BBOOL));
-    tmpl_set(&b, CKA_VERIFY, crypt ? &ck_false : &ck_true, sizeof(CK_BBOOL));
-    tmpl_set(&b, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
+    cmk_create_material_template(&b, tmpl, count, bid, label, CKO_SECRET_KEY, req.usage);
     if (b.failed) {
         rv = CKR_HOST_MEMORY;
         store_cmk_delete(module.store, rec.row);
@@ -292,13 +303,8 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     tmpl_set(&bpub, CKA_PRIVATE, req.public_private ? &ck_true : &ck_false, sizeof(CK_BBOOL));
     cmk_request_usage_flags(&bpub, req.usage, false, true, pub_tmpl, pub_count);
     tmpl_set(&bpub, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
-    tmpl_copy_standard(&bpriv, priv_tmpl, priv_count);
-    cmk_create_backend_identity(&bpriv, bid, label);
-    tmpl_set(&bpriv, CKA_SENSITIVE, &ck_true, sizeof(CK_BBOOL));
-    tmpl_set(&bpriv, CKA_EXTRACTABLE, &ck_false, sizeof(CK_BBOOL));
-    tmpl_set(&bpriv, CKA_PRIVATE, req.secret_private ? &ck_true : &ck_false, sizeof(CK_BBOOL));
-    cmk_request_usage_flags(&bpriv, req.usage, true, false, priv_tmpl, priv_count);
-    tmpl_set(&bpriv, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
+    cmk_create_material_template(&bpriv, priv_tmpl, priv_count, bid, label, CKO_PRIVATE_KEY,
+                                 req.usage);
     if (bpub.failed || bpriv.failed) {
         rv = CKR_HOST_MEMORY;
         store_cmk_delete(module.store, rec.row);

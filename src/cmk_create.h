@@ -26,6 +26,11 @@ void cmk_create_undo(CK_SESSION_HANDLE session, struct cmk_record *rec);
 /* The backend's own identity for a version's material: never the client's. */
 void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bid,
                                  const char *label);
+/* The material's template: the client's standard attributes, cmkp11's identity, always
+ * sensitive, non-extractable, private, never deriving, and the usage's flags. */
+void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *client,
+                                  CK_ULONG n, const unsigned char *bid, const char *label,
+                                  CK_OBJECT_CLASS cls, CK_ULONG usage);
 void cmk_backend_label(const char *key_id, unsigned long version, char out[80]);
 /* Reads a public key's components from the backend and encodes them (either may stay
  * NULL). For an RSA private key the modulus and exponent it carries are used. */
