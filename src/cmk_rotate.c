@@ -112,9 +112,16 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
     CK_OBJECT_HANDLE h;
     /* Material a crashed attempt left under this identity would make two objects. */
     cmk_destroy_material(session, rec->key_id, version);
-    module_token_lock();
-    CK_RV rv = module.be.fn->C_GenerateKey(session, &mech, t, sizeof(t) / sizeof(t[0]), &h);
-    module_token_unlock();
+    CK_RV rv = CKR_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        module_token_lock();
+        rv = module.be.fn->C_GenerateKey(session, &mech, t, sizeof(t) / sizeof(t[0]), &h);
+        module_token_unlock();
+        if (rv != CKR_GENERAL_ERROR || attempt > 0) break;
+        /* SoftHSMv2's file store fails now and then under other processes' writes. */
+        log_info("RotateKey: key %s: the backend failed (0x%lx); trying once more", rec->key_id, rv);
+        cmk_destroy_material(session, rec->key_id, version);
+    }
     return rv;
 }
 
