@@ -31,6 +31,11 @@ openssl pkeyutl -verify -pubin -inkey "$demo/signer.pem" -in "$demo/message.sha2
 
 echo "== the objects the token shows (each CMK once; material stays in the HSM)"
 p11 --list-objects
+echo "== the same keys in the clouds' vocabulary, through cmkctl"
+CMKP11_PIN=$CMK_PIN "$top/build/tools/cmkctl/cmkctl" --module "$module" list-keys --output table
+CMKP11_PIN=$CMK_PIN "$top/build/tools/cmkctl/cmkctl" --module "$module" describe-key \
+    --key-id alias/demo-signer
+
 echo "== the CMK metadata kept in SQLite"
 sqlite3 -header -column "$demo/cmk.db" \
     "SELECT key_id, alias, key_spec, key_usage, state FROM cmk"
