@@ -116,13 +116,24 @@ static int rv_rank(CK_RV rv)
     }
 }
 
-static CK_RV load_visible(CK_OBJECT_HANDLE handle, struct cmk_record *rec)
+static bool session_logged_in(CK_SESSION_HANDLE session)
+{
+    CK_SESSION_INFO info;
+    return module.be.fn->C_GetSessionInfo(session, &info) == CKR_OK &&
+           (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS);
+}
+
+/* The key behind a handle, if this session may see it: like the backend, a private
+ * object does not exist for a session that is not logged in. */
+static CK_RV load_visible(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                          struct cmk_record *rec)
 {
     enum store_status s = store_cmk_get(module.store, handle_row(handle), rec);
     if (s == STORE_NOT_FOUND) return CKR_OBJECT_HANDLE_INVALID;
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     if (rec->state == CMK_STATE_CREATING || !(rec->objects & handle_kind(handle)) ||
-        handle_version(handle) > rec->primary_version) {
+        handle_version(handle) > rec->primary_version ||
+        ((rec->private_mask & handle_kind(handle)) && !session_logged_in(session))) {
         cmk_record_free(rec);
         return CKR_OBJECT_HANDLE_INVALID;
     }
@@ -133,7 +144,7 @@ CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                          CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
 {
     struct cmk_record rec;
-    CK_RV rv = load_visible(handle, &rec);
+    CK_RV rv = load_visible(session, handle, &rec);
     if (rv != CKR_OK) return rv;
     CK_RV worst = CKR_OK;
     CK_ULONG *forward = calloc(count ? count : 1, sizeof(*forward));
@@ -419,9 +430,9 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                          CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
 {
     struct cmk_record rec, old;
-    CK_RV rv = load_visible(handle, &rec);
+    CK_RV rv = load_visible(session, handle, &rec);
     if (rv != CKR_OK) return rv;
-    if ((rv = load_visible(handle, &old)) != CKR_OK) {
+    if ((rv = load_visible(session, handle, &old)) != CKR_OK) {
         cmk_record_free(&rec);
         return rv;
     }
@@ -483,9 +494,9 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
 CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
 {
     struct cmk_record rec, old;
-    CK_RV rv = load_visible(handle, &rec);
+    CK_RV rv = load_visible(session, handle, &rec);
     if (rv != CKR_OK) return rv;
-    if ((rv = load_visible(handle, &old)) != CKR_OK) {
+    if ((rv = load_visible(session, handle, &old)) != CKR_OK) {
         cmk_record_free(&rec);
         return rv;
     }

@@ -435,6 +435,9 @@ static void test_find_by_metadata_attributes(void)
     /* Before login, private and secret objects are invisible; public ones are not. */
     CHECK_RV(p11->C_Logout(s), CKR_OK);
     CHECK(find_count(s, NULL, 0, &found) == 1 && found == pub);
+    char alias[32];
+    CHECK_RV(get_text(s, a, CKA_LABEL, alias, sizeof(alias)), CKR_OBJECT_HANDLE_INVALID);
+    CHECK_RV(get_text(s, pub, CKA_LABEL, alias, sizeof(alias)), CKR_OK);
     fixture_close(s);
 }
 
