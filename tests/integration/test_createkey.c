@@ -601,6 +601,24 @@ static void test_key_imported_in_clear_becomes_a_cmk(void)
     CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE action = 'ImportKey'") == 1);
 }
 
+static void test_clear_import_can_be_refused_by_policy(void)
+{
+    FILE *f = fopen(getenv("CMKP11_CONF"), "a");
+    fputs("\n[policy]\nrefuse_clear_import = true\n", f);
+    fclose(f);
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_AES;
+    unsigned char value[16] = {9};
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &type, sizeof(type)},
+                        {CKA_TOKEN, &yes, 1}, {CKA_VALUE, value, sizeof(value)}};
+    CK_OBJECT_HANDLE h;
+    CHECK_RV(p11->C_CreateObject(s, t, 4, &h), CKR_TEMPLATE_INCONSISTENT);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 0);
+    CHECK(inspect_backend_material() == 0);
+}
+
 static void test_session_key_copied_into_the_token_becomes_a_cmk(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
@@ -700,6 +718,7 @@ int main(int argc, char **argv)
         T(test_cmk_keys_do_not_derive),
         T(test_key_imported_in_clear_becomes_a_cmk),
         T(test_session_key_copied_into_the_token_becomes_a_cmk),
+        T(test_clear_import_can_be_refused_by_policy),
         T(test_keys_made_outside_cmkp11_are_listed_when_configured),
 #undef T
     };
