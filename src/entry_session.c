@@ -10,7 +10,9 @@ CK_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
 {
     ENTRY_BEGIN("C_OpenSession");
     if (slot != MODULE_SLOT_ID) return CKR_SLOT_ID_INVALID;
+    module_token_lock_shared();
     CK_RV rv = module.be.fn->C_OpenSession(module.be.slot, flags, app, notify, session);
+    module_token_unlock();
     if (rv == CKR_OK) __atomic_add_fetch(&module.open_sessions, 1, __ATOMIC_RELAXED);
     ENTRY_RETURN("C_OpenSession", rv);
 }

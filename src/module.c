@@ -65,6 +65,12 @@ void module_token_lock(void)
         while (flock(module.token_lock_fd, LOCK_EX) != 0 && errno == EINTR) {}
 }
 
+void module_token_lock_shared(void)
+{
+    if (module.token_lock_fd >= 0)
+        while (flock(module.token_lock_fd, LOCK_SH) != 0 && errno == EINTR) {}
+}
+
 void module_token_unlock(void)
 {
     if (module.token_lock_fd >= 0) flock(module.token_lock_fd, LOCK_UN);

@@ -42,6 +42,8 @@ static inline bool module_ready(void)
  * and object creation or destruction, and a process reading them meanwhile fails.
  * Cheap: an uncontended flock, on calls that take milliseconds anyway. */
 void module_token_lock(void);
+/* The same lock, shared: for calls that only read the token's state files. */
+void module_token_lock_shared(void);
 void module_token_unlock(void);
 
 CK_RV module_initialize(CK_VOID_PTR init_args);

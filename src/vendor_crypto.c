@@ -12,6 +12,13 @@
 #include "module.h"
 #include "util.h"
 
+/* PKCS#11: a call ends the operation unless it succeeded as a length query or asked for
+ * a bigger buffer. */
+static bool operation_continues(CK_RV rv, CK_BYTE_PTR out)
+{
+    return rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && !out);
+}
+
 static void *dup_bytes(const void *p, size_t n)
 {
     void *copy = malloc(n ? n : 1);
@@ -216,7 +223,7 @@ CK_RV vendor_encrypt(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, 
 {
     if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
     CK_RV rv = envelope_seal(s, op, in, in_len, out, out_len);
-    if (out && rv != CKR_BUFFER_TOO_SMALL) vendor_op_end(s, true);
+    if (!operation_continues(rv, out)) vendor_op_end(s, true);
     return rv;
 }
 
@@ -236,7 +243,7 @@ CK_RV vendor_encrypt_final(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PT
 {
     if (!out_len) return CKR_ARGUMENTS_BAD;
     CK_RV rv = envelope_seal(s, op, op->buffer, op->buffer_len, out, out_len);
-    if (out && rv != CKR_BUFFER_TOO_SMALL) vendor_op_end(s, true);
+    if (!operation_continues(rv, out)) vendor_op_end(s, true);
     return rv;
 }
 
@@ -246,7 +253,7 @@ CK_RV vendor_decrypt(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, 
     if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
     CK_RV rv = op->kind == VOP_GCM_FALLBACK ? gcm_fallback_decrypt(s, op, in, in_len, out, out_len)
                                             : envelope_open(s, op, in, in_len, out, out_len);
-    if (out && rv != CKR_BUFFER_TOO_SMALL) vendor_op_end(s, false);
+    if (!operation_continues(rv, out)) vendor_op_end(s, false);
     return rv;
 }
 
@@ -275,6 +282,6 @@ CK_RV vendor_decrypt_final(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PT
     }
     if (!out_len) return CKR_ARGUMENTS_BAD;
     CK_RV rv = envelope_open(s, op, op->buffer, op->buffer_len, out, out_len);
-    if (out && rv != CKR_BUFFER_TOO_SMALL) vendor_op_end(s, false);
+    if (!operation_continues(rv, out)) vendor_op_end(s, false);
     return rv;
 }

@@ -8,7 +8,8 @@ ctl --help
 expect_ok "cmkctl --help"
 commands="create-key describe-key list-keys list-aliases update-alias update-key-description
 enable-key disable-key schedule-key-deletion cancel-key-deletion purge-due enable-key-rotation
-disable-key-rotation tag-resource untag-resource get-public-key sign verify audit-log doctor"
+disable-key-rotation rotate-key rotate-due list-key-versions tag-resource untag-resource
+get-public-key encrypt decrypt sign verify audit-log doctor"
 for c in $commands; do
     expect_true "cmkctl --help lists $c" "$PY" -c '
 import sys

@@ -136,6 +136,14 @@ static void test_envelope_refuses_tampered_truncated_and_foreign_ciphertext(void
     pt_len = sizeof(pt);
     CHECK_RV(envelope(s, key, false, "ctx", bad, ct_len, pt, &pt_len), CKR_ENCRYPTED_DATA_INVALID);
 
+    /* A failed call ends the operation, even as a length query. */
+    CK_MECHANISM plain_env = {CKM_CMK_ENVELOPE, &params, sizeof(params)};
+    CHECK_RV(p11->C_DecryptInit(s, &plain_env, key), CKR_OK);
+    pt_len = 0;
+    CHECK_RV(p11->C_Decrypt(s, ct, 10, NULL, &pt_len), CKR_ENCRYPTED_DATA_LEN_RANGE);
+    pt_len = sizeof(pt);
+    CHECK_RV(p11->C_Decrypt(s, ct, ct_len, pt, &pt_len), CKR_OPERATION_NOT_INITIALIZED);
+
     /* Multi-part: parts are gathered and sealed at Final. */
     CHECK_RV(p11->C_EncryptInit(s, &mech, key), CKR_OK);
     CK_ULONG part_len = sizeof(ct);

@@ -17,6 +17,7 @@ static const struct {
     [KMS_INVALID_KEY_USAGE] = {"InvalidParameterValue.InvalidKeyUsage", EXIT_USAGE},
     [KMS_INVALID_TYPE] = {"InvalidParameterValue.InvalidType", EXIT_USAGE},
     [KMS_TAG_KEYS_DUPLICATED] = {"InvalidParameterValue.TagKeysDuplicated", EXIT_USAGE},
+    [KMS_INVALID_CIPHERTEXT] = {"InvalidParameterValue.InvalidCiphertext", EXIT_USAGE},
     [KMS_NOT_FOUND] = {"ResourceUnavailable.CmkNotFound", EXIT_NOT_FOUND},
     [KMS_DISABLED] = {"ResourceUnavailable.CmkDisabled", EXIT_STATE},
     [KMS_STATE] = {"FailedOperation.CmkStateNotSupported", EXIT_STATE},
@@ -74,6 +75,8 @@ enum err_code err_code_for_rv(CK_RV rv)
     case CKR_DATA_LEN_RANGE:
     case CKR_MECHANISM_PARAM_INVALID:
     case CKR_ARGUMENTS_BAD: return KMS_INVALID_PARAMETER;
+    case CKR_ENCRYPTED_DATA_INVALID:
+    case CKR_ENCRYPTED_DATA_LEN_RANGE: return KMS_INVALID_CIPHERTEXT;
     case CKR_OBJECT_HANDLE_INVALID:
     case CKR_KEY_HANDLE_INVALID: return KMS_NOT_FOUND;
     default: return KMS_INTERNAL;
@@ -98,6 +101,8 @@ const char *ckr_name(CK_RV rv, char buf[32])
         NAME(CKR_ACTION_PROHIBITED)
         NAME(CKR_DATA_INVALID)
         NAME(CKR_DATA_LEN_RANGE)
+        NAME(CKR_ENCRYPTED_DATA_INVALID)
+        NAME(CKR_ENCRYPTED_DATA_LEN_RANGE)
         NAME(CKR_DEVICE_ERROR)
         NAME(CKR_DEVICE_MEMORY)
         NAME(CKR_DEVICE_REMOVED)

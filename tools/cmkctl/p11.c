@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "pin.h"
@@ -60,6 +61,14 @@ static void trim_label(const CK_UTF8CHAR label[32], char out[33])
         out[i] = '\0';
 }
 
+/* Failures SoftHSMv2's file store gives now and then while another process rewrites the
+ * token's files; cmkp11 forwards them. Once one has happened, that process's view of the
+ * token may stay broken (every C_Login then fails), so p11_open starts over. */
+static int transient(CK_RV rv)
+{
+    return rv == CKR_GENERAL_ERROR || rv == CKR_DEVICE_ERROR || rv == CKR_FUNCTION_FAILED;
+}
+
 static int choose_token(struct ctl *ctl, CK_FLAGS *token_flags)
 {
     struct p11 *p = &ctl->p11;
@@ -71,9 +80,14 @@ static int choose_token(struct ctl *ctl, CK_FLAGS *token_flags)
     if (!slots) return ctl_fail(ctl, KMS_INTERNAL, "out of memory");
     rv = p->fn->C_GetSlotList(CK_TRUE, slots, &n);
     int found = 0;
+    CK_RV info_rv = CKR_OK;
     for (CK_ULONG i = 0; rv == CKR_OK && i < n && !found; i++) {
         CK_TOKEN_INFO info;
-        if (p->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK) continue;
+        CK_RV r = p->fn->C_GetTokenInfo(slots[i], &info);
+        if (r != CKR_OK) {
+            info_rv = r;
+            continue;
+        }
         char label[33];
         trim_label(info.label, label);
         if (!want || !strcmp(label, want)) {
@@ -86,6 +100,13 @@ static int choose_token(struct ctl *ctl, CK_FLAGS *token_flags)
     free(slots);
     if (rv != CKR_OK) return ctl_fail_rv(ctl, rv, "C_GetSlotList");
     if (!found) {
+        char buf[32];
+        if (info_rv != CKR_OK) {
+            p->transient = transient(info_rv);
+            return ctl_fail(ctl, KMS_INTERNAL, "C_GetTokenInfo failed: %s%s (module %s)",
+                            ckr_name(info_rv, buf), want ? ", and no other token matched" : "",
+                            p11_module_path(ctl));
+        }
         if (want)
             return ctl_fail(ctl, KMS_INTERNAL, "no token labelled '%s' in %s", want,
                             p11_module_path(ctl));
@@ -94,40 +115,71 @@ static int choose_token(struct ctl *ctl, CK_FLAGS *token_flags)
     return 0;
 }
 
-static int login(struct ctl *ctl, CK_FLAGS token_flags)
+/* The PIN is read once per run, however often the login is tried: --pin is wiped from the
+ * command line after the first read, and a prompt must not come twice. */
+struct held_pin {
+    char *pin;
+    size_t len;
+};
+
+static int login(struct ctl *ctl, CK_FLAGS token_flags, struct held_pin *held)
 {
     struct p11 *p = &ctl->p11;
-    char *pin = NULL;
-    size_t len = 0;
     CK_RV rv;
     if ((token_flags & CKF_PROTECTED_AUTHENTICATION_PATH) && !arg_str(&ctl->global, "pin-file") &&
         !arg_str(&ctl->global, "pin") && !getenv("CMKP11_PIN")) {
         rv = p->fn->C_Login(p->session, CKU_USER, NULL, 0); /* the reader's own PIN pad */
     } else {
-        int rc = pin_get(ctl, p->token_label, &pin, &len);
-        if (rc) return rc;
-        rv = p->fn->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)len);
-        pin_free(pin, len);
+        if (!held->pin) {
+            int rc = pin_get(ctl, p->token_label, &held->pin, &held->len);
+            if (rc) return rc;
+        }
+        rv = p->fn->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)held->pin, (CK_ULONG)held->len);
     }
     if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) return 0;
+    p->transient = transient(rv);
     char buf[32];
     return ctl_fail(ctl, err_code_for_rv(rv) == KMS_INTERNAL ? KMS_INTERNAL : KMS_UNAUTHORIZED,
                     "login to token '%s' failed: %s", p->token_label, ckr_name(rv, buf));
 }
 
-int p11_open(struct ctl *ctl, int want_login)
+static int open_once(struct ctl *ctl, int want_login, struct held_pin *held)
 {
     struct p11 *p = &ctl->p11;
-    if (p->has_session) return 0;
     int rc = p11_load(ctl);
     CK_FLAGS flags = 0;
     if (!rc) rc = choose_token(ctl, &flags);
     if (rc) return rc;
     CK_RV rv =
         p->fn->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &p->session);
-    if (rv != CKR_OK) return ctl_fail_rv(ctl, rv, "C_OpenSession");
+    if (rv != CKR_OK) {
+        p->transient = transient(rv);
+        return ctl_fail_rv(ctl, rv, "C_OpenSession");
+    }
     p->has_session = 1;
-    return want_login ? login(ctl, flags) : 0;
+    return want_login ? login(ctl, flags, held) : 0;
+}
+
+#define OPEN_ATTEMPTS 3
+
+int p11_open(struct ctl *ctl, int want_login)
+{
+    if (ctl->p11.has_session) return 0;
+    struct held_pin held = {NULL, 0};
+    int rc = 0;
+    for (int attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
+        if (attempt) {
+            /* Start over: unload the module, forget the failure, wait a little. */
+            p11_close(&ctl->p11);
+            memset(&ctl->err, 0, sizeof(ctl->err));
+            struct timespec pause = {0, 50000000L * attempt * attempt};
+            nanosleep(&pause, NULL);
+        }
+        rc = open_once(ctl, want_login, &held);
+        if (!rc || !ctl->p11.transient) break;
+    }
+    pin_free(held.pin, held.len);
+    return rc;
 }
 
 void p11_close(struct p11 *p)

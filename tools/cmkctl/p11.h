@@ -18,6 +18,7 @@ struct p11 {
     CK_SESSION_HANDLE session;
     int has_session;
     char token_label[33]; /* trimmed */
+    int transient;        /* the last failure was one the backend may not repeat */
 };
 
 /* One attribute read from an object; value is NUL-terminated for convenience. */
@@ -32,7 +33,10 @@ struct attr_val {
 #define P11_LOGIN 1
 
 /* Loads the module (--module, $CMKP11_MODULE, or the installed path), opens the token
- * and a session, and logs in when asked. Returns 0 or an exit code with ctl->err set. */
+ * and a session, and logs in when asked. Returns 0 or an exit code with ctl->err set.
+ * A backend failure that may be passing (CKR_GENERAL_ERROR, CKR_DEVICE_ERROR,
+ * CKR_FUNCTION_FAILED from C_GetTokenInfo, C_OpenSession or C_Login) is tried again from
+ * the start, with the module reloaded; a refused PIN never is. */
 int p11_open(struct ctl *ctl, int login);
 /* Only dlopen, C_GetFunctionList and C_Initialize (part of p11_open; doctor checks it
  * alone). */
