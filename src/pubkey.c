@@ -9,6 +9,7 @@
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,16 +69,30 @@ unsigned char *pubkey_spki_rsa(const unsigned char *n, size_t n_len, const unsig
     return encode(pkey, der_len);
 }
 
-/* CKA_EC_POINT is normally DER OCTET STRING; unwrap it when it is. */
-static void unwrap_point(const unsigned char **point, size_t *len)
+/* CKA_EC_POINT is normally a DER OCTET STRING, but some modules give the raw point, and
+ * a raw point can look like DER by chance. So: the strict DER reading first (primitive
+ * tag 0x04, definite length covering the rest exactly), the raw bytes if that fails. */
+static bool der_octet_string(const unsigned char *p, size_t len, const unsigned char **content,
+                             size_t *content_len)
 {
-    const unsigned char *p = *point;
-    ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)*len);
-    if (os && p == *point + *len) {
-        *point += *len - (size_t)ASN1_STRING_length(os);
-        *len = (size_t)ASN1_STRING_length(os);
+    if (len < 2 || p[0] != 0x04) return false;
+    size_t n, header;
+    if (p[1] < 0x80) {
+        n = p[1];
+        header = 2;
+    } else if (p[1] == 0x81 && len >= 3 && p[2] >= 0x80) {
+        n = p[2];
+        header = 3;
+    } else if (p[1] == 0x82 && len >= 4 && p[2] != 0) {
+        n = ((size_t)p[2] << 8) | p[3];
+        header = 4;
+    } else {
+        return false;
     }
-    ASN1_OCTET_STRING_free(os);
+    if (header + n != len) return false;
+    *content = p + header;
+    *content_len = n;
+    return true;
 }
 
 static int curve_nid(const unsigned char *params, size_t len)
@@ -101,18 +116,11 @@ static int curve_nid(const unsigned char *params, size_t len)
     return NID_undef;
 }
 
-unsigned char *pubkey_spki_ec(CK_KEY_TYPE type, const unsigned char *params, size_t params_len,
-                              const unsigned char *point, size_t point_len, size_t *der_len)
+static EVP_PKEY *ec_key(CK_KEY_TYPE type, int nid, const unsigned char *point, size_t point_len)
 {
-    if (!libctx) return NULL;
-    int nid = curve_nid(params, params_len);
-    if (nid == NID_undef) return NULL;
-    unwrap_point(&point, &point_len);
     if (type == CKK_EC_EDWARDS) {
         const char *name = nid == NID_ED25519 ? "ED25519" : nid == NID_ED448 ? "ED448" : NULL;
-        if (!name) return NULL;
-        return encode(EVP_PKEY_new_raw_public_key_ex(libctx, name, NULL, point, point_len),
-                      der_len);
+        return name ? EVP_PKEY_new_raw_public_key_ex(libctx, name, NULL, point, point_len) : NULL;
     }
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     EVP_PKEY *pkey = NULL;
@@ -121,5 +129,20 @@ unsigned char *pubkey_spki_ec(CK_KEY_TYPE type, const unsigned char *params, siz
         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, point_len))
         pkey = from_params("EC", bld);
     OSSL_PARAM_BLD_free(bld);
+    return pkey;
+}
+
+unsigned char *pubkey_spki_ec(CK_KEY_TYPE type, const unsigned char *params, size_t params_len,
+                              const unsigned char *point, size_t point_len, size_t *der_len)
+{
+    if (!libctx) return NULL;
+    int nid = curve_nid(params, params_len);
+    if (nid == NID_undef) return NULL;
+    const unsigned char *content;
+    size_t content_len;
+    EVP_PKEY *pkey = NULL;
+    if (der_octet_string(point, point_len, &content, &content_len))
+        pkey = ec_key(type, nid, content, content_len);
+    if (!pkey) pkey = ec_key(type, nid, point, point_len);
     return encode(pkey, der_len);
 }

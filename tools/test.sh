@@ -14,3 +14,6 @@ cmake --build "$top/build" -j"$jobs"
 cmake -S "$top" -B "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMKP11_SANITIZE=ON
 cmake --build "$top/build-asan" -j"$jobs"
 (cd "$top/build-asan" && ctest --output-on-failure -j"$jobs" -LE interop)
+
+# libFuzzer harnesses (clang), a short bounded run of each over its checked-in corpus.
+"$top/tests/fuzz/run-fuzz.sh" "$top/build-fuzz"

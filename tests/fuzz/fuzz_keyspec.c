@@ -1,0 +1,123 @@
+/* fuzz_keyspec.c - libFuzzer harness for keyspec_from_request (src/keyspec.c).
+ *
+ * Input layout (missing bytes read as zero):
+ *   byte 0       flags: bit0 CKA_VALUE_LEN present, bit1 it has a wrong length (4 bytes),
+ *                bit2 CKA_MODULUS_BITS present, bit3 it has a wrong length (4 bytes),
+ *                bit4 CKA_EC_PARAMS present, bit5 its pointer is NULL (length kept),
+ *                bit6 cloud_specs_only, bit7 unrelated attributes around them
+ *   bytes 1..8   CKA_VALUE_LEN (native-endian CK_ULONG)
+ *   bytes 9..16  CKA_MODULUS_BITS (native-endian CK_ULONG)
+ *   bytes 17..   CKA_EC_PARAMS: the rest of the input, in place, so a read past it
+ *                lands in the input's ASan redzone
+ * keyspec_from_request runs for each key-generation mechanism; a returned spec must
+ * be NUL-terminated inside its buffer and agree with the mechanism. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyspec.h"
+#include "log.h"
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_keyspec: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    if (log_open_file("/dev/null") != 0) abort();
+    log_threshold = LOG_LEVEL_DEBUG; /* format the info lines too (they print the name) */
+    return 0;
+}
+
+static const CK_MECHANISM_TYPE mechs[] = {
+    CKM_AES_KEY_GEN,     CKM_GENERIC_SECRET_KEY_GEN,  CKM_RSA_PKCS_KEY_PAIR_GEN,
+    CKM_EC_KEY_PAIR_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN,
+};
+
+static void check_spec(CK_MECHANISM_TYPE mech, bool cloud_only, const struct keyspec *ks)
+{
+    CHECK(memchr(ks->name, '\0', sizeof(ks->name)) != NULL);
+    CHECK(ks->name[0] != '\0');
+    if (cloud_only) CHECK(ks->cloud_spec);
+    switch (mech) {
+    case CKM_AES_KEY_GEN:
+        CHECK(ks->key_type == CKK_AES && ks->symmetric && ks->cloud_spec);
+        CHECK(!strcmp(ks->name, "AES_128") || !strcmp(ks->name, "AES_192") ||
+              !strcmp(ks->name, "AES_256"));
+        break;
+    case CKM_GENERIC_SECRET_KEY_GEN:
+        CHECK(ks->key_type == CKK_GENERIC_SECRET && ks->symmetric);
+        CHECK(!strncmp(ks->name, "HMAC_", 5));
+        CHECK(ks->cloud_spec == !strcmp(ks->name, "HMAC_256"));
+        break;
+    case CKM_RSA_PKCS_KEY_PAIR_GEN:
+        CHECK(ks->key_type == CKK_RSA && !ks->symmetric);
+        CHECK(!strncmp(ks->name, "RSA_", 4));
+        break;
+    case CKM_EC_KEY_PAIR_GEN: CHECK(ks->key_type == CKK_EC && !ks->symmetric); break;
+    case CKM_EC_EDWARDS_KEY_PAIR_GEN:
+        CHECK(ks->key_type == CKK_EC_EDWARDS && !ks->symmetric);
+        break;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t head[17] = {0};
+    memcpy(head, data, size < sizeof(head) ? size : sizeof(head));
+    uint8_t flags = head[0];
+    bool cloud_only = flags & 0x40;
+
+    /* The ulong values live in exact-size heap buffers (8 bytes, or 4 when the flag
+     * asks for the classic 32-bit CK_ULONG mistake). */
+    CK_ULONG value_len, modulus_bits;
+    memcpy(&value_len, head + 1, sizeof(CK_ULONG));
+    memcpy(&modulus_bits, head + 9, sizeof(CK_ULONG));
+    size_t vl_len = flags & 0x02 ? 4 : sizeof(CK_ULONG);
+    size_t mb_len = flags & 0x08 ? 4 : sizeof(CK_ULONG);
+    unsigned char *vl = malloc(vl_len), *mb = malloc(mb_len);
+    if (!vl || !mb) abort();
+    memcpy(vl, &value_len, vl_len);
+    memcpy(mb, &modulus_bits, mb_len);
+
+    const uint8_t *params = size > 17 ? data + 17 : NULL;
+    size_t params_len = size > 17 ? size - 17 : 0;
+
+    static CK_BBOOL yes = CK_TRUE;
+    static CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_ATTRIBUTE tmpl[8];
+    CK_ULONG n = 0;
+    if (flags & 0x80) tmpl[n++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
+    if (flags & 0x01) tmpl[n++] = (CK_ATTRIBUTE){CKA_VALUE_LEN, vl, vl_len};
+    if (flags & 0x04) tmpl[n++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, mb, mb_len};
+    if (flags & 0x10)
+        tmpl[n++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, flags & 0x20 ? NULL : (void *)params, params_len};
+    if (flags & 0x80) tmpl[n++] = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof(cls)};
+
+    for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++) {
+        struct keyspec ks;
+        memset(&ks, 0xA5, sizeof(ks)); /* a stale buffer: the result must not rely on zero */
+        CK_RV rv = keyspec_from_request(mechs[i], tmpl, n, cloud_only, &ks);
+        if (rv == CKR_OK)
+            check_spec(mechs[i], cloud_only, &ks);
+        else
+            CHECK(rv == CKR_TEMPLATE_INCOMPLETE || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+                  rv == CKR_KEY_SIZE_RANGE || rv == CKR_CURVE_NOT_SUPPORTED);
+    }
+    /* An unknown mechanism is refused. */
+    struct keyspec ks;
+    CHECK(keyspec_from_request(CKM_SHA256, tmpl, n, cloud_only, &ks) == CKR_MECHANISM_INVALID);
+
+    free(vl);
+    free(mb);
+    return 0;
+}
