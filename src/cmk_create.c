@@ -188,14 +188,17 @@ void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bi
     tmpl_set(b, CKA_LABEL, label, (CK_ULONG)strlen(label));
 }
 
-bool cmk_create_should_retry(CK_SESSION_HANDLE session, CK_RV rv, const char *key_id, int attempt)
+bool cmk_create_should_retry(CK_SESSION_HANDLE session, CK_RV rv, const char *key_id,
+                             unsigned long version, int attempt)
 {
-    /* SoftHSMv2's file store fails now and then (CKR_GENERAL_ERROR) when another process
-     * rewrote the token's files at that moment; a second attempt succeeds. Whatever the
-     * failed one left under this key's identity goes first. */
-    if (rv != CKR_GENERAL_ERROR || attempt > 0) return false;
-    log_info("key %s: the backend failed to make material (0x%lx); trying once more", key_id, rv);
-    cmk_destroy_material(session, key_id, 1);
+    /* SoftHSMv2's file store fails now and then (CKR_GENERAL_ERROR or CKR_FUNCTION_FAILED)
+     * when another process rewrote the token's files at that moment; another attempt
+     * succeeds. Whatever the failed one left under this version's identity goes first. */
+    if ((rv != CKR_GENERAL_ERROR && rv != CKR_FUNCTION_FAILED) || attempt + 1 >= CMK_CREATE_ATTEMPTS)
+        return false;
+    log_info("key %s version %lu: the backend failed to make material (0x%lx); trying again",
+             key_id, version, rv);
+    cmk_destroy_material(session, key_id, version);
     return true;
 }
 
@@ -258,11 +261,11 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     }
 
     CK_OBJECT_HANDLE material = 0;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < CMK_CREATE_ATTEMPTS; attempt++) {
         module_token_lock();
         rv = module.be.fn->C_GenerateKey(session, mech, b.attrs, b.count, &material);
         module_token_unlock();
-        if (!cmk_create_should_retry(session, rv, rec.key_id, attempt)) break;
+        if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
         log_warning("CreateKey: the backend refused to generate %s: 0x%lx", req.spec.name, rv);
@@ -326,12 +329,12 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     }
 
     CK_OBJECT_HANDLE mpub = 0, mpriv = 0;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < CMK_CREATE_ATTEMPTS; attempt++) {
         module_token_lock();
         rv = module.be.fn->C_GenerateKeyPair(session, mech, bpub.attrs, bpub.count, bpriv.attrs,
                                              bpriv.count, &mpub, &mpriv);
         module_token_unlock();
-        if (!cmk_create_should_retry(session, rv, rec.key_id, attempt)) break;
+        if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
         log_warning("CreateKey: the backend refused to generate %s: 0x%lx", req.spec.name, rv);

@@ -31,8 +31,11 @@ void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bi
 void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *client,
                                   CK_ULONG n, const unsigned char *bid, const char *label,
                                   CK_OBJECT_CLASS cls, CK_ULONG usage);
+/* How often material generation is tried before a failure is reported. */
+#define CMK_CREATE_ATTEMPTS 3
 /* After a failed attempt to make material: should it be tried once more? */
-bool cmk_create_should_retry(CK_SESSION_HANDLE session, CK_RV rv, const char *key_id, int attempt);
+bool cmk_create_should_retry(CK_SESSION_HANDLE session, CK_RV rv, const char *key_id,
+                             unsigned long version, int attempt);
 void cmk_backend_label(const char *key_id, unsigned long version, char out[80]);
 /* Reads a public key's components from the backend and encodes them (either may stay
  * NULL). For an RSA private key the modulus and exponent it carries are used. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmk.h"
+#include "cmk_create.h"
 #include "cmkp11/cmkp11.h"
 #include "log.h"
 #include "module.h"
@@ -113,14 +114,11 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
     /* Material a crashed attempt left under this identity would make two objects. */
     cmk_destroy_material(session, rec->key_id, version);
     CK_RV rv = CKR_OK;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < CMK_CREATE_ATTEMPTS; attempt++) {
         module_token_lock();
         rv = module.be.fn->C_GenerateKey(session, &mech, t, sizeof(t) / sizeof(t[0]), &h);
         module_token_unlock();
-        if (rv != CKR_GENERAL_ERROR || attempt > 0) break;
-        /* SoftHSMv2's file store fails now and then under other processes' writes. */
-        log_info("RotateKey: key %s: the backend failed (0x%lx); trying once more", rec->key_id, rv);
-        cmk_destroy_material(session, rec->key_id, version);
+        if (!cmk_create_should_retry(session, rv, rec->key_id, version, attempt)) break;
     }
     return rv;
 }
