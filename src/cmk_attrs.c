@@ -426,31 +426,82 @@ static CK_RV commit_changes(const struct cmk_record *old, struct cmk_record *rec
     return s == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
 }
 
+/* Applies a C_SetAttributeValue template to rec: the store-held attributes are checked
+ * and changed in rec, the standard ones checked and, when forward is given, gathered to
+ * go to the backend. */
+static CK_RV apply_template(struct cmk_record *rec, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                            struct cmk_tag **tags, size_t *tag_count, bool *tags_changed,
+                            bool *metadata, struct tmpl_builder *forward)
+{
+    CK_RV rv = CKR_OK;
+    for (CK_ULONG i = 0; i < count && rv == CKR_OK; i++) {
+        if (is_metadata_attr(tmpl[i].type)) {
+            *metadata = true;
+            rv = apply_metadata(rec, &tmpl[i], tags, tag_count, tags_changed);
+        } else {
+            rv = check_standard_change(&tmpl[i]);
+            if (forward) tmpl_set(forward, tmpl[i].type, tmpl[i].pValue, tmpl[i].ulValueLen);
+        }
+    }
+    return rv;
+}
+
+static const char *action_of(unsigned long from, unsigned long to)
+{
+    return to == from                          ? "UpdateKeyAttributes"
+           : to == CMK_STATE_ENABLED           ? "EnableKey"
+           : to == CMK_STATE_PENDING_DELETION  ? "ScheduleKeyDeletion"
+           : from == CMK_STATE_PENDING_DELETION ? "CancelKeyDeletion"
+                                               : "DisableKey";
+}
+
+/* The store part of a change, read-modify-write inside one write transaction: the row
+ * is read again under the lock and the template applied to that copy, so a change made
+ * meanwhile by another process or thread (a rotation, a state change) is kept, never
+ * written back over with what was read before. */
+static CK_RV commit_template(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                             const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
+    struct cmk_record rec, old;
+    struct cmk_tag *tags = NULL;
+    size_t tag_count = 0;
+    bool tags_changed = false, metadata = false;
+    CK_RV rv = load_visible(session, handle, &rec);
+    if (rv != CKR_OK) {
+        store_rollback(module.store);
+        return rv;
+    }
+    if ((rv = load_visible(session, handle, &old)) != CKR_OK) {
+        cmk_record_free(&rec);
+        store_rollback(module.store);
+        return rv;
+    }
+    rv = apply_template(&rec, tmpl, count, &tags, &tag_count, &tags_changed, &metadata, NULL);
+    if (rv == CKR_OK)
+        rv = commit_changes(&old, &rec, tags_changed, tags, tag_count,
+                            action_of(old.state, rec.state));
+    if (rv == CKR_OK && store_commit(module.store) != STORE_OK) rv = CKR_DEVICE_ERROR;
+    else if (rv != CKR_OK) store_rollback(module.store);
+    cmk_tags_free(tags, tag_count);
+    cmk_record_free(&rec);
+    cmk_record_free(&old);
+    return rv;
+}
+
 CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                          CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
 {
-    struct cmk_record rec, old;
+    struct cmk_record rec;
     CK_RV rv = load_visible(session, handle, &rec);
     if (rv != CKR_OK) return rv;
-    if ((rv = load_visible(session, handle, &old)) != CKR_OK) {
-        cmk_record_free(&rec);
-        return rv;
-    }
-    unsigned long old_state = rec.state;
     struct cmk_tag *tags = NULL;
     size_t tag_count = 0;
     bool tags_changed = false, metadata = false;
     struct tmpl_builder forward;
     tmpl_init(&forward);
-    for (CK_ULONG i = 0; i < count && rv == CKR_OK; i++) {
-        if (is_metadata_attr(tmpl[i].type)) {
-            metadata = true;
-            rv = apply_metadata(&rec, &tmpl[i], &tags, &tag_count, &tags_changed);
-        } else {
-            rv = check_standard_change(&tmpl[i]);
-            tmpl_set(&forward, tmpl[i].type, tmpl[i].pValue, tmpl[i].ulValueLen);
-        }
-    }
+    /* A first pass checks the whole template before anything changes anywhere. */
+    rv = apply_template(&rec, tmpl, count, &tags, &tag_count, &tags_changed, &metadata, &forward);
     if (rv == CKR_OK && forward.failed) rv = CKR_HOST_MEMORY;
     /* Backend first: it may refuse, and then nothing of ours has changed. */
     if (rv == CKR_OK && forward.count > 0) {
@@ -475,29 +526,27 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
             rv = CKR_ACTION_PROHIBITED;
         }
     }
-    if (rv == CKR_OK && metadata) {
-        const char *what = rec.state == old_state                 ? "UpdateKeyAttributes"
-                           : rec.state == CMK_STATE_ENABLED        ? "EnableKey"
-                           : rec.state == CMK_STATE_PENDING_DELETION ? "ScheduleKeyDeletion"
-                           : old_state == CMK_STATE_PENDING_DELETION ? "CancelKeyDeletion"
-                                                                    : "DisableKey";
-        rv = commit_changes(&old, &rec, tags_changed, tags, tag_count, what);
-    }
+    if (rv == CKR_OK && metadata) rv = commit_template(session, handle, tmpl, count);
     if (rv == CKR_OK && rotate_now) rv = cmk_rotate(session, rec.row, false);
     tmpl_free(&forward);
     cmk_tags_free(tags, tag_count);
     cmk_record_free(&rec);
-    cmk_record_free(&old);
     return rv;
 }
 
 CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
 {
+    /* Read, decide and write under the store's write lock (see commit_template). */
+    if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
     struct cmk_record rec, old;
     CK_RV rv = load_visible(session, handle, &rec);
-    if (rv != CKR_OK) return rv;
+    if (rv != CKR_OK) {
+        store_rollback(module.store);
+        return rv;
+    }
     if ((rv = load_visible(session, handle, &old)) != CKR_OK) {
         cmk_record_free(&rec);
+        store_rollback(module.store);
         return rv;
     }
     const char *what;
@@ -521,6 +570,8 @@ CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
     }
     rv = commit_changes(&old, &rec, false, NULL, 0, what);
 out:
+    if (rv == CKR_OK && store_commit(module.store) != STORE_OK) rv = CKR_DEVICE_ERROR;
+    else if (rv != CKR_OK) store_rollback(module.store);
     cmk_record_free(&rec);
     cmk_record_free(&old);
     return rv;

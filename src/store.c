@@ -134,6 +134,48 @@ static const char *const migrations[] = {
     " label BLOB NOT NULL, cka_id BLOB NOT NULL);"
     "CREATE INDEX passthrough_by_label ON passthrough(label);"
     "CREATE INDEX passthrough_by_id ON passthrough(cka_id);",
+    /* 5: row ids are never reused. Object handles carry the row id, so a handle kept by
+     * an application after its key was purged must never name a newer key; plain
+     * INTEGER PRIMARY KEY hands the id of a deleted last row out again, AUTOINCREMENT
+     * does not. SQLite cannot add AUTOINCREMENT to a table: it is rebuilt (foreign keys
+     * are off during migrations, so the drop does not cascade). */
+    "CREATE TABLE cmk_new ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " key_id TEXT NOT NULL UNIQUE,"
+    " alias TEXT,"
+    " alias_norm TEXT UNIQUE,"
+    " cka_id BLOB NOT NULL,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " key_spec TEXT NOT NULL,"
+    " key_type INTEGER NOT NULL,"
+    " key_usage INTEGER NOT NULL,"
+    " origin INTEGER NOT NULL,"
+    " protection INTEGER NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " creator_uid INTEGER NOT NULL,"
+    " creator_pid INTEGER NOT NULL,"
+    " creator_start INTEGER NOT NULL,"
+    " rotation_enabled INTEGER NOT NULL DEFAULT 0,"
+    " rotation_interval INTEGER NOT NULL DEFAULT 0,"
+    " last_rotation INTEGER NOT NULL DEFAULT 0,"
+    " next_rotation INTEGER NOT NULL DEFAULT 0,"
+    " primary_version INTEGER NOT NULL DEFAULT 1,"
+    " deletion_date INTEGER NOT NULL DEFAULT 0,"
+    " pending_window INTEGER NOT NULL DEFAULT 0,"
+    " objects INTEGER NOT NULL,"
+    " private_mask INTEGER NOT NULL,"
+    " public_key_info BLOB,"
+    " ec_point BLOB,"
+    " rotating_to INTEGER NOT NULL DEFAULT 0,"
+    " rotating_pid INTEGER NOT NULL DEFAULT 0,"
+    " rotating_start INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO cmk_new SELECT * FROM cmk;"
+    "DROP TABLE cmk;"
+    "ALTER TABLE cmk_new RENAME TO cmk;"
+    "CREATE INDEX cmk_by_cka_id ON cmk(cka_id);"
+    "CREATE INDEX cmk_by_state ON cmk(state);"
+    "CREATE INDEX cmk_by_next_rotation ON cmk(next_rotation) WHERE rotation_enabled;",
 };
 
 struct store {
@@ -275,7 +317,11 @@ enum store_status store_open(const char *path, struct store **out)
         sqlite3_free(err);
         goto fail;
     }
+    /* Migrations rebuild tables; with foreign keys on, dropping the old table would
+     * cascade into its children. The pragma is a no-op inside a transaction. */
+    sqlite3_exec(st->db, "PRAGMA foreign_keys = OFF;", NULL, NULL, NULL);
     rv = store_migrate(st);
+    sqlite3_exec(st->db, "PRAGMA foreign_keys = ON;", NULL, NULL, NULL);
     if (rv != STORE_OK) goto fail;
     *out = st;
     return STORE_OK;

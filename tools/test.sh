@@ -7,11 +7,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/tools/install-deps.sh"
 jobs=$(nproc)
 
-cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMKP11_TESTING=ON
 cmake --build "$top/build" -j"$jobs"
 (cd "$top/build" && ctest --output-on-failure -j"$jobs")
 
-cmake -S "$top" -B "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMKP11_SANITIZE=ON
+cmake -S "$top" -B "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMKP11_SANITIZE=ON -DCMKP11_TESTING=ON
 cmake --build "$top/build-asan" -j"$jobs"
 (cd "$top/build-asan" && ctest --output-on-failure -j"$jobs" -LE interop)
 

@@ -1,0 +1,200 @@
+/* test_races.c - changes that meet: processes changing one key at the same time, and
+ * handles that outlive their key. Nothing may be lost or land on the wrong key. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "inspect.h"
+
+#define ROTATIONS 12
+
+static void append_policy(const char *line)
+{
+    FILE *f = fopen(getenv("CMKP11_CONF"), "a");
+    if (!f) return;
+    fprintf(f, "\n[policy]\n%s\n", line);
+    fclose(f);
+}
+
+/* Child: rotates the key ROTATIONS times; exits with the number that succeeded. */
+static void rotate_repeatedly(int go)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE k = 0;
+    find_by_label(s, "busy", CKO_SECRET_KEY, &k);
+    char byte;
+    if (read(go, &byte, 1) != 1) _exit(255);
+    int done = 0;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE now[] = {{CKA_CMK_ROTATE_NOW, &yes, sizeof(yes)}};
+    for (int i = 0; i < ROTATIONS; i++)
+        if (p11->C_SetAttributeValue(s, k, now, 1) == CKR_OK) done++;
+    fixture_close(s);
+    _exit(done);
+}
+
+/* True once the parent closed its end of the stop pipe (read without blocking). */
+static bool told_to_stop(int stop)
+{
+    char byte;
+    ssize_t n = read(stop, &byte, 1);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+/* Child: rewrites the description until told to stop; the last one written is
+ * "final". Exits 0 when every write succeeded. */
+static void describe_repeatedly(int go, int stop)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE k = 0;
+    find_by_label(s, "busy", CKO_SECRET_KEY, &k);
+    char byte;
+    if (read(go, &byte, 1) != 1) _exit(255);
+    int failures = 0;
+    fcntl(stop, F_SETFL, O_NONBLOCK);
+    for (int i = 0; i < 2000 && !told_to_stop(stop); i++) {
+        char text[32];
+        snprintf(text, sizeof(text), "round %d", i);
+        if (set_text(s, k, CKA_CMK_DESCRIPTION, text) != CKR_OK) failures++;
+    }
+    if (set_text(s, k, CKA_CMK_DESCRIPTION, "final") != CKR_OK) failures++;
+    fixture_close(s);
+    _exit(failures ? 1 : 0);
+}
+
+/* A description change read the row, then wrote every column back: a rotation that
+ * committed in between was undone (its version orphaned). Now each change is made
+ * on the row as it is when the write lock is held. */
+static void test_attribute_changes_racing_rotations_lose_no_version(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "busy", NULL, 0, &key), CKR_OK);
+    fixture_close(s);
+
+    int go[2], stop[2];
+    if (pipe(go) != 0 || pipe(stop) != 0) return;
+    pid_t rotator = fork();
+    if (rotator == 0) rotate_repeatedly(go[0]);
+    pid_t describer = fork();
+    if (describer == 0) {
+        close(stop[1]);
+        describe_repeatedly(go[0], stop[0]);
+    }
+    close(stop[0]);
+    if (write(go[1], "gg", 2) != 2) return;
+    int status;
+    waitpid(rotator, &status, 0);
+    CHECK(WIFEXITED(status));
+    int rotated = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    close(stop[1]); /* EOF: the describer stops */
+    waitpid(describer, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    printf("  %d of %d rotations made while the description changed\n", rotated, ROTATIONS);
+    CHECK(rotated == ROTATIONS);
+
+    CHECK(inspect_store_count("SELECT primary_version FROM cmk WHERE alias = 'busy'") ==
+          1 + rotated);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_version") == 1 + rotated);
+    CHECK(inspect_store_count("SELECT rotating_to FROM cmk WHERE alias = 'busy'") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE description = 'final'") == 1);
+    CHECK(inspect_backend_material() == 1 + rotated);
+
+    s = fixture_open(); /* and the key still works with its newest version */
+    CHECK(find_by_label(s, "busy", CKO_SECRET_KEY, &key) == 1);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    fixture_close(s);
+}
+
+/* Row ids name objects: an id freed by a purge must not come back for a newer key,
+ * or an old handle would reach (and could destroy) the wrong key. */
+static void test_purged_key_handle_never_names_a_newer_key(void)
+{
+    append_policy("allow_immediate_destroy = true");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE first, second;
+    CHECK_RV(make_aes(s, "first", NULL, 0, &first), CKR_OK);
+    CHECK_RV(p11->C_DestroyObject(s, first), CKR_OK);
+    CHECK_RV(make_aes(s, "second", NULL, 0, &second), CKR_OK);
+    CHECK(second != first);
+    char label[64];
+    CHECK_RV(get_text(s, first, CKA_LABEL, label, sizeof(label)), CKR_OBJECT_HANDLE_INVALID);
+    CHECK_RV(p11->C_DestroyObject(s, first), CKR_OBJECT_HANDLE_INVALID);
+    CHECK_RV(get_text(s, second, CKA_LABEL, label, sizeof(label)), CKR_OK);
+    CHECK(strcmp(label, "second") == 0);
+    fixture_close(s);
+    /* and across a restart, where nothing of the old process is left */
+    s = fixture_open();
+    CHECK_RV(get_text(s, first, CKA_LABEL, label, sizeof(label)), CKR_OBJECT_HANDLE_INVALID);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 1);
+}
+
+/* Many disable/enable flips from two processes: every audit row's "from" state is the
+ * state the previous row left, i.e. no change was made on a stale read. */
+static void flip_states(int go, CK_ULONG to_first)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE k = 0;
+    find_by_label(s, "flip", CKO_SECRET_KEY, &k);
+    char byte;
+    if (read(go, &byte, 1) != 1) _exit(255);
+    int failures = 0;
+    for (int i = 0; i < 150; i++) {
+        CK_ULONG to = (i % 2) ? (to_first == CMK_STATE_ENABLED ? CMK_STATE_DISABLED
+                                                              : CMK_STATE_ENABLED)
+                              : to_first;
+        if (set_ulong(s, k, CKA_CMK_KEY_STATE, to) != CKR_OK) failures++;
+    }
+    fixture_close(s);
+    _exit(failures ? 1 : 0);
+}
+
+static void test_racing_enable_and_disable_audit_a_consistent_history(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "flip", NULL, 0, &key), CKR_OK);
+    fixture_close(s);
+    int go[2];
+    if (pipe(go) != 0) return;
+    pid_t a = fork();
+    if (a == 0) flip_states(go[0], CMK_STATE_DISABLED);
+    pid_t b = fork();
+    if (b == 0) flip_states(go[0], CMK_STATE_ENABLED);
+    if (write(go[1], "gg", 2) != 2) return;
+    int status;
+    waitpid(a, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    waitpid(b, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* Each state row says "state: X -> Y"; consecutive rows must chain. */
+    long changes = inspect_store_count(
+        "SELECT count(*) FROM audit WHERE action IN ('EnableKey', 'DisableKey')");
+    long broken = inspect_store_count(
+        "SELECT count(*) FROM (SELECT detail, lag(detail) OVER (ORDER BY id) AS prev FROM audit "
+        "WHERE action IN ('EnableKey', 'DisableKey')) WHERE prev IS NOT NULL AND "
+        "substr(detail, 8, instr(substr(detail, 8), ' ') - 1) != "
+        "rtrim(substr(prev, instr(prev, '-> ') + 3), '; ')");
+    printf("  %ld state changes audited\n", changes);
+    CHECK(changes > 0);
+    CHECK(broken == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE action IN ('EnableKey', "
+                              "'DisableKey') AND detail NOT LIKE 'state: %'") == 0);
+}
+
+int main(int argc, char **argv)
+{
+    const char *module = getenv("CMK_MODULE");
+    p11 = harness_load(module ? module : "libcmkp11.so");
+    static const struct test_case tests[] = {
+#define T(name) {#name, name}
+        T(test_attribute_changes_racing_rotations_lose_no_version),
+        T(test_purged_key_handle_never_names_a_newer_key),
+        T(test_racing_enable_and_disable_audit_a_consistent_history),
+#undef T
+    };
+    return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
