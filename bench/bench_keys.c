@@ -4,7 +4,11 @@
 #include "bench_keys.h"
 #include "bench_p11.h"
 
+#include "bench_stats.h"
+
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* DER encoding of OID 1.2.840.10045.3.1.7 (prime256v1). */
@@ -149,54 +153,124 @@ void keys_objects_label(char *buf, size_t len, unsigned long i)
 	snprintf(buf, len, "bench-obj-%lu", i);
 }
 
-static int keys_object_present(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
-			       unsigned long i, int *present)
+/*
+ * Marks in seen[] (n entries) every index i for which a secret key labelled
+ * bench-obj-<i> exists.  One enumeration of the token's secret keys plus one
+ * C_GetAttributeValue per key: a find per index would cost O(N) each on a
+ * backend whose finds scan the token (SoftHSMv2), O(N^2) for the whole set.
+ */
+static int keys_objects_scan(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			     unsigned long n, unsigned char *seen)
 {
-	char label[KEYS_LABEL_MAX];
-	CK_OBJECT_HANDLE h;
-	CK_ULONG n;
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_OBJECT_HANDLE *all = NULL, *p;
+	size_t len = 0, cap = 0, k;
+	CK_ULONG got;
+	CK_RV rv, rv_final;
 
-	keys_objects_label(label, sizeof(label), i);
-	if (p11_object_find_labelled(fn, s, CKO_SECRET_KEY, label, &h, &n) !=
-	    CKR_OK)
+	rv = fn->C_FindObjectsInit(s, tmpl, 1);
+	if (rv != CKR_OK) {
+		p11_report("bench-obj scan", "C_FindObjectsInit", rv);
 		return -1;
-	*present = n > 0;
+	}
+	for (;;) {
+		if (cap - len < 256) {
+			cap = cap ? cap * 2 : 1024;
+			p = realloc(all, cap * sizeof(*p));
+			if (!p) {
+				rv = CKR_HOST_MEMORY;
+				break;
+			}
+			all = p;
+		}
+		rv = fn->C_FindObjects(s, all + len, 256, &got);
+		if (rv != CKR_OK || got == 0)
+			break;
+		len += got;
+	}
+	rv_final = fn->C_FindObjectsFinal(s);
+	if (rv != CKR_OK || rv_final != CKR_OK) {
+		p11_report("bench-obj scan", "C_FindObjects",
+			   rv != CKR_OK ? rv : rv_final);
+		free(all);
+		return -1;
+	}
+	for (k = 0; k < len; k++) {
+		char label[KEYS_LABEL_MAX + 1], *end;
+		CK_ATTRIBUTE a = { CKA_LABEL, label, KEYS_LABEL_MAX };
+		unsigned long i;
+
+		if (fn->C_GetAttributeValue(s, all[k], &a, 1) != CKR_OK ||
+		    a.ulValueLen >= KEYS_LABEL_MAX)
+			continue;
+		label[a.ulValueLen] = '\0';
+		if (strncmp(label, "bench-obj-", 10) != 0 || !label[10])
+			continue;
+		i = strtoul(label + 10, &end, 10);
+		if (*end == '\0' && i < n)
+			seen[i] = 1;
+	}
+	free(all);
 	return 0;
 }
 
 /*
  * Objects are made in index order, so the last one existing means an
- * earlier run completed; only then is the per-object scan skipped.
+ * earlier run completed; only then is the scan skipped.  Progress (with the
+ * creation rate) goes to stderr every 1,000 keys made.
  */
 int keys_objects_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			unsigned long n)
 {
 	char label[KEYS_LABEL_MAX];
 	unsigned long i, made = 0;
+	unsigned char *seen;
+	uint64_t t_start, t_mark;
 	CK_OBJECT_HANDLE h;
-	int present;
+	CK_ULONG found;
 	CK_RV rv;
 
 	if (n == 0)
 		return 0;
-	if (keys_object_present(fn, s, n - 1, &present) != 0)
+	keys_objects_label(label, sizeof(label), n - 1);
+	if (p11_object_find_labelled(fn, s, CKO_SECRET_KEY, label, &h,
+				     &found) != CKR_OK)
 		return -1;
-	if (present)
+	if (found)
 		return 0;
+	seen = calloc(n, 1);
+	if (!seen)
+		return -1;
+	if (keys_objects_scan(fn, s, n, seen) != 0) {
+		free(seen);
+		return -1;
+	}
+	t_start = t_mark = clock_now_ns();
 	for (i = 0; i < n; i++) {
-		if (keys_object_present(fn, s, i, &present) != 0)
-			return -1;
-		if (present)
+		if (seen[i])
 			continue;
 		keys_objects_label(label, sizeof(label), i);
 		rv = keys_aes_256_generate(fn, s, label, &h);
 		if (rv != CKR_OK) {
 			p11_report(label, "C_GenerateKey", rv);
+			free(seen);
 			return -1;
 		}
-		made++;
+		if (++made % 1000 == 0) {
+			uint64_t now = clock_now_ns();
+
+			fprintf(stderr,
+				"cmkbench: bench-obj: %lu made (up to index "
+				"%lu), %.1f s, last 1000 at %.1f/s\n",
+				made, i, (double)(now - t_start) / 1e9,
+				1000.0 / ((double)(now - t_mark) / 1e9));
+			t_mark = now;
+		}
 	}
-	fprintf(stderr, "cmkbench: created %lu of %lu bench-obj-* keys\n",
-		made, n);
+	free(seen);
+	fprintf(stderr,
+		"cmkbench: created %lu of %lu bench-obj-* keys in %.1f s\n",
+		made, n, (double)(clock_now_ns() - t_start) / 1e9);
 	return 0;
 }

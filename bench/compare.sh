@@ -19,6 +19,7 @@ usage: compare.sh --backend-module PATH --backend-token LABEL
                   [--pin PIN] [--objects N] [--threads N] [--rounds R]
                   [--seconds S | --count N] [--workload W ...]
                   [--markdown] [--cmkbench PATH] [--raw-dir DIR]
+                  [--quiet-wait S]
 
   --pin PIN        user PIN of both tokens (default: $BENCH_PIN)
   --rounds R       A,B pairs to run (default 3); the median is reported
@@ -28,6 +29,9 @@ usage: compare.sh --backend-module PATH --backend-token LABEL
   --cmkbench PATH  binary to use (default: $CMKBENCH, then
                    build/bench/cmkbench, then cmkbench on PATH)
   --raw-dir DIR    keep the JSON lines of every run in DIR
+  --quiet-wait S   before each run, wait up to S seconds for the machine to
+                   be nearly idle (< 10 % CPU busy over 2 s); what was seen
+                   goes to DIR/quiet.log
 EOF
 }
 
@@ -38,7 +42,7 @@ die() {
 
 backend_module='' backend_token='' layered_module='' layered_token=''
 pin=${BENCH_PIN:-} objects='' threads='' rounds=3 seconds='' count=''
-markdown=0 cmkbench=${CMKBENCH:-} raw_dir=
+markdown=0 cmkbench=${CMKBENCH:-} raw_dir= quiet_wait=0
 workloads=()
 
 need_arg() {
@@ -61,6 +65,7 @@ while [ "$#" -gt 0 ]; do
 	--markdown) markdown=1; shift ;;
 	--cmkbench) need_arg "$@"; cmkbench=$2; shift 2 ;;
 	--raw-dir) need_arg "$@"; raw_dir=$2; shift 2 ;;
+	--quiet-wait) need_arg "$@"; quiet_wait=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument '$1'" ;;
 	esac
@@ -112,12 +117,36 @@ run_side() {
 	local side=$1 round=$2 module=$3 token=$4
 	local out="$out_dir/$side.$round.jsonl"
 
+	if [ "$quiet_wait" -gt 0 ]; then
+		echo "round $round $side: $(wait_quiet "$quiet_wait")% busy before start" \
+			>>"$out_dir/quiet.log"
+	fi
 	echo "compare.sh: round $round/$rounds: $side ($module)" >&2
 	if ! BENCH_PIN=$pin "$cmkbench" --module "$module" \
 		--token-label "$token" "${common_args[@]}" >"$out"; then
 		echo "compare.sh: $side round $round reported errors" >&2
 		failed=1
 	fi
+}
+
+# Busy share of all CPUs over 2 s, polled until below 10 % or $1 seconds.
+cpu_busy() {
+	local a b
+	a=$(awk 'NR==1{t=0; for(i=2;i<=NF;i++) t+=$i; print t, $5+$6}' /proc/stat)
+	sleep 2
+	b=$(awk 'NR==1{t=0; for(i=2;i<=NF;i++) t+=$i; print t, $5+$6}' /proc/stat)
+	echo "$a $b" | awk '{printf "%d", 100 * (1 - ($4 - $2) / ($3 - $1))}'
+}
+wait_quiet() {
+	local waited=0 busy
+	while :; do
+		busy=$(cpu_busy)
+		if [ "$busy" -lt 10 ] || [ "$waited" -ge "$1" ]; then
+			echo "$busy"
+			return
+		fi
+		waited=$((waited + 2))
+	done
 }
 
 failed=0

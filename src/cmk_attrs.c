@@ -455,6 +455,28 @@ static const char *action_of(unsigned long from, unsigned long to)
                                                : "DisableKey";
 }
 
+/* Opens a write transaction and reads the row twice in it: rec to change, old to
+ * compare (the audit's "from"). On failure nothing is left open. */
+static CK_RV begin_and_load(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                            struct cmk_record *rec, struct cmk_record *old)
+{
+    if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
+    CK_RV rv = load_visible(session, handle, rec);
+    if (rv == CKR_OK && (rv = load_visible(session, handle, old)) != CKR_OK) cmk_record_free(rec);
+    if (rv != CKR_OK) store_rollback(module.store);
+    return rv;
+}
+
+/* Ends what begin_and_load opened: commits when rv is CKR_OK, else rolls back. */
+static CK_RV end_and_free(CK_RV rv, struct cmk_record *rec, struct cmk_record *old)
+{
+    if (rv == CKR_OK && store_commit(module.store) != STORE_OK) rv = CKR_DEVICE_ERROR;
+    else if (rv != CKR_OK) store_rollback(module.store);
+    cmk_record_free(rec);
+    cmk_record_free(old);
+    return rv;
+}
+
 /* The store part of a change, read-modify-write inside one write transaction: the row
  * is read again under the lock and the template applied to that copy, so a change made
  * meanwhile by another process or thread (a rotation, a state change) is kept, never
@@ -462,31 +484,18 @@ static const char *action_of(unsigned long from, unsigned long to)
 static CK_RV commit_template(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                              const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
-    if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
     struct cmk_record rec, old;
     struct cmk_tag *tags = NULL;
     size_t tag_count = 0;
     bool tags_changed = false, metadata = false;
-    CK_RV rv = load_visible(session, handle, &rec);
-    if (rv != CKR_OK) {
-        store_rollback(module.store);
-        return rv;
-    }
-    if ((rv = load_visible(session, handle, &old)) != CKR_OK) {
-        cmk_record_free(&rec);
-        store_rollback(module.store);
-        return rv;
-    }
+    CK_RV rv = begin_and_load(session, handle, &rec, &old);
+    if (rv != CKR_OK) return rv;
     rv = apply_template(&rec, tmpl, count, &tags, &tag_count, &tags_changed, &metadata, NULL);
     if (rv == CKR_OK)
         rv = commit_changes(&old, &rec, tags_changed, tags, tag_count,
                             action_of(old.state, rec.state));
-    if (rv == CKR_OK && store_commit(module.store) != STORE_OK) rv = CKR_DEVICE_ERROR;
-    else if (rv != CKR_OK) store_rollback(module.store);
     cmk_tags_free(tags, tag_count);
-    cmk_record_free(&rec);
-    cmk_record_free(&old);
-    return rv;
+    return end_and_free(rv, &rec, &old);
 }
 
 CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
@@ -537,18 +546,9 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
 CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
 {
     /* Read, decide and write under the store's write lock (see commit_template). */
-    if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
     struct cmk_record rec, old;
-    CK_RV rv = load_visible(session, handle, &rec);
-    if (rv != CKR_OK) {
-        store_rollback(module.store);
-        return rv;
-    }
-    if ((rv = load_visible(session, handle, &old)) != CKR_OK) {
-        cmk_record_free(&rec);
-        store_rollback(module.store);
-        return rv;
-    }
+    CK_RV rv = begin_and_load(session, handle, &rec, &old);
+    if (rv != CKR_OK) return rv;
     const char *what;
     if (rec.state == CMK_STATE_PENDING_DELETION) {
         rv = CKR_OBJECT_HANDLE_INVALID; /* already "destroyed" as far as PKCS#11 goes */
@@ -570,9 +570,5 @@ CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
     }
     rv = commit_changes(&old, &rec, false, NULL, 0, what);
 out:
-    if (rv == CKR_OK && store_commit(module.store) != STORE_OK) rv = CKR_DEVICE_ERROR;
-    else if (rv != CKR_OK) store_rollback(module.store);
-    cmk_record_free(&rec);
-    cmk_record_free(&old);
-    return rv;
+    return end_and_free(rv, &rec, &old);
 }
