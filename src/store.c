@@ -13,9 +13,12 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store_signal.h"
 
 /* Processes wait this long for each other's write transactions before giving up. */
 #define STORE_BUSY_TIMEOUT_MS 10000
+/* How long a quiet change signal is believed before SQLite is asked (see store_signal.c). */
+#define STORE_SIGNAL_RECHECK_NS 200000000LL
 
 enum stmt_id {
     STMT_GET_BY_ROW,
@@ -182,6 +185,10 @@ struct store {
     sqlite3 *db;
     pthread_mutex_t lock; /* recursive: transactions call the other functions */
     int depth;            /* transaction nesting */
+    struct store_signal *signal; /* NULL: ask SQLite at every store_data_version */
+    int64_t checked_ns;          /* atomic: when SQLite's data_version was last read */
+    uint64_t sqlite_epoch;       /* atomic: times it was seen to change */
+    int64_t sqlite_version;      /* the last data_version read; under lock */
     sqlite3_stmt *stmt[STMT_MAX];
 };
 
@@ -323,6 +330,7 @@ enum store_status store_open(const char *path, struct store **out)
     rv = store_migrate(st);
     sqlite3_exec(st->db, "PRAGMA foreign_keys = ON;", NULL, NULL, NULL);
     if (rv != STORE_OK) goto fail;
+    st->signal = store_signal_open(path);
     *out = st;
     return STORE_OK;
 
@@ -334,6 +342,7 @@ fail:
 void store_close(struct store *st)
 {
     if (!st) return;
+    store_signal_close(st->signal);
     for (int i = 0; i < STMT_MAX; i++) sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->lock);
@@ -364,6 +373,8 @@ enum store_status store_commit(struct store *st)
         if (rc != SQLITE_OK) {
             s = status_of(st, rc, "commit");
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        } else {
+            store_signal_raise(st->signal); /* after the commit: readers then see it */
         }
     }
     pthread_mutex_unlock(&st->lock);
@@ -376,15 +387,43 @@ void store_rollback(struct store *st)
     pthread_mutex_unlock(&st->lock);
 }
 
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The two sources folded into one number that grows whenever either changes: the
+ * shared counter (every cmkp11 commit, at once) and the times SQLite's own
+ * data_version was seen to move (any writer, within STORE_SIGNAL_RECHECK_NS). */
+static int64_t combined_version(struct store *st)
+{
+    uint64_t epoch = __atomic_load_n(&st->sqlite_epoch, __ATOMIC_ACQUIRE);
+    return (int64_t)(store_signal_read(st->signal) + (epoch << 40));
+}
+
 enum store_status store_data_version(struct store *st, int64_t *version)
 {
+    int64_t now = monotonic_ns();
+    if (st->signal && now - __atomic_load_n(&st->checked_ns, __ATOMIC_ACQUIRE) <
+                          STORE_SIGNAL_RECHECK_NS) {
+        *version = combined_version(st); /* the hot path: no lock, no system call */
+        return STORE_OK;
+    }
     pthread_mutex_lock(&st->lock);
     enum store_status s = STORE_ERROR;
     sqlite3_stmt *q = stmt_get(st, STMT_DATA_VERSION);
     if (q) {
         int rc = sqlite3_step(q);
         if (rc == SQLITE_ROW) {
-            *version = sqlite3_column_int64(q, 0);
+            int64_t v = sqlite3_column_int64(q, 0);
+            if (v != st->sqlite_version) {
+                st->sqlite_version = v;
+                __atomic_fetch_add(&st->sqlite_epoch, 1, __ATOMIC_RELEASE);
+            }
+            __atomic_store_n(&st->checked_ns, now, __ATOMIC_RELEASE);
+            *version = st->signal ? combined_version(st) : v;
             s = STORE_OK;
         } else {
             s = status_of(st, rc, "read data version");

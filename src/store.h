@@ -23,7 +23,8 @@ enum store_status {
 /* Opens (creating 0600 if absent) and migrates the store at path. */
 enum store_status store_open(const char *path, struct store **out);
 void store_close(struct store *st);
-/* A number that changes whenever another connection (process) commits a change. */
+/* A number that changes whenever another process commits a change (see store_signal.c:
+ * without a system call while the shared signal is quiet). */
 enum store_status store_data_version(struct store *st, int64_t *version);
 
 /* Transactions group several calls; they nest by counting and take the store's lock,

@@ -1,0 +1,81 @@
+/* store_signal.c - a change counter shared by every process using one store.
+ *
+ * Each *Init on a CMK must notice a change another process committed (a key disabled by
+ * cmkctl stops signing at the next C_SignInit). Asking SQLite (PRAGMA data_version)
+ * opens a read transaction: a lock and an unlock of the WAL index by fcntl and a stat,
+ * several microseconds per Init, a tenth of an AES-GCM operation. Instead every commit
+ * made through cmkp11 increments a 64-bit counter in a small file mapped shared by all
+ * processes, and an Init compares it with an atomic load: no system call at all.
+ *
+ * The counter is a hint that must never be trusted alone: a process killed between its
+ * commit and the increment, or a writer that is not cmkp11, changes the store without
+ * it. store.c therefore still asks SQLite itself every STORE_SIGNAL_RECHECK_NS. */
+#include "store_signal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct store_signal {
+    uint64_t *counter; /* in the shared mapping */
+    size_t size;
+};
+
+struct store_signal *store_signal_open(const char *store_path)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s-signal", store_path) >= (int)sizeof(path)) return NULL;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_info("store signal %s: %s; changes are checked in the store at every init", path,
+                 strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    size_t size = (size_t)sysconf(_SC_PAGESIZE);
+    /* A fresh file is sized once; ftruncate to the same size by a racing process is
+     * harmless, and a mapping past the end of a shorter file would fault. */
+    if (fstat(fd, &st) != 0 || ((size_t)st.st_size < size && ftruncate(fd, (off_t)size) != 0)) {
+        log_info("store signal %s: cannot size it: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        log_info("store signal %s: cannot map it: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct store_signal *sig = calloc(1, sizeof(*sig));
+    if (!sig) {
+        munmap(map, size);
+        return NULL;
+    }
+    sig->counter = map;
+    sig->size = size;
+    return sig;
+}
+
+void store_signal_close(struct store_signal *sig)
+{
+    if (!sig) return;
+    munmap(sig->counter, sig->size);
+    free(sig);
+}
+
+uint64_t store_signal_read(const struct store_signal *sig)
+{
+    return __atomic_load_n(sig->counter, __ATOMIC_ACQUIRE);
+}
+
+void store_signal_raise(struct store_signal *sig)
+{
+    if (sig) __atomic_fetch_add(sig->counter, 1, __ATOMIC_RELEASE);
+}
