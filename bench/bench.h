@@ -80,6 +80,9 @@ enum wl_flags {
 	/* Runs on the main thread only, with the module finalised around it. */
 	WL_OWNS_MODULE = 1u << 1,
 	WL_NEEDS_OBJECTS = 1u << 2,
+	/* Needs cmkp11's vendor attributes: left out of "all", which must run
+	 * on any module (the backend alone). */
+	WL_CMKP11_ONLY = 1u << 3,
 };
 
 struct workload {

@@ -10,6 +10,7 @@
 #define KEYS_LABEL_EC "bench-ec-p256"
 #define KEYS_LABEL_RSA "bench-rsa-2048"
 #define KEYS_LABEL_AES "bench-aes-256"
+#define KEYS_LABEL_AES_ROTATED "bench-aes-rotated"
 #define KEYS_LABEL_MAX 64
 
 typedef CK_RV (*keys_pair_gen_fn)(CK_FUNCTION_LIST_PTR fn,

@@ -10,6 +10,8 @@
 #include "bench_p11.h"
 #include "bench_run.h"
 
+#include "cmkp11/cmkp11.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -151,7 +153,8 @@ static int wl_aes_setup(struct wl_shared *sh)
 				   KEYS_LABEL_AES, &sh->secret);
 }
 
-static int wl_decrypt_setup(struct wl_shared *sh)
+/* One GCM ciphertext of the sample plaintext under key, made in setup. */
+static int wl_gcm_sample(struct wl_shared *sh, CK_OBJECT_HANDLE key)
 {
 	CK_FUNCTION_LIST_PTR fn = sh->env->fn;
 	CK_SESSION_HANDLE s = sh->env->session;
@@ -159,20 +162,57 @@ static int wl_decrypt_setup(struct wl_shared *sh)
 	CK_GCM_PARAMS gcm;
 	CK_RV rv;
 
-	if (wl_aes_setup(sh) != 0)
-		return -1;
 	memset(sh->iv, 0xc3, sizeof(sh->iv));
 	wl_gcm_params(&gcm, sh->iv);
 	mech.pParameter = &gcm;
 	mech.ulParameterLen = sizeof(gcm);
 	sh->cipher_len = sizeof(sh->cipher);
-	rv = fn->C_EncryptInit(s, &mech, sh->secret);
+	rv = fn->C_EncryptInit(s, &mech, key);
 	if (rv == CKR_OK)
 		rv = fn->C_Encrypt(s, (CK_BYTE_PTR)wl_plain, sizeof(wl_plain),
 				   sh->cipher, &sh->cipher_len);
 	if (rv != CKR_OK) {
 		p11_report("decrypt setup", "C_Encrypt", rv);
 		return -1;
+	}
+	return 0;
+}
+
+static int wl_decrypt_setup(struct wl_shared *sh)
+{
+	if (wl_aes_setup(sh) != 0)
+		return -1;
+	return wl_gcm_sample(sh, sh->secret);
+}
+
+/*
+ * Old data under a rotated key (cmkp11's vendor rotation, CKA_CMK_ROTATE_NOW):
+ * the sample is encrypted under the key's primary version, then the key is
+ * rotated WL_ROTATIONS times, so each timed C_Decrypt of it has to fall back
+ * through every newer version before the tag verifies.  A module without
+ * rotation (the backend alone) fails this setup and reports nothing.
+ */
+#define WL_ROTATIONS 3
+
+static int wl_decrypt_old_setup(struct wl_shared *sh)
+{
+	CK_FUNCTION_LIST_PTR fn = sh->env->fn;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE now = { CKA_CMK_ROTATE_NOW, &yes, sizeof(yes) };
+	int k;
+
+	if (keys_aes_256_ensure(fn, sh->env->session, KEYS_LABEL_AES_ROTATED,
+				&sh->secret) != 0 ||
+	    wl_gcm_sample(sh, sh->secret) != 0)
+		return -1;
+	for (k = 0; k < WL_ROTATIONS; k++) {
+		CK_RV rv = fn->C_SetAttributeValue(sh->env->session, sh->secret,
+						   &now, 1);
+		if (rv != CKR_OK) {
+			p11_report("decrypt-aes-gcm-old setup (rotation)",
+				   "C_SetAttributeValue", rv);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -398,6 +438,9 @@ static const struct workload wl_table[] = {
 	{ "encrypt-aes-gcm-4k", WL_NEEDS_SESSION, wl_aes_setup, wl_encrypt_op,
 	  NULL },
 	{ "decrypt-aes-gcm-4k", WL_NEEDS_SESSION, wl_decrypt_setup,
+	  wl_decrypt_op, NULL },
+	{ "decrypt-aes-gcm-old", WL_NEEDS_SESSION | WL_CMKP11_ONLY,
+	  wl_decrypt_old_setup,
 	  wl_decrypt_op, NULL },
 	{ "keygen-aes-token", WL_NEEDS_SESSION, wl_keygen_setup,
 	  wl_keygen_aes_op, wl_keygen_cleanup },

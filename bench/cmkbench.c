@@ -73,7 +73,8 @@ static int main_add_workload(struct main_opts *o, const char *name)
 
 	if (strcmp(name, "all") == 0) {
 		for (k = 0; k < wl_total(); k++)
-			if (main_add_workload(o, wl_at(k)->name) != 0)
+			if (!(wl_at(k)->flags & WL_CMKP11_ONLY) &&
+			    main_add_workload(o, wl_at(k)->name) != 0)
 				return -1;
 		return 0;
 	}
