@@ -43,7 +43,10 @@ extern "C" {
 #define CKA_CMK_ORIGIN CKA_CMK(0x05)
 /* Protection level: CK_ULONG, one of CMK_PROTECTION_*. create, find. */
 #define CKA_CMK_PROTECTION_LEVEL CKA_CMK(0x06)
-/* Key state: CK_ULONG, one of CMK_STATE_*. find; set (Enabled <-> Disabled).
+/* Key state: CK_ULONG, one of CMK_STATE_*. find; set: Enabled <-> Disabled;
+ * Enabled or Disabled -> PendingDeletion (schedules deletion after the key's pending
+ * window, as C_DestroyObject does); PendingDeletion -> Disabled cancels it. Any other
+ * move: CKR_ACTION_PROHIBITED (a value that is no state: CKR_ATTRIBUTE_VALUE_INVALID).
  * Naming it in a find template also finds keys pending deletion. */
 #define CKA_CMK_KEY_STATE CKA_CMK(0x07)
 /* Creation date (seconds). Read-only. */

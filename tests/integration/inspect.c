@@ -67,3 +67,17 @@ long inspect_store_count(const char *sql)
     sqlite3_close(db);
     return result;
 }
+
+long inspect_log_count(const char *needle)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/cmkp11.log", getenv("CMK_WORK") ? getenv("CMK_WORK") : ".");
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long count = 0;
+    char line[2048];
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, needle)) count++;
+    fclose(f);
+    return count;
+}

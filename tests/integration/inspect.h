@@ -8,5 +8,7 @@
 long inspect_backend_material(void);
 /* Result of a single-number SQL query on the store, -1 on error. */
 long inspect_store_count(const char *sql);
+/* Lines of the module's log (CMK_WORK/cmkp11.log) that contain needle, -1 if unreadable. */
+long inspect_log_count(const char *needle);
 
 #endif
