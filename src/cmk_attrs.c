@@ -369,7 +369,8 @@ static const char *state_text(unsigned long state)
 
 /* "field: old -> new" for each change, as the audit row's detail. */
 static void describe_changes(const struct cmk_record *old, const struct cmk_record *new,
-                             bool tags_changed, char *out, size_t size)
+                             bool tags_changed, const struct cmk_tag *tags, size_t tag_count,
+                             char *out, size_t size)
 {
     size_t n = 0;
     out[0] = '\0';
@@ -381,10 +382,18 @@ static void describe_changes(const struct cmk_record *old, const struct cmk_reco
         ADD("state: %s -> %s; ", state_text(old->state), state_text(new->state));
     const char *oa = old->alias ? old->alias : "", *na = new->alias ? new->alias : "";
     if (strcmp(oa, na)) ADD("alias: '%.80s' -> '%.80s'; ", oa, na);
-    if (strcmp(old->description, new->description)) ADD("description changed; ");
+    if (strcmp(old->description, new->description))
+        ADD("description: '%.60s%s' -> '%.60s%s'; ", old->description,
+            strlen(old->description) > 60 ? "..." : "", new->description,
+            strlen(new->description) > 60 ? "..." : "");
     if (old->cka_id_len != new->cka_id_len ||
-        (old->cka_id_len && memcmp(old->cka_id, new->cka_id, old->cka_id_len)))
-        ADD("CKA_ID changed; ");
+        (old->cka_id_len && memcmp(old->cka_id, new->cka_id, old->cka_id_len))) {
+        ADD("CKA_ID: ");
+        for (size_t i = 0; i < old->cka_id_len && i < 24; i++) ADD("%02x", old->cka_id[i]);
+        ADD(" -> ");
+        for (size_t i = 0; i < new->cka_id_len && i < 24; i++) ADD("%02x", new->cka_id[i]);
+        ADD("; ");
+    }
     if (old->rotation_enabled != new->rotation_enabled)
         ADD("rotation: %s -> %s; ", old->rotation_enabled ? "on" : "off",
             new->rotation_enabled ? "on" : "off");
@@ -397,16 +406,21 @@ static void describe_changes(const struct cmk_record *old, const struct cmk_reco
         ADD("deletion date: %lld -> %lld; ", (long long)old->deletion_date,
             (long long)new->deletion_date);
     if (old->objects != new->objects) ADD("public key object removed; ");
-    if (tags_changed) ADD("tags replaced; ");
+    if (tags_changed) {
+        ADD("tags replaced by:");
+        for (size_t i = 0; i < tag_count; i++) ADD(" %.40s=%.40s", tags[i].key, tags[i].value);
+        ADD("; ");
+    }
 #undef ADD
+    if (n >= size && size > 4) memcpy(out + size - 4, "...", 4); /* cut, and says so */
 }
 
 static CK_RV commit_changes(const struct cmk_record *old, struct cmk_record *rec,
                             bool tags_changed, struct cmk_tag *tags, size_t tag_count,
                             const char *what)
 {
-    char detail[512];
-    describe_changes(old, rec, tags_changed, detail, sizeof(detail));
+    char detail[1024];
+    describe_changes(old, rec, tags_changed, tags, tag_count, detail, sizeof(detail));
     enum store_status s = store_begin(module.store);
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     s = store_cmk_update(module.store, rec);

@@ -249,6 +249,29 @@ static void test_illegal_state_moves_are_refused_and_change_nothing(void)
                               "IN ('ScheduleKeyDeletion', 'CancelKeyDeletion')") == 2);
 }
 
+/* Every change is audited with what it was and what it became. */
+static void test_audit_rows_name_old_and_new_values(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "audited", NULL, 0, &key), CKR_OK);
+    CHECK_RV(set_text(s, key, CKA_CMK_DESCRIPTION, "first words"), CKR_OK);
+    CHECK_RV(set_text(s, key, CKA_CMK_DESCRIPTION, "second words"), CKR_OK);
+    CHECK_RV(set_text(s, key, CKA_CMK_TAGS, "env=prod\nteam=pay"), CKR_OK);
+    CHECK_RV(set_text(s, key, CKA_LABEL, "renamed"), CKR_OK);
+    unsigned char id[] = {0xca, 0xfe};
+    CK_ATTRIBUTE a = {CKA_ID, id, sizeof(id)};
+    CHECK_RV(p11->C_SetAttributeValue(s, key, &a, 1), CKR_OK);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE action = 'UpdateKeyAttributes' "
+                              "AND detail = 'description: ''first words'' -> ''second words''; '") == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE detail = "
+                              "'tags replaced by: env=prod team=pay; '") == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE detail = "
+                              "'alias: ''audited'' -> ''renamed''; '") == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE detail LIKE 'CKA_ID: % -> cafe; '") == 1);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -257,6 +280,7 @@ int main(int argc, char **argv)
 #define T(name) {#name, name}
         T(test_every_use_follows_the_state_and_usage_matrix),
         T(test_illegal_state_moves_are_refused_and_change_nothing),
+        T(test_audit_rows_name_old_and_new_values),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
