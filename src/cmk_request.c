@@ -321,8 +321,9 @@ static CK_RV check_rotation_allowed(struct create_request *req)
         return CKR_OK;
     }
     if (!req->rotation_enabled) return CKR_OK;
-    if (!req->spec.symmetric || req->origin != CMK_ORIGIN_KMS) {
-        log_warning("CreateKey: automatic rotation is only for symmetric keys of KMS origin; "
+    if (req->spec.key_type != CKK_AES || req->origin != CMK_ORIGIN_KMS) {
+        log_warning("CreateKey: automatic rotation is only for symmetric encryption keys of "
+                    "KMS origin; "
                     "key spec %s cannot rotate",
                     req->spec.name);
         return CKR_TEMPLATE_INCONSISTENT;

@@ -26,10 +26,12 @@ static bool claim_is_live(const struct cmk_record *rec)
     return start != 0 && start == rec->rotating_start;
 }
 
+/* Symmetric encryption keys of KMS origin only, as the clouds rule: an HMAC key's
+ * tags could not be verified after a rotation (MAC verify has no fallback to older
+ * versions), and imported material cannot be made anew. */
 static bool can_rotate(const struct cmk_record *rec)
 {
-    return (rec->key_type == CKK_AES || rec->key_type == CKK_GENERIC_SECRET) &&
-           rec->origin == CMK_ORIGIN_KMS;
+    return rec->key_type == CKK_AES && rec->origin == CMK_ORIGIN_KMS;
 }
 
 /* Step 1: under the write lock, check the rules and claim version primary + 1.

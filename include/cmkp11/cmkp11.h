@@ -51,7 +51,7 @@ extern "C" {
 #define CKA_CMK_KEY_STATE CKA_CMK(0x07)
 /* Creation date (seconds). Read-only. */
 #define CKA_CMK_CREATION_DATE CKA_CMK(0x08)
-/* Automatic rotation enabled: CK_BBOOL. create, set, find. Symmetric KMS-origin keys only. */
+/* Automatic rotation enabled: CK_BBOOL. create, set, find. AES keys of KMS origin only. */
 #define CKA_CMK_ROTATION_ENABLED CKA_CMK(0x09)
 /* Rotation interval: CK_ULONG seconds, 7..2560 days. create, set. Default 365 days
  * when rotation is enabled without one. */

@@ -209,8 +209,19 @@ static void test_rotation_is_refused_where_the_clouds_refuse_it(void)
     CHECK_RV(rotate_now(s, key), CKR_ACTION_PROHIBITED);
     CHECK_RV(p11->C_DestroyObject(s, key), CKR_OK);
     CHECK_RV(rotate_now(s, key), CKR_ACTION_PROHIBITED);
+    /* HMAC keys: neither on demand, nor automatically, at create or later */
+    CK_MECHANISM hmac_gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE hmac[] = {{CKA_TOKEN, &yes, 1}, {CKA_VALUE_LEN, &len, sizeof(len)},
+                           {CKA_SIGN, &yes, 1}, {CKA_VERIFY, &yes, 1},
+                           {CKA_CMK_ROTATION_ENABLED, &yes, 1}};
+    CK_OBJECT_HANDLE mac;
+    CHECK_RV(p11->C_GenerateKey(s, &hmac_gen, hmac, 5, &mac), CKR_TEMPLATE_INCONSISTENT);
+    CHECK_RV(p11->C_GenerateKey(s, &hmac_gen, hmac, 4, &mac), CKR_OK);
+    CHECK_RV(rotate_now(s, mac), CKR_ACTION_PROHIBITED);
+    CHECK_RV(p11->C_SetAttributeValue(s, mac, &on, 1), CKR_ACTION_PROHIBITED);
     fixture_close(s);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk_version") == 2);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_version") == 3);
 }
 
 static void set_now_offset_days(long days)
