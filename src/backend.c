@@ -156,3 +156,10 @@ CK_RV backend_object_matches(struct backend *be, CK_SESSION_HANDLE session, CK_O
     }
     return CKR_OK;
 }
+
+bool backend_session_logged_in(const struct backend *be, CK_SESSION_HANDLE session)
+{
+    CK_SESSION_INFO info;
+    return be->fn->C_GetSessionInfo(session, &info) == CKR_OK &&
+           (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS);
+}

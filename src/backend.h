@@ -4,6 +4,7 @@
 #define CMKP11_BACKEND_H
 
 #include <p11-kit/pkcs11.h>
+#include <stdbool.h>
 
 struct backend {
     void *dl;
@@ -32,5 +33,8 @@ CK_RV backend_object_matches(struct backend *be, CK_SESSION_HANDLE session, CK_O
 
 /* Copies a blank-padded PKCS#11 text field into a NUL-terminated string. */
 void backend_field_to_string(const CK_UTF8CHAR *field, size_t len, char *out, size_t out_size);
+
+/* Is the application logged in as user on the backend token (seen through session)? */
+bool backend_session_logged_in(const struct backend *be, CK_SESSION_HANDLE session);
 
 #endif

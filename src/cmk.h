@@ -79,6 +79,11 @@ CK_RV cmk_rotate(CK_SESSION_HANDLE session, int64_t row, bool automatic);
 /* Rotates every Enabled key whose next rotation date has passed, each exactly once
  * however many processes do this at the same time. */
 void cmk_rotate_due(CK_SESSION_HANDLE session);
+/* The token's chores (recovery, purge, due rotations): at login, and at session open
+ * of a logged-in application at most once a minute. reset forgets the last run. */
+void cmk_housekeeping(CK_SESSION_HANDLE session);
+void cmk_housekeeping_if_due(CK_SESSION_HANDLE session);
+void cmk_housekeeping_reset(void);
 /* Undoes rotations whose process died half-way. */
 void cmk_recover_rotations(CK_SESSION_HANDLE session);
 

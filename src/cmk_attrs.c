@@ -116,13 +116,6 @@ static int rv_rank(CK_RV rv)
     }
 }
 
-static bool session_logged_in(CK_SESSION_HANDLE session)
-{
-    CK_SESSION_INFO info;
-    return module.be.fn->C_GetSessionInfo(session, &info) == CKR_OK &&
-           (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS);
-}
-
 /* The key behind a handle, if this session may see it: like the backend, a private
  * object does not exist for a session that is not logged in. */
 static CK_RV load_visible(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
@@ -133,7 +126,7 @@ static CK_RV load_visible(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     if (rec->state == CMK_STATE_CREATING || !(rec->objects & handle_kind(handle)) ||
         handle_version(handle) > rec->primary_version ||
-        ((rec->private_mask & handle_kind(handle)) && !session_logged_in(session))) {
+        ((rec->private_mask & handle_kind(handle)) && !backend_session_logged_in(&module.be, session))) {
         cmk_record_free(rec);
         return CKR_OBJECT_HANDLE_INVALID;
     }

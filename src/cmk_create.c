@@ -191,11 +191,15 @@ void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bi
 bool cmk_create_should_retry(CK_SESSION_HANDLE session, CK_RV rv, const char *key_id,
                              unsigned long version, int attempt)
 {
-    /* SoftHSMv2's file store fails now and then (CKR_GENERAL_ERROR or CKR_FUNCTION_FAILED)
-     * when another process rewrote the token's files at that moment; another attempt
-     * succeeds. Whatever the failed one left under this version's identity goes first. */
-    if ((rv != CKR_GENERAL_ERROR && rv != CKR_FUNCTION_FAILED) || attempt + 1 >= CMK_CREATE_ATTEMPTS)
-        return false;
+    /* SoftHSMv2's file store fails now and then (CKR_GENERAL_ERROR or CKR_FUNCTION_FAILED,
+     * and for a template it read back half-written, CKR_TEMPLATE_INCONSISTENT) when
+     * another process rewrote the token's files at that moment; another attempt
+     * succeeds. A client's template may be inconsistent for real, so that code is retried
+     * only for later versions, whose template is ours and already made version 1.
+     * Whatever the failed attempt left under this version's identity goes first. */
+    bool transient = rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED ||
+                     (rv == CKR_TEMPLATE_INCONSISTENT && version > 1);
+    if (!transient || attempt + 1 >= CMK_CREATE_ATTEMPTS) return false;
     log_info("key %s version %lu: the backend failed to make material (0x%lx); trying again",
              key_id, version, rv);
     cmk_destroy_material(session, key_id, version);

@@ -13,7 +13,10 @@ CK_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
     module_token_lock_shared();
     CK_RV rv = module.be.fn->C_OpenSession(module.be.slot, flags, app, notify, session);
     module_token_unlock();
-    if (rv == CKR_OK) __atomic_add_fetch(&module.open_sessions, 1, __ATOMIC_RELAXED);
+    if (rv == CKR_OK) {
+        __atomic_add_fetch(&module.open_sessions, 1, __ATOMIC_RELAXED);
+        cmk_housekeeping_if_due(*session);
+    }
     ENTRY_RETURN("C_OpenSession", rv);
 }
 
@@ -83,12 +86,7 @@ CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHA
     /* Only a logged-in user sees private material, so this is where half-made keys
      * left by crashed processes are cleaned and keys past their window destroyed, and
      * keys due for automatic rotation rotated. */
-    if (rv == CKR_OK && user == CKU_USER) {
-        cmk_recover(session);
-        cmk_recover_rotations(session);
-        cmk_purge_due(session);
-        cmk_rotate_due(session);
-    }
+    if (rv == CKR_OK && user == CKU_USER) cmk_housekeeping(session);
     ENTRY_RETURN("C_Login", rv);
 }
 

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "cmk.h"
 #include "cmk_cache.h"
 #include "log.h"
 #include "object_track.h"
@@ -152,6 +153,7 @@ CK_RV module_finalize(void)
     vendor_op_end_all();
     object_track_reset();
     cmk_cache_clear();
+    cmk_housekeeping_reset();
     store_close(module.store);
     backend_close(&module.be);
     close_token_lock();

@@ -200,13 +200,6 @@ static bool residual_match(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     return true;
 }
 
-static bool logged_in(CK_SESSION_HANDLE session)
-{
-    CK_SESSION_INFO info;
-    return module.be.fn->C_GetSessionInfo(session, &info) == CKR_OK &&
-           (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS);
-}
-
 static CK_RV find_cmks(CK_SESSION_HANDLE session, const CK_ATTRIBUTE *t, CK_ULONG n,
                        struct handle_list *out)
 {
@@ -220,7 +213,7 @@ static CK_RV find_cmks(CK_SESSION_HANDLE session, const CK_ATTRIBUTE *t, CK_ULON
     size_t count = 0;
     enum store_status s = store_cmk_find(module.store, &q.filter, &m, &count);
     CK_RV rv = s == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
-    bool user = logged_in(session);
+    bool user = backend_session_logged_in(&module.be, session);
     static const unsigned kinds[3] = {CMK_OBJ_SECRET, CMK_OBJ_PRIVATE, CMK_OBJ_PUBLIC};
     for (size_t i = 0; rv == CKR_OK && i < count; i++) {
         for (int k = 0; k < 3; k++) {

@@ -340,6 +340,31 @@ static void test_crash_after_new_material_leaves_one_consistent_primary(void)
     crash_rotation_at("rotate:after-generate");
 }
 
+/* A server logs in once and keeps its sessions: due keys still rotate, at the next
+ * C_OpenSession once the housekeeping interval has passed. */
+static void test_logged_in_application_rotates_due_keys_at_session_open(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CK_ATTRIBUTE weekly[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1}, {CKA_CMK_ROTATION_PERIOD, "7d", 2}};
+    CHECK_RV(make_aes(s, "served", weekly, 2, &key), CKR_OK);
+    CK_SESSION_HANDLE other;
+    set_now_offset_days(8);
+    CHECK_RV(p11->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &other), CKR_OK);
+    CK_ULONG primary = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_PRIMARY_VERSION, &primary), CKR_OK);
+    CHECK(primary == 2);
+    CHECK_RV(p11->C_CloseSession(other), CKR_OK);
+    /* a minute later, nothing more is due: no second rotation */
+    set_now_offset_days(9);
+    CHECK_RV(p11->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &other), CKR_OK);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_PRIMARY_VERSION, &primary), CKR_OK);
+    CHECK(primary == 2);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    fixture_close(s);
+    unsetenv("CMKP11_TEST_NOW");
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -350,6 +375,7 @@ int main(int argc, char **argv)
         T(test_envelope_refuses_tampered_truncated_and_foreign_ciphertext),
         T(test_version_objects_are_found_only_when_asked),
         T(test_rotation_is_refused_where_the_clouds_refuse_it),
+        T(test_logged_in_application_rotates_due_keys_at_session_open),
         T(test_due_key_rotates_exactly_once_across_four_processes),
         T(test_disabled_key_rotation_is_suspended_until_enabled),
         T(test_changing_the_interval_keeps_the_anchor),
