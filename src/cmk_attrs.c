@@ -414,6 +414,7 @@ static CK_RV commit_changes(const struct cmk_record *old, struct cmk_record *rec
 {
     char detail[1024];
     describe_changes(old, rec, tags_changed, tags, tag_count, detail, sizeof(detail));
+    if (!detail[0]) return CKR_OK; /* nothing changed (a rotate-now alone, a value set again) */
     enum store_status s = store_begin(module.store);
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     s = store_cmk_update(module.store, rec);
