@@ -22,7 +22,7 @@ create aes # rotated below: versions 1 and 2
 aes=$ID
 create ec --key-spec EC_P256
 ec=$ID
-create doomed # pending deletion: its material must stay
+create doomed # pending deletion: its material must still be there
 doomed=$ID
 create off
 ctl rotate-key --key-id aes
@@ -48,13 +48,15 @@ backend delete-aes-v2 --delete-object --type secrkey --label "cmkp11/$aes/v2"
 expect_true "pkcs11-tool deletes aes's version 2 on the backend" [ "$RC" -eq 0 ]
 backend delete-ec-private --delete-object --type privkey --label "cmkp11/$ec/v1"
 expect_true "pkcs11-tool deletes ec's private key on the backend" [ "$RC" -eq 0 ]
+backend delete-doomed --delete-object --type secrkey --label "cmkp11/$doomed/v1"
+expect_true "pkcs11-tool deletes the material of the key pending deletion" [ "$RC" -eq 0 ]
 ctl doctor
 expect_true "doctor with material missing: exit 1" [ "$RC" -eq 1 ]
 expect_eq "unhealthy, the material check fails" \
     '(d["Healthy"], [c["Status"] for c in d["Checks"] if c["Check"] == "material"])' "(False, ['error'])"
-expect_eq "MissingMaterial names exactly the two objects removed" \
+expect_eq "MissingMaterial names exactly the three objects removed" \
     'sorted((m["KeyId"], m["Alias"], m["KeyState"], m["KeyVersionId"], m["Object"]) for m in d["MissingMaterial"])' \
-    "$("$PY" -c 'import sys; print(sorted([(sys.argv[1], "aes", "Enabled", "2", "SecretKey"), (sys.argv[2], "ec", "Enabled", "1", "PrivateKey")]))' "$aes" "$ec")"
+    "$("$PY" -c 'import sys; a, e, p = sys.argv[1:]; print(sorted([(a, "aes", "Enabled", "2", "SecretKey"), (e, "ec", "Enabled", "1", "PrivateKey"), (p, "doomed", "PendingDeletion", "1", "SecretKey")]))' "$aes" "$ec" "$doomed")"
 expect_eq "nothing stray yet" 'd["StrayMaterial"]' "[]"
 ctl doctor --output table
 expect_true "doctor --output table: unhealthy, exit 1" bash -c \
@@ -80,7 +82,7 @@ expect_eq "each stray object says why" \
     "[('not-a-key', 'CKA_LABEL starts with cmkp11/ but is not cmkp11/<key id>/v<n>'), ('v1', 'no key in the store has this key id'), ('v7', 'the key has versions 1 to 2 in the store')]"
 expect_eq "a backend object with another label is none of doctor's business" \
     '[s for s in d["StrayMaterial"] if "someone-else" in s["Label"]]' "[]"
-expect_eq "the missing material is still reported" 'len(d["MissingMaterial"])' 2
+expect_eq "the missing material is still reported" 'len(d["MissingMaterial"])' 3
 
 # --- material named only by CKA_ID -----------------------------------------------------------
 # cmk_backend_id: "CMK\x01", the key id's 16 bytes, the version (4 bytes, big-endian).
