@@ -117,6 +117,20 @@ other_clients_can_load_module() {
     [[ "$libs" != *libasan* ]]
 }
 
+# can_use_client WHAT COMMAND PACKAGE: 0 when another client (COMMAND) can load the module.
+# A sanitized module leaves WHAT to the plain build's run of the test, with a note; a
+# missing client is a failure, never a silent skip.
+can_use_client() {
+    if ! other_clients_can_load_module; then
+        note "the module is sanitized, $2 cannot load it: $1 left to the plain build"
+        return 1
+    fi
+    if ! command -v "$2" >/dev/null; then
+        fail "$2 is not installed (Debian package $3): $1 cannot be checked"
+        return 1
+    fi
+}
+
 # quiet COMMAND...: a command whose output would only clutter the test log.
 quiet() { "$@" >/dev/null 2>&1; }
 

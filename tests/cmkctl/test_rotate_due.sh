@@ -103,6 +103,52 @@ for f in sys.argv[2:]:
         assert k["KeyId"] == busy and k["KeyVersionId"] in ("1", "2"), k
 sys.exit(0 if seen >= 1 else 1)' "$busy" "$OUT/due1" "$OUT/due2" "$OUT/due3" "$OUT/due4"
 
+# A rotation that fails for real. The store refuses to make version 2 primary (a trigger
+# stands in for a full disk or a damaged store): the module destroys the new material and
+# releases its claim, and the key stays due. rotate-due must say so with its exit code,
+# or its systemd timer never reports a failure.
+if ! command -v sqlite3 >/dev/null; then
+    fail "sqlite3 is not installed (Debian package sqlite3): cannot make a rotation fail"
+    finish
+fi
+create fragile --enable-automatic-rotation --rotation-interval 7d
+fragile=$ID
+refuse="CREATE TRIGGER test_refuse_rotation BEFORE UPDATE OF primary_version ON cmk
+    WHEN NEW.key_id = '$fragile' AND NEW.primary_version != OLD.primary_version
+    BEGIN SELECT RAISE(ABORT, 'refused by test_rotate_due.sh'); END;"
+expect_true "the store gets a trigger that refuses fragile's new primary version" \
+    sqlite3 "$CMK_WORK/cmk.db" "$refuse"
+ctl disable-key --key-id paused # due as well at that time, but Disabled: it waits
+due_at=$(($(date +%s) + 40 * 86400))
+CMKP11_TEST_NOW=$due_at ctl rotate-due
+expect_true "a due key whose rotation failed: exit 1" [ "$RC" -eq 1 ]
+expect_eq "the report is still printed: fragile in NotRotatedKeys at version 1" \
+    '[(k["KeyId"], k["KeyVersionId"]) for k in d["NotRotatedKeys"]]' "[('$fragile', '1')]"
+expect_eq "the other due keys rotated (monthly is not due); the Disabled one is in neither list" \
+    'sorted(k["Alias"] for k in d["RotatedKeys"]) + [k["Alias"] for k in d["NotRotatedKeys"] if k["Alias"] == "paused"]' \
+    "['busy', 'weekly']"
+expect_true "stderr names the failure and the exit code" grep -q "1 due key did not rotate.*exit 1" "$OUT/err"
+expect_true "the module log shows the failed rotation of fragile" \
+    grep -q "RotateKey: key $fragile: making version 2 failed" "$CMK_WORK/cmkp11.log"
+expect_eq "fragile stays at version 1" "$(versions fragile)" "['1']"
+ctl doctor
+expect_eq "the failed version left no material behind" \
+    '([c["Status"] for c in d["Checks"] if c["Check"] == "material"], d["StrayMaterial"])' "(['ok'], [])"
+
+# The Disabled key alone is due: it waits, and that is no failure.
+sqlite3 "$CMK_WORK/cmk.db" "DROP TRIGGER test_refuse_rotation" || fail "cannot drop the trigger"
+ctl disable-key --key-id fragile
+CMKP11_TEST_NOW=$due_at ctl rotate-due
+expect_ok "only Disabled keys due: exit 0"
+expect_eq "only Disabled keys due: nothing rotated, nothing failed" \
+    '(d["RotatedKeys"], d["NotRotatedKeys"])' "([], [])"
+ctl enable-key --key-id fragile
+CMKP11_TEST_NOW=$due_at ctl rotate-due
+expect_ok "without the trigger: exit 0"
+expect_eq "without the trigger fragile rotates, 1 -> 2" \
+    '([(k["KeyId"], k["PreviousKeyVersionId"], k["KeyVersionId"]) for k in d["RotatedKeys"]], d["NotRotatedKeys"])' \
+    "([('$fragile', '1', '2')], [])"
+
 # Failures: a wrong PIN, a store that cannot be read.
 printf '0000\n' >"$CMK_WORK/wrong-pin"
 chmod 600 "$CMK_WORK/wrong-pin"

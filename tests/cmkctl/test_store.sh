@@ -58,7 +58,7 @@ expect_ok "doctor exit 0"
 expect_eq "doctor: healthy" 'd["Healthy"]' True
 expect_eq "doctor: every check ok" '[(c["Check"], c["Status"]) for c in d["Checks"] if c["Status"] != "ok"]' "[]"
 expect_eq "doctor: the checks" '[c["Check"] for c in d["Checks"]]' \
-    "['config', 'store', 'integrity', 'schema', 'keys', 'module', 'token']"
+    "['config', 'store', 'integrity', 'schema', 'keys', 'material', 'module', 'token']"
 expect_eq "doctor: keys per state" '(d["KeysByState"]["Enabled"], d["KeysByState"]["Disabled"], d["KeysByState"]["PendingDeletion"])' "(0, 1, 0)"
 expect_eq "doctor: schema version" 'd["SchemaVersion"] >= 1' True
 ctl doctor --output table
@@ -70,11 +70,13 @@ CMKP11_CONF=$CMK_WORK/nostore.conf ctl doctor
 expect_true "doctor with a missing store: exit 1" [ "$RC" -eq 1 ]
 expect_eq "doctor with a missing store: unhealthy, store check fails" \
     '(d["Healthy"], [c["Status"] for c in d["Checks"] if c["Check"] == "store"])' "(False, ['error'])"
+expect_eq "doctor with a missing store: the material is not compared" \
+    '[c["Status"] for c in d["Checks"] if c["Check"] == "material"]' "['skipped']"
 printf '[token\nstore = x\n' >"$CMK_WORK/broken.conf"
 CMKP11_CONF=$CMK_WORK/broken.conf ctl doctor
 expect_eq "doctor with an unparsable config" \
     '[(c["Check"], c["Status"]) for c in d["Checks"]]' \
-    "[('config', 'error'), ('store', 'skipped'), ('module', 'error'), ('token', 'skipped')]"
+    "[('config', 'error'), ('store', 'skipped'), ('material', 'skipped'), ('module', 'error'), ('token', 'skipped')]"
 CMKP11_CONF=$CMK_WORK/broken.conf ctl audit-log
 expect_error "audit-log without a usable config" InternalError 6
 finish

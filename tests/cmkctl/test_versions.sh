@@ -44,7 +44,7 @@ expect_eq "on-demand rotation does not move the automatic schedule" \
     'd["KeyMetadata"]["NextRotationDate"]' "$next_before"
 
 # Version objects appear only to finds naming CKA_CMK_VERSION: a plain listing shows the key.
-if command -v pkcs11-tool >/dev/null && other_clients_can_load_module; then
+if can_use_client "the plain listing check" pkcs11-tool opensc; then
     timeout 60 pkcs11-tool --module "$CMK_MODULE" --login --pin "$CMK_PIN" --list-objects \
         >"$CMK_WORK/objects" 2>&1 || true
     expect_true "the token lists the key once after rotations, not once per version" \
@@ -56,7 +56,7 @@ ctl rotate-key --key-id web
 expect_error "rotate-key of an EC key" UnsupportedOperation 4
 ctl rotate-key --key-id rsa
 expect_error "rotate-key of an RSA key" UnsupportedOperation 4
-if command -v pkcs11-tool >/dev/null && other_clients_can_load_module; then
+if can_use_client "the EXTERNAL rotation check" pkcs11-tool opensc; then
     # A key imported in clear is a CMK of EXTERNAL origin: it does not rotate.
     head -c 32 /dev/urandom >"$CMK_WORK/aes.bin"
     timeout 60 pkcs11-tool --module "$CMK_MODULE" --login --pin "$CMK_PIN" --write-object \

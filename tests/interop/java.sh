@@ -104,25 +104,21 @@ has store-after-delete "^EC_P256\|3\$" "the CMK is PendingDeletion (3), not gone
 
 # --- keytool -genkeypair with a plain configuration -------------------------------------------
 # Java makes a session pair and copies the private key to the token (C_CopyObject with
-# CKA_TOKEN=TRUE). A token key must be a CMK: either the copy becomes one, or the module
-# refuses it; a plain backend key on the token, outside the store, is wrong.
+# CKA_TOKEN=TRUE). A token key must be a CMK, and README promises what the module does:
+# a copy of a key the HSM generated (CKA_LOCAL) becomes a CMK of origin KMS. A refusal, or
+# a plain backend key on the token outside the store, fails.
 JC=javacopy
 JC_HEX=$(hexof "$JC")
-run genkeypair-plain "${KP[@]}" -genkeypair -alias "$JC" -keyalg EC -groupname secp256r1 -dname CN=javacopy -validity 2
+ok genkeypair-plain "${KP[@]}" -genkeypair -alias "$JC" -keyalg EC -groupname secp256r1 -dname CN=javacopy -validity 2
 ok list-objects-plain "${P[@]}" -O
 ok list-priv-plain "${P[@]}" -O --type privkey --id "$JC_HEX"
-store store-plain "select key_spec || '|' || state from cmk where cka_id = x'$JC_HEX'"
-if grep -q "^Private Key Object" "$OUT/list-priv-plain"; then
-    note "keytool left a token private key with CKA_ID \"$JC\": it must be a CMK"
-    has store-plain "^EC_P256\|1\$" "the token key keytool copied from a session key is a CMK in the store (EC_P256, Enabled)"
-    # (not "always sensitive": the session key it was copied from need not have been)
-    has list-priv-plain "^[[:space:]]*Access:[[:space:]]+sensitive,.*never extractable" \
-        "the copied token key is sensitive and never extractable, like CMK material"
-    has list-priv-plain "^[[:space:]]*Usage:[[:space:]]+sign\$" "the copied token key has one usage (sign)"
-else
-    note "keytool left no token private key with CKA_ID \"$JC\""
-    has genkeypair-plain "CKR_[A-Z_]+" "keytool reports the module's refusal by its CKR_ code"
-fi
+count_is list-priv-plain "^Private Key Object" 1 "keytool left one token private key with CKA_ID \"$JC\""
+store store-plain "select key_spec || '|' || state || '|' || origin from cmk where cka_id = x'$JC_HEX'"
+has store-plain "^EC_P256\|1\|1\$" "the token key keytool copied from a session key is a CMK in the store (EC_P256, Enabled, origin KMS)"
+# (not "always sensitive": the session key it was copied from need not have been)
+has list-priv-plain "^[[:space:]]*Access:[[:space:]]+sensitive,.*never extractable" \
+    "the copied token key is sensitive and never extractable, like CMK material"
+has list-priv-plain "^[[:space:]]*Usage:[[:space:]]+sign\$" "the copied token key has one usage (sign)"
 enabled=$(sqlite3 "$W/cmk.db" "select count(*) from cmk where state = 1" || echo -1)
 count_is list-objects-plain "^Private Key Object" "$enabled" "every private key on the token is an Enabled CMK ($enabled in the store)"
 

@@ -1,12 +1,14 @@
 # lib.sh - shared helpers for the interop tests, sourced by each script after
 # `set -euo pipefail`. The scripts run under tests/with-token.sh, which gives them a
 # private SoftHSMv2 token, cmkp11 config and store, and exports CMK_MODULE, CMK_PIN,
-# CMK_TOKEN, CMK_WORK, CMK_BACKEND, CMK_BACKEND_TOKEN, SOFTHSM2_CONF, CMKP11_CONF.
+# CMK_TOKEN, CMK_WORK, CMK_BACKEND, CMK_BACKEND_TOKEN, SOFTHSM2_CONF, CMKP11_CONF; CTest
+# also sets CMKCTL, the built cmkctl.
 #
 # Style: every client call goes through `run`, which bounds it with `timeout` and keeps
 # its output in $CMK_WORK/out/<name>, so checks grep what the client really printed.
 # A failed check is counted, not fatal: one module bug must not hide the next one.
-# `finish` prints the tally and sets the exit status.
+# `finish` prints the tally and sets the exit status. A missing client, option or
+# package is a failure too: nothing is skipped in silence.
 
 : "${CMK_MODULE:?run this through tests/with-token.sh MODULE SCRIPT}"
 : "${CMK_WORK:?run this through tests/with-token.sh MODULE SCRIPT}"
@@ -109,7 +111,9 @@ has() {
 }
 
 lacks() {
-    if grep -Eq -- "$2" "$OUT/$1"; then
+    if ! [ -f "$OUT/$1" ]; then
+        fail "$1: $3 (step $1 has no output to look at)"
+    elif grep -Eq -- "$2" "$OUT/$1"; then
         fail "$1: $3 (unexpected: $(grep -E -m1 -- "$2" "$OUT/$1"))"
     else
         pass "$1: $3"
@@ -155,6 +159,73 @@ check_not() {
     else
         fail "$what (exit $rc: $*)"
     fi
+}
+
+# differ WHAT A B: files A and B both hold something, and not the same thing (a missing or
+# empty file is a failure, not a difference: `cmp` would call it one).
+differ() {
+    local rc=0
+    if ! [ -s "$2" ] || ! [ -s "$3" ]; then
+        fail "$1 (missing or empty: $(for f in "$2" "$3"; do [ -s "$f" ] || printf '%s ' "$f"; done))"
+        return
+    fi
+    cmp -s "$2" "$3" || rc=$?
+    if [ "$rc" -eq 1 ]; then pass "$1"; else fail "$1 (cmp exit $rc)"; fi
+}
+
+# --- proof that a client went through cmkp11 -------------------------------------------
+# module_trace: cmkp11 traces every Cryptoki call at level debug ("C_Sign: out 0x0") into
+# its log, $CMK_WORK/cmkp11.log. Call it before the first client loads the module.
+module_trace() {
+    sed -i -E 's/^level = .*/level = debug/' "$CMKP11_CONF"
+    check "cmkp11 traces every call (log level debug)" grep -qx 'level = debug' "$CMKP11_CONF"
+}
+
+# module_signs: how many C_Sign calls cmkp11 has answered with CKR_OK so far.
+module_signs() { grep -c 'C_Sign: out 0x0$' "$CMK_WORK/cmkp11.log" 2>/dev/null || true; }
+
+# signed_through_module WHAT BEFORE [N]: cmkp11 answered at least N (default 1) more
+# C_Sign since its log counted BEFORE (module_signs): the client signed through cmkp11,
+# not through a module it found elsewhere.
+signed_through_module() {
+    local after
+    after=$(module_signs)
+    if [ -n "$after" ] && [ "$after" -ge $(($2 + ${3:-1})) ]; then
+        pass "$1 (cmkp11's log: $2 -> $after C_Sign)"
+    else
+        fail "$1 (cmkp11's log: $2 -> ${after:-no} C_Sign, expected at least ${3:-1} more)"
+    fi
+}
+
+# ctl NAME ARGS...: the built cmkctl (CTest sets CMKCTL) with this test's module and PIN,
+# as step NAME. cmkctl reads cmkp11's vendor attributes, which no other module has.
+ctl() {
+    local name=$1
+    shift
+    if [ -z "${CMKCTL:-}" ] || ! [ -x "$CMKCTL" ]; then
+        RC=127
+        : >"$OUT/$name"
+        fail "$name: no cmkctl to run (CMKCTL='${CMKCTL:-}'; CTest sets it to the built one)"
+        return
+    fi
+    run "$name" env CMKP11_MODULE="$CMK_MODULE" CMKP11_PIN="$CMK_PIN" "$CMKCTL" "$@"
+}
+
+# json_is NAME EXPR WANT WHAT: a Python expression over the JSON step NAME printed (bound
+# to d) has the value WANT (its str(); booleans True/False). The step's output mixes
+# stdout and stderr: the first JSON object in it is read (cmkp11 at level debug traces
+# its last C_Finalize on stderr).
+json_is() {
+    local got
+    got=$(/usr/bin/python3 -c '
+import json, sys
+text = open(sys.argv[1]).read()
+try:
+    d = json.JSONDecoder().raw_decode(text[text.index("{"):])[0]  # stderr may follow
+    print(eval(sys.argv[2]))
+except Exception as e:
+    print("<%s>" % type(e).__name__)' "$OUT/$1" "$2")
+    if [ "$got" = "$3" ]; then pass "$1: $4"; else fail "$1: $4 ($2 is '$got', want '$3')"; fi
 }
 
 # Public keys are compared as DER SubjectPublicKeyInfo, whatever form a client wrote.

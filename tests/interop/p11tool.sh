@@ -8,6 +8,7 @@ set -euo pipefail
 require_tool p11tool gnutls-bin
 require_tool pkcs11-tool opensc
 require_tool openssl openssl
+require_tool sqlite3 sqlite3
 
 # --provider loads this one module and no p11-kit registered module; GNUTLS_PIN
 # answers every PIN prompt.
@@ -36,6 +37,12 @@ ok generate-rsa "${T[@]}" --login --generate-rsa --bits 2048 --label "$RSAK" \
 ok keygen-aes pkcs11-tool --module "$CMK_MODULE" --login --pin "$CMK_PIN" \
     --keygen --key-type AES:32 --label "$AESK"
 
+# Proof that the pairs p11tool generated went through cmkp11: the CMK store has them.
+store store-keys "select alias || '|' || key_spec || '|' || state from cmk order by alias"
+has store-keys "^$ECK\|EC_P256\|1\$" "the store holds CMK $ECK (EC_P256, Enabled)"
+has store-keys "^$RSAK\|RSA_2048\|1\$" "the store holds CMK $RSAK (RSA_2048, Enabled)"
+count_is store-keys "." 3 "three CMKs in all (with $AESK)"
+
 # --- listings -------------------------------------------------------------------------------
 ok list-privkeys "${T[@]}" --login --list-privkeys "$TOKEN_URI"
 count_is list-privkeys "^Object [0-9]+:" 2 "two private keys"
@@ -59,8 +66,11 @@ lacks list-all "Label: cmkp11/" "no backend material label (cmkp11/...) is shown
 lacks list-all "object=cmkp11%2[Ff]" "no backend material URI is shown"
 block list-all "^[[:space:]]*URL: .*object=$ECK;type=public" ec-pub
 has ec-pub "^[[:space:]]*Type: Public key \(EC/ECDSA-SECP256R1\)\$" "the public half of $ECK is shown as EC P-256"
-# Both halves of the pair carry the same CKA_ID.
-ids=$(grep -E "^[[:space:]]*URL: .*object=$ECK;" "$OUT/list-all" | sed -E 's/.*;id=([^;]*);.*/\1/' | sort -u | wc -l)
+# Both halves of the pair carry the same CKA_ID (two URIs with an id, one id between them).
+count_is list-all "^[[:space:]]*URL: pkcs11:.*;id=[^;]+;object=$ECK;type=(private|public)\$" 2 \
+    "both halves of $ECK have a URI with an id"
+ids=$(sed -nE "s/^[[:space:]]*URL: pkcs11:.*;id=([^;]+);object=$ECK;type=(private|public)\$/\1/p" \
+    "$OUT/list-all" | sort -u | wc -l)
 if [ "$ids" -eq 1 ]; then pass "both halves of $ECK share one id"; else fail "the halves of $ECK have $ids ids"; fi
 
 # Without login only the (public) public keys show.

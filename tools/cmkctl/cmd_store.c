@@ -1,8 +1,12 @@
 /* cmd_store.c - audit-log and doctor: they read the module's SQLite store directly, read
  * only. They rely on these parts of its schema: audit(id, time, pid, uid, action, key_id,
- * detail), cmk(key_id, alias, alias_norm, state, deletion_date), PRAGMA user_version. */
-#define _GNU_SOURCE /* timegm */
+ * detail), cmk(id, key_id, alias, alias_norm, state, deletion_date, primary_version,
+ * rotating_to, objects), PRAGMA user_version. doctor also reads the backend token itself,
+ * read-only, to compare its material with the store: it relies on the identity cmkp11
+ * gives material (src/cmk_create.c, cmk_backend_label and cmk_backend_id). */
+#define _GNU_SOURCE /* timegm, RTLD_NODELETE */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,10 +14,13 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "codec.h"
 #include "ctl.h"
 #include "keyspec.h"
 #include "output.h"
+#include "pin.h"
 #include "store_ro.h"
 
 /* ---- audit-log ---- */
@@ -290,6 +297,456 @@ static int check_store_content(sqlite3 *db, json_object *checks, json_object *fa
     return failed;
 }
 
+/* ---- doctor: the backend's material against the store ---- */
+
+/* cmkp11 names a version's material in the backend twice (src/cmk_create.c): CKA_LABEL
+ * "cmkp11/<key id>/v<n>" and CKA_ID "CMK\x01" + the key id's 16 bytes + n, big-endian. */
+#define MATERIAL_LABEL_PREFIX "cmkp11/"
+#define MATERIAL_ID_LEN 24
+
+/* One backend object that carries either name. */
+struct material {
+    CK_OBJECT_CLASS cls;
+    char *label;       /* CKA_LABEL as text ("" when absent) */
+    char *id_hex;      /* CKA_ID in hex ("" when absent) */
+    char key_id[37];   /* the key it names, lower case; "" when neither name is readable */
+    CK_ULONG version;  /* the version it names */
+    const char *fault; /* why the names themselves are wrong; NULL when they agree */
+};
+
+/* One cmk row, as far as material is concerned. */
+struct key_row {
+    char key_id[37];
+    char *alias;
+    CK_ULONG state, primary, rotating_to;
+    unsigned objects; /* src/cmk_record.h: 1 secret, 2 private, 4 public */
+};
+
+static int uuid_text_ok(const char *t)
+{
+    for (int i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? t[i] != '-' : !isxdigit((unsigned char)t[i])) return 0;
+    }
+    return 1;
+}
+
+static void lower_copy(char out[37], const char *in)
+{
+    for (int i = 0; i < 36; i++)
+        out[i] = (char)tolower((unsigned char)in[i]);
+    out[36] = '\0';
+}
+
+/* "cmkp11/<key id>/v<n>": 0 with key_id and version set, -1 when the label has another form. */
+static int parse_material_label(const char *label, char key_id[37], CK_ULONG *version)
+{
+    const char *p = label + strlen(MATERIAL_LABEL_PREFIX);
+    if (strlen(p) < 39 || !uuid_text_ok(p) || strncmp(p + 36, "/v", 2)) return -1;
+    const char *digits = p + 38;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(digits, &end, 10);
+    if (errno || *end || !isdigit((unsigned char)*digits) || v == 0) return -1;
+    lower_copy(key_id, p);
+    *version = v;
+    return 0;
+}
+
+static void parse_material_id(const unsigned char *id, char key_id[37], CK_ULONG *version)
+{
+    const unsigned char *b = id + 4;
+    snprintf(key_id, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+    *version = (CK_ULONG)id[20] << 24 | (CK_ULONG)id[21] << 16 | (CK_ULONG)id[22] << 8 | id[23];
+}
+
+/* Fills m from an object's label and id; 0 when the object carries neither of cmkp11's
+ * names (then it is none of doctor's business). */
+static int material_identify(struct material *m, const struct attr_val *label,
+                             const struct attr_val *id)
+{
+    int by_label = label && label->len >= strlen(MATERIAL_LABEL_PREFIX) &&
+                   !memcmp(label->value, MATERIAL_LABEL_PREFIX, strlen(MATERIAL_LABEL_PREFIX));
+    int by_id = id && id->len == MATERIAL_ID_LEN && !memcmp(id->value, "CMK\x01", 4);
+    if (!by_label && !by_id) return 0;
+    char label_key[37] = "", id_key[37] = "";
+    CK_ULONG label_version = 0, id_version = 0;
+    int label_ok = by_label &&
+                   parse_material_label((const char *)label->value, label_key, &label_version) == 0;
+    if (by_id) parse_material_id(id->value, id_key, &id_version);
+    if (by_label && !label_ok)
+        m->fault = "CKA_LABEL starts with cmkp11/ but is not cmkp11/<key id>/v<n>";
+    else if (label_ok && by_id && (strcmp(label_key, id_key) || label_version != id_version))
+        m->fault = "CKA_LABEL and CKA_ID name different keys or versions";
+    snprintf(m->key_id, sizeof(m->key_id), "%s", label_ok ? label_key : id_key);
+    m->version = label_ok ? label_version : id_version;
+    return 1;
+}
+
+static int material_cmp(const void *a, const void *b)
+{
+    const struct material *x = a, *y = b;
+    int c = strcmp(x->key_id, y->key_id);
+    if (c) return c;
+    return x->version < y->version ? -1 : x->version > y->version;
+}
+
+static int key_row_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct key_row *)a)->key_id, ((const struct key_row *)b)->key_id);
+}
+
+static const struct key_row *key_row_find(const struct key_row *rows, size_t n, const char *key_id)
+{
+    struct key_row want;
+    snprintf(want.key_id, sizeof(want.key_id), "%s", key_id);
+    return n ? bsearch(&want, rows, n, sizeof(*rows), key_row_cmp) : NULL;
+}
+
+static void key_rows_free(struct key_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++)
+        free(rows[i].alias);
+    free(rows);
+}
+
+static void materials_free(struct material *m, size_t n)
+{
+    for (size_t i = 0; m && i < n; i++) {
+        free(m[i].label);
+        free(m[i].id_hex);
+    }
+    free(m);
+}
+
+/* Every cmk row, sorted by key id. 0, or -1 with why filled. */
+static int read_key_rows(sqlite3 *db, struct key_row **out, size_t *n, char *why, size_t why_size)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT key_id, coalesce(alias, ''), state, primary_version, "
+                           "rotating_to, objects FROM cmk",
+                           -1, &q, NULL) != SQLITE_OK) {
+        snprintf(why, why_size, "cannot read the key table: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    int step, rc = 0;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *key_id = (const char *)sqlite3_column_text(q, 0);
+        if (!key_id || strlen(key_id) != 36) continue; /* not a key id: names no material */
+        struct key_row *grown = realloc(*out, (*n + 1) * sizeof(*grown));
+        if (!grown) {
+            rc = -1;
+            snprintf(why, why_size, "out of memory");
+            break;
+        }
+        *out = grown;
+        struct key_row *r = &grown[(*n)++];
+        lower_copy(r->key_id, key_id);
+        r->alias = column_dup(q, 1);
+        r->state = (CK_ULONG)sqlite3_column_int64(q, 2);
+        r->primary = (CK_ULONG)sqlite3_column_int64(q, 3);
+        r->rotating_to = (CK_ULONG)sqlite3_column_int64(q, 4);
+        r->objects = (unsigned)sqlite3_column_int64(q, 5);
+    }
+    if (!rc && step != SQLITE_DONE) {
+        rc = -1;
+        snprintf(why, why_size, "cannot read the key table: %s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(q);
+    if (!rc) qsort(*out, *n, sizeof(**out), key_row_cmp);
+    return rc;
+}
+
+static const char *backend_token_name(const struct cmk_conf *conf)
+{
+    return conf->backend_token_label[0] ? conf->backend_token_label : conf->backend_token_serial;
+}
+
+/* The backend module and token named in the configuration, loaded with dlopen (kept
+ * mapped: the module under test loads the same library afterwards), a read-only session,
+ * logged in as the user with cmkctl's PIN. 0, or -1 with why filled. */
+static int backend_open(struct ctl *ctl, const struct cmk_conf *conf, struct p11 *be, char *why,
+                        size_t why_size)
+{
+    char buf[32];
+    memset(be, 0, sizeof(*be));
+    if (!conf->backend[0]) {
+        snprintf(why, why_size, "%s names no [backend] module", conf->path);
+        return -1;
+    }
+    be->dl = dlopen(conf->backend, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!be->dl) {
+        snprintf(why, why_size, "cannot load backend module %s: %s", conf->backend, dlerror());
+        return -1;
+    }
+    CK_C_GetFunctionList get_list;
+    *(void **)&get_list = dlsym(be->dl, "C_GetFunctionList");
+    if (!get_list || get_list(&be->fn) != CKR_OK || !be->fn) {
+        snprintf(why, why_size, "%s is not a PKCS#11 module", conf->backend);
+        return -1;
+    }
+    CK_C_INITIALIZE_ARGS init = {0};
+    init.flags = CKF_OS_LOCKING_OK;
+    CK_RV rv = be->fn->C_Initialize(&init);
+    if (rv != CKR_OK) {
+        snprintf(why, why_size, "C_Initialize of backend %s: %s", conf->backend, ckr_name(rv, buf));
+        return -1;
+    }
+    be->initialized = 1;
+    /* Token labels and serials are blank-padded fields. */
+    char label[32], serial[16];
+    memset(label, ' ', sizeof(label));
+    memset(serial, ' ', sizeof(serial));
+    memcpy(label, conf->backend_token_label, strnlen(conf->backend_token_label, sizeof(label)));
+    memcpy(serial, conf->backend_token_serial, strnlen(conf->backend_token_serial, sizeof(serial)));
+    CK_SLOT_ID slots[64];
+    CK_ULONG n = 64;
+    rv = be->fn->C_GetSlotList(CK_TRUE, slots, &n);
+    int found = 0;
+    for (CK_ULONG i = 0; rv == CKR_OK && i < n && !found; i++) {
+        CK_TOKEN_INFO info;
+        if (be->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK) continue;
+        found = conf->backend_token_label[0] ? !memcmp(info.label, label, sizeof(label))
+                                             : !memcmp(info.serialNumber, serial, sizeof(serial));
+        if (found) be->slot = slots[i];
+    }
+    const char *token = backend_token_name(conf);
+    if (!found) {
+        snprintf(why, why_size, "backend %s has no token '%s'%s%s", conf->backend, token,
+                 rv == CKR_OK ? "" : ": C_GetSlotList ", rv == CKR_OK ? "" : ckr_name(rv, buf));
+        return -1;
+    }
+    rv = be->fn->C_OpenSession(be->slot, CKF_SERIAL_SESSION, NULL, NULL, &be->session);
+    if (rv != CKR_OK) {
+        snprintf(why, why_size, "C_OpenSession on backend token '%s': %s", token,
+                 ckr_name(rv, buf));
+        return -1;
+    }
+    be->has_session = 1;
+    char *pin = NULL;
+    size_t pin_len = 0;
+    if (pin_get(ctl, token, &pin, &pin_len)) {
+        snprintf(why, why_size, "%s", ctl->err.message);
+        memset(&ctl->err, 0, sizeof(ctl->err));
+        return -1;
+    }
+    rv = be->fn->C_Login(be->session, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)pin_len);
+    pin_free(pin, pin_len);
+    if (rv != CKR_OK) {
+        snprintf(why, why_size, "login to backend token '%s': %s", token, ckr_name(rv, buf));
+        return -1;
+    }
+    return 0;
+}
+
+/* Every backend object that carries one of cmkp11's names, sorted by key id and version. */
+static int backend_scan(struct p11 *be, struct material **out, size_t *count, char *why,
+                        size_t why_size)
+{
+    char buf[32];
+    *out = NULL;
+    *count = 0;
+    CK_OBJECT_HANDLE *all;
+    CK_ULONG n;
+    CK_RV rv = p11_find(be, NULL, 0, &all, &n);
+    if (rv != CKR_OK) {
+        snprintf(why, why_size, "C_FindObjects on the backend token: %s", ckr_name(rv, buf));
+        return -1;
+    }
+    int rc = 0;
+    for (CK_ULONG i = 0; i < n && !rc; i++) {
+        struct attr_val a[3] = {
+            {CKA_CLASS, NULL, 0, 0}, {CKA_LABEL, NULL, 0, 0}, {CKA_ID, NULL, 0, 0}};
+        if (p11_get_attrs(be, all[i], a, 3) != CKR_OK) continue; /* gone meanwhile */
+        struct material m;
+        memset(&m, 0, sizeof(m));
+        m.cls = attr_ulong(a, 3, CKA_CLASS, (CK_ULONG)-1);
+        const struct attr_val *id = attr_lookup(a, 3, CKA_ID);
+        if (material_identify(&m, attr_lookup(a, 3, CKA_LABEL), id)) {
+            struct material *grown = realloc(*out, (*count + 1) * sizeof(*grown));
+            m.label = strdup(attr_text(a, 3, CKA_LABEL));
+            m.id_hex = id ? hex_encode(id->value, id->len) : strdup("");
+            if (!grown || !m.label || !m.id_hex) {
+                free(m.label);
+                free(m.id_hex);
+                snprintf(why, why_size, "out of memory");
+                rc = -1;
+            } else {
+                *out = grown;
+                grown[(*count)++] = m;
+            }
+        }
+        p11_attrs_free(a, 3);
+    }
+    free(all);
+    if (!rc) qsort(*out, *count, sizeof(**out), material_cmp);
+    return rc;
+}
+
+static const char *class_name(CK_OBJECT_CLASS cls)
+{
+    return cls == CKO_SECRET_KEY    ? "SecretKey"
+           : cls == CKO_PRIVATE_KEY ? "PrivateKey"
+           : cls == CKO_PUBLIC_KEY  ? "PublicKey"
+                                    : "Other";
+}
+
+/* The objects the store says a key has (src/cmk_record.h: 1 secret, 2 private, 4 public;
+ * a pair's public half deleted on its own is no longer counted). */
+static const struct {
+    unsigned bit;
+    CK_OBJECT_CLASS cls;
+} key_objects[] = {{1, CKO_SECRET_KEY}, {2, CKO_PRIVATE_KEY}, {4, CKO_PUBLIC_KEY}};
+
+/* 1 when the scan has an object of this class for the key's version. */
+static int material_present(const struct material *m, size_t n, const struct key_row *r, CK_ULONG v,
+                            CK_OBJECT_CLASS cls)
+{
+    struct material want;
+    memset(&want, 0, sizeof(want));
+    snprintf(want.key_id, sizeof(want.key_id), "%s", r->key_id);
+    want.version = v;
+    const struct material *hit = n ? bsearch(&want, m, n, sizeof(*m), material_cmp) : NULL;
+    if (!hit) return 0;
+    /* bsearch lands on any object of (key, version): look at all of them. */
+    while (hit > m && !material_cmp(hit - 1, &want))
+        hit--;
+    for (; hit < m + n && !material_cmp(hit, &want); hit++)
+        if (!hit->fault && hit->cls == cls) return 1;
+    return 0;
+}
+
+/* Why an object belongs to no version of any key in either reading of the store, or NULL
+ * when it belongs. */
+static const char *stray_reason(const struct material *m, const struct key_row *a,
+                                const struct key_row *b, char *buf, size_t size)
+{
+    if (m->fault) return m->fault;
+    if (!a && !b) return "no key in the store has this key id";
+    CK_ULONG last = 0;
+    const struct key_row *rows[2] = {a, b};
+    for (int i = 0; i < 2; i++)
+        if (rows[i]) {
+            if (rows[i]->primary > last) last = rows[i]->primary;
+            if (rows[i]->rotating_to > last) last = rows[i]->rotating_to; /* being made */
+        }
+    if (m->version >= 1 && m->version <= last) return NULL;
+    snprintf(buf, size, "the key has versions 1 to %lu in the store", last);
+    return buf;
+}
+
+static json_object *missing_json(const struct key_row *r, CK_ULONG v, CK_OBJECT_CLASS cls)
+{
+    char text[24];
+    json_object *e = json_object_new_object();
+    out_add_str(e, "KeyId", r->key_id);
+    out_add_str(e, "Alias", r->alias);
+    out_add_str(e, "KeyState", *keystate_name(r->state) ? keystate_name(r->state) : "Unknown");
+    snprintf(text, sizeof(text), "%lu", v);
+    out_add_str(e, "KeyVersionId", text);
+    out_add_str(e, "Object", class_name(cls));
+    return e;
+}
+
+static json_object *stray_json(const struct material *m, const char *reason)
+{
+    char text[24];
+    json_object *e = json_object_new_object();
+    out_add_str(e, "Label", m->label);
+    out_add_str(e, "CkaId", m->id_hex);
+    out_add_str(e, "Object", class_name(m->cls));
+    if (m->key_id[0]) {
+        out_add_str(e, "KeyId", m->key_id);
+        snprintf(text, sizeof(text), "%lu", m->version);
+        out_add_str(e, "KeyVersionId", text);
+    }
+    out_add_str(e, "Reason", reason);
+    return e;
+}
+
+/* A PIN is at hand without asking for one that is not there (doctor needs none for its
+ * other checks). */
+static int pin_available(struct ctl *ctl)
+{
+    return arg_str(&ctl->global, "pin-file") || arg_str(&ctl->global, "pin") ||
+           getenv("CMKP11_PIN") || isatty(STDIN_FILENO);
+}
+
+/* Every version of every key (but those being created or awaiting import) has its
+ * material (each object the store counts for it), and every object carrying cmkp11's names belongs
+ * to a version of a key. The store is read before and after the backend, so a key created, rotated
+ * or purged meanwhile is not taken for an inconsistency: material is made before its row counts it
+ * and destroyed before its row goes. Returns 1 when the check failed. */
+static int check_material(struct ctl *ctl, const struct cmk_conf *conf, sqlite3 *db,
+                          json_object *checks, json_object *facts)
+{
+    if (!pin_available(ctl))
+        return add_check(checks, "material", "skipped",
+                         "no PIN (--pin-file or CMKP11_PIN) to log in to the backend token and "
+                         "compare its material with the store");
+    char why[PATH_MAX + 256];
+    struct key_row *before = NULL, *after = NULL;
+    size_t nbefore = 0, nafter = 0, nm = 0;
+    struct material *m = NULL;
+    struct p11 be;
+    memset(&be, 0, sizeof(be));
+    int rc = read_key_rows(db, &before, &nbefore, why, sizeof(why));
+    if (!rc) rc = backend_open(ctl, conf, &be, why, sizeof(why));
+    if (!rc) rc = backend_scan(&be, &m, &nm, why, sizeof(why));
+    if (be.dl) p11_close(&be);
+    if (!rc) rc = read_key_rows(db, &after, &nafter, why, sizeof(why));
+    int failed = 0;
+    if (rc) {
+        failed = add_check(checks, "material", "error", "%s", why);
+        goto out;
+    }
+    json_object *missing = json_object_new_array(), *stray = json_object_new_array();
+    size_t versions = 0;
+    for (size_t i = 0; i < nbefore; i++) {
+        const struct key_row *r = &before[i], *now = key_row_find(after, nafter, r->key_id);
+        if (r->state == CMK_STATE_CREATING || r->state == CMK_STATE_PENDING_IMPORT || !now)
+            continue;
+        for (CK_ULONG v = 1; v <= r->primary; v++, versions++)
+            for (size_t k = 0; k < sizeof(key_objects) / sizeof(key_objects[0]); k++)
+                if ((r->objects & key_objects[k].bit) &&
+                    !material_present(m, nm, r, v, key_objects[k].cls))
+                    json_object_array_add(missing, missing_json(r, v, key_objects[k].cls));
+    }
+    for (size_t i = 0; i < nm; i++) {
+        char buf[96];
+        const char *reason =
+            stray_reason(&m[i], key_row_find(before, nbefore, m[i].key_id),
+                         key_row_find(after, nafter, m[i].key_id), buf, sizeof(buf));
+        if (reason) json_object_array_add(stray, stray_json(&m[i], reason));
+    }
+    size_t nmissing = json_object_array_length(missing), nstray = json_object_array_length(stray);
+    json_object_object_add(facts, "BackendObjects", json_object_new_int64((int64_t)nm));
+    json_object_object_add(facts, "MissingMaterial", missing);
+    json_object_object_add(facts, "StrayMaterial", stray);
+    if (nmissing || nstray)
+        failed = add_check(checks, "material", "error",
+                           "%zu objects the store counts for key versions are missing from backend "
+                           "token '%s'; %zu "
+                           "backend objects named cmkp11/... belong to no key version (see "
+                           "MissingMaterial, StrayMaterial)",
+                           nmissing, backend_token_name(conf), nstray);
+    else
+        add_check(checks, "material", "ok",
+                  "%zu key versions have their material; the %zu backend objects named "
+                  "cmkp11/... all belong to them",
+                  versions, nm);
+out:
+    key_rows_free(before, nbefore);
+    key_rows_free(after, nafter);
+    materials_free(m, nm);
+    return failed;
+}
+
 static int run_doctor(struct ctl *ctl)
 {
     json_object *facts = json_object_new_object(), *checks = json_object_new_array();
@@ -308,11 +765,20 @@ static int run_doctor(struct ctl *ctl)
     sqlite3 *db = NULL;
     if (!have_conf) {
         add_check(checks, "store", "skipped", "no configuration to name the store");
+        add_check(checks, "material", "skipped", "no configuration to name the backend");
     } else if (store_open_ro(conf.store, &db, why, sizeof(why))) {
         failed += add_check(checks, "store", "error", "%s", why);
+        add_check(checks, "material", "skipped", "no store to compare the backend with");
     } else {
         add_check(checks, "store", "ok", "%s opened read-only", conf.store);
-        failed += check_store_content(db, checks, facts);
+        int store_failed = check_store_content(db, checks, facts);
+        failed += store_failed;
+        /* Before the module is loaded: both load the backend library, and this check
+         * initialises and finalises it on its own. */
+        if (store_failed)
+            add_check(checks, "material", "skipped", "the store failed its checks");
+        else
+            failed += check_material(ctl, &conf, db, checks, facts);
     }
     sqlite3_close(db);
     if (p11_load(ctl) == 0) {
@@ -340,10 +806,14 @@ static int run_doctor(struct ctl *ctl)
 
 const struct cmd_def cmd_doctor = {
     "doctor",
-    "Check configuration, module, token and store; count keys per state",
-    "Parses $CMKP11_CONF (inih), loads the module and finds the token (no login), opens the\n"
-    "store read-only, runs PRAGMA integrity_check and PRAGMA user_version, and counts keys\n"
-    "per state. Healthy is false, and the exit code 1, when a check fails.",
+    "Check configuration, store, backend material, module and token; count keys per state",
+    "Parses $CMKP11_CONF (inih), opens the store read-only, runs PRAGMA integrity_check and\n"
+    "PRAGMA user_version, and counts keys per state. With a PIN (--pin-file, CMKP11_PIN, or\n"
+    "a terminal to ask on) it logs in to the backend token named in [backend] (its own\n"
+    "module, a read-only session) and compares the material with the store: every version\n"
+    "of every key has its objects (MissingMaterial), and every object labelled cmkp11/...\n"
+    "belongs to a key version (StrayMaterial). Then it loads the module and finds the token\n"
+    "(no login). Healthy is false, and the exit code 1, when a check fails.",
     "cmkctl doctor --output table",
     doctor_opts,
     run_doctor,

@@ -30,7 +30,11 @@ static int on_entry(void *user, const char *section, const char *name, const cha
     else if (!strcmp(section, "token") && !strcmp(name, "label"))
         snprintf(c->token_label, sizeof(c->token_label), "%s", value);
     else if (!strcmp(section, "backend") && !strcmp(name, "module"))
-        snprintf(c->backend, sizeof(c->backend), "%s", value);
+        resolve(c->path, value, c->backend);
+    else if (!strcmp(section, "backend") && !strcmp(name, "token_label"))
+        snprintf(c->backend_token_label, sizeof(c->backend_token_label), "%s", value);
+    else if (!strcmp(section, "backend") && !strcmp(name, "token_serial"))
+        snprintf(c->backend_token_serial, sizeof(c->backend_token_serial), "%s", value);
     return 1; /* other keys are the module's business */
 }
 

@@ -8,10 +8,12 @@
 #include <stddef.h>
 
 struct cmk_conf {
-    char path[PATH_MAX];  /* the configuration file */
-    char store[PATH_MAX]; /* [token] store, made absolute */
-    char token_label[64]; /* [token] label */
-    char backend[PATH_MAX];
+    char path[PATH_MAX];           /* the configuration file */
+    char store[PATH_MAX];          /* [token] store, made absolute */
+    char token_label[64];          /* [token] label */
+    char backend[PATH_MAX];        /* [backend] module, made absolute */
+    char backend_token_label[64];  /* [backend] token_label */
+    char backend_token_serial[64]; /* [backend] token_serial */
 };
 
 /* Reads $CMKP11_CONF (else the installed default). Returns 0, or -1 with why filled. */

@@ -1,0 +1,110 @@
+#!/bin/bash
+# shellcheck disable=SC2016 # conditions run as bash -c with their values as $1...
+# test_doctor.sh - doctor compares the backend token's material with the store: material
+# removed behind the module's back, and backend objects named like cmkp11's material that
+# belong to no key version, are both reported, and doctor then exits 1.
+. "$(dirname "$0")/lib.sh"
+
+if ! command -v pkcs11-tool >/dev/null; then
+    fail "pkcs11-tool is not installed (Debian package opensc): the backend cannot be changed"
+    finish
+fi
+# The backend token itself, as an administrator would reach it: SoftHSMv2 directly.
+BE=(pkcs11-tool --module "$CMK_BACKEND" --token-label "$CMK_BACKEND_TOKEN" --login --pin "$CMK_PIN")
+backend() { # backend NAME ARGS...: pkcs11-tool on the backend token, output in $OUT/NAME
+    local name=$1
+    shift
+    RC=0
+    timeout 60 "${BE[@]}" "$@" >"$OUT/$name" 2>&1 </dev/null || RC=$?
+}
+
+create aes # rotated below: versions 1 and 2
+aes=$ID
+create ec --key-spec EC_P256
+ec=$ID
+create doomed # pending deletion: its material must still be there
+doomed=$ID
+create off
+ctl rotate-key --key-id aes
+expect_eq "aes is at version 2" 'd["KeyVersionId"]' 2
+ctl schedule-key-deletion --key-id doomed --pending-window-in-days 7
+ctl disable-key --key-id off
+
+# --- consistent ---------------------------------------------------------------------------
+ctl doctor
+expect_ok "doctor on a consistent token: exit 0"
+expect_eq "the material check is ok" '[c["Status"] for c in d["Checks"] if c["Check"] == "material"]' "['ok']"
+expect_eq "nothing missing, nothing stray" '(d["MissingMaterial"], d["StrayMaterial"])' "([], [])"
+# aes v1 and v2, the EC pair, doomed and off: 6 objects named cmkp11/...
+expect_eq "six backend objects are material" 'd["BackendObjects"]' 6
+
+# The names cmkp11 gives material in the backend, as the test relies on them below.
+backend list-before -O
+expect_true "the backend labels aes's versions cmkp11/<key id>/v1 and /v2" bash -c \
+    'grep -Eq "label: +cmkp11/$1/v1\$" "$2" && grep -Eq "label: +cmkp11/$1/v2\$" "$2"' _ "$aes" "$OUT/list-before"
+
+# --- material removed with the backend's own tools -----------------------------------------
+backend delete-aes-v2 --delete-object --type secrkey --label "cmkp11/$aes/v2"
+expect_true "pkcs11-tool deletes aes's version 2 on the backend" [ "$RC" -eq 0 ]
+backend delete-ec-private --delete-object --type privkey --label "cmkp11/$ec/v1"
+expect_true "pkcs11-tool deletes ec's private key on the backend" [ "$RC" -eq 0 ]
+backend delete-doomed --delete-object --type secrkey --label "cmkp11/$doomed/v1"
+expect_true "pkcs11-tool deletes the material of the key pending deletion" [ "$RC" -eq 0 ]
+ctl doctor
+expect_true "doctor with material missing: exit 1" [ "$RC" -eq 1 ]
+expect_eq "unhealthy, the material check fails" \
+    '(d["Healthy"], [c["Status"] for c in d["Checks"] if c["Check"] == "material"])' "(False, ['error'])"
+expect_eq "MissingMaterial names exactly the three objects removed" \
+    'sorted((m["KeyId"], m["Alias"], m["KeyState"], m["KeyVersionId"], m["Object"]) for m in d["MissingMaterial"])' \
+    "$("$PY" -c 'import sys; a, e, p = sys.argv[1:]; print(sorted([(a, "aes", "Enabled", "2", "SecretKey"), (e, "ec", "Enabled", "1", "PrivateKey"), (p, "doomed", "PendingDeletion", "1", "SecretKey")]))' "$aes" "$ec" "$doomed")"
+expect_eq "nothing stray yet" 'd["StrayMaterial"]' "[]"
+ctl doctor --output table
+expect_true "doctor --output table: unhealthy, exit 1" bash -c \
+    '[ "$1" -eq 1 ] && grep -Eq "^Healthy +false$" "$2"' _ "$RC" "$OUT/out"
+
+# --- objects named like material that belong to no key version ----------------------------
+ghost=$("$PY" -c 'import uuid; print(uuid.uuid4())')
+backend stray-ghost --keygen --key-type AES:16 --label "cmkp11/$ghost/v1"
+expect_true "a backend key labelled cmkp11/<unknown key id>/v1 is made" [ "$RC" -eq 0 ]
+backend stray-v7 --keygen --key-type AES:16 --label "cmkp11/$aes/v7"
+expect_true "a backend key labelled as aes's version 7 is made" [ "$RC" -eq 0 ]
+backend stray-junk --keygen --key-type AES:16 --label "cmkp11/not-a-key"
+expect_true "a backend key labelled cmkp11/not-a-key is made" [ "$RC" -eq 0 ]
+backend unrelated --keygen --key-type AES:16 --label "someone-else"
+expect_true "a backend key labelled someone-else is made" [ "$RC" -eq 0 ]
+ctl doctor
+expect_true "doctor with stray material: exit 1" [ "$RC" -eq 1 ]
+expect_eq "StrayMaterial names the three objects, with the key and version they claim" \
+    'sorted((s["Label"], s.get("KeyId"), s.get("KeyVersionId"), s["Object"]) for s in d["StrayMaterial"])' \
+    "$("$PY" -c 'import sys; a, g = sys.argv[1:]; print(sorted([("cmkp11/%s/v1" % g, g, "1", "SecretKey"), ("cmkp11/%s/v7" % a, a, "7", "SecretKey"), ("cmkp11/not-a-key", None, None, "SecretKey")]))' "$aes" "$ghost")"
+expect_eq "each stray object says why" \
+    'sorted((s["Label"].split("/")[-1], s["Reason"]) for s in d["StrayMaterial"])' \
+    "[('not-a-key', 'CKA_LABEL starts with cmkp11/ but is not cmkp11/<key id>/v<n>'), ('v1', 'no key in the store has this key id'), ('v7', 'the key has versions 1 to 2 in the store')]"
+expect_eq "a backend object with another label is none of doctor's business" \
+    '[s for s in d["StrayMaterial"] if "someone-else" in s["Label"]]' "[]"
+expect_eq "the missing material is still reported" 'len(d["MissingMaterial"])' 3
+
+# --- material named only by CKA_ID -----------------------------------------------------------
+# cmk_backend_id: "CMK\x01", the key id's 16 bytes, the version (4 bytes, big-endian).
+cmk_id=$(printf 'CMK\001' | od -An -tx1 | tr -d ' \n')$(printf '%s' "$ghost" | tr -d -)00000003
+backend stray-by-id --keygen --key-type AES:16 --label "no-prefix" --id "$cmk_id"
+expect_true "a backend key with that CKA_ID, labelled no-prefix, is made" [ "$RC" -eq 0 ]
+ctl doctor
+expect_eq "an object with cmkp11's CKA_ID form but another label is material too" \
+    '[(s["Label"], s["CkaId"], s["KeyId"], s["KeyVersionId"]) for s in d["StrayMaterial"] if s["Label"] == "no-prefix"]' \
+    "[('no-prefix', '$cmk_id', '$ghost', '3')]"
+
+# --- no PIN: the check cannot be made, and says so -------------------------------------------
+RC=0
+env -u CMKP11_PIN timeout 60 "$CMKCTL" doctor >"$OUT/out" 2>"$OUT/err" </dev/null || RC=$?
+expect_eq "without a PIN the material check is skipped, naming what it needs" \
+    '[(c["Status"], "PIN" in c["Detail"]) for c in d["Checks"] if c["Check"] == "material"]' "[('skipped', True)]"
+expect_eq "and the lists are left out (not an empty answer)" '"MissingMaterial" in d or "StrayMaterial" in d' False
+printf '0000\n' >"$CMK_WORK/wrong-pin"
+chmod 600 "$CMK_WORK/wrong-pin"
+ctl --pin-file "$CMK_WORK/wrong-pin" doctor
+expect_true "a wrong PIN: exit 1" [ "$RC" -eq 1 ]
+expect_eq "a wrong PIN: the material check fails naming the login" \
+    '[(c["Status"], "CKR_PIN_INCORRECT" in c["Detail"]) for c in d["Checks"] if c["Check"] == "material"]' \
+    "[('error', True)]"
+finish
