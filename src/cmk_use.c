@@ -164,3 +164,12 @@ CK_RV cmk_resolve_version_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ha
     if (facts) *facts = live;
     return lookup_backend(session, &live, handle_kind(handle), version, backend);
 }
+
+CK_RV cmk_object_exists(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
+{
+    CK_OBJECT_CLASS cls;
+    CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof(cls)};
+    if (handle == CK_INVALID_HANDLE) return CKR_OBJECT_HANDLE_INVALID;
+    return handle_is_cmk(handle) ? cmk_get_attributes(session, handle, &a, 1)
+                                 : module.be.fn->C_GetAttributeValue(session, handle, &a, 1);
+}
