@@ -4,6 +4,7 @@
 #define CMKP11_BACKEND_H
 
 #include <p11-kit/pkcs11.h>
+#include <stdbool.h>
 
 struct backend {
     void *dl;
@@ -19,6 +20,11 @@ CK_RV backend_open(struct backend *be, const char *path, const char *token_label
 void backend_close(struct backend *be);
 /* In a forked child: resets the inherited backend without touching the parent's. */
 void backend_reset_after_fork(struct backend *be);
+
+/* Is the token still in its slot? When it is not (an HSM unplugged, SoftHSMv2's token
+ * folder gone), logs one line naming it and returns false: callers then answer
+ * CKR_DEVICE_REMOVED. */
+bool backend_token_present(struct backend *be);
 
 /* Finds the token objects whose CKA_ID is id (of len bytes) and, when cls is not
  * (CK_ULONG)-1, whose class is cls. Returns up to max handles in out and the count. */

@@ -35,6 +35,25 @@ void cmk_backend_id(const char *key_id, unsigned long version, unsigned char out
     out[23] = (unsigned char)version;
 }
 
+/* The code for a backend that did not make the material: its own, unless the token is
+ * gone, which it rarely says clearly (SoftHSMv2 answers CKR_GENERAL_ERROR). */
+static CK_RV cmk_create_backend_failed(CK_RV rv, const char *spec)
+{
+    log_warning("CreateKey: the backend refused to generate %s: 0x%lx", spec, rv);
+    return backend_token_present(&module.be) ? rv : CKR_DEVICE_REMOVED;
+}
+
+CK_RV cmk_create_store_rv(enum store_status s)
+{
+    switch (s) {
+    case STORE_OK: return CKR_OK;
+    case STORE_READ_ONLY: return CKR_TOKEN_WRITE_PROTECTED;
+    case STORE_FULL: return CKR_DEVICE_MEMORY;
+    case STORE_BUSY: return CKR_FUNCTION_FAILED;
+    default: return CKR_DEVICE_ERROR;
+    }
+}
+
 /* Writes the Creating row. The unique alias index makes concurrent creates of one
  * alias fail here, before any material exists. */
 CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct cmk_record *rec)
@@ -86,8 +105,7 @@ CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct
                     req->alias);
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }
-    if (s == STORE_READ_ONLY || s == STORE_FULL) return CKR_DEVICE_MEMORY;
-    return s == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+    return cmk_create_store_rv(s);
 }
 
 /* The public half as the store keeps it: SPKI for every asymmetric key, and the EC
@@ -156,7 +174,7 @@ CK_RV cmk_create_commit(struct cmk_record *rec, const char *action, const char *
         if (s == STORE_OK) s = store_commit(module.store);
         else store_rollback(module.store);
     }
-    return s == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+    return cmk_create_store_rv(s);
 }
 
 void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version)
@@ -268,7 +286,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
-        log_warning("CreateKey: the backend refused to generate %s: 0x%lx", req.spec.name, rv);
+        rv = cmk_create_backend_failed(rv, req.spec.name);
         store_cmk_delete(module.store, rec.row);
         goto out;
     }
@@ -337,7 +355,7 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
-        log_warning("CreateKey: the backend refused to generate %s: 0x%lx", req.spec.name, rv);
+        rv = cmk_create_backend_failed(rv, req.spec.name);
         store_cmk_delete(module.store, rec.row);
         goto out;
     }

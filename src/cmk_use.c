@@ -59,6 +59,7 @@ static CK_RV find_material(CK_SESSION_HANDLE session, const struct cmk_live *liv
     CK_RV rv = backend_find_by_id(&module.be, session, bid, sizeof(bid), class_of(kind), found, 2,
                                   &n);
     if (rv != CKR_OK) return rv;
+    if (n == 0 && !backend_token_present(&module.be)) return CKR_DEVICE_REMOVED;
     if (n == 0) {
         /* Private material is invisible before login: say so rather than "invalid". */
         CK_SESSION_INFO info;
