@@ -178,8 +178,8 @@ static CK_RV adopt(CK_SESSION_HANDLE session, const struct key_facts *k,
         module_token_unlock();
     }
     if (rv != CKR_OK) {
-        log_warning("import: the backend refused to make the key (%s): 0x%lx", req.spec.name, rv);
-        store_cmk_delete(module.store, rec.row);
+        rv = cmk_create_backend_failed(session, rv, &rec, "import: the backend refused to make the key",
+                                       req.spec.name);
         goto out;
     }
     util_crash_point("import:after-material");

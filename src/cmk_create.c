@@ -35,12 +35,16 @@ void cmk_backend_id(const char *key_id, unsigned long version, unsigned char out
     out[23] = (unsigned char)version;
 }
 
-/* The code for a backend that did not make the material: its own, unless the token is
- * gone, which it rarely says clearly (SoftHSMv2 answers CKR_GENERAL_ERROR). */
-static CK_RV cmk_create_backend_failed(CK_RV rv, const char *spec)
+CK_RV cmk_create_backend_failed(CK_SESSION_HANDLE session, CK_RV rv, struct cmk_record *rec,
+                                const char *what, const char *spec)
 {
-    log_warning("CreateKey: the backend refused to generate %s: 0x%lx", spec, rv);
-    return backend_token_present(&module.be) ? rv : CKR_DEVICE_REMOVED;
+    log_warning("%s %s: 0x%lx", what, spec, rv);
+    if (!backend_token_present(&module.be)) rv = CKR_DEVICE_REMOVED;
+    /* An HSM may fail after it made the key: what carries this key's identity goes, or it
+     * would stay behind owned by no row. */
+    else cmk_destroy_material(session, rec->key_id, 1);
+    store_cmk_delete(module.store, rec->row);
+    return rv;
 }
 
 CK_RV cmk_create_store_rv(enum store_status s)
@@ -286,8 +290,8 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
-        rv = cmk_create_backend_failed(rv, req.spec.name);
-        store_cmk_delete(module.store, rec.row);
+        rv = cmk_create_backend_failed(session, rv, &rec, "CreateKey: the backend refused to generate",
+                                       req.spec.name);
         goto out;
     }
     util_crash_point("create:after-generate");
@@ -355,8 +359,8 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
-        rv = cmk_create_backend_failed(rv, req.spec.name);
-        store_cmk_delete(module.store, rec.row);
+        rv = cmk_create_backend_failed(session, rv, &rec, "CreateKey: the backend refused to generate",
+                                       req.spec.name);
         goto out;
     }
     util_crash_point("create:after-generate");

@@ -322,6 +322,54 @@ static void test_removed_backend_token_refuses_createkey_and_recovers(void)
     fixture_close(s);
 }
 
+/* Points the configuration at the fault backend built beside this test, over the real
+ * one; the fault is on while the file backend-fault exists (see fault_backend.c). */
+static bool use_fault_backend(void)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) return false;
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';
+    setenv("CMK_FAULT_BACKEND", getenv("CMK_BACKEND"), 1);
+    setenv("CMK_FAULT_FILE", at("backend-fault"), 1);
+    return shell("sed -i 's|^module = .*|module = %s/libcmk_fault_backend.so|' %s", exe,
+                 at("cmkp11.conf"));
+}
+
+static void test_backend_device_error_refuses_createkey_and_recovers(void)
+{
+    CHECK(use_fault_backend());
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE before, key;
+    CHECK_RV(make_aes(s, "before", NULL, 0, &before), CKR_OK);
+    CHECK_RV(aes_gcm_roundtrip(s, before), CKR_OK);
+    CHECK(shell("echo fail > %s", at("backend-fault")));
+    long mark = log_mark();
+    CHECK_RV(make_aes(s, "during", NULL, 0, &key), CKR_DEVICE_ERROR);
+    CHECK(logged_since(mark, "backend refused", "0x30"));
+    CHECK_RV(aes_gcm_roundtrip(s, before), CKR_DEVICE_ERROR); /* passed on as it is */
+    CHECK(count_label(s, "during") == 0);                      /* the store still answers */
+    /* The HSM comes back: no restart needed. */
+    CHECK(unlink(at("backend-fault")) == 0);
+    check_recovered(s, before, "during");
+}
+
+static void test_backend_failing_after_generation_leaves_no_material(void)
+{
+    CHECK(use_fault_backend());
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE before, key, pub;
+    CHECK_RV(make_aes(s, "before", NULL, 0, &before), CKR_OK);
+    /* The HSM makes the key, then fails to say so: the key must not stay behind, unowned. */
+    CHECK(shell("echo late > %s", at("backend-fault")));
+    CHECK_RV(make_aes(s, "during", NULL, 0, &key), CKR_DEVICE_ERROR);
+    CHECK_RV(make_ec(s, "during-pair", NULL, 0, &pub, &key), CKR_DEVICE_ERROR);
+    CHECK(unlink(at("backend-fault")) == 0);
+    CHECK(find_by_label(s, "during-pair", CKO_PRIVATE_KEY, NULL) == 0);
+    check_recovered(s, before, "during");
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -333,6 +381,8 @@ int main(int argc, char **argv)
         T(test_locked_store_refuses_createkey_and_recovers),
         T(test_damaged_store_fails_initialize_cleanly),
         T(test_removed_backend_token_refuses_createkey_and_recovers),
+        T(test_backend_device_error_refuses_createkey_and_recovers),
+        T(test_backend_failing_after_generation_leaves_no_material),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
