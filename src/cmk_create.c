@@ -39,7 +39,7 @@ CK_RV cmk_create_backend_failed(CK_SESSION_HANDLE session, CK_RV rv, struct cmk_
                                 const char *what, const char *spec)
 {
     log_warning("%s %s: 0x%lx", what, spec, rv);
-    if (!backend_token_present(&module.be)) rv = CKR_DEVICE_REMOVED;
+    if (!module_backend_token_present()) rv = CKR_DEVICE_REMOVED;
     /* An HSM may fail after it made the key: what carries this key's identity goes, or it
      * would stay behind owned by no row. */
     else cmk_destroy_material(session, rec->key_id, 1);
