@@ -118,6 +118,26 @@ void backend_reset_after_fork(struct backend *be)
     memset(be, 0, sizeof(*be));
 }
 
+bool backend_token_present(struct backend *be)
+{
+    /* SoftHSMv2 keeps saying the slot holds a token whose files are gone, and fails to
+     * read its information; a rewrite by another process can fail that read too, for
+     * milliseconds, so it is tried a few times. */
+    for (int tries = 0; tries < 4; tries++) {
+        CK_SLOT_INFO slot;
+        CK_TOKEN_INFO token;
+        if (be->fn->C_GetSlotInfo(be->slot, &slot) == CKR_OK &&
+            (slot.flags & CKF_TOKEN_PRESENT) && be->fn->C_GetTokenInfo(be->slot, &token) == CKR_OK)
+            return true;
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    log_error("backend token in slot %lu is gone (removed, or its files moved away); "
+              "C_Finalize and C_Initialize once it is back",
+              be->slot);
+    return false;
+}
+
 CK_RV backend_find_by_id(struct backend *be, CK_SESSION_HANDLE session, const void *id,
                          CK_ULONG len, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out, CK_ULONG max,
                          CK_ULONG *count)

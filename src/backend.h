@@ -21,6 +21,11 @@ void backend_close(struct backend *be);
 /* In a forked child: resets the inherited backend without touching the parent's. */
 void backend_reset_after_fork(struct backend *be);
 
+/* Is the token still in its slot? When it is not (an HSM unplugged, SoftHSMv2's token
+ * folder gone), logs one line naming it and returns false: callers then answer
+ * CKR_DEVICE_REMOVED. */
+bool backend_token_present(struct backend *be);
+
 /* Finds the token objects whose CKA_ID is id (of len bytes) and, when cls is not
  * (CK_ULONG)-1, whose class is cls. Returns up to max handles in out and the count. */
 CK_RV backend_find_by_id(struct backend *be, CK_SESSION_HANDLE session, const void *id,

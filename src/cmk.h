@@ -59,6 +59,9 @@ CK_RV cmk_resolve_version_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ha
 CK_RV cmk_resolve_backend(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                           CK_OBJECT_HANDLE *backend);
 
+/* CKR_OK when the object (a CMK's or the backend's) exists for this session, else why
+ * not: CKR_OBJECT_HANDLE_INVALID for a handle that names nothing. */
+CK_RV cmk_object_exists(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle);
 CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                          CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
 CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,

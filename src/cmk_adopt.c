@@ -178,8 +178,8 @@ static CK_RV adopt(CK_SESSION_HANDLE session, const struct key_facts *k,
         module_token_unlock();
     }
     if (rv != CKR_OK) {
-        log_warning("import: the backend refused to make the key (%s): 0x%lx", req.spec.name, rv);
-        store_cmk_delete(module.store, rec.row);
+        rv = cmk_create_backend_failed(session, rv, &rec, "import: the backend refused to make the key",
+                                       req.spec.name);
         goto out;
     }
     util_crash_point("import:after-material");
@@ -281,10 +281,11 @@ CK_RV cmk_adopt_copy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE source, CK_ATTR
     attr_get_bool(tmpl, n, CKA_TOKEN, &token);
     if (!token) return CKR_OK; /* a session copy stays a plain session object */
     *adopted = true;
+    if ((rv = cmk_request_session_writable(session)) != CKR_OK) return rv;
     if (k.extractable) {
         log_warning("import: an extractable key cannot become a CMK by copy (its material "
                     "may exist outside the HSM); generate the key on the token instead");
-        return CKR_KEY_UNEXTRACTABLE;
+        return CKR_ACTION_PROHIBITED;
     }
     /* The rules see the source's usage flags, overridden by the copy template. */
     struct tmpl_builder rules;

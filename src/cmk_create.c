@@ -35,6 +35,29 @@ void cmk_backend_id(const char *key_id, unsigned long version, unsigned char out
     out[23] = (unsigned char)version;
 }
 
+CK_RV cmk_create_backend_failed(CK_SESSION_HANDLE session, CK_RV rv, struct cmk_record *rec,
+                                const char *what, const char *spec)
+{
+    log_warning("%s %s: 0x%lx", what, spec, rv);
+    if (!module_backend_token_present()) rv = CKR_DEVICE_REMOVED;
+    /* An HSM may fail after it made the key: what carries this key's identity goes, or it
+     * would stay behind owned by no row. */
+    else cmk_destroy_material(session, rec->key_id, 1);
+    store_cmk_delete(module.store, rec->row);
+    return rv;
+}
+
+CK_RV cmk_create_store_rv(enum store_status s)
+{
+    switch (s) {
+    case STORE_OK: return CKR_OK;
+    case STORE_READ_ONLY: return CKR_TOKEN_WRITE_PROTECTED;
+    case STORE_FULL: return CKR_DEVICE_MEMORY;
+    case STORE_BUSY: return CKR_FUNCTION_FAILED;
+    default: return CKR_DEVICE_ERROR;
+    }
+}
+
 /* Writes the Creating row. The unique alias index makes concurrent creates of one
  * alias fail here, before any material exists. */
 CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct cmk_record *rec)
@@ -86,8 +109,7 @@ CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct
                     req->alias);
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }
-    if (s == STORE_READ_ONLY || s == STORE_FULL) return CKR_DEVICE_MEMORY;
-    return s == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+    return cmk_create_store_rv(s);
 }
 
 /* The public half as the store keeps it: SPKI for every asymmetric key, and the EC
@@ -156,7 +178,7 @@ CK_RV cmk_create_commit(struct cmk_record *rec, const char *action, const char *
         if (s == STORE_OK) s = store_commit(module.store);
         else store_rollback(module.store);
     }
-    return s == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+    return cmk_create_store_rv(s);
 }
 
 void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version)
@@ -272,8 +294,8 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
-        log_warning("CreateKey: the backend refused to generate %s: 0x%lx", req.spec.name, rv);
-        store_cmk_delete(module.store, rec.row);
+        rv = cmk_create_backend_failed(session, rv, &rec, "CreateKey: the backend refused to generate",
+                                       req.spec.name);
         goto out;
     }
     util_crash_point("create:after-generate");
@@ -341,8 +363,8 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
-        log_warning("CreateKey: the backend refused to generate %s: 0x%lx", req.spec.name, rv);
-        store_cmk_delete(module.store, rec.row);
+        rv = cmk_create_backend_failed(session, rv, &rec, "CreateKey: the backend refused to generate",
+                                       req.spec.name);
         goto out;
     }
     util_crash_point("create:after-generate");

@@ -7,6 +7,7 @@
 
 #include "cmk_record.h"
 #include "cmk_request.h"
+#include "store.h"
 #include "template.h"
 
 struct public_key {
@@ -16,6 +17,14 @@ struct public_key {
     CK_ULONG ec_point_len;
 };
 
+/* After the backend failed to make a key's material (logged as what and spec): removes
+ * whatever it made under the key's identity and the row, and returns the code for the
+ * client: rv, or CKR_DEVICE_REMOVED when the token is gone. */
+CK_RV cmk_create_backend_failed(CK_SESSION_HANDLE session, CK_RV rv, struct cmk_record *rec,
+                                const char *what, const char *spec);
+/* The code a failed store write of CreateKey answers: read-only store
+ * CKR_TOKEN_WRITE_PROTECTED, full CKR_DEVICE_MEMORY, locked CKR_FUNCTION_FAILED. */
+CK_RV cmk_create_store_rv(enum store_status s);
 /* Writes the Creating row (the unique alias index refuses a taken alias here). */
 CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct cmk_record *rec);
 /* Makes the row Enabled with its version 1, public key and audit row, at once. */

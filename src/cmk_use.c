@@ -59,6 +59,7 @@ static CK_RV find_material(CK_SESSION_HANDLE session, const struct cmk_live *liv
     CK_RV rv = backend_find_by_id(&module.be, session, bid, sizeof(bid), class_of(kind), found, 2,
                                   &n);
     if (rv != CKR_OK) return rv;
+    if (n == 0 && !module_backend_token_present()) return CKR_DEVICE_REMOVED;
     if (n == 0) {
         /* Private material is invisible before login: say so rather than "invalid". */
         CK_SESSION_INFO info;
@@ -151,16 +152,35 @@ CK_RV cmk_resolve_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, en
     return cmk_resolve_version_for_use(session, handle, handle_version(handle), use, backend, NULL);
 }
 
+/* A refusal of the key means nothing for a session that is not there: the session's
+ * own code goes first. Asked only when refusing, so the way to a usable key costs none. */
+static CK_RV refusal(CK_SESSION_HANDLE session, CK_RV rv)
+{
+    CK_SESSION_INFO info;
+    CK_RV srv = module.be.fn->C_GetSessionInfo(session, &info);
+    return srv == CKR_OK ? rv : srv;
+}
+
 CK_RV cmk_resolve_version_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                                   unsigned long version, enum cmk_use use,
                                   CK_OBJECT_HANDLE *backend, struct cmk_live *facts)
 {
     struct cmk_live live;
     CK_RV rv = live_of(handle, &live);
-    if (rv == CKR_OBJECT_HANDLE_INVALID) return CKR_KEY_HANDLE_INVALID;
+    if (rv == CKR_OBJECT_HANDLE_INVALID) return refusal(session, CKR_KEY_HANDLE_INVALID);
     if (rv != CKR_OK) return rv;
-    if (version > live.primary_version) return CKR_KEY_HANDLE_INVALID;
-    if ((rv = check_use(&live, use, version)) != CKR_OK) return rv;
+    if (version > live.primary_version) return refusal(session, CKR_KEY_HANDLE_INVALID);
+    if ((rv = check_use(&live, use, version)) != CKR_OK) return refusal(session, rv);
     if (facts) *facts = live;
     return lookup_backend(session, &live, handle_kind(handle), version, backend);
+}
+
+CK_RV cmk_object_exists(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
+{
+    CK_OBJECT_CLASS cls;
+    CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof(cls)};
+    if (handle == CK_INVALID_HANDLE) return refusal(session, CKR_OBJECT_HANDLE_INVALID);
+    if (!handle_is_cmk(handle)) return module.be.fn->C_GetAttributeValue(session, handle, &a, 1);
+    CK_RV rv = cmk_get_attributes(session, handle, &a, 1);
+    return rv == CKR_OK ? rv : refusal(session, rv);
 }

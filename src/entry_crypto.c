@@ -29,6 +29,7 @@ static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT
             rv = key_for(session, mech, &backend_key, use);                                        \
             if (rv == CKR_OK) rv = module.be.fn->func(session, mech, backend_key);                 \
         }                                                                                          \
+        if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name */    \
         ENTRY_RETURN(#func, rv);                                                                   \
     }
 
@@ -115,7 +116,10 @@ CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                               CK_OBJECT_HANDLE key)
 {
     if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;
-    if (vendor_op_any()) vendor_op_end(session, true); /* a new Init replaces (or cancels) */
+    if (vendor_op_any() && vendor_op_get(session, true)) {
+        if (mech) return CKR_OPERATION_ACTIVE;
+        vendor_op_end(session, true); /* a NULL mechanism cancels (PKCS#11 3.0) */
+    }
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, true);
     return forward_encrypt_init(session, mech, key);
 }
@@ -124,7 +128,10 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                               CK_OBJECT_HANDLE key)
 {
     if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;
-    if (vendor_op_any()) vendor_op_end(session, false);
+    if (vendor_op_any() && vendor_op_get(session, false)) {
+        if (mech) return CKR_OPERATION_ACTIVE;
+        vendor_op_end(session, false);
+    }
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, false);
     CK_RV rv = forward_decrypt_init(session, mech, key);
     /* GCM under a rotated key: older versions may be needed if the tag fails. */

@@ -16,6 +16,10 @@ static bool wants_token(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 static CK_RV refuse_vendor_on_session_key(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
     for (CK_ULONG i = 0; i < count; i++) {
+        if (attr_is_vendor(tmpl[i].type) && !attr_is_known_vendor(tmpl[i].type)) {
+            log_warning("key generation: vendor attribute 0x%lx is unknown", tmpl[i].type);
+            return CKR_ATTRIBUTE_TYPE_INVALID;
+        }
         if (attr_is_vendor(tmpl[i].type)) {
             log_warning("key generation: vendor attribute 0x%lx needs CKA_TOKEN=TRUE (a CMK)",
                         tmpl[i].type);
@@ -74,8 +78,10 @@ CK_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         log_warning("C_WrapKey: a CMK's material never leaves the HSM");
         ENTRY_RETURN("C_WrapKey", CKR_KEY_UNEXTRACTABLE);
     }
-    if (handle_is_cmk(wrapping_key))
+    if (handle_is_cmk(wrapping_key)) {
         rv = cmk_resolve_for_use(session, wrapping_key, CMK_USE_WRAP, &wrapping_key);
+        if (rv == CKR_KEY_HANDLE_INVALID) rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
+    }
     if (rv == CKR_OK)
         rv = module.be.fn->C_WrapKey(session, mech, wrapping_key, key, wrapped, wrapped_len);
     ENTRY_RETURN("C_WrapKey", rv);
@@ -108,6 +114,7 @@ CK_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (rv == CKR_OK && handle_is_cmk(base_key))
         rv = cmk_resolve_for_use(session, base_key, CMK_USE_DERIVE, &base_key);
     if (rv == CKR_OK) rv = module.be.fn->C_DeriveKey(session, mech, base_key, tmpl, count, key);
+    if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name for it */
     if (rv == CKR_OK) object_track_new(session, *key);
     ENTRY_RETURN("C_DeriveKey", rv);
 }

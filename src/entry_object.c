@@ -45,12 +45,15 @@ CK_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                              CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR copy)
 {
     ENTRY_BEGIN("C_CopyObject");
+    if (!copy) ENTRY_RETURN("C_CopyObject", CKR_ARGUMENTS_BAD);
     if (handle_is_cmk(object)) {
+        /* Only an object that exists (for this session) can be refused a copy. */
+        CK_RV rv = cmk_object_exists(session, object);
+        if (rv != CKR_OK) ENTRY_RETURN("C_CopyObject", rv);
         /* A copy would be a second key outside the CMK's lifecycle and policy. */
         log_warning("C_CopyObject: a CMK cannot be copied");
         ENTRY_RETURN("C_CopyObject", CKR_ACTION_PROHIBITED);
     }
-    if (!copy) ENTRY_RETURN("C_CopyObject", CKR_ARGUMENTS_BAD);
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_CopyObject");
     bool adopted = false;
     if (rv == CKR_OK) rv = cmk_adopt_copy(session, object, tmpl, count, copy, &adopted);

@@ -72,6 +72,7 @@ CK_EXPORT CK_RV C_SetOperationState(CK_SESSION_HANDLE session, CK_BYTE_PTR state
         rv = cmk_resolve_backend(session, enc_key, &enc_key);
     if (rv == CKR_OK && auth_key && handle_is_cmk(auth_key))
         rv = cmk_resolve_backend(session, auth_key, &auth_key);
+    if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID;
     if (rv == CKR_OK) rv = module.be.fn->C_SetOperationState(session, state, len, enc_key, auth_key);
     ENTRY_RETURN("C_SetOperationState", rv);
 }
@@ -93,7 +94,12 @@ CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHA
 CK_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE session)
 {
     ENTRY_BEGIN("C_Logout");
-    CK_RV rv = module.be.fn->C_Logout(session);
+    /* SoftHSMv2 says CKR_OK to a logout with nobody logged in; the spec does not. */
+    CK_SESSION_INFO info;
+    CK_RV rv = module.be.fn->C_GetSessionInfo(session, &info);
+    if (rv == CKR_OK && (info.state == CKS_RO_PUBLIC_SESSION || info.state == CKS_RW_PUBLIC_SESSION))
+        rv = CKR_USER_NOT_LOGGED_IN;
+    if (rv == CKR_OK) rv = module.be.fn->C_Logout(session);
     if (rv == CKR_OK) cmk_cache_forget_handles(); /* private objects get new handles */
     ENTRY_RETURN("C_Logout", rv);
 }

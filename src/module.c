@@ -77,6 +77,14 @@ void module_token_unlock(void)
     if (module.token_lock_fd >= 0) flock(module.token_lock_fd, LOCK_UN);
 }
 
+bool module_backend_token_present(void)
+{
+    module_token_lock_shared();
+    bool present = backend_token_present(&module.be);
+    module_token_unlock();
+    return present;
+}
+
 static CK_RV open_store(void)
 {
     /* store_open has logged the one line that says why. */

@@ -45,6 +45,9 @@ void module_token_lock(void);
 /* The same lock, shared: for calls that only read the token's state files. */
 void module_token_lock_shared(void);
 void module_token_unlock(void);
+/* backend_token_present, under the shared token lock (a rewrite by another process
+ * must not pass for a removal). */
+bool module_backend_token_present(void);
 
 CK_RV module_initialize(CK_VOID_PTR init_args);
 CK_RV module_finalize(void);

@@ -200,8 +200,17 @@ const char *store_status_name(enum store_status s)
     case STORE_ALIAS_EXISTS: return "alias exists";
     case STORE_READ_ONLY: return "store is read-only";
     case STORE_FULL: return "store is full";
+    case STORE_BUSY: return "store is locked";
     default: return "store error";
     }
+}
+
+/* Can the store's files still be written? errno says why not. */
+static bool store_file_writable(struct store *st)
+{
+    const char *db = sqlite3_db_filename(st->db, "main");
+    const char *wal = db ? sqlite3_filename_wal(db) : NULL;
+    return db && access(db, W_OK) == 0 && (!wal || access(wal, W_OK) == 0 || errno == ENOENT);
 }
 
 static enum store_status status_of(struct store *st, int rc, const char *what)
@@ -217,6 +226,25 @@ static enum store_status status_of(struct store *st, int rc, const char *what)
         return STORE_READ_ONLY;
     case SQLITE_FULL: log_error("store: %s: full: %s", what, sqlite3_errmsg(st->db));
         return STORE_FULL;
+    case SQLITE_BUSY:
+        log_error("store: %s: locked by another process for longer than %d s", what,
+                  STORE_BUSY_TIMEOUT_MS / 1000);
+        return STORE_BUSY;
+    case SQLITE_IOERR: {
+        /* A file made immutable or a file system gone read-only fails the write itself. */
+        int e = sqlite3_system_errno(st->db);
+        if (e != EPERM && e != EACCES && e != EROFS && e != ENOSPC && e != EDQUOT)
+            e = store_file_writable(st) ? 0 : errno;
+        if (e == EPERM || e == EACCES || e == EROFS) {
+            log_error("store: %s: read-only: %s", what, strerror(e));
+            return STORE_READ_ONLY;
+        }
+        if (e == ENOSPC || e == EDQUOT) {
+            log_error("store: %s: full: %s", what, strerror(e));
+            return STORE_FULL;
+        }
+        break;
+    }
     }
     log_error("store: %s failed: %s (%d)", what, sqlite3_errmsg(st->db), rc);
     return STORE_ERROR;
@@ -283,6 +311,33 @@ static enum store_status store_migrate(struct store *st)
     return store_commit(st);
 }
 
+/* Pages damaged on disk show only when read: look at every one at start, so that a
+ * damaged store fails C_Initialize rather than some later call. A full check grows with
+ * the store (about 90 ms at 10,000 keys and their audit), so it is made once per state
+ * of the file: a process that checked records it in the shared signal page, and later
+ * starts skip it while no commit was made and the file is the same. */
+static enum store_status store_verify(struct store *st, const char *path)
+{
+    struct stat file;
+    if (stat(path, &file) == 0 && store_signal_verified(st->signal, &file)) return STORE_OK;
+    uint64_t counter = st->signal ? store_signal_read(st->signal) : 0;
+    enum store_status rv = STORE_ERROR;
+    sqlite3_stmt *check;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &check, NULL) == SQLITE_OK) {
+        int step = sqlite3_step(check);
+        const unsigned char *verdict = step == SQLITE_ROW ? sqlite3_column_text(check, 0) : NULL;
+        const char *why = verdict ? (const char *)verdict : sqlite3_errmsg(st->db);
+        const char *last_line = strrchr(why, '\n'); /* one log line: the last of the report */
+        if (verdict && strcmp(why, "ok") == 0) rv = STORE_OK;
+        else log_error("store %s: damaged: %.200s", path, last_line ? last_line + 1 : why);
+        sqlite3_finalize(check);
+    } else {
+        log_error("store %s: damaged: %s", path, sqlite3_errmsg(st->db));
+    }
+    if (rv == STORE_OK && stat(path, &file) == 0) store_signal_mark_verified(st->signal, counter, &file);
+    return rv;
+}
+
 enum store_status store_open(const char *path, struct store **out)
 {
     *out = NULL;
@@ -331,6 +386,8 @@ enum store_status store_open(const char *path, struct store **out)
     sqlite3_exec(st->db, "PRAGMA foreign_keys = ON;", NULL, NULL, NULL);
     if (rv != STORE_OK) goto fail;
     st->signal = store_signal_open(path);
+    rv = store_verify(st, path);
+    if (rv != STORE_OK) goto fail;
     *out = st;
     return STORE_OK;
 

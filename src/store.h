@@ -17,6 +17,7 @@ enum store_status {
     STORE_ALIAS_EXISTS, /* the alias is taken (ignoring case) */
     STORE_READ_ONLY,    /* the file cannot be written */
     STORE_FULL,         /* disk or size limit reached */
+    STORE_BUSY,         /* another process held the lock past the busy timeout */
     STORE_ERROR,
 };
 

@@ -23,8 +23,17 @@
 
 #include "log.h"
 
+/* The shared page. The counter counts commits. The rest remembers the last full
+ * integrity check of the store file: the counter then, plus one (0: never), and the
+ * file's identity, size and modification time. */
+struct signal_page {
+    uint64_t counter;
+    uint64_t checked_at;
+    uint64_t checked_ino, checked_size, checked_mtime_ns;
+};
+
 struct store_signal {
-    uint64_t *counter; /* in the shared mapping */
+    struct signal_page *page; /* the shared mapping */
     size_t size;
 };
 
@@ -58,7 +67,7 @@ struct store_signal *store_signal_open(const char *store_path)
         munmap(map, size);
         return NULL;
     }
-    sig->counter = map;
+    sig->page = map;
     sig->size = size;
     return sig;
 }
@@ -66,16 +75,43 @@ struct store_signal *store_signal_open(const char *store_path)
 void store_signal_close(struct store_signal *sig)
 {
     if (!sig) return;
-    munmap(sig->counter, sig->size);
+    munmap(sig->page, sig->size);
     free(sig);
 }
 
 uint64_t store_signal_read(const struct store_signal *sig)
 {
-    return __atomic_load_n(sig->counter, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&sig->page->counter, __ATOMIC_ACQUIRE);
 }
 
 void store_signal_raise(struct store_signal *sig)
 {
-    if (sig) __atomic_fetch_add(sig->counter, 1, __ATOMIC_RELEASE);
+    if (sig) __atomic_fetch_add(&sig->page->counter, 1, __ATOMIC_RELEASE);
+}
+
+static uint64_t mtime_ns(const struct stat *st)
+{
+    return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
+}
+
+/* A race with a writer can only make the answer "no" (the counter moved): then the
+ * store is checked once more, never once less. */
+bool store_signal_verified(const struct store_signal *sig, const struct stat *st)
+{
+    if (!sig) return false;
+    struct signal_page *p = sig->page;
+    return __atomic_load_n(&p->checked_at, __ATOMIC_ACQUIRE) == store_signal_read(sig) + 1 &&
+           __atomic_load_n(&p->checked_ino, __ATOMIC_RELAXED) == (uint64_t)st->st_ino &&
+           __atomic_load_n(&p->checked_size, __ATOMIC_RELAXED) == (uint64_t)st->st_size &&
+           __atomic_load_n(&p->checked_mtime_ns, __ATOMIC_RELAXED) == mtime_ns(st);
+}
+
+void store_signal_mark_verified(struct store_signal *sig, uint64_t counter, const struct stat *st)
+{
+    if (!sig) return;
+    struct signal_page *p = sig->page;
+    __atomic_store_n(&p->checked_ino, (uint64_t)st->st_ino, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->checked_size, (uint64_t)st->st_size, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->checked_mtime_ns, mtime_ns(st), __ATOMIC_RELAXED);
+    __atomic_store_n(&p->checked_at, counter + 1, __ATOMIC_RELEASE);
 }

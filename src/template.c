@@ -83,6 +83,45 @@ void tmpl_copy_standard(struct tmpl_builder *b, const CK_ATTRIBUTE *tmpl, CK_ULO
             tmpl_set(b, tmpl[i].type, tmpl[i].pValue, tmpl[i].ulValueLen);
 }
 
+/* The attribute types of PKCS#11 v2.40 (and 3.x's CKA_UNIQUE_ID and 0x600 block). A
+ * template naming another standard type is refused here: passed on, it may leave the
+ * backend with a half-made object (SoftHSMv2 keeps a generated key whose template it
+ * then refuses). Types in the vendor range are the backend's or ours to judge. */
+static bool attr_type_standard(CK_ATTRIBUTE_TYPE t)
+{
+    static const CK_ATTRIBUTE_TYPE ranges[][2] = {
+        {0x000, 0x004}, {0x010, 0x012}, {0x080, 0x08C}, {0x090, 0x090}, {0x100, 0x10C},
+        {0x110, 0x111}, {0x120, 0x129}, {0x130, 0x134}, {0x140, 0x140}, {0x161, 0x166},
+        {0x170, 0x172}, {0x180, 0x181}, {0x200, 0x202}, {0x210, 0x210}, {0x220, 0x22F},
+        {0x250, 0x252}, {0x300, 0x302}, {0x400, 0x406}, {0x480, 0x482}, {0x500, 0x503},
+        {0x600, 0x6FF}, {0x40000211, 0x40000213}, {0x40000600, 0x40000600},
+    };
+    if (t & CKA_VENDOR_DEFINED) return true;
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+        if (t >= ranges[i][0] && t <= ranges[i][1]) return true;
+    return false;
+}
+
+/* The size a value of this type must have, 0 when it varies. */
+static CK_ULONG attr_fixed_size(CK_ATTRIBUTE_TYPE t)
+{
+    switch (t) {
+    case CKA_TOKEN: case CKA_PRIVATE: case CKA_TRUSTED: case CKA_SENSITIVE: case CKA_ENCRYPT:
+    case CKA_DECRYPT: case CKA_WRAP: case CKA_UNWRAP: case CKA_SIGN: case CKA_SIGN_RECOVER:
+    case CKA_VERIFY: case CKA_VERIFY_RECOVER: case CKA_DERIVE: case CKA_EXTRACTABLE:
+    case CKA_LOCAL: case CKA_NEVER_EXTRACTABLE: case CKA_ALWAYS_SENSITIVE: case CKA_MODIFIABLE:
+    case CKA_COPYABLE: case CKA_DESTROYABLE: case CKA_ALWAYS_AUTHENTICATE:
+    case CKA_WRAP_WITH_TRUSTED:
+        return sizeof(CK_BBOOL);
+    case CKA_CLASS: case CKA_CERTIFICATE_TYPE: case CKA_CERTIFICATE_CATEGORY: case CKA_KEY_TYPE:
+    case CKA_MODULUS_BITS: case CKA_PRIME_BITS: case CKA_SUB_PRIME_BITS: case CKA_VALUE_BITS:
+    case CKA_VALUE_LEN: case CKA_KEY_GEN_MECHANISM:
+        return sizeof(CK_ULONG);
+    default:
+        return 0;
+    }
+}
+
 CK_RV tmpl_check_shape(const CK_ATTRIBUTE *tmpl, CK_ULONG n, const char *what)
 {
     if (n > 0 && !tmpl) {
@@ -92,6 +131,16 @@ CK_RV tmpl_check_shape(const CK_ATTRIBUTE *tmpl, CK_ULONG n, const char *what)
     for (CK_ULONG i = 0; i < n; i++) {
         if (!tmpl[i].pValue && tmpl[i].ulValueLen > 0) {
             log_warning("%s: attribute 0x%lx has a length but no value", what, tmpl[i].type);
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        }
+        if (!attr_type_standard(tmpl[i].type)) {
+            log_warning("%s: attribute type 0x%lx is not a PKCS#11 attribute", what, tmpl[i].type);
+            return CKR_ATTRIBUTE_TYPE_INVALID;
+        }
+        CK_ULONG size = attr_fixed_size(tmpl[i].type);
+        if (size && tmpl[i].ulValueLen != size) {
+            log_warning("%s: attribute 0x%lx must be %lu bytes, not %lu", what, tmpl[i].type,
+                        size, tmpl[i].ulValueLen);
             return CKR_ATTRIBUTE_VALUE_INVALID;
         }
         for (CK_ULONG k = 0; k < i; k++) {

@@ -13,6 +13,12 @@ static inline bool attr_is_vendor(CK_ATTRIBUTE_TYPE t)
     return (t & ~0xFFUL) == (CKA_VENDOR_DEFINED | CMKP11_VENDOR_BASE);
 }
 
+/* One of the vendor attributes cmkp11 defines (include/cmkp11/cmkp11.h). */
+static inline bool attr_is_known_vendor(CK_ATTRIBUTE_TYPE t)
+{
+    return attr_is_vendor(t) && t >= CKA_CMK_KEY_ID && t <= CKA_CMK_ROTATE_NOW;
+}
+
 const CK_ATTRIBUTE *attr_find(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ATTRIBUTE_TYPE type);
 
 enum attr_read { ATTR_ABSENT = 0, ATTR_PRESENT = 1, ATTR_BAD = -1 };
@@ -37,8 +43,9 @@ void tmpl_remove(struct tmpl_builder *b, CK_ATTRIBUTE_TYPE type);
 /* Copies the client's attributes, leaving out cmkp11's vendor attributes. */
 void tmpl_copy_standard(struct tmpl_builder *b, const CK_ATTRIBUTE *tmpl, CK_ULONG n);
 
-/* Validates a client template's shape: non-NULL values where a length is given,
- * no attribute type twice. Returns CKR_OK or the spec's code. */
+/* Validates a client template's shape: non-NULL values where a length is given, known
+ * attribute types, the right size for fixed-size types (CK_BBOOL, CK_ULONG), no attribute
+ * type twice. Returns CKR_OK or the spec's code. */
 CK_RV tmpl_check_shape(const CK_ATTRIBUTE *tmpl, CK_ULONG n, const char *what);
 
 #endif

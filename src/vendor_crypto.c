@@ -37,6 +37,10 @@ CK_RV envelope_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_
     if (params && mech->ulParameterLen && params->ulAADLen && !params->pAAD)
         return CKR_MECHANISM_PARAM_INVALID;
     if (!handle_is_cmk(key) || handle_kind(key) != CMK_OBJ_SECRET) {
+        /* A handle that names nothing is invalid before it is of the wrong type. */
+        CK_RV rv = cmk_object_exists(session, key);
+        if (rv == CKR_OBJECT_HANDLE_INVALID) return CKR_KEY_HANDLE_INVALID;
+        if (rv != CKR_OK) return rv;
         log_warning("envelope: the key must be a symmetric CMK");
         return CKR_KEY_TYPE_INCONSISTENT;
     }

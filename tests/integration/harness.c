@@ -4,6 +4,13 @@
 #include <dlfcn.h>
 
 int harness_failed_checks;
+static bool skipped;
+
+void harness_skip(const char *why)
+{
+    printf("skip: %s\n", why);
+    skipped = true;
+}
 
 CK_FUNCTION_LIST_PTR harness_load(const char *path)
 {
@@ -31,17 +38,23 @@ static bool selected(const char *name, int argc, char **argv)
 
 int harness_main(const struct test_case *tests, size_t count, int argc, char **argv)
 {
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skips = 0;
     for (size_t i = 0; i < count; i++) {
         if (!selected(tests[i].name, argc, argv)) continue;
         int before = harness_failed_checks;
+        skipped = false;
         tests[i].run();
         bool ok = harness_failed_checks == before;
-        printf("%s %s\n", ok ? "ok  " : "FAIL", tests[i].name);
+        printf("%s %s\n", !ok ? "FAIL" : skipped ? "skip" : "ok  ", tests[i].name);
         fflush(stdout);
-        if (ok) passed++;
-        else failed++;
+        if (!ok) failed++;
+        else if (skipped) skips++;
+        else passed++;
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    if (argc > 1 && passed + failed + skips == 0) {
+        fprintf(stderr, "no test of that name\n");
+        return 1;
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skips);
+    return failed ? 1 : skips && !passed ? HARNESS_SKIPPED : 0;
 }

@@ -36,6 +36,11 @@ struct test_case {
     void (*run)(void);
 };
 
+/* Marks the running test skipped (the environment cannot stage what it needs), with the
+ * reason; a run whose every test skipped exits with HARNESS_SKIPPED. */
+#define HARNESS_SKIPPED 77
+void harness_skip(const char *why);
+
 /* Loads a PKCS#11 module and returns its function list (exits on failure). */
 CK_FUNCTION_LIST_PTR harness_load(const char *path);
 /* Runs the named tests (all when names is empty); returns the process exit code. */

@@ -21,7 +21,8 @@ static CK_SLOT_ID find_backend_slot(CK_FUNCTION_LIST_PTR be, const char *label)
     return (CK_SLOT_ID)-1;
 }
 
-long inspect_backend_material(void)
+/* Token objects whose label starts with prefix ("" for all of them). */
+long inspect_backend_objects(const char *prefix)
 {
     CK_FUNCTION_LIST_PTR be = harness_load(getenv("CMK_BACKEND"));
     if (be->C_Initialize(NULL) != CKR_OK) return -1;
@@ -40,8 +41,9 @@ long inspect_backend_material(void)
             for (CK_ULONG i = 0; i < n; i++) {
                 char label[80];
                 CK_ATTRIBUTE a = {CKA_LABEL, label, sizeof(label)};
-                if (be->C_GetAttributeValue(s, h[i], &a, 1) == CKR_OK && a.ulValueLen >= 7 &&
-                    memcmp(label, "cmkp11/", 7) == 0)
+                size_t n = strlen(prefix);
+                if (!n || (be->C_GetAttributeValue(s, h[i], &a, 1) == CKR_OK &&
+                           a.ulValueLen >= n && memcmp(label, prefix, n) == 0))
                     count++;
             }
         }
@@ -51,21 +53,55 @@ long inspect_backend_material(void)
     return count;
 }
 
-long inspect_store_count(const char *sql)
+long inspect_backend_material(void)
+{
+    return inspect_backend_objects("cmkp11/");
+}
+
+/* Runs sql on the store; the first column of the first row as text into out. */
+static int store_query(const char *sql, char *out, size_t size)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/cmk.db", getenv("CMK_WORK"));
     sqlite3 *db;
-    long result = -1;
+    int rc = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
         sqlite3_stmt *q;
         if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK) {
-            if (sqlite3_step(q) == SQLITE_ROW) result = sqlite3_column_int64(q, 0);
+            if (sqlite3_step(q) == SQLITE_ROW) {
+                const unsigned char *t = sqlite3_column_text(q, 0);
+                snprintf(out, size, "%s", t ? (const char *)t : "");
+                rc = 0;
+            }
             sqlite3_finalize(q);
         }
     }
     sqlite3_close(db);
-    return result;
+    return rc;
+}
+
+long inspect_store_count(const char *sql)
+{
+    char text[32];
+    return store_query(sql, text, sizeof(text)) == 0 ? strtol(text, NULL, 10) : -1;
+}
+
+int inspect_snapshot(char *out, size_t size)
+{
+    static const char sql[] =
+        "SELECT (SELECT group_concat(r, ';') FROM (SELECT id || '|' || key_id || '|' ||"
+        " ifnull(alias, '') || '|' || hex(cka_id) || '|' || description || '|' || state || '|' ||"
+        " key_usage || '|' || rotation_enabled || '|' || rotation_interval || '|' ||"
+        " primary_version || '|' || deletion_date || '|' || objects AS r FROM cmk ORDER BY id))"
+        " || '#tags=' || (SELECT count(*) FROM cmk_tag) || '#versions=' ||"
+        " (SELECT count(*) FROM cmk_version) || '#passthrough=' || (SELECT count(*) FROM passthrough)"
+        " || '#audit=' || (SELECT count(*) FROM audit)";
+    int pos = 0;
+    if (store_query(sql, out, size) != 0) return -1;
+    pos = (int)strlen(out);
+    snprintf(out + pos, size - (size_t)pos, "#backend=%ld#material=%ld", inspect_backend_objects(""),
+             inspect_backend_material());
+    return 0;
 }
 
 long inspect_log_count(const char *needle)

@@ -4,11 +4,18 @@
 #ifndef CMKP11_TEST_INSPECT_H
 #define CMKP11_TEST_INSPECT_H
 
+#include <stddef.h>
+
 /* Number of backend objects whose label starts with "cmkp11/" (CMK material). */
 long inspect_backend_material(void);
+/* Number of backend token objects whose label starts with prefix ("" for all). */
+long inspect_backend_objects(const char *prefix);
 /* Result of a single-number SQL query on the store, -1 on error. */
 long inspect_store_count(const char *sql);
 /* Lines of the module's log (CMK_WORK/cmkp11.log) that contain needle, -1 if unreadable. */
 long inspect_log_count(const char *needle);
+/* Everything a refused call must leave alone, as text: the store's keys, tags, versions,
+ * pass-through records and audit rows, and the backend's object counts. -1 on error. */
+int inspect_snapshot(char *out, size_t size);
 
 #endif
