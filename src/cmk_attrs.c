@@ -478,8 +478,13 @@ static CK_RV begin_and_load(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
 /* Ends what begin_and_load opened: commits when rv is CKR_OK, else rolls back. */
 static CK_RV end_and_free(CK_RV rv, struct cmk_record *rec, struct cmk_record *old)
 {
-    if (rv == CKR_OK && store_commit(module.store) != STORE_OK) rv = CKR_DEVICE_ERROR;
-    else if (rv != CKR_OK) store_rollback(module.store);
+    if (rv == CKR_OK) {
+        util_crash_point("change:before-commit");
+        if (store_commit(module.store) != STORE_OK) rv = CKR_DEVICE_ERROR;
+        else util_crash_point("change:after-commit");
+    } else {
+        store_rollback(module.store);
+    }
     cmk_record_free(rec);
     cmk_record_free(old);
     return rv;

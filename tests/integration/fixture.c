@@ -6,10 +6,12 @@ CK_FUNCTION_LIST_PTR p11;
 static CK_BBOOL yes = CK_TRUE;
 static const unsigned char p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 
+CK_C_INITIALIZE_ARGS *fixture_init_args;
+
 CK_SESSION_HANDLE fixture_open(void)
 {
     CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
-    CHECK_RV(p11->C_Initialize(&args), CKR_OK);
+    CHECK_RV(p11->C_Initialize(fixture_init_args ? fixture_init_args : &args), CKR_OK);
     CK_SESSION_HANDLE s = 0;
     CHECK_RV(p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
     const char *pin = getenv("CMK_PIN") ? getenv("CMK_PIN") : "1234";

@@ -13,6 +13,8 @@
 #define THREADS 4
 #define SECONDS 4
 
+static int run_number; /* unique aliases stay unique over several runs in one test */
+
 struct worker {
     int process, thread;
     long created, collisions, unexpected, ops, backend_failures;
@@ -43,7 +45,7 @@ static void *work(void *arg)
         char alias[64];
         bool colliding = i % 3 == 0;
         if (colliding) snprintf(alias, sizeof(alias), "shared-%ld", i % 6);
-        else snprintf(alias, sizeof(alias), "p%d-t%d-%ld", w->process, w->thread, i);
+        else snprintf(alias, sizeof(alias), "r%d-p%d-t%d-%ld", run_number, w->process, w->thread, i);
         CK_OBJECT_HANDLE key;
         CK_RV rv = make_aes(s, alias, NULL, 0, &key);
         if (rv == CKR_OK) {
@@ -108,8 +110,59 @@ static void run_process(int process, int fd)
     _exit(harness_failed_checks ? 1 : 0);
 }
 
+/* The application's own mutexes (PKCS#11 case 3: callbacks, no CKF_OS_LOCKING_OK). */
+static CK_RV app_create_mutex(CK_VOID_PTR_PTR out)
+{
+    pthread_mutex_t *m = malloc(sizeof(*m));
+    if (!m) return CKR_HOST_MEMORY;
+    pthread_mutex_init(m, NULL);
+    *out = m;
+    return CKR_OK;
+}
+
+static CK_RV app_destroy_mutex(CK_VOID_PTR m)
+{
+    pthread_mutex_destroy(m);
+    free(m);
+    return CKR_OK;
+}
+
+static CK_RV app_lock_mutex(CK_VOID_PTR m)
+{
+    return pthread_mutex_lock(m) == 0 ? CKR_OK : CKR_GENERAL_ERROR;
+}
+
+static CK_RV app_unlock_mutex(CK_VOID_PTR m)
+{
+    return pthread_mutex_unlock(m) == 0 ? CKR_OK : CKR_GENERAL_ERROR;
+}
+
+static void run_all(void);
+
 static void test_processes_and_threads_keep_the_store_consistent(void)
 {
+    run_all();
+}
+
+/* The same with the application's mutex callbacks, with and without the OS-locking
+ * flag: cmkp11 locks with the OS's primitives in every case (they are the same pthread
+ * mutexes an application would give on this platform), so the result must not differ. */
+static void test_mutex_callbacks_with_and_without_os_locking_keep_the_store_consistent(void)
+{
+    static CK_C_INITIALIZE_ARGS callbacks = {app_create_mutex, app_destroy_mutex, app_lock_mutex,
+                                             app_unlock_mutex, 0, NULL};
+    fixture_init_args = &callbacks;
+    run_all();
+    callbacks.flags = CKF_OS_LOCKING_OK;
+    run_all();
+    fixture_init_args = NULL;
+}
+
+static void run_all(void)
+{
+    long before = inspect_store_count("SELECT count(*) FROM cmk WHERE state != 0");
+    if (before < 0) before = 0; /* no store yet */
+    run_number++;
     int pipes[PROCESSES][2];
     pid_t pids[PROCESSES];
     for (int p = 0; p < PROCESSES; p++) {
@@ -136,7 +189,7 @@ static void test_processes_and_threads_keep_the_store_consistent(void)
     CHECK(unexpected == 0);
     CHECK(backend_failures * 20 <= created); /* rare, or something else is wrong */
     CHECK(created > 0);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state != 0") == created);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state != 0") == before + created);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0 OR rotating_to != 0") == 0);
     CHECK(inspect_store_count("SELECT count(*) - count(DISTINCT lower(alias)) FROM cmk") == 0);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias LIKE 'shared-%'") <= 6);
@@ -152,6 +205,7 @@ int main(int argc, char **argv)
     static const struct test_case tests[] = {
 #define T(name) {#name, name}
         T(test_processes_and_threads_keep_the_store_consistent),
+        T(test_mutex_callbacks_with_and_without_os_locking_keep_the_store_consistent),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

@@ -86,6 +86,72 @@ static void test_a_live_creator_is_not_recovered(void)
     CHECK(inspect_backend_material() == 1);
 }
 
+/* A rename or a scheduled deletion is one transaction: killed before its commit, the
+ * key is as it was (no audit row); after it, as asked (with its audit row). The key
+ * and its alias are never lost or doubled. */
+static void change_and_die_at(const char *point, bool destroy)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE s = fixture_open();
+        CK_OBJECT_HANDLE k = 0;
+        find_by_label(s, "before", CKO_SECRET_KEY, &k);
+        setenv("CMKP11_TEST_CRASH_AT", point, 1);
+        if (destroy) p11->C_DestroyObject(s, k);
+        else set_text(s, k, CKA_LABEL, "after");
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void check_change_crash(const char *point, bool destroy, bool committed)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "before", NULL, 0, &key), CKR_OK);
+    fixture_close(s);
+    change_and_die_at(point, destroy);
+    s = fixture_open();
+    CK_ULONG pending = CMK_STATE_PENDING_DELETION;
+    CK_ATTRIBUTE by_state[] = {{CKA_CMK_KEY_STATE, &pending, sizeof(pending)}};
+    if (destroy) {
+        CHECK(find_by_label(s, "before", CKO_SECRET_KEY, NULL) == (committed ? 0 : 1));
+        CHECK(find_count(s, by_state, 1, NULL) == (committed ? 1 : 0));
+    } else {
+        CHECK(find_by_label(s, "before", CKO_SECRET_KEY, NULL) == (committed ? 0 : 1));
+        CHECK(find_by_label(s, "after", CKO_SECRET_KEY, &key) == (committed ? 1 : 0));
+        if (committed) CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    }
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 1);
+    CHECK(inspect_backend_material() == 1);
+    CHECK(inspect_store_count(destroy ? "SELECT count(*) FROM audit WHERE action = 'ScheduleKeyDeletion'"
+                                      : "SELECT count(*) FROM audit WHERE action = 'UpdateKeyAttributes'") ==
+          (committed ? 1 : 0));
+}
+
+static void test_crash_before_a_rename_commits_keeps_the_old_alias(void)
+{
+    check_change_crash("change:before-commit", false, false);
+}
+
+static void test_crash_after_a_rename_commits_keeps_the_new_alias(void)
+{
+    check_change_crash("change:after-commit", false, true);
+}
+
+static void test_crash_before_a_scheduled_deletion_commits_keeps_the_key(void)
+{
+    check_change_crash("change:before-commit", true, false);
+}
+
+static void test_crash_after_a_scheduled_deletion_commits_keeps_it_pending(void)
+{
+    check_change_crash("change:after-commit", true, true);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -97,6 +163,10 @@ int main(int argc, char **argv)
         T(test_crash_after_material_generated_for_a_pair_is_rolled_back),
         T(test_crash_after_commit_keeps_a_whole_key),
         T(test_a_live_creator_is_not_recovered),
+        T(test_crash_before_a_rename_commits_keeps_the_old_alias),
+        T(test_crash_after_a_rename_commits_keeps_the_new_alias),
+        T(test_crash_before_a_scheduled_deletion_commits_keeps_the_key),
+        T(test_crash_after_a_scheduled_deletion_commits_keeps_it_pending),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
