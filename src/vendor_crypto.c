@@ -100,21 +100,17 @@ static CK_RV envelope_seal(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
     struct cmk_live facts;
     CK_RV rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_ENCRYPT, &material, &facts);
     if (rv != CKR_OK) return rv;
-    unsigned char *header = out;
-    header[0] = ENVELOPE_FORMAT;
-    util_uuid_bytes(facts.key_id, header + 1);
-    unsigned long v = facts.primary_version;
-    header[17] = (unsigned char)(v >> 24);
-    header[18] = (unsigned char)(v >> 16);
-    header[19] = (unsigned char)(v >> 8);
-    header[20] = (unsigned char)v;
+    struct envelope_header h;
+    util_uuid_bytes(facts.key_id, h.key_id);
+    h.version = facts.primary_version;
     /* A fresh IV from the HSM's generator for every message. */
-    rv = module.be.fn->C_GenerateRandom(session, header + 21, ENVELOPE_IV_LEN);
+    rv = module.be.fn->C_GenerateRandom(session, h.iv, ENVELOPE_IV_LEN);
     if (rv != CKR_OK) return rv;
     unsigned char iv[ENVELOPE_IV_LEN];
-    memcpy(iv, header + 21, sizeof(iv));
+    memcpy(iv, h.iv, sizeof(iv));
     unsigned char saved[ENVELOPE_HEADER_LEN];
-    memcpy(saved, header, sizeof(saved));
+    envelope_write(saved, &h);
+    memcpy(out, saved, sizeof(saved));
     CK_ULONG body = *out_len - ENVELOPE_HEADER_LEN;
     rv = gcm_call(session, material, true, iv, saved, op, in, in_len, out + ENVELOPE_HEADER_LEN,
                   &body);
@@ -125,31 +121,25 @@ static CK_RV envelope_seal(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
 static CK_RV envelope_open(CK_SESSION_HANDLE session, struct vendor_op *op, CK_BYTE_PTR in,
                            CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-    if (in_len < ENVELOPE_HEADER_LEN + ENVELOPE_TAG_LEN) {
-        log_warning("envelope: ciphertext of %lu bytes is shorter than header and tag", in_len);
-        return CKR_ENCRYPTED_DATA_LEN_RANGE;
-    }
-    if (in[0] != ENVELOPE_FORMAT) {
-        log_warning("envelope: unknown format byte 0x%02x", in[0]);
-        return CKR_ENCRYPTED_DATA_INVALID;
-    }
+    struct envelope_header h;
+    CK_ULONG plain;
+    CK_RV rv = envelope_parse(in, in_len, &h, &plain);
+    if (rv != CKR_OK) return rv;
     struct cmk_live facts;
     CK_OBJECT_HANDLE material;
-    CK_RV rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_DECRYPT, &material, &facts);
+    rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_DECRYPT, &material, &facts);
     if (rv != CKR_OK) return rv;
     unsigned char key_id[16];
     util_uuid_bytes(facts.key_id, key_id);
-    if (memcmp(in + 1, key_id, 16) != 0) {
+    if (memcmp(h.key_id, key_id, 16) != 0) {
         log_warning("envelope: the ciphertext names another key than %s", facts.key_id);
         return CKR_ENCRYPTED_DATA_INVALID;
     }
-    unsigned long version = ((unsigned long)in[17] << 24) | ((unsigned long)in[18] << 16) |
-                            ((unsigned long)in[19] << 8) | in[20];
-    if (version < 1 || version > facts.primary_version) {
+    unsigned long version = h.version;
+    if (version > facts.primary_version) {
         log_warning("envelope: key %s has no version %lu", facts.key_id, version);
         return CKR_ENCRYPTED_DATA_INVALID;
     }
-    CK_ULONG plain = in_len - ENVELOPE_HEADER_LEN - ENVELOPE_TAG_LEN;
     if (!out) {
         *out_len = plain;
         return CKR_OK;
@@ -163,9 +153,7 @@ static CK_RV envelope_open(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
                                          NULL);
         if (rv != CKR_OK) return rv;
     }
-    unsigned char iv[ENVELOPE_IV_LEN];
-    memcpy(iv, in + 21, sizeof(iv));
-    rv = gcm_call(session, material, false, iv, in, op, in + ENVELOPE_HEADER_LEN,
+    rv = gcm_call(session, material, false, h.iv, in, op, in + ENVELOPE_HEADER_LEN,
                   in_len - ENVELOPE_HEADER_LEN, out, out_len);
     if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) {
         log_warning("envelope: key %s version %lu: authentication failed (0x%lx)", facts.key_id,

@@ -5,15 +5,12 @@
 #include <p11-kit/pkcs11.h>
 #include <stdbool.h>
 
+#include "envelope_format.h"
 #include "vendor_op.h"
 
-/* Envelope layout: format(1) | key id(16) | version(4, big-endian) | IV(12) |
- * ciphertext | tag(16). GCM's AAD is the 33-byte header followed by the caller's AAD,
- * so a changed header fails the tag. */
-#define ENVELOPE_FORMAT 0x01
-#define ENVELOPE_HEADER_LEN 33
-#define ENVELOPE_TAG_LEN 16
-#define ENVELOPE_IV_LEN 12
+/* Envelope layout (envelope_format.h): format(1) | key id(16) | version(4, big-endian) |
+ * IV(12) | ciphertext | tag(16). GCM's AAD is the 33-byte header followed by the
+ * caller's AAD, so a changed header fails the tag. */
 
 CK_RV envelope_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
                     bool encrypt);
