@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cmk.h"
+#include "cmk_import.h"
 #include "cmkp11/cmkp11.h"
 #include "log.h"
 #include "module.h"
@@ -15,6 +16,7 @@ static void purge_one(CK_SESSION_HANDLE session, const struct cmk_record *rec, c
 {
     for (unsigned long v = 1; v <= rec->primary_version; v++)
         cmk_destroy_material(session, rec->key_id, v);
+    cmk_import_forget(session, rec->key_id);
     util_crash_point("purge:after-material");
     if (store_begin(module.store) != STORE_OK) return;
     enum store_status s = store_cmk_delete(module.store, rec->row);

@@ -1,5 +1,6 @@
 /* entry_session.c - sessions and login. Session handles are the backend's own. */
 #include "cmk.h"
+#include "cmk_import.h"
 #include "handles.h"
 #include "entry.h"
 #include "session.h"
@@ -86,7 +87,9 @@ CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHA
     if (rv == CKR_OK && user == CKU_USER) {
         cmk_recover(session);
         cmk_recover_rotations(session);
+        cmk_import_recover(session);
         cmk_purge_due(session);
+        cmk_import_expire_due(session);
         cmk_rotate_due(session);
     }
     ENTRY_RETURN("C_Login", rv);
