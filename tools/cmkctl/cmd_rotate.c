@@ -112,20 +112,6 @@ const struct cmd_def cmd_rotate_key = {
 
 /* ---- rotate-due ---- */
 
-/* The clock that decides which keys are due. cmkp11's test builds follow CMKP11_TEST_NOW
- * (seconds), so cmkctl does too: its list of due keys must agree with the module's. */
-static long long clock_now(void)
-{
-    const char *fake = getenv("CMKP11_TEST_NOW");
-    if (fake && *fake) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(fake, &end, 10);
-        if (!errno && end != fake) return v;
-    }
-    return (long long)time(NULL);
-}
-
 struct due {
     char key_id[37];
     char *alias, *spec;
@@ -199,7 +185,7 @@ static int read_due(struct ctl *ctl, long long now, struct due **out, size_t *n)
 
 static int run_rotate_due(struct ctl *ctl)
 {
-    long long now = clock_now();
+    long long now = out_now();
     struct due *due = NULL;
     size_t n = 0;
     int rc = read_due(ctl, now, &due, &n);
