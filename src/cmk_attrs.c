@@ -268,7 +268,9 @@ static CK_RV apply_state(struct cmk_record *rec, const CK_ATTRIBUTE *a)
         return CKR_OK;
     }
     if (to == CMK_STATE_DISABLED && (from == CMK_STATE_ENABLED || from == CMK_STATE_PENDING_DELETION)) {
-        rec->state = to; /* from PendingDeletion this cancels the deletion */
+        /* From PendingDeletion this cancels the deletion; a key of EXTERNAL origin without
+         * material goes back to waiting for it. */
+        rec->state = cmk_import_has_material(rec) ? to : CMK_STATE_PENDING_IMPORT;
         rec->deletion_date = 0;
         return CKR_OK;
     }

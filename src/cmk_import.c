@@ -93,10 +93,14 @@ CK_RV cmk_import_spec_supported(const struct keyspec *spec)
     return CKR_TEMPLATE_INCONSISTENT;
 }
 
+static enum store_status mark_material(int64_t row, bool has);
+
 CK_RV cmk_import_finish_create(struct cmk_record *rec)
 {
-    CK_RV rv = cmk_create_commit_state(rec, CMK_STATE_PENDING_IMPORT, "CreateKey",
-                                       "origin=EXTERNAL (no material yet)", NULL);
+    CK_RV rv = mark_material(rec->row, false) == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+    if (rv == CKR_OK)
+        rv = cmk_create_commit_state(rec, CMK_STATE_PENDING_IMPORT, "CreateKey",
+                                     "origin=EXTERNAL (no material yet)", NULL);
     if (rv != CKR_OK) {
         store_cmk_delete(module.store, rec->row);
         return rv;
@@ -491,7 +495,27 @@ out:
 
 bool cmk_import_has_material(const struct cmk_record *rec)
 {
-    return rec->state != CMK_STATE_PENDING_IMPORT;
+    if (rec->state == CMK_STATE_PENDING_IMPORT) return false;
+    if (rec->origin != CMK_ORIGIN_EXTERNAL || rec->state != CMK_STATE_PENDING_DELETION) return true;
+    /* Scheduled for deletion: it may never have had material, or lost it. Keys imported
+     * in clear (C_CreateObject) have no import row and always have material. */
+    struct store_import imp;
+    enum store_status s = store_import_get(module.store, rec->row, &imp);
+    bool has = s == STORE_NOT_FOUND || (s == STORE_OK && imp.has_material);
+    store_import_free(&imp);
+    return has;
+}
+
+/* Records whether the key's material is in the backend (inside the caller's transaction). */
+static enum store_status mark_material(int64_t row, bool has)
+{
+    struct store_import imp;
+    enum store_status s = store_import_get(module.store, row, &imp);
+    if (s == STORE_NOT_FOUND) s = STORE_OK;
+    imp.has_material = has;
+    if (s == STORE_OK) s = store_import_put(module.store, row, &imp);
+    store_import_free(&imp);
+    return s;
 }
 
 CK_RV cmk_import_answer_vendor(const struct cmk_record *rec, CK_ATTRIBUTE *a)
@@ -1055,6 +1079,7 @@ static CK_RV commit_import(const struct cmk_record *rec, const struct import_req
             imp.valid_to = 0;
             imp.importing_pid = 0;
             imp.importing_start = 0;
+            imp.has_material = true;
             s = store_import_put(module.store, cur.row, &imp);
         }
         store_import_free(&imp);
@@ -1204,6 +1229,7 @@ static void remove_material(CK_SESSION_HANDLE session, int64_t row, const char *
             cur.state = CMK_STATE_PENDING_IMPORT;
         s = store_cmk_update(module.store, &cur);
         if (s == STORE_OK) s = store_cmk_set_material_expires(module.store, row, 0);
+        if (s == STORE_OK) s = mark_material(row, false);
         snprintf(detail, sizeof(detail), "%s; material destroyed; state: %s", why,
                  from == cur.state ? "unchanged" : "-> PendingImport");
         cmk_record_free(&cur);

@@ -143,7 +143,7 @@ static const char *const migrations[] = {
     " fingerprint BLOB, wrap_id BLOB, wrap_alg INTEGER NOT NULL DEFAULT 0,"
     " wrap_bits INTEGER NOT NULL DEFAULT 0, valid_to INTEGER NOT NULL DEFAULT 0,"
     " token BLOB, spki BLOB, importing_pid INTEGER NOT NULL DEFAULT 0,"
-    " importing_start INTEGER NOT NULL DEFAULT 0);",
+    " importing_start INTEGER NOT NULL DEFAULT 0, has_material INTEGER NOT NULL DEFAULT 0);",
 };
 
 struct store {
@@ -898,7 +898,7 @@ enum store_status store_import_get(struct store *st, int64_t row, struct store_i
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(st->db,
                                 "SELECT fingerprint, wrap_id, wrap_alg, wrap_bits, valid_to, token, "
-                                "spki, importing_pid, importing_start FROM cmk_import "
+                                "spki, importing_pid, importing_start, has_material FROM cmk_import "
                                 "WHERE cmk_id = ?1",
                                 -1, &q, NULL);
     enum store_status s = STORE_ERROR;
@@ -914,6 +914,7 @@ enum store_status store_import_get(struct store *st, int64_t row, struct store_i
         out->valid_to = sqlite3_column_int64(q, 4);
         out->importing_pid = (long)sqlite3_column_int64(q, 7);
         out->importing_start = sqlite3_column_int64(q, 8);
+        out->has_material = sqlite3_column_int(q, 9) != 0;
         s = column_blob_dup(q, 0, &out->fingerprint, &out->fingerprint_len) ||
                     column_blob_dup(q, 1, &out->wrap_id, &out->wrap_id_len) ||
                     column_blob_dup(q, 5, &out->token, &out->token_len) ||
@@ -943,7 +944,7 @@ enum store_status store_import_put(struct store *st, int64_t row, const struct s
     int rc = sqlite3_prepare_v2(st->db,
                                 "INSERT OR REPLACE INTO cmk_import (cmk_id, fingerprint, wrap_id, "
                                 "wrap_alg, wrap_bits, valid_to, token, spki, importing_pid, "
-                                "importing_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                "importing_start, has_material) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                                 -1, &q, NULL);
     enum store_status s;
     if (rc != SQLITE_OK) {
@@ -959,6 +960,7 @@ enum store_status store_import_put(struct store *st, int64_t row, const struct s
         bind_blob_or_null(q, 8, in->spki, in->spki_len);
         sqlite3_bind_int64(q, 9, in->importing_pid);
         sqlite3_bind_int64(q, 10, in->importing_start);
+        sqlite3_bind_int(q, 11, in->has_material);
         rc = sqlite3_step(q);
         s = rc == SQLITE_DONE ? STORE_OK : status_of(st, rc, "write import");
         sqlite3_finalize(q);

@@ -113,6 +113,7 @@ struct store_import {
     size_t spki_len;
     long importing_pid;
     int64_t importing_start;
+    bool has_material; /* the key's material is in the backend now */
 };
 /* Zeroes out and answers STORE_NOT_FOUND when the key has no import row yet. */
 enum store_status store_import_get(struct store *st, int64_t row, struct store_import *out);

@@ -622,6 +622,21 @@ static void test_delete_imported_material_destroys_it_at_once(void)
     fixture_close(s);
 }
 
+static void test_cancelled_deletion_returns_a_key_without_material_to_pending_import(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_external_aes(s, "never-imported", &key), CKR_OK);
+    CHECK_RV(p11->C_DestroyObject(s, key), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_DELETION);
+    CK_ULONG cls = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CLASS, &cls), CKR_OK); /* still answered from the record */
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    fixture_close(s);
+    CHECK(audits("CancelKeyDeletion") == 1);
+}
+
 static void test_crash_during_import_leaves_the_key_pending_import(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
@@ -678,6 +693,7 @@ int main(int argc, char **argv)
         T(test_expired_material_is_refused_at_once_and_destroyed_at_login),
         T(test_reimport_into_a_key_with_material_takes_only_the_same_material),
         T(test_delete_imported_material_destroys_it_at_once),
+        T(test_cancelled_deletion_returns_a_key_without_material_to_pending_import),
         T(test_crash_during_import_leaves_the_key_pending_import),
 #undef T
     };
