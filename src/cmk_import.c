@@ -27,6 +27,7 @@
 #include "cmk_create.h"
 #include "cmkp11/cmkp11.h"
 #include "handles.h"
+#include "keyspec.h"
 #include "log.h"
 #include "module.h"
 #include "pubkey.h"
@@ -85,9 +86,9 @@ static CK_RV put_ulong(CK_ATTRIBUTE *a, CK_ULONG v) { return cmk_attr_put(a, &v,
 CK_RV cmk_import_spec_supported(const struct keyspec *spec)
 {
     if (spec->key_type == CKK_AES || spec->key_type == CKK_GENERIC_SECRET ||
-        spec->key_type == CKK_RSA)
+        spec->key_type == CKK_RSA || spec->key_type == CKK_EC)
         return CKR_OK;
-    log_warning("CreateKey: CKA_CMK_ORIGIN EXTERNAL is available for AES, HMAC and RSA key "
+    log_warning("CreateKey: CKA_CMK_ORIGIN EXTERNAL is available for AES, HMAC, RSA and EC key "
                 "specs; %s material cannot be imported in this version of cmkp11",
                 spec->name);
     return CKR_TEMPLATE_INCONSISTENT;
@@ -361,7 +362,7 @@ static CK_RV parse_params_request(const CK_ATTRIBUTE *pub, CK_ULONG npub, const 
                     op, f->alg);
         return CKR_MECHANISM_INVALID;
     }
-    if (rec->key_type == CKK_RSA && !alg_is_key_wrap(f->alg)) {
+    if (material_class(rec) == CKO_PRIVATE_KEY && !alg_is_key_wrap(f->alg)) {
         log_warning("%s: key %s is %s: asymmetric material is imported as PKCS#8 with "
                     "RSA_AES_KEY_WRAP_SHA_1 or _SHA_256, not %s",
                     op, rec->key_id, rec->key_spec, alg_name(f->alg));
@@ -915,10 +916,136 @@ static CK_RV secret_length(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, CK_ULO
     return CKR_OK;
 }
 
+/* What the checks learn of a candidate: its fingerprint (the SPKI for an asymmetric key)
+ * and, for EC, the curve and public point the public key object needs. */
+struct material_facts {
+    unsigned char *fp;
+    size_t fp_len;
+    unsigned char *ec_params;
+    CK_ULONG ec_params_len;
+    unsigned char *ec_point; /* DER OCTET STRING */
+    size_t ec_point_len;
+};
+
+static void material_facts_free(struct material_facts *mf)
+{
+    free(mf->fp);
+    free(mf->ec_params);
+    free(mf->ec_point);
+    memset(mf, 0, sizeof(*mf));
+}
+
+/* A DER OCTET STRING around a point of at most PUBKEY_EC_POINT_MAX bytes. */
+static unsigned char *der_octet_string(const unsigned char *p, size_t len, size_t *out_len)
+{
+    unsigned char *der = malloc(len + 3);
+    if (!der) return NULL;
+    size_t h = len < 0x80 ? 2 : 3;
+    der[0] = 0x04;
+    if (h == 2)
+        der[1] = (unsigned char)len;
+    else
+        der[1] = 0x81, der[2] = (unsigned char)len;
+    memcpy(der + h, p, len);
+    *out_len = h + len;
+    return der;
+}
+
+/* Is point (uncompressed) the public key of the signer of sig? The signature, verified in the
+ * backend with a session public key object of that point, says. */
+static bool ec_point_is_public_key_of(CK_SESSION_HANDLE session, const struct material_facts *mf,
+                                      const unsigned char *point, size_t point_len,
+                                      const unsigned char *sig, CK_ULONG sig_len,
+                                      const unsigned char *digest)
+{
+    size_t der_len = 0;
+    unsigned char *der = der_octet_string(point, point_len, &der_len);
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_KEY_TYPE type = CKK_EC;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_TOKEN, (void *)&ck_false, 1},
+        {CKA_VERIFY, (void *)&ck_true, 1},
+        {CKA_EC_PARAMS, mf->ec_params, mf->ec_params_len},
+        {CKA_EC_POINT, der, (CK_ULONG)der_len},
+    };
+    CK_OBJECT_HANDLE pub = 0;
+    CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
+    bool ok = der && module.be.fn->C_CreateObject(session, t, 6, &pub) == CKR_OK &&
+              module.be.fn->C_VerifyInit(session, &m, pub) == CKR_OK &&
+              module.be.fn->C_Verify(session, (CK_BYTE_PTR)digest, 32, (CK_BYTE_PTR)sig, sig_len) ==
+                  CKR_OK;
+    if (pub) module.be.fn->C_DestroyObject(session, pub);
+    free(der);
+    return ok;
+}
+
+/* The public point of an imported EC private key, which the HSM does not give: ECDH of the
+ * key with the curve's generator yields the point's X (a public value, so the derived
+ * secret may be read); of the two points with that X, the one that verifies the key's
+ * signature is its public key. Also checks the curve against the spec. */
+static CK_RV ec_public_point(CK_SESSION_HANDLE session, const struct cmk_record *rec,
+                             CK_OBJECT_HANDLE h, struct material_facts *mf)
+{
+    static const char op[] = "ImportKeyMaterial";
+    mf->ec_params = cmk_create_read_attr(session, h, CKA_EC_PARAMS, &mf->ec_params_len);
+    if (!mf->ec_params) return CKR_FUNCTION_FAILED;
+    struct keyspec spec;
+    CK_ATTRIBUTE pa = {CKA_EC_PARAMS, mf->ec_params, mf->ec_params_len};
+    if (keyspec_from_request(CKM_EC_KEY_PAIR_GEN, &pa, 1, false, &spec) != CKR_OK ||
+        strcmp(spec.name, rec->key_spec)) {
+        log_warning("%s: the material is a key on another curve than key %s (%s)", op, rec->key_id,
+                    rec->key_spec);
+        return CKR_KEY_SIZE_RANGE;
+    }
+    unsigned char g[PUBKEY_EC_POINT_MAX], even[PUBKEY_EC_POINT_MAX], odd[PUBKEY_EC_POINT_MAX];
+    unsigned char x[PUBKEY_EC_POINT_MAX], sig[2 * PUBKEY_EC_POINT_MAX];
+    static const unsigned char digest[32] = "cmkp11/import/ec-public-point..";
+    size_t g_len = 0, point_len = 0;
+    if (pubkey_ec_generator(mf->ec_params, mf->ec_params_len, g, &g_len))
+        return CKR_FUNCTION_FAILED;
+    CK_ULONG x_len = (CK_ULONG)(g_len - 1) / 2, sig_len = sizeof(sig);
+    CK_ECDH1_DERIVE_PARAMS dp = {CKD_NULL, 0, NULL, (CK_ULONG)g_len, g};
+    CK_MECHANISM dm = {CKM_ECDH1_DERIVE, &dp, sizeof(dp)}, sm = {CKM_ECDSA, NULL, 0};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE dt[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},         {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_TOKEN, (void *)&ck_false, 1},      {CKA_SENSITIVE, (void *)&ck_false, 1},
+        {CKA_EXTRACTABLE, (void *)&ck_true, 1}, {CKA_VALUE_LEN, &x_len, sizeof(x_len)},
+    };
+    CK_ATTRIBUTE xa = {CKA_VALUE, x, x_len};
+    CK_OBJECT_HANDLE shared = 0;
+    CK_RV rv = module.be.fn->C_DeriveKey(session, &dm, h, dt, 6, &shared);
+    if (rv == CKR_OK) rv = module.be.fn->C_GetAttributeValue(session, shared, &xa, 1);
+    if (shared) module.be.fn->C_DestroyObject(session, shared);
+    if (rv == CKR_OK) rv = module.be.fn->C_SignInit(session, &sm, h);
+    if (rv == CKR_OK) rv = module.be.fn->C_Sign(session, (CK_BYTE_PTR)digest, 32, sig, &sig_len);
+    if (rv == CKR_OK && pubkey_ec_points_with_x(mf->ec_params, mf->ec_params_len, x, xa.ulValueLen,
+                                                even, odd, &point_len))
+        rv = CKR_FUNCTION_FAILED;
+    const unsigned char *point = NULL;
+    if (rv == CKR_OK)
+        point = ec_point_is_public_key_of(session, mf, even, point_len, sig, sig_len, digest) ? even
+                : ec_point_is_public_key_of(session, mf, odd, point_len, sig, sig_len, digest)
+                    ? odd
+                    : NULL;
+    if (rv == CKR_OK && point) mf->ec_point = der_octet_string(point, point_len, &mf->ec_point_len);
+    if (mf->ec_point)
+        mf->fp = pubkey_spki_ec(CKK_EC, mf->ec_params, mf->ec_params_len, mf->ec_point,
+                                mf->ec_point_len, &mf->fp_len);
+    if (!mf->fp) {
+        log_error("%s: could not work out the public key of the EC material (0x%lx)", op, rv);
+        return rv != CKR_OK ? rv : CKR_FUNCTION_FAILED;
+    }
+    return CKR_OK;
+}
+
 /* Checks the unwrapped material fits the key's spec and computes its fingerprint in the
- * backend: AES-ECB of a fixed block, HMAC-SHA-256 of it, or the RSA public key. */
+ * backend: AES-ECB of a fixed block, HMAC-SHA-256 of it, or the public key (RSA, EC). */
 static CK_RV check_material(CK_SESSION_HANDLE session, const struct cmk_record *rec,
-                            CK_OBJECT_HANDLE h, unsigned char **fp, size_t *fp_len)
+                            CK_OBJECT_HANDLE h, struct material_facts *mf)
 {
     static const char op[] = "ImportKeyMaterial";
     unsigned long bits = spec_bits(rec->key_spec);
@@ -931,10 +1058,11 @@ static CK_RV check_material(CK_SESSION_HANDLE session, const struct cmk_record *
                     rec->key_spec);
         return CKR_CMK_INCORRECT_KEY_MATERIAL;
     }
+    if (rec->key_type == CKK_EC) return ec_public_point(session, rec, h, mf);
     if (rec->key_type == CKK_RSA) {
         CK_ULONG mod_len = 0;
-        *fp = rsa_spki(session, h, fp_len, &mod_len);
-        if (!*fp) return CKR_FUNCTION_FAILED;
+        mf->fp = rsa_spki(session, h, &mf->fp_len, &mod_len);
+        if (!mf->fp) return CKR_FUNCTION_FAILED;
         if (mod_len * 8 != bits) {
             log_warning("%s: the material is an RSA %lu key, key %s is %s", op, mod_len * 8,
                         rec->key_id, rec->key_spec);
@@ -952,44 +1080,51 @@ static CK_RV check_material(CK_SESSION_HANDLE session, const struct cmk_record *
     bool aes = rec->key_type == CKK_AES;
     CK_MECHANISM m = {aes ? CKM_AES_ECB : CKM_SHA256_HMAC, NULL, 0};
     CK_ULONG out_len = 32;
-    if (!(*fp = malloc(out_len))) return CKR_HOST_MEMORY;
+    if (!(mf->fp = malloc(out_len))) return CKR_HOST_MEMORY;
     rv = aes ? module.be.fn->C_EncryptInit(session, &m, h)
              : module.be.fn->C_SignInit(session, &m, h);
     if (rv == CKR_OK)
-        rv = aes ? module.be.fn->C_Encrypt(session, (CK_BYTE_PTR)FINGERPRINT_LABEL, 16, *fp,
+        rv = aes ? module.be.fn->C_Encrypt(session, (CK_BYTE_PTR)FINGERPRINT_LABEL, 16, mf->fp,
                                            &out_len)
-                 : module.be.fn->C_Sign(session, (CK_BYTE_PTR)FINGERPRINT_LABEL, 16, *fp, &out_len);
-    *fp_len = out_len;
+                 : module.be.fn->C_Sign(session, (CK_BYTE_PTR)FINGERPRINT_LABEL, 16, mf->fp,
+                                        &out_len);
+    mf->fp_len = out_len;
     if (rv != CKR_OK)
         log_error("%s: the backend could not fingerprint the material: 0x%lx", op, rv);
     return rv;
 }
 
-/* The public key object of an imported RSA key, under the material's identity. */
+/* The public key object of an imported key pair, under the material's identity. */
 static CK_RV make_public_object(CK_SESSION_HANDLE session, const struct cmk_record *rec,
-                                CK_OBJECT_HANDLE priv)
+                                CK_OBJECT_HANDLE priv, const struct material_facts *mf)
 {
     CK_ULONG nl = 0, el = 0;
-    unsigned char *n = cmk_create_read_attr(session, priv, CKA_MODULUS, &nl);
-    unsigned char *e = cmk_create_read_attr(session, priv, CKA_PUBLIC_EXPONENT, &el);
+    bool rsa = rec->key_type == CKK_RSA;
+    unsigned char *n = rsa ? cmk_create_read_attr(session, priv, CKA_MODULUS, &nl) : NULL;
+    unsigned char *e = rsa ? cmk_create_read_attr(session, priv, CKA_PUBLIC_EXPONENT, &el) : NULL;
     unsigned char bid[CMK_BACKEND_ID_LEN];
     char label[80];
     cmk_backend_id(rec->key_id, 1, bid);
     cmk_backend_label(rec->key_id, 1, label);
     CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
-    CK_KEY_TYPE type = CKK_RSA;
+    CK_KEY_TYPE type = rec->key_type;
     CK_BBOOL priv_flag = (rec->private_mask & CMK_OBJ_PUBLIC) ? CK_TRUE : CK_FALSE;
     struct tmpl_builder b;
     tmpl_init(&b);
     tmpl_set(&b, CKA_CLASS, &cls, sizeof(cls));
     tmpl_set(&b, CKA_KEY_TYPE, &type, sizeof(type));
-    tmpl_set(&b, CKA_MODULUS, n, nl);
-    tmpl_set(&b, CKA_PUBLIC_EXPONENT, e, el);
+    if (rsa) {
+        tmpl_set(&b, CKA_MODULUS, n, nl);
+        tmpl_set(&b, CKA_PUBLIC_EXPONENT, e, el);
+    } else {
+        tmpl_set(&b, CKA_EC_PARAMS, mf->ec_params, mf->ec_params_len);
+        tmpl_set(&b, CKA_EC_POINT, mf->ec_point, (CK_ULONG)mf->ec_point_len);
+    }
     cmk_create_backend_identity(&b, bid, label);
     tmpl_set(&b, CKA_PRIVATE, &priv_flag, sizeof(priv_flag));
     cmk_request_usage_flags(&b, rec->usage, false, true, NULL, 0);
     CK_OBJECT_HANDLE h;
-    CK_RV rv = !n || !e || b.failed ? CKR_FUNCTION_FAILED : CKR_OK;
+    CK_RV rv = (rsa && (!n || !e)) || b.failed ? CKR_FUNCTION_FAILED : CKR_OK;
     if (rv == CKR_OK) {
         module_token_lock();
         rv = module.be.fn->C_CreateObject(session, b.attrs, b.count, &h);
@@ -1045,7 +1180,7 @@ static CK_RV set_claim(const struct cmk_record *rec, bool take)
 /* Makes the import permanent: state, expiry, fingerprint, public key, parameters used up,
  * claim released, audit, in one transaction. */
 static CK_RV commit_import(const struct cmk_record *rec, const struct import_request *req,
-                           const unsigned char *fp, size_t fp_len, bool first)
+                           const struct material_facts *mf, bool first)
 {
     enum store_status s = store_begin(module.store);
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
@@ -1060,16 +1195,17 @@ static CK_RV commit_import(const struct cmk_record *rec, const struct import_req
     if (cur.state == CMK_STATE_PENDING_IMPORT) cur.state = CMK_STATE_ENABLED;
     s = store_cmk_update(module.store, &cur);
     if (s == STORE_OK) s = store_cmk_set_material_expires(module.store, cur.row, req->expires);
-    if (s == STORE_OK && rec->key_type == CKK_RSA)
-        s = store_cmk_set_public(module.store, cur.row, fp, fp_len, NULL, 0);
+    if (s == STORE_OK && !(rec->objects & CMK_OBJ_SECRET))
+        s = store_cmk_set_public(module.store, cur.row, mf->fp, mf->fp_len, mf->ec_point,
+                                 mf->ec_point_len);
     if (s == STORE_OK) {
         s = store_import_get(module.store, cur.row, &imp);
         if (s == STORE_OK && !imp.fingerprint) {
-            imp.fingerprint = malloc(fp_len);
+            imp.fingerprint = malloc(mf->fp_len);
             if (!imp.fingerprint)
                 s = STORE_ERROR;
             else
-                memcpy(imp.fingerprint, fp, fp_len), imp.fingerprint_len = fp_len;
+                memcpy(imp.fingerprint, mf->fp, mf->fp_len), imp.fingerprint_len = mf->fp_len;
         }
         if (s == STORE_OK) {
             free(imp.wrap_id), imp.wrap_id = NULL;
@@ -1108,8 +1244,8 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     tmpl_init(&cand);
     struct unwrap_stage stage;
     memset(&stage, 0, sizeof(stage));
-    unsigned char *fp = NULL;
-    size_t fp_len = 0;
+    struct material_facts mf;
+    memset(&mf, 0, sizeof(mf));
     CK_OBJECT_HANDLE wrap_priv = 0, material = 0, candidate = 0;
     CK_ULONG modulus_len = 0;
     bool claimed = false;
@@ -1128,7 +1264,7 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     }
     if ((rv = check_importable(&rec, op)) != CKR_OK) goto out;
     if ((rv = alg_of_mechanism(mech, &req.alg, &req.oaep, &req.aes_bits)) != CKR_OK) goto out;
-    if (rec.key_type == CKK_RSA && !alg_is_key_wrap(req.alg)) {
+    if (material_class(&rec) == CKO_PRIVATE_KEY && !alg_is_key_wrap(req.alg)) {
         log_warning("%s: asymmetric material is imported as PKCS#8 with RSA_AES_KEY_WRAP", op);
         rv = CKR_MECHANISM_INVALID;
         goto out;
@@ -1161,15 +1297,17 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     tmpl_set(&cand, CKA_LABEL, candidate_label, sizeof(candidate_label) - 1);
     /* A secret's size is measured by wrapping it under a session key of the backend's. */
     if (cls == CKO_SECRET_KEY) tmpl_set(&cand, CKA_EXTRACTABLE, &ck_true, sizeof(CK_BBOOL));
+    /* An EC key's public point is found by ECDH with the generator. */
+    if (type == CKK_EC) tmpl_set(&cand, CKA_DERIVE, &ck_true, sizeof(CK_BBOOL));
     if (b.failed || cand.failed) {
         rv = CKR_HOST_MEMORY;
         goto out;
     }
     rv = stage_open(session, &req, wrap_priv, modulus_len, wrapped, wrapped_len, &stage);
     if (rv == CKR_OK) rv = stage_unwrap(session, &stage, &cand, &candidate);
-    if (rv == CKR_OK) rv = check_material(session, &rec, candidate, &fp, &fp_len);
+    if (rv == CKR_OK) rv = check_material(session, &rec, candidate, &mf);
     if (rv == CKR_OK && imp.fingerprint &&
-        (imp.fingerprint_len != fp_len || memcmp(imp.fingerprint, fp, fp_len))) {
+        (imp.fingerprint_len != mf.fp_len || memcmp(imp.fingerprint, mf.fp, mf.fp_len))) {
         log_warning("%s: key %s: the material is not the material imported first; a key's "
                     "material never changes",
                     op, rec.key_id);
@@ -1181,11 +1319,11 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         claimed = true;
         util_crash_point("import:after-claim");
         rv = stage_unwrap(session, &stage, &b, &material);
-        if (rv == CKR_OK && rec.key_type == CKK_RSA)
-            rv = make_public_object(session, &rec, material);
+        if (rv == CKR_OK && cls == CKO_PRIVATE_KEY)
+            rv = make_public_object(session, &rec, material, &mf);
         if (rv == CKR_OK) util_crash_point("import:after-unwrap");
     }
-    if (rv == CKR_OK) rv = commit_import(&rec, &req, fp, fp_len, !imp.fingerprint);
+    if (rv == CKR_OK) rv = commit_import(&rec, &req, &mf, !imp.fingerprint);
     if (rv == CKR_OK) {
         claimed = false;
         destroy_wrapping_pairs(session, rec.key_id);
@@ -1199,7 +1337,7 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
 out:
     stage_close(session, &stage);
     if (claimed) set_claim(&rec, false);
-    free(fp);
+    material_facts_free(&mf);
     store_import_free(&imp);
     tmpl_free(&b);
     tmpl_free(&cand);

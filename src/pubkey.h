@@ -18,4 +18,15 @@ unsigned char *pubkey_spki_rsa(const unsigned char *n, size_t n_len, const unsig
 unsigned char *pubkey_spki_ec(CK_KEY_TYPE type, const unsigned char *params, size_t params_len,
                               const unsigned char *point, size_t point_len, size_t *der_len);
 
+/* EC point math on public values only, for keys whose public point the HSM does not give
+ * (an imported private key): uncompressed points (0x04 || X || Y), at most
+ * PUBKEY_EC_POINT_MAX bytes. The generator of the named curve in params: */
+#define PUBKEY_EC_POINT_MAX 133
+int pubkey_ec_generator(const unsigned char *params, size_t params_len, unsigned char *out,
+                        size_t *out_len);
+/* The two points with X coordinate x (even and odd Y). 0 on success. */
+int pubkey_ec_points_with_x(const unsigned char *params, size_t params_len, const unsigned char *x,
+                            size_t x_len, unsigned char *even, unsigned char *odd,
+                            size_t *point_len);
+
 #endif

@@ -110,22 +110,32 @@ if command -v pkcs11-tool >/dev/null && other_clients_can_load_module; then
     expect_true "RSA_AES_KEY_WRAP material is the one in use" encrypts_with byok-kw "$W/m2"
 fi
 
-# ---- an RSA private key as PKCS#8, through the AES key wrap ----
+# ---- private keys as PKCS#8, through the AES key wrap ----
+# import_private_key ALIAS SIGNING-ALG GENPKEY-ARGS...: a key made by openssl, imported into
+# the EXTERNAL key ALIAS, signs for its original public key.
+import_private_key() {
+    local alias=$1 alg=$2
+    shift 2
+    openssl genpkey "$@" -out "$W/$alias.key.pem" 2>/dev/null
+    openssl pkey -in "$W/$alias.key.pem" -pubout -out "$W/$alias.pub.pem"
+    openssl pkcs8 -topk8 -nocrypt -in "$W/$alias.key.pem" -outform DER -out "$W/$alias.p8"
+    params "$alias" RSA_AES_KEY_WRAP_SHA_1 RSA_2048 "$alias"
+    rsa_aes_wrap sha1 "$W/$alias.pem" "$W/$alias.p8" "$W/$alias.blob"
+    ctl import-key-material --key-id "$alias" --encrypted-key-material "$W/$alias.blob" \
+        --import-token "$TOKEN"
+    expect_eq "$alias: PKCS#8 import" 'd["KeyState"]' Enabled
+    ctl sign --key-id "$alias" --message-file "$msg" --signing-algorithm "$alg" --out "$W/$alias.sig"
+    expect_ok "$alias: the imported key signs"
+    expect_true "$alias: openssl verifies with the original public key" \
+        quiet openssl dgst -sha256 -verify "$W/$alias.pub.pem" -signature "$W/$alias.sig" "$msg"
+    ctl get-public-key --key-id "$alias" --out "$W/$alias.got.pem"
+    expect_true "$alias: get-public-key gives the original public key" \
+        cmp -s "$W/$alias.pub.pem" "$W/$alias.got.pem"
+}
 create byok-rsa --origin EXTERNAL --key-spec RSA_2048 --key-usage SIGN_VERIFY
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/rsa.pem" 2>/dev/null
-openssl pkey -in "$W/rsa.pem" -pubout -out "$W/rsa.pub.pem"
-openssl pkcs8 -topk8 -nocrypt -in "$W/rsa.pem" -outform DER -out "$W/rsa.p8"
-params byok-rsa RSA_AES_KEY_WRAP_SHA_1 RSA_2048 byok-rsa
-rsa_aes_wrap sha1 "$W/byok-rsa.pem" "$W/rsa.p8" "$W/rsa.blob"
-ctl import-key-material --key-id byok-rsa --encrypted-key-material "$W/rsa.blob" --import-token "$TOKEN"
-expect_eq "PKCS#8 import" 'd["KeyState"]' Enabled
-ctl sign --key-id byok-rsa --message-file "$msg" --signing-algorithm RSASSA_PKCS1_V1_5_SHA_256 \
-    --out "$W/rsa.sig"
-expect_ok "the imported RSA key signs"
-expect_true "openssl verifies with the original public key" \
-    quiet openssl dgst -sha256 -verify "$W/rsa.pub.pem" -signature "$W/rsa.sig" "$msg"
-ctl get-public-key --key-id byok-rsa --out "$W/rsa.got.pem"
-expect_true "get-public-key gives the original public key" cmp -s "$W/rsa.pub.pem" "$W/rsa.got.pem"
+import_private_key byok-rsa RSASSA_PKCS1_V1_5_SHA_256 -algorithm RSA -pkeyopt rsa_keygen_bits:2048
+create byok-ec --origin EXTERNAL --key-spec EC_P256
+import_private_key byok-ec ECDSA_SHA_256 -algorithm EC -pkeyopt ec_paramgen_curve:P-256
 
 # ---- bad input: precise errors, nothing changes ----
 create target --origin EXTERNAL

@@ -2,6 +2,7 @@
  * import parameters, material wrapped by OpenSSL the way a client of the clouds' import
  * guides wraps it, its use, expiry, re-import and deletion, and every bad input changing
  * nothing. */
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -233,14 +234,66 @@ static void test_create_external_rsa_pair_is_pending_import(void)
     CHECK(inspect_backend_material() == 0);
 }
 
-static void test_create_external_ec_is_refused(void)
+/* The key's CKA_PUBLIC_KEY_INFO is the SPKI of the key OpenSSL made. */
+static void check_public_key_info(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key)
 {
+    unsigned char spki[1024], *want = NULL;
+    int want_len = i2d_PUBKEY(key, &want);
+    CK_ATTRIBUTE a = {CKA_PUBLIC_KEY_INFO, spki, sizeof(spki)};
+    CHECK_RV(p11->C_GetAttributeValue(s, priv, &a, 1), CKR_OK);
+    CHECK(a.ulValueLen == (CK_ULONG)want_len && memcmp(spki, want, a.ulValueLen) == 0);
+    OPENSSL_free(want);
+}
+
+/* PKCS#8 of a private key, wrapped RSA_AES_KEY_WRAP_SHA_1 for new parameters of priv. */
+static void wrap_private_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key,
+                             struct params *p, struct blob *b)
+{
+    unsigned char *p8 = NULL;
+    PKCS8_PRIV_KEY_INFO *info = EVP_PKEY2PKCS8(key);
+    int p8_len = i2d_PKCS8_PRIV_KEY_INFO(info, &p8);
+    PKCS8_PRIV_KEY_INFO_free(info);
+    CHECK_RV(get_params(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, p), CKR_OK);
+    wrap_rsa_aes(p, false, p8, (size_t)p8_len, b);
+    OPENSSL_free(p8);
+}
+
+static void test_import_ec_private_key_as_pkcs8_signs_for_the_original_public_key(void)
+{
+    EVP_PKEY *ec = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-384");
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE pub, priv;
+    struct params p;
+    struct blob b;
     CK_ATTRIBUTE extra[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)}};
-    CHECK_RV(make_ec(s, "byok-ec", extra, 1, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
+    CHECK_RV(make_ec(s, "byok-ec", extra, 1, &pub, &priv), CKR_OK);
+    CHECK(state_of(s, priv) == CMK_STATE_PENDING_IMPORT);
+    wrap_private_key(s, priv, other, &p, &b); /* a P-384 key for an EC_P256 CMK */
+    CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_KEY_SIZE_RANGE);
+    wrap_private_key(s, priv, ec, &p, &b);
+    CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_OK);
+    unsigned char digest[32] = {1, 2, 3}, sig[128], der_sig[160];
+    CK_ULONG sig_len = sizeof(sig);
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    CHECK_RV(p11->C_SignInit(s, &mech, priv), CKR_OK);
+    CHECK_RV(p11->C_Sign(s, digest, sizeof(digest), sig, &sig_len), CKR_OK);
+    CHECK_RV(sign_verify_ec(s, priv, pub), CKR_OK); /* the public key object verifies too */
+    /* OpenSSL verifies the r||s signature with the original public key. */
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)sig_len / 2, NULL),
+                   BN_bin2bn(sig + sig_len / 2, (int)sig_len / 2, NULL));
+    unsigned char *d = der_sig;
+    int der_len = i2d_ECDSA_SIG(es, &d);
+    ECDSA_SIG_free(es);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(ec, NULL);
+    CHECK(ctx && EVP_PKEY_verify_init(ctx) == 1 &&
+          EVP_PKEY_verify(ctx, der_sig, (size_t)der_len, digest, sizeof(digest)) == 1);
+    EVP_PKEY_CTX_free(ctx);
+    check_public_key_info(s, priv, ec);
     fixture_close(s);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 0);
+    CHECK(inspect_backend_material() == 3); /* token key, private and public key */
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(other);
 }
 
 /* ---- Parameters ------------------------------------------------------------------ */
@@ -349,17 +402,12 @@ static void test_import_rsa_aes_key_wrap_aes_material(void)
 static void test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_key(void)
 {
     EVP_PKEY *rsa = EVP_RSA_gen(2048);
-    unsigned char *p8 = NULL;
-    PKCS8_PRIV_KEY_INFO *info = EVP_PKEY2PKCS8(rsa);
-    int p8_len = i2d_PKCS8_PRIV_KEY_INFO(info, &p8);
-    PKCS8_PRIV_KEY_INFO_free(info);
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE pub, priv;
     struct params p;
     struct blob b;
     CHECK_RV(make_external_rsa(s, "byok-sign", &pub, &priv), CKR_OK);
-    CHECK_RV(get_params(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, &p), CKR_OK);
-    wrap_rsa_aes(&p, false, p8, (size_t)p8_len, &b);
+    wrap_private_key(s, priv, rsa, &p, &b);
     CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_OK);
     CHECK(state_of(s, priv) == CMK_STATE_ENABLED);
     unsigned char msg[] = "signed by imported material", sig[512];
@@ -372,17 +420,11 @@ static void test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_k
     CHECK(EVP_DigestVerify(md, sig, sig_len, msg, sizeof(msg)) == 1);
     EVP_MD_CTX_free(md);
     /* The public key object and CKA_PUBLIC_KEY_INFO are the original public key. */
-    unsigned char spki[1024], *want = NULL;
-    int want_len = i2d_PUBKEY(rsa, &want);
-    CK_ATTRIBUTE a = {CKA_PUBLIC_KEY_INFO, spki, sizeof(spki)};
-    CHECK_RV(p11->C_GetAttributeValue(s, priv, &a, 1), CKR_OK);
-    CHECK(a.ulValueLen == (CK_ULONG)want_len && memcmp(spki, want, a.ulValueLen) == 0);
+    check_public_key_info(s, priv, rsa);
     CHECK_RV(p11->C_VerifyInit(s, &mech, pub), CKR_OK);
     CHECK_RV(p11->C_Verify(s, msg, sizeof(msg), sig, sig_len), CKR_OK);
     fixture_close(s);
     CHECK(inspect_backend_material() == 3); /* token key, private and public key */
-    OPENSSL_free(want);
-    OPENSSL_free(p8);
     EVP_PKEY_free(rsa);
 }
 
@@ -676,7 +718,7 @@ int main(int argc, char **argv)
 #define T(name) {#name, name}
         T(test_create_external_aes_is_pending_import_without_material),
         T(test_create_external_rsa_pair_is_pending_import),
-        T(test_create_external_ec_is_refused),
+        T(test_import_ec_private_key_as_pkcs8_signs_for_the_original_public_key),
         T(test_import_parameters_give_public_key_and_token_and_asking_again_replaces_them),
         T(test_import_parameters_refused_for_kms_keys_and_bad_requests),
         T(test_import_oaep_sha1_aes_material_is_the_material_in_use),

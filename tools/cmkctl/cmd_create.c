@@ -24,7 +24,7 @@ static const struct opt_def create_opts[] = {
      "RSA, SIGN_VERIFY for EC, GENERATE_VERIFY_MAC for HMAC"},
     {"origin", "ORIGIN", 0,
      "KMS (also Aliyun_KMS, AWS_KMS, kms, 1), or EXTERNAL (2): the key has no material and "
-     "waits in PendingImport for import-key-material (AES, HMAC and RSA specs)"},
+     "waits in PendingImport for import-key-material (AES, HMAC, RSA and EC specs)"},
     {"protection-level", "LEVEL", 0, "HSM (the default and only level for now)"},
     {"enable-automatic-rotation", NULL, 0, "rotate automatically (symmetric keys only)"},
     {"rotation-interval", "PERIOD", 0,
