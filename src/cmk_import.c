@@ -149,18 +149,39 @@ static void destroy_handles(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h
 }
 
 /* Every wrapping pair of the key, whatever parameters it belonged to. */
-static void destroy_wrapping_pairs(CK_SESSION_HANDLE session, const char *key_id)
+/* Every wrapping pair of the key, whatever parameters it belonged to, but the one whose
+ * CKA_ID is keep (NULL: none kept). */
+static void destroy_wrapping_pairs(CK_SESSION_HANDLE session, const char *key_id,
+                                   const unsigned char *keep)
 {
     char label[80];
     wrap_label(key_id, label);
-    CK_OBJECT_HANDLE found[16];
+    CK_OBJECT_HANDLE found[16], doomed[16];
+    CK_ULONG n = 0, k = 0;
+    if (find_by_label(session, label, found, 16, &n) != CKR_OK) return;
+    for (CK_ULONG i = 0; i < n; i++) {
+        unsigned char id[WRAP_ID_LEN];
+        CK_ATTRIBUTE a = {CKA_ID, id, sizeof(id)};
+        bool kept = keep && module.be.fn->C_GetAttributeValue(session, found[i], &a, 1) == CKR_OK &&
+                    a.ulValueLen == WRAP_ID_LEN && !memcmp(id, keep, WRAP_ID_LEN);
+        if (!kept) doomed[k++] = found[i];
+    }
+    destroy_handles(session, doomed, k);
+}
+
+/* One pair, by its CKA_ID. */
+static void destroy_wrapping_pair(CK_SESSION_HANDLE session, const unsigned char *wrap_id)
+{
+    CK_OBJECT_HANDLE found[4];
     CK_ULONG n = 0;
-    if (find_by_label(session, label, found, 16, &n) == CKR_OK) destroy_handles(session, found, n);
+    if (backend_find_by_id(&module.be, session, wrap_id, WRAP_ID_LEN, (CK_OBJECT_CLASS)-1, found, 4,
+                           &n) == CKR_OK)
+        destroy_handles(session, found, n);
 }
 
 void cmk_import_forget(CK_SESSION_HANDLE session, const char *key_id)
 {
-    destroy_wrapping_pairs(session, key_id);
+    destroy_wrapping_pairs(session, key_id, NULL);
 }
 
 /* SPKI of an RSA key from the modulus and exponent the object carries. */
@@ -351,18 +372,18 @@ static CK_RV parse_params_request(const CK_ATTRIBUTE *pub, CK_ULONG npub, const 
         }
     }
     CK_RV rv = CKR_OK;
-    f->alg = CMK_WRAP_RSAES_OAEP_SHA_256;
+    f->alg = 0; /* the default: chosen once the wrapping pair exists (resolve_algorithm) */
     f->bits = 2048;
     const CK_ATTRIBUTE *a = attr_find(priv, npriv, CKA_CMK_WRAPPING_ALGORITHM);
     if (a && (rv = ulong_of(a, "GetParametersForImport: CKA_CMK_WRAPPING_ALGORITHM", &f->alg)))
         return rv;
-    if (f->alg < CMK_WRAP_RSAES_OAEP_SHA_1 || f->alg > CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256) {
+    if (a && (f->alg < CMK_WRAP_RSAES_OAEP_SHA_1 || f->alg > CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256)) {
         log_warning("%s: CKA_CMK_WRAPPING_ALGORITHM %lu is unknown (CMK_WRAP_RSAES_OAEP_SHA_1, "
                     "_SHA_256, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, _SHA_256)",
                     op, f->alg);
         return CKR_MECHANISM_INVALID;
     }
-    if (material_class(rec) == CKO_PRIVATE_KEY && !alg_is_key_wrap(f->alg)) {
+    if (a && material_class(rec) == CKO_PRIVATE_KEY && !alg_is_key_wrap(f->alg)) {
         log_warning("%s: key %s is %s: asymmetric material is imported as PKCS#8 with "
                     "RSA_AES_KEY_WRAP_SHA_1 or _SHA_256, not %s",
                     op, rec->key_id, rec->key_spec, alg_name(f->alg));
@@ -445,6 +466,62 @@ static CK_RV record_parameters(const struct cmk_record *rec, const struct token_
     return audit_and_commit(s, rec->row, "GetParametersForImport", rec->key_id, detail);
 }
 
+/* Can the backend unwrap with OAEP-SHA-256? (SoftHSMv2 2.6.1 cannot: SHA-1 only.) Tried once
+ * per process with a fresh wrapping pair: a random secret encrypted to its public key is
+ * unwrapped into a session object. */
+static bool backend_unwraps_oaep_sha256(CK_SESSION_HANDLE session, const unsigned char *spki,
+                                        size_t spki_len, CK_OBJECT_HANDLE wrap_priv)
+{
+    static int known = -1;
+    if (known >= 0) return known;
+    unsigned char secret[32], wrapped[512];
+    size_t wrapped_len = sizeof(wrapped);
+    if (getrandom(secret, sizeof(secret), 0) != sizeof(secret) ||
+        pubkey_rsa_oaep_sha256_encrypt(spki, spki_len, secret, sizeof(secret), wrapped,
+                                       &wrapped_len))
+        return false;
+    CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM m = {CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep)};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_KEY_TYPE, &type, sizeof(type)},
+                        {CKA_TOKEN, (void *)&ck_false, 1},
+                        {CKA_SENSITIVE, (void *)&ck_true, 1},
+                        {CKA_EXTRACTABLE, (void *)&ck_false, 1}};
+    CK_OBJECT_HANDLE h = 0;
+    CK_RV rv =
+        module.be.fn->C_UnwrapKey(session, &m, wrap_priv, wrapped, (CK_ULONG)wrapped_len, t, 5, &h);
+    if (h) module.be.fn->C_DestroyObject(session, h);
+    known = rv == CKR_OK;
+    log_info("GetParametersForImport: the HSM %s unwrap with RSA-OAEP SHA-256 (0x%lx)",
+             known ? "can" : "cannot", rv);
+    return known;
+}
+
+/* The wrapping algorithm: the one asked for, if the HSM can unwrap with it; by default the
+ * SHA-256 one of the key's kind, or the SHA-1 one where the HSM has OAEP-SHA-1 only. */
+static CK_RV resolve_algorithm(CK_SESSION_HANDLE session, const struct cmk_record *rec,
+                               const unsigned char *spki, size_t spki_len,
+                               CK_OBJECT_HANDLE wrap_priv, struct token_fields *f)
+{
+    bool asymmetric = material_class(rec) == CKO_PRIVATE_KEY;
+    bool sha256 = !f->alg || f->alg == CMK_WRAP_RSAES_OAEP_SHA_256 ||
+                  f->alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
+    bool can = !sha256 || backend_unwraps_oaep_sha256(session, spki, spki_len, wrap_priv);
+    if (f->alg && !can) {
+        log_warning("GetParametersForImport: the HSM cannot unwrap with RSA-OAEP SHA-256, so %s "
+                    "is not available; use the _SHA_1 algorithm",
+                    alg_name(f->alg));
+        return CKR_MECHANISM_PARAM_INVALID;
+    }
+    if (!f->alg)
+        f->alg = asymmetric
+                     ? (can ? CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256 : CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1)
+                     : (can ? CMK_WRAP_RSAES_OAEP_SHA_256 : CMK_WRAP_RSAES_OAEP_SHA_1);
+    return CKR_OK;
+}
+
 CK_RV cmk_import_get_parameters(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR pub, CK_ULONG npub,
                                 CK_ATTRIBUTE_PTR priv, CK_ULONG npriv, CK_OBJECT_HANDLE_PTR pub_key,
                                 CK_OBJECT_HANDLE_PTR priv_key)
@@ -470,18 +547,23 @@ CK_RV cmk_import_get_parameters(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR pub,
         goto out;
     }
     f.valid_to = util_now() + IMPORT_VALIDITY_SECONDS;
-    /* Asking again replaces the parameters: the earlier pair goes first. */
-    destroy_wrapping_pairs(session, rec.key_id);
     if ((rv = generate_wrapping_pair(session, rec.key_id, &f, &wpub, &wpriv)) != CKR_OK) goto out;
-    token_encode(&f, token);
     if (!(spki = rsa_spki(session, wpub, &spki_len, NULL))) rv = CKR_FUNCTION_FAILED;
-    if (rv == CKR_OK) rv = token_sign(session, token);
+    if (rv == CKR_OK) rv = resolve_algorithm(session, &rec, spki, spki_len, wpriv, &f);
+    if (rv == CKR_OK) {
+        token_encode(&f, token);
+        rv = token_sign(session, token);
+    }
     if (rv == CKR_OK) rv = record_parameters(&rec, &f, token, spki, spki_len);
     if (rv != CKR_OK) {
-        log_warning("%s: key %s: could not make the import parameters: 0x%lx", op, rec.key_id, rv);
-        destroy_wrapping_pairs(session, rec.key_id);
+        if (rv != CKR_MECHANISM_PARAM_INVALID)
+            log_warning("%s: key %s: could not make the import parameters: 0x%lx", op, rec.key_id,
+                        rv);
+        destroy_wrapping_pair(session, f.wrap_id); /* the earlier parameters stay good */
         goto out;
     }
+    /* Asking again replaces the parameters: the earlier pair goes (and any a crash left). */
+    destroy_wrapping_pairs(session, rec.key_id, f.wrap_id);
     *pub_key = wpub;
     *priv_key = wpriv;
     log_info("%s: key %s: %s RSA_%lu wrapping pair, valid to %lld", op, rec.key_id, alg_name(f.alg),
@@ -1326,7 +1408,7 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     if (rv == CKR_OK) rv = commit_import(&rec, &req, &mf, !imp.fingerprint);
     if (rv == CKR_OK) {
         claimed = false;
-        destroy_wrapping_pairs(session, rec.key_id);
+        destroy_wrapping_pairs(session, rec.key_id, NULL);
         *key = handle_for_cmk(rec.row, kind);
         log_info("%s: key %s: material imported (%s), expires %lld", op, rec.key_id,
                  alg_name(req.alg), (long long)req.expires);

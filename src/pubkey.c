@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -195,4 +196,21 @@ int pubkey_ec_points_with_x(const unsigned char *params, size_t params_len, cons
     EC_POINT_free(p);
     EC_GROUP_free(g);
     return rc;
+}
+
+int pubkey_rsa_oaep_sha256_encrypt(const unsigned char *spki, size_t spki_len,
+                                   const unsigned char *in, size_t in_len, unsigned char *out,
+                                   size_t *out_len)
+{
+    const unsigned char *p = spki;
+    EVP_PKEY *pkey = libctx ? d2i_PUBKEY_ex(NULL, &p, (long)spki_len, libctx, NULL) : NULL;
+    EVP_PKEY_CTX *ctx = pkey ? EVP_PKEY_CTX_new_from_pkey(libctx, pkey, NULL) : NULL;
+    int ok = ctx && EVP_PKEY_encrypt_init(ctx) > 0 &&
+             EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) > 0 &&
+             EVP_PKEY_CTX_set_rsa_oaep_md_name(ctx, "SHA256", NULL) > 0 &&
+             EVP_PKEY_CTX_set_rsa_mgf1_md_name(ctx, "SHA256", NULL) > 0 &&
+             EVP_PKEY_encrypt(ctx, out, out_len, in, in_len) > 0;
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(pkey);
+    return ok ? 0 : -1;
 }

@@ -29,4 +29,10 @@ int pubkey_ec_points_with_x(const unsigned char *params, size_t params_len, cons
                             size_t x_len, unsigned char *even, unsigned char *odd,
                             size_t *point_len);
 
+/* RSA-OAEP (SHA-256, MGF1-SHA-256) encryption to an RSA SPKI, for probing whether the HSM
+ * unwraps with it (a random value, never key material). out holds *out_len bytes. */
+int pubkey_rsa_oaep_sha256_encrypt(const unsigned char *spki, size_t spki_len,
+                                   const unsigned char *in, size_t in_len, unsigned char *out,
+                                   size_t *out_len);
+
 #endif

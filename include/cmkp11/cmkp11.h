@@ -121,7 +121,10 @@ extern "C" {
  * GetParametersForImport: C_GenerateKeyPair with this mechanism (no parameter). The
  * private template names the CMK (CKA_CMK_KEY_ID, a key in state PendingImport, or one
  * whose imported material is to be imported again) and may give
- * CKA_CMK_WRAPPING_ALGORITHM (default RSAES_OAEP_SHA_256); the public template may give
+ * CKA_CMK_WRAPPING_ALGORITHM (default RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_256 for
+ * asymmetric keys, or their _SHA_1 forms where the HSM unwraps with OAEP-SHA-1 only; a
+ * _SHA_256 algorithm the HSM cannot unwrap with is refused with
+ * CKR_MECHANISM_PARAM_INVALID); the public template may give
  * CKA_MODULUS_BITS 2048/3072/4096 (default 2048). An RSA wrapping pair is generated in
  * the HSM (private half UNWRAP only, sensitive, non-extractable) and replaces any earlier
  * one of the key; it is valid 24 hours. The handles returned are the wrapping pair's; the

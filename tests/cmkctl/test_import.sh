@@ -85,13 +85,16 @@ expect_ok "cmkctl encrypt with the imported key"
 
 # ---- RSAES_OAEP_SHA_256: works where the HSM unwraps with OAEP-SHA-256 ----
 create byok256 --origin EXTERNAL
-params byok256 RSAES_OAEP_SHA_256 RSA_2048 byok256
-oaep sha256 "$W/byok256.pem" "$W/m1" "$W/m256.enc"
-ctl import-key-material --key-id byok256 --encrypted-key-material "$W/m256.enc" --import-token "$TOKEN"
+ctl get-parameters-for-import --key-id byok256 --wrapping-algorithm RSAES_OAEP_SHA_256 \
+    --wrapping-key-spec RSA_2048 --public-key-out "$W/byok256.pem"
 if [ "$RC" -eq 0 ]; then
-    pass "RSAES_OAEP_SHA_256 import"
+    TOKEN=$(j 'd["ImportToken"]')
+    oaep sha256 "$W/byok256.pem" "$W/m1" "$W/m256.enc"
+    ctl import-key-material --key-id byok256 --encrypted-key-material "$W/m256.enc" \
+        --import-token "$TOKEN"
+    expect_ok "RSAES_OAEP_SHA_256 import"
 else
-    # SoftHSMv2 2.6.1 unwraps with OAEP-SHA-1 only; the refusal is precise and changes nothing.
+    # SoftHSMv2 2.6.1 unwraps with OAEP-SHA-1 only: refused up front, nothing made.
     expect_error "RSAES_OAEP_SHA_256 refused where the HSM lacks it" InvalidParameter 2
     ctl describe-key --key-id byok256
     expect_eq "still PendingImport" 'd["KeyMetadata"]["KeyState"]' PendingImport

@@ -64,7 +64,8 @@ static CK_RV get_params(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_ULONG alg,
     CK_ATTRIBUTE vt[] = {{CKA_CMK_KEY_ID, key_id, 36},
                          {CKA_CMK_WRAPPING_ALGORITHM, &alg, sizeof(alg)}};
     CK_OBJECT_HANDLE wpub, wpriv;
-    CK_RV rv = p11->C_GenerateKeyPair(s, &mech, pt, 1, vt, 2, &wpub, &wpriv);
+    /* alg 0: let the module choose (CKA_CMK_WRAPPING_ALGORITHM left out) */
+    CK_RV rv = p11->C_GenerateKeyPair(s, &mech, pt, 1, vt, alg ? 2 : 1, &wpub, &wpriv);
     if (rv != CKR_OK) return rv;
     CK_ATTRIBUTE a[] = {{CKA_CMK_IMPORT_TOKEN, p->token, sizeof(p->token)},
                         {CKA_CMK_IMPORT_PUBLIC_KEY, p->spki, sizeof(p->spki)}};
@@ -365,23 +366,37 @@ static void test_import_oaep_sha1_aes_material_is_the_material_in_use(void)
     CHECK(audits("ImportKeyMaterial") == 1);
 }
 
-static void test_import_oaep_sha256_works_or_is_refused_where_the_hsm_lacks_it(void)
+static void test_oaep_sha256_works_or_is_refused_up_front_where_the_hsm_lacks_it(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
-    struct params p;
+    struct params p1, p;
     unsigned char m[32];
     struct blob b;
-    new_wrapped_aes(s, "oaep256", CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &key, &p, m, &b);
-    CK_RV rv = import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0);
-    /* SoftHSMv2 2.6.1 unwraps with OAEP-SHA-1 only. */
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_external_aes(s, "oaep256", &key), CKR_OK);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p1), CKR_OK);
+    /* SoftHSMv2 2.6.1 unwraps with OAEP-SHA-1 only: the parameters say so at once. */
+    CK_RV rv = get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p);
     CHECK(rv == CKR_OK || rv == CKR_MECHANISM_PARAM_INVALID);
-    if (rv == CKR_OK)
+    CK_ULONG alg = 0;
+    if (rv == CKR_OK) {
+        wrap_oaep(&p, true, m, sizeof(m), &b);
+        CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_OK);
         CHECK(cmk_encrypts_like(s, key, m));
-    else
-        CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+        fixture_close(s);
+        return;
+    }
+    /* The refusal changed nothing: the earlier parameters still import. */
+    wrap_oaep(&p1, false, m, sizeof(m), &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p1, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
+    /* The default is then the SHA-1 algorithm of the key's kind. */
+    CHECK_RV(get_params(s, key, 0, 2048, &p), CKR_OK);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    CHECK(alg == CMK_WRAP_RSAES_OAEP_SHA_1);
     fixture_close(s);
-    if (rv != CKR_OK) CHECK(inspect_backend_material() == 3);
+    CHECK(inspect_backend_material() == 4); /* token key, material, the last pair */
 }
 
 static void test_import_rsa_aes_key_wrap_aes_material(void)
@@ -722,7 +737,7 @@ int main(int argc, char **argv)
         T(test_import_parameters_give_public_key_and_token_and_asking_again_replaces_them),
         T(test_import_parameters_refused_for_kms_keys_and_bad_requests),
         T(test_import_oaep_sha1_aes_material_is_the_material_in_use),
-        T(test_import_oaep_sha256_works_or_is_refused_where_the_hsm_lacks_it),
+        T(test_oaep_sha256_works_or_is_refused_up_front_where_the_hsm_lacks_it),
         T(test_import_rsa_aes_key_wrap_aes_material),
         T(test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_key),
         T(test_import_refuses_forged_and_edited_tokens),
