@@ -207,6 +207,13 @@ ctl delete-imported-key-material --key-id target
 expect_error "nothing left to delete" FailedOperation.CmkStateNotSupported 4
 ctl delete-imported-key-material --key-id kms
 expect_error "a KMS-origin key has no imported material" UnsupportedOperation 4
+ctl list-keys --state PendingImport
+expect_eq "list-keys --state PendingImport finds the key" \
+    "any(k['Alias'] == 'target' for k in d['Keys'])" True
+ctl schedule-key-deletion --key-id target --pending-window-in-days 7
+expect_eq "a key without material can be scheduled for deletion" 'd["KeyState"]' PendingDeletion
+ctl cancel-key-deletion --key-id target
+expect_eq "cancelling returns it to PendingImport, not Disabled" 'd["KeyState"]' PendingImport
 ctl audit-log --key-id target
 expect_true "audited: imports, expiry, deletion" bash -c \
     'grep -q ImportKeyMaterial "$1" && grep -q KeyMaterialExpired "$1" && grep -q DeleteImportedKeyMaterial "$1"' \
