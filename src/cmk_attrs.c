@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmk.h"
+#include "cmk_import.h"
 #include "cmkp11/cmkp11.h"
 #include "handles.h"
 #include "log.h"
@@ -14,7 +15,7 @@
 #include "util.h"
 #include "validate.h"
 
-static CK_RV put(CK_ATTRIBUTE *a, const void *value, CK_ULONG len)
+CK_RV cmk_attr_put(CK_ATTRIBUTE *a, const void *value, CK_ULONG len)
 {
     if (!a->pValue) {
         a->ulValueLen = len;
@@ -31,12 +32,12 @@ static CK_RV put(CK_ATTRIBUTE *a, const void *value, CK_ULONG len)
 
 static CK_RV put_ulong(CK_ATTRIBUTE *a, CK_ULONG v)
 {
-    return put(a, &v, sizeof(v));
+    return cmk_attr_put(a, &v, sizeof(v));
 }
 
 static CK_RV put_text(CK_ATTRIBUTE *a, const char *s)
 {
-    return put(a, s ? s : "", s ? (CK_ULONG)strlen(s) : 0);
+    return cmk_attr_put(a, s ? s : "", s ? (CK_ULONG)strlen(s) : 0);
 }
 
 /* Answers one attribute from the record; CKR_ATTRIBUTE_TYPE_INVALID for unknown
@@ -49,16 +50,16 @@ static CK_RV answer_from_record(struct cmk_record *rec, CK_OBJECT_HANDLE handle,
         return put_ulong(a, handle_version(handle) ? handle_version(handle) : rec->primary_version);
     case CKA_CMK_ROTATE_NOW: {
         CK_BBOOL no = CK_FALSE; /* an action, not a state: always reads FALSE */
-        return put(a, &no, sizeof(no));
+        return cmk_attr_put(a, &no, sizeof(no));
     }
     case CKA_PUBLIC_KEY_INFO:
         if (!rec->public_key_info) return (CK_RV)-1;
-        return put(a, rec->public_key_info, (CK_ULONG)rec->public_key_info_len);
+        return cmk_attr_put(a, rec->public_key_info, (CK_ULONG)rec->public_key_info_len);
     case CKA_EC_POINT:
         if (kind != CMK_OBJ_PRIVATE || !rec->ec_point) return (CK_RV)-1;
-        return put(a, rec->ec_point, (CK_ULONG)rec->ec_point_len);
+        return cmk_attr_put(a, rec->ec_point, (CK_ULONG)rec->ec_point_len);
     case CKA_LABEL: return put_text(a, rec->alias);
-    case CKA_ID: return put(a, rec->cka_id, (CK_ULONG)rec->cka_id_len);
+    case CKA_ID: return cmk_attr_put(a, rec->cka_id, (CK_ULONG)rec->cka_id_len);
     case CKA_CMK_KEY_ID: return put_text(a, rec->key_id);
     case CKA_CMK_DESCRIPTION: return put_text(a, rec->description);
     case CKA_CMK_KEY_SPEC: return put_text(a, rec->key_spec);
@@ -69,7 +70,7 @@ static CK_RV answer_from_record(struct cmk_record *rec, CK_OBJECT_HANDLE handle,
     case CKA_CMK_CREATION_DATE: return put_ulong(a, (CK_ULONG)rec->created);
     case CKA_CMK_ROTATION_ENABLED: {
         CK_BBOOL v = rec->rotation_enabled ? CK_TRUE : CK_FALSE;
-        return put(a, &v, sizeof(v));
+        return cmk_attr_put(a, &v, sizeof(v));
     }
     case CKA_CMK_ROTATION_INTERVAL: return put_ulong(a, (CK_ULONG)rec->rotation_interval);
     case CKA_CMK_LAST_ROTATION_DATE: return put_ulong(a, (CK_ULONG)rec->last_rotation);
@@ -92,12 +93,14 @@ static CK_RV answer_from_record(struct cmk_record *rec, CK_OBJECT_HANDLE handle,
         char *text = malloc(len + 1);
         if (!text) return CKR_HOST_MEMORY;
         tags_format(rec->tags, rec->tag_count, text, len + 1);
-        CK_RV rv = put(a, text, (CK_ULONG)len);
+        CK_RV rv = cmk_attr_put(a, text, (CK_ULONG)len);
         free(text);
         return rv;
     }
     }
     if (attr_is_vendor(a->type)) {
+        CK_RV r = cmk_import_answer_vendor(rec, a);
+        if (r != (CK_RV)-1) return r;
         a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
         return CKR_ATTRIBUTE_TYPE_INVALID;
     }
@@ -155,6 +158,14 @@ CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
         } else if (rv_rank(r) > rv_rank(worst)) {
             worst = r;
         }
+    }
+    if (nforward > 0 && !cmk_import_has_material(&rec)) {
+        /* No material yet (EXTERNAL origin, PendingImport): the record answers. */
+        for (CK_ULONG k = 0; k < nforward; k++) {
+            CK_RV r = cmk_import_answer_pending(&rec, handle_kind(handle), &tmpl[forward[k]]);
+            if (rv_rank(r) > rv_rank(worst)) worst = r;
+        }
+        nforward = 0;
     }
     if (nforward > 0 && rv_rank(worst) < 4) {
         CK_OBJECT_HANDLE material;
@@ -250,7 +261,9 @@ static CK_RV apply_state(struct cmk_record *rec, const CK_ATTRIBUTE *a)
         return CKR_OK;
     }
     if (to == CMK_STATE_DISABLED && (from == CMK_STATE_ENABLED || from == CMK_STATE_PENDING_DELETION)) {
-        rec->state = to; /* from PendingDeletion this cancels the deletion */
+        /* From PendingDeletion this cancels the deletion; a key of EXTERNAL origin without
+         * material goes back to waiting for it. */
+        rec->state = cmk_import_has_material(rec) ? to : CMK_STATE_PENDING_IMPORT;
         rec->deletion_date = 0;
         return CKR_OK;
     }
@@ -312,6 +325,7 @@ static CK_RV apply_metadata(struct cmk_record *rec, const CK_ATTRIBUTE *a, struc
     case CKA_CMK_ROTATION_PERIOD: return apply_rotation(rec, a);
     case CKA_CMK_KEY_STATE: return apply_state(rec, a);
     case CKA_CMK_ROTATE_NOW:
+    case CKA_CMK_DELETE_MATERIAL:
         if (a->ulValueLen != sizeof(CK_BBOOL)) return CKR_ATTRIBUTE_VALUE_INVALID;
         return CKR_OK; /* acted on after the other changes commit */
     case CKA_CMK_PENDING_WINDOW_DAYS:
@@ -526,6 +540,12 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     rv = apply_template(&rec, tmpl, count, &tags, &tag_count, &tags_changed, &metadata, &forward);
     if (rv == CKR_OK && forward.failed) rv = CKR_HOST_MEMORY;
     /* Backend first: it may refuse, and then nothing of ours has changed. */
+    if (rv == CKR_OK && forward.count > 0 && !cmk_import_has_material(&rec)) {
+        log_warning("SetAttributeValue: key %s has no material yet (PendingImport): only its "
+                    "metadata can change",
+                    rec.key_id);
+        rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
     if (rv == CKR_OK && forward.count > 0) {
         CK_OBJECT_HANDLE material;
         rv = cmk_resolve_backend(session, handle, &material);
@@ -539,10 +559,12 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                                                        forward.count);
         }
     }
-    bool rotate_now = false;
+    bool rotate_now = false, delete_material = false;
     if (rv == CKR_OK) {
         bool v;
         rotate_now = attr_get_bool(tmpl, count, CKA_CMK_ROTATE_NOW, &v) == ATTR_PRESENT && v;
+        delete_material =
+            attr_get_bool(tmpl, count, CKA_CMK_DELETE_MATERIAL, &v) == ATTR_PRESENT && v;
         if (handle_version(handle) != 0 && metadata) {
             log_warning("SetAttributeValue: a version object is read-only; change the key");
             rv = CKR_ACTION_PROHIBITED;
@@ -550,6 +572,7 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     }
     if (rv == CKR_OK && metadata) rv = commit_template(session, handle, tmpl, count);
     if (rv == CKR_OK && rotate_now) rv = cmk_rotate(session, rec.row, false);
+    if (rv == CKR_OK && delete_material) rv = cmk_import_delete_material(session, rec.row);
     tmpl_free(&forward);
     cmk_tags_free(tags, tag_count);
     cmk_record_free(&rec);

@@ -87,6 +87,7 @@ static void entry_fill(struct cache_entry *e, const struct cmk_record *rec, uint
     e->live.origin = rec->origin;
     e->live.primary_version = rec->primary_version;
     e->live.objects = rec->objects;
+    e->live.material_expires = rec->material_expires;
     e->generation = gen;
 }
 

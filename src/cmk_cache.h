@@ -12,6 +12,7 @@ struct cmk_live {
     char key_id[37];
     unsigned long state, usage, key_type, origin, primary_version;
     unsigned objects;
+    int64_t material_expires;        /* imported material expires then, 0 = never */
     CK_OBJECT_HANDLE backend_main;   /* secret or private key of the primary version, 0 = unknown */
     CK_OBJECT_HANDLE backend_public; /* public key of the primary version, 0 = unknown */
     uint64_t handle_epoch;           /* handles found now belong to this epoch */

@@ -12,6 +12,7 @@
 
 #include "cmk.h"
 #include "cmk_create.h"
+#include "cmk_import.h"
 #include "cmk_request.h"
 #include "cmkp11/cmkp11.h"
 #include "handles.h"
@@ -116,8 +117,8 @@ CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct
  * point, so the private object still answers both once the public object is gone. */
 
 /* Reads one attribute of any length from a backend object into malloc'd memory. */
-static unsigned char *read_attr(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h,
-                                CK_ATTRIBUTE_TYPE type, CK_ULONG *len)
+unsigned char *cmk_create_read_attr(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h,
+                                   CK_ATTRIBUTE_TYPE type, CK_ULONG *len)
 {
     CK_ATTRIBUTE a = {type, NULL, 0};
     if (module.be.fn->C_GetAttributeValue(session, h, &a, 1) != CKR_OK ||
@@ -138,14 +139,14 @@ void cmk_create_read_public_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE pub,
     memset(out, 0, sizeof(*out));
     CK_ULONG a_len = 0, b_len = 0;
     if (type == CKK_RSA) {
-        unsigned char *n = read_attr(session, pub, CKA_MODULUS, &a_len);
-        unsigned char *e = read_attr(session, pub, CKA_PUBLIC_EXPONENT, &b_len);
+        unsigned char *n = cmk_create_read_attr(session, pub, CKA_MODULUS, &a_len);
+        unsigned char *e = cmk_create_read_attr(session, pub, CKA_PUBLIC_EXPONENT, &b_len);
         if (n && e) out->spki = pubkey_spki_rsa(n, a_len, e, b_len, &out->spki_len);
         free(n);
         free(e);
     } else {
-        unsigned char *params = read_attr(session, pub, CKA_EC_PARAMS, &a_len);
-        out->ec_point = read_attr(session, pub, CKA_EC_POINT, &out->ec_point_len);
+        unsigned char *params = cmk_create_read_attr(session, pub, CKA_EC_PARAMS, &a_len);
+        out->ec_point = cmk_create_read_attr(session, pub, CKA_EC_POINT, &out->ec_point_len);
         if (params && out->ec_point)
             out->spki = pubkey_spki_ec(type, params, a_len, out->ec_point, out->ec_point_len,
                                        &out->spki_len);
@@ -158,12 +159,18 @@ void cmk_create_read_public_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE pub,
 CK_RV cmk_create_commit(struct cmk_record *rec, const char *action, const char *how,
                         const struct public_key *pk)
 {
+    return cmk_create_commit_state(rec, CMK_STATE_ENABLED, action, how, pk);
+}
+
+CK_RV cmk_create_commit_state(struct cmk_record *rec, unsigned long state, const char *action,
+                              const char *how, const struct public_key *pk)
+{
     enum store_status s = store_begin(module.store);
     if (s == STORE_OK) {
         struct cmk_record cur;
         s = store_cmk_get(module.store, rec->row, &cur);
         if (s == STORE_OK) {
-            cur.state = CMK_STATE_ENABLED;
+            cur.state = state;
             s = store_cmk_update(module.store, &cur);
             if (s == STORE_OK)
                 s = store_version_insert(module.store, cur.row, 1, cur.created, "create");
@@ -273,6 +280,11 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     if (rv != CKR_OK) goto out;
     rv = cmk_create_insert_row(&req, CMK_OBJ_SECRET, &rec);
     if (rv != CKR_OK) goto out;
+    if (req.origin == CMK_ORIGIN_EXTERNAL) {
+        if ((rv = cmk_import_finish_create(&rec)) == CKR_OK)
+            *key = handle_for_cmk(rec.row, CMK_OBJ_SECRET);
+        goto out;
+    }
     util_crash_point("create:after-insert");
 
     unsigned char bid[CMK_BACKEND_ID_LEN];
@@ -335,6 +347,13 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (rv != CKR_OK) goto out;
     rv = cmk_create_insert_row(&req, CMK_OBJ_PRIVATE | CMK_OBJ_PUBLIC, &rec);
     if (rv != CKR_OK) goto out;
+    if (req.origin == CMK_ORIGIN_EXTERNAL) {
+        if ((rv = cmk_import_finish_create(&rec)) == CKR_OK) {
+            *pub_key = handle_for_cmk(rec.row, CMK_OBJ_PUBLIC);
+            *priv_key = handle_for_cmk(rec.row, CMK_OBJ_PRIVATE);
+        }
+        goto out;
+    }
     util_crash_point("create:after-insert");
 
     unsigned char bid[CMK_BACKEND_ID_LEN];

@@ -30,6 +30,9 @@ CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct
 /* Makes the row Enabled with its version 1, public key and audit row, at once. */
 CK_RV cmk_create_commit(struct cmk_record *rec, const char *action, const char *how,
                         const struct public_key *pk);
+/* The same, to another state (PendingImport for a key of EXTERNAL origin). */
+CK_RV cmk_create_commit_state(struct cmk_record *rec, unsigned long state, const char *action,
+                              const char *how, const struct public_key *pk);
 /* Removes the row and any material made for it. */
 void cmk_create_undo(CK_SESSION_HANDLE session, struct cmk_record *rec);
 /* The backend's own identity for a version's material: never the client's. */
@@ -46,6 +49,10 @@ void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *cl
 bool cmk_create_should_retry(CK_SESSION_HANDLE session, CK_RV rv, const char *key_id,
                              unsigned long version, int attempt);
 void cmk_backend_label(const char *key_id, unsigned long version, char out[80]);
+/* Reads one attribute of any length from a backend object into malloc'd memory (NULL when
+ * absent or empty). */
+unsigned char *cmk_create_read_attr(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h,
+                                   CK_ATTRIBUTE_TYPE type, CK_ULONG *len);
 /* Reads a public key's components from the backend and encodes them (either may stay
  * NULL). For an RSA private key the modulus and exponent it carries are used. */
 void cmk_create_read_public_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE pub,

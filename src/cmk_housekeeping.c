@@ -1,11 +1,13 @@
-/* cmk_housekeeping.c - the token's chores: finish what crashed processes left, destroy
- * keys past their pending window, rotate keys whose rotation is due.
+/* cmk_housekeeping.c - the token's chores: finish what crashed processes left (creations,
+ * rotations, imports), destroy keys past their pending window and imported material past
+ * its expiry, rotate keys whose rotation is due.
  *
  * They need a logged-in user (private backend objects are invisible before), so they
  * run at C_Login, and again at C_OpenSession of an application that stays logged in,
  * at most once per CMK_HOUSEKEEPING_INTERVAL: a long-running server that logged in
  * once still sees its keys rotate and expire. The time check costs a clock read. */
 #include "cmk.h"
+#include "cmk_import.h"
 #include "module.h"
 #include "util.h"
 
@@ -25,7 +27,9 @@ void cmk_housekeeping(CK_SESSION_HANDLE caller)
         session = own;
     cmk_recover(session);
     cmk_recover_rotations(session);
+    cmk_import_recover(session);
     cmk_purge_due(session);
+    cmk_import_expire_due(session);
     cmk_rotate_due(session);
     if (own) module.be.fn->C_CloseSession(own);
 }

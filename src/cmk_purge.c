@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cmk.h"
+#include "cmk_import.h"
 #include "cmkp11/cmkp11.h"
 #include "log.h"
 #include "module.h"
@@ -48,6 +49,7 @@ static CK_RV purge_one(CK_SESSION_HANDLE session, int64_t row, purge_check still
     }
     for (unsigned long v = 1; v <= rec.primary_version; v++)
         cmk_destroy_material(session, rec.key_id, v);
+    cmk_import_forget(session, rec.key_id);
     util_crash_point("purge:after-material");
     s = store_cmk_delete(module.store, rec.row);
     if (s == STORE_OK) s = store_audit(module.store, "DeleteKey", rec.key_id, why);

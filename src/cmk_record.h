@@ -42,6 +42,7 @@ struct cmk_record {
     unsigned long rotating_to; /* version being made by a rotation in progress, else 0 */
     long rotating_pid;         /* the process making it, with its start time */
     int64_t rotating_start;
+    int64_t material_expires; /* imported material expires then (0 = never) */
     struct cmk_tag *tags;  /* loaded only when asked for */
     size_t tag_count;
     bool tags_loaded;

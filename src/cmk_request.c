@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmk_import.h"
 #include "cmkp11/cmkp11.h"
 #include "log.h"
 #include "module.h"
@@ -124,11 +125,6 @@ static CK_RV parse_metadata(struct create_request *req, const CK_ATTRIBUTE *a, C
         (rv = read_ulong_attr(x, "CKA_CMK_ORIGIN", &req->origin)) == CKR_OK) {
         if (req->origin != CMK_ORIGIN_KMS && req->origin != CMK_ORIGIN_EXTERNAL) {
             log_warning("CreateKey: CKA_CMK_ORIGIN must be CMK_ORIGIN_KMS or CMK_ORIGIN_EXTERNAL");
-            return CKR_ATTRIBUTE_VALUE_INVALID;
-        }
-        if (req->origin == CMK_ORIGIN_EXTERNAL) {
-            log_warning("CreateKey: CKA_CMK_ORIGIN EXTERNAL (material import) is not available "
-                        "in this version of cmkp11");
             return CKR_ATTRIBUTE_VALUE_INVALID;
         }
     }
@@ -386,6 +382,8 @@ CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
     }
     if ((rv = parse_alias_and_id(req, main, nmain, pub, npub)) != CKR_OK) return rv;
     if ((rv = parse_metadata(req, main, nmain, pub, npub)) != CKR_OK) return rv;
+    if (req->origin == CMK_ORIGIN_EXTERNAL && (rv = cmk_import_spec_supported(&req->spec)))
+        return rv;
     if ((rv = resolve_usage(req, main, nmain, pub, npub)) != CKR_OK) return rv;
     if ((rv = check_export_policy(main, nmain)) != CKR_OK) return rv;
     if ((rv = check_rotation_allowed(req)) != CKR_OK) return rv;

@@ -6,6 +6,7 @@
 #include "handles.h"
 #include "log.h"
 #include "module.h"
+#include "util.h"
 
 static const char *use_name(enum cmk_use use)
 {
@@ -130,6 +131,11 @@ static CK_RV check_use(const struct cmk_live *live, enum cmk_use use, unsigned l
     if (live->state != CMK_STATE_ENABLED) {
         log_warning("key %s: cannot %s: key state is %s (only Enabled keys may be used)",
                     live->key_id, use_name(use), state_name(live->state));
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    if (live->material_expires && util_now() >= live->material_expires) {
+        log_warning("key %s: cannot %s: its imported key material expired at %lld",
+                    live->key_id, use_name(use), (long long)live->material_expires);
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
     if (!usage_allows(live->usage, use)) {

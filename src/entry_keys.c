@@ -1,5 +1,7 @@
 /* entry_keys.c - key generation (CreateKey for token keys), wrap, unwrap, derive. */
 #include "cmk.h"
+#include "cmk_import.h"
+#include "cmkp11/cmkp11.h"
 #include "entry.h"
 #include "handles.h"
 #include "log.h"
@@ -53,7 +55,10 @@ CK_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR me
     if (!mech || !pub_key || !priv_key) return CKR_ARGUMENTS_BAD;
     CK_RV rv = tmpl_check_shape(pub, pub_count, "C_GenerateKeyPair public template");
     if (rv == CKR_OK) rv = tmpl_check_shape(priv, priv_count, "C_GenerateKeyPair private template");
-    if (rv == CKR_OK) {
+    if (rv == CKR_OK && mech->mechanism == CKM_CMK_IMPORT_PARAMS)
+        rv = cmk_import_get_parameters(session, pub, pub_count, priv, priv_count, pub_key,
+                                       priv_key);
+    else if (rv == CKR_OK) {
         if (wants_token(priv, priv_count))
             rv = cmk_generate_key_pair(session, mech, pub, pub_count, priv, priv_count, pub_key,
                                        priv_key);
@@ -94,6 +99,9 @@ CK_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
 {
     ENTRY_BEGIN("C_UnwrapKey");
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_UnwrapKey");
+    if (rv == CKR_OK && cmk_import_wanted(unwrapping_key, tmpl, count))
+        ENTRY_RETURN("C_UnwrapKey", cmk_import_material(session, mech, unwrapping_key, wrapped,
+                                                        wrapped_len, tmpl, count, key));
     if (rv == CKR_OK) rv = refuse_vendor_on_session_key(tmpl, count);
     if (rv == CKR_OK && handle_is_cmk(unwrapping_key))
         rv = cmk_resolve_for_use(session, unwrapping_key, CMK_USE_UNWRAP, &unwrapping_key);

@@ -1,5 +1,6 @@
 /* entry_session.c - sessions and login. Session handles are the backend's own. */
 #include "cmk.h"
+#include "cmk_import.h"
 #include "handles.h"
 #include "entry.h"
 #include "session.h"

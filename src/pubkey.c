@@ -5,9 +5,11 @@
 
 #include <openssl/asn1.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -145,4 +147,70 @@ unsigned char *pubkey_spki_ec(CK_KEY_TYPE type, const unsigned char *params, siz
         pkey = ec_key(type, nid, content, content_len);
     if (!pkey) pkey = ec_key(type, nid, point, point_len);
     return encode(pkey, der_len);
+}
+
+/* The curve of params as an EC_GROUP of our library context (NULL when not a named one). */
+static EC_GROUP *named_group(const unsigned char *params, size_t params_len)
+{
+    int nid = curve_nid(params, params_len);
+    return nid == NID_undef || !libctx ? NULL : EC_GROUP_new_by_curve_name_ex(libctx, NULL, nid);
+}
+
+int pubkey_ec_generator(const unsigned char *params, size_t params_len, unsigned char *out,
+                        size_t *out_len)
+{
+    EC_GROUP *g = named_group(params, params_len);
+    size_t n = g ? EC_POINT_point2oct(g, EC_GROUP_get0_generator(g), POINT_CONVERSION_UNCOMPRESSED,
+                                      out, PUBKEY_EC_POINT_MAX, NULL)
+                 : 0;
+    EC_GROUP_free(g);
+    *out_len = n;
+    return n ? 0 : -1;
+}
+
+int pubkey_ec_points_with_x(const unsigned char *params, size_t params_len, const unsigned char *x,
+                            size_t x_len, unsigned char *even, unsigned char *odd,
+                            size_t *point_len)
+{
+    EC_GROUP *g = named_group(params, params_len);
+    EC_POINT *p = g ? EC_POINT_new(g) : NULL;
+    BIGNUM *bx = BN_bin2bn(x, (int)x_len, NULL);
+    BN_CTX *ctx = BN_CTX_new_ex(libctx);
+    int rc = -1;
+    *point_len = 0;
+    if (p && bx && ctx) {
+        size_t a = 0, b = 0;
+        if (EC_POINT_set_compressed_coordinates(g, p, bx, 0, ctx) == 1)
+            a = EC_POINT_point2oct(g, p, POINT_CONVERSION_UNCOMPRESSED, even, PUBKEY_EC_POINT_MAX,
+                                   ctx);
+        if (EC_POINT_set_compressed_coordinates(g, p, bx, 1, ctx) == 1)
+            b = EC_POINT_point2oct(g, p, POINT_CONVERSION_UNCOMPRESSED, odd, PUBKEY_EC_POINT_MAX,
+                                   ctx);
+        if (a && a == b) {
+            *point_len = a;
+            rc = 0;
+        }
+    }
+    BN_CTX_free(ctx);
+    BN_free(bx);
+    EC_POINT_free(p);
+    EC_GROUP_free(g);
+    return rc;
+}
+
+int pubkey_rsa_oaep_sha256_encrypt(const unsigned char *spki, size_t spki_len,
+                                   const unsigned char *in, size_t in_len, unsigned char *out,
+                                   size_t *out_len)
+{
+    const unsigned char *p = spki;
+    EVP_PKEY *pkey = libctx ? d2i_PUBKEY_ex(NULL, &p, (long)spki_len, libctx, NULL) : NULL;
+    EVP_PKEY_CTX *ctx = pkey ? EVP_PKEY_CTX_new_from_pkey(libctx, pkey, NULL) : NULL;
+    int ok = ctx && EVP_PKEY_encrypt_init(ctx) > 0 &&
+             EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) > 0 &&
+             EVP_PKEY_CTX_set_rsa_oaep_md_name(ctx, "SHA256", NULL) > 0 &&
+             EVP_PKEY_CTX_set_rsa_mgf1_md_name(ctx, "SHA256", NULL) > 0 &&
+             EVP_PKEY_encrypt(ctx, out, out_len, in, in_len) > 0;
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(pkey);
+    return ok ? 0 : -1;
 }

@@ -18,4 +18,21 @@ unsigned char *pubkey_spki_rsa(const unsigned char *n, size_t n_len, const unsig
 unsigned char *pubkey_spki_ec(CK_KEY_TYPE type, const unsigned char *params, size_t params_len,
                               const unsigned char *point, size_t point_len, size_t *der_len);
 
+/* EC point math on public values only, for keys whose public point the HSM does not give
+ * (an imported private key): uncompressed points (0x04 || X || Y), at most
+ * PUBKEY_EC_POINT_MAX bytes. The generator of the named curve in params: */
+#define PUBKEY_EC_POINT_MAX 133
+int pubkey_ec_generator(const unsigned char *params, size_t params_len, unsigned char *out,
+                        size_t *out_len);
+/* The two points with X coordinate x (even and odd Y). 0 on success. */
+int pubkey_ec_points_with_x(const unsigned char *params, size_t params_len, const unsigned char *x,
+                            size_t x_len, unsigned char *even, unsigned char *odd,
+                            size_t *point_len);
+
+/* RSA-OAEP (SHA-256, MGF1-SHA-256) encryption to an RSA SPKI, for probing whether the HSM
+ * unwraps with it (a random value, never key material). out holds *out_len bytes. */
+int pubkey_rsa_oaep_sha256_encrypt(const unsigned char *spki, size_t spki_len,
+                                   const unsigned char *in, size_t in_len, unsigned char *out,
+                                   size_t *out_len);
+
 #endif

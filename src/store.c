@@ -45,7 +45,7 @@ enum stmt_id {
     "protection, state, created, creator_uid, creator_pid, creator_start, rotation_enabled, "      \
     "rotation_interval, last_rotation, next_rotation, primary_version, deletion_date, "            \
     "pending_window, objects, private_mask, public_key_info, ec_point, rotating_to, "             \
-    "rotating_pid, rotating_start"
+    "rotating_pid, rotating_start, material_expires"
 
 static const char *const stmt_sql[STMT_MAX] = {
     [STMT_GET_BY_ROW] = "SELECT " CMK_COLUMNS " FROM cmk WHERE id = ?1",
@@ -179,6 +179,16 @@ static const char *const migrations[] = {
     "CREATE INDEX cmk_by_cka_id ON cmk(cka_id);"
     "CREATE INDEX cmk_by_state ON cmk(state);"
     "CREATE INDEX cmk_by_next_rotation ON cmk(next_rotation) WHERE rotation_enabled;",
+    /* 6: imported material (EXTERNAL origin): its expiry, and per key the fingerprint of
+     * the first import, the outstanding import parameters and an import in progress */
+    "ALTER TABLE cmk ADD COLUMN material_expires INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX cmk_by_material_expires ON cmk(material_expires) WHERE material_expires;"
+    "CREATE TABLE cmk_import ("
+    " cmk_id INTEGER PRIMARY KEY REFERENCES cmk(id) ON DELETE CASCADE,"
+    " fingerprint BLOB, wrap_id BLOB, wrap_alg INTEGER NOT NULL DEFAULT 0,"
+    " wrap_bits INTEGER NOT NULL DEFAULT 0, valid_to INTEGER NOT NULL DEFAULT 0,"
+    " token BLOB, spki BLOB, importing_pid INTEGER NOT NULL DEFAULT 0,"
+    " importing_start INTEGER NOT NULL DEFAULT 0, has_material INTEGER NOT NULL DEFAULT 0);",
 };
 
 struct store {
@@ -541,6 +551,7 @@ static int record_from_row(sqlite3_stmt *q, struct cmk_record *rec)
     rec->rotating_to = (unsigned long)sqlite3_column_int64(q, 26);
     rec->rotating_pid = (long)sqlite3_column_int64(q, 27);
     rec->rotating_start = sqlite3_column_int64(q, 28);
+    rec->material_expires = sqlite3_column_int64(q, 29);
     if (column_blob_dup(q, 24, &rec->public_key_info, &rec->public_key_info_len) ||
         column_blob_dup(q, 25, &rec->ec_point, &rec->ec_point_len)) {
         cmk_record_free(rec);
@@ -1007,6 +1018,148 @@ enum store_status store_passthrough_any(struct store *st, long cls, const void *
     } else {
         s = status_of(st, rc, "prepare pass-through lookup");
     }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+/* ---- Imported material (EXTERNAL origin) ----------------------------------------- */
+
+void store_import_free(struct store_import *imp)
+{
+    free(imp->fingerprint);
+    free(imp->wrap_id);
+    free(imp->token);
+    free(imp->spki);
+    memset(imp, 0, sizeof(*imp));
+}
+
+enum store_status store_import_get(struct store *st, int64_t row, struct store_import *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "SELECT fingerprint, wrap_id, wrap_alg, wrap_bits, valid_to, token, "
+                                "spki, importing_pid, importing_start, has_material FROM cmk_import "
+                                "WHERE cmk_id = ?1",
+                                -1, &q, NULL);
+    enum store_status s = STORE_ERROR;
+    if (rc != SQLITE_OK) {
+        s = status_of(st, rc, "prepare import read");
+        goto out;
+    }
+    sqlite3_bind_int64(q, 1, row);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        out->wrap_alg = (unsigned long)sqlite3_column_int64(q, 2);
+        out->wrap_bits = (unsigned long)sqlite3_column_int64(q, 3);
+        out->valid_to = sqlite3_column_int64(q, 4);
+        out->importing_pid = (long)sqlite3_column_int64(q, 7);
+        out->importing_start = sqlite3_column_int64(q, 8);
+        out->has_material = sqlite3_column_int(q, 9) != 0;
+        s = column_blob_dup(q, 0, &out->fingerprint, &out->fingerprint_len) ||
+                    column_blob_dup(q, 1, &out->wrap_id, &out->wrap_id_len) ||
+                    column_blob_dup(q, 5, &out->token, &out->token_len) ||
+                    column_blob_dup(q, 6, &out->spki, &out->spki_len)
+                ? STORE_ERROR
+                : STORE_OK;
+        if (s != STORE_OK) store_import_free(out);
+    } else {
+        s = rc == SQLITE_DONE ? STORE_NOT_FOUND : status_of(st, rc, "read import");
+    }
+    sqlite3_finalize(q);
+out:
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+static void bind_blob_or_null(sqlite3_stmt *q, int i, const void *p, size_t len)
+{
+    if (p) sqlite3_bind_blob(q, i, p, (int)len, SQLITE_STATIC);
+    else sqlite3_bind_null(q, i);
+}
+
+enum store_status store_import_put(struct store *st, int64_t row, const struct store_import *in)
+{
+    pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "INSERT OR REPLACE INTO cmk_import (cmk_id, fingerprint, wrap_id, "
+                                "wrap_alg, wrap_bits, valid_to, token, spki, importing_pid, "
+                                "importing_start, has_material) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                -1, &q, NULL);
+    enum store_status s;
+    if (rc != SQLITE_OK) {
+        s = status_of(st, rc, "prepare import write");
+    } else {
+        sqlite3_bind_int64(q, 1, row);
+        bind_blob_or_null(q, 2, in->fingerprint, in->fingerprint_len);
+        bind_blob_or_null(q, 3, in->wrap_id, in->wrap_id_len);
+        sqlite3_bind_int64(q, 4, (sqlite3_int64)in->wrap_alg);
+        sqlite3_bind_int64(q, 5, (sqlite3_int64)in->wrap_bits);
+        sqlite3_bind_int64(q, 6, in->valid_to);
+        bind_blob_or_null(q, 7, in->token, in->token_len);
+        bind_blob_or_null(q, 8, in->spki, in->spki_len);
+        sqlite3_bind_int64(q, 9, in->importing_pid);
+        sqlite3_bind_int64(q, 10, in->importing_start);
+        sqlite3_bind_int(q, 11, in->has_material);
+        rc = sqlite3_step(q);
+        s = rc == SQLITE_DONE ? STORE_OK : status_of(st, rc, "write import");
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_cmk_set_material_expires(struct store *st, int64_t row, int64_t when)
+{
+    pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db, "UPDATE cmk SET material_expires = ?2 WHERE id = ?1", -1,
+                                &q, NULL);
+    enum store_status s;
+    if (rc != SQLITE_OK) {
+        s = status_of(st, rc, "prepare material expiry write");
+    } else {
+        sqlite3_bind_int64(q, 1, row);
+        sqlite3_bind_int64(q, 2, when);
+        rc = sqlite3_step(q);
+        s = rc == SQLITE_DONE ? STORE_OK : status_of(st, rc, "write material expiry");
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_import_rows(struct store *st, bool claimed, int64_t expired_by,
+                                    int64_t **rows, size_t *count)
+{
+    *rows = NULL;
+    *count = 0;
+    const char *sql = claimed ? "SELECT cmk_id FROM cmk_import WHERE importing_pid != 0"
+                              : "SELECT id FROM cmk WHERE material_expires != 0 AND "
+                                "material_expires <= ?1 ORDER BY id";
+    pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL);
+    enum store_status s = STORE_OK;
+    if (rc != SQLITE_OK) {
+        s = status_of(st, rc, "prepare import rows");
+        goto out;
+    }
+    if (!claimed) sqlite3_bind_int64(q, 1, expired_by);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t *grown = realloc(*rows, (*count + 1) * sizeof(*grown));
+        if (!grown) {
+            s = STORE_ERROR;
+            break;
+        }
+        *rows = grown;
+        grown[(*count)++] = sqlite3_column_int64(q, 0);
+    }
+    if (s == STORE_OK && rc != SQLITE_DONE) s = status_of(st, rc, "read import rows");
+    sqlite3_finalize(q);
+out:
     pthread_mutex_unlock(&st->lock);
     return s;
 }

@@ -99,6 +99,33 @@ enum store_status store_passthrough_any(struct store *st, long cls, const void *
                                         size_t label_len, const void *cka_id, size_t id_len,
                                         bool *any);
 
+/* Imported material (EXTERNAL origin): per key, the fingerprint of the first import,
+ * the outstanding import parameters (wrap_id NULL when none) and an import in progress
+ * (the importing process, with its start time). */
+struct store_import {
+    unsigned char *fingerprint;
+    size_t fingerprint_len;
+    unsigned char *wrap_id;
+    size_t wrap_id_len;
+    unsigned long wrap_alg, wrap_bits;
+    int64_t valid_to;
+    unsigned char *token;
+    size_t token_len;
+    unsigned char *spki;
+    size_t spki_len;
+    long importing_pid;
+    int64_t importing_start;
+    bool has_material; /* the key's material is in the backend now */
+};
+/* Zeroes out and answers STORE_NOT_FOUND when the key has no import row yet. */
+enum store_status store_import_get(struct store *st, int64_t row, struct store_import *out);
+enum store_status store_import_put(struct store *st, int64_t row, const struct store_import *in);
+void store_import_free(struct store_import *imp);
+enum store_status store_cmk_set_material_expires(struct store *st, int64_t row, int64_t when);
+/* Rows with an import claim (claimed), or whose material expired at or before expired_by. */
+enum store_status store_import_rows(struct store *st, bool claimed, int64_t expired_by,
+                                    int64_t **rows, size_t *count);
+
 const char *store_status_name(enum store_status s);
 
 #endif

@@ -39,7 +39,8 @@ extern "C" {
 /* Key usage: CK_ULONG, one of CMK_USAGE_*. create (must agree with CKA_ENCRYPT/
  * CKA_SIGN flags given in the same template), find. Immutable. */
 #define CKA_CMK_KEY_USAGE CKA_CMK(0x04)
-/* Origin: CK_ULONG, one of CMK_ORIGIN_*. create, find. */
+/* Origin: CK_ULONG, one of CMK_ORIGIN_*. create, find. A key created with
+ * CMK_ORIGIN_EXTERNAL has no material: state PendingImport until material is imported. */
 #define CKA_CMK_ORIGIN CKA_CMK(0x05)
 /* Protection level: CK_ULONG, one of CMK_PROTECTION_*. create, find. */
 #define CKA_CMK_PROTECTION_LEVEL CKA_CMK(0x06)
@@ -86,6 +87,73 @@ extern "C" {
 /* Rotate now: CK_BBOOL, write-only; writing CK_TRUE makes a new primary version
  * (on-demand rotation; the automatic schedule is not moved). set. */
 #define CKA_CMK_ROTATE_NOW CKA_CMK(0x16)
+
+/*
+ * Importing key material (EXTERNAL origin: the clouds' GetParametersForImport,
+ * ImportKeyMaterial and DeleteImportedKeyMaterial). See README "Importing key material".
+ */
+/* Material expiry: CK_ULONG seconds, 0 = never. Read on a CMK of EXTERNAL origin; given
+ * in the C_UnwrapKey template of an import. After it, the key refuses all crypto at once
+ * and the next login's housekeeping destroys the material (state PendingImport). */
+#define CKA_CMK_MATERIAL_EXPIRES CKA_CMK(0x17)
+/* Import token: bytes. Read on the CMK while import parameters are outstanding (else
+ * CKR_ATTRIBUTE_TYPE_INVALID); required in the C_UnwrapKey template of an import. It binds
+ * the key id, the wrapping key, the wrapping algorithm and the expiry, and is
+ * authenticated by a key held in the HSM: any change makes it invalid. */
+#define CKA_CMK_IMPORT_TOKEN CKA_CMK(0x18)
+/* The wrapping public key of the outstanding import parameters: DER SubjectPublicKeyInfo.
+ * Read-only. */
+#define CKA_CMK_IMPORT_PUBLIC_KEY CKA_CMK(0x19)
+/* End of validity of the outstanding import parameters (seconds). Read-only. */
+#define CKA_CMK_IMPORT_VALID_TO CKA_CMK(0x1A)
+/* Wrapping algorithm: CK_ULONG, one of CMK_WRAP_*. Given in the private template of
+ * C_GenerateKeyPair(CKM_CMK_IMPORT_PARAMS); read on the CMK while parameters are
+ * outstanding. */
+#define CKA_CMK_WRAPPING_ALGORITHM CKA_CMK(0x1B)
+/* Delete imported material: CK_BBOOL, write-only; writing CK_TRUE on an Enabled or
+ * Disabled CMK of EXTERNAL origin destroys its material at once (state PendingImport). set. */
+#define CKA_CMK_DELETE_MATERIAL CKA_CMK(0x1C)
+
+/* CKA_CMK_WRAPPING_ALGORITHM values, named as the clouds name them. */
+#define CMK_WRAP_RSAES_OAEP_SHA_1 1UL        /* CKM_RSA_PKCS_OAEP, SHA-1, MGF1-SHA-1 */
+#define CMK_WRAP_RSAES_OAEP_SHA_256 2UL      /* CKM_RSA_PKCS_OAEP, SHA-256, MGF1-SHA-256 */
+#define CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1 3UL  /* CKM_RSA_AES_KEY_WRAP, OAEP SHA-1 */
+#define CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256 4UL /* CKM_RSA_AES_KEY_WRAP, OAEP SHA-256 */
+
+/*
+ * GetParametersForImport: C_GenerateKeyPair with this mechanism (no parameter). The
+ * private template names the CMK (CKA_CMK_KEY_ID, a key in state PendingImport, or one
+ * whose imported material is to be imported again) and may give
+ * CKA_CMK_WRAPPING_ALGORITHM (default RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_256 for
+ * asymmetric keys, or their _SHA_1 forms where the HSM unwraps with OAEP-SHA-1 only; a
+ * _SHA_256 algorithm the HSM cannot unwrap with is refused with
+ * CKR_MECHANISM_PARAM_INVALID); the public template may give
+ * CKA_MODULUS_BITS 2048/3072/4096 (default 2048). An RSA wrapping pair is generated in
+ * the HSM (private half UNWRAP only, sensitive, non-extractable) and replaces any earlier
+ * one of the key; it is valid 24 hours. The handles returned are the wrapping pair's; the
+ * CMK then answers CKA_CMK_IMPORT_TOKEN, CKA_CMK_IMPORT_PUBLIC_KEY,
+ * CKA_CMK_IMPORT_VALID_TO and CKA_CMK_WRAPPING_ALGORITHM.
+ *
+ * ImportKeyMaterial: C_UnwrapKey whose unwrapping key is the CMK's own handle (secret or
+ * private key object) and whose template holds CKA_CMK_IMPORT_TOKEN (and optionally
+ * CKA_CMK_MATERIAL_EXPIRES, CKA_CLASS, CKA_KEY_TYPE, CKA_CMK_KEY_ID, which must agree with
+ * the key). The mechanism is the wrapping algorithm the token names:
+ * CKM_RSA_PKCS_OAEP (CK_RSA_PKCS_OAEP_PARAMS: hash and MGF1 matching, empty label) for
+ * symmetric material, or CKM_RSA_AES_KEY_WRAP (CK_CMK_RSA_AES_KEY_WRAP_PARAMS) for any
+ * material; asymmetric material is a PKCS#8 PrivateKeyInfo. The handle returned is the
+ * CMK's. Codes: see README "Importing key material".
+ */
+#define CKM_CMK_IMPORT_PARAMS (CKM_VENDOR_DEFINED | CMKP11_VENDOR_BASE | 0x02UL)
+
+/* The layout of PKCS#11 2.40's CK_RSA_AES_KEY_WRAP_PARAMS, which p11-kit's header lacks. */
+typedef struct CK_CMK_RSA_AES_KEY_WRAP_PARAMS {
+    CK_ULONG ulAESKeyBits;
+    CK_RSA_PKCS_OAEP_PARAMS *pOAEPParams;
+} CK_CMK_RSA_AES_KEY_WRAP_PARAMS;
+
+/* Vendor return codes of an import. */
+#define CKR_CMK_IMPORT_TOKEN_EXPIRED (CKR_VENDOR_DEFINED | CMKP11_VENDOR_BASE | 0x01UL)
+#define CKR_CMK_INCORRECT_KEY_MATERIAL (CKR_VENDOR_DEFINED | CMKP11_VENDOR_BASE | 0x02UL)
 
 /*
  * The envelope mechanism: AES-GCM under the CMK's primary version, producing a

@@ -90,9 +90,11 @@ expect_error "AES cannot sign (the module refuses)" InvalidParameterValue.Invali
 ctl create-key --key-spec RSA_2048 --key-usage ASYMMETRIC_SIGN_VERIFY_ECC
 expect_error "combined usage contradicting the spec" InvalidParameterValue.InvalidKeyUsage 2
 ctl create-key --origin EXTERNAL
-expect_error "EXTERNAL origin not yet supported" UnsupportedOperation 4
-ctl create-key --origin 2
-expect_error "Tencent Type=2 is EXTERNAL" UnsupportedOperation 4
+expect_eq "EXTERNAL origin: a key waiting for its material" \
+    '(d["KeyMetadata"]["Origin"], d["KeyMetadata"]["KeyState"])' "('EXTERNAL', 'PendingImport')"
+ctl create-key --origin 2 --key-spec EC_P256
+expect_eq "Tencent Type=2 is EXTERNAL, for EC keys too" \
+    '(d["KeyMetadata"]["Origin"], d["KeyMetadata"]["KeyState"])' "('EXTERNAL', 'PendingImport')"
 ctl create-key --origin CLOUD
 expect_error "unknown origin" InvalidParameterValue.InvalidType 2
 ctl create-key --protection-level SOFTWARE
@@ -108,5 +110,5 @@ expect_error "rotation of an EC key" UnsupportedOperation 4
 
 # Nothing refused above left a key behind.
 ctl list-keys --limit 1000
-expect_eq "only the keys created successfully exist" 'd["TotalCount"]' 22
+expect_eq "only the keys created successfully exist" 'd["TotalCount"]' 24
 finish

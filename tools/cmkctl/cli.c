@@ -12,7 +12,8 @@ extern const struct cmd_def cmd_create_key, cmd_describe_key, cmd_list_keys, cmd
     cmd_schedule_key_deletion, cmd_cancel_key_deletion, cmd_purge_due, cmd_enable_key_rotation,
     cmd_disable_key_rotation, cmd_rotate_key, cmd_rotate_due, cmd_list_key_versions,
     cmd_tag_resource, cmd_untag_resource, cmd_get_public_key, cmd_encrypt, cmd_decrypt, cmd_sign,
-    cmd_verify, cmd_audit_log, cmd_doctor;
+    cmd_verify, cmd_audit_log, cmd_doctor, cmd_get_parameters_for_import,
+    cmd_import_key_material, cmd_delete_imported_key_material;
 
 const struct cmd_def *const cli_commands[] = {
     &cmd_create_key,
@@ -31,6 +32,9 @@ const struct cmd_def *const cli_commands[] = {
     &cmd_rotate_key,
     &cmd_rotate_due,
     &cmd_list_key_versions,
+    &cmd_get_parameters_for_import,
+    &cmd_import_key_material,
+    &cmd_delete_imported_key_material,
     &cmd_tag_resource,
     &cmd_untag_resource,
     &cmd_get_public_key,

@@ -23,7 +23,8 @@ static const struct opt_def create_opts[] = {
      "(EC_P256), ASYMMETRIC_SIGN_VERIFY_ECDSA384 (EC_P384); default ENCRYPT_DECRYPT for AES and "
      "RSA, SIGN_VERIFY for EC, GENERATE_VERIFY_MAC for HMAC"},
     {"origin", "ORIGIN", 0,
-     "KMS (also Aliyun_KMS, AWS_KMS, kms, 1); EXTERNAL is not supported yet"},
+     "KMS (also Aliyun_KMS, AWS_KMS, kms, 1), or EXTERNAL (2): the key has no material and "
+     "waits in PendingImport for import-key-material (AES, HMAC, RSA and EC specs)"},
     {"protection-level", "LEVEL", 0, "HSM (the default and only level for now)"},
     {"enable-automatic-rotation", NULL, 0, "rotate automatically (symmetric keys only)"},
     {"rotation-interval", "PERIOD", 0,
@@ -90,8 +91,8 @@ static int parse_origin_and_level(struct ctl *ctl, struct create_req *r)
             r->has_origin = 1;
             r->origin = CMK_ORIGIN_KMS;
         } else if (!strcasecmp(origin, "EXTERNAL") || !strcmp(origin, "2")) {
-            return ctl_fail(ctl, KMS_UNSUPPORTED,
-                            "origin EXTERNAL (importing key material) is not yet supported");
+            r->has_origin = 1;
+            r->origin = CMK_ORIGIN_EXTERNAL;
         } else {
             return ctl_fail(ctl, KMS_INVALID_TYPE, "unknown origin '%s' (KMS or EXTERNAL)", origin);
         }

@@ -113,23 +113,6 @@ const struct cmd_def cmd_rotate_key = {
 
 /* ---- rotate-due ---- */
 
-/* The clock that decides which keys are due. cmkp11's test builds follow CMKP11_TEST_NOW
- * (seconds), so cmkctl's test builds do too: its list of due keys must agree with the
- * module's. Production builds of both read the system clock only. */
-static long long clock_now(void)
-{
-#ifdef CMKP11_TESTING
-    const char *fake = getenv("CMKP11_TEST_NOW");
-    if (fake && *fake) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(fake, &end, 10);
-        if (!errno && end != fake) return v;
-    }
-#endif
-    return (long long)time(NULL);
-}
-
 struct due {
     char key_id[37];
     char *alias, *spec;
@@ -245,7 +228,7 @@ static int still_due(const struct key_meta *m, long long now)
 
 static int run_rotate_due(struct ctl *ctl)
 {
-    long long now = clock_now();
+    long long now = out_now();
     struct due *due = NULL;
     size_t n = 0;
     sqlite3 *db = NULL;

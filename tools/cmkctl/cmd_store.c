@@ -34,24 +34,6 @@ static const struct opt_def audit_opts[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static int parse_time(const char *text, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (!errno && !*end && *text) {
-        *out = v;
-        return 0;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest) rest = strptime(text, "%Y-%m-%d", &tm);
-    if (!rest || (*rest && strcmp(rest, "Z"))) return -1;
-    *out = (long long)timegm(&tm);
-    return 0;
-}
-
 static char *column_dup(sqlite3_stmt *q, int col)
 {
     const unsigned char *t = sqlite3_column_text(q, col);
@@ -105,9 +87,9 @@ static int run_audit_log(struct ctl *ctl)
     const char *since_text = arg_str(&ctl->args, "since"),
                *until_text = arg_str(&ctl->args, "until");
     const char *limit_text = arg_str(&ctl->args, "limit");
-    if (since_text && parse_time(since_text, &since))
+    if (since_text && out_parse_time(since_text, &since))
         return ctl_fail(ctl, KMS_INVALID_PARAMETER, "--since: '%s' is not a time", since_text);
-    if (until_text && parse_time(until_text, &until))
+    if (until_text && out_parse_time(until_text, &until))
         return ctl_fail(ctl, KMS_INVALID_PARAMETER, "--until: '%s' is not a time", until_text);
     if (limit_text) {
         char *end;

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "cmkp11/cmkp11.h"
+
 static const struct {
     const char *name;
     enum ctl_exit exit;
@@ -27,6 +29,9 @@ static const struct {
     [KMS_UNAUTHORIZED] = {"UnauthorizedOperation", EXIT_AUTH},
     [KMS_INTERNAL] = {"InternalError", EXIT_BACKEND},
     [KMS_LIMIT] = {"LimitExceeded.CmkLimitExceeded", EXIT_LIMIT},
+    [KMS_INVALID_IMPORT_TOKEN] = {"InvalidImportToken", EXIT_USAGE},
+    [KMS_EXPIRED_IMPORT_TOKEN] = {"ExpiredImportToken", EXIT_USAGE},
+    [KMS_INCORRECT_KEY_MATERIAL] = {"IncorrectKeyMaterial", EXIT_USAGE},
 };
 
 const char *err_code_name(enum err_code code) { return codes[code].name; }
@@ -76,7 +81,11 @@ enum err_code err_code_for_rv(CK_RV rv)
     case CKR_MECHANISM_PARAM_INVALID:
     case CKR_ARGUMENTS_BAD: return KMS_INVALID_PARAMETER;
     case CKR_ENCRYPTED_DATA_INVALID:
-    case CKR_ENCRYPTED_DATA_LEN_RANGE: return KMS_INVALID_CIPHERTEXT;
+    case CKR_ENCRYPTED_DATA_LEN_RANGE:
+    case CKR_WRAPPED_KEY_INVALID:
+    case CKR_WRAPPED_KEY_LEN_RANGE: return KMS_INVALID_CIPHERTEXT;
+    case CKR_CMK_IMPORT_TOKEN_EXPIRED: return KMS_EXPIRED_IMPORT_TOKEN;
+    case CKR_CMK_INCORRECT_KEY_MATERIAL: return KMS_INCORRECT_KEY_MATERIAL;
     case CKR_OBJECT_HANDLE_INVALID:
     case CKR_KEY_HANDLE_INVALID: return KMS_NOT_FOUND;
     default: return KMS_INTERNAL;
@@ -138,6 +147,11 @@ const char *ckr_name(CK_RV rv, char buf[32])
         NAME(CKR_CRYPTOKI_NOT_INITIALIZED)
         NAME(CKR_CRYPTOKI_ALREADY_INITIALIZED)
         NAME(CKR_CURVE_NOT_SUPPORTED)
+        NAME(CKR_WRAPPED_KEY_INVALID)
+        NAME(CKR_WRAPPED_KEY_LEN_RANGE)
+        NAME(CKR_UNWRAPPING_KEY_HANDLE_INVALID)
+        NAME(CKR_CMK_IMPORT_TOKEN_EXPIRED)
+        NAME(CKR_CMK_INCORRECT_KEY_MATERIAL)
 #undef NAME
     }
     snprintf(buf, 32, "CKR_0x%lx", (unsigned long)rv);

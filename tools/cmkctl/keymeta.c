@@ -35,6 +35,7 @@ static const CK_ATTRIBUTE_TYPE wanted[KEYMETA_ATTRS] = {
     CKA_CMK_TAGS,
     CKA_CMK_ARN,
     CKA_CMK_CREATOR,
+    CKA_CMK_MATERIAL_EXPIRES,
 };
 
 int keymeta_read(struct ctl *ctl, const struct key_ref *ref, struct key_meta *m)
@@ -145,6 +146,13 @@ json_object *keymeta_json(struct ctl *ctl, const struct key_meta *m)
     if (has(m, CKA_CMK_PROTECTION_LEVEL))
         out_add_str(o, "ProtectionLevel",
                     protection_name(keymeta_ulong(m, CKA_CMK_PROTECTION_LEVEL, 0)));
+    if (keymeta_ulong(m, CKA_CMK_ORIGIN, 0) == CMK_ORIGIN_EXTERNAL &&
+        has(m, CKA_CMK_MATERIAL_EXPIRES)) {
+        CK_ULONG expires = keymeta_ulong(m, CKA_CMK_MATERIAL_EXPIRES, 0);
+        out_add_str(o, "ExpirationModel",
+                    expires ? "KEY_MATERIAL_EXPIRES" : "KEY_MATERIAL_DOES_NOT_EXPIRE");
+        if (expires) json_object_object_add(o, "MaterialExpireTime", out_time((int64_t)expires));
+    }
     if (has(m, CKA_CMK_ROTATION_ENABLED)) {
         const char *rotation = keymeta_rotation_status(m);
         out_add_str(o, "AutomaticRotation", rotation);
@@ -205,6 +213,10 @@ int keymeta_fail(struct ctl *ctl, CK_RV rv, const char *what, const struct key_m
         if (state != CMK_STATE_ENABLED && *state_text)
             return ctl_fail(ctl, KMS_STATE, "%s: key %s is %s (%s)", what, id, state_text,
                             ckr_name(rv, buf));
+        CK_ULONG expires = keymeta_ulong(m, CKA_CMK_MATERIAL_EXPIRES, 0);
+        if (expires && (long long)expires <= out_now())
+            return ctl_fail(ctl, KMS_STATE, "%s: key %s: its imported key material has expired (%s)",
+                            what, id, ckr_name(rv, buf));
         return ctl_fail(ctl, KMS_INVALID_KEY_USAGE, "%s: key %s has usage %s (%s)", what, id,
                         keyusage_name(keymeta_ulong(m, CKA_CMK_KEY_USAGE, 0)), ckr_name(rv, buf));
     }

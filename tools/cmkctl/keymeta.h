@@ -8,7 +8,7 @@
 #include "keyref.h"
 #include "tags.h"
 
-#define KEYMETA_ATTRS 22
+#define KEYMETA_ATTRS 23
 
 struct key_meta {
     struct attr_val a[KEYMETA_ATTRS];

@@ -1,7 +1,9 @@
 /* output.c - one place turns every response into text: JSON by default, or a table
  * derived from the same JSON, so both formats always carry the same facts. */
+#define _GNU_SOURCE /* timegm, strptime */
 #include "output.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,4 +257,39 @@ void out_error(struct ctl *ctl)
           stderr);
     fputc('\n', stderr);
     json_object_put(top);
+}
+
+/* cmkp11's test builds follow CMKP11_TEST_NOW (seconds), so cmkctl's test builds do
+ * too: what it calls due or expired must agree with the module. Production builds of
+ * both read the system clock only. */
+long long out_now(void)
+{
+#ifdef CMKP11_TESTING
+    const char *fake = getenv("CMKP11_TEST_NOW");
+    if (fake && *fake) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(fake, &end, 10);
+        if (!errno && end != fake) return v;
+    }
+#endif
+    return (long long)time(NULL);
+}
+
+int out_parse_time(const char *text, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (!errno && !*end && *text) {
+        *out = v;
+        return 0;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest) rest = strptime(text, "%Y-%m-%d", &tm);
+    if (!rest || (*rest && strcmp(rest, "Z"))) return -1;
+    *out = (long long)timegm(&tm);
+    return 0;
 }

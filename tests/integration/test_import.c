@@ -1,0 +1,758 @@
+/* test_import.c - EXTERNAL origin through PKCS#11: keys created without material,
+ * import parameters, material wrapped by OpenSSL the way a client of the clouds' import
+ * guides wraps it, its use, expiry, re-import and deletion, and every bad input changing
+ * nothing. */
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "inspect.h"
+
+static CK_BBOOL yes = CK_TRUE;
+static CK_ULONG external = CMK_ORIGIN_EXTERNAL;
+
+struct params {
+    unsigned char token[256];
+    CK_ULONG token_len;
+    unsigned char spki[1024];
+    CK_ULONG spki_len;
+};
+
+struct blob {
+    unsigned char data[4096];
+    size_t len;
+};
+
+static CK_RV make_external_aes(CK_SESSION_HANDLE s, const char *alias, CK_OBJECT_HANDLE *key)
+{
+    CK_ATTRIBUTE extra[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)}};
+    return make_aes(s, alias, extra, 1, key);
+}
+
+static CK_RV make_external_rsa(CK_SESSION_HANDLE s, const char *alias, CK_OBJECT_HANDLE *pub,
+                               CK_OBJECT_HANDLE *priv)
+{
+    CK_MECHANISM mech = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+    CK_ULONG bits = 2048;
+    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1}, {CKA_MODULUS_BITS, &bits, sizeof(bits)}};
+    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1},
+                         {CKA_SIGN, &yes, 1},
+                         {CKA_LABEL, (void *)alias, strlen(alias)},
+                         {CKA_CMK_ORIGIN, &external, sizeof(external)}};
+    return p11->C_GenerateKeyPair(s, &mech, pt, 2, vt, 4, pub, priv);
+}
+
+static void key_id_of(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, char out[40])
+{
+    CHECK_RV(get_text(s, h, CKA_CMK_KEY_ID, out, 40), CKR_OK);
+}
+
+static CK_RV get_params(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_ULONG alg, CK_ULONG bits,
+                        struct params *p)
+{
+    char key_id[40];
+    key_id_of(s, key, key_id);
+    CK_MECHANISM mech = {CKM_CMK_IMPORT_PARAMS, NULL, 0};
+    CK_ATTRIBUTE pt[] = {{CKA_MODULUS_BITS, &bits, sizeof(bits)}};
+    CK_ATTRIBUTE vt[] = {{CKA_CMK_KEY_ID, key_id, 36},
+                         {CKA_CMK_WRAPPING_ALGORITHM, &alg, sizeof(alg)}};
+    CK_OBJECT_HANDLE wpub, wpriv;
+    /* alg 0: let the module choose (CKA_CMK_WRAPPING_ALGORITHM left out) */
+    CK_RV rv = p11->C_GenerateKeyPair(s, &mech, pt, 1, vt, alg ? 2 : 1, &wpub, &wpriv);
+    if (rv != CKR_OK) return rv;
+    CK_ATTRIBUTE a[] = {{CKA_CMK_IMPORT_TOKEN, p->token, sizeof(p->token)},
+                        {CKA_CMK_IMPORT_PUBLIC_KEY, p->spki, sizeof(p->spki)}};
+    rv = p11->C_GetAttributeValue(s, key, a, 2);
+    p->token_len = a[0].ulValueLen;
+    p->spki_len = a[1].ulValueLen;
+    return rv;
+}
+
+/* OAEP with the hash for both digest and MGF1, as `openssl pkeyutl -pkeyopt
+ * rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:H -pkeyopt rsa_mgf1_md:H` does. */
+static size_t oaep(const struct params *p, bool sha256, const unsigned char *in, size_t in_len,
+                   unsigned char *out)
+{
+    const unsigned char *der = p->spki;
+    EVP_PKEY *pk = d2i_PUBKEY(NULL, &der, (long)p->spki_len);
+    EVP_PKEY_CTX *ctx = pk ? EVP_PKEY_CTX_new(pk, NULL) : NULL;
+    const EVP_MD *md = sha256 ? EVP_sha256() : EVP_sha1();
+    size_t len = 1024;
+    if (!ctx || EVP_PKEY_encrypt_init(ctx) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0 ||
+        EVP_PKEY_encrypt(ctx, out, &len, in, in_len) <= 0)
+        len = 0;
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return len;
+}
+
+static void wrap_oaep(const struct params *p, bool sha256, const unsigned char *m, size_t n,
+                      struct blob *b)
+{
+    b->len = oaep(p, sha256, m, n, b->data);
+    CHECK(b->len > 0);
+}
+
+/* RSA_AES_KEY_WRAP: OAEP of a random AES-256 key, then RFC 5649 wrap of the material. */
+static void wrap_rsa_aes(const struct params *p, bool sha256, const unsigned char *m, size_t n,
+                         struct blob *b)
+{
+    unsigned char kek[32];
+    RAND_bytes(kek, sizeof(kek));
+    size_t head = oaep(p, sha256, kek, sizeof(kek), b->data);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+    int l1 = 0, l2 = 0;
+    CHECK(EVP_EncryptInit_ex(ctx, EVP_aes_256_wrap_pad(), NULL, kek, NULL) == 1);
+    CHECK(EVP_EncryptUpdate(ctx, b->data + head, &l1, m, (int)n) == 1);
+    CHECK(EVP_EncryptFinal_ex(ctx, b->data + head + l1, &l2) == 1);
+    EVP_CIPHER_CTX_free(ctx);
+    b->len = head + (size_t)l1 + (size_t)l2;
+    CHECK(head > 0);
+}
+
+static CK_RV import(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_ULONG alg, struct blob *b,
+                    const struct params *p, CK_ULONG expires)
+{
+    CK_RSA_PKCS_OAEP_PARAMS op = {0};
+    bool sha256 = alg == CMK_WRAP_RSAES_OAEP_SHA_256 || alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
+    op.hash_alg = sha256 ? CKM_SHA256 : CKM_SHA_1;
+    op.mgf = sha256 ? CKG_MGF1_SHA256 : CKG_MGF1_SHA1;
+    op.source = CKZ_DATA_SPECIFIED;
+    CK_CMK_RSA_AES_KEY_WRAP_PARAMS kw = {256, &op};
+    bool key_wrap =
+        alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1 || alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
+    CK_MECHANISM mech = {key_wrap ? CKM_RSA_AES_KEY_WRAP : CKM_RSA_PKCS_OAEP,
+                         key_wrap ? (void *)&kw : (void *)&op, key_wrap ? sizeof(kw) : sizeof(op)};
+    CK_ATTRIBUTE t[] = {{CKA_CMK_IMPORT_TOKEN, (void *)p->token, p->token_len},
+                        {CKA_CMK_MATERIAL_EXPIRES, &expires, sizeof(expires)}};
+    CK_OBJECT_HANDLE out = 0;
+    CK_RV rv = p11->C_UnwrapKey(s, &mech, key, b->data, (CK_ULONG)b->len, t, 2, &out);
+    if (rv == CKR_OK) CHECK(out == key);
+    return rv;
+}
+
+/* AES-CBC-PAD with a fixed IV through the CMK must equal OpenSSL with the material. */
+static bool cmk_encrypts_like(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, const unsigned char *m)
+{
+    unsigned char iv[16] = {7}, msg[] = "imported material in use", ct[64], want[64];
+    CK_MECHANISM mech = {CKM_AES_CBC_PAD, iv, sizeof(iv)};
+    CK_ULONG ct_len = sizeof(ct);
+    if (p11->C_EncryptInit(s, &mech, key) != CKR_OK ||
+        p11->C_Encrypt(s, msg, sizeof(msg), ct, &ct_len) != CKR_OK)
+        return false;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int l1 = 0, l2 = 0;
+    EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, m, iv);
+    EVP_EncryptUpdate(ctx, want, &l1, msg, sizeof(msg));
+    EVP_EncryptFinal_ex(ctx, want + l1, &l2);
+    EVP_CIPHER_CTX_free(ctx);
+    return ct_len == (CK_ULONG)(l1 + l2) && memcmp(ct, want, ct_len) == 0;
+}
+
+static CK_ULONG state_of(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
+{
+    CK_ULONG state = 99;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_KEY_STATE, &state), CKR_OK);
+    return state;
+}
+
+static void set_now_offset(long seconds)
+{
+    char now[32];
+    snprintf(now, sizeof(now), "%ld", (long)time(NULL) + seconds);
+    setenv("CMKP11_TEST_NOW", now, 1);
+}
+
+static long audits(const char *action)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE action = '%s'", action);
+    return inspect_store_count(sql);
+}
+
+/* A new EXTERNAL AES_256 key, its parameters, and random material wrapped for them. */
+static void new_wrapped_aes(CK_SESSION_HANDLE s, const char *alias, CK_ULONG alg, CK_ULONG bits,
+                            CK_OBJECT_HANDLE *key, struct params *p, unsigned char m[32],
+                            struct blob *b)
+{
+    RAND_bytes(m, 32);
+    CHECK_RV(make_external_aes(s, alias, key), CKR_OK);
+    CHECK_RV(get_params(s, *key, alg, bits, p), CKR_OK);
+    bool sha256 = alg == CMK_WRAP_RSAES_OAEP_SHA_256 || alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
+    if (alg == CMK_WRAP_RSAES_OAEP_SHA_1 || alg == CMK_WRAP_RSAES_OAEP_SHA_256)
+        wrap_oaep(p, sha256, m, 32, b);
+    else
+        wrap_rsa_aes(p, sha256, m, 32, b);
+}
+
+/* ---- Create ---------------------------------------------------------------------- */
+
+static void test_create_external_aes_is_pending_import_without_material(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_external_aes(s, "byok", &key), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    CK_ULONG origin = 0, cls = 0, len = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_ORIGIN, &origin), CKR_OK);
+    CHECK(origin == CMK_ORIGIN_EXTERNAL);
+    CHECK_RV(get_ulong(s, key, CKA_CLASS, &cls), CKR_OK);
+    CHECK(cls == CKO_SECRET_KEY);
+    CHECK_RV(get_ulong(s, key, CKA_VALUE_LEN, &len), CKR_OK);
+    CHECK(len == 32);
+    CHECK(find_by_label(s, "byok", CKO_SECRET_KEY, NULL) == 1);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CK_BBOOL rotate = CK_TRUE;
+    CK_ATTRIBUTE now[] = {{CKA_CMK_ROTATE_NOW, &rotate, 1}};
+    CHECK(p11->C_SetAttributeValue(s, key, now, 1) != CKR_OK);
+    CK_ULONG enabled = CMK_STATE_ENABLED;
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, enabled), CKR_ACTION_PROHIBITED);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 0);
+    CHECK(audits("CreateKey") == 1);
+}
+
+static void test_create_external_rsa_pair_is_pending_import(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(make_external_rsa(s, "byok-rsa", &pub, &priv), CKR_OK);
+    CHECK(state_of(s, priv) == CMK_STATE_PENDING_IMPORT);
+    CK_ULONG bits = 0;
+    CHECK_RV(get_ulong(s, priv, CKA_MODULUS_BITS, &bits), CKR_OK);
+    CHECK(bits == 2048);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 0);
+}
+
+/* The key's CKA_PUBLIC_KEY_INFO is the SPKI of the key OpenSSL made. */
+static void check_public_key_info(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key)
+{
+    unsigned char spki[1024], *want = NULL;
+    int want_len = i2d_PUBKEY(key, &want);
+    CK_ATTRIBUTE a = {CKA_PUBLIC_KEY_INFO, spki, sizeof(spki)};
+    CHECK_RV(p11->C_GetAttributeValue(s, priv, &a, 1), CKR_OK);
+    CHECK(a.ulValueLen == (CK_ULONG)want_len && memcmp(spki, want, a.ulValueLen) == 0);
+    OPENSSL_free(want);
+}
+
+/* PKCS#8 of a private key, wrapped RSA_AES_KEY_WRAP_SHA_1 for new parameters of priv. */
+static void wrap_private_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key,
+                             struct params *p, struct blob *b)
+{
+    unsigned char *p8 = NULL;
+    PKCS8_PRIV_KEY_INFO *info = EVP_PKEY2PKCS8(key);
+    int p8_len = i2d_PKCS8_PRIV_KEY_INFO(info, &p8);
+    PKCS8_PRIV_KEY_INFO_free(info);
+    CHECK_RV(get_params(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, p), CKR_OK);
+    wrap_rsa_aes(p, false, p8, (size_t)p8_len, b);
+    OPENSSL_free(p8);
+}
+
+static void test_import_ec_private_key_as_pkcs8_signs_for_the_original_public_key(void)
+{
+    EVP_PKEY *ec = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-384");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    struct params p;
+    struct blob b;
+    CK_ATTRIBUTE extra[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)}};
+    CHECK_RV(make_ec(s, "byok-ec", extra, 1, &pub, &priv), CKR_OK);
+    CHECK(state_of(s, priv) == CMK_STATE_PENDING_IMPORT);
+    wrap_private_key(s, priv, other, &p, &b); /* a P-384 key for an EC_P256 CMK */
+    CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_KEY_SIZE_RANGE);
+    wrap_private_key(s, priv, ec, &p, &b);
+    CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_OK);
+    unsigned char digest[32] = {1, 2, 3}, sig[128], der_sig[160];
+    CK_ULONG sig_len = sizeof(sig);
+    CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+    CHECK_RV(p11->C_SignInit(s, &mech, priv), CKR_OK);
+    CHECK_RV(p11->C_Sign(s, digest, sizeof(digest), sig, &sig_len), CKR_OK);
+    CHECK_RV(sign_verify_ec(s, priv, pub), CKR_OK); /* the public key object verifies too */
+    /* OpenSSL verifies the r||s signature with the original public key. */
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)sig_len / 2, NULL),
+                   BN_bin2bn(sig + sig_len / 2, (int)sig_len / 2, NULL));
+    unsigned char *d = der_sig;
+    int der_len = i2d_ECDSA_SIG(es, &d);
+    ECDSA_SIG_free(es);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(ec, NULL);
+    CHECK(ctx && EVP_PKEY_verify_init(ctx) == 1 &&
+          EVP_PKEY_verify(ctx, der_sig, (size_t)der_len, digest, sizeof(digest)) == 1);
+    EVP_PKEY_CTX_free(ctx);
+    check_public_key_info(s, priv, ec);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 3); /* token key, private and public key */
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(other);
+}
+
+/* ---- Parameters ------------------------------------------------------------------ */
+
+static void test_import_parameters_give_public_key_and_token_and_asking_again_replaces_them(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    struct params p1, p2;
+    CHECK_RV(make_external_aes(s, "params", &key), CKR_OK);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, 3072, &p1), CKR_OK);
+    const unsigned char *der = p1.spki;
+    EVP_PKEY *pk = d2i_PUBKEY(NULL, &der, (long)p1.spki_len);
+    CHECK(pk && EVP_PKEY_get_bits(pk) == 3072);
+    EVP_PKEY_free(pk);
+    CK_ULONG valid_to = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_IMPORT_VALID_TO, &valid_to), CKR_OK);
+    CHECK(valid_to > (CK_ULONG)time(NULL) + 23 * 3600 &&
+          valid_to <= (CK_ULONG)time(NULL) + 24 * 3600);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p2), CKR_OK);
+    CHECK(p1.token_len != p2.token_len || memcmp(p1.token, p2.token, p1.token_len) != 0);
+    unsigned char m[32];
+    RAND_bytes(m, sizeof(m));
+    struct blob b;
+    wrap_oaep(&p1, false, m, sizeof(m), &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p1, 0), CKR_ATTRIBUTE_VALUE_INVALID);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 3); /* the token key and one wrapping pair */
+    CHECK(audits("GetParametersForImport") == 2);
+}
+
+static void test_import_parameters_refused_for_kms_keys_and_bad_requests(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE kms, key, pub, priv;
+    struct params p;
+    CHECK_RV(make_aes(s, "kms", NULL, 0, &kms), CKR_OK);
+    CHECK_RV(get_params(s, kms, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p),
+             CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CHECK_RV(make_external_aes(s, "ext", &key), CKR_OK);
+    CHECK_RV(get_params(s, key, 9, 2048, &p), CKR_MECHANISM_INVALID);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, 1024, &p), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK_RV(make_external_rsa(s, "ext-rsa", &pub, &priv), CKR_OK);
+    CHECK_RV(get_params(s, priv, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p), CKR_ATTRIBUTE_VALUE_INVALID);
+    fixture_close(s);
+    CHECK(audits("GetParametersForImport") == 0);
+}
+
+/* ---- Import ---------------------------------------------------------------------- */
+
+static void test_import_oaep_sha1_aes_material_is_the_material_in_use(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    struct params p;
+    unsigned char m[32];
+    struct blob b;
+    new_wrapped_aes(s, "oaep", CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &key, &p, m, &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_ENABLED);
+    CHECK(cmk_encrypts_like(s, key, m));
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    CK_ULONG valid_to = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_IMPORT_VALID_TO, &valid_to), CKR_ATTRIBUTE_TYPE_INVALID);
+    /* The token is used up with its wrapping pair. */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0), CKR_ATTRIBUTE_VALUE_INVALID);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 2); /* the token key and the material */
+    CHECK(audits("ImportKeyMaterial") == 1);
+}
+
+static void test_oaep_sha256_works_or_is_refused_up_front_where_the_hsm_lacks_it(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    struct params p1, p;
+    unsigned char m[32];
+    struct blob b;
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_external_aes(s, "oaep256", &key), CKR_OK);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p1), CKR_OK);
+    /* SoftHSMv2 2.6.1 unwraps with OAEP-SHA-1 only: the parameters say so at once. */
+    CK_RV rv = get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p);
+    CHECK(rv == CKR_OK || rv == CKR_MECHANISM_PARAM_INVALID);
+    CK_ULONG alg = 0;
+    if (rv == CKR_OK) {
+        wrap_oaep(&p, true, m, sizeof(m), &b);
+        CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_OK);
+        CHECK(cmk_encrypts_like(s, key, m));
+        fixture_close(s);
+        return;
+    }
+    /* The refusal changed nothing: the earlier parameters still import. */
+    wrap_oaep(&p1, false, m, sizeof(m), &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p1, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
+    /* The default is then the SHA-1 algorithm of the key's kind. */
+    CHECK_RV(get_params(s, key, 0, 2048, &p), CKR_OK);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    CHECK(alg == CMK_WRAP_RSAES_OAEP_SHA_1);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 4); /* token key, material, the last pair */
+}
+
+static void test_import_rsa_aes_key_wrap_aes_material(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    struct params p;
+    unsigned char m[32];
+    struct blob b;
+    new_wrapped_aes(s, "kw", CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 4096, &key, &p, m, &b);
+    CHECK(b.len == 512 + 40);
+    CHECK_RV(import(s, key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 2); /* no ephemeral key left */
+}
+
+static void test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_key(void)
+{
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    struct params p;
+    struct blob b;
+    CHECK_RV(make_external_rsa(s, "byok-sign", &pub, &priv), CKR_OK);
+    wrap_private_key(s, priv, rsa, &p, &b);
+    CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_OK);
+    CHECK(state_of(s, priv) == CMK_STATE_ENABLED);
+    unsigned char msg[] = "signed by imported material", sig[512];
+    CK_ULONG sig_len = sizeof(sig);
+    CK_MECHANISM mech = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    CHECK_RV(p11->C_SignInit(s, &mech, priv), CKR_OK);
+    CHECK_RV(p11->C_Sign(s, msg, sizeof(msg), sig, &sig_len), CKR_OK);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    CHECK(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, rsa) == 1);
+    CHECK(EVP_DigestVerify(md, sig, sig_len, msg, sizeof(msg)) == 1);
+    EVP_MD_CTX_free(md);
+    /* The public key object and CKA_PUBLIC_KEY_INFO are the original public key. */
+    check_public_key_info(s, priv, rsa);
+    CHECK_RV(p11->C_VerifyInit(s, &mech, pub), CKR_OK);
+    CHECK_RV(p11->C_Verify(s, msg, sizeof(msg), sig, sig_len), CKR_OK);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 3); /* token key, private and public key */
+    EVP_PKEY_free(rsa);
+}
+
+/* ---- Bad input: a precise code, and nothing changed ------------------------------ */
+
+struct bad_case {
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE key;
+    struct params p;
+    unsigned char m[32];
+};
+
+static void bad_setup(struct bad_case *c)
+{
+    c->s = fixture_open();
+    CHECK_RV(make_external_aes(c->s, "target", &c->key), CKR_OK);
+    CHECK_RV(get_params(c->s, c->key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &c->p), CKR_OK);
+    RAND_bytes(c->m, sizeof(c->m));
+}
+
+static void bad_check_nothing_changed(struct bad_case *c)
+{
+    CHECK(state_of(c->s, c->key) == CMK_STATE_PENDING_IMPORT);
+    CK_ULONG valid_to = 0; /* the parameters are still outstanding */
+    CHECK_RV(get_ulong(c->s, c->key, CKA_CMK_IMPORT_VALID_TO, &valid_to), CKR_OK);
+    fixture_close(c->s);
+    CHECK(inspect_backend_material() == 3);
+    CHECK(audits("ImportKeyMaterial") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_import WHERE fingerprint IS NOT NULL "
+                              "OR importing_pid != 0") == 0);
+}
+
+static void test_import_refuses_forged_and_edited_tokens(void)
+{
+    struct bad_case c;
+    bad_setup(&c);
+    struct blob b;
+    wrap_oaep(&c.p, false, c.m, sizeof(c.m), &b);
+    struct params forged = c.p;
+    forged.token[forged.token_len - 1] ^= 1; /* the MAC */
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &forged, 0),
+             CKR_ATTRIBUTE_VALUE_INVALID);
+    struct params edited = c.p;
+    edited.token[edited.token_len - 33] ^= 0x40; /* the last byte of valid-to */
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &edited, 0),
+             CKR_ATTRIBUTE_VALUE_INVALID);
+    struct params cut = c.p;
+    cut.token_len -= 1;
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &cut, 0),
+             CKR_ATTRIBUTE_VALUE_INVALID);
+    bad_check_nothing_changed(&c);
+}
+
+static void test_import_refuses_another_keys_token(void)
+{
+    struct bad_case c;
+    bad_setup(&c);
+    CK_OBJECT_HANDLE other;
+    struct params op;
+    CHECK_RV(make_external_aes(c.s, "other", &other), CKR_OK);
+    CHECK_RV(get_params(c.s, other, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &op), CKR_OK);
+    struct blob b;
+    wrap_oaep(&op, false, c.m, sizeof(c.m), &b);
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &op, 0),
+             CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK(state_of(c.s, other) == CMK_STATE_PENDING_IMPORT);
+    fixture_close(c.s);
+    CHECK(audits("ImportKeyMaterial") == 0);
+}
+
+static void test_import_refuses_an_expired_token(void)
+{
+    struct bad_case c;
+    bad_setup(&c);
+    struct blob b;
+    wrap_oaep(&c.p, false, c.m, sizeof(c.m), &b);
+    set_now_offset(24 * 3600 + 60);
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0),
+             CKR_CMK_IMPORT_TOKEN_EXPIRED);
+    unsetenv("CMKP11_TEST_NOW");
+    bad_check_nothing_changed(&c);
+}
+
+static void test_import_refuses_material_wrapped_for_another_public_key(void)
+{
+    struct bad_case c;
+    bad_setup(&c);
+    CK_OBJECT_HANDLE other;
+    struct params op;
+    CHECK_RV(make_external_aes(c.s, "other", &other), CKR_OK);
+    CHECK_RV(get_params(c.s, other, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &op), CKR_OK);
+    struct blob b;
+    wrap_oaep(&op, false, c.m, sizeof(c.m), &b);
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_WRAPPED_KEY_INVALID);
+    CHECK(state_of(c.s, c.key) == CMK_STATE_PENDING_IMPORT);
+    fixture_close(c.s);
+    CHECK(inspect_backend_material() == 5);
+    CHECK(audits("ImportKeyMaterial") == 0);
+}
+
+static void test_import_refuses_truncated_blobs_and_wrong_lengths(void)
+{
+    struct bad_case c;
+    bad_setup(&c);
+    struct blob b;
+    wrap_oaep(&c.p, false, c.m, sizeof(c.m), &b);
+    b.len -= 1;
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_WRAPPED_KEY_LEN_RANGE);
+    wrap_oaep(&c.p, false, c.m, 16, &b); /* AES_128 material for an AES_256 key */
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_KEY_SIZE_RANGE);
+    bad_check_nothing_changed(&c);
+}
+
+static void test_import_refuses_unknown_algorithms_and_mismatched_mechanisms(void)
+{
+    struct bad_case c;
+    bad_setup(&c);
+    struct blob b;
+    wrap_oaep(&c.p, false, c.m, sizeof(c.m), &b);
+    CK_MECHANISM pkcs1 = {CKM_RSA_PKCS, NULL, 0};
+    CK_ATTRIBUTE t[] = {{CKA_CMK_IMPORT_TOKEN, c.p.token, c.p.token_len}};
+    CK_OBJECT_HANDLE out;
+    CHECK_RV(p11->C_UnwrapKey(c.s, &pkcs1, c.key, b.data, (CK_ULONG)b.len, t, 1, &out),
+             CKR_MECHANISM_INVALID);
+    /* The token is for RSAES_OAEP_SHA_1. */
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &c.p, 0),
+             CKR_MECHANISM_PARAM_INVALID);
+    bad_check_nothing_changed(&c);
+}
+
+static void test_import_refuses_kms_and_pending_deletion_keys(void)
+{
+    struct bad_case c;
+    bad_setup(&c);
+    CK_OBJECT_HANDLE kms;
+    CHECK_RV(make_aes(c.s, "kms", NULL, 0, &kms), CKR_OK);
+    struct blob b;
+    wrap_oaep(&c.p, false, c.m, sizeof(c.m), &b);
+    CHECK_RV(import(c.s, kms, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0),
+             CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CHECK_RV(p11->C_DestroyObject(c.s, c.key), CKR_OK);
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0),
+             CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(c.s);
+    CHECK(audits("ImportKeyMaterial") == 0);
+}
+
+/* ---- Expiry, re-import, deletion ------------------------------------------------- */
+
+static void import_fresh(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, const unsigned char *m,
+                         CK_ULONG expires, CK_RV want)
+{
+    struct params p;
+    struct blob b;
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p), CKR_OK);
+    wrap_oaep(&p, false, m, 32, &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, expires), want);
+}
+
+static void test_expired_material_is_refused_at_once_and_destroyed_at_login(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    unsigned char m[32], other[32];
+    RAND_bytes(m, sizeof(m));
+    RAND_bytes(other, sizeof(other));
+    CHECK_RV(make_external_aes(s, "expiring", &key), CKR_OK);
+    CK_ULONG expires = (CK_ULONG)time(NULL) + 3600;
+    import_fresh(s, key, m, expires, CKR_OK);
+    CK_ULONG got = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_MATERIAL_EXPIRES, &got), CKR_OK);
+    CHECK(got == expires);
+    CHECK(cmk_encrypts_like(s, key, m));
+    set_now_offset(3601);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 2); /* not yet destroyed */
+    s = fixture_open();                     /* login: the expiry step */
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 1);
+    CHECK(audits("KeyMaterialExpired") == 1);
+    s = fixture_open();
+    import_fresh(s, key, other, 0, CKR_CMK_INCORRECT_KEY_MATERIAL);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    import_fresh(s, key, m, 0, CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_ENABLED);
+    CHECK(cmk_encrypts_like(s, key, m));
+    unsetenv("CMKP11_TEST_NOW");
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 2);
+}
+
+static void test_reimport_into_a_key_with_material_takes_only_the_same_material(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    unsigned char m[32], other[32];
+    RAND_bytes(m, sizeof(m));
+    RAND_bytes(other, sizeof(other));
+    CHECK_RV(make_external_aes(s, "again", &key), CKR_OK);
+    import_fresh(s, key, m, 0, CKR_OK);
+    import_fresh(s, key, other, 0, CKR_CMK_INCORRECT_KEY_MATERIAL);
+    CHECK(cmk_encrypts_like(s, key, m));
+    CK_ULONG expires = (CK_ULONG)time(NULL) + 7200, got = 0;
+    import_fresh(s, key, m, expires, CKR_OK);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_MATERIAL_EXPIRES, &got), CKR_OK);
+    CHECK(got == expires);
+    CHECK(cmk_encrypts_like(s, key, m));
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 2); /* no candidate or wrapping pair left */
+    CHECK(audits("ImportKeyMaterial") == 2);
+}
+
+static void test_delete_imported_material_destroys_it_at_once(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, kms;
+    unsigned char m[32];
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_external_aes(s, "deleted", &key), CKR_OK);
+    CK_BBOOL t = CK_TRUE;
+    CK_ATTRIBUTE del[] = {{CKA_CMK_DELETE_MATERIAL, &t, 1}};
+    CHECK_RV(p11->C_SetAttributeValue(s, key, del, 1), CKR_ACTION_PROHIBITED); /* none yet */
+    import_fresh(s, key, m, 0, CKR_OK);
+    CHECK_RV(p11->C_SetAttributeValue(s, key, del, 1), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CHECK_RV(make_aes(s, "kms", NULL, 0, &kms), CKR_OK);
+    CHECK_RV(p11->C_SetAttributeValue(s, kms, del, 1), CKR_ACTION_PROHIBITED);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 2); /* the token key and the KMS key */
+    CHECK(audits("DeleteImportedKeyMaterial") == 1);
+    s = fixture_open();
+    import_fresh(s, key, m, 0, CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
+    fixture_close(s);
+}
+
+static void test_cancelled_deletion_returns_a_key_without_material_to_pending_import(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_external_aes(s, "never-imported", &key), CKR_OK);
+    CHECK_RV(p11->C_DestroyObject(s, key), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_DELETION);
+    CK_ULONG cls = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CLASS, &cls), CKR_OK); /* still answered from the record */
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    fixture_close(s);
+    CHECK(audits("CancelKeyDeletion") == 1);
+}
+
+static void test_crash_during_import_leaves_the_key_pending_import(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    unsigned char m[32];
+    struct params p;
+    struct blob b;
+    new_wrapped_aes(s, "crashy", CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &key, &p, m, &b);
+    fixture_close(s);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("CMKP11_TEST_CRASH_AT", "import:after-unwrap", 1);
+        CK_SESSION_HANDLE cs = fixture_open();
+        import(cs, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK(inspect_backend_material() == 4); /* token key, wrapping pair, half-made material */
+    s = fixture_open();                     /* login: recovery */
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 3);
+    CHECK(audits("RecoverImportKeyMaterial") == 1);
+    s = fixture_open(); /* the parameters are still good */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
+    fixture_close(s);
+}
+
+int main(int argc, char **argv)
+{
+    const char *module = getenv("CMK_MODULE");
+    p11 = harness_load(module ? module : "libcmkp11.so");
+    static const struct test_case tests[] = {
+#define T(name) {#name, name}
+        T(test_create_external_aes_is_pending_import_without_material),
+        T(test_create_external_rsa_pair_is_pending_import),
+        T(test_import_ec_private_key_as_pkcs8_signs_for_the_original_public_key),
+        T(test_import_parameters_give_public_key_and_token_and_asking_again_replaces_them),
+        T(test_import_parameters_refused_for_kms_keys_and_bad_requests),
+        T(test_import_oaep_sha1_aes_material_is_the_material_in_use),
+        T(test_oaep_sha256_works_or_is_refused_up_front_where_the_hsm_lacks_it),
+        T(test_import_rsa_aes_key_wrap_aes_material),
+        T(test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_key),
+        T(test_import_refuses_forged_and_edited_tokens),
+        T(test_import_refuses_another_keys_token),
+        T(test_import_refuses_an_expired_token),
+        T(test_import_refuses_material_wrapped_for_another_public_key),
+        T(test_import_refuses_truncated_blobs_and_wrong_lengths),
+        T(test_import_refuses_unknown_algorithms_and_mismatched_mechanisms),
+        T(test_import_refuses_kms_and_pending_deletion_keys),
+        T(test_expired_material_is_refused_at_once_and_destroyed_at_login),
+        T(test_reimport_into_a_key_with_material_takes_only_the_same_material),
+        T(test_delete_imported_material_destroys_it_at_once),
+        T(test_cancelled_deletion_returns_a_key_without_material_to_pending_import),
+        T(test_crash_during_import_leaves_the_key_pending_import),
+#undef T
+    };
+    return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
