@@ -17,20 +17,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz_common.h"
 #include "log.h"
 #include "validate.h"
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_validate: %s:%d: check failed: %s\n", __FILE__, __LINE__,        \
-                    #cond);                                                                        \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
