@@ -3,6 +3,7 @@
  * lives for one call and is freed (and cleansed by OpenSSL) at once. */
 #include "soft_crypt.h"
 
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -135,6 +136,8 @@ out:
 static CK_RV output_length(const struct vendor_op *op, bool encrypt, size_t in_len, size_t *need)
 {
     size_t tag = op->tag_bits / 8;
+    if (in_len > INT_MAX - 2 * AES_BLOCK) /* EVP counts in int */
+        return encrypt ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
     switch (op->mechanism) {
     case CKM_AES_GCM:
         if (!encrypt && in_len < tag) return CKR_ENCRYPTED_DATA_LEN_RANGE;
@@ -213,7 +216,8 @@ CK_RV soft_crypt_gcm(CK_SESSION_HANDLE session, const struct cmk_live *key, unsi
                      size_t aad_len, size_t tag_len, const unsigned char *in, size_t in_len,
                      CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-    if (!encrypt && in_len < tag_len) return CKR_ENCRYPTED_DATA_INVALID;
+    if ((!encrypt && in_len < tag_len) || in_len > INT_MAX - 2 * AES_BLOCK)
+        return encrypt ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_INVALID;
     size_t need = encrypt ? in_len + tag_len : in_len - tag_len;
     if (*out_len < need) {
         *out_len = need;
