@@ -5,6 +5,7 @@
 #include "bench_p11.h"
 
 #include "bench_stats.h"
+#include "cmkp11/cmkp11.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -82,12 +83,14 @@ CK_RV keys_rsa_2048_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 	return keys_pair_generate(fn, s, &mech, extra, 2, label, priv, pub);
 }
 
-CK_RV keys_aes_256_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
-			    const char *label, CK_OBJECT_HANDLE *key)
+static CK_RV keys_aes_256_make(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			       const char *label, CK_ULONG level,
+			       CK_OBJECT_HANDLE *key)
 {
 	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
 	CK_ULONG len = 32;
 	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CMK_PROTECTION_LEVEL, &level, sizeof(level) },
 		KEYS_ATTR_BOOL(CKA_TOKEN),
 		KEYS_ATTR_BOOL(CKA_PRIVATE),
 		KEYS_ATTR_BOOL(CKA_SENSITIVE),
@@ -97,8 +100,16 @@ CK_RV keys_aes_256_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 		KEYS_ATTR_LABEL(label),
 	};
 
-	return fn->C_GenerateKey(s, &mech, tmpl,
-				 sizeof(tmpl) / sizeof(tmpl[0]), key);
+	/* Without a level: the template stays standard for any module. */
+	return fn->C_GenerateKey(s, &mech, level ? tmpl : tmpl + 1,
+				 sizeof(tmpl) / sizeof(tmpl[0]) - (level ? 0 : 1),
+				 key);
+}
+
+CK_RV keys_aes_256_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			    const char *label, CK_OBJECT_HANDLE *key)
+{
+	return keys_aes_256_make(fn, s, label, 0, key);
 }
 
 int keys_pair_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
@@ -129,8 +140,10 @@ int keys_pair_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 	return 0;
 }
 
-int keys_aes_256_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
-			const char *label, CK_OBJECT_HANDLE *key)
+/* Finds the AES key labelled label, or makes it at protection level (0 = none asked). */
+static int keys_aes_256_ensure_level(CK_FUNCTION_LIST_PTR fn,
+				     CK_SESSION_HANDLE s, const char *label,
+				     CK_ULONG level, CK_OBJECT_HANDLE *key)
 {
 	CK_ULONG n;
 	CK_RV rv;
@@ -140,12 +153,25 @@ int keys_aes_256_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 		return -1;
 	if (n > 0)
 		return 0;
-	rv = keys_aes_256_generate(fn, s, label, key);
+	rv = keys_aes_256_make(fn, s, label, level, key);
 	if (rv != CKR_OK) {
 		p11_report(label, "C_GenerateKey", rv);
 		return -1;
 	}
 	return 0;
+}
+
+int keys_aes_256_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			const char *label, CK_OBJECT_HANDLE *key)
+{
+	return keys_aes_256_ensure_level(fn, s, label, 0, key);
+}
+
+int keys_aes_256_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+				 CK_OBJECT_HANDLE *key)
+{
+	return keys_aes_256_ensure_level(fn, s, KEYS_LABEL_AES_SOFTWARE,
+					 CMK_PROTECTION_SOFTWARE, key);
 }
 
 void keys_objects_label(char *buf, size_t len, unsigned long i)

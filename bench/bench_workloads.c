@@ -217,6 +217,13 @@ static int wl_decrypt_old_setup(struct wl_shared *sh)
 	return 0;
 }
 
+/* cmkp11's protection level SOFTWARE: the same AES-GCM, run in the module. */
+static int wl_aes_software_setup(struct wl_shared *sh)
+{
+	return keys_aes_256_software_ensure(sh->env->fn, sh->env->session,
+					    &sh->secret);
+}
+
 static int wl_encrypt_op(struct bench_thread *t, unsigned long i)
 {
 	CK_FUNCTION_LIST_PTR fn = wl_fn(t);
@@ -442,6 +449,8 @@ static const struct workload wl_table[] = {
 	{ "decrypt-aes-gcm-old", WL_NEEDS_SESSION | WL_CMKP11_ONLY,
 	  wl_decrypt_old_setup,
 	  wl_decrypt_op, NULL },
+	{ "encrypt-aes-gcm-4k-software", WL_NEEDS_SESSION | WL_CMKP11_ONLY,
+	  wl_aes_software_setup, wl_encrypt_op, NULL },
 	{ "keygen-aes-token", WL_NEEDS_SESSION, wl_keygen_setup,
 	  wl_keygen_aes_op, wl_keygen_cleanup },
 	{ "keygen-ec-p256-token", WL_NEEDS_SESSION, wl_keygen_setup,

@@ -55,6 +55,10 @@ CK_RV cmk_resolve_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, en
 CK_RV cmk_resolve_version_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                                   unsigned long version, enum cmk_use use,
                                   CK_OBJECT_HANDLE *backend, struct cmk_live *facts);
+/* The checks of cmk_resolve_version_for_use (state, usage, version) without asking for
+ * a backend object: for SOFTWARE keys, which have none. */
+CK_RV cmk_check_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, unsigned long version,
+                    enum cmk_use use, struct cmk_live *facts);
 /* Backend handle of a CMK object for attribute access, without use checks. */
 CK_RV cmk_resolve_backend(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                           CK_OBJECT_HANDLE *backend);

@@ -107,6 +107,46 @@ static CK_RV answer_from_record(struct cmk_record *rec, CK_OBJECT_HANDLE handle,
     return (CK_RV)-1;
 }
 
+/* A SOFTWARE key has no backend object: its standard attributes follow from the record,
+ * as the backend would answer them for a sensitive, non-extractable AES key. */
+static CK_RV answer_software(const struct cmk_record *rec, CK_ATTRIBUTE *a)
+{
+    CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+    bool crypt = rec->usage == CMK_USAGE_ENCRYPT_DECRYPT;
+    switch (a->type) {
+    case CKA_CLASS: return put_ulong(a, CKO_SECRET_KEY);
+    case CKA_KEY_TYPE: return put_ulong(a, rec->key_type);
+    case CKA_VALUE_LEN:
+        return put_ulong(a, strtoul(strchr(rec->key_spec, '_') + 1, NULL, 10) / 8);
+    case CKA_KEY_GEN_MECHANISM: return put_ulong(a, CKM_AES_KEY_GEN);
+    case CKA_ENCRYPT:
+    case CKA_DECRYPT: return cmk_attr_put(a, crypt ? &t : &f, 1);
+    case CKA_PRIVATE: return cmk_attr_put(a, (rec->private_mask & CMK_OBJ_SECRET) ? &t : &f, 1);
+    case CKA_TOKEN:
+    case CKA_LOCAL:
+    case CKA_SENSITIVE:
+    case CKA_ALWAYS_SENSITIVE:
+    case CKA_NEVER_EXTRACTABLE:
+    case CKA_MODIFIABLE: return cmk_attr_put(a, &t, 1);
+    case CKA_EXTRACTABLE:
+    case CKA_SIGN:
+    case CKA_VERIFY:
+    case CKA_WRAP:
+    case CKA_UNWRAP:
+    case CKA_DERIVE:
+    case CKA_COPYABLE:
+    case CKA_TRUSTED:
+    case CKA_WRAP_WITH_TRUSTED: return cmk_attr_put(a, &f, 1);
+    case CKA_DESTROYABLE: return cmk_attr_put(a, &t, 1);
+    case CKA_VALUE:
+        a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        return CKR_ATTRIBUTE_SENSITIVE;
+    case CKA_START_DATE:
+    case CKA_END_DATE: return cmk_attr_put(a, NULL, 0);
+    default: a->ulValueLen = CK_UNAVAILABLE_INFORMATION; return CKR_ATTRIBUTE_TYPE_INVALID;
+    }
+}
+
 /* PKCS#11 lets C_GetAttributeValue return any of these; the most telling one wins. */
 static int rv_rank(CK_RV rv)
 {
@@ -158,6 +198,13 @@ CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
         } else if (rv_rank(r) > rv_rank(worst)) {
             worst = r;
         }
+    }
+    if (nforward > 0 && rec.protection == CMK_PROTECTION_SOFTWARE) {
+        for (CK_ULONG k = 0; k < nforward; k++) {
+            CK_RV r = answer_software(&rec, &tmpl[forward[k]]);
+            if (rv_rank(r) > rv_rank(worst)) worst = r;
+        }
+        nforward = 0;
     }
     if (nforward > 0 && !cmk_import_has_material(&rec)) {
         /* No material yet (EXTERNAL origin, PendingImport): the record answers. */
@@ -545,6 +592,12 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                     "metadata can change",
                     rec.key_id);
         rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    if (rv == CKR_OK && forward.count > 0 && rec.protection == CMK_PROTECTION_SOFTWARE) {
+        log_warning("SetAttributeValue: key %s: the standard attributes of a SOFTWARE key are "
+                    "fixed; only its metadata can change",
+                    rec.key_id);
+        rv = CKR_ATTRIBUTE_READ_ONLY;
     }
     if (rv == CKR_OK && forward.count > 0) {
         CK_OBJECT_HANDLE material;

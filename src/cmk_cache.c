@@ -85,6 +85,7 @@ static void entry_fill(struct cache_entry *e, const struct cmk_record *rec, uint
     e->live.usage = rec->usage;
     e->live.key_type = rec->key_type;
     e->live.origin = rec->origin;
+    e->live.protection = rec->protection;
     e->live.primary_version = rec->primary_version;
     e->live.objects = rec->objects;
     e->live.material_expires = rec->material_expires;

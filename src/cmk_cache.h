@@ -10,7 +10,7 @@
 struct cmk_live {
     int64_t row;
     char key_id[37];
-    unsigned long state, usage, key_type, origin, primary_version;
+    unsigned long state, usage, key_type, origin, protection, primary_version;
     unsigned objects;
     int64_t material_expires;        /* imported material expires then, 0 = never */
     CK_OBJECT_HANDLE backend_main;   /* secret or private key of the primary version, 0 = unknown */

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "module.h"
 #include "pubkey.h"
+#include "soft_key.h"
 #include "template.h"
 #include "util.h"
 #include "validate.h"
@@ -266,6 +267,35 @@ static void mech_name(CK_MECHANISM_TYPE m, char out[24])
     snprintf(out, 24, "mechanism=0x%lx", m);
 }
 
+/* SOFTWARE: the material is made and sealed by soft_key and stored beside the row (the
+ * sealed row goes with the row if we die before the commit). */
+static CK_RV create_software(CK_SESSION_HANDLE session, const struct create_request *req,
+                             struct cmk_record *rec, CK_MECHANISM_PTR mech,
+                             CK_OBJECT_HANDLE_PTR key)
+{
+    size_t bytes = strtoul(strchr(req->spec.name, '_') + 1, NULL, 10) / 8;
+    CK_RV rv = soft_key_make(session, rec->row, rec->key_id, 1, bytes);
+    if (rv != CKR_OK) {
+        store_cmk_delete(module.store, rec->row);
+        return rv;
+    }
+    util_crash_point("create:after-generate");
+    char mn[24];
+    mech_name(mech->mechanism, mn);
+    char how[48];
+    snprintf(how, sizeof(how), "%s protection=SOFTWARE", mn);
+    rv = cmk_create_commit(rec, "CreateKey", how, NULL);
+    if (rv != CKR_OK) {
+        store_cmk_delete(module.store, rec->row);
+        return rv;
+    }
+    util_crash_point("create:after-commit");
+    *key = handle_for_cmk(rec->row, CMK_OBJ_SECRET);
+    log_info("CreateKey: %s %s (SOFTWARE) alias '%s'", rec->key_id, req->spec.name,
+             req->has_alias ? req->alias : "");
+    return CKR_OK;
+}
+
 CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR tmpl,
                        CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
@@ -286,6 +316,10 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
         goto out;
     }
     util_crash_point("create:after-insert");
+    if (req.protection == CMK_PROTECTION_SOFTWARE) {
+        rv = create_software(session, &req, &rec, mech, key);
+        goto out;
+    }
 
     unsigned char bid[CMK_BACKEND_ID_LEN];
     char label[80];

@@ -7,6 +7,7 @@
 #include "cmkp11/cmkp11.h"
 #include "log.h"
 #include "module.h"
+#include "soft_key.h"
 #include "util.h"
 
 /* Whether a row read under the write lock is still to be destroyed. */
@@ -51,12 +52,14 @@ static CK_RV purge_one(CK_SESSION_HANDLE session, int64_t row, purge_check still
         cmk_destroy_material(session, rec.key_id, v);
     cmk_import_forget(session, rec.key_id);
     util_crash_point("purge:after-material");
-    s = store_cmk_delete(module.store, rec.row);
+    if (rec.protection == CMK_PROTECTION_SOFTWARE) s = store_sealed_delete(module.store, rec.row);
+    if (s == STORE_OK) s = store_cmk_delete(module.store, rec.row);
     if (s == STORE_OK) s = store_audit(module.store, "DeleteKey", rec.key_id, why);
     if (s == STORE_OK) s = store_commit(module.store);
     else store_rollback(module.store);
     if (s == STORE_OK) {
         cmk_cache_forget(rec.row);
+        soft_key_forget(rec.row);
         log_info("key %s: destroyed (%s)", rec.key_id, why);
     }
     cmk_record_free(&rec);

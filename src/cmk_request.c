@@ -131,9 +131,9 @@ static CK_RV parse_metadata(struct create_request *req, const CK_ATTRIBUTE *a, C
     if (rv != CKR_OK) return rv;
     if ((x = find_either(a, na, b, nb, CKA_CMK_PROTECTION_LEVEL, &rv)) &&
         (rv = read_ulong_attr(x, "CKA_CMK_PROTECTION_LEVEL", &req->protection)) == CKR_OK) {
-        if (req->protection != CMK_PROTECTION_HSM) {
-            log_warning("CreateKey: CKA_CMK_PROTECTION_LEVEL must be CMK_PROTECTION_HSM "
-                        "(SOFTWARE is not available in this version of cmkp11)");
+        if (req->protection != CMK_PROTECTION_HSM && req->protection != CMK_PROTECTION_SOFTWARE) {
+            log_warning("CreateKey: CKA_CMK_PROTECTION_LEVEL must be CMK_PROTECTION_HSM or "
+                        "CMK_PROTECTION_SOFTWARE");
             return CKR_ATTRIBUTE_VALUE_INVALID;
         }
     }
@@ -341,6 +341,19 @@ CK_RV cmk_request_check_quota(void)
     return CKR_OK;
 }
 
+/* SOFTWARE keys: AES (AES_128/192/256) of KMS origin, for now. */
+static CK_RV check_protection_allowed(const struct create_request *req)
+{
+    if (req->protection != CMK_PROTECTION_SOFTWARE) return CKR_OK;
+    if (req->spec.key_type != CKK_AES || req->origin != CMK_ORIGIN_KMS) {
+        log_warning("CreateKey: protection level SOFTWARE is offered for AES key specs of KMS "
+                    "origin only (asked: %s, origin %s)",
+                    req->spec.name, req->origin == CMK_ORIGIN_KMS ? "KMS" : "EXTERNAL");
+        return CKR_TEMPLATE_INCONSISTENT;
+    }
+    return CKR_OK;
+}
+
 CK_RV cmk_request_session_writable(CK_SESSION_HANDLE session)
 {
     CK_SESSION_INFO info;
@@ -387,6 +400,7 @@ CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
     if ((rv = resolve_usage(req, main, nmain, pub, npub)) != CKR_OK) return rv;
     if ((rv = check_export_policy(main, nmain)) != CKR_OK) return rv;
     if ((rv = check_rotation_allowed(req)) != CKR_OK) return rv;
+    if ((rv = check_protection_allowed(req)) != CKR_OK) return rv;
     bool v;
     req->secret_private = true;
     req->public_private = pub && attr_get_bool(pub, npub, CKA_PRIVATE, &v) == ATTR_PRESENT && v;

@@ -15,6 +15,7 @@
 #include "cmkp11/cmkp11.h"
 #include "log.h"
 #include "module.h"
+#include "soft_key.h"
 #include "util.h"
 
 static const CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
@@ -86,6 +87,9 @@ done:
 static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record *rec,
                               unsigned long version)
 {
+    if (rec->protection == CMK_PROTECTION_SOFTWARE) /* a sealed row left by a crash is replaced */
+        return soft_key_make(session, rec->row, rec->key_id, version,
+                             strtoul(strchr(rec->key_spec, '_') + 1, NULL, 10) / 8);
     unsigned char bid[CMK_BACKEND_ID_LEN];
     char label[80];
     cmk_backend_id(rec->key_id, version, bid);

@@ -79,6 +79,12 @@ static CK_RV find_material(CK_SESSION_HANDLE session, const struct cmk_live *liv
 static CK_RV lookup_backend(CK_SESSION_HANDLE session, struct cmk_live *live, unsigned kind,
                             unsigned long version, CK_OBJECT_HANDLE *out)
 {
+    if (live->protection == CMK_PROTECTION_SOFTWARE) {
+        log_warning("key %s: protection level SOFTWARE: it has no backend object; only "
+                    "encrypt and decrypt (AES-GCM, AES-CBC(-PAD), AES-ECB, the envelope) run on it",
+                    live->key_id);
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
     bool pub = kind == CMK_OBJ_PUBLIC;
     if (version == 0 || version == live->primary_version) {
         CK_OBJECT_HANDLE cached = pub ? live->backend_public : live->backend_main;
@@ -167,16 +173,24 @@ static CK_RV refusal(CK_SESSION_HANDLE session, CK_RV rv)
     return srv == CKR_OK ? rv : srv;
 }
 
+CK_RV cmk_check_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, unsigned long version,
+                    enum cmk_use use, struct cmk_live *facts)
+{
+    CK_RV rv = live_of(handle, facts);
+    if (rv == CKR_OBJECT_HANDLE_INVALID) return refusal(session, CKR_KEY_HANDLE_INVALID);
+    if (rv != CKR_OK) return rv;
+    if (version > facts->primary_version) return refusal(session, CKR_KEY_HANDLE_INVALID);
+    if ((rv = check_use(facts, use, version)) != CKR_OK) return refusal(session, rv);
+    return CKR_OK;
+}
+
 CK_RV cmk_resolve_version_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                                   unsigned long version, enum cmk_use use,
                                   CK_OBJECT_HANDLE *backend, struct cmk_live *facts)
 {
     struct cmk_live live;
-    CK_RV rv = live_of(handle, &live);
-    if (rv == CKR_OBJECT_HANDLE_INVALID) return refusal(session, CKR_KEY_HANDLE_INVALID);
+    CK_RV rv = cmk_check_use(session, handle, version, use, &live);
     if (rv != CKR_OK) return rv;
-    if (version > live.primary_version) return refusal(session, CKR_KEY_HANDLE_INVALID);
-    if ((rv = check_use(&live, use, version)) != CKR_OK) return refusal(session, rv);
     if (facts) *facts = live;
     return lookup_backend(session, &live, handle_kind(handle), version, backend);
 }

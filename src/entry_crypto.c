@@ -4,6 +4,7 @@
 #include "cmk.h"
 #include "entry.h"
 #include "handles.h"
+#include "soft_crypt.h"
 #include "vendor_crypto.h"
 
 /* Translates the key of an operation init; a NULL mechanism cancels (PKCS#11 3.0). */
@@ -112,6 +113,15 @@ CK_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_
     FORWARD(C_GenerateRandom, session, out, len);
 }
 
+/* SOFTWARE keys: the module runs the cipher itself (soft_crypt.h). */
+static CK_RV soft_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
+                       bool encrypt)
+{
+    ENTRY_BEGIN(encrypt ? "C_EncryptInit" : "C_DecryptInit");
+    CK_RV rv = soft_crypt_init(session, mech, key, encrypt);
+    ENTRY_RETURN(encrypt ? "C_EncryptInit" : "C_DecryptInit", rv);
+}
+
 CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                               CK_OBJECT_HANDLE key)
 {
@@ -121,6 +131,7 @@ CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         vendor_op_end(session, true); /* a NULL mechanism cancels (PKCS#11 3.0) */
     }
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, true);
+    if (mech && soft_crypt_is_soft(key)) return soft_init(session, mech, key, true);
     return forward_encrypt_init(session, mech, key);
 }
 
@@ -133,6 +144,7 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         vendor_op_end(session, false);
     }
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, false);
+    if (mech && soft_crypt_is_soft(key)) return soft_init(session, mech, key, false);
     CK_RV rv = forward_decrypt_init(session, mech, key);
     /* GCM under a rotated key: older versions may be needed if the tag fails. */
     if (rv == CKR_OK && mech && mech->mechanism == CKM_AES_GCM && handle_is_cmk(key) &&

@@ -8,6 +8,7 @@
 #include "object_find.h"
 #include "object_track.h"
 #include "session.h"
+#include "soft_crypt.h"
 #include "template.h"
 
 CK_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
@@ -85,6 +86,12 @@ CK_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obje
 {
     ENTRY_BEGIN("C_GetObjectSize");
     CK_RV rv = CKR_OK;
+    if (handle_is_cmk(object) && soft_crypt_is_soft(object)) {
+        rv = cmk_object_exists(session, object); /* a SOFTWARE key has no backend object */
+        if (rv == CKR_OK && !size) rv = CKR_ARGUMENTS_BAD;
+        if (rv == CKR_OK) *size = CK_UNAVAILABLE_INFORMATION;
+        ENTRY_RETURN("C_GetObjectSize", rv);
+    }
     if (handle_is_cmk(object)) rv = cmk_resolve_backend(session, object, &object);
     if (rv == CKR_OK) rv = module.be.fn->C_GetObjectSize(session, object, size);
     ENTRY_RETURN("C_GetObjectSize", rv);

@@ -15,6 +15,7 @@
 #include "object_track.h"
 #include "pubkey.h"
 #include "session.h"
+#include "soft_key.h"
 #include "vendor_op.h"
 
 struct module module;
@@ -112,6 +113,7 @@ CK_RV module_initialize(CK_VOID_PTR init_args)
     object_track_reset();
     session_forget_all();
     cmk_cache_clear();
+    soft_key_cleanup(); /* a forked child's inherited copy of the material */
 
     if (config_load(&module.cfg) != 0) {
         rv = CKR_GENERAL_ERROR;
@@ -165,6 +167,7 @@ CK_RV module_finalize(void)
     store_close(module.store);
     backend_close(&module.be);
     close_token_lock();
+    soft_key_cleanup(); /* wipes unsealed material; before its library context goes */
     pubkey_cleanup();
     config_free(&module.cfg);
     log_close();

@@ -186,6 +186,20 @@ static bool residual_match(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                            const struct cmk_query *q)
 {
     if (q->nresidual == 0) return true;
+    struct cmk_live live;
+    if (cmk_cache_get(handle_row(handle), &live) == CKR_OK &&
+        live.protection == CMK_PROTECTION_SOFTWARE) {
+        for (CK_ULONG i = 0; i < q->nresidual; i++) { /* answered by the record */
+            const CK_ATTRIBUTE *want = q->residual[i];
+            unsigned char stack[512];
+            CK_ATTRIBUTE have = {want->type, stack, sizeof(stack)};
+            if (cmk_get_attributes(session, handle, &have, 1) != CKR_OK ||
+                have.ulValueLen != want->ulValueLen ||
+                (want->ulValueLen && memcmp(stack, want->pValue, want->ulValueLen)))
+                return false;
+        }
+        return true;
+    }
     CK_OBJECT_HANDLE material;
     if (cmk_resolve_backend(session, handle, &material) != CKR_OK) return false;
     for (CK_ULONG i = 0; i < q->nresidual; i++) {

@@ -23,6 +23,11 @@ int pubkey_init(void)
     return libctx ? 0 : -1;
 }
 
+OSSL_LIB_CTX *pubkey_libctx(void)
+{
+    return libctx;
+}
+
 void pubkey_cleanup(void)
 {
     OSSL_LIB_CTX_free(libctx);

@@ -4,11 +4,14 @@
 #ifndef CMKP11_PUBKEY_H
 #define CMKP11_PUBKEY_H
 
+#include <openssl/types.h>
 #include <p11-kit/pkcs11.h>
 #include <stddef.h>
 
 int pubkey_init(void);
 void pubkey_cleanup(void);
+/* The module's own library context, made by pubkey_init (NULL before). */
+OSSL_LIB_CTX *pubkey_libctx(void);
 
 /* RSA: modulus and public exponent (big-endian). Returns a malloc'd DER, or NULL. */
 unsigned char *pubkey_spki_rsa(const unsigned char *n, size_t n_len, const unsigned char *e,

@@ -189,6 +189,11 @@ static const char *const migrations[] = {
     " wrap_bits INTEGER NOT NULL DEFAULT 0, valid_to INTEGER NOT NULL DEFAULT 0,"
     " token BLOB, spki BLOB, importing_pid INTEGER NOT NULL DEFAULT 0,"
     " importing_start INTEGER NOT NULL DEFAULT 0, has_material INTEGER NOT NULL DEFAULT 0);",
+    /* 7: SOFTWARE protection level: each version's material sealed (AES-256-GCM under the
+     * backend's token master key, IV || ciphertext || tag); never in clear */
+    "CREATE TABLE cmk_sealed ("
+    " cmk_id INTEGER NOT NULL REFERENCES cmk(id) ON DELETE CASCADE,"
+    " version INTEGER NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (cmk_id, version));",
 };
 
 struct store {
@@ -1160,6 +1165,75 @@ enum store_status store_import_rows(struct store *st, bool claimed, int64_t expi
     if (s == STORE_OK && rc != SQLITE_DONE) s = status_of(st, rc, "read import rows");
     sqlite3_finalize(q);
 out:
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_sealed_put(struct store *st, int64_t row, unsigned long version,
+                                   const unsigned char *blob, size_t len)
+{
+    pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "INSERT OR REPLACE INTO cmk_sealed (cmk_id, version, blob) "
+                                "VALUES (?1, ?2, ?3)",
+                                -1, &q, NULL);
+    enum store_status s;
+    if (rc != SQLITE_OK) {
+        s = status_of(st, rc, "prepare sealed write");
+    } else {
+        sqlite3_bind_int64(q, 1, row);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)version);
+        sqlite3_bind_blob(q, 3, blob, (int)len, SQLITE_TRANSIENT);
+        rc = sqlite3_step(q);
+        s = rc == SQLITE_DONE ? STORE_OK : status_of(st, rc, "write sealed material");
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_sealed_get(struct store *st, int64_t row, unsigned long version,
+                                   unsigned char **blob, size_t *len)
+{
+    *blob = NULL;
+    *len = 0;
+    pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "SELECT blob FROM cmk_sealed WHERE cmk_id = ?1 AND version = ?2",
+                                -1, &q, NULL);
+    enum store_status s;
+    if (rc != SQLITE_OK) {
+        s = status_of(st, rc, "prepare sealed read");
+    } else {
+        sqlite3_bind_int64(q, 1, row);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)version);
+        rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW)
+            s = column_blob_dup(q, 0, blob, len) ? STORE_ERROR : STORE_OK;
+        else
+            s = rc == SQLITE_DONE ? STORE_NOT_FOUND : status_of(st, rc, "read sealed material");
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_sealed_delete(struct store *st, int64_t row)
+{
+    pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db, "DELETE FROM cmk_sealed WHERE cmk_id = ?1", -1, &q, NULL);
+    enum store_status s;
+    if (rc != SQLITE_OK) {
+        s = status_of(st, rc, "prepare sealed delete");
+    } else {
+        sqlite3_bind_int64(q, 1, row);
+        rc = sqlite3_step(q);
+        s = rc == SQLITE_DONE ? STORE_OK : status_of(st, rc, "delete sealed material");
+        sqlite3_finalize(q);
+    }
     pthread_mutex_unlock(&st->lock);
     return s;
 }

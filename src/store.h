@@ -126,6 +126,14 @@ enum store_status store_cmk_set_material_expires(struct store *st, int64_t row, 
 enum store_status store_import_rows(struct store *st, bool claimed, int64_t expired_by,
                                     int64_t **rows, size_t *count);
 
+/* SOFTWARE protection level: a version's sealed material (IV || ciphertext || tag).
+ * get: malloc'd copy, STORE_NOT_FOUND when the version has none. */
+enum store_status store_sealed_put(struct store *st, int64_t row, unsigned long version,
+                                   const unsigned char *blob, size_t len);
+enum store_status store_sealed_get(struct store *st, int64_t row, unsigned long version,
+                                   unsigned char **blob, size_t *len);
+enum store_status store_sealed_delete(struct store *st, int64_t row);
+
 const char *store_status_name(enum store_status s);
 
 #endif

@@ -1,5 +1,6 @@
 /* vendor_crypto.c - envelope encryption and version fallback, composed from the
- * backend's own AES-GCM: key material never leaves the backend. */
+ * backend's own AES-GCM for HSM keys (key material never leaves the backend), and from
+ * the in-process AES-GCM of soft_crypt for SOFTWARE keys; the same byte format. */
 #include "vendor_crypto.h"
 
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "handles.h"
 #include "log.h"
 #include "module.h"
+#include "soft_crypt.h"
 #include "util.h"
 
 /* PKCS#11: a call ends the operation unless it succeeded as a length query or asked for
@@ -47,9 +49,10 @@ CK_RV envelope_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_
     CK_OBJECT_HANDLE material;
     struct cmk_live facts;
     /* Checked now, as for any Init: state and usage. */
-    CK_RV rv = cmk_resolve_version_for_use(session, key, handle_version(key),
-                                           encrypt ? CMK_USE_ENCRYPT : CMK_USE_DECRYPT,
-                                           &material, &facts);
+    enum cmk_use use = encrypt ? CMK_USE_ENCRYPT : CMK_USE_DECRYPT;
+    CK_RV rv = cmk_check_use(session, key, handle_version(key), use, &facts);
+    if (rv == CKR_OK && facts.protection != CMK_PROTECTION_SOFTWARE)
+        rv = cmk_resolve_version_for_use(session, key, handle_version(key), use, &material, NULL);
     if (rv != CKR_OK) return rv;
     if (facts.key_type != CKK_AES) return CKR_KEY_TYPE_INCONSISTENT;
     struct vendor_op op = {.kind = encrypt ? VOP_ENVELOPE_ENCRYPT : VOP_ENVELOPE_DECRYPT,
@@ -62,8 +65,10 @@ CK_RV envelope_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_
     return vendor_op_begin(session, &op);
 }
 
-/* GCM over the backend with header || caller AAD as authenticated data. */
-static CK_RV gcm_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material, bool encrypt,
+/* GCM with header || caller AAD as authenticated data: in the backend under material,
+ * or in-process for a SOFTWARE key (facts). */
+static CK_RV gcm_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
+                      const struct cmk_live *facts, unsigned long version, bool encrypt,
                       unsigned char *iv, const unsigned char *header, const struct vendor_op *op,
                       CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
@@ -72,6 +77,12 @@ static CK_RV gcm_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material, bool
     if (!aad) return CKR_HOST_MEMORY;
     memcpy(aad, header, ENVELOPE_HEADER_LEN);
     if (op->aad_len) memcpy(aad + ENVELOPE_HEADER_LEN, op->aad, op->aad_len);
+    if (facts->protection == CMK_PROTECTION_SOFTWARE) {
+        CK_RV rv = soft_crypt_gcm(session, facts, version, encrypt, iv, ENVELOPE_IV_LEN, aad,
+                                  aad_len, ENVELOPE_TAG_LEN, in, in_len, out, out_len);
+        free(aad);
+        return rv;
+    }
     CK_GCM_PARAMS gcm = {iv, ENVELOPE_IV_LEN, ENVELOPE_IV_LEN * 8, aad, aad_len,
                          ENVELOPE_TAG_LEN * 8};
     CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
@@ -96,9 +107,11 @@ static CK_RV envelope_seal(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
         *out_len = need;
         return CKR_BUFFER_TOO_SMALL;
     }
-    CK_OBJECT_HANDLE material;
+    CK_OBJECT_HANDLE material = CK_INVALID_HANDLE;
     struct cmk_live facts;
-    CK_RV rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_ENCRYPT, &material, &facts);
+    CK_RV rv = cmk_check_use(session, op->key, 0, CMK_USE_ENCRYPT, &facts);
+    if (rv == CKR_OK && facts.protection != CMK_PROTECTION_SOFTWARE)
+        rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_ENCRYPT, &material, NULL);
     if (rv != CKR_OK) return rv;
     struct envelope_header h;
     util_uuid_bytes(facts.key_id, h.key_id);
@@ -112,8 +125,8 @@ static CK_RV envelope_seal(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
     envelope_write(saved, &h);
     memcpy(out, saved, sizeof(saved));
     CK_ULONG body = *out_len - ENVELOPE_HEADER_LEN;
-    rv = gcm_call(session, material, true, iv, saved, op, in, in_len, out + ENVELOPE_HEADER_LEN,
-                  &body);
+    rv = gcm_call(session, material, &facts, facts.primary_version, true, iv, saved, op, in,
+                  in_len, out + ENVELOPE_HEADER_LEN, &body);
     if (rv == CKR_OK) *out_len = ENVELOPE_HEADER_LEN + body;
     return rv;
 }
@@ -126,8 +139,12 @@ static CK_RV envelope_open(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
     CK_RV rv = envelope_parse(in, in_len, &h, &plain);
     if (rv != CKR_OK) return rv;
     struct cmk_live facts;
-    CK_OBJECT_HANDLE material;
-    rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_DECRYPT, &material, &facts);
+    CK_OBJECT_HANDLE material = CK_INVALID_HANDLE;
+    bool soft = false;
+    rv = cmk_check_use(session, op->key, 0, CMK_USE_DECRYPT, &facts);
+    if (rv == CKR_OK) soft = facts.protection == CMK_PROTECTION_SOFTWARE;
+    if (rv == CKR_OK && !soft)
+        rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_DECRYPT, &material, NULL);
     if (rv != CKR_OK) return rv;
     unsigned char key_id[16];
     util_uuid_bytes(facts.key_id, key_id);
@@ -148,12 +165,12 @@ static CK_RV envelope_open(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
         *out_len = plain;
         return CKR_BUFFER_TOO_SMALL;
     }
-    if (version != facts.primary_version) {
+    if (version != facts.primary_version && !soft) {
         rv = cmk_resolve_version_for_use(session, op->key, version, CMK_USE_DECRYPT, &material,
                                          NULL);
         if (rv != CKR_OK) return rv;
     }
-    rv = gcm_call(session, material, false, h.iv, in, op, in + ENVELOPE_HEADER_LEN,
+    rv = gcm_call(session, material, &facts, version, false, h.iv, in, op, in + ENVELOPE_HEADER_LEN,
                   in_len - ENVELOPE_HEADER_LEN, out, out_len);
     if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) {
         log_warning("envelope: key %s version %lu: authentication failed (0x%lx)", facts.key_id,
@@ -214,7 +231,8 @@ CK_RV vendor_encrypt(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, 
                      CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
     if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
-    CK_RV rv = envelope_seal(s, op, in, in_len, out, out_len);
+    CK_RV rv = op->kind == VOP_SOFT_ENCRYPT ? soft_crypt_run(s, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len)
+                                            : envelope_seal(s, op, in, in_len, out, out_len);
     if (!operation_continues(rv, out)) vendor_op_end(s, true);
     return rv;
 }
@@ -234,7 +252,8 @@ CK_RV vendor_encrypt_final(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PT
                            CK_ULONG_PTR out_len)
 {
     if (!out_len) return CKR_ARGUMENTS_BAD;
-    CK_RV rv = envelope_seal(s, op, op->buffer, op->buffer_len, out, out_len);
+    CK_RV rv = op->kind == VOP_SOFT_ENCRYPT ? soft_crypt_run(s, op, NULL, 0, out, out_len)
+                                            : envelope_seal(s, op, op->buffer, op->buffer_len, out, out_len);
     if (!operation_continues(rv, out)) vendor_op_end(s, true);
     return rv;
 }
@@ -244,7 +263,9 @@ CK_RV vendor_decrypt(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, 
 {
     if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
     CK_RV rv = op->kind == VOP_GCM_FALLBACK ? gcm_fallback_decrypt(s, op, in, in_len, out, out_len)
-                                            : envelope_open(s, op, in, in_len, out, out_len);
+               : op->kind == VOP_SOFT_DECRYPT
+                   ? soft_crypt_run(s, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len)
+                   : envelope_open(s, op, in, in_len, out, out_len);
     if (!operation_continues(rv, out)) vendor_op_end(s, false);
     return rv;
 }
@@ -273,7 +294,8 @@ CK_RV vendor_decrypt_final(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PT
         return module.be.fn->C_DecryptFinal(s, out, out_len);
     }
     if (!out_len) return CKR_ARGUMENTS_BAD;
-    CK_RV rv = envelope_open(s, op, op->buffer, op->buffer_len, out, out_len);
+    CK_RV rv = op->kind == VOP_SOFT_DECRYPT ? soft_crypt_run(s, op, NULL, 0, out, out_len)
+                                            : envelope_open(s, op, op->buffer, op->buffer_len, out, out_len);
     if (!operation_continues(rv, out)) vendor_op_end(s, false);
     return rv;
 }

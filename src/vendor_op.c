@@ -17,7 +17,7 @@ struct op_entry {
 
 static bool is_encrypt(enum vendor_op_kind kind)
 {
-    return kind == VOP_ENVELOPE_ENCRYPT;
+    return kind == VOP_ENVELOPE_ENCRYPT || kind == VOP_SOFT_ENCRYPT;
 }
 
 unsigned long vendor_ops_active;

@@ -1,5 +1,6 @@
 /* vendor_op.h - cryptographic operations cmkp11 runs itself rather than forwarding:
- * the envelope mechanism, and AES-GCM decrypt that falls back to older key versions.
+ * the envelope mechanism, AES-GCM decrypt that falls back to older key versions, and
+ * every operation on a SOFTWARE key (run in-process, see soft_crypt.h).
  * While no session has one, the forwarding path pays one relaxed atomic load. */
 #ifndef CMKP11_VENDOR_OP_H
 #define CMKP11_VENDOR_OP_H
@@ -8,7 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum vendor_op_kind { VOP_ENVELOPE_ENCRYPT, VOP_ENVELOPE_DECRYPT, VOP_GCM_FALLBACK };
+enum vendor_op_kind {
+    VOP_ENVELOPE_ENCRYPT,
+    VOP_ENVELOPE_DECRYPT,
+    VOP_GCM_FALLBACK,
+    VOP_SOFT_ENCRYPT,
+    VOP_SOFT_DECRYPT,
+};
 
 struct vendor_op {
     enum vendor_op_kind kind;
@@ -18,6 +25,8 @@ struct vendor_op {
     unsigned char *iv;        /* fallback: GCM IV */
     size_t iv_len;
     CK_ULONG iv_bits, tag_bits;
+    CK_MECHANISM_TYPE mechanism; /* soft: the client's mechanism */
+    unsigned long version;       /* soft: the handle's version, 0 = primary (GCM falls back) */
     unsigned char *buffer;    /* multi-part input, run as one at Final */
     size_t buffer_len;
 };

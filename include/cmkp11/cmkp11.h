@@ -42,7 +42,8 @@ extern "C" {
 /* Origin: CK_ULONG, one of CMK_ORIGIN_*. create, find. A key created with
  * CMK_ORIGIN_EXTERNAL has no material: state PendingImport until material is imported. */
 #define CKA_CMK_ORIGIN CKA_CMK(0x05)
-/* Protection level: CK_ULONG, one of CMK_PROTECTION_*. create, find. */
+/* Protection level: CK_ULONG, one of CMK_PROTECTION_*. create (default HSM), find.
+ * SOFTWARE: AES specs of KMS origin only (else CKR_TEMPLATE_INCONSISTENT); see below. */
 #define CKA_CMK_PROTECTION_LEVEL CKA_CMK(0x06)
 /* Key state: CK_ULONG, one of CMK_STATE_*. find; set: Enabled <-> Disabled;
  * Enabled or Disabled -> PendingDeletion (schedules deletion after the key's pending
@@ -177,7 +178,13 @@ typedef struct CK_CMK_ENVELOPE_PARAMS {
 #define CMK_ORIGIN_EXTERNAL 2UL /* material imported */
 
 /* CKA_CMK_PROTECTION_LEVEL values */
-#define CMK_PROTECTION_HSM 1UL
+#define CMK_PROTECTION_HSM 1UL /* material in the backend HSM, used there */
+/* Material sealed in the store (AES-256-GCM under the backend's token master key, key id
+ * and version bound as AAD), unsealed into locked, non-dumpable memory and used
+ * in-process: CKM_AES_GCM, CKM_AES_CBC_PAD, CKM_AES_CBC, CKM_AES_ECB, CKM_CMK_ENVELOPE.
+ * Standard attributes as for a sensitive, non-extractable AES key (and fixed: a change is
+ * CKR_ATTRIBUTE_READ_ONLY); sign, wrap and unwrap: CKR_KEY_FUNCTION_NOT_PERMITTED.
+ * Sealed material missing, damaged or moved, or master key missing: CKR_DEVICE_ERROR. */
 #define CMK_PROTECTION_SOFTWARE 2UL
 
 /* CKA_CMK_KEY_STATE values */

@@ -98,7 +98,22 @@ expect_eq "Tencent Type=2 is EXTERNAL, for EC keys too" \
 ctl create-key --origin CLOUD
 expect_error "unknown origin" InvalidParameterValue.InvalidType 2
 ctl create-key --protection-level SOFTWARE
-expect_error "SOFTWARE protection not yet supported" UnsupportedOperation 4
+expect_eq "SOFTWARE: an AES_256 key whose material the module seals" \
+    '(d["KeyMetadata"]["KeySpec"], d["KeyMetadata"]["ProtectionLevel"])' "('AES_256', 'SOFTWARE')"
+soft=$(j 'd["KeyMetadata"]["KeyId"]')
+ctl describe-key --key-id "$soft"
+expect_eq "describe-key shows ProtectionLevel SOFTWARE" 'd["KeyMetadata"]["ProtectionLevel"]' SOFTWARE
+ctl encrypt --key-id "$soft" --plaintext "$(printf 'soft secret' | base64 -w0)"
+expect_ok "encrypt with the SOFTWARE key"
+blob=$(j 'd["CiphertextBlob"]')
+ctl decrypt --ciphertext-blob "$blob"
+expect_eq "decrypt with the SOFTWARE key" 'd["Plaintext"]' "$(printf 'soft secret' | base64 -w0)"
+ctl create-key --protection-level SOFTWARE --key-spec EC_P256
+expect_error "SOFTWARE is for AES specs only" UnsupportedOperation 4
+ctl create-key --protection-level software --origin EXTERNAL
+expect_error "SOFTWARE with EXTERNAL origin is not offered" UnsupportedOperation 4
+ctl create-key --protection-level CLOUD
+expect_error "unknown protection level" InvalidParameter 2
 ctl create-key --description "$(printf 'bell\a')"
 expect_error "control character in the description" InvalidParameter 2
 ctl create-key --tags a=1,b=2,a=3
@@ -110,5 +125,5 @@ expect_error "rotation of an EC key" UnsupportedOperation 4
 
 # Nothing refused above left a key behind.
 ctl list-keys --limit 1000
-expect_eq "only the keys created successfully exist" 'd["TotalCount"]' 24
+expect_eq "only the keys created successfully exist" 'd["TotalCount"]' 25
 finish

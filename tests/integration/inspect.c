@@ -21,8 +21,9 @@ static CK_SLOT_ID find_backend_slot(CK_FUNCTION_LIST_PTR be, const char *label)
     return (CK_SLOT_ID)-1;
 }
 
-/* Token objects whose label starts with prefix ("" for all of them). */
-long inspect_backend_objects(const char *prefix)
+/* Token objects whose label starts with prefix ("" for all of them), destroyed too when
+ * destroy is set. */
+static long backend_objects(const char *prefix, int destroy)
 {
     CK_FUNCTION_LIST_PTR be = harness_load(getenv("CMK_BACKEND"));
     if (be->C_Initialize(NULL) != CKR_OK) return -1;
@@ -30,7 +31,9 @@ long inspect_backend_objects(const char *prefix)
     CK_SLOT_ID slot = find_backend_slot(be, getenv("CMK_BACKEND_TOKEN"));
     CK_SESSION_HANDLE s;
     const char *pin = getenv("CMK_PIN");
-    if (slot != (CK_SLOT_ID)-1 && be->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) == CKR_OK) {
+    if (slot != (CK_SLOT_ID)-1 &&
+        be->C_OpenSession(slot, CKF_SERIAL_SESSION | (destroy ? CKF_RW_SESSION : 0), NULL, NULL,
+                          &s) == CKR_OK) {
         if (be->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)) == CKR_OK &&
             be->C_FindObjectsInit(s, NULL, 0) == CKR_OK) {
             CK_OBJECT_HANDLE h[512];
@@ -44,13 +47,23 @@ long inspect_backend_objects(const char *prefix)
                 size_t n = strlen(prefix);
                 if (!n || (be->C_GetAttributeValue(s, h[i], &a, 1) == CKR_OK &&
                            a.ulValueLen >= n && memcmp(label, prefix, n) == 0))
-                    count++;
+                    count += !destroy || be->C_DestroyObject(s, h[i]) == CKR_OK;
             }
         }
         be->C_CloseSession(s);
     }
     be->C_Finalize(NULL);
     return count;
+}
+
+long inspect_backend_objects(const char *prefix)
+{
+    return backend_objects(prefix, 0);
+}
+
+long inspect_backend_destroy(const char *prefix)
+{
+    return backend_objects(prefix, 1);
 }
 
 long inspect_backend_material(void)

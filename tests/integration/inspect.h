@@ -10,6 +10,8 @@
 long inspect_backend_material(void);
 /* Number of backend token objects whose label starts with prefix ("" for all). */
 long inspect_backend_objects(const char *prefix);
+/* Destroys them; returns how many went. */
+long inspect_backend_destroy(const char *prefix);
 /* Result of a single-number SQL query on the store, -1 on error. */
 long inspect_store_count(const char *sql);
 /* Lines of the module's log (CMK_WORK/cmkp11.log) that contain needle, -1 if unreadable. */

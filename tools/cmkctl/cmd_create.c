@@ -25,7 +25,9 @@ static const struct opt_def create_opts[] = {
     {"origin", "ORIGIN", 0,
      "KMS (also Aliyun_KMS, AWS_KMS, kms, 1), or EXTERNAL (2): the key has no material and "
      "waits in PendingImport for import-key-material (AES, HMAC, RSA and EC specs)"},
-    {"protection-level", "LEVEL", 0, "HSM (the default and only level for now)"},
+    {"protection-level", "LEVEL", 0,
+     "HSM (the default: material in the backend) or SOFTWARE (AES specs of KMS origin: "
+     "material sealed in the store under the token's master key, used in-process)"},
     {"enable-automatic-rotation", NULL, 0, "rotate automatically (symmetric keys only)"},
     {"rotation-interval", "PERIOD", 0,
      "rotation interval: 365d, 8760h, 525600m, 31536000s or whole days; 7 to 2560 days"},
@@ -103,10 +105,11 @@ static int parse_origin_and_level(struct ctl *ctl, struct create_req *r)
             r->has_protection = 1;
             r->protection = CMK_PROTECTION_HSM;
         } else if (!strcasecmp(level, "SOFTWARE")) {
-            return ctl_fail(ctl, KMS_UNSUPPORTED, "protection level SOFTWARE is not yet supported");
+            r->has_protection = 1;
+            r->protection = CMK_PROTECTION_SOFTWARE;
         } else {
-            return ctl_fail(ctl, KMS_INVALID_PARAMETER, "unknown protection level '%s' (HSM)",
-                            level);
+            return ctl_fail(ctl, KMS_INVALID_PARAMETER,
+                            "unknown protection level '%s' (HSM or SOFTWARE)", level);
         }
     }
     return 0;
@@ -229,6 +232,13 @@ static int explain_refusal(struct ctl *ctl, CK_RV rv, const struct create_req *r
                         "key spec %s cannot have usage %s (AES: ENCRYPT_DECRYPT; EC: "
                         "SIGN_VERIFY; RSA: either; HMAC: GENERATE_VERIFY_MAC) (%s)",
                         r->spec->name, keyusage_name(r->usage), rvname);
+    if (r->has_protection && r->protection == CMK_PROTECTION_SOFTWARE &&
+        (r->spec->family != FAMILY_AES || (r->has_origin && r->origin != CMK_ORIGIN_KMS)))
+        return ctl_fail(ctl, KMS_UNSUPPORTED,
+                        "protection level SOFTWARE is for AES key specs of KMS origin only; "
+                        "%s%s cannot have it (%s)",
+                        r->spec->name, r->has_origin && r->origin != CMK_ORIGIN_KMS ? " EXTERNAL" : "",
+                        rvname);
     if (r->rotation && r->spec->family != FAMILY_AES)
         return ctl_fail(ctl, KMS_UNSUPPORTED,
                         "automatic rotation is only for symmetric keys; %s cannot rotate (%s)",

@@ -1,0 +1,31 @@
+/* soft_crypt.h - encrypt and decrypt on SOFTWARE keys, in-process with OpenSSL EVP, as
+ * per-session vendor operations (vendor_op.h). Input is gathered until the last call and
+ * run as one, so every output length is known before anything is written. */
+#ifndef CMKP11_SOFT_CRYPT_H
+#define CMKP11_SOFT_CRYPT_H
+
+#include <p11-kit/pkcs11.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmk_cache.h"
+#include "vendor_op.h"
+
+/* Is handle a CMK of protection level SOFTWARE? */
+bool soft_crypt_is_soft(CK_OBJECT_HANDLE handle);
+/* C_EncryptInit / C_DecryptInit on a SOFTWARE key: CKM_AES_GCM, CKM_AES_CBC_PAD,
+ * CKM_AES_CBC, CKM_AES_ECB. */
+CK_RV soft_crypt_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
+                      bool encrypt);
+/* Runs the op over in (single-part) or its buffer (in == NULL: at Final). */
+CK_RV soft_crypt_run(CK_SESSION_HANDLE session, struct vendor_op *op, const unsigned char *in,
+                     size_t in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+/* AES-GCM on one version of a SOFTWARE key (the envelope's cipher): out holds
+ * ciphertext || tag; CKR_ENCRYPTED_DATA_INVALID when the tag fails. */
+CK_RV soft_crypt_gcm(CK_SESSION_HANDLE session, const struct cmk_live *key, unsigned long version,
+                     bool encrypt, const unsigned char *iv, size_t iv_len, const unsigned char *aad,
+                     size_t aad_len, size_t tag_len, const unsigned char *in, size_t in_len,
+                     CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+
+#endif
