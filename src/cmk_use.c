@@ -59,6 +59,15 @@ static CK_RV find_material(CK_SESSION_HANDLE session, const struct cmk_live *liv
     CK_ULONG n = 0;
     CK_RV rv = backend_find_by_id(&module.be, session, bid, sizeof(bid), class_of(kind), found, 2,
                                   &n);
+    if (rv == CKR_OK && n == 0) {
+        /* SoftHSMv2's file store can miss an object while another process rewrites the
+         * token's files: look once more with those writers held off (they take the token
+         * lock exclusively) before calling the material missing. */
+        module_token_lock_shared();
+        rv = backend_find_by_id(&module.be, session, bid, sizeof(bid), class_of(kind), found, 2,
+                                &n);
+        module_token_unlock();
+    }
     if (rv != CKR_OK) return rv;
     if (n == 0 && !module_backend_token_present()) return CKR_DEVICE_REMOVED;
     if (n == 0) {

@@ -36,9 +36,16 @@ static long backend_objects(const char *prefix, int destroy)
                           &s) == CKR_OK) {
         if (be->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)) == CKR_OK &&
             be->C_FindObjectsInit(s, NULL, 0) == CKR_OK) {
-            CK_OBJECT_HANDLE h[512];
-            CK_ULONG n = 0;
-            be->C_FindObjects(s, h, 512, &n);
+            /* All of them, however many: a fixed-size first batch undercounted big tokens. */
+            CK_OBJECT_HANDLE *h = NULL;
+            CK_ULONG n = 0, got = 0;
+            do {
+                CK_OBJECT_HANDLE *more = realloc(h, (n + 512) * sizeof(*h));
+                if (!more) break;
+                h = more;
+                if (be->C_FindObjects(s, h + n, 512, &got) != CKR_OK) got = 0;
+                n += got;
+            } while (got == 512);
             be->C_FindObjectsFinal(s);
             count = 0;
             for (CK_ULONG i = 0; i < n; i++) {
@@ -49,6 +56,7 @@ static long backend_objects(const char *prefix, int destroy)
                            a.ulValueLen >= n && memcmp(label, prefix, n) == 0))
                     count += !destroy || be->C_DestroyObject(s, h[i]) == CKR_OK;
             }
+            free(h);
         }
         be->C_CloseSession(s);
     }

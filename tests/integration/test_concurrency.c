@@ -195,7 +195,9 @@ static void run_all(void)
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias LIKE 'shared-%'") <= 6);
     long versions = inspect_store_count("SELECT count(*) FROM cmk_version");
     CHECK(versions == inspect_store_count("SELECT sum(primary_version) FROM cmk"));
-    CHECK(inspect_backend_material() == versions);
+    long material = inspect_backend_material();
+    if (material != versions) printf("  backend material %ld, versions %ld\n", material, versions);
+    CHECK(material == versions);
 }
 
 int main(int argc, char **argv)
