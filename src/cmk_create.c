@@ -210,6 +210,37 @@ void cmk_create_undo(CK_SESSION_HANDLE session, struct cmk_record *rec)
 }
 
 /* The backend's own identity for the material: never the client's label or id. */
+CK_RV cmk_create_internal_key(CK_SESSION_HANDLE session, CK_MECHANISM_TYPE mech, CK_KEY_TYPE type,
+                              const CK_ATTRIBUTE *usage, CK_ULONG n_usage, const void *id,
+                              CK_ULONG id_len, const char *label, CK_OBJECT_HANDLE *out)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_ULONG len = 32;
+    struct tmpl_builder b;
+    tmpl_init(&b);
+    tmpl_set(&b, CKA_CLASS, &cls, sizeof(cls));
+    tmpl_set(&b, CKA_KEY_TYPE, &type, sizeof(type));
+    tmpl_set(&b, CKA_VALUE_LEN, &len, sizeof(len));
+    tmpl_set(&b, CKA_TOKEN, &ck_true, 1);
+    tmpl_set(&b, CKA_PRIVATE, &ck_true, 1);
+    tmpl_set(&b, CKA_SENSITIVE, &ck_true, 1);
+    tmpl_set(&b, CKA_EXTRACTABLE, &ck_false, 1);
+    for (CK_ULONG i = 0; i < n_usage; i++)
+        tmpl_set(&b, usage[i].type, usage[i].pValue, usage[i].ulValueLen);
+    tmpl_set(&b, CKA_DERIVE, &ck_false, 1);
+    tmpl_set(&b, CKA_ID, id, id_len);
+    tmpl_set(&b, CKA_LABEL, label, (CK_ULONG)strlen(label));
+    CK_RV rv = CKR_HOST_MEMORY;
+    if (!b.failed) {
+        CK_MECHANISM gen = {mech, NULL, 0};
+        module_token_lock();
+        rv = module.be.fn->C_GenerateKey(session, &gen, b.attrs, b.count, out);
+        module_token_unlock();
+    }
+    tmpl_free(&b);
+    return rv;
+}
+
 void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bid,
                                  const char *label)
 {

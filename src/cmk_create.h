@@ -43,6 +43,12 @@ void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bi
 void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *client,
                                   CK_ULONG n, const unsigned char *bid, const char *label,
                                   CK_OBJECT_CLASS cls, CK_ULONG usage);
+/* Makes one of cmkp11's own 32-byte secret keys in the backend (the SOFTWARE master key,
+ * the import-token MAC key): token, private, sensitive, never extractable, never
+ * deriving, with the given identity; usage holds its function flags. Under the token lock. */
+CK_RV cmk_create_internal_key(CK_SESSION_HANDLE session, CK_MECHANISM_TYPE mech, CK_KEY_TYPE type,
+                              const CK_ATTRIBUTE *usage, CK_ULONG n_usage, const void *id,
+                              CK_ULONG id_len, const char *label, CK_OBJECT_HANDLE *out);
 /* How often material generation is tried before a failure is reported. */
 #define CMK_CREATE_ATTEMPTS 3
 /* After a failed attempt to make material: should it be tried once more? */

@@ -205,27 +205,9 @@ static CK_RV mac_keys(CK_SESSION_HANDLE session, bool create, CK_OBJECT_HANDLE *
     CK_RV rv = backend_find_by_id(&module.be, session, mac_key_id, sizeof(mac_key_id),
                                   CKO_SECRET_KEY, out, 4, n);
     if (rv != CKR_OK || *n > 0 || !create) return rv;
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
-    CK_ULONG len = 32;
-    CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},
-        {CKA_KEY_TYPE, &type, sizeof(type)},
-        {CKA_VALUE_LEN, &len, sizeof(len)},
-        {CKA_TOKEN, (void *)&ck_true, 1},
-        {CKA_PRIVATE, (void *)&ck_true, 1},
-        {CKA_SENSITIVE, (void *)&ck_true, 1},
-        {CKA_EXTRACTABLE, (void *)&ck_false, 1},
-        {CKA_SIGN, (void *)&ck_true, 1},
-        {CKA_VERIFY, (void *)&ck_true, 1},
-        {CKA_DERIVE, (void *)&ck_false, 1},
-        {CKA_ID, (void *)mac_key_id, sizeof(mac_key_id)},
-        {CKA_LABEL, MAC_KEY_LABEL, sizeof(MAC_KEY_LABEL) - 1},
-    };
-    CK_MECHANISM gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
-    module_token_lock();
-    rv = module.be.fn->C_GenerateKey(session, &gen, t, sizeof(t) / sizeof(t[0]), out);
-    module_token_unlock();
+    const CK_ATTRIBUTE usage[] = {{CKA_SIGN, (void *)&ck_true, 1}, {CKA_VERIFY, (void *)&ck_true, 1}};
+    rv = cmk_create_internal_key(session, CKM_GENERIC_SECRET_KEY_GEN, CKK_GENERIC_SECRET, usage, 2,
+                                 mac_key_id, sizeof(mac_key_id), MAC_KEY_LABEL, out);
     if (rv != CKR_OK) {
         log_error("GetParametersForImport: the backend cannot make the import token key: 0x%lx",
                   rv);

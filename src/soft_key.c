@@ -9,6 +9,7 @@
  * moved to another key or version fails to open. Clear material exists only in the
  * arena (mlock'ed, MADV_DONTDUMP) and, during one operation, in OpenSSL's cipher
  * context. */
+#include "cmk_create.h"
 #include "soft_key.h"
 
 #include <errno.h>
@@ -66,32 +67,14 @@ static CK_RV find_master(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out, CK_ULONG *n
 
 static CK_RV generate_master(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out)
 {
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE type = CKK_AES;
-    CK_ULONG len = 32;
-    CK_ATTRIBUTE t[] = {
-        {CKA_CLASS, &cls, sizeof(cls)},
-        {CKA_KEY_TYPE, &type, sizeof(type)},
-        {CKA_VALUE_LEN, &len, sizeof(len)},
-        {CKA_TOKEN, (void *)&ck_true, 1},
-        {CKA_PRIVATE, (void *)&ck_true, 1},
-        {CKA_SENSITIVE, (void *)&ck_true, 1},
-        {CKA_EXTRACTABLE, (void *)&ck_false, 1},
-        {CKA_ENCRYPT, (void *)&ck_true, 1},
-        {CKA_DECRYPT, (void *)&ck_true, 1},
-        {CKA_SIGN, (void *)&ck_false, 1},
-        {CKA_VERIFY, (void *)&ck_false, 1},
-        {CKA_WRAP, (void *)&ck_false, 1},
-        {CKA_UNWRAP, (void *)&ck_false, 1},
-        {CKA_DERIVE, (void *)&ck_false, 1},
-        {CKA_ID, (void *)master_id, sizeof(master_id)},
-        {CKA_LABEL, MASTER_LABEL, sizeof(MASTER_LABEL) - 1},
+    const CK_ATTRIBUTE usage[] = {
+        {CKA_ENCRYPT, (void *)&ck_true, 1}, {CKA_DECRYPT, (void *)&ck_true, 1},
+        {CKA_SIGN, (void *)&ck_false, 1},   {CKA_VERIFY, (void *)&ck_false, 1},
+        {CKA_WRAP, (void *)&ck_false, 1},   {CKA_UNWRAP, (void *)&ck_false, 1},
     };
-    CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
-    module_token_lock();
-    CK_RV rv = module.be.fn->C_GenerateKey(s, &gen, t, sizeof(t) / sizeof(t[0]), out);
-    module_token_unlock();
-    return rv;
+    return cmk_create_internal_key(s, CKM_AES_KEY_GEN, CKK_AES, usage,
+                                   sizeof(usage) / sizeof(usage[0]), master_id, sizeof(master_id),
+                                   MASTER_LABEL, out);
 }
 
 /* The master key, made on first need: looked up, and if absent looked up again and made
