@@ -8,7 +8,7 @@ packages=(
     libssl-dev libsqlite3-dev libp11-kit-dev libinih-dev libjson-c-dev
     softhsm2 opensc p11-kit gnutls-bin libnss3-tools
     libengine-pkcs11-openssl openssl sqlite3 python3-pykcs11 openjdk-17-jre-headless
-    clang libclang-rt-14-dev valgrind
+    clang libclang-rt-14-dev valgrind e2fsprogs util-linux
 )
 missing=()
 for p in "${packages[@]}"; do
