@@ -168,6 +168,42 @@ typedef struct CK_CMK_ENVELOPE_PARAMS {
     CK_ULONG ulAADLen;
 } CK_CMK_ENVELOPE_PARAMS;
 
+/*
+ * GM/T (Chinese national) algorithms: SM4 (GB/T 32907), SM2 (GB/T 32918), SM3 (GB/T 32905).
+ * PKCS#11 2.40 names none of them, so their key types and mechanisms are cmkp11 vendor
+ * values. On a backend without SM mechanisms these keys need protection level SOFTWARE;
+ * otherwise CreateKey refuses them with CKR_MECHANISM_INVALID.
+ */
+#define CKK_CMK(n) (CKK_VENDOR_DEFINED | CMKP11_VENDOR_BASE | (CK_ULONG)(n))
+#define CKM_CMK(n) (CKM_VENDOR_DEFINED | CMKP11_VENDOR_BASE | (CK_ULONG)(n))
+/* Key types. */
+#define CKK_CMK_SM4 CKK_CMK(0x01) /* secret key, CKA_VALUE_LEN 16; key spec "SM4" */
+#define CKK_CMK_SM2 CKK_CMK(0x02) /* SM2 key pair (curve SM2, OID 1.2.156.10197.1.301);
+                                    key spec "EC_SM2" */
+/* SM4. */
+#define CKM_CMK_SM4_KEY_GEN CKM_CMK(0x10)
+#define CKM_CMK_SM4_ECB CKM_CMK(0x11)     /* no parameter; data a multiple of 16 bytes */
+#define CKM_CMK_SM4_CBC CKM_CMK(0x12)     /* parameter: 16-byte IV */
+#define CKM_CMK_SM4_CBC_PAD CKM_CMK(0x13) /* parameter: 16-byte IV; PKCS#7 padding */
+#define CKM_CMK_SM4_CTR CKM_CMK(0x14)     /* parameter: CK_AES_CTR_PARAMS (16-byte block) */
+/* SM2. */
+#define CKM_CMK_SM2_KEY_PAIR_GEN CKM_CMK(0x20)
+#define CKM_CMK_SM2_SM3 CKM_CMK(0x21) /* SM2 signature over SM3(Z || message); parameter:
+                                         NULL (user id "1234567812345678") or
+                                         CK_CMK_SM2_PARAMS */
+#define CKM_CMK_SM2_ENCRYPT CKM_CMK(0x22) /* SM2 encryption (GM/T 0003.4), ciphertext in
+                                             the DER form OpenSSL writes (C1, C3, C2) */
+/* SM3. */
+#define CKM_CMK_SM3 CKM_CMK(0x30)      /* digest, 32 bytes */
+#define CKM_CMK_SM3_HMAC CKM_CMK(0x31) /* HMAC-SM3, 32-byte MAC */
+
+/* Parameter of CKM_CMK_SM2_SM3: the signer's user id (the Z value's ID_A), at most 8191
+ * bits (1023 bytes); CKR_MECHANISM_PARAM_INVALID beyond. */
+typedef struct CK_CMK_SM2_PARAMS {
+    CK_BYTE_PTR pUserId;
+    CK_ULONG ulUserIdLen;
+} CK_CMK_SM2_PARAMS;
+
 /* CKA_CMK_KEY_USAGE values */
 #define CMK_USAGE_ENCRYPT_DECRYPT 1UL
 #define CMK_USAGE_SIGN_VERIFY 2UL
