@@ -194,6 +194,9 @@ static const char *const migrations[] = {
     "CREATE TABLE cmk_sealed ("
     " cmk_id INTEGER NOT NULL REFERENCES cmk(id) ON DELETE CASCADE,"
     " version INTEGER NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (cmk_id, version));",
+    /* 8: login's housekeeping looks for claimed rotations; without this index that was a
+     * scan of every key at every login (30 M instructions at 10,000 keys) */
+    "CREATE INDEX cmk_by_rotating ON cmk(rotating_to) WHERE rotating_to;",
 };
 
 struct store {
@@ -857,19 +860,28 @@ static void filter_sql(const struct store_filter *f, char *sql, size_t size)
     if (f->usage >= 0) ADD("key_usage = :usage");
     if (f->origin >= 0) ADD("origin = :origin");
     if (f->protection >= 0) ADD("protection = :protection");
-    if (f->state >= 0) ADD("state = :state");
+    /* With a due date, "+state": keep the planner off the state index (nearly every key
+     * is Enabled) and on the next-rotation one. */
+    if (f->state >= 0 && f->due_before > 0) ADD("+state = :state");
+    else if (f->state >= 0) ADD("state = :state");
     if (f->rotation_enabled >= 0) ADD("rotation_enabled = :rotation");
     if (f->tag_key && f->tag_value)
         ADD("id IN (SELECT cmk_id FROM cmk_tag WHERE key = :tag_key AND value = :tag_value)");
     else if (f->tag_key) ADD("id IN (SELECT cmk_id FROM cmk_tag WHERE key = :tag_key)");
     if (f->min_version > 0) ADD("primary_version >= :min_version");
-    if (f->rotating) ADD("rotating_to != 0");
+    /* The next two repeat the WHERE of their partial indexes word for word (SQLite uses a
+     * partial index only then) and add a range the index can serve. Housekeeping runs
+     * them at every login; without an index each is a scan of every key. */
+    if (f->rotating) ADD("rotating_to AND rotating_to > 0");
     if (f->due_before > 0)
         ADD("rotation_enabled AND next_rotation <= :due_before AND next_rotation > 0");
     if (!f->include_creating) ADD("state != 0");
     if (!f->include_pending_deletion && f->state < 0 && !f->key_id) ADD("state != 3");
 #undef ADD
-    snprintf(sql + n, size - n, " ORDER BY id");
+    /* "+id" for the housekeeping shapes: ordering by the bare rowid makes the planner
+     * prefer a scan of the whole table to the few rows their index gives. */
+    snprintf(sql + n, size - n,
+             f->rotating || f->due_before > 0 ? " ORDER BY +id" : " ORDER BY id");
 }
 
 static void bind_named_text(sqlite3_stmt *q, const char *name, const char *value)
@@ -1142,8 +1154,10 @@ enum store_status store_import_rows(struct store *st, bool claimed, int64_t expi
     *rows = NULL;
     *count = 0;
     const char *sql = claimed ? "SELECT cmk_id FROM cmk_import WHERE importing_pid != 0"
-                              : "SELECT id FROM cmk WHERE material_expires != 0 AND "
-                                "material_expires <= ?1 ORDER BY id";
+                              /* the partial index's WHERE, word for word; "+id" as in
+                               * filter_sql */
+                              : "SELECT id FROM cmk WHERE material_expires AND "
+                                "material_expires <= ?1 ORDER BY +id";
     pthread_mutex_lock(&st->lock);
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL);
