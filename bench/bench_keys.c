@@ -247,7 +247,7 @@ static int keys_objects_scan(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
  * creation rate) goes to stderr every 1,000 keys made.
  */
 int keys_objects_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
-			unsigned long n)
+			unsigned long n, CK_ULONG level)
 {
 	char label[KEYS_LABEL_MAX];
 	unsigned long i, made = 0;
@@ -277,7 +277,7 @@ int keys_objects_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 		if (seen[i])
 			continue;
 		keys_objects_label(label, sizeof(label), i);
-		rv = keys_aes_256_generate(fn, s, label, &h);
+		rv = keys_aes_256_make(fn, s, label, level, &h);
 		if (rv != CKR_OK) {
 			p11_report(label, "C_GenerateKey", rv);
 			free(seen);

@@ -36,8 +36,9 @@ int keys_aes_256_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 /* The same with cmkp11's protection level SOFTWARE (fails on other modules). */
 int keys_aes_256_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 				 CK_OBJECT_HANDLE *key);
+/* level: 0 = a standard template; else cmkp11's CKA_CMK_PROTECTION_LEVEL. */
 int keys_objects_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
-			unsigned long n);
+			unsigned long n, CK_ULONG level);
 void keys_objects_label(char *buf, size_t len, unsigned long i);
 
 #endif

@@ -10,6 +10,7 @@
 #include "bench_keys.h"
 #include "bench_run.h"
 #include "bench_workloads.h"
+#include "cmkp11/cmkp11.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +30,7 @@ struct main_opts {
 	size_t nwls;
 	struct run_config run;
 	unsigned long objects;
+	CK_ULONG objects_level; /* 0, or cmkp11's protection level */
 };
 
 static void main_usage(FILE *out)
@@ -38,7 +40,7 @@ static void main_usage(FILE *out)
 	fputs("usage: cmkbench --module PATH [--token-label LABEL | --slot N]\n"
 	      "                [--pin PIN] --workload NAME [--workload NAME ...]\n"
 	      "                [--count N | --seconds S] [--threads N]\n"
-	      "                [--objects N]\n"
+	      "                [--objects N] [--objects-level hsm|software]\n"
 	      "\n"
 	      "  --module PATH        PKCS#11 module to load (required)\n"
 	      "  --token-label LABEL  use the slot whose token has this label\n"
@@ -51,6 +53,11 @@ static void main_usage(FILE *out)
 	      "  --threads N          concurrent sessions, 1..64 (default 1)\n"
 	      "  --objects N          make sure bench-obj-0..N-1 exist for the\n"
 	      "                       find/init workloads\n"
+	      "  --objects-level L    make them as cmkp11 CMKs of protection level\n"
+	      "                       L (hsm or software; default: a standard\n"
+	      "                       template). SOFTWARE CMKs have no backend\n"
+	      "                       object, so a store can grow past what the\n"
+	      "                       backend's own object store holds well\n"
 	      "\n"
 	      "workloads:\n",
 	      out);
@@ -134,6 +141,14 @@ static int main_parse_option(struct main_opts *o, int c, const char *arg)
 		return 0;
 	case 'o':
 		return main_parse_ulong(arg, &o->objects);
+	case 'L':
+		if (strcmp(arg, "hsm") == 0)
+			o->objects_level = CMK_PROTECTION_HSM;
+		else if (strcmp(arg, "software") == 0)
+			o->objects_level = CMK_PROTECTION_SOFTWARE;
+		else
+			return -1;
+		return 0;
 	default:
 		return -1;
 	}
@@ -178,6 +193,7 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		{ "seconds", required_argument, NULL, 'S' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "objects", required_argument, NULL, 'o' },
+		{ "objects-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -272,7 +288,8 @@ int main(int argc, char **argv)
 		return 1;
 	rc = 0;
 	if (o.objects && main_needs_objects(&o) &&
-	    keys_objects_ensure(env.fn, env.session, o.objects) != 0)
+	    keys_objects_ensure(env.fn, env.session, o.objects,
+				o.objects_level) != 0)
 		rc = 1;
 	if (rc == 0)
 		rc = main_run_all(&env, &o);

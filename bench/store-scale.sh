@@ -18,15 +18,21 @@ WS_PROG=store-scale.sh
 usage() {
 	cat <<'EOF'
 usage: store-scale.sh [--total N] [--step N] [--base N] [--limit SECONDS]
-                      [--dir DIR] [--module PATH] [--results DIR]
+                      [--level hsm|software] [--dir DIR] [--module PATH]
+                      [--results DIR]
   defaults: --total 20000 --step 5000 --base 100 --limit 2400
             --dir /tmp/cmkp11-bench/scale
+  --level software: the CMKs are of protection level SOFTWARE, whose material
+            is sealed in the store, so the backend holds one object (the master
+            key) however many CMKs there are: the store's own scaling, past
+            what SoftHSMv2's file store (one file per object, scanned on every
+            find) can hold in reasonable time. Use its own --dir.
 EOF
 }
 die() { ws_die "$*"; }
 need_arg() { [ "$#" -ge 2 ] || die "$1 needs a value"; }
 
-total=20000 step=5000 base=100 limit=2400 dir=/tmp/cmkp11-bench/scale results=''
+total=20000 step=5000 base=100 limit=2400 dir=/tmp/cmkp11-bench/scale results='' level=''
 module=$SELF_DIR/../build/libcmkp11.so
 while [ "$#" -gt 0 ]; do
 	case "$1" in
@@ -37,6 +43,7 @@ while [ "$#" -gt 0 ]; do
 	--dir) need_arg "$@"; dir=$2; shift 2 ;;
 	--module) need_arg "$@"; module=$2; shift 2 ;;
 	--results) need_arg "$@"; results=$2; shift 2 ;;
+	--level) need_arg "$@"; level=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument '$1'" ;;
 	esac
@@ -69,6 +76,7 @@ run_step() {
 	local target=$1 left=$2 log=$results/step.$1.log rc=0
 	BENCH_PIN=$WS_PIN timeout "$left" "$cmkbench" --module "$WS_MODULE" \
 		--token-label "$WS_CMK_TOKEN" --objects "$target" \
+		${level:+--objects-level "$level"} \
 		--workload find-by-label --seconds 2 >"$results/find.$target.jsonl" 2>"$log" || rc=$?
 	echo "$rc"
 }
