@@ -437,8 +437,14 @@ static void test_software_level_refused_where_not_offered(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE pub, priv, key;
-    CK_ATTRIBUTE extra[] = {{CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
-    CHECK_RV(make_ec(s, "soft-ec", extra, 1, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
+    /* EdDSA: no SOFTWARE pair of that kind. */
+    CK_MECHANISM ed = {CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0};
+    static const unsigned char ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1}, {CKA_EC_PARAMS, (void *)ed25519, sizeof(ed25519)}};
+    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1},
+                         {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
+    CHECK_RV(p11->C_GenerateKeyPair(s, &ed, pt, 2, vt, 2, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
     CK_ULONG external = CMK_ORIGIN_EXTERNAL;
     CK_ATTRIBUTE ext[] = {{CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)},
                           {CKA_CMK_ORIGIN, &external, sizeof(external)}};
