@@ -18,8 +18,11 @@ struct curve_name {
 };
 
 static const struct curve_name cloud_curves[] = {
-    {"prime256v1", "EC_P256"}, {"secp384r1", "EC_P384"}, {"secp521r1", "EC_P521"},
-    {"secp256k1", "EC_P256K"}, {"SM2", "EC_SM2"},
+    {"prime256v1", "EC_P256"},
+    {"secp384r1", "EC_P384"},
+    {"secp521r1", "EC_P521"},
+    {"secp256k1", "EC_P256K"},
+    {"SM2", "EC_SM2"},
 };
 
 /* CKA_EC_PARAMS holds a DER OID (named curve) or, from some clients, a PrintableString
@@ -119,10 +122,8 @@ static CK_RV spec_ec(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_ULONG 
             return CKR_OK;
         }
     }
-    if (!strcmp(sn, "ED25519") || !strcmp(sn, "ED448"))
-        snprintf(out->name, sizeof(out->name), "%s", sn);
-    else
-        snprintf(out->name, sizeof(out->name), "EC_%s", sn);
+    if (!strcmp(sn, "ED25519") || !strcmp(sn, "ED448")) snprintf(out->name, sizeof(out->name), "%s", sn);
+    else snprintf(out->name, sizeof(out->name), "EC_%s", sn);
     return CKR_OK;
 }
 
