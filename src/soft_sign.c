@@ -263,25 +263,19 @@ static EVP_MD_CTX *digest_ctx(const struct mech_info *mi, const struct vendor_op
                               EVP_PKEY *pkey, bool sign)
 {
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-    EVP_PKEY_CTX *pctx = NULL;
-    bool ok = mctx != NULL;
-    if (ok && mi->key_type == CKK_CMK_SM2) {
-        pctx = EVP_PKEY_CTX_new_from_pkey(pubkey_libctx(), pkey, NULL);
-        ok = pctx && EVP_PKEY_CTX_set1_id(pctx, op->aad, op->aad_len) > 0;
-        if (ok) EVP_MD_CTX_set_pkey_ctx(mctx, pctx);
-    }
-    EVP_PKEY_CTX **init_pctx = pctx ? NULL : &pctx;
-    if (ok)
-        ok = (sign ? EVP_DigestSignInit_ex(mctx, init_pctx, mi->md, pubkey_libctx(), NULL, pkey,
-                                           NULL)
-                   : EVP_DigestVerifyInit_ex(mctx, init_pctx, mi->md, pubkey_libctx(), NULL, pkey,
-                                             NULL)) == 1;
+    EVP_PKEY_CTX *pctx = NULL; /* owned by mctx */
+    bool ok = mctx &&
+              (sign ? EVP_DigestSignInit_ex(mctx, &pctx, mi->md, pubkey_libctx(), NULL, pkey, NULL)
+                    : EVP_DigestVerifyInit_ex(mctx, &pctx, mi->md, pubkey_libctx(), NULL, pkey,
+                                              NULL)) == 1;
+    /* SM2's distinguishing id, before any data: the Z value is hashed first. */
+    if (ok && mi->key_type == CKK_CMK_SM2)
+        ok = EVP_PKEY_CTX_set1_id(pctx, op->aad, (int)op->aad_len) > 0;
     if (ok) ok = set_rsa_params(pctx, mi, op);
     if (!ok) {
         EVP_MD_CTX_free(mctx);
         mctx = NULL;
     }
-    if (mi->key_type == CKK_CMK_SM2) EVP_PKEY_CTX_free(pctx); /* the MD context holds it */
     return mctx;
 }
 

@@ -2,11 +2,17 @@
  * real SoftHSMv2 token: created in-process and sealed, attributes as for HSM pairs,
  * sign/verify/encrypt/decrypt in-process, checked against real OpenSSL. */
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -550,6 +556,371 @@ static void test_software_rsa_encrypts_with_pkcs1_and_oaep(void)
     fixture_close(s);
 }
 
+/* Runs a shell command line; its exit status. */
+static int shell(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    if (st != 0) fprintf(stderr, "  command failed (%d): %s\n", st, cmd);
+    return st;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fwrite(data, 1, len, f);
+        fclose(f);
+    }
+}
+
+static const char *work_path(const char *name)
+{
+    static char paths[8][4096];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, 4096, "%s/%s", getenv("CMK_WORK"), name);
+    return p;
+}
+
+/* A PEM public key made from CKA_EC_POINT (and the curve's name) or CKA_MODULUS and
+ * CKA_PUBLIC_EXPONENT as the module gives them: what a client converts. */
+static void write_public_pem(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, const char *type,
+                             const char *group, const char *path)
+{
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    CK_ULONG a_len = 0, b_len = 0;
+    unsigned char *a = NULL, *b = NULL;
+    BIGNUM *n = NULL, *e = NULL;
+    if (group) {
+        a = get_bytes(s, pub, CKA_EC_POINT, &a_len); /* DER OCTET STRING around the point */
+        CHECK(a && a_len > 2 && a[0] == 0x04);
+        size_t head = a && a[1] == 0x81 ? 3 : 2;
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, a + head, a_len - head);
+    } else {
+        a = get_bytes(s, pub, CKA_MODULUS, &a_len);
+        b = get_bytes(s, pub, CKA_PUBLIC_EXPONENT, &b_len);
+        n = BN_bin2bn(a, (int)a_len, NULL);
+        e = BN_bin2bn(b, (int)b_len, NULL);
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n);
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e);
+    }
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    EVP_PKEY *pkey = NULL;
+    CHECK(EVP_PKEY_fromdata_init(ctx) == 1 &&
+          EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1);
+    FILE *f = fopen(path, "w");
+    CHECK(f && pkey && PEM_write_PUBKEY(f, pkey) == 1);
+    if (f) fclose(f);
+    EVP_PKEY_free(pkey);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(n);
+    BN_free(e);
+    free(a);
+    free(b);
+}
+
+static void write_der_signature(const unsigned char *raw, size_t len, const char *path)
+{
+    unsigned char der[256];
+    int n = raw_to_der(raw, len, der);
+    write_file(path, der, (size_t)n);
+}
+
+static void test_software_signatures_verify_with_the_openssl_command(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    write_file(work_path("msg"), msg, sizeof(msg));
+    unsigned char sig[512];
+    CK_ULONG len = sizeof(sig);
+    /* ECDSA P-256 with SHA-256: openssl dgst. */
+    CHECK_RV(make_soft_ec(s, "cli-ec", p256_oid, sizeof(p256_oid), &pub, &priv), CKR_OK);
+    write_public_pem(s, pub, "EC", "P-256", work_path("ec.pem"));
+    CK_MECHANISM ecdsa = {CKM_ECDSA_SHA256, NULL, 0};
+    CHECK_RV(sign(s, priv, &ecdsa, msg, sizeof(msg), sig, &len), CKR_OK);
+    write_der_signature(sig, len, work_path("ec.sig"));
+    CHECK(shell("/usr/bin/openssl dgst -sha256 -verify %s -signature %s %s >/dev/null",
+                work_path("ec.pem"), work_path("ec.sig"), work_path("msg")) == 0);
+    /* A signature over other data fails there too: the check can fail. */
+    CHECK(shell("/usr/bin/openssl dgst -sha256 -verify %s -signature %s %s >/dev/null 2>&1",
+                work_path("ec.pem"), work_path("ec.sig"), work_path("ec.pem")) != 0);
+    /* RSA-2048, PKCS#1 v1.5 and PSS (salt 32) with SHA-256. */
+    CHECK_RV(make_soft_rsa(s, "cli-rsa", 2048, CMK_USAGE_SIGN_VERIFY, &pub, &priv), CKR_OK);
+    write_public_pem(s, pub, "RSA", NULL, work_path("rsa.pem"));
+    CK_MECHANISM pkcs1 = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    len = sizeof(sig);
+    CHECK_RV(sign(s, priv, &pkcs1, msg, sizeof(msg), sig, &len), CKR_OK);
+    write_file(work_path("rsa.sig"), sig, len);
+    CHECK(shell("/usr/bin/openssl dgst -sha256 -verify %s -signature %s %s >/dev/null",
+                work_path("rsa.pem"), work_path("rsa.sig"), work_path("msg")) == 0);
+    CK_RSA_PKCS_PSS_PARAMS pp = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+    CK_MECHANISM pss = {CKM_SHA256_RSA_PKCS_PSS, &pp, sizeof(pp)};
+    len = sizeof(sig);
+    CHECK_RV(sign(s, priv, &pss, msg, sizeof(msg), sig, &len), CKR_OK);
+    write_file(work_path("pss.sig"), sig, len);
+    CHECK(shell("/usr/bin/openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt "
+                "rsa_pss_saltlen:32 -verify %s -signature %s %s >/dev/null",
+                work_path("rsa.pem"), work_path("pss.sig"), work_path("msg")) == 0);
+    CHECK(shell("/usr/bin/openssl pkeyutl -verify -pubin -inkey %s -rawin -digest sha256 "
+                "-pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:32 -in %s -sigfile %s "
+                ">/dev/null",
+                work_path("rsa.pem"), work_path("msg"), work_path("pss.sig")) == 0);
+    fixture_close(s);
+}
+
+static void test_software_sm2_signatures_verify_with_openssl_and_distid(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(make_soft_sm2(s, "sm2-sign", 0, &pub, &priv), CKR_OK);
+    EVP_PKEY *ossl = openssl_public(s, pub);
+    CHECK(ossl != NULL && EVP_PKEY_is_a(ossl, "SM2"));
+    /* Default user id, then one of our own. */
+    CK_MECHANISM def = {CKM_CMK_SM2_SM3, NULL, 0};
+    check_mechanism(s, priv, pub, ossl, &def, "SM3", 0, NULL, 0, "1234567812345678", 64, msg,
+                    sizeof(msg));
+    CK_CMK_SM2_PARAMS alice = {(CK_BYTE_PTR) "alice@example.com", 17};
+    CK_MECHANISM own = {CKM_CMK_SM2_SM3, &alice, sizeof(alice)};
+    check_mechanism(s, priv, pub, ossl, &own, "SM3", 0, NULL, 0, "alice@example.com", 64, msg,
+                    sizeof(msg));
+    unsigned char sig[64];
+    CK_ULONG len = sizeof(sig);
+    CHECK_RV(sign(s, priv, &own, msg, sizeof(msg), sig, &len), CKR_OK);
+    /* The user id is in the signed Z value: another id does not verify. */
+    CHECK_RV(verify(s, pub, &def, msg, sizeof(msg), sig, len), CKR_SIGNATURE_INVALID);
+    /* The openssl command, with the public key converted from CKA_EC_POINT. */
+    write_file(work_path("msg"), msg, sizeof(msg));
+    write_public_pem(s, pub, "SM2", "SM2", work_path("sm2.pem"));
+    write_der_signature(sig, len, work_path("sm2.sig"));
+    CHECK(shell("/usr/bin/openssl pkeyutl -verify -pubin -inkey %s -rawin -digest sm3 -pkeyopt "
+                "distid:alice@example.com -in %s -sigfile %s >/dev/null",
+                work_path("sm2.pem"), work_path("msg"), work_path("sm2.sig")) == 0);
+    CHECK(shell("/usr/bin/openssl pkeyutl -verify -pubin -inkey %s -rawin -digest sm3 -pkeyopt "
+                "distid:1234567812345678 -in %s -sigfile %s >/dev/null 2>&1",
+                work_path("sm2.pem"), work_path("msg"), work_path("sm2.sig")) != 0);
+    /* User ids up to 8191 bits; one byte more is refused. */
+    static unsigned char long_id[1024];
+    memset(long_id, 'u', sizeof(long_id));
+    CK_CMK_SM2_PARAMS longest = {long_id, 1023}, too_long = {long_id, 1024};
+    CK_MECHANISM m = {CKM_CMK_SM2_SM3, &longest, sizeof(longest)};
+    len = sizeof(sig);
+    CHECK_RV(sign(s, priv, &m, msg, sizeof(msg), sig, &len), CKR_OK);
+    CHECK_RV(verify(s, pub, &m, msg, sizeof(msg), sig, len), CKR_OK);
+    m.pParameter = &too_long;
+    CHECK_RV(p11->C_SignInit(s, &m, priv), CKR_MECHANISM_PARAM_INVALID);
+    /* SM2 mechanisms are for SM2 keys only, and ECDSA is not for SM2 keys. */
+    CK_MECHANISM ecdsa = {CKM_ECDSA_SHA256, NULL, 0};
+    CHECK_RV(p11->C_SignInit(s, &ecdsa, priv), CKR_KEY_TYPE_INCONSISTENT);
+    CK_OBJECT_HANDLE ecpub, ecpriv;
+    CHECK_RV(make_soft_ec(s, "not-sm2", p256_oid, sizeof(p256_oid), &ecpub, &ecpriv), CKR_OK);
+    CHECK_RV(p11->C_SignInit(s, &def, ecpriv), CKR_KEY_TYPE_INCONSISTENT);
+    EVP_PKEY_free(ossl);
+    fixture_close(s);
+    CHECK(inspect_log_count("the user id is over 8191 bits") == 1);
+}
+
+static void test_software_sm2_encryption_interoperates_with_openssl(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(make_soft_sm2(s, "sm2-enc", CMK_USAGE_ENCRYPT_DECRYPT, &pub, &priv), CKR_OK);
+    EVP_PKEY *ossl = openssl_public(s, pub);
+    CHECK(ossl != NULL);
+    /* OpenSSL's library encrypts (C1C3C2, DER); the module decrypts. */
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(ossl, NULL);
+    unsigned char ct[512], pt[512];
+    size_t n = sizeof(ct);
+    CHECK(EVP_PKEY_encrypt_init(c) == 1 && EVP_PKEY_encrypt(c, ct, &n, msg, sizeof(msg)) == 1);
+    EVP_PKEY_CTX_free(c);
+    CK_MECHANISM m = {CKM_CMK_SM2_ENCRYPT, NULL, 0};
+    CK_ULONG pt_len = 0;
+    CHECK_RV(p11->C_DecryptInit(s, &m, priv), CKR_OK);
+    CHECK_RV(p11->C_Decrypt(s, ct, n, NULL, &pt_len), CKR_OK);
+    CHECK(pt_len >= sizeof(msg));
+    pt_len = sizeof(pt);
+    CHECK_RV(p11->C_Decrypt(s, ct, n, pt, &pt_len), CKR_OK);
+    CHECK(pt_len == sizeof(msg) && memcmp(pt, msg, pt_len) == 0);
+    /* The openssl command encrypts to the key converted from CKA_EC_POINT. */
+    write_file(work_path("msg"), msg, sizeof(msg));
+    write_public_pem(s, pub, "SM2", "SM2", work_path("sm2.pem"));
+    CHECK(shell("/usr/bin/openssl pkeyutl -encrypt -pubin -inkey %s -in %s -out %s",
+                work_path("sm2.pem"), work_path("msg"), work_path("sm2.ct")) == 0);
+    FILE *f = fopen(work_path("sm2.ct"), "rb");
+    n = f ? fread(ct, 1, sizeof(ct), f) : 0;
+    if (f) fclose(f);
+    pt_len = sizeof(pt);
+    CHECK_RV(p11->C_DecryptInit(s, &m, priv), CKR_OK);
+    CHECK_RV(p11->C_Decrypt(s, ct, n, pt, &pt_len), CKR_OK);
+    CHECK(pt_len == sizeof(msg) && memcmp(pt, msg, pt_len) == 0);
+    /* The module encrypts and decrypts; multi-part decrypt gives the same. (The module's
+     * ciphertext opens only with the private key, which nothing outside has.) */
+    CK_ULONG ct_len = sizeof(ct);
+    CHECK_RV(p11->C_EncryptInit(s, &m, pub), CKR_OK);
+    CHECK_RV(p11->C_Encrypt(s, (CK_BYTE_PTR)msg, sizeof(msg), ct, &ct_len), CKR_OK);
+    CHECK(ct_len > sizeof(msg) + 64 + 32 && ct[0] == 0x30);
+    CK_ULONG part = sizeof(pt);
+    CHECK_RV(p11->C_DecryptInit(s, &m, priv), CKR_OK);
+    CHECK_RV(p11->C_DecryptUpdate(s, ct, 10, pt, &part), CKR_OK);
+    CHECK(part == 0);
+    part = sizeof(pt);
+    CHECK_RV(p11->C_DecryptUpdate(s, ct + 10, ct_len - 10, pt, &part), CKR_OK);
+    part = sizeof(pt);
+    CHECK_RV(p11->C_DecryptFinal(s, pt, &part), CKR_OK);
+    CHECK(part == sizeof(msg) && memcmp(pt, msg, part) == 0);
+    /* A changed byte of C3 (the hash) does not open. */
+    ct[ct_len - sizeof(msg) - 3] ^= 1;
+    pt_len = sizeof(pt);
+    CHECK_RV(p11->C_DecryptInit(s, &m, priv), CKR_OK);
+    CHECK_RV(p11->C_Decrypt(s, ct, ct_len, pt, &pt_len), CKR_ENCRYPTED_DATA_INVALID);
+    CK_MECHANISM sig = {CKM_CMK_SM2_SM3, NULL, 0};
+    CHECK_RV(p11->C_SignInit(s, &sig, priv), CKR_KEY_FUNCTION_NOT_PERMITTED); /* usage */
+    EVP_PKEY_free(ossl);
+    fixture_close(s);
+}
+
+/* Reads a file whole (NULL if absent). */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
+    *len = buf ? fread(buf, 1, (size_t)n, f) : 0;
+    fclose(f);
+    return buf;
+}
+
+static bool contains(const unsigned char *hay, size_t n, const unsigned char *needle, size_t k)
+{
+    for (size_t i = 0; i + k <= n; i++)
+        if (!memcmp(hay + i, needle, k)) return true;
+    return false;
+}
+
+/* Neither the store (with its WAL) nor the log holds a private key in clear: no PKCS#8
+ * header, no EC private key structure, no RSA modulus followed by private fields; the
+ * public key is there. */
+static void test_no_private_key_bytes_in_the_store_or_log(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE ecpub, ecpriv, rpub, rpriv, mpub, mpriv;
+    CHECK_RV(make_soft_ec(s, "secret-ec", p256_oid, sizeof(p256_oid), &ecpub, &ecpriv), CKR_OK);
+    CHECK_RV(make_soft_rsa(s, "secret-rsa", 2048, 0, &rpub, &rpriv), CKR_OK);
+    CHECK_RV(make_soft_sm2(s, "secret-sm2", 0, &mpub, &mpriv), CKR_OK);
+    unsigned char sig[256];
+    CK_ULONG len = sizeof(sig);
+    CK_MECHANISM e = {CKM_ECDSA_SHA256, NULL, 0}, r = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    CHECK_RV(sign(s, ecpriv, &e, msg, sizeof(msg), sig, &len), CKR_OK);
+    len = sizeof(sig);
+    CHECK_RV(sign(s, rpriv, &r, msg, sizeof(msg), sig, &len), CKR_OK);
+    CK_ULONG n_len = 0, p_len = 0;
+    unsigned char *modulus = get_bytes(s, rpub, CKA_MODULUS, &n_len);
+    unsigned char *point = get_bytes(s, ecpub, CKA_EC_POINT, &p_len);
+    fixture_close(s);
+    CHECK(modulus && n_len == 256 && point && p_len == 67);
+    /* PrivateKeyInfo's start (version 0, then the algorithm) for EC and RSA, and
+     * ECPrivateKey's (version 1, then a 32-byte OCTET STRING). */
+    static const unsigned char p8_ec[] = {0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07,
+                                          0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+    static const unsigned char p8_rsa[] = {0x02, 0x01, 0x00, 0x30, 0x0d, 0x06, 0x09, 0x2a,
+                                           0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+    static const unsigned char ec_priv[] = {0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20};
+    unsigned char rsa_priv[256 + 7];
+    memcpy(rsa_priv, modulus, 256);
+    memcpy(rsa_priv + 256, "\x02\x03\x01\x00\x01\x02\x82", 7); /* e, then d */
+    const char *files[] = {"cmk.db", "cmk.db-wal", "cmkp11.log"};
+    bool saw_modulus = false, saw_point = false;
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = 0;
+        unsigned char *data = slurp(work_path(files[i]), &n);
+        if (!data) continue;
+        CHECK(!contains(data, n, p8_ec, sizeof(p8_ec)));
+        CHECK(!contains(data, n, p8_rsa, sizeof(p8_rsa)));
+        CHECK(!contains(data, n, ec_priv, sizeof(ec_priv)));
+        CHECK(!contains(data, n, rsa_priv, sizeof(rsa_priv)));
+        saw_modulus |= contains(data, n, modulus, n_len);
+        saw_point |= contains(data, n, point + 2, p_len - 2);
+        free(data);
+    }
+    CHECK(saw_modulus && saw_point); /* the checks look where the key would be */
+    /* Each sealed blob is IV || ciphertext || tag, longer than a PKCS#8 by 28 bytes, and
+     * does not start as DER would. */
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed WHERE substr(blob, 1, 1) = x'30' "
+                              "AND substr(blob, 3, 3) = x'020100'") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed s JOIN cmk c ON c.id = s.cmk_id "
+                              "WHERE c.alias = 'secret-ec' AND length(s.blob) = 12 + 138 + 16") ==
+          1);
+    free(modulus);
+    free(point);
+}
+
+/* The secure-heap mapping that holds the private keys, as /proc/self/smaps shows it. */
+static bool mapping_flags(const void *addr, bool *locked, bool *undumped)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    bool in = false, found = false;
+    while (f && fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) { /* a mapping's first line */
+            in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+            continue;
+        }
+        if (in && !strncmp(line, "VmFlags:", 8)) {
+            *locked = strstr(line, " lo") != NULL;
+            *undumped = strstr(line, " dd") != NULL;
+            found = true;
+            in = false;
+        }
+    }
+    if (f) fclose(f);
+    return found;
+}
+
+static void test_software_private_keys_live_in_locked_undumped_memory(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(make_soft_rsa(s, "mem-rsa", 2048, 0, &pub, &priv), CKR_OK);
+    fixture_close(s);
+    /* A new process state: nothing unsealed yet. */
+    s = fixture_open();
+    CHECK(find_by_label(s, "mem-rsa", CKO_PRIVATE_KEY, &priv) == 1);
+    size_t before = CRYPTO_secure_used();
+    unsigned char sig[256];
+    CK_ULONG len = sizeof(sig);
+    CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    CHECK_RV(sign(s, priv, &m, msg, sizeof(msg), sig, &len), CKR_OK);
+    /* The module and this test share libcrypto, so its secure heap: the RSA private key
+     * now takes room there (and stays, cached), and that heap's pages are locked and
+     * left out of core dumps. */
+    CHECK(CRYPTO_secure_malloc_initialized());
+    size_t during = CRYPTO_secure_used();
+    CHECK(during >= before + 512);
+    void *probe = OPENSSL_secure_malloc(16);
+    CHECK(probe && CRYPTO_secure_allocated(probe));
+    bool locked = false, undumped = false;
+    CHECK(mapping_flags(probe, &locked, &undumped));
+    CHECK(locked && undumped);
+    OPENSSL_secure_free(probe);
+    fixture_close(s);
+    /* Finalize frees (and so clears) them. */
+    CHECK(CRYPTO_secure_used() < during);
+    CHECK(CRYPTO_secure_used() == before);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -562,6 +933,11 @@ int main(int argc, char **argv)
         T(test_software_rsa_pkcs1_and_pss_signatures_verify_in_module_and_openssl),
         T(test_disabled_software_pair_refuses_every_use),
         T(test_software_rsa_encrypts_with_pkcs1_and_oaep),
+        T(test_software_signatures_verify_with_the_openssl_command),
+        T(test_software_sm2_signatures_verify_with_openssl_and_distid),
+        T(test_software_sm2_encryption_interoperates_with_openssl),
+        T(test_no_private_key_bytes_in_the_store_or_log),
+        T(test_software_private_keys_live_in_locked_undumped_memory),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
