@@ -495,6 +495,31 @@ out:
     return rv;
 }
 
+static const struct {
+    CK_MECHANISM_TYPE type;
+    CK_FLAGS flags;
+} sm2_mechanisms[SOFT_SIGN_SM2_MECHANISMS] = {
+    {CKM_CMK_SM2_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR},
+    {CKM_CMK_SM2_SM3, CKF_SIGN | CKF_VERIFY},
+    {CKM_CMK_SM2_ENCRYPT, CKF_ENCRYPT | CKF_DECRYPT},
+};
+
+void soft_sign_sm2_mechanisms(CK_MECHANISM_TYPE *out)
+{
+    for (size_t i = 0; i < SOFT_SIGN_SM2_MECHANISMS; i++)
+        out[i] = sm2_mechanisms[i].type;
+}
+
+bool soft_sign_sm2_mechanism_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info)
+{
+    for (size_t i = 0; i < SOFT_SIGN_SM2_MECHANISMS; i++)
+        if (sm2_mechanisms[i].type == type) {
+            *info = (CK_MECHANISM_INFO){256, 256, sm2_mechanisms[i].flags};
+            return true;
+        }
+    return false;
+}
+
 CK_RV soft_sign_update(CK_SESSION_HANDLE session, struct vendor_op *op, const unsigned char *part,
                        size_t len)
 {

@@ -26,4 +26,11 @@ CK_RV soft_sign_verify(CK_SESSION_HANDLE session, struct vendor_op *op, const un
 CK_RV soft_sign_update(CK_SESSION_HANDLE session, struct vendor_op *op, const unsigned char *part,
                        size_t len);
 
+/* The SM2 mechanisms only the SOFTWARE level serves, for C_GetMechanismList and
+ * C_GetMechanismInfo (the backend lists the RSA and EC ones). */
+#define SOFT_SIGN_SM2_MECHANISMS 3
+void soft_sign_sm2_mechanisms(CK_MECHANISM_TYPE *out);
+/* Fills info and returns true when type is one of them. */
+bool soft_sign_sm2_mechanism_info(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info);
+
 #endif

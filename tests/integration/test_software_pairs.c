@@ -921,6 +921,38 @@ static void test_software_private_keys_live_in_locked_undumped_memory(void)
     CHECK(CRYPTO_secure_used() == before);
 }
 
+static void test_sm2_mechanisms_are_listed_with_flags_and_sizes(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_ULONG n = 0;
+    CHECK_RV(p11->C_GetMechanismList(0, NULL, &n), CKR_OK);
+    CK_MECHANISM_TYPE *list = calloc(n, sizeof(*list));
+    CHECK_RV(p11->C_GetMechanismList(0, list, &n), CKR_OK);
+    static const struct {
+        CK_MECHANISM_TYPE type;
+        CK_FLAGS flags;
+    } want[] = {{CKM_CMK_SM2_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR},
+                {CKM_CMK_SM2_SM3, CKF_SIGN | CKF_VERIFY},
+                {CKM_CMK_SM2_ENCRYPT, CKF_ENCRYPT | CKF_DECRYPT}};
+    for (size_t i = 0; i < 3; i++) {
+        int seen = 0;
+        for (CK_ULONG k = 0; k < n; k++)
+            seen += list[k] == want[i].type;
+        CHECK(seen == 1);
+        CK_MECHANISM_INFO info = {0};
+        CHECK_RV(p11->C_GetMechanismInfo(0, want[i].type, &info), CKR_OK);
+        CHECK(info.flags == want[i].flags && info.ulMinKeySize == 256 && info.ulMaxKeySize == 256);
+    }
+    /* The mechanisms the backend offers for RSA and EC are still there, once. */
+    int ecdsa = 0;
+    for (CK_ULONG k = 0; k < n; k++)
+        ecdsa += list[k] == CKM_ECDSA;
+    CHECK(ecdsa == 1);
+    CHECK_RV(p11->C_GetMechanismInfo(0, CKM_CMK_SM2_SM3, NULL), CKR_ARGUMENTS_BAD);
+    free(list);
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -938,6 +970,7 @@ int main(int argc, char **argv)
         T(test_software_sm2_encryption_interoperates_with_openssl),
         T(test_no_private_key_bytes_in_the_store_or_log),
         T(test_software_private_keys_live_in_locked_undumped_memory),
+        T(test_sm2_mechanisms_are_listed_with_flags_and_sizes),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
