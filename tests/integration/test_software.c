@@ -62,20 +62,6 @@ static long sealed_len(const char *alias)
     return inspect_store_count(sql);
 }
 
-/* Writes to the store directly (the module finalised). */
-static int store_exec(const char *sql)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/cmk.db", getenv("CMK_WORK"));
-    sqlite3 *db;
-    int rc = -1;
-    if (sqlite3_open(path, &db) == SQLITE_OK &&
-        sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
-        rc = sqlite3_changes(db) > 0 ? 0 : -1;
-    sqlite3_close(db);
-    return rc;
-}
-
 static void test_software_aes_key_is_created_sealed_and_reads_software(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
@@ -254,7 +240,7 @@ static void test_tampered_or_moved_sealed_software_material_makes_the_key_unusab
     CHECK_RV(make_soft(s, "soft-b", 32, &b), CKR_OK);
     fixture_close(s);
     /* Flip one byte of a's sealed key. */
-    CHECK(store_exec("UPDATE cmk_sealed SET blob = CAST(substr(blob, 1, 20) || "
+    CHECK(inspect_store_exec("UPDATE cmk_sealed SET blob = CAST(substr(blob, 1, 20) || "
                      "(CASE WHEN substr(blob, 21, 1) = x'00' THEN x'01' ELSE x'00' END) || "
                      "substr(blob, 22) AS BLOB) WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
                      "'soft-a')") == 0);
@@ -269,7 +255,7 @@ static void test_tampered_or_moved_sealed_software_material_makes_the_key_unusab
     fixture_close(s);
     CHECK(inspect_log_count("sealed SOFTWARE material fails authentication") >= 1);
     /* b's sealed material moved into a's row: bound to b's id, it does not open as a. */
-    CHECK(store_exec("UPDATE cmk_sealed SET blob = (SELECT blob FROM cmk_sealed WHERE cmk_id = "
+    CHECK(inspect_store_exec("UPDATE cmk_sealed SET blob = (SELECT blob FROM cmk_sealed WHERE cmk_id = "
                      "(SELECT id FROM cmk WHERE alias = 'soft-b')) WHERE cmk_id = "
                      "(SELECT id FROM cmk WHERE alias = 'soft-a')") == 0);
     long before = inspect_log_count("sealed SOFTWARE material fails authentication");
@@ -280,7 +266,7 @@ static void test_tampered_or_moved_sealed_software_material_makes_the_key_unusab
     fixture_close(s);
     CHECK(inspect_log_count("sealed SOFTWARE material fails authentication") == before + 1);
     /* A row gone: its own line, the same code. */
-    CHECK(store_exec("DELETE FROM cmk_sealed WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
+    CHECK(inspect_store_exec("DELETE FROM cmk_sealed WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
                      "'soft-a')") == 0);
     s = fixture_open();
     CHECK(find_by_label(s, "soft-a", CKO_SECRET_KEY, &a) == 1);

@@ -11,6 +11,7 @@
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -953,6 +954,117 @@ static void test_sm2_mechanisms_are_listed_with_flags_and_sizes(void)
     fixture_close(s);
 }
 
+static CK_RV sign_by_label(CK_SESSION_HANDLE s, const char *alias)
+{
+    CK_OBJECT_HANDLE priv = 0;
+    CHECK(find_by_label(s, alias, CKO_PRIVATE_KEY, &priv) == 1);
+    CK_MECHANISM m = {CKM_ECDSA_SHA256, NULL, 0};
+    unsigned char sig[64];
+    CK_ULONG len = sizeof(sig);
+    return sign(s, priv, &m, msg, sizeof(msg), sig, &len);
+}
+
+/* A damaged, moved or missing sealed private key, or a missing master key: signing
+ * fails with CKR_DEVICE_ERROR and a log line, the key stays as it was, and its public
+ * half (kept in the store) still verifies. */
+static void test_damaged_sealed_pair_or_missing_master_key_makes_signing_fail_cleanly(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv, pub_b, priv_b;
+    CHECK_RV(make_soft_ec(s, "pair-a", p256_oid, sizeof(p256_oid), &pub, &priv), CKR_OK);
+    CHECK_RV(make_soft_ec(s, "pair-b", p256_oid, sizeof(p256_oid), &pub_b, &priv_b), CKR_OK);
+    CK_MECHANISM m = {CKM_ECDSA_SHA256, NULL, 0};
+    unsigned char sig[64];
+    CK_ULONG len = sizeof(sig);
+    CHECK_RV(sign(s, priv, &m, msg, sizeof(msg), sig, &len), CKR_OK);
+    fixture_close(s);
+    CHECK(inspect_store_exec("UPDATE cmk_sealed SET blob = CAST(substr(blob, 1, 40) || "
+                     "(CASE WHEN substr(blob, 41, 1) = x'00' THEN x'01' ELSE x'00' END) || "
+                     "substr(blob, 42) AS BLOB) WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
+                     "'pair-a')") == 0);
+    s = fixture_open();
+    CHECK_RV(sign_by_label(s, "pair-a"), CKR_DEVICE_ERROR);
+    CHECK_RV(sign_by_label(s, "pair-b"), CKR_OK);
+    CHECK(find_by_label(s, "pair-a", CKO_PUBLIC_KEY, &pub) == 1);
+    CHECK_RV(verify(s, pub, &m, msg, sizeof(msg), sig, len), CKR_OK);
+    CK_ULONG state = 0;
+    CHECK(find_by_label(s, "pair-a", CKO_PRIVATE_KEY, &priv) == 1);
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_KEY_STATE, &state), CKR_OK);
+    CHECK(state == CMK_STATE_ENABLED);
+    fixture_close(s);
+    CHECK(inspect_log_count("sealed SOFTWARE material fails authentication") == 1);
+    /* b's sealed key moved into a's row: bound to b's id, it does not open as a. */
+    CHECK(inspect_store_exec("UPDATE cmk_sealed SET blob = (SELECT blob FROM cmk_sealed WHERE cmk_id = "
+                     "(SELECT id FROM cmk WHERE alias = 'pair-b')) WHERE cmk_id = "
+                     "(SELECT id FROM cmk WHERE alias = 'pair-a')") == 0);
+    s = fixture_open();
+    CHECK_RV(sign_by_label(s, "pair-a"), CKR_DEVICE_ERROR);
+    fixture_close(s);
+    CHECK(inspect_log_count("sealed SOFTWARE material fails authentication") == 2);
+    /* The master key gone: every SOFTWARE private key is unusable, nothing else changes. */
+    CHECK(inspect_backend_destroy("cmkp11/master") == 1);
+    s = fixture_open();
+    CHECK_RV(sign_by_label(s, "pair-b"), CKR_DEVICE_ERROR);
+    fixture_close(s);
+    CHECK(inspect_log_count("the token master key") >= 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed") == 2);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 1") == 2);
+}
+
+/* CreateKey of a SOFTWARE pair killed after its sealed key is stored: the next login
+ * removes the half-made row and its sealed key together. */
+static void test_crash_while_creating_a_software_pair_leaves_nothing(void)
+{
+    const char *points[] = {"create:after-insert", "create:after-generate"};
+    for (size_t i = 0; i < 2; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            setenv("CMKP11_TEST_CRASH_AT", points[i], 1);
+            CK_SESSION_HANDLE s = fixture_open();
+            CK_OBJECT_HANDLE a, b;
+            make_soft_ec(s, "crashy", p256_oid, sizeof(p256_oid), &a, &b);
+            _exit(0); /* reached only if the crash point did not fire */
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        if (i == 1) CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed") == 1);
+        CK_SESSION_HANDLE s = fixture_open(); /* login runs recovery */
+        CHECK(find_by_label(s, "crashy", CKO_PRIVATE_KEY, NULL) == 0);
+        fixture_close(s);
+        CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 0);
+        CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed") == 0);
+    }
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(make_soft_ec(s, "crashy", p256_oid, sizeof(p256_oid), &pub, &priv), CKR_OK);
+    CHECK_RV(sign_by_label(s, "crashy"), CKR_OK);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE action = 'RecoverCreateKey'") == 2);
+}
+
+/* A forked child does not use the parent's unsealed keys: after its own C_Initialize it
+ * unseals again and signs. */
+static void test_forked_child_signs_with_its_own_unsealed_key(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(make_soft_ec(s, "forky", p256_oid, sizeof(p256_oid), &pub, &priv), CKR_OK);
+    CHECK_RV(sign_by_label(s, "forky"), CKR_OK);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE c = fixture_open();
+        CK_RV rv = sign_by_label(c, "forky");
+        fixture_close(c);
+        _exit(rv == CKR_OK && harness_failed_checks == 0 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_RV(sign_by_label(s, "forky"), CKR_OK);
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -971,6 +1083,9 @@ int main(int argc, char **argv)
         T(test_no_private_key_bytes_in_the_store_or_log),
         T(test_software_private_keys_live_in_locked_undumped_memory),
         T(test_sm2_mechanisms_are_listed_with_flags_and_sizes),
+        T(test_damaged_sealed_pair_or_missing_master_key_makes_signing_fail_cleanly),
+        T(test_crash_while_creating_a_software_pair_leaves_nothing),
+        T(test_forked_child_signs_with_its_own_unsealed_key),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
