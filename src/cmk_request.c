@@ -10,6 +10,7 @@
 #include "cmkp11/cmkp11.h"
 #include "log.h"
 #include "module.h"
+#include "soft_key.h"
 #include "soft_pkey.h"
 #include "validate.h"
 
@@ -352,10 +353,13 @@ static CK_RV check_protection_allowed(const struct create_request *req)
         return CKR_MECHANISM_INVALID;
     }
     if (req->protection != CMK_PROTECTION_SOFTWARE) return CKR_OK;
-    if ((req->spec.key_type != CKK_AES && !soft_pkey_spec_supported(req->spec.name)) ||
+    bool mac = req->spec.key_type == CKK_GENERIC_SECRET &&
+               strtoul(strchr(req->spec.name, '_') + 1, NULL, 10) <= 8 * SOFT_MAX_KEY;
+    if ((req->spec.key_type != CKK_AES && !mac && !soft_pkey_spec_supported(req->spec.name)) ||
         req->origin != CMK_ORIGIN_KMS) {
         log_warning("CreateKey: protection level SOFTWARE is offered for key specs AES_*, "
-                    "RSA_2048/3072/4096, EC_P256/P384/P521/P256K and EC_SM2 of KMS origin only "
+                    "HMAC_128..HMAC_256, RSA_2048/3072/4096, EC_P256/P384/P521/P256K and EC_SM2 "
+                    "of KMS origin only "
                     "(asked: %s, origin %s)",
                     req->spec.name, req->origin == CMK_ORIGIN_KMS ? "KMS" : "EXTERNAL");
         return CKR_TEMPLATE_INCONSISTENT;

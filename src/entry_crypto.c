@@ -5,6 +5,7 @@
 #include "entry.h"
 #include "handles.h"
 #include "soft_crypt.h"
+#include "soft_mac.h"
 #include "soft_sign.h"
 #include "vendor_crypto.h"
 
@@ -99,20 +100,8 @@ CK_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_
     FORWARD(C_GenerateRandom, session, out, len);
 }
 
-/* A SOFTWARE secret key signs nothing (no SOFTWARE HMAC keys yet): refused as the
- * usage check would, else with its own line. */
-static CK_RV soft_secret_sign(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, bool sign)
-{
-    struct cmk_live live;
-    CK_RV rv = cmk_check_use(session, key, handle_version(key),
-                             sign ? CMK_USE_SIGN : CMK_USE_VERIFY, &live);
-    if (rv != CKR_OK) return rv;
-    log_warning("key %s: SOFTWARE secret keys neither sign nor verify", live.key_id);
-    return CKR_KEY_FUNCTION_NOT_PERMITTED;
-}
-
-/* SOFTWARE keys: the module runs the cipher itself (soft_crypt.h for secret keys,
- * soft_sign.h for pairs). */
+/* SOFTWARE keys: the module runs the cipher itself (soft_crypt.h and soft_mac.h for
+ * secret keys, soft_sign.h for pairs). */
 static CK_RV soft_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
                        enum vendor_op_kind kind)
 {
@@ -124,7 +113,7 @@ static CK_RV soft_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJE
     CK_RV rv = handle_kind(key) != CMK_OBJ_SECRET ? soft_sign_init(session, mech, key, kind)
                : kind == VOP_PKEY_ENCRYPT || kind == VOP_PKEY_DECRYPT
                    ? soft_crypt_init(session, mech, key, kind == VOP_PKEY_ENCRYPT)
-                   : soft_secret_sign(session, key, kind == VOP_PKEY_SIGN);
+                   : soft_mac_init(session, mech, key, kind == VOP_PKEY_SIGN);
     ENTRY_RETURN(names[kind], rv);
 }
 
@@ -262,6 +251,20 @@ static struct vendor_op *op_in(CK_SESSION_HANDLE session, enum vendor_op_slot sl
     return vendor_op_any() ? vendor_op_get_slot(session, slot) : NULL;
 }
 
+static CK_RV sign_op(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
+                     size_t in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    return op->kind == VOP_MAC_SIGN ? soft_mac_sign(s, op, in, in_len, out, out_len)
+                                    : soft_sign_run(s, op, in, in_len, out, out_len);
+}
+
+static CK_RV verify_op(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
+                       size_t in_len, const unsigned char *sig, size_t sig_len)
+{
+    return op->kind == VOP_MAC_VERIFY ? soft_mac_verify(s, op, in, in_len, sig, sig_len)
+                                      : soft_sign_verify(s, op, in, in_len, sig, sig_len);
+}
+
 CK_EXPORT CK_RV C_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
                        CK_ULONG_PTR out_len)
 {
@@ -270,7 +273,7 @@ CK_EXPORT CK_RV C_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_le
     if (op && (!out_len || (!in && in_len))) ENTRY_RETURN("C_Sign", CKR_ARGUMENTS_BAD);
     if (op)
         ENTRY_RETURN("C_Sign",
-                     soft_sign_run(session, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len));
+                     sign_op(session, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len));
     ENTRY_RETURN("C_Sign", module.be.fn->C_Sign(session, in, in_len, out, out_len));
 }
 
@@ -293,7 +296,7 @@ CK_EXPORT CK_RV C_SignFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG
     ENTRY_BEGIN("C_SignFinal");
     struct vendor_op *op = op_in(session, VOP_SLOT_SIGN);
     if (op && !out_len) ENTRY_RETURN("C_SignFinal", CKR_ARGUMENTS_BAD);
-    if (op) ENTRY_RETURN("C_SignFinal", soft_sign_run(session, op, NULL, 0, out, out_len));
+    if (op) ENTRY_RETURN("C_SignFinal", sign_op(session, op, NULL, 0, out, out_len));
     ENTRY_RETURN("C_SignFinal", module.be.fn->C_SignFinal(session, out, out_len));
 }
 
@@ -304,8 +307,8 @@ CK_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG d
     struct vendor_op *op = op_in(session, VOP_SLOT_VERIFY);
     if (op && ((!data && data_len) || !sig)) ENTRY_RETURN("C_Verify", CKR_ARGUMENTS_BAD);
     if (op)
-        ENTRY_RETURN("C_Verify", soft_sign_verify(session, op, data ? data : (CK_BYTE_PTR) "",
-                                                  data_len, sig, sig_len));
+        ENTRY_RETURN("C_Verify", verify_op(session, op, data ? data : (CK_BYTE_PTR) "", data_len,
+                                           sig, sig_len));
     ENTRY_RETURN("C_Verify", module.be.fn->C_Verify(session, data, data_len, sig, sig_len));
 }
 
@@ -314,6 +317,6 @@ CK_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR sig, CK_ULO
     ENTRY_BEGIN("C_VerifyFinal");
     struct vendor_op *op = op_in(session, VOP_SLOT_VERIFY);
     if (op && !sig) ENTRY_RETURN("C_VerifyFinal", CKR_ARGUMENTS_BAD);
-    if (op) ENTRY_RETURN("C_VerifyFinal", soft_sign_verify(session, op, NULL, 0, sig, sig_len));
+    if (op) ENTRY_RETURN("C_VerifyFinal", verify_op(session, op, NULL, 0, sig, sig_len));
     ENTRY_RETURN("C_VerifyFinal", module.be.fn->C_VerifyFinal(session, sig, sig_len));
 }

@@ -13,6 +13,7 @@
 #include "cmk_create.h"
 
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
@@ -365,6 +366,30 @@ static const EVP_CIPHER *cipher_locked(const char *mode, size_t key_bytes)
     return ciphers[m][k];
 }
 
+/* HMAC, fetched once from the module's library context. Under arena_lock. */
+static EVP_MAC *hmac;
+
+CK_RV soft_key_mac_init(int64_t row, const char *key_id, unsigned long version, EVP_MAC_CTX **ctx,
+                        const char *digest)
+{
+    pthread_mutex_lock(&arena_lock);
+    struct soft_slot *slot = NULL;
+    CK_RV rv = material_locked(row, key_id, version, &slot);
+    if (rv == CKR_OK && !hmac) hmac = EVP_MAC_fetch(pubkey_libctx(), "HMAC", NULL);
+    *ctx = rv == CKR_OK && hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest, 0), OSSL_PARAM_END};
+    /* The MAC context keeps its own copy of the key, cleansed when it is freed. */
+    if (rv == CKR_OK && (!*ctx || EVP_MAC_init(*ctx, slot->key, slot->len, params) != 1)) {
+        log_error("key %s version %lu: HMAC with %s cannot start", key_id, version, digest);
+        EVP_MAC_CTX_free(*ctx);
+        *ctx = NULL;
+        rv = CKR_FUNCTION_FAILED;
+    }
+    pthread_mutex_unlock(&arena_lock);
+    return rv;
+}
+
 CK_RV soft_key_cipher_init(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
                            unsigned long version, EVP_CIPHER_CTX *ctx, const char *mode,
                            const unsigned char *iv, size_t iv_len, bool encrypt)
@@ -500,6 +525,8 @@ void soft_key_cleanup(void)
         arena = NULL;
     }
     arena_next = 0;
+    EVP_MAC_free(hmac);
+    hmac = NULL;
     for (int m = 0; m < 3; m++)
         for (int k = 0; k < 3; k++) {
             EVP_CIPHER_free(ciphers[m][k]);

@@ -46,6 +46,11 @@ CK_RV soft_key_cipher_init(CK_SESSION_HANDLE session, int64_t row, const char *k
                            unsigned long version, EVP_CIPHER_CTX *ctx, const char *mode,
                            const unsigned char *iv, size_t iv_len, bool encrypt);
 
+/* Initialises an HMAC ctx (EVP_MAC "HMAC" of the module's context) with digest under one
+ * version's material, unsealed as for soft_key_cipher_init. */
+CK_RV soft_key_mac_init(int64_t row, const char *key_id, unsigned long version, EVP_MAC_CTX **ctx,
+                        const char *digest);
+
 /* Wipes one key's (row) unsealed material and private keys from memory. */
 void soft_key_forget(int64_t row);
 /* Wipes all of it and releases the arena and ciphers (C_Finalize). */

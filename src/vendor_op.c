@@ -21,8 +21,10 @@ static enum vendor_op_slot slot_of_kind(enum vendor_op_kind kind)
     case VOP_ENVELOPE_ENCRYPT:
     case VOP_SOFT_ENCRYPT:
     case VOP_PKEY_ENCRYPT: return VOP_SLOT_ENCRYPT;
-    case VOP_PKEY_SIGN: return VOP_SLOT_SIGN;
-    case VOP_PKEY_VERIFY: return VOP_SLOT_VERIFY;
+    case VOP_PKEY_SIGN:
+    case VOP_MAC_SIGN: return VOP_SLOT_SIGN;
+    case VOP_PKEY_VERIFY:
+    case VOP_MAC_VERIFY: return VOP_SLOT_VERIFY;
     default: return VOP_SLOT_DECRYPT;
     }
 }

@@ -20,6 +20,9 @@ enum vendor_op_kind {
     VOP_PKEY_DECRYPT,
     VOP_PKEY_SIGN,
     VOP_PKEY_VERIFY,
+    /* SOFTWARE HMAC keys (soft_mac.h) */
+    VOP_MAC_SIGN,
+    VOP_MAC_VERIFY,
 };
 
 /* A session runs at most one operation of each of these at a time, as in PKCS#11. */

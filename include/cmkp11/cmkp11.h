@@ -221,6 +221,8 @@ typedef struct CK_CMK_SM2_PARAMS {
  * in-process: CKM_AES_GCM, CKM_AES_CBC_PAD, CKM_AES_CBC, CKM_AES_ECB, CKM_CMK_ENVELOPE.
  * Standard attributes as for a sensitive, non-extractable AES key (and fixed: a change is
  * CKR_ATTRIBUTE_READ_ONLY); sign, wrap and unwrap: CKR_KEY_FUNCTION_NOT_PERMITTED.
+ * Generic secrets HMAC_128..HMAC_256 (GENERATE_VERIFY_MAC): CKM_SHA_1_HMAC,
+ * CKM_SHA224/256/384/512_HMAC and CKM_CMK_SM3_HMAC sign/verify in-process.
  * Key pairs (C_GenerateKeyPair, the level in the private template): RSA_2048/3072/4096,
  * EC_P256/P384/P521/P256K and EC_SM2, generated in-process; the private key sealed as
  * PKCS#8 and held unsealed in OpenSSL's secure heap, the public key kept in the store (its
