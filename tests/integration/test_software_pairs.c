@@ -11,6 +11,7 @@
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -978,10 +979,11 @@ static void test_damaged_sealed_pair_or_missing_master_key_makes_signing_fail_cl
     CK_ULONG len = sizeof(sig);
     CHECK_RV(sign(s, priv, &m, msg, sizeof(msg), sig, &len), CKR_OK);
     fixture_close(s);
-    CHECK(inspect_store_exec("UPDATE cmk_sealed SET blob = CAST(substr(blob, 1, 40) || "
-                     "(CASE WHEN substr(blob, 41, 1) = x'00' THEN x'01' ELSE x'00' END) || "
-                     "substr(blob, 42) AS BLOB) WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
-                     "'pair-a')") == 0);
+    CHECK(inspect_store_exec(
+              "UPDATE cmk_sealed SET blob = CAST(substr(blob, 1, 40) || "
+              "(CASE WHEN substr(blob, 41, 1) = x'00' THEN x'01' ELSE x'00' END) || "
+              "substr(blob, 42) AS BLOB) WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
+              "'pair-a')") == 0);
     s = fixture_open();
     CHECK_RV(sign_by_label(s, "pair-a"), CKR_DEVICE_ERROR);
     CHECK_RV(sign_by_label(s, "pair-b"), CKR_OK);
@@ -994,9 +996,10 @@ static void test_damaged_sealed_pair_or_missing_master_key_makes_signing_fail_cl
     fixture_close(s);
     CHECK(inspect_log_count("sealed SOFTWARE material fails authentication") == 1);
     /* b's sealed key moved into a's row: bound to b's id, it does not open as a. */
-    CHECK(inspect_store_exec("UPDATE cmk_sealed SET blob = (SELECT blob FROM cmk_sealed WHERE cmk_id = "
-                     "(SELECT id FROM cmk WHERE alias = 'pair-b')) WHERE cmk_id = "
-                     "(SELECT id FROM cmk WHERE alias = 'pair-a')") == 0);
+    CHECK(inspect_store_exec(
+              "UPDATE cmk_sealed SET blob = (SELECT blob FROM cmk_sealed WHERE cmk_id = "
+              "(SELECT id FROM cmk WHERE alias = 'pair-b')) WHERE cmk_id = "
+              "(SELECT id FROM cmk WHERE alias = 'pair-a')") == 0);
     s = fixture_open();
     CHECK_RV(sign_by_label(s, "pair-a"), CKR_DEVICE_ERROR);
     fixture_close(s);
@@ -1065,6 +1068,76 @@ static void test_forked_child_signs_with_its_own_unsealed_key(void)
     fixture_close(s);
 }
 
+struct signer {
+    CK_OBJECT_HANDLE priv, pub;
+    CK_MECHANISM_TYPE mech;
+    int failures;
+};
+
+/* One thread's session: signs and verifies over and over. */
+static void *sign_loop(void *arg)
+{
+    struct signer *w = arg;
+    CK_SESSION_HANDLE s;
+    if (p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK) {
+        w->failures++;
+        return NULL;
+    }
+    CK_MECHANISM m = {w->mech, NULL, 0};
+    for (int i = 0; i < 40; i++) {
+        unsigned char sig[256];
+        CK_ULONG len = sizeof(sig);
+        if (sign(s, w->priv, &m, msg, sizeof(msg), sig, &len) != CKR_OK ||
+            verify(s, w->pub, &m, msg, sizeof(msg), sig, len) != CKR_OK)
+            w->failures++;
+    }
+    p11->C_CloseSession(s);
+    return NULL;
+}
+
+/* Threads of one process sign at once with the same keys (the first use unseals them
+ * while the others wait), and more keys than the module keeps unsealed take turns. */
+static void test_software_pairs_sign_from_many_threads_and_many_keys(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE ecpub, ecpriv, rpub, rpriv;
+    CHECK_RV(make_soft_ec(s, "threads-ec", p256_oid, sizeof(p256_oid), &ecpub, &ecpriv), CKR_OK);
+    CHECK_RV(make_soft_rsa(s, "threads-rsa", 2048, 0, &rpub, &rpriv), CKR_OK);
+    fixture_close(s);
+    s = fixture_open(); /* nothing unsealed yet */
+    CHECK(find_by_label(s, "threads-ec", CKO_PRIVATE_KEY, &ecpriv) == 1);
+    CHECK(find_by_label(s, "threads-ec", CKO_PUBLIC_KEY, &ecpub) == 1);
+    CHECK(find_by_label(s, "threads-rsa", CKO_PRIVATE_KEY, &rpriv) == 1);
+    CHECK(find_by_label(s, "threads-rsa", CKO_PUBLIC_KEY, &rpub) == 1);
+    struct signer w[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct signer){i % 2 ? rpriv : ecpriv, i % 2 ? rpub : ecpub,
+                               i % 2 ? CKM_SHA256_RSA_PKCS : CKM_ECDSA_SHA256, 0};
+        pthread_create(&t[i], NULL, sign_loop, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(w[i].failures == 0);
+    }
+    /* 40 pairs: more than the 32 kept unsealed; each signs, then the first again. */
+    CK_OBJECT_HANDLE privs[40], pubs[40];
+    for (int i = 0; i < 40; i++) {
+        char alias[32];
+        snprintf(alias, sizeof(alias), "many-%d", i);
+        CHECK_RV(make_soft_ec(s, alias, p256_oid, sizeof(p256_oid), &pubs[i], &privs[i]), CKR_OK);
+    }
+    CK_MECHANISM m = {CKM_ECDSA_SHA256, NULL, 0};
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 40; i++) {
+            unsigned char sig[64];
+            CK_ULONG len = sizeof(sig);
+            CHECK_RV(sign(s, privs[i], &m, msg, sizeof(msg), sig, &len), CKR_OK);
+            CHECK_RV(verify(s, pubs[i], &m, msg, sizeof(msg), sig, len), CKR_OK);
+        }
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -1086,6 +1159,7 @@ int main(int argc, char **argv)
         T(test_damaged_sealed_pair_or_missing_master_key_makes_signing_fail_cleanly),
         T(test_crash_while_creating_a_software_pair_leaves_nothing),
         T(test_forked_child_signs_with_its_own_unsealed_key),
+        T(test_software_pairs_sign_from_many_threads_and_many_keys),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
