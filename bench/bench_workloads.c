@@ -72,6 +72,22 @@ static int wl_ec_software_setup(struct wl_shared *sh)
 				&sh->pub);
 }
 
+static int wl_sm2_software_setup(struct wl_shared *sh)
+{
+	memset(sh->data, 0x5a, WL_EC_DIGEST_LEN);
+	sh->data_len = WL_EC_DIGEST_LEN;
+	return keys_pair_ensure(sh->env->fn, sh->env->session,
+				KEYS_LABEL_SM2_SOFTWARE,
+				keys_sm2_software_generate, &sh->priv,
+				&sh->pub);
+}
+
+static int wl_sign_sm2_op(struct bench_thread *t, unsigned long i)
+{
+	(void)i;
+	return wl_sign(t, CKM_CMK_SM2_SM3);
+}
+
 static int wl_rsa_setup(struct wl_shared *sh)
 {
 	memset(sh->data, 0xa5, WL_RSA_DATA_LEN);
@@ -453,6 +469,8 @@ static const struct workload wl_table[] = {
 	  NULL },
 	{ "sign-ecdsa-p256-software", WL_NEEDS_SESSION | WL_CMKP11_ONLY,
 	  wl_ec_software_setup, wl_sign_ec_op, NULL },
+	{ "sign-sm2-software", WL_NEEDS_SESSION | WL_CMKP11_ONLY,
+	  wl_sm2_software_setup, wl_sign_sm2_op, NULL },
 	{ "verify-ecdsa-p256", WL_NEEDS_SESSION, wl_verify_setup,
 	  wl_verify_op, NULL },
 	{ "encrypt-aes-gcm-4k", WL_NEEDS_SESSION, wl_aes_setup, wl_encrypt_op,
