@@ -156,13 +156,37 @@ static const char *parse_sm2(const CK_MECHANISM *mech, struct vendor_op *op)
 }
 
 static const char *parse_parameter(const CK_MECHANISM *mech, const struct mech_info *mi,
-                                   enum vendor_op_kind kind, struct vendor_op *op)
+                                   struct vendor_op *op)
 {
     if (mi->pad == RSA_PKCS1_PSS_PADDING) return parse_pss(mech, mi, op);
     if (mi->pad == RSA_PKCS1_OAEP_PADDING) return parse_oaep(mech, op);
     if (mi->mech == CKM_CMK_SM2_SM3) return parse_sm2(mech, op);
-    (void)kind;
     return mech->pParameter || mech->ulParameterLen ? "takes no parameter" : NULL;
+}
+
+/* The public key of row from its stored SPKI. */
+static CK_RV public_pkey(const struct cmk_live *live, EVP_PKEY **out)
+{
+    struct cmk_record rec;
+    enum store_status st = store_cmk_get(module.store, live->row, &rec);
+    if (st != STORE_OK) return st == STORE_BUSY ? CKR_FUNCTION_FAILED : CKR_DEVICE_ERROR;
+    const unsigned char *p = rec.public_key_info;
+    *out = p ? d2i_PUBKEY_ex(NULL, &p, (long)rec.public_key_info_len, pubkey_libctx(), NULL) : NULL;
+    cmk_record_free(&rec);
+    if (*out) return CKR_OK;
+    log_error("key %s: its stored public key is missing or does not decode", live->key_id);
+    return CKR_DEVICE_ERROR;
+}
+
+/* PSS: the salt must fit the key (RFC 8017: emLen >= hLen + sLen + 2). */
+static const char *check_salt(const struct cmk_live *live, const struct vendor_op *op)
+{
+    EVP_PKEY *pkey = NULL;
+    if (public_pkey(live, &pkey) != CKR_OK) return NULL; /* logged; the call will fail */
+    size_t em_len = ((size_t)EVP_PKEY_get_bits(pkey) - 1 + 7) / 8;
+    EVP_PKEY_free(pkey);
+    size_t h_len = hashes[hash_index(op->hash)].len;
+    return op->salt_len + h_len + 2 > em_len ? "sLen is too long for the key" : NULL;
 }
 
 CK_RV soft_sign_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
@@ -191,7 +215,8 @@ CK_RV soft_sign_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT
     }
     struct vendor_op op = {
         .kind = kind, .key = key, .mechanism = mech->mechanism, .version = handle_version(key)};
-    const char *why = parse_parameter(mech, mi, kind, &op);
+    const char *why = parse_parameter(mech, mi, &op);
+    if (!why && mi->pad == RSA_PKCS1_PSS_PADDING) why = check_salt(&live, &op);
     if (why) {
         log_warning("key %s: mechanism 0x%lx: parameter invalid: %s", live.key_id, mech->mechanism,
                     why);
@@ -199,20 +224,6 @@ CK_RV soft_sign_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT
         return CKR_MECHANISM_PARAM_INVALID;
     }
     return vendor_op_begin(session, &op);
-}
-
-/* The public key of row from its stored SPKI. */
-static CK_RV public_pkey(const struct cmk_live *live, EVP_PKEY **out)
-{
-    struct cmk_record rec;
-    enum store_status st = store_cmk_get(module.store, live->row, &rec);
-    if (st != STORE_OK) return st == STORE_BUSY ? CKR_FUNCTION_FAILED : CKR_DEVICE_ERROR;
-    const unsigned char *p = rec.public_key_info;
-    *out = p ? d2i_PUBKEY_ex(NULL, &p, (long)rec.public_key_info_len, pubkey_libctx(), NULL) : NULL;
-    cmk_record_free(&rec);
-    if (*out) return CKR_OK;
-    log_error("key %s: its stored public key is missing or does not decode", live->key_id);
-    return CKR_DEVICE_ERROR;
 }
 
 static CK_RV key_for(const struct vendor_op *op, const struct cmk_live *live, EVP_PKEY **out)

@@ -442,6 +442,13 @@ static void test_software_rsa_pkcs1_and_pss_signatures_verify_in_module_and_open
     CK_RSA_PKCS_PSS_PARAMS other = {CKM_SHA_1, CKG_MGF1_SHA1, 20};
     CK_MECHANISM other_pss = {CKM_SHA256_RSA_PKCS_PSS, &other, sizeof(other)};
     CHECK_RV(p11->C_SignInit(s, &other_pss, priv), CKR_MECHANISM_PARAM_INVALID);
+    CK_RSA_PKCS_PSS_PARAMS salty = {CKM_SHA256, CKG_MGF1_SHA256, 256 - 32 - 1};
+    CK_MECHANISM salty_pss = {CKM_SHA256_RSA_PKCS_PSS, &salty, sizeof(salty)};
+    CHECK_RV(p11->C_SignInit(s, &salty_pss, priv), CKR_MECHANISM_PARAM_INVALID);
+    salty.sLen = 256 - 32 - 2; /* the longest salt a 2048-bit key takes */
+    CHECK_RV(sign(s, priv, &salty_pss, msg, sizeof(msg), sig, &len), CKR_OK);
+    CHECK(openssl_verify(ossl, "SHA256", RSA_PKCS1_PSS_PADDING, NULL, 222, NULL, msg, sizeof(msg),
+                         sig, len) == 1);
     CK_MECHANISM no_param = {CKM_SHA256_RSA_PKCS_PSS, NULL, 0};
     CHECK_RV(p11->C_SignInit(s, &no_param, priv), CKR_MECHANISM_PARAM_INVALID);
     /* Wrong objects and mechanisms. */
