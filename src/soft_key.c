@@ -420,14 +420,20 @@ CK_RV soft_key_cipher_init(CK_SESSION_HANDLE session, int64_t row, const char *k
 
 bool soft_key_secure_heap_ready(void)
 {
-    if (CRYPTO_secure_malloc_initialized()) return true; /* ours, or the host's */
-    int r = CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN);
-    if (r == 1) return true;
-    log_error("SOFTWARE keys: OpenSSL's secure heap %s; SOFTWARE key pairs are unusable "
-              "(raise RLIMIT_MEMLOCK)",
-              r == 2 ? "cannot be locked or kept out of core dumps" : "cannot be made");
-    if (r == 2) CRYPTO_secure_malloc_done();
-    return false;
+    /* OpenSSL's initialisation of the heap is not safe against a second caller. */
+    static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&heap_lock);
+    int r = CRYPTO_secure_malloc_initialized() /* ours, or the host's */
+                ? 1
+                : CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN);
+    if (r != 1) {
+        log_error("SOFTWARE keys: OpenSSL's secure heap %s; SOFTWARE key pairs are unusable "
+                  "(raise RLIMIT_MEMLOCK)",
+                  r == 2 ? "cannot be locked or kept out of core dumps" : "cannot be made");
+        if (r == 2) CRYPTO_secure_malloc_done();
+    }
+    pthread_mutex_unlock(&heap_lock);
+    return r == 1;
 }
 
 /* Decodes a PKCS#8 PrivateKeyInfo in the module's library context. */
