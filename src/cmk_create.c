@@ -303,13 +303,14 @@ static void mech_name(CK_MECHANISM_TYPE m, char out[24])
  * row (the sealed row goes with the row if we die before the commit). A pair's public
  * key is committed with the row. */
 static CK_RV create_software(CK_SESSION_HANDLE session, const struct create_request *req,
-                             struct cmk_record *rec, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE_PTR key,
-                             CK_OBJECT_HANDLE_PTR pub_key)
+                             struct cmk_record *rec, CK_MECHANISM_PTR mech,
+                             CK_OBJECT_HANDLE_PTR key, CK_OBJECT_HANDLE_PTR pub_key,
+                             const CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count)
 {
     CK_RV rv;
     struct public_key pk = {0};
     if (pub_key) {
-        rv = soft_pkey_generate(&req->spec, rec->row, rec->key_id, 1, &pk);
+        rv = soft_pkey_generate(&req->spec, pub_tmpl, pub_count, rec->row, rec->key_id, 1, &pk);
     } else {
         size_t bytes = strtoul(strchr(req->spec.name, '_') + 1, NULL, 10) / 8;
         rv = soft_key_make(session, rec->row, rec->key_id, 1, bytes);
@@ -359,7 +360,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     }
     util_crash_point("create:after-insert");
     if (req.protection == CMK_PROTECTION_SOFTWARE) {
-        rv = create_software(session, &req, &rec, mech, key, NULL);
+        rv = create_software(session, &req, &rec, mech, key, NULL, NULL, 0);
         goto out;
     }
 
@@ -432,7 +433,7 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     }
     util_crash_point("create:after-insert");
     if (req.protection == CMK_PROTECTION_SOFTWARE) {
-        rv = create_software(session, &req, &rec, mech, priv_key, pub_key);
+        rv = create_software(session, &req, &rec, mech, priv_key, pub_key, pub_tmpl, pub_count);
         goto out;
     }
 

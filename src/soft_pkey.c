@@ -18,6 +18,7 @@
 #include "log.h"
 #include "pubkey.h"
 #include "soft_key.h"
+#include "template.h"
 
 struct pair_spec {
     const char *spec;  /* key spec */
@@ -42,13 +43,32 @@ static const struct pair_spec *pair_spec_of(const char *name)
 
 bool soft_pkey_spec_supported(const char *spec) { return pair_spec_of(spec) != NULL; }
 
-static EVP_PKEY *generate(const struct pair_spec *ps)
+/* An RSA public exponent asked for: odd, 3 or more, at most 64 bits (what OpenSSL and
+ * HSMs take); 0 with a log line when it is not one. */
+static uint64_t exponent_of(const CK_ATTRIBUTE *a)
+{
+    const unsigned char *p = a->pValue;
+    uint64_t e = 0;
+    for (CK_ULONG i = 0; p && i < a->ulValueLen; i++) {
+        if (e >> 56) return 0;
+        e = e << 8 | p[i];
+    }
+    if (e < 3 || !(e & 1)) {
+        log_warning("CreateKey: CKA_PUBLIC_EXPONENT must be odd, at least 3 and at most 64 "
+                    "bits");
+        return 0;
+    }
+    return e;
+}
+
+static EVP_PKEY *generate(const struct pair_spec *ps, uint64_t exponent)
 {
     EVP_PKEY *pkey = NULL;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(pubkey_libctx(), ps->type, NULL);
     size_t bits = ps->bits;
-    OSSL_PARAM params[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
+    OSSL_PARAM params[3] = {OSSL_PARAM_END, OSSL_PARAM_END, OSSL_PARAM_END};
     if (ps->bits) params[0] = OSSL_PARAM_construct_size_t(OSSL_PKEY_PARAM_RSA_BITS, &bits);
+    if (ps->bits) params[1] = OSSL_PARAM_construct_uint64(OSSL_PKEY_PARAM_RSA_E, &exponent);
     if (ps->group)
         params[0] =
             OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)ps->group, 0);
@@ -124,16 +144,20 @@ static CK_RV seal_private(EVP_PKEY *pkey, int64_t row, const char *key_id, unsig
     return rv;
 }
 
-CK_RV soft_pkey_generate(const struct keyspec *spec, int64_t row, const char *key_id,
-                         unsigned long version, struct public_key *pk)
+CK_RV soft_pkey_generate(const struct keyspec *spec, const CK_ATTRIBUTE *pub, CK_ULONG npub,
+                         int64_t row, const char *key_id, unsigned long version,
+                         struct public_key *pk)
 {
     memset(pk, 0, sizeof(*pk));
     const struct pair_spec *ps = pair_spec_of(spec->name);
     if (!ps) return CKR_MECHANISM_INVALID; /* refused earlier by cmk_request */
+    const CK_ATTRIBUTE *e = ps->bits ? attr_find(pub, npub, CKA_PUBLIC_EXPONENT) : NULL;
+    uint64_t exponent = e ? exponent_of(e) : 65537;
+    if (!exponent) return CKR_ATTRIBUTE_VALUE_INVALID;
     if (!soft_key_secure_heap_ready()) return CKR_HOST_MEMORY;
     CK_RV rv = soft_key_seed_drbg();
     if (rv != CKR_OK) return rv;
-    EVP_PKEY *pkey = generate(ps);
+    EVP_PKEY *pkey = generate(ps, exponent);
     if (!pkey) {
         log_error("key %s: OpenSSL cannot generate a %s key pair", key_id, spec->name);
         return CKR_FUNCTION_FAILED;

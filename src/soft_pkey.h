@@ -16,9 +16,11 @@
 bool soft_pkey_spec_supported(const char *spec);
 
 /* Generates a key pair of spec (RSA_2048/3072/4096, EC_P256/P384/P521/P256K, EC_SM2),
- * seals its PKCS#8 for (row, version) and fills pk (malloc'd SPKI and DER EC point). */
-CK_RV soft_pkey_generate(const struct keyspec *spec, int64_t row, const char *key_id,
-                         unsigned long version, struct public_key *pk);
+ * with the CKA_PUBLIC_EXPONENT of the public template pub if it has one, seals its PKCS#8
+ * for (row, version) and fills pk (malloc'd SPKI and DER EC point). */
+CK_RV soft_pkey_generate(const struct keyspec *spec, const CK_ATTRIBUTE *pub, CK_ULONG npub,
+                         int64_t row, const char *key_id, unsigned long version,
+                         struct public_key *pk);
 
 /* Answers a standard attribute of a SOFTWARE pair's private or public object (kind) from
  * the record alone, as the backend would for an HSM pair. */

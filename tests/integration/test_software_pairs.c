@@ -1075,6 +1075,41 @@ static void test_forked_child_signs_with_its_own_unsealed_key(void)
     fixture_close(s);
 }
 
+/* CKA_PUBLIC_EXPONENT is honoured as an HSM honours it; a bad one changes nothing. */
+static void test_software_rsa_takes_the_public_exponent_asked(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+    CK_ULONG bits = 2048;
+    unsigned char three[] = {0x03}, even[] = {0x01, 0x00, 0x00};
+    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1},
+                         {CKA_MODULUS_BITS, &bits, sizeof(bits)},
+                         {CKA_PUBLIC_EXPONENT, three, sizeof(three)}};
+    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1},
+                         {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(p11->C_GenerateKeyPair(s, &gen, pt, 3, vt, 2, &pub, &priv), CKR_OK);
+    CK_ULONG len = 0;
+    unsigned char *e = get_bytes(s, pub, CKA_PUBLIC_EXPONENT, &len);
+    CHECK(e && len == 1 && e[0] == 3);
+    free(e);
+    CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    unsigned char sig[256];
+    len = sizeof(sig);
+    CHECK_RV(sign(s, priv, &m, msg, sizeof(msg), sig, &len), CKR_OK);
+    EVP_PKEY *ossl = openssl_public(s, pub);
+    CHECK(openssl_verify(ossl, "SHA256", RSA_PKCS1_PADDING, NULL, 0, NULL, msg, sizeof(msg), sig,
+                         len) == 1);
+    EVP_PKEY_free(ossl);
+    pt[2] = (CK_ATTRIBUTE){CKA_PUBLIC_EXPONENT, even, sizeof(even)};
+    CHECK_RV(p11->C_GenerateKeyPair(s, &gen, pt, 3, vt, 2, &pub, &priv),
+             CKR_ATTRIBUTE_VALUE_INVALID);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed") == 1);
+    CHECK(inspect_log_count("CKA_PUBLIC_EXPONENT must be odd") == 1);
+}
+
 struct signer {
     CK_OBJECT_HANDLE priv, pub;
     CK_MECHANISM_TYPE mech;
@@ -1167,6 +1202,7 @@ int main(int argc, char **argv)
         T(test_crash_while_creating_a_software_pair_leaves_nothing),
         T(test_forked_child_signs_with_its_own_unsealed_key),
         T(test_software_pairs_sign_from_many_threads_and_many_keys),
+        T(test_software_rsa_takes_the_public_exponent_asked),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
