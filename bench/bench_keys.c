@@ -68,6 +68,36 @@ CK_RV keys_ec_p256_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 	return keys_pair_generate(fn, s, &mech, extra, 1, label, priv, pub);
 }
 
+/* The same pair at cmkp11's protection level SOFTWARE (fails on other modules). */
+CK_RV keys_ec_p256_software_generate(CK_FUNCTION_LIST_PTR fn,
+				     CK_SESSION_HANDLE s, const char *label,
+				     CK_OBJECT_HANDLE *priv,
+				     CK_OBJECT_HANDLE *pub)
+{
+	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ULONG level = CMK_PROTECTION_SOFTWARE;
+	CK_ATTRIBUTE extra[] = {
+		{ CKA_EC_PARAMS, (void *)keys_oid_p256, sizeof(keys_oid_p256) },
+		{ CKA_CMK_PROTECTION_LEVEL, &level, sizeof(level) },
+	};
+
+	return keys_pair_generate(fn, s, &mech, extra, 2, label, priv, pub);
+}
+
+/* An SM2 pair (cmkp11 SOFTWARE only: the backend has no SM2). */
+CK_RV keys_sm2_software_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+				 const char *label, CK_OBJECT_HANDLE *priv,
+				 CK_OBJECT_HANDLE *pub)
+{
+	CK_MECHANISM mech = { CKM_CMK_SM2_KEY_PAIR_GEN, NULL, 0 };
+	CK_ULONG level = CMK_PROTECTION_SOFTWARE;
+	CK_ATTRIBUTE extra[] = {
+		{ CKA_CMK_PROTECTION_LEVEL, &level, sizeof(level) },
+	};
+
+	return keys_pair_generate(fn, s, &mech, extra, 1, label, priv, pub);
+}
+
 CK_RV keys_rsa_2048_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			     const char *label, CK_OBJECT_HANDLE *priv,
 			     CK_OBJECT_HANDLE *pub)

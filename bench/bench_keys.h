@@ -12,6 +12,8 @@
 #define KEYS_LABEL_AES "bench-aes-256"
 #define KEYS_LABEL_AES_ROTATED "bench-aes-rotated"
 #define KEYS_LABEL_AES_SOFTWARE "bench-aes-256-software"
+#define KEYS_LABEL_EC_SOFTWARE "bench-ec-p256-software"
+#define KEYS_LABEL_SM2_SOFTWARE "bench-sm2-software"
 #define KEYS_LABEL_MAX 64
 
 typedef CK_RV (*keys_pair_gen_fn)(CK_FUNCTION_LIST_PTR fn,
@@ -22,6 +24,13 @@ typedef CK_RV (*keys_pair_gen_fn)(CK_FUNCTION_LIST_PTR fn,
 CK_RV keys_ec_p256_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			    const char *label, CK_OBJECT_HANDLE *priv,
 			    CK_OBJECT_HANDLE *pub);
+CK_RV keys_ec_p256_software_generate(CK_FUNCTION_LIST_PTR fn,
+				     CK_SESSION_HANDLE s, const char *label,
+				     CK_OBJECT_HANDLE *priv,
+				     CK_OBJECT_HANDLE *pub);
+CK_RV keys_sm2_software_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+				 const char *label, CK_OBJECT_HANDLE *priv,
+				 CK_OBJECT_HANDLE *pub);
 CK_RV keys_rsa_2048_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			     const char *label, CK_OBJECT_HANDLE *priv,
 			     CK_OBJECT_HANDLE *pub);

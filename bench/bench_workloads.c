@@ -61,6 +61,33 @@ static int wl_ec_setup(struct wl_shared *sh)
 				keys_ec_p256_generate, &sh->priv, &sh->pub);
 }
 
+/* cmkp11's protection level SOFTWARE: the same ECDSA P-256, run in the module. */
+static int wl_ec_software_setup(struct wl_shared *sh)
+{
+	memset(sh->data, 0x5a, WL_EC_DIGEST_LEN);
+	sh->data_len = WL_EC_DIGEST_LEN;
+	return keys_pair_ensure(sh->env->fn, sh->env->session,
+				KEYS_LABEL_EC_SOFTWARE,
+				keys_ec_p256_software_generate, &sh->priv,
+				&sh->pub);
+}
+
+static int wl_sm2_software_setup(struct wl_shared *sh)
+{
+	memset(sh->data, 0x5a, WL_EC_DIGEST_LEN);
+	sh->data_len = WL_EC_DIGEST_LEN;
+	return keys_pair_ensure(sh->env->fn, sh->env->session,
+				KEYS_LABEL_SM2_SOFTWARE,
+				keys_sm2_software_generate, &sh->priv,
+				&sh->pub);
+}
+
+static int wl_sign_sm2_op(struct bench_thread *t, unsigned long i)
+{
+	(void)i;
+	return wl_sign(t, CKM_CMK_SM2_SM3);
+}
+
 static int wl_rsa_setup(struct wl_shared *sh)
 {
 	memset(sh->data, 0xa5, WL_RSA_DATA_LEN);
@@ -440,6 +467,10 @@ static const struct workload wl_table[] = {
 	  NULL },
 	{ "sign-rsa-2048", WL_NEEDS_SESSION, wl_rsa_setup, wl_sign_rsa_op,
 	  NULL },
+	{ "sign-ecdsa-p256-software", WL_NEEDS_SESSION | WL_CMKP11_ONLY,
+	  wl_ec_software_setup, wl_sign_ec_op, NULL },
+	{ "sign-sm2-software", WL_NEEDS_SESSION | WL_CMKP11_ONLY,
+	  wl_sm2_software_setup, wl_sign_sm2_op, NULL },
 	{ "verify-ecdsa-p256", WL_NEEDS_SESSION, wl_verify_setup,
 	  wl_verify_op, NULL },
 	{ "encrypt-aes-gcm-4k", WL_NEEDS_SESSION, wl_aes_setup, wl_encrypt_op,

@@ -11,6 +11,7 @@
 #include "handles.h"
 #include "log.h"
 #include "module.h"
+#include "soft_pkey.h"
 #include "template.h"
 #include "util.h"
 #include "validate.h"
@@ -108,17 +109,23 @@ static CK_RV answer_from_record(struct cmk_record *rec, CK_OBJECT_HANDLE handle,
 }
 
 /* A SOFTWARE key has no backend object: its standard attributes follow from the record,
- * as the backend would answer them for a sensitive, non-extractable AES key. */
-static CK_RV answer_software(const struct cmk_record *rec, CK_ATTRIBUTE *a)
+ * as the backend would answer them for a sensitive, non-extractable AES key (or, for a
+ * pair, from its stored public key: soft_pkey). */
+static CK_RV answer_software(const struct cmk_record *rec, unsigned kind, CK_ATTRIBUTE *a)
 {
+    if (kind != CMK_OBJ_SECRET) return soft_pkey_answer(rec, kind, a);
     CK_BBOOL t = CK_TRUE, f = CK_FALSE;
     bool crypt = rec->usage == CMK_USAGE_ENCRYPT_DECRYPT;
+    bool mac = rec->usage == CMK_USAGE_GENERATE_VERIFY_MAC;
     switch (a->type) {
     case CKA_CLASS: return put_ulong(a, CKO_SECRET_KEY);
     case CKA_KEY_TYPE: return put_ulong(a, rec->key_type);
     case CKA_VALUE_LEN:
         return put_ulong(a, strtoul(strchr(rec->key_spec, '_') + 1, NULL, 10) / 8);
-    case CKA_KEY_GEN_MECHANISM: return put_ulong(a, CKM_AES_KEY_GEN);
+    case CKA_KEY_GEN_MECHANISM:
+        return put_ulong(a, mac ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN);
+    case CKA_SIGN:
+    case CKA_VERIFY: return cmk_attr_put(a, mac ? &t : &f, 1);
     case CKA_ENCRYPT:
     case CKA_DECRYPT: return cmk_attr_put(a, crypt ? &t : &f, 1);
     case CKA_PRIVATE: return cmk_attr_put(a, (rec->private_mask & CMK_OBJ_SECRET) ? &t : &f, 1);
@@ -129,8 +136,6 @@ static CK_RV answer_software(const struct cmk_record *rec, CK_ATTRIBUTE *a)
     case CKA_NEVER_EXTRACTABLE:
     case CKA_MODIFIABLE: return cmk_attr_put(a, &t, 1);
     case CKA_EXTRACTABLE:
-    case CKA_SIGN:
-    case CKA_VERIFY:
     case CKA_WRAP:
     case CKA_UNWRAP:
     case CKA_DERIVE:
@@ -201,7 +206,7 @@ CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     }
     if (nforward > 0 && rec.protection == CMK_PROTECTION_SOFTWARE) {
         for (CK_ULONG k = 0; k < nforward; k++) {
-            CK_RV r = answer_software(&rec, &tmpl[forward[k]]);
+            CK_RV r = answer_software(&rec, handle_kind(handle), &tmpl[forward[k]]);
             if (rv_rank(r) > rv_rank(worst)) worst = r;
         }
         nforward = 0;

@@ -21,6 +21,7 @@
 #include "module.h"
 #include "pubkey.h"
 #include "soft_key.h"
+#include "soft_pkey.h"
 #include "template.h"
 #include "util.h"
 #include "validate.h"
@@ -298,14 +299,22 @@ static void mech_name(CK_MECHANISM_TYPE m, char out[24])
     snprintf(out, 24, "mechanism=0x%lx", m);
 }
 
-/* SOFTWARE: the material is made and sealed by soft_key and stored beside the row (the
- * sealed row goes with the row if we die before the commit). */
+/* SOFTWARE: the material is made and sealed (soft_key, soft_pkey) and stored beside the
+ * row (the sealed row goes with the row if we die before the commit). A pair's public
+ * key is committed with the row. */
 static CK_RV create_software(CK_SESSION_HANDLE session, const struct create_request *req,
                              struct cmk_record *rec, CK_MECHANISM_PTR mech,
-                             CK_OBJECT_HANDLE_PTR key)
+                             CK_OBJECT_HANDLE_PTR key, CK_OBJECT_HANDLE_PTR pub_key,
+                             const CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_count)
 {
-    size_t bytes = strtoul(strchr(req->spec.name, '_') + 1, NULL, 10) / 8;
-    CK_RV rv = soft_key_make(session, rec->row, rec->key_id, 1, bytes);
+    CK_RV rv;
+    struct public_key pk = {0};
+    if (pub_key) {
+        rv = soft_pkey_generate(&req->spec, pub_tmpl, pub_count, rec->row, rec->key_id, 1, &pk);
+    } else {
+        size_t bytes = strtoul(strchr(req->spec.name, '_') + 1, NULL, 10) / 8;
+        rv = soft_key_make(session, rec->row, rec->key_id, 1, bytes);
+    }
     if (rv != CKR_OK) {
         store_cmk_delete(module.store, rec->row);
         return rv;
@@ -315,13 +324,16 @@ static CK_RV create_software(CK_SESSION_HANDLE session, const struct create_requ
     mech_name(mech->mechanism, mn);
     char how[48];
     snprintf(how, sizeof(how), "%s protection=SOFTWARE", mn);
-    rv = cmk_create_commit(rec, "CreateKey", how, NULL);
+    rv = cmk_create_commit(rec, "CreateKey", how, pub_key ? &pk : NULL);
+    free(pk.spki);
+    free(pk.ec_point);
     if (rv != CKR_OK) {
         store_cmk_delete(module.store, rec->row);
         return rv;
     }
     util_crash_point("create:after-commit");
-    *key = handle_for_cmk(rec->row, CMK_OBJ_SECRET);
+    *key = handle_for_cmk(rec->row, pub_key ? CMK_OBJ_PRIVATE : CMK_OBJ_SECRET);
+    if (pub_key) *pub_key = handle_for_cmk(rec->row, CMK_OBJ_PUBLIC);
     log_info("CreateKey: %s %s (SOFTWARE) alias '%s'", rec->key_id, req->spec.name,
              req->has_alias ? req->alias : "");
     return CKR_OK;
@@ -348,7 +360,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     }
     util_crash_point("create:after-insert");
     if (req.protection == CMK_PROTECTION_SOFTWARE) {
-        rv = create_software(session, &req, &rec, mech, key);
+        rv = create_software(session, &req, &rec, mech, key, NULL, NULL, 0);
         goto out;
     }
 
@@ -420,6 +432,10 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         goto out;
     }
     util_crash_point("create:after-insert");
+    if (req.protection == CMK_PROTECTION_SOFTWARE) {
+        rv = create_software(session, &req, &rec, mech, priv_key, pub_key, pub_tmpl, pub_count);
+        goto out;
+    }
 
     unsigned char bid[CMK_BACKEND_ID_LEN];
     char label[80];

@@ -10,6 +10,8 @@
 #include "cmkp11/cmkp11.h"
 #include "log.h"
 #include "module.h"
+#include "soft_key.h"
+#include "soft_pkey.h"
 #include "validate.h"
 
 static const CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
@@ -203,7 +205,7 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
     if (rv != CKR_OK) return rv;
     const struct keyspec *spec = &req->spec;
     bool hmac = spec->key_type == CKK_GENERIC_SECRET;
-    bool rsa = spec->key_type == CKK_RSA;
+    bool rsa = spec->key_type == CKK_RSA || spec->key_type == CKK_CMK_SM2; /* either usage */
     bool symmetric_crypt = spec->symmetric && !hmac;
 
     if (u) {
@@ -341,13 +343,24 @@ CK_RV cmk_request_check_quota(void)
     return CKR_OK;
 }
 
-/* SOFTWARE keys: AES (AES_128/192/256) of KMS origin, for now. */
+/* SOFTWARE keys: AES (AES_128/192/256) and the pairs soft_pkey makes, of KMS origin.
+ * The backend has no SM2 mechanisms: only the SOFTWARE level serves EC_SM2. */
 static CK_RV check_protection_allowed(const struct create_request *req)
 {
+    if (req->spec.key_type == CKK_CMK_SM2 && req->protection != CMK_PROTECTION_SOFTWARE) {
+        log_warning("CreateKey: key spec EC_SM2: the backend has no SM2 mechanisms; only "
+                    "CKA_CMK_PROTECTION_LEVEL = CMK_PROTECTION_SOFTWARE can make it");
+        return CKR_MECHANISM_INVALID;
+    }
     if (req->protection != CMK_PROTECTION_SOFTWARE) return CKR_OK;
-    if (req->spec.key_type != CKK_AES || req->origin != CMK_ORIGIN_KMS) {
-        log_warning("CreateKey: protection level SOFTWARE is offered for AES key specs of KMS "
-                    "origin only (asked: %s, origin %s)",
+    bool mac = req->spec.key_type == CKK_GENERIC_SECRET &&
+               strtoul(strchr(req->spec.name, '_') + 1, NULL, 10) <= 8 * SOFT_MAX_KEY;
+    if ((req->spec.key_type != CKK_AES && !mac && !soft_pkey_spec_supported(req->spec.name)) ||
+        req->origin != CMK_ORIGIN_KMS) {
+        log_warning("CreateKey: protection level SOFTWARE is offered for key specs AES_*, "
+                    "HMAC_128..HMAC_256, RSA_2048/3072/4096, EC_P256/P384/P521/P256K and EC_SM2 "
+                    "of KMS origin only "
+                    "(asked: %s, origin %s)",
                     req->spec.name, req->origin == CMK_ORIGIN_KMS ? "KMS" : "EXTERNAL");
         return CKR_TEMPLATE_INCONSISTENT;
     }

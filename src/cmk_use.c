@@ -90,7 +90,7 @@ static CK_RV lookup_backend(CK_SESSION_HANDLE session, struct cmk_live *live, un
 {
     if (live->protection == CMK_PROTECTION_SOFTWARE) {
         log_warning("key %s: protection level SOFTWARE: it has no backend object; only "
-                    "encrypt and decrypt (AES-GCM, AES-CBC(-PAD), AES-ECB, the envelope) run on it",
+                    "encrypt, decrypt, sign and verify run on it, in the module",
                     live->key_id);
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }

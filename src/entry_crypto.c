@@ -5,6 +5,8 @@
 #include "entry.h"
 #include "handles.h"
 #include "soft_crypt.h"
+#include "soft_mac.h"
+#include "soft_sign.h"
 #include "vendor_crypto.h"
 
 /* Translates the key of an operation init; a NULL mechanism cancels (PKCS#11 3.0). */
@@ -39,9 +41,9 @@ static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT
 /* The forwarded part of C_EncryptInit / C_DecryptInit; the exported ones come below. */
 DEFINE_INIT(static, forward_encrypt_init, C_EncryptInit, CMK_USE_ENCRYPT)
 DEFINE_INIT(static, forward_decrypt_init, C_DecryptInit, CMK_USE_DECRYPT)
-FORWARD_INIT(C_SignInit, CMK_USE_SIGN)
+DEFINE_INIT(static, forward_sign_init, C_SignInit, CMK_USE_SIGN)
+DEFINE_INIT(static, forward_verify_init, C_VerifyInit, CMK_USE_VERIFY)
 FORWARD_INIT(C_SignRecoverInit, CMK_USE_SIGN)
-FORWARD_INIT(C_VerifyInit, CMK_USE_VERIFY)
 FORWARD_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
 
 /* in -> out: one-shot and update forms share this shape. */
@@ -67,11 +69,7 @@ FORWARD_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
 FORWARD_IN_OUT(C_Digest)
 FORWARD_UPDATE(C_DigestUpdate)
 FORWARD_FINAL(C_DigestFinal)
-FORWARD_IN_OUT(C_Sign)
-FORWARD_UPDATE(C_SignUpdate)
-FORWARD_FINAL(C_SignFinal)
 FORWARD_IN_OUT(C_SignRecover)
-FORWARD_UPDATE(C_VerifyUpdate)
 FORWARD_IN_OUT(C_VerifyRecover)
 FORWARD_IN_OUT(C_DigestEncryptUpdate)
 FORWARD_IN_OUT(C_DecryptDigestUpdate)
@@ -92,17 +90,6 @@ CK_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
     ENTRY_RETURN("C_DigestKey", rv);
 }
 
-CK_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
-                         CK_BYTE_PTR sig, CK_ULONG sig_len)
-{
-    FORWARD(C_Verify, session, data, data_len, sig, sig_len);
-}
-
-CK_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR sig, CK_ULONG sig_len)
-{
-    FORWARD(C_VerifyFinal, session, sig, sig_len);
-}
-
 CK_EXPORT CK_RV C_SeedRandom(CK_SESSION_HANDLE session, CK_BYTE_PTR seed, CK_ULONG len)
 {
     FORWARD(C_SeedRandom, session, seed, len);
@@ -113,13 +100,47 @@ CK_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_
     FORWARD(C_GenerateRandom, session, out, len);
 }
 
-/* SOFTWARE keys: the module runs the cipher itself (soft_crypt.h). */
+/* SOFTWARE keys: the module runs the cipher itself (soft_crypt.h and soft_mac.h for
+ * secret keys, soft_sign.h for pairs). */
 static CK_RV soft_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
-                       bool encrypt)
+                       enum vendor_op_kind kind)
 {
-    ENTRY_BEGIN(encrypt ? "C_EncryptInit" : "C_DecryptInit");
-    CK_RV rv = soft_crypt_init(session, mech, key, encrypt);
-    ENTRY_RETURN(encrypt ? "C_EncryptInit" : "C_DecryptInit", rv);
+    static const char *const names[] = {[VOP_PKEY_ENCRYPT] = "C_EncryptInit",
+                                        [VOP_PKEY_DECRYPT] = "C_DecryptInit",
+                                        [VOP_PKEY_SIGN] = "C_SignInit",
+                                        [VOP_PKEY_VERIFY] = "C_VerifyInit"};
+    ENTRY_BEGIN(names[kind]);
+    CK_RV rv = handle_kind(key) != CMK_OBJ_SECRET ? soft_sign_init(session, mech, key, kind)
+               : kind == VOP_PKEY_ENCRYPT || kind == VOP_PKEY_DECRYPT
+                   ? soft_crypt_init(session, mech, key, kind == VOP_PKEY_ENCRYPT)
+                   : soft_mac_init(session, mech, key, kind == VOP_PKEY_SIGN);
+    ENTRY_RETURN(names[kind], rv);
+}
+
+/* Sign and verify: our own operation for SOFTWARE keys, else forwarded. */
+static CK_RV sign_verify_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                              CK_OBJECT_HANDLE key, enum vendor_op_slot slot)
+{
+    if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (vendor_op_any() && vendor_op_get_slot(session, slot)) {
+        if (mech) return CKR_OPERATION_ACTIVE;
+        vendor_op_end_slot(session, slot); /* a NULL mechanism cancels (PKCS#11 3.0) */
+        return CKR_OK;
+    }
+    bool sign = slot == VOP_SLOT_SIGN;
+    if (mech && soft_crypt_is_soft(key))
+        return soft_init(session, mech, key, sign ? VOP_PKEY_SIGN : VOP_PKEY_VERIFY);
+    return sign ? forward_sign_init(session, mech, key) : forward_verify_init(session, mech, key);
+}
+
+CK_EXPORT CK_RV C_SignInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+{
+    return sign_verify_init(session, mech, key, VOP_SLOT_SIGN);
+}
+
+CK_EXPORT CK_RV C_VerifyInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+{
+    return sign_verify_init(session, mech, key, VOP_SLOT_VERIFY);
 }
 
 CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
@@ -131,7 +152,7 @@ CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         vendor_op_end(session, true); /* a NULL mechanism cancels (PKCS#11 3.0) */
     }
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, true);
-    if (mech && soft_crypt_is_soft(key)) return soft_init(session, mech, key, true);
+    if (mech && soft_crypt_is_soft(key)) return soft_init(session, mech, key, VOP_PKEY_ENCRYPT);
     return forward_encrypt_init(session, mech, key);
 }
 
@@ -144,7 +165,7 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         vendor_op_end(session, false);
     }
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, false);
-    if (mech && soft_crypt_is_soft(key)) return soft_init(session, mech, key, false);
+    if (mech && soft_crypt_is_soft(key)) return soft_init(session, mech, key, VOP_PKEY_DECRYPT);
     CK_RV rv = forward_decrypt_init(session, mech, key);
     /* GCM under a rotated key: older versions may be needed if the tag fails. */
     if (rv == CKR_OK && mech && mech->mechanism == CKM_AES_GCM && handle_is_cmk(key) &&
@@ -155,6 +176,47 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     }
     return rv;
 }
+
+/* A pair's encrypt/decrypt is soft_sign's; the rest of ours is vendor_crypto's. */
+static bool is_pkey_op(const struct vendor_op *op)
+{
+    return op->kind == VOP_PKEY_ENCRYPT || op->kind == VOP_PKEY_DECRYPT;
+}
+
+#define PKEY_OR_VENDOR_IN_OUT(name, vendor)                                                        \
+    static CK_RV name(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, CK_ULONG in_len,  \
+                      CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                       \
+    {                                                                                              \
+        if (!is_pkey_op(op)) return vendor(s, op, in, in_len, out, out_len);                       \
+        if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;                                 \
+        return soft_sign_run(s, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len);             \
+    }
+
+#define PKEY_OR_VENDOR_UPDATE(name, vendor)                                                        \
+    static CK_RV name(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, CK_ULONG in_len,  \
+                      CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                       \
+    {                                                                                              \
+        if (!is_pkey_op(op)) return vendor(s, op, in, in_len, out, out_len);                       \
+        if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;                                 \
+        *out_len = 0; /* everything comes out at Final */                                          \
+        return soft_sign_update(s, op, in, in_len);                                                \
+    }
+
+#define PKEY_OR_VENDOR_FINAL(name, vendor)                                                         \
+    static CK_RV name(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR out,                  \
+                      CK_ULONG_PTR out_len)                                                        \
+    {                                                                                              \
+        if (!is_pkey_op(op)) return vendor(s, op, out, out_len);                                   \
+        if (!out_len) return CKR_ARGUMENTS_BAD;                                                    \
+        return soft_sign_run(s, op, NULL, 0, out, out_len);                                        \
+    }
+
+PKEY_OR_VENDOR_IN_OUT(encrypt_op, vendor_encrypt)
+PKEY_OR_VENDOR_UPDATE(encrypt_update_op, vendor_encrypt_update)
+PKEY_OR_VENDOR_FINAL(encrypt_final_op, vendor_encrypt_final)
+PKEY_OR_VENDOR_IN_OUT(decrypt_op, vendor_decrypt)
+PKEY_OR_VENDOR_UPDATE(decrypt_update_op, vendor_decrypt_update)
+PKEY_OR_VENDOR_FINAL(decrypt_final_op, vendor_decrypt_final)
 
 /* Data calls: forwarded untouched unless this session runs one of our operations. */
 #define ROUTE_IN_OUT(func, encrypt, ours)                                                          \
@@ -176,9 +238,85 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         ENTRY_RETURN(#func, module.be.fn->func(session, out, out_len));                            \
     }
 
-ROUTE_IN_OUT(C_Encrypt, true, vendor_encrypt)
-ROUTE_IN_OUT(C_EncryptUpdate, true, vendor_encrypt_update)
-ROUTE_FINAL(C_EncryptFinal, true, vendor_encrypt_final)
-ROUTE_IN_OUT(C_Decrypt, false, vendor_decrypt)
-ROUTE_IN_OUT(C_DecryptUpdate, false, vendor_decrypt_update)
-ROUTE_FINAL(C_DecryptFinal, false, vendor_decrypt_final)
+ROUTE_IN_OUT(C_Encrypt, true, encrypt_op)
+ROUTE_IN_OUT(C_EncryptUpdate, true, encrypt_update_op)
+ROUTE_FINAL(C_EncryptFinal, true, encrypt_final_op)
+ROUTE_IN_OUT(C_Decrypt, false, decrypt_op)
+ROUTE_IN_OUT(C_DecryptUpdate, false, decrypt_update_op)
+ROUTE_FINAL(C_DecryptFinal, false, decrypt_final_op)
+
+/* Sign and verify calls: the same, on the session's sign or verify slot. */
+static struct vendor_op *op_in(CK_SESSION_HANDLE session, enum vendor_op_slot slot)
+{
+    return vendor_op_any() ? vendor_op_get_slot(session, slot) : NULL;
+}
+
+static CK_RV sign_op(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
+                     size_t in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    return op->kind == VOP_MAC_SIGN ? soft_mac_sign(s, op, in, in_len, out, out_len)
+                                    : soft_sign_run(s, op, in, in_len, out, out_len);
+}
+
+static CK_RV verify_op(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
+                       size_t in_len, const unsigned char *sig, size_t sig_len)
+{
+    return op->kind == VOP_MAC_VERIFY ? soft_mac_verify(s, op, in, in_len, sig, sig_len)
+                                      : soft_sign_verify(s, op, in, in_len, sig, sig_len);
+}
+
+CK_EXPORT CK_RV C_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
+                       CK_ULONG_PTR out_len)
+{
+    ENTRY_BEGIN("C_Sign");
+    struct vendor_op *op = op_in(session, VOP_SLOT_SIGN);
+    if (op && (!out_len || (!in && in_len))) ENTRY_RETURN("C_Sign", CKR_ARGUMENTS_BAD);
+    if (op)
+        ENTRY_RETURN("C_Sign",
+                     sign_op(session, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len));
+    ENTRY_RETURN("C_Sign", module.be.fn->C_Sign(session, in, in_len, out, out_len));
+}
+
+/* An Update on the sign or verify slot: the part joins our op's input, or goes on. */
+#define ROUTE_SIGN_UPDATE(func, slot)                                                              \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)           \
+    {                                                                                              \
+        ENTRY_BEGIN(#func);                                                                        \
+        struct vendor_op *op = op_in(session, slot);                                               \
+        if (op && !part && part_len) ENTRY_RETURN(#func, CKR_ARGUMENTS_BAD);                       \
+        if (op) ENTRY_RETURN(#func, soft_sign_update(session, op, part, part_len));                \
+        ENTRY_RETURN(#func, module.be.fn->func(session, part, part_len));                          \
+    }
+
+ROUTE_SIGN_UPDATE(C_SignUpdate, VOP_SLOT_SIGN)
+ROUTE_SIGN_UPDATE(C_VerifyUpdate, VOP_SLOT_VERIFY)
+
+CK_EXPORT CK_RV C_SignFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    ENTRY_BEGIN("C_SignFinal");
+    struct vendor_op *op = op_in(session, VOP_SLOT_SIGN);
+    if (op && !out_len) ENTRY_RETURN("C_SignFinal", CKR_ARGUMENTS_BAD);
+    if (op) ENTRY_RETURN("C_SignFinal", sign_op(session, op, NULL, 0, out, out_len));
+    ENTRY_RETURN("C_SignFinal", module.be.fn->C_SignFinal(session, out, out_len));
+}
+
+CK_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
+                         CK_BYTE_PTR sig, CK_ULONG sig_len)
+{
+    ENTRY_BEGIN("C_Verify");
+    struct vendor_op *op = op_in(session, VOP_SLOT_VERIFY);
+    if (op && ((!data && data_len) || !sig)) ENTRY_RETURN("C_Verify", CKR_ARGUMENTS_BAD);
+    if (op)
+        ENTRY_RETURN("C_Verify", verify_op(session, op, data ? data : (CK_BYTE_PTR) "", data_len,
+                                           sig, sig_len));
+    ENTRY_RETURN("C_Verify", module.be.fn->C_Verify(session, data, data_len, sig, sig_len));
+}
+
+CK_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR sig, CK_ULONG sig_len)
+{
+    ENTRY_BEGIN("C_VerifyFinal");
+    struct vendor_op *op = op_in(session, VOP_SLOT_VERIFY);
+    if (op && !sig) ENTRY_RETURN("C_VerifyFinal", CKR_ARGUMENTS_BAD);
+    if (op) ENTRY_RETURN("C_VerifyFinal", verify_op(session, op, NULL, 0, sig, sig_len));
+    ENTRY_RETURN("C_VerifyFinal", module.be.fn->C_VerifyFinal(session, sig, sig_len));
+}

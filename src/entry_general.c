@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "entry.h"
+#include "soft_sign.h"
 
 #define LIBRARY_DESCRIPTION "cmkp11 cloud-KMS CMK layer"
 #define MANUFACTURER "cmkp11"
@@ -164,7 +165,8 @@ CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list,
     CK_ULONG n = 0;
     CK_RV rv = module.be.fn->C_GetMechanismList(module.be.slot, NULL, &n);
     if (rv != CKR_OK) ENTRY_RETURN("C_GetMechanismList", rv);
-    CK_ULONG ours = backend_has_gcm() ? 1 : 0;
+    CK_ULONG gcm = backend_has_gcm() ? 1 : 0;
+    CK_ULONG ours = gcm + SOFT_SIGN_SM2_MECHANISMS;
     if (!list) {
         *count = n + ours;
         ENTRY_RETURN("C_GetMechanismList", CKR_OK);
@@ -174,7 +176,8 @@ CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list,
         ENTRY_RETURN("C_GetMechanismList", CKR_BUFFER_TOO_SMALL);
     }
     rv = module.be.fn->C_GetMechanismList(module.be.slot, list, &n);
-    if (rv == CKR_OK && ours) list[n] = CKM_CMK_ENVELOPE;
+    if (rv == CKR_OK && gcm) list[n] = CKM_CMK_ENVELOPE;
+    if (rv == CKR_OK) soft_sign_sm2_mechanisms(list + n + gcm);
     if (rv == CKR_OK) *count = n + ours;
     ENTRY_RETURN("C_GetMechanismList", rv);
 }
@@ -192,6 +195,8 @@ CK_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
         info->flags = CKF_ENCRYPT | CKF_DECRYPT;
         ENTRY_RETURN("C_GetMechanismInfo", CKR_OK);
     }
+    if (info && soft_sign_sm2_mechanism_info(type, info))
+        ENTRY_RETURN("C_GetMechanismInfo", CKR_OK);
     ENTRY_RETURN("C_GetMechanismInfo",
                  module.be.fn->C_GetMechanismInfo(module.be.slot, type, info));
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmkp11/cmkp11.h"
 #include "log.h"
 #include "template.h"
 
@@ -21,6 +22,7 @@ static const struct curve_name cloud_curves[] = {
     {"secp384r1", "EC_P384"},
     {"secp521r1", "EC_P521"},
     {"secp256k1", "EC_P256K"},
+    {"SM2", "EC_SM2"},
 };
 
 /* CKA_EC_PARAMS holds a DER OID (named curve) or, from some clients, a PrintableString
@@ -112,6 +114,7 @@ static CK_RV spec_ec(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_ULONG 
         return CKR_CURVE_NOT_SUPPORTED;
     }
     out->key_type = mech == CKM_EC_KEY_PAIR_GEN ? CKK_EC : CKK_EC_EDWARDS;
+    if (!strcmp(sn, "SM2")) out->key_type = CKK_CMK_SM2; /* an EC curve with its own key type */
     for (size_t i = 0; i < sizeof(cloud_curves) / sizeof(cloud_curves[0]); i++) {
         if (!strcmp(sn, cloud_curves[i].sn)) {
             snprintf(out->name, sizeof(out->name), "%s", cloud_curves[i].spec);
@@ -121,6 +124,22 @@ static CK_RV spec_ec(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_ULONG 
     }
     if (!strcmp(sn, "ED25519") || !strcmp(sn, "ED448")) snprintf(out->name, sizeof(out->name), "%s", sn);
     else snprintf(out->name, sizeof(out->name), "EC_%s", sn);
+    return CKR_OK;
+}
+
+/* CKM_CMK_SM2_KEY_PAIR_GEN: the curve is implied; CKA_EC_PARAMS, if given, must name it. */
+static CK_RV spec_sm2(const CK_ATTRIBUTE *tmpl, CK_ULONG n, struct keyspec *out)
+{
+    const CK_ATTRIBUTE *params = attr_find(tmpl, n, CKA_EC_PARAMS);
+    const char *sn = params ? curve_short_name(params) : "SM2";
+    if (!sn || strcmp(sn, "SM2")) {
+        log_warning("CreateKey: CKA_EC_PARAMS with CKM_CMK_SM2_KEY_PAIR_GEN must be the SM2 "
+                    "curve (OID 1.2.156.10197.1.301) or absent");
+        return CKR_TEMPLATE_INCONSISTENT;
+    }
+    snprintf(out->name, sizeof(out->name), "EC_SM2");
+    out->key_type = CKK_CMK_SM2;
+    out->cloud_spec = true;
     return CKR_OK;
 }
 
@@ -136,6 +155,7 @@ CK_RV keyspec_from_request(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_
     case CKM_RSA_X9_31_KEY_PAIR_GEN: rv = spec_rsa(tmpl, n, out); break;
     case CKM_EC_KEY_PAIR_GEN:
     case CKM_EC_EDWARDS_KEY_PAIR_GEN: rv = spec_ec(mech, tmpl, n, out); break;
+    case CKM_CMK_SM2_KEY_PAIR_GEN: rv = spec_sm2(tmpl, n, out); break;
     default:
         log_warning("CreateKey: mechanism 0x%lx makes no CMK key spec (AES, generic secret, "
                     "RSA, EC and EdDSA can); use CKA_TOKEN=FALSE for a plain session key",

@@ -9,12 +9,15 @@
  * moved to another key or version fails to open. Clear material exists only in the
  * arena (mlock'ed, MADV_DONTDUMP) and, during one operation, in OpenSSL's cipher
  * context. */
-#include "cmk_create.h"
 #include "soft_key.h"
+#include "cmk_create.h"
 
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/params.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +47,22 @@ static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct soft_slot *arena; /* ARENA_SIZE bytes, page-aligned, locked */
 static size_t arena_next;       /* round-robin victim when full */
 static EVP_CIPHER *ciphers[3][3];
+
+/* Key pairs: one version's private key, decoded from its PKCS#8 into OpenSSL's secure
+ * heap (locked, left out of core dumps). */
+struct pkey_slot {
+    int64_t row; /* 0 = free */
+    unsigned long version;
+    EVP_PKEY *pkey;
+};
+
+#define PKEY_SLOTS 32
+#define SECURE_HEAP_SIZE (1 << 20) /* about 100 RSA-4096 keys with OpenSSL's own temporaries */
+#define SECURE_HEAP_MIN 32
+
+static pthread_mutex_t pkey_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pkey_slot pkeys[PKEY_SLOTS];
+static size_t pkey_next;
 
 static const CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
 
@@ -162,6 +181,46 @@ static struct soft_slot *arena_get(void)
     return arena;
 }
 
+/* Seals material under the master key (made on first need) with key id and version as
+ * AAD and stores it for row. The sealed blob is IV || ciphertext || tag. */
+static CK_RV seal_and_store(CK_SESSION_HANDLE s, int64_t row, const char *key_id,
+                            unsigned long version, const unsigned char *material, size_t len)
+{
+    CK_OBJECT_HANDLE master;
+    CK_ULONG body = len + SOFT_TAG_LEN;
+    unsigned char *blob = malloc(SOFT_IV_LEN + body);
+    if (!blob) return CKR_HOST_MEMORY;
+    CK_RV rv = master_key(s, true, &master);
+    if (rv == CKR_OK) rv = module.be.fn->C_GenerateRandom(s, blob, SOFT_IV_LEN);
+    unsigned char aad[40], iv[SOFT_IV_LEN];
+    seal_aad(key_id, version, aad);
+    memcpy(iv, blob, SOFT_IV_LEN);
+    if (rv == CKR_OK)
+        rv = master_gcm(s, master, true, iv, aad, (CK_BYTE_PTR)material, len, blob + SOFT_IV_LEN,
+                        &body);
+    if (rv != CKR_OK) {
+        log_error("key %s version %lu: cannot seal SOFTWARE material under the master key: 0x%lx",
+                  key_id, version, rv);
+        goto out;
+    }
+    enum store_status st = store_sealed_put(module.store, row, version, blob, SOFT_IV_LEN + body);
+    if (st != STORE_OK) rv = st == STORE_FULL ? CKR_DEVICE_MEMORY : CKR_DEVICE_ERROR;
+out:
+    free(blob);
+    return rv;
+}
+
+CK_RV soft_key_seal(int64_t row, const char *key_id, unsigned long version,
+                    const unsigned char *material, size_t len)
+{
+    CK_SESSION_HANDLE s;
+    CK_RV rv = open_work_session(true, &s);
+    if (rv != CKR_OK) return rv;
+    rv = seal_and_store(s, row, key_id, version, material, len);
+    module.be.fn->C_CloseSession(s);
+    return rv;
+}
+
 CK_RV soft_key_make(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
                     unsigned long version, size_t key_bytes)
 {
@@ -169,8 +228,6 @@ CK_RV soft_key_make(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
     CK_SESSION_HANDLE s;
     CK_RV rv = open_work_session(true, &s);
     if (rv != CKR_OK) return rv;
-    CK_OBJECT_HANDLE master;
-    unsigned char blob[SOFT_IV_LEN + SOFT_MAX_KEY + SOFT_TAG_LEN];
     pthread_mutex_lock(&arena_lock);
     struct soft_slot *a = arena_get();
     /* The clear material is drawn straight into locked memory. */
@@ -180,28 +237,82 @@ CK_RV soft_key_make(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
         goto out;
     }
     a[ARENA_SLOTS - 1].row = 0;
-    rv = master_key(s, true, &master);
-    if (rv == CKR_OK) rv = module.be.fn->C_GenerateRandom(s, material, key_bytes);
-    if (rv == CKR_OK) rv = module.be.fn->C_GenerateRandom(s, blob, SOFT_IV_LEN);
-    unsigned char aad[40];
-    seal_aad(key_id, version, aad);
-    CK_ULONG body = sizeof(blob) - SOFT_IV_LEN;
-    unsigned char iv[SOFT_IV_LEN];
-    memcpy(iv, blob, SOFT_IV_LEN);
-    if (rv == CKR_OK)
-        rv = master_gcm(s, master, true, iv, aad, material, key_bytes, blob + SOFT_IV_LEN, &body);
+    rv = module.be.fn->C_GenerateRandom(s, material, key_bytes);
+    if (rv == CKR_OK) rv = seal_and_store(s, row, key_id, version, material, key_bytes);
     OPENSSL_cleanse(material, sizeof(a[ARENA_SLOTS - 1].key));
-    if (rv != CKR_OK) {
-        log_error("key %s version %lu: cannot seal SOFTWARE material under the master key: 0x%lx",
-                  key_id, version, rv);
-        goto out;
-    }
-    enum store_status st = store_sealed_put(module.store, row, version, blob, SOFT_IV_LEN + body);
-    if (st != STORE_OK) rv = st == STORE_FULL ? CKR_DEVICE_MEMORY : CKR_DEVICE_ERROR;
 out:
     pthread_mutex_unlock(&arena_lock);
     module.be.fn->C_CloseSession(s);
     return rv;
+}
+
+CK_RV soft_key_seed_drbg(void)
+{
+    unsigned char seed[48];
+    CK_SESSION_HANDLE s;
+    CK_RV rv = open_work_session(false, &s);
+    if (rv != CKR_OK) return rv;
+    rv = module.be.fn->C_GenerateRandom(s, seed, sizeof(seed));
+    module.be.fn->C_CloseSession(s);
+    /* As additional input, on top of the operating system's entropy: the backend's RNG
+     * adds to the seed and can never replace it. The private DRBG (key generation) is
+     * reseeded itself, not left to notice its parent's reseed. */
+    EVP_RAND_CTX *primary = RAND_get0_primary(pubkey_libctx());
+    EVP_RAND_CTX *priv = RAND_get0_private(pubkey_libctx());
+    if (rv == CKR_OK && (!primary || !priv || EVP_RAND_reseed(primary, 0, NULL, 0, seed, 24) != 1 ||
+                         EVP_RAND_reseed(priv, 0, NULL, 0, seed + 24, 24) != 1)) {
+        log_error("SOFTWARE keys: cannot reseed the module's OpenSSL DRBG");
+        rv = CKR_FUNCTION_FAILED;
+    }
+    OPENSSL_cleanse(seed, sizeof(seed));
+    return rv;
+}
+
+/* Opens a version's sealed material into out (cap bytes, room for the tag included);
+ * *len receives its length. */
+static CK_RV unseal(int64_t row, const char *key_id, unsigned long version,
+                    const unsigned char *blob, size_t blob_len, unsigned char *out, size_t cap,
+                    size_t *len)
+{
+    CK_SESSION_HANDLE s;
+    CK_RV rv = open_work_session(false, &s);
+    if (rv != CKR_OK) return rv;
+    CK_OBJECT_HANDLE master;
+    rv = master_key(s, false, &master);
+    unsigned char aad[40];
+    seal_aad(key_id, version, aad);
+    CK_ULONG got = cap;
+    if (rv == CKR_OK) {
+        rv = master_gcm(s, master, false, (unsigned char *)blob, aad,
+                        (CK_BYTE_PTR)blob + SOFT_IV_LEN, blob_len - SOFT_IV_LEN, out, &got);
+        if (rv != CKR_OK) {
+            log_error("key %s version %lu: its sealed SOFTWARE material fails authentication "
+                      "under the token master key (store row damaged, or moved from another "
+                      "key or version): 0x%lx",
+                      key_id, version, rv);
+            OPENSSL_cleanse(out, cap);
+            rv = CKR_DEVICE_ERROR;
+        }
+    }
+    module.be.fn->C_CloseSession(s);
+    (void)row;
+    *len = got;
+    return rv;
+}
+
+/* A version's sealed blob from the store, if it can hold between 1 and max bytes. */
+static CK_RV sealed_blob(int64_t row, const char *key_id, unsigned long version, size_t max,
+                         unsigned char **blob, size_t *blob_len)
+{
+    enum store_status st = store_sealed_get(module.store, row, version, blob, blob_len);
+    if (st == STORE_OK && *blob_len > SOFT_IV_LEN + SOFT_TAG_LEN &&
+        *blob_len <= SOFT_IV_LEN + max + SOFT_TAG_LEN)
+        return CKR_OK;
+    log_error("key %s version %lu: its sealed SOFTWARE material is %s in the store", key_id,
+              version, st == STORE_OK ? "malformed" : "missing");
+    free(*blob);
+    *blob = NULL;
+    return st == STORE_BUSY ? CKR_FUNCTION_FAILED : CKR_DEVICE_ERROR;
 }
 
 /* The slot of (row, version), unsealed now if needed. Under arena_lock. */
@@ -218,22 +329,8 @@ static CK_RV material_locked(int64_t row, const char *key_id, unsigned long vers
     }
     unsigned char *blob = NULL;
     size_t blob_len = 0;
-    enum store_status st = store_sealed_get(module.store, row, version, &blob, &blob_len);
-    if (st != STORE_OK || blob_len <= SOFT_IV_LEN + SOFT_TAG_LEN ||
-        blob_len > SOFT_IV_LEN + SOFT_MAX_KEY + SOFT_TAG_LEN) {
-        log_error("key %s version %lu: its sealed SOFTWARE material is %s in the store", key_id,
-                  version, st == STORE_OK ? "malformed" : "missing");
-        free(blob);
-        return st == STORE_BUSY ? CKR_FUNCTION_FAILED : CKR_DEVICE_ERROR;
-    }
-    CK_SESSION_HANDLE s;
-    CK_RV rv = open_work_session(false, &s);
-    if (rv != CKR_OK) {
-        free(blob);
-        return rv;
-    }
-    CK_OBJECT_HANDLE master;
-    rv = master_key(s, false, &master);
+    CK_RV rv = sealed_blob(row, key_id, version, SOFT_MAX_KEY, &blob, &blob_len);
+    if (rv != CKR_OK) return rv;
     size_t victim = arena_next;
     for (size_t i = 0; i + 1 < ARENA_SLOTS; i++)
         if (a[i].row == 0) {
@@ -243,22 +340,8 @@ static CK_RV material_locked(int64_t row, const char *key_id, unsigned long vers
     if (victim == arena_next) arena_next = (arena_next + 1) % (ARENA_SLOTS - 1);
     struct soft_slot *slot = &a[victim];
     OPENSSL_cleanse(slot, sizeof(*slot));
-    unsigned char aad[40];
-    seal_aad(key_id, version, aad);
-    CK_ULONG len = sizeof(slot->key);
-    if (rv == CKR_OK) {
-        rv = master_gcm(s, master, false, blob, aad, blob + SOFT_IV_LEN, blob_len - SOFT_IV_LEN,
-                        slot->key, &len);
-        if (rv != CKR_OK) {
-            log_error("key %s version %lu: its sealed SOFTWARE material fails authentication "
-                      "under the token master key (store row damaged, or moved from another "
-                      "key or version): 0x%lx",
-                      key_id, version, rv);
-            OPENSSL_cleanse(slot, sizeof(*slot));
-            rv = CKR_DEVICE_ERROR;
-        }
-    }
-    module.be.fn->C_CloseSession(s);
+    size_t len = 0;
+    rv = unseal(row, key_id, version, blob, blob_len, slot->key, sizeof(slot->key), &len);
     free(blob);
     if (rv != CKR_OK) return rv;
     slot->row = row;
@@ -281,6 +364,30 @@ static const EVP_CIPHER *cipher_locked(const char *mode, size_t key_bytes)
         ciphers[m][k] = EVP_CIPHER_fetch(pubkey_libctx(), name, NULL);
     }
     return ciphers[m][k];
+}
+
+/* HMAC, fetched once from the module's library context. Under arena_lock. */
+static EVP_MAC *hmac;
+
+CK_RV soft_key_mac_init(int64_t row, const char *key_id, unsigned long version, EVP_MAC_CTX **ctx,
+                        const char *digest)
+{
+    pthread_mutex_lock(&arena_lock);
+    struct soft_slot *slot = NULL;
+    CK_RV rv = material_locked(row, key_id, version, &slot);
+    if (rv == CKR_OK && !hmac) hmac = EVP_MAC_fetch(pubkey_libctx(), "HMAC", NULL);
+    *ctx = rv == CKR_OK && hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest, 0), OSSL_PARAM_END};
+    /* The MAC context keeps its own copy of the key, cleansed when it is freed. */
+    if (rv == CKR_OK && (!*ctx || EVP_MAC_init(*ctx, slot->key, slot->len, params) != 1)) {
+        log_error("key %s version %lu: HMAC with %s cannot start", key_id, version, digest);
+        EVP_MAC_CTX_free(*ctx);
+        *ctx = NULL;
+        rv = CKR_FUNCTION_FAILED;
+    }
+    pthread_mutex_unlock(&arena_lock);
+    return rv;
 }
 
 CK_RV soft_key_cipher_init(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
@@ -311,8 +418,101 @@ CK_RV soft_key_cipher_init(CK_SESSION_HANDLE session, int64_t row, const char *k
     return rv;
 }
 
+bool soft_key_secure_heap_ready(void)
+{
+    /* OpenSSL's initialisation of the heap is not safe against a second caller. */
+    static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&heap_lock);
+    int r = CRYPTO_secure_malloc_initialized() /* ours, or the host's */
+                ? 1
+                : CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN);
+    if (r != 1) {
+        log_error("SOFTWARE keys: OpenSSL's secure heap %s; SOFTWARE key pairs are unusable "
+                  "(raise RLIMIT_MEMLOCK)",
+                  r == 2 ? "cannot be locked or kept out of core dumps" : "cannot be made");
+        if (r == 2) CRYPTO_secure_malloc_done();
+    }
+    pthread_mutex_unlock(&heap_lock);
+    return r == 1;
+}
+
+/* Decodes a PKCS#8 PrivateKeyInfo in the module's library context. */
+static EVP_PKEY *decode_pkcs8(const unsigned char *der, size_t len)
+{
+    const unsigned char *p = der;
+    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
+    EVP_PKEY *pkey = p8 ? EVP_PKCS82PKEY_ex(p8, pubkey_libctx(), NULL) : NULL;
+    PKCS8_PRIV_KEY_INFO_free(p8); /* clears its copy of the private key */
+    return pkey;
+}
+
+/* Unseals and decodes (row, version) into a free or the oldest slot. Under pkey_lock. */
+static CK_RV pkey_load_locked(int64_t row, const char *key_id, unsigned long version,
+                              struct pkey_slot **out)
+{
+    unsigned char *blob = NULL, *der = NULL;
+    size_t blob_len = 0, len = 0;
+    CK_RV rv = CKR_HOST_MEMORY;
+    if (!soft_key_secure_heap_ready()) goto out;
+    rv = sealed_blob(row, key_id, version, SOFT_MAX_PKCS8, &blob, &blob_len);
+    if (rv != CKR_OK) goto out;
+    /* The DER lives in the secure heap for the moment it is decoded, then is wiped. */
+    der = OPENSSL_secure_malloc(blob_len);
+    rv = der ? unseal(row, key_id, version, blob, blob_len, der, blob_len, &len) : CKR_HOST_MEMORY;
+    if (rv != CKR_OK) goto out;
+    EVP_PKEY *pkey = decode_pkcs8(der, len);
+    if (!pkey) {
+        log_error("key %s version %lu: its unsealed SOFTWARE material is not a private key "
+                  "OpenSSL can decode (PKCS#8)",
+                  key_id, version);
+        rv = CKR_DEVICE_ERROR;
+        goto out;
+    }
+    size_t victim = pkey_next;
+    for (size_t i = 0; i < PKEY_SLOTS; i++)
+        if (pkeys[i].row == 0) {
+            victim = i;
+            break;
+        }
+    if (victim == pkey_next) pkey_next = (pkey_next + 1) % PKEY_SLOTS;
+    EVP_PKEY_free(pkeys[victim].pkey);
+    pkeys[victim] = (struct pkey_slot){row, version, pkey};
+    *out = &pkeys[victim];
+out:
+    if (der) OPENSSL_secure_clear_free(der, blob_len);
+    free(blob);
+    return rv;
+}
+
+CK_RV soft_key_pkey(int64_t row, const char *key_id, unsigned long version, EVP_PKEY **out)
+{
+    pthread_mutex_lock(&pkey_lock);
+    struct pkey_slot *slot = NULL;
+    CK_RV rv = CKR_OK;
+    for (size_t i = 0; i < PKEY_SLOTS && !slot; i++)
+        if (pkeys[i].row == row && pkeys[i].version == version) slot = &pkeys[i];
+    if (!slot) rv = pkey_load_locked(row, key_id, version, &slot);
+    if (rv == CKR_OK && EVP_PKEY_up_ref(slot->pkey) != 1) rv = CKR_HOST_MEMORY;
+    if (rv == CKR_OK) *out = slot->pkey;
+    pthread_mutex_unlock(&pkey_lock);
+    return rv;
+}
+
+static void pkeys_forget(int64_t row)
+{
+    pthread_mutex_lock(&pkey_lock);
+    for (size_t i = 0; i < PKEY_SLOTS; i++)
+        if (pkeys[i].pkey && (row == 0 || pkeys[i].row == row)) {
+            EVP_PKEY_free(pkeys[i].pkey); /* the secure heap clears what it frees */
+            pkeys[i] = (struct pkey_slot){0, 0, NULL};
+        }
+    if (row == 0) pkey_next = 0;
+    pthread_mutex_unlock(&pkey_lock);
+}
+
 void soft_key_forget(int64_t row)
 {
+    pkeys_forget(row);
     pthread_mutex_lock(&arena_lock);
     if (arena)
         for (size_t i = 0; i < ARENA_SLOTS; i++)
@@ -322,6 +522,7 @@ void soft_key_forget(int64_t row)
 
 void soft_key_cleanup(void)
 {
+    pkeys_forget(0);
     pthread_mutex_lock(&arena_lock);
     if (arena) {
         OPENSSL_cleanse(arena, ARENA_SIZE);
@@ -330,6 +531,8 @@ void soft_key_cleanup(void)
         arena = NULL;
     }
     arena_next = 0;
+    EVP_MAC_free(hmac);
+    hmac = NULL;
     for (int m = 0; m < 3; m++)
         for (int k = 0; k < 3; k++) {
             EVP_CIPHER_free(ciphers[m][k]);

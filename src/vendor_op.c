@@ -7,17 +7,31 @@
 
 #define OP_BUCKETS 64
 
-/* One encrypt and one decrypt operation may be active per session, as in PKCS#11. */
+/* One operation of each slot may be active per session, as in PKCS#11. */
 struct op_entry {
     struct op_entry *next;
     CK_SESSION_HANDLE session;
-    bool encrypt;
+    enum vendor_op_slot slot;
     struct vendor_op op;
 };
 
-static bool is_encrypt(enum vendor_op_kind kind)
+static enum vendor_op_slot slot_of_kind(enum vendor_op_kind kind)
 {
-    return kind == VOP_ENVELOPE_ENCRYPT || kind == VOP_SOFT_ENCRYPT;
+    switch (kind) {
+    case VOP_ENVELOPE_ENCRYPT:
+    case VOP_SOFT_ENCRYPT:
+    case VOP_PKEY_ENCRYPT: return VOP_SLOT_ENCRYPT;
+    case VOP_PKEY_SIGN:
+    case VOP_MAC_SIGN: return VOP_SLOT_SIGN;
+    case VOP_PKEY_VERIFY:
+    case VOP_MAC_VERIFY: return VOP_SLOT_VERIFY;
+    default: return VOP_SLOT_DECRYPT;
+    }
+}
+
+static enum vendor_op_slot crypt_slot(bool encrypt)
+{
+    return encrypt ? VOP_SLOT_ENCRYPT : VOP_SLOT_DECRYPT;
 }
 
 unsigned long vendor_ops_active;
@@ -40,10 +54,10 @@ static struct op_entry **slot_of(CK_SESSION_HANDLE s)
     return &buckets[s % OP_BUCKETS];
 }
 
-static void remove_locked(CK_SESSION_HANDLE session, bool encrypt)
+static void remove_locked(CK_SESSION_HANDLE session, enum vendor_op_slot slot)
 {
     for (struct op_entry **p = slot_of(session); *p; p = &(*p)->next) {
-        if ((*p)->session == session && (*p)->encrypt == encrypt) {
+        if ((*p)->session == session && (*p)->slot == slot) {
             struct op_entry *e = *p;
             *p = e->next;
             op_free(&e->op);
@@ -62,10 +76,10 @@ CK_RV vendor_op_begin(CK_SESSION_HANDLE session, struct vendor_op *op)
         return CKR_HOST_MEMORY;
     }
     e->session = session;
-    e->encrypt = is_encrypt(op->kind);
+    e->slot = slot_of_kind(op->kind);
     e->op = *op;
     pthread_mutex_lock(&op_lock);
-    remove_locked(session, e->encrypt);
+    remove_locked(session, e->slot);
     e->next = *slot_of(session);
     *slot_of(session) = e;
     __atomic_add_fetch(&vendor_ops_active, 1, __ATOMIC_RELAXED);
@@ -73,28 +87,38 @@ CK_RV vendor_op_begin(CK_SESSION_HANDLE session, struct vendor_op *op)
     return CKR_OK;
 }
 
-struct vendor_op *vendor_op_get(CK_SESSION_HANDLE session, bool encrypt)
+struct vendor_op *vendor_op_get_slot(CK_SESSION_HANDLE session, enum vendor_op_slot slot)
 {
     struct vendor_op *found = NULL;
     pthread_mutex_lock(&op_lock);
     for (struct op_entry *e = *slot_of(session); e && !found; e = e->next)
-        if (e->session == session && e->encrypt == encrypt) found = &e->op;
+        if (e->session == session && e->slot == slot) found = &e->op;
     pthread_mutex_unlock(&op_lock);
     return found;
 }
 
-void vendor_op_end(CK_SESSION_HANDLE session, bool encrypt)
+struct vendor_op *vendor_op_get(CK_SESSION_HANDLE session, bool encrypt)
+{
+    return vendor_op_get_slot(session, crypt_slot(encrypt));
+}
+
+void vendor_op_end_slot(CK_SESSION_HANDLE session, enum vendor_op_slot slot)
 {
     pthread_mutex_lock(&op_lock);
-    remove_locked(session, encrypt);
+    remove_locked(session, slot);
     pthread_mutex_unlock(&op_lock);
+}
+
+void vendor_op_end(CK_SESSION_HANDLE session, bool encrypt)
+{
+    vendor_op_end_slot(session, crypt_slot(encrypt));
 }
 
 void vendor_op_end_session(CK_SESSION_HANDLE session)
 {
     pthread_mutex_lock(&op_lock);
-    remove_locked(session, true);
-    remove_locked(session, false);
+    for (int slot = VOP_SLOT_DECRYPT; slot <= VOP_SLOT_VERIFY; slot++)
+        remove_locked(session, (enum vendor_op_slot)slot);
     pthread_mutex_unlock(&op_lock);
 }
 
@@ -102,7 +126,8 @@ void vendor_op_end_all(void)
 {
     pthread_mutex_lock(&op_lock);
     for (size_t i = 0; i < OP_BUCKETS; i++)
-        while (buckets[i]) remove_locked(buckets[i]->session, buckets[i]->encrypt);
+        while (buckets[i])
+            remove_locked(buckets[i]->session, buckets[i]->slot);
     pthread_mutex_unlock(&op_lock);
 }
 

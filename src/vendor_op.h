@@ -15,6 +15,22 @@ enum vendor_op_kind {
     VOP_GCM_FALLBACK,
     VOP_SOFT_ENCRYPT,
     VOP_SOFT_DECRYPT,
+    /* SOFTWARE key pairs (soft_sign.h) */
+    VOP_PKEY_ENCRYPT,
+    VOP_PKEY_DECRYPT,
+    VOP_PKEY_SIGN,
+    VOP_PKEY_VERIFY,
+    /* SOFTWARE HMAC keys (soft_mac.h) */
+    VOP_MAC_SIGN,
+    VOP_MAC_VERIFY,
+};
+
+/* A session runs at most one operation of each of these at a time, as in PKCS#11. */
+enum vendor_op_slot {
+    VOP_SLOT_DECRYPT,
+    VOP_SLOT_ENCRYPT,
+    VOP_SLOT_SIGN,
+    VOP_SLOT_VERIFY,
 };
 
 struct vendor_op {
@@ -29,6 +45,9 @@ struct vendor_op {
     unsigned long version;       /* soft: the handle's version, 0 = primary (GCM falls back) */
     unsigned char *buffer;    /* multi-part input, run as one at Final */
     size_t buffer_len;
+    CK_MECHANISM_TYPE hash; /* pkey: PSS / OAEP hash */
+    CK_ULONG mgf, salt_len; /* pkey: PSS / OAEP MGF, PSS salt length; aad: OAEP label or
+                               SM2 user id */
 };
 
 extern unsigned long vendor_ops_active; /* atomic count of sessions with an op */
@@ -43,6 +62,9 @@ CK_RV vendor_op_begin(CK_SESSION_HANDLE session, struct vendor_op *op);
 /* The session's encrypt (or decrypt) op, or NULL. The session's own thread uses it. */
 struct vendor_op *vendor_op_get(CK_SESSION_HANDLE session, bool encrypt);
 void vendor_op_end(CK_SESSION_HANDLE session, bool encrypt);
+/* The same for any slot (sign, verify). */
+struct vendor_op *vendor_op_get_slot(CK_SESSION_HANDLE session, enum vendor_op_slot slot);
+void vendor_op_end_slot(CK_SESSION_HANDLE session, enum vendor_op_slot slot);
 void vendor_op_end_session(CK_SESSION_HANDLE session);
 void vendor_op_end_all(void);
 /* Appends a part to the op's buffer. */

@@ -190,7 +190,8 @@ typedef struct CK_CMK_ENVELOPE_PARAMS {
 #define CKM_CMK_SM2_KEY_PAIR_GEN CKM_CMK(0x20)
 #define CKM_CMK_SM2_SM3 CKM_CMK(0x21) /* SM2 signature over SM3(Z || message); parameter:
                                          NULL (user id "1234567812345678") or
-                                         CK_CMK_SM2_PARAMS */
+                                         CK_CMK_SM2_PARAMS; signature r || s, 64 bytes
+                                         (as CKM_ECDSA's; DER is what OpenSSL reads) */
 #define CKM_CMK_SM2_ENCRYPT CKM_CMK(0x22) /* SM2 encryption (GM/T 0003.4), ciphertext in
                                              the DER form OpenSSL writes (C1, C3, C2) */
 /* SM3. */
@@ -220,6 +221,15 @@ typedef struct CK_CMK_SM2_PARAMS {
  * in-process: CKM_AES_GCM, CKM_AES_CBC_PAD, CKM_AES_CBC, CKM_AES_ECB, CKM_CMK_ENVELOPE.
  * Standard attributes as for a sensitive, non-extractable AES key (and fixed: a change is
  * CKR_ATTRIBUTE_READ_ONLY); sign, wrap and unwrap: CKR_KEY_FUNCTION_NOT_PERMITTED.
+ * Generic secrets HMAC_128..HMAC_256 (GENERATE_VERIFY_MAC): CKM_SHA_1_HMAC,
+ * CKM_SHA224/256/384/512_HMAC and CKM_CMK_SM3_HMAC sign/verify in-process.
+ * Key pairs (C_GenerateKeyPair, the level in the private template): RSA_2048/3072/4096,
+ * EC_P256/P384/P521/P256K and EC_SM2, generated in-process; the private key sealed as
+ * PKCS#8 and held unsealed in OpenSSL's secure heap, the public key kept in the store (its
+ * attributes read as for an HSM pair without unsealing). Mechanisms: CKM_ECDSA and
+ * CKM_ECDSA_SHA1..SHA512; CKM_RSA_PKCS, CKM_SHA1..SHA512_RSA_PKCS, CKM_RSA_PKCS_PSS,
+ * CKM_SHA1..SHA512_RSA_PKCS_PSS (sign/verify); CKM_RSA_PKCS and CKM_RSA_PKCS_OAEP
+ * (encrypt with the public object, decrypt with the private); the CKM_CMK_SM2_* ones.
  * Sealed material missing, damaged or moved, or master key missing: CKR_DEVICE_ERROR. */
 #define CMK_PROTECTION_SOFTWARE 2UL
 

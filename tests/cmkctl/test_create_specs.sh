@@ -109,7 +109,7 @@ blob=$(j 'd["CiphertextBlob"]')
 ctl decrypt --ciphertext-blob "$blob"
 expect_eq "decrypt with the SOFTWARE key" 'd["Plaintext"]' "$(printf 'soft secret' | base64 -w0)"
 ctl create-key --protection-level SOFTWARE --key-spec EC_P256
-expect_error "SOFTWARE is for AES specs only" UnsupportedOperation 4
+expect_eq "SOFTWARE key pairs too (issue 11)" 'd["KeyMetadata"]["ProtectionLevel"]' SOFTWARE
 ctl create-key --protection-level software --origin EXTERNAL
 expect_error "SOFTWARE with EXTERNAL origin is not offered" UnsupportedOperation 4
 ctl create-key --protection-level CLOUD
@@ -125,5 +125,5 @@ expect_error "rotation of an EC key" UnsupportedOperation 4
 
 # Nothing refused above left a key behind.
 ctl list-keys --limit 1000
-expect_eq "only the keys created successfully exist" 'd["TotalCount"]' 25
+expect_eq "only the keys created successfully exist" 'd["TotalCount"]' 26
 finish

@@ -101,6 +101,18 @@ static int store_query(const char *sql, char *out, size_t size)
     return rc;
 }
 
+int inspect_store_exec(const char *sql)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/cmk.db", getenv("CMK_WORK"));
+    sqlite3 *db;
+    int rc = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
+        rc = sqlite3_changes(db) > 0 ? 0 : -1;
+    sqlite3_close(db);
+    return rc;
+}
+
 long inspect_store_count(const char *sql)
 {
     char text[32];

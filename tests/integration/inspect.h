@@ -12,6 +12,8 @@ long inspect_backend_material(void);
 long inspect_backend_objects(const char *prefix);
 /* Destroys them; returns how many went. */
 long inspect_backend_destroy(const char *prefix);
+/* Runs SQL that changes the store (to damage it on purpose): 0 when it changed a row. */
+int inspect_store_exec(const char *sql);
 /* Result of a single-number SQL query on the store, -1 on error. */
 long inspect_store_count(const char *sql);
 /* Lines of the module's log (CMK_WORK/cmkp11.log) that contain needle, -1 if unreadable. */

@@ -62,20 +62,6 @@ static long sealed_len(const char *alias)
     return inspect_store_count(sql);
 }
 
-/* Writes to the store directly (the module finalised). */
-static int store_exec(const char *sql)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/cmk.db", getenv("CMK_WORK"));
-    sqlite3 *db;
-    int rc = -1;
-    if (sqlite3_open(path, &db) == SQLITE_OK &&
-        sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
-        rc = sqlite3_changes(db) > 0 ? 0 : -1;
-    sqlite3_close(db);
-    return rc;
-}
-
 static void test_software_aes_key_is_created_sealed_and_reads_software(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
@@ -254,10 +240,11 @@ static void test_tampered_or_moved_sealed_software_material_makes_the_key_unusab
     CHECK_RV(make_soft(s, "soft-b", 32, &b), CKR_OK);
     fixture_close(s);
     /* Flip one byte of a's sealed key. */
-    CHECK(store_exec("UPDATE cmk_sealed SET blob = CAST(substr(blob, 1, 20) || "
-                     "(CASE WHEN substr(blob, 21, 1) = x'00' THEN x'01' ELSE x'00' END) || "
-                     "substr(blob, 22) AS BLOB) WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
-                     "'soft-a')") == 0);
+    CHECK(inspect_store_exec(
+              "UPDATE cmk_sealed SET blob = CAST(substr(blob, 1, 20) || "
+              "(CASE WHEN substr(blob, 21, 1) = x'00' THEN x'01' ELSE x'00' END) || "
+              "substr(blob, 22) AS BLOB) WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
+              "'soft-a')") == 0);
     CHECK(sealed_len("soft-a") == 60);
     s = fixture_open();
     CHECK(find_by_label(s, "soft-a", CKO_SECRET_KEY, &a) == 1);
@@ -269,9 +256,10 @@ static void test_tampered_or_moved_sealed_software_material_makes_the_key_unusab
     fixture_close(s);
     CHECK(inspect_log_count("sealed SOFTWARE material fails authentication") >= 1);
     /* b's sealed material moved into a's row: bound to b's id, it does not open as a. */
-    CHECK(store_exec("UPDATE cmk_sealed SET blob = (SELECT blob FROM cmk_sealed WHERE cmk_id = "
-                     "(SELECT id FROM cmk WHERE alias = 'soft-b')) WHERE cmk_id = "
-                     "(SELECT id FROM cmk WHERE alias = 'soft-a')") == 0);
+    CHECK(inspect_store_exec(
+              "UPDATE cmk_sealed SET blob = (SELECT blob FROM cmk_sealed WHERE cmk_id = "
+              "(SELECT id FROM cmk WHERE alias = 'soft-b')) WHERE cmk_id = "
+              "(SELECT id FROM cmk WHERE alias = 'soft-a')") == 0);
     long before = inspect_log_count("sealed SOFTWARE material fails authentication");
     s = fixture_open();
     CHECK(find_by_label(s, "soft-a", CKO_SECRET_KEY, &a) == 1);
@@ -280,8 +268,9 @@ static void test_tampered_or_moved_sealed_software_material_makes_the_key_unusab
     fixture_close(s);
     CHECK(inspect_log_count("sealed SOFTWARE material fails authentication") == before + 1);
     /* A row gone: its own line, the same code. */
-    CHECK(store_exec("DELETE FROM cmk_sealed WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
-                     "'soft-a')") == 0);
+    CHECK(inspect_store_exec(
+              "DELETE FROM cmk_sealed WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
+              "'soft-a')") == 0);
     s = fixture_open();
     CHECK(find_by_label(s, "soft-a", CKO_SECRET_KEY, &a) == 1);
     ct_len = sizeof(ct);
@@ -437,8 +426,14 @@ static void test_software_level_refused_where_not_offered(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE pub, priv, key;
-    CK_ATTRIBUTE extra[] = {{CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
-    CHECK_RV(make_ec(s, "soft-ec", extra, 1, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
+    /* EdDSA: no SOFTWARE pair of that kind. */
+    CK_MECHANISM ed = {CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0};
+    static const unsigned char ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1}, {CKA_EC_PARAMS, (void *)ed25519, sizeof(ed25519)}};
+    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1},
+                         {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
+    CHECK_RV(p11->C_GenerateKeyPair(s, &ed, pt, 2, vt, 2, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
     CK_ULONG external = CMK_ORIGIN_EXTERNAL;
     CK_ATTRIBUTE ext[] = {{CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)},
                           {CKA_CMK_ORIGIN, &external, sizeof(external)}};
@@ -449,6 +444,99 @@ static void test_software_level_refused_where_not_offered(void)
     fixture_close(s);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 0);
     CHECK(inspect_backend_objects("cmkp11/master") == 0);
+}
+
+static CK_RV make_soft_hmac(CK_SESSION_HANDLE s, const char *alias, CK_ULONG bytes,
+                            CK_OBJECT_HANDLE *key)
+{
+    CK_MECHANISM gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE t[] = {{CKA_TOKEN, &yes, 1},
+                        {CKA_SIGN, &yes, 1},
+                        {CKA_VALUE_LEN, &bytes, sizeof(bytes)},
+                        {CKA_LABEL, (void *)alias, strlen(alias)},
+                        {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
+    return p11->C_GenerateKey(s, &gen, t, 5, key);
+}
+
+static CK_RV mac_of(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE m,
+                    const char *data, unsigned char *mac, CK_ULONG *len)
+{
+    CK_MECHANISM mech = {m, NULL, 0};
+    CK_RV rv = p11->C_SignInit(s, &mech, key);
+    if (rv == CKR_OK) rv = p11->C_Sign(s, (CK_BYTE_PTR)data, strlen(data), mac, len);
+    return rv;
+}
+
+static void test_software_hmac_keys_sign_and_verify_in_process(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, other;
+    CHECK_RV(make_soft_hmac(s, "soft-mac", 32, &key), CKR_OK);
+    CHECK_RV(make_soft_hmac(s, "soft-mac-2", 16, &other), CKR_OK);
+    char spec[40] = "";
+    CHECK_RV(get_text(s, key, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+    CHECK(strcmp(spec, "HMAC_256") == 0);
+    CK_BBOOL sign = 0, enc = 1;
+    CK_ULONG gen = 0;
+    CK_ATTRIBUTE attrs[] = {
+        {CKA_SIGN, &sign, 1}, {CKA_ENCRYPT, &enc, 1}, {CKA_KEY_GEN_MECHANISM, &gen, sizeof(gen)}};
+    CHECK_RV(p11->C_GetAttributeValue(s, key, attrs, 3), CKR_OK);
+    CHECK(sign && !enc && gen == CKM_GENERIC_SECRET_KEY_GEN);
+    unsigned char mac[64], mac2[64], sm3[64];
+    CK_ULONG len = sizeof(mac), len2 = sizeof(mac2), sm3_len = sizeof(sm3);
+    CHECK_RV(mac_of(s, key, CKM_SHA256_HMAC, "message", mac, &len), CKR_OK);
+    CHECK(len == 32);
+    /* Multi-part gives the same MAC; SHA-512 and HMAC-SM3 their own lengths. */
+    CK_MECHANISM m = {CKM_SHA256_HMAC, NULL, 0};
+    CHECK_RV(p11->C_SignInit(s, &m, key), CKR_OK);
+    CHECK_RV(p11->C_SignUpdate(s, (CK_BYTE_PTR) "mess", 4), CKR_OK);
+    CHECK_RV(p11->C_SignUpdate(s, (CK_BYTE_PTR) "age", 3), CKR_OK);
+    CHECK_RV(p11->C_SignFinal(s, mac2, &len2), CKR_OK);
+    CHECK(len2 == 32 && memcmp(mac, mac2, 32) == 0);
+    len2 = sizeof(mac2);
+    CHECK_RV(mac_of(s, key, CKM_SHA512_HMAC, "message", mac2, &len2), CKR_OK);
+    CHECK(len2 == 64);
+    CHECK_RV(mac_of(s, key, CKM_CMK_SM3_HMAC, "message", sm3, &sm3_len), CKR_OK);
+    CHECK(sm3_len == 32 && memcmp(sm3, mac, 32) != 0);
+    len2 = sizeof(mac2);
+    CHECK_RV(mac_of(s, other, CKM_SHA256_HMAC, "message", mac2, &len2), CKR_OK);
+    CHECK(memcmp(mac, mac2, 32) != 0); /* another key, another MAC */
+    /* Verify: right, changed, short. */
+    CHECK_RV(p11->C_VerifyInit(s, &m, key), CKR_OK);
+    CHECK_RV(p11->C_Verify(s, (CK_BYTE_PTR) "message", 7, mac, 32), CKR_OK);
+    mac[0] ^= 1;
+    CHECK_RV(p11->C_VerifyInit(s, &m, key), CKR_OK);
+    CHECK_RV(p11->C_Verify(s, (CK_BYTE_PTR) "message", 7, mac, 32), CKR_SIGNATURE_INVALID);
+    mac[0] ^= 1;
+    CHECK_RV(p11->C_VerifyInit(s, &m, key), CKR_OK);
+    CHECK_RV(p11->C_Verify(s, (CK_BYTE_PTR) "message", 7, mac, 31), CKR_SIGNATURE_LEN_RANGE);
+    /* Refusals: a cipher, a parameter, an AES mechanism, over 256 bits, Disabled. */
+    unsigned char iv[16] = {0};
+    CK_MECHANISM cbc = {CKM_AES_CBC_PAD, iv, sizeof(iv)};
+    CHECK_RV(p11->C_EncryptInit(s, &cbc, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CK_ULONG bogus = 16;
+    CK_MECHANISM general = {CKM_SHA256_HMAC, &bogus, sizeof(bogus)};
+    CHECK_RV(p11->C_SignInit(s, &general, key), CKR_MECHANISM_PARAM_INVALID);
+    CK_MECHANISM cmac = {CKM_AES_CMAC, NULL, 0};
+    CHECK_RV(p11->C_SignInit(s, &cmac, key), CKR_MECHANISM_INVALID);
+    CK_OBJECT_HANDLE big;
+    CHECK_RV(make_soft_hmac(s, "soft-mac-big", 64, &big), CKR_TEMPLATE_INCONSISTENT);
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    len2 = sizeof(mac2);
+    CHECK_RV(mac_of(s, key, CKM_SHA256_HMAC, "message", mac2, &len2),
+             CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_ENABLED), CKR_OK);
+    fixture_close(s);
+    /* Another process unseals the same key and makes the same MAC. */
+    s = fixture_open();
+    CHECK(find_by_label(s, "soft-mac", CKO_SECRET_KEY, &key) == 1);
+    len2 = sizeof(mac2);
+    CHECK_RV(mac_of(s, key, CKM_SHA256_HMAC, "message", mac2, &len2), CKR_OK);
+    CHECK(len2 == 32 && memcmp(mac, mac2, 32) == 0);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed") == 2);
+    CHECK(inspect_backend_material() == 1); /* the master key only */
 }
 
 int main(int argc, char **argv)
@@ -467,6 +555,7 @@ int main(int argc, char **argv)
         T(test_software_key_rotates_and_gcm_falls_back_to_older_versions),
         T(test_software_master_key_is_made_once_by_racing_processes),
         T(test_software_level_refused_where_not_offered),
+        T(test_software_hmac_keys_sign_and_verify_in_process),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
