@@ -17,6 +17,8 @@
  * unwrap into a session object only, which dies with the process. */
 #include "cmk_import.h"
 
+#include <openssl/crypto.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "cmk_create.h"
 #include "cmkp11/cmkp11.h"
 #include "handles.h"
+#include "import_oaep.h"
 #include "keyspec.h"
 #include "log.h"
 #include "module.h"
@@ -205,7 +208,8 @@ static CK_RV mac_keys(CK_SESSION_HANDLE session, bool create, CK_OBJECT_HANDLE *
     CK_RV rv = backend_find_by_id(&module.be, session, mac_key_id, sizeof(mac_key_id),
                                   CKO_SECRET_KEY, out, 4, n);
     if (rv != CKR_OK || *n > 0 || !create) return rv;
-    const CK_ATTRIBUTE usage[] = {{CKA_SIGN, (void *)&ck_true, 1}, {CKA_VERIFY, (void *)&ck_true, 1}};
+    const CK_ATTRIBUTE usage[] = {{CKA_SIGN, (void *)&ck_true, 1},
+                                  {CKA_VERIFY, (void *)&ck_true, 1}};
     rv = cmk_create_internal_key(session, CKM_GENERIC_SECRET_KEY_GEN, CKK_GENERIC_SECRET, usage, 2,
                                  mac_key_id, sizeof(mac_key_id), MAC_KEY_LABEL, out);
     if (rv != CKR_OK) {
@@ -454,8 +458,9 @@ static CK_RV record_parameters(const struct cmk_record *rec, const struct token_
 static bool backend_unwraps_oaep_sha256(CK_SESSION_HANDLE session, const unsigned char *spki,
                                         size_t spki_len, CK_OBJECT_HANDLE wrap_priv)
 {
-    static int known = -1;
-    if (known >= 0) return known;
+    static atomic_int known = -1; /* -1: not tried yet in this process */
+    int k = atomic_load(&known);
+    if (k >= 0) return k;
     unsigned char secret[32], wrapped[512];
     size_t wrapped_len = sizeof(wrapped);
     if (getrandom(secret, sizeof(secret), 0) != sizeof(secret) ||
@@ -475,10 +480,10 @@ static bool backend_unwraps_oaep_sha256(CK_SESSION_HANDLE session, const unsigne
     CK_RV rv =
         module.be.fn->C_UnwrapKey(session, &m, wrap_priv, wrapped, (CK_ULONG)wrapped_len, t, 5, &h);
     if (h) module.be.fn->C_DestroyObject(session, h);
-    known = rv == CKR_OK;
-    log_info("GetParametersForImport: the HSM %s unwrap with RSA-OAEP SHA-256 (0x%lx)",
-             known ? "can" : "cannot", rv);
-    return known;
+    atomic_store(&known, rv == CKR_OK);
+    log_info("the HSM %s unwrap with RSA-OAEP SHA-256 (0x%lx)", rv == CKR_OK ? "can" : "cannot",
+             rv);
+    return rv == CKR_OK;
 }
 
 /* The wrapping algorithm: the one asked for, if the HSM can unwrap with it; by default the
@@ -491,9 +496,25 @@ static CK_RV resolve_algorithm(CK_SESSION_HANDLE session, const struct cmk_recor
     bool sha256 = !f->alg || f->alg == CMK_WRAP_RSAES_OAEP_SHA_256 ||
                   f->alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
     bool can = !sha256 || backend_unwraps_oaep_sha256(session, spki, spki_len, wrap_priv);
+    if (sha256 && !can && module.cfg.import_oaep_decode_in_module) {
+        /* The RSA step stays in the backend (CKM_RSA_X_509), which needs CKA_DECRYPT on the
+         * wrapping key; the OAEP decoding is done by the module at import. */
+        CK_ATTRIBUTE d = {CKA_DECRYPT, (void *)&ck_true, 1};
+        module_token_lock();
+        CK_RV rv = module.be.fn->C_SetAttributeValue(session, wrap_priv, &d, 1);
+        module_token_unlock();
+        if (rv != CKR_OK) {
+            log_error("GetParametersForImport: the backend refused CKA_DECRYPT on the wrapping "
+                      "key (needed by [import] oaep_decode_in_module): 0x%lx",
+                      rv);
+            return rv;
+        }
+        can = true;
+    }
     if (f->alg && !can) {
         log_warning("GetParametersForImport: the HSM cannot unwrap with RSA-OAEP SHA-256, so %s "
-                    "is not available; use the _SHA_1 algorithm",
+                    "is not available; use the _SHA_1 algorithm, or set [import] "
+                    "oaep_decode_in_module = true",
                     alg_name(f->alg));
         return CKR_MECHANISM_PARAM_INVALID;
     }
@@ -869,7 +890,15 @@ static CK_RV unwrap_failure(CK_RV rv, const char *step)
 /* Where a blob unwraps from: the wrapping key with OAEP, or for RSA_AES_KEY_WRAP the
  * ephemeral AES key (a session object, destroyed by stage_close) with RFC 5649 key wrap
  * with padding over the rest of the blob. Opened once, used for the checked candidate
- * and then for the material itself. */
+ * and then for the material itself.
+ *
+ * Where the HSM cannot unwrap with OAEP-SHA-256 and [import] oaep_decode_in_module is on,
+ * the RSA step runs in the backend as CKM_RSA_X_509 and the module decodes the OAEP block
+ * into locked memory (import_oaep.c): for RSA_AES_KEY_WRAP only the ephemeral AES key is
+ * decoded, and goes into the backend as a session object at once; for RSAES_OAEP the
+ * material becomes a sensitive, non-extractable backend object at the first unwrap (the
+ * candidate), the clear copy is wiped at once, and the material identity is a copy of
+ * that object. */
 struct unwrap_stage {
     CK_RSA_PKCS_OAEP_PARAMS oaep;
     CK_MECHANISM mech;
@@ -877,11 +906,80 @@ struct unwrap_stage {
     CK_BYTE_PTR data;
     CK_ULONG len;
     const char *step;
+    unsigned char *locked; /* module decoding: em, scratch, message; NULL once wiped */
+    size_t locked_len;
+    unsigned char *msg;    /* the decoded message, inside locked */
+    CK_ULONG msg_len;      /* kept after the wipe: the material's exact length */
+    CK_OBJECT_HANDLE made; /* the object the decoded material became */
 };
 
+static void stage_wipe(struct unwrap_stage *st)
+{
+    import_secret_free(st->locked, st->locked_len);
+    st->locked = st->msg = NULL;
+}
+
+/* The raw RSA step in the backend and the OAEP-SHA-256 decoding in the module. */
+static CK_RV decode_in_module(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE wrap_priv,
+                              CK_BYTE_PTR blob, CK_ULONG k, struct unwrap_stage *st)
+{
+    static const char op[] = "ImportKeyMaterial";
+    st->locked_len = 4 * (size_t)k; /* em (k), the decoder's scratch (2k), the message (k) */
+    if (!(st->locked = import_secret_alloc(st->locked_len))) {
+        log_error("%s: cannot lock memory for the OAEP decoding (raise RLIMIT_MEMLOCK)", op);
+        return CKR_HOST_MEMORY;
+    }
+    unsigned char *em = st->locked, *work = em + k, *msg = em + 3 * (size_t)k;
+    CK_MECHANISM raw = {CKM_RSA_X_509, NULL, 0};
+    CK_ULONG em_len = k;
+    size_t msg_len = 0;
+    CK_RV rv = module.be.fn->C_DecryptInit(session, &raw, wrap_priv);
+    if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
+        log_warning("%s: these import parameters were made while [import] oaep_decode_in_module "
+                    "was off (the wrapping key cannot decrypt); get new parameters",
+                    op);
+        return CKR_MECHANISM_PARAM_INVALID;
+    }
+    if (rv == CKR_OK) rv = module.be.fn->C_Decrypt(session, blob, k, em, &em_len);
+    if (rv != CKR_OK) return unwrap_failure(rv, "raw RSA of the OAEP-SHA-256 block");
+    if (em_len != k || import_oaep_sha256_decode(em, k, work, msg, k, &msg_len) != 0) {
+        log_warning("%s: RSA-OAEP SHA-256: the wrapped key material does not decrypt under the "
+                    "import parameters' wrapping key",
+                    op);
+        return CKR_WRAPPED_KEY_INVALID;
+    }
+    OPENSSL_cleanse(em, k);
+    st->msg = msg;
+    st->msg_len = (CK_ULONG)msg_len;
+    return CKR_OK;
+}
+
+/* Makes a backend object of tmpl holding the decoded message, and wipes the message. */
+static CK_RV create_from_decoded(CK_SESSION_HANDLE session, struct unwrap_stage *st,
+                                 const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    CK_ATTRIBUTE *t = calloc(n + 1, sizeof(*t));
+    CK_RV rv = t ? CKR_OK : CKR_HOST_MEMORY;
+    if (t) {
+        memcpy(t, tmpl, n * sizeof(*t));
+        t[n] = (CK_ATTRIBUTE){CKA_VALUE, st->msg, st->msg_len};
+        bool token = false;
+        attr_get_bool(tmpl, n, CKA_TOKEN, &token);
+        if (token) module_token_lock();
+        rv = module.be.fn->C_CreateObject(session, t, n + 1, out);
+        if (token) module_token_unlock();
+        free(t);
+    }
+    stage_wipe(st);
+    if (rv != CKR_OK)
+        log_error("ImportKeyMaterial: the backend refused the decoded material: 0x%lx", rv);
+    return rv;
+}
+
 static CK_RV stage_open(CK_SESSION_HANDLE session, const struct import_request *req,
-                        CK_OBJECT_HANDLE wrap_priv, CK_ULONG modulus_len, CK_BYTE_PTR blob,
-                        CK_ULONG len, struct unwrap_stage *st)
+                        CK_OBJECT_HANDLE wrap_priv, CK_ULONG modulus_len,
+                        const struct store_import *imp, CK_BYTE_PTR blob, CK_ULONG len,
+                        struct unwrap_stage *st)
 {
     memset(st, 0, sizeof(*st));
     st->oaep = req->oaep;
@@ -891,20 +989,29 @@ static CK_RV stage_open(CK_SESSION_HANDLE session, const struct import_request *
     st->data = blob;
     st->len = len;
     st->step = "RSA-OAEP";
-    if (!alg_is_key_wrap(req->alg)) {
-        if (len == modulus_len) return CKR_OK;
+    bool key_wrap = alg_is_key_wrap(req->alg);
+    if (!key_wrap && len != modulus_len) {
         log_warning("ImportKeyMaterial: the wrapped key material is %lu bytes; %s under RSA_%lu "
                     "gives %lu",
                     len, alg_name(req->alg), modulus_len * 8, modulus_len);
         return CKR_WRAPPED_KEY_LEN_RANGE;
     }
-    if (len < modulus_len + 16 || (len - modulus_len) % 8) {
+    if (key_wrap && (len < modulus_len + 16 || (len - modulus_len) % 8)) {
         log_warning("ImportKeyMaterial: the wrapped key material is %lu bytes; %s under RSA_%lu "
                     "is %lu bytes of wrapped AES key and at least 16, a multiple of 8, of "
                     "wrapped material",
                     len, alg_name(req->alg), modulus_len * 8, modulus_len);
         return CKR_WRAPPED_KEY_LEN_RANGE;
     }
+    bool in_module = req->oaep.hash_alg == CKM_SHA256 &&
+                     !backend_unwraps_oaep_sha256(session, imp->spki, imp->spki_len, wrap_priv);
+    if (in_module && !module.cfg.import_oaep_decode_in_module) {
+        log_warning("ImportKeyMaterial: the HSM cannot unwrap with RSA-OAEP SHA-256 and [import] "
+                    "oaep_decode_in_module is off; use the _SHA_1 algorithm or turn it on");
+        return CKR_MECHANISM_PARAM_INVALID;
+    }
+    CK_RV rv = in_module ? decode_in_module(session, wrap_priv, blob, modulus_len, st) : CKR_OK;
+    if (rv != CKR_OK || !key_wrap) return rv;
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE aes = CKK_AES;
     CK_ATTRIBUTE et[] = {
@@ -915,13 +1022,23 @@ static CK_RV stage_open(CK_SESSION_HANDLE session, const struct import_request *
         {CKA_DECRYPT, (void *)&ck_false, 1},  {CKA_WRAP, (void *)&ck_false, 1},
         {CKA_DERIVE, (void *)&ck_false, 1},
     };
-    CK_RV rv = module.be.fn->C_UnwrapKey(session, &st->mech, wrap_priv, blob, modulus_len, et,
-                                         sizeof(et) / sizeof(et[0]), &st->eph);
-    if (rv != CKR_OK) return unwrap_failure(rv, "RSA-OAEP of the ephemeral AES key");
-    /* RFC 5649 output is 8 + the material rounded up to 8: the AES sizes are exact. */
+    const CK_ULONG net = sizeof(et) / sizeof(et[0]);
     CK_ULONG eph_len = 0;
-    CK_ATTRIBUTE vl = {CKA_VALUE_LEN, &eph_len, sizeof(eph_len)};
-    (void)module.be.fn->C_GetAttributeValue(session, st->eph, &vl, 1);
+    if (in_module) {
+        eph_len = st->msg_len;
+        rv = eph_len * 8 == req->aes_bits ? create_from_decoded(session, st, et, net, &st->eph)
+                                          : CKR_OK;
+        stage_wipe(st);
+        st->msg_len = 0; /* the material's length is not known: it is unwrapped below */
+    } else {
+        rv = module.be.fn->C_UnwrapKey(session, &st->mech, wrap_priv, blob, modulus_len, et, net,
+                                       &st->eph);
+        if (rv != CKR_OK) return unwrap_failure(rv, "RSA-OAEP of the ephemeral AES key");
+        /* RFC 5649 output is 8 + the material rounded up to 8: the AES sizes are exact. */
+        CK_ATTRIBUTE vl = {CKA_VALUE_LEN, &eph_len, sizeof(eph_len)};
+        (void)module.be.fn->C_GetAttributeValue(session, st->eph, &vl, 1);
+    }
+    if (rv != CKR_OK) return rv;
     if (eph_len && eph_len * 8 != req->aes_bits) {
         log_warning("ImportKeyMaterial: the ephemeral AES key is %lu bits, the mechanism says %lu",
                     eph_len * 8, req->aes_bits);
@@ -935,11 +1052,36 @@ static CK_RV stage_open(CK_SESSION_HANDLE session, const struct import_request *
     return CKR_OK;
 }
 
-static CK_RV stage_unwrap(CK_SESSION_HANDLE session, const struct unwrap_stage *st,
+/* Unwraps the material with tmpl; for material decoded in the module, the first call makes
+ * the object and later ones copy it under tmpl's token, identity and extractability. */
+static CK_RV stage_unwrap(CK_SESSION_HANDLE session, struct unwrap_stage *st,
                           const struct tmpl_builder *t, CK_OBJECT_HANDLE *out)
 {
     bool token = false;
     attr_get_bool(t->attrs, t->count, CKA_TOKEN, &token);
+    if (st->msg) {
+        CK_RV rv = create_from_decoded(session, st, t->attrs, t->count, out);
+        if (rv == CKR_OK) st->made = *out;
+        return rv;
+    }
+    if (st->made) {
+        /* The candidate was made non-extractable: the module knew the length. */
+        static const CK_ATTRIBUTE_TYPE carried[] = {CKA_TOKEN, CKA_ID, CKA_LABEL};
+        CK_ATTRIBUTE ct[3];
+        CK_ULONG n = 0;
+        for (size_t i = 0; i < sizeof(carried) / sizeof(carried[0]); i++) {
+            const CK_ATTRIBUTE *a = attr_find(t->attrs, t->count, carried[i]);
+            if (a) ct[n++] = *a;
+        }
+        if (token) module_token_lock();
+        CK_RV rv = module.be.fn->C_CopyObject(session, st->made, ct, n, out);
+        if (token) module_token_unlock();
+        if (rv != CKR_OK)
+            log_error("ImportKeyMaterial: the backend could not copy the material into the "
+                      "key's identity: 0x%lx",
+                      rv);
+        return rv;
+    }
     if (token) module_token_lock();
     CK_RV rv = module.be.fn->C_UnwrapKey(session, (CK_MECHANISM_PTR)&st->mech, st->key, st->data,
                                          st->len, t->attrs, t->count, out);
@@ -949,6 +1091,7 @@ static CK_RV stage_unwrap(CK_SESSION_HANDLE session, const struct unwrap_stage *
 
 static void stage_close(CK_SESSION_HANDLE session, struct unwrap_stage *st)
 {
+    stage_wipe(st);
     if (st->eph) module.be.fn->C_DestroyObject(session, st->eph);
     st->eph = 0;
 }
@@ -1106,10 +1249,11 @@ static CK_RV ec_public_point(CK_SESSION_HANDLE session, const struct cmk_record 
     return CKR_OK;
 }
 
-/* Checks the unwrapped material fits the key's spec and computes its fingerprint in the
- * backend: AES-ECB of a fixed block, HMAC-SHA-256 of it, or the public key (RSA, EC). */
+/* Checks the unwrapped material fits the key's spec (known_len: a secret's length when the
+ * module decoded it, else 0) and computes its fingerprint in the backend: AES-ECB of a
+ * fixed block, HMAC-SHA-256 of it, or the public key (RSA, EC). */
 static CK_RV check_material(CK_SESSION_HANDLE session, const struct cmk_record *rec,
-                            CK_OBJECT_HANDLE h, struct material_facts *mf)
+                            CK_OBJECT_HANDLE h, CK_ULONG known_len, struct material_facts *mf)
 {
     static const char op[] = "ImportKeyMaterial";
     unsigned long bits = spec_bits(rec->key_spec);
@@ -1134,8 +1278,8 @@ static CK_RV check_material(CK_SESSION_HANDLE session, const struct cmk_record *
         }
         return CKR_OK;
     }
-    CK_ULONG value_len = 0;
-    if ((rv = secret_length(session, h, &value_len)) != CKR_OK) return rv;
+    CK_ULONG value_len = known_len;
+    if (!value_len && (rv = secret_length(session, h, &value_len)) != CKR_OK) return rv;
     if (value_len * 8 != bits) {
         log_warning("%s: the material is %lu bytes (0: not a multiple of 8), key %s (%s) needs %lu",
                     op, value_len, rec->key_id, rec->key_spec, bits / 8);
@@ -1359,17 +1503,16 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     tmpl_set(&cand, CKA_TOKEN, &ck_false, sizeof(CK_BBOOL));
     tmpl_set(&cand, CKA_ID, candidate_label, sizeof(candidate_label) - 1);
     tmpl_set(&cand, CKA_LABEL, candidate_label, sizeof(candidate_label) - 1);
-    /* A secret's size is measured by wrapping it under a session key of the backend's. */
-    if (cls == CKO_SECRET_KEY) tmpl_set(&cand, CKA_EXTRACTABLE, &ck_true, sizeof(CK_BBOOL));
     /* An EC key's public point is found by ECDH with the generator. */
     if (type == CKK_EC) tmpl_set(&cand, CKA_DERIVE, &ck_true, sizeof(CK_BBOOL));
-    if (b.failed || cand.failed) {
-        rv = CKR_HOST_MEMORY;
-        goto out;
-    }
-    rv = stage_open(session, &req, wrap_priv, modulus_len, wrapped, wrapped_len, &stage);
+    rv = stage_open(session, &req, wrap_priv, modulus_len, &imp, wrapped, wrapped_len, &stage);
+    /* A secret's size, unless the module decoded it, is measured by wrapping it under a
+     * session key of the backend's. */
+    if (cls == CKO_SECRET_KEY && !stage.msg_len)
+        tmpl_set(&cand, CKA_EXTRACTABLE, &ck_true, sizeof(CK_BBOOL));
+    if (rv == CKR_OK && (b.failed || cand.failed)) rv = CKR_HOST_MEMORY;
     if (rv == CKR_OK) rv = stage_unwrap(session, &stage, &cand, &candidate);
-    if (rv == CKR_OK) rv = check_material(session, &rec, candidate, &mf);
+    if (rv == CKR_OK) rv = check_material(session, &rec, candidate, stage.msg_len, &mf);
     if (rv == CKR_OK && imp.fingerprint &&
         (imp.fingerprint_len != mf.fp_len || memcmp(imp.fingerprint, mf.fp, mf.fp_len))) {
         log_warning("%s: key %s: the material is not the material imported first; a key's "
@@ -1377,7 +1520,6 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
                     op, rec.key_id);
         rv = CKR_CMK_INCORRECT_KEY_MATERIAL;
     }
-    if (candidate) module.be.fn->C_DestroyObject(session, candidate);
     if (rv == CKR_OK && into_identity) {
         if ((rv = set_claim(&rec, true)) != CKR_OK) goto out;
         claimed = true;
@@ -1399,6 +1541,8 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         cmk_destroy_material(session, rec.key_id, 1);
     }
 out:
+    /* The candidate lives until here: material decoded in the module is copied from it. */
+    if (candidate) module.be.fn->C_DestroyObject(session, candidate);
     stage_close(session, &stage);
     if (claimed) set_claim(&rec, false);
     material_facts_free(&mf);

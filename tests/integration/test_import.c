@@ -246,16 +246,18 @@ static void check_public_key_info(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EV
     OPENSSL_free(want);
 }
 
-/* PKCS#8 of a private key, wrapped RSA_AES_KEY_WRAP_SHA_1 for new parameters of priv. */
+/* PKCS#8 of a private key, wrapped for new parameters of priv with alg (an RSA_AES_KEY_WRAP
+ * algorithm, or 0 for the module's default). */
 static void wrap_private_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key,
-                             struct params *p, struct blob *b)
+                             CK_ULONG alg, struct params *p, struct blob *b)
 {
     unsigned char *p8 = NULL;
     PKCS8_PRIV_KEY_INFO *info = EVP_PKEY2PKCS8(key);
     int p8_len = i2d_PKCS8_PRIV_KEY_INFO(info, &p8);
     PKCS8_PRIV_KEY_INFO_free(info);
-    CHECK_RV(get_params(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, p), CKR_OK);
-    wrap_rsa_aes(p, false, p8, (size_t)p8_len, b);
+    CHECK_RV(get_params(s, priv, alg, 2048, p), CKR_OK);
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    wrap_rsa_aes(p, alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, p8, (size_t)p8_len, b);
     OPENSSL_free(p8);
 }
 
@@ -269,9 +271,10 @@ static void test_import_ec_private_key_as_pkcs8_signs_for_the_original_public_ke
     CK_ATTRIBUTE extra[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)}};
     CHECK_RV(make_ec(s, "byok-ec", extra, 1, &pub, &priv), CKR_OK);
     CHECK(state_of(s, priv) == CMK_STATE_PENDING_IMPORT);
-    wrap_private_key(s, priv, other, &p, &b); /* a P-384 key for an EC_P256 CMK */
+    wrap_private_key(s, priv, other, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &p,
+                     &b); /* a P-384 key for an EC_P256 CMK */
     CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_KEY_SIZE_RANGE);
-    wrap_private_key(s, priv, ec, &p, &b);
+    wrap_private_key(s, priv, ec, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &p, &b);
     CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_OK);
     unsigned char digest[32] = {1, 2, 3}, sig[128], der_sig[160];
     CK_ULONG sig_len = sizeof(sig);
@@ -366,37 +369,170 @@ static void test_import_oaep_sha1_aes_material_is_the_material_in_use(void)
     CHECK(audits("ImportKeyMaterial") == 1);
 }
 
-static void test_oaep_sha256_works_or_is_refused_up_front_where_the_hsm_lacks_it(void)
+/* The tests' configuration turns [import] oaep_decode_in_module on; this appends a section
+ * that sets it as asked (the last value read wins) and points CMKP11_CONF at the copy. */
+static void set_oaep_decode_in_module(bool on)
+{
+    static char path[4096];
+    char src[4096];
+    snprintf(src, sizeof(src), "%s/cmkp11.conf", getenv("CMK_WORK"));
+    snprintf(path, sizeof(path), "%s/cmkp11-oaep.conf", getenv("CMK_WORK"));
+    FILE *in = fopen(src, "r"), *out = fopen(path, "w");
+    CHECK(in && out);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        fwrite(buf, 1, n, out);
+    fprintf(out, "\n[import]\noaep_decode_in_module = %s\n", on ? "true" : "false");
+    fclose(in);
+    fclose(out);
+    setenv("CMKP11_CONF", path, 1);
+}
+
+static void test_import_oaep_sha256_aes_material_is_the_material_in_use(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
-    struct params p1, p;
+    struct params p;
     unsigned char m[32];
     struct blob b;
     RAND_bytes(m, sizeof(m));
     CHECK_RV(make_external_aes(s, "oaep256", &key), CKR_OK);
-    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p1), CKR_OK);
-    /* SoftHSMv2 2.6.1 unwraps with OAEP-SHA-1 only: the parameters say so at once. */
-    CK_RV rv = get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p);
-    CHECK(rv == CKR_OK || rv == CKR_MECHANISM_PARAM_INVALID);
+    /* SHA-256 is the default for a symmetric key, whatever OAEP the HSM itself does. */
+    CHECK_RV(get_params(s, key, 0, 2048, &p), CKR_OK);
     CK_ULONG alg = 0;
-    if (rv == CKR_OK) {
-        wrap_oaep(&p, true, m, sizeof(m), &b);
-        CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_OK);
-        CHECK(cmk_encrypts_like(s, key, m));
+    CHECK_RV(get_ulong(s, key, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    CHECK(alg == CMK_WRAP_RSAES_OAEP_SHA_256);
+    wrap_oaep(&p, true, m, sizeof(m), &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_ENABLED);
+    CHECK(cmk_encrypts_like(s, key, m));
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    CK_BBOOL extractable = CK_TRUE;
+    CK_ATTRIBUTE a = {CKA_EXTRACTABLE, &extractable, 1};
+    CHECK_RV(p11->C_GetAttributeValue(s, key, &a, 1), CKR_OK);
+    CHECK(extractable == CK_FALSE);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 2); /* token key and material: no candidate, no pair */
+    /* A new process (which has not probed the HSM yet) uses the material too. */
+    s = fixture_open();
+    CHECK(cmk_encrypts_like(s, key, m));
+    fixture_close(s);
+}
+
+static void test_import_rsa_aes_key_wrap_sha256_aes_and_rsa_material(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, pub, priv;
+    struct params p;
+    unsigned char m[32];
+    struct blob b;
+    new_wrapped_aes(s, "kw256", CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 3072, &key, &p, m, &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, &b, &p, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
+    /* An RSA private key as PKCS#8, the default for an asymmetric key being SHA-256. */
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    CHECK_RV(make_external_rsa(s, "rsa256", &pub, &priv), CKR_OK);
+    wrap_private_key(s, priv, rsa, 0, &p, &b);
+    CK_ULONG alg = 0;
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    CHECK(alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256);
+    CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, &b, &p, 0), CKR_OK);
+    check_public_key_info(s, priv, rsa);
+    fixture_close(s);
+    /* token key, AES material, RSA private and public key: no ephemeral key, no pair */
+    CHECK(inspect_backend_material() == 4);
+    EVP_PKEY_free(rsa);
+}
+
+static void test_import_oaep_sha256_refuses_bad_blobs_and_changes_nothing(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, other, kw;
+    struct params p, op, kp;
+    unsigned char m[32];
+    struct blob b;
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_external_aes(s, "target", &key), CKR_OK);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p), CKR_OK);
+    CHECK_RV(make_external_aes(s, "other", &other), CKR_OK);
+    CHECK_RV(get_params(s, other, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &op), CKR_OK);
+    CHECK_RV(make_external_aes(s, "kw", &kw), CKR_OK);
+    CHECK_RV(get_params(s, kw, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 2048, &kp), CKR_OK);
+    fixture_close(s);
+    char before[8192], after[8192];
+    CHECK(inspect_snapshot(before, sizeof(before)) == 0);
+    long warnings = inspect_log_count("ImportKeyMaterial");
+    s = fixture_open();
+    wrap_oaep(&op, true, m, sizeof(m), &b); /* for another public key */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_WRAPPED_KEY_INVALID);
+    wrap_oaep(&p, true, m, sizeof(m), &b);
+    b.data[b.len / 2] ^= 0x01; /* damaged */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_WRAPPED_KEY_INVALID);
+    memset(b.data, 0xff, b.len); /* not below the modulus */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_WRAPPED_KEY_INVALID);
+    wrap_oaep(&p, true, m, sizeof(m), &b);
+    b.len -= 1; /* truncated */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_WRAPPED_KEY_LEN_RANGE);
+    wrap_oaep(&p, true, m, 16, &b); /* AES_128 material for an AES_256 key */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_KEY_SIZE_RANGE);
+    wrap_oaep(&p, false, m, sizeof(m), &b); /* SHA-1 OAEP under SHA-256 parameters */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_WRAPPED_KEY_INVALID);
+    /* RSA_AES_KEY_WRAP whose ephemeral key is not the size the mechanism names */
+    wrap_oaep(&kp, true, m, 16, &b);
+    memset(b.data + b.len, 0xa6, 40);
+    b.len += 40;
+    CHECK_RV(import(s, kw, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, &b, &kp, 0), CKR_WRAPPED_KEY_INVALID);
+    fixture_close(s);
+    CHECK(inspect_snapshot(after, sizeof(after)) == 0);
+    CHECK(strcmp(before, after) == 0);
+    CHECK(inspect_log_count("ImportKeyMaterial") - warnings == 7); /* one line each */
+    s = fixture_open(); /* the parameters still import the right blob */
+    wrap_oaep(&p, true, m, sizeof(m), &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
+    fixture_close(s);
+}
+
+static void test_oaep_sha256_is_refused_with_the_option_off_where_the_hsm_lacks_it(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    struct params p256, p;
+    unsigned char m[32];
+    struct blob b;
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_external_aes(s, "oaep256", &key), CKR_OK);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p256), CKR_OK);
+    fixture_close(s);
+    set_oaep_decode_in_module(false);
+    long named = inspect_log_count("oaep_decode_in_module");
+    s = fixture_open();
+    wrap_oaep(&p256, true, m, sizeof(m), &b);
+    CK_RV rv = import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p256, 0);
+    if (rv == CKR_OK) { /* an HSM that unwraps with OAEP-SHA-256 needs no option */
         fixture_close(s);
         return;
     }
-    /* The refusal changed nothing: the earlier parameters still import. */
-    wrap_oaep(&p1, false, m, sizeof(m), &b);
-    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p1, 0), CKR_OK);
-    CHECK(cmk_encrypts_like(s, key, m));
-    /* The default is then the SHA-1 algorithm of the key's kind. */
+    CHECK_RV(rv, CKR_MECHANISM_PARAM_INVALID);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p),
+             CKR_MECHANISM_PARAM_INVALID);
+    CHECK(inspect_log_count("oaep_decode_in_module") - named == 2);
+    /* The refusal kept the earlier parameters: they import once the option is back. */
+    CK_ULONG alg = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    CHECK(alg == CMK_WRAP_RSAES_OAEP_SHA_256);
+    /* Without the option the default is the SHA-1 algorithm, whose pair cannot decrypt. */
     CHECK_RV(get_params(s, key, 0, 2048, &p), CKR_OK);
     CHECK_RV(get_ulong(s, key, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
     CHECK(alg == CMK_WRAP_RSAES_OAEP_SHA_1);
+    wrap_oaep(&p, false, m, sizeof(m), &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
     fixture_close(s);
-    CHECK(inspect_backend_material() == 4); /* token key, material, the last pair */
+    CHECK(inspect_backend_material() == 2);
+    CHECK(audits("ImportKeyMaterial") == 1);
 }
 
 static void test_import_rsa_aes_key_wrap_aes_material(void)
@@ -422,7 +558,7 @@ static void test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_k
     struct params p;
     struct blob b;
     CHECK_RV(make_external_rsa(s, "byok-sign", &pub, &priv), CKR_OK);
-    wrap_private_key(s, priv, rsa, &p, &b);
+    wrap_private_key(s, priv, rsa, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &p, &b);
     CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_OK);
     CHECK(state_of(s, priv) == CMK_STATE_ENABLED);
     unsigned char msg[] = "signed by imported material", sig[512];
@@ -737,7 +873,10 @@ int main(int argc, char **argv)
         T(test_import_parameters_give_public_key_and_token_and_asking_again_replaces_them),
         T(test_import_parameters_refused_for_kms_keys_and_bad_requests),
         T(test_import_oaep_sha1_aes_material_is_the_material_in_use),
-        T(test_oaep_sha256_works_or_is_refused_up_front_where_the_hsm_lacks_it),
+        T(test_import_oaep_sha256_aes_material_is_the_material_in_use),
+        T(test_import_rsa_aes_key_wrap_sha256_aes_and_rsa_material),
+        T(test_import_oaep_sha256_refuses_bad_blobs_and_changes_nothing),
+        T(test_oaep_sha256_is_refused_with_the_option_off_where_the_hsm_lacks_it),
         T(test_import_rsa_aes_key_wrap_aes_material),
         T(test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_key),
         T(test_import_refuses_forged_and_edited_tokens),
