@@ -184,7 +184,7 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         rv = CKR_CMK_INCORRECT_KEY_MATERIAL;
     }
     if (rv == CKR_OK && into_identity) {
-        if ((rv = import_set_claim(&rec, true)) != CKR_OK) goto out;
+        if ((rv = import_set_claim(&rec, req.wrap_id)) != CKR_OK) goto out;
         claimed = true;
         util_crash_point("import:after-claim");
         rv = import_stage_unwrap(session, &stage, &b, &material);
@@ -207,7 +207,7 @@ out:
     /* The candidate lives until here: material decoded in the module is copied from it. */
     if (candidate) module.be.fn->C_DestroyObject(session, candidate);
     import_stage_close(session, &stage);
-    if (claimed) import_set_claim(&rec, false);
+    if (claimed) import_set_claim(&rec, NULL);
     import_facts_free(&mf);
     store_import_free(&imp);
     tmpl_free(&b);

@@ -82,7 +82,7 @@ void cmk_import_recover(CK_SESSION_HANDLE session)
         if (store_import_get(module.store, rows[i], &imp) == STORE_OK &&
             util_process_start((pid_t)imp.importing_pid) != imp.importing_start) {
             if (rec.state == CMK_STATE_PENDING_IMPORT) cmk_destroy_material(session, rec.key_id, 1);
-            if (import_set_claim(&rec, false) == CKR_OK) {
+            if (import_set_claim(&rec, NULL) == CKR_OK) {
                 store_audit(module.store, "RecoverImportKeyMaterial", rec.key_id,
                             "importer died mid-import; its material removed");
                 log_warning("recovery: undid the import into key %s left by process %ld",

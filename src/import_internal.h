@@ -31,6 +31,7 @@ struct import_request {
     unsigned long alg;
     CK_RSA_PKCS_OAEP_PARAMS oaep;
     CK_ULONG aes_bits;
+    unsigned char wrap_id[IMPORT_WRAP_ID_LEN]; /* the token's wrapping pair, once checked */
 };
 
 /* Where a blob unwraps from: the wrapping key with OAEP, or for RSA_AES_KEY_WRAP the
@@ -97,7 +98,8 @@ CK_RV import_audit_and_commit(enum store_status s, int64_t row, const char *acti
 enum store_status import_mark_material(int64_t row, bool has);
 CK_RV import_record_parameters(const struct cmk_record *rec, const struct import_token *f,
                                unsigned char *token, unsigned char *spki, size_t spki_len);
-CK_RV import_set_claim(const struct cmk_record *rec, bool take);
+bool import_params_current(const struct store_import *imp, const unsigned char *wrap_id);
+CK_RV import_set_claim(const struct cmk_record *rec, const unsigned char *wrap_id);
 CK_RV import_commit(const struct cmk_record *rec, const struct import_request *req,
                     const struct import_facts *mf, bool first);
 
@@ -108,7 +110,7 @@ CK_RV import_alg_of_mechanism(const CK_MECHANISM *m, unsigned long *alg,
 CK_RV import_parse_template(const CK_ATTRIBUTE *t, CK_ULONG n, const struct cmk_record *rec,
                             struct import_request *req);
 CK_RV import_check_token(CK_SESSION_HANDLE session, const struct cmk_record *rec,
-                         const struct import_request *req, CK_OBJECT_HANDLE *wrap_priv,
+                         struct import_request *req, CK_OBJECT_HANDLE *wrap_priv,
                          CK_ULONG *modulus_len);
 
 /* import_unwrap.c */

@@ -129,7 +129,7 @@ CK_RV import_parse_template(const CK_ATTRIBUTE *t, CK_ULONG n, const struct cmk_
 /* Checks the token: authentic, for this key, the outstanding parameters, not expired, for
  * this algorithm. Returns the wrapping private key's backend handle and modulus length. */
 CK_RV import_check_token(CK_SESSION_HANDLE session, const struct cmk_record *rec,
-                         const struct import_request *req, CK_OBJECT_HANDLE *wrap_priv,
+                         struct import_request *req, CK_OBJECT_HANDLE *wrap_priv,
                          CK_ULONG *modulus_len)
 {
     static const char op[] = "ImportKeyMaterial";
@@ -151,8 +151,7 @@ CK_RV import_check_token(CK_SESSION_HANDLE session, const struct cmk_record *rec
     struct store_import imp;
     enum store_status s = store_import_get(module.store, rec->row, &imp);
     if (s != STORE_OK && s != STORE_NOT_FOUND) return CKR_DEVICE_ERROR;
-    bool current = imp.wrap_id && imp.wrap_id_len == IMPORT_WRAP_ID_LEN &&
-                   !memcmp(imp.wrap_id, f.wrap_id, IMPORT_WRAP_ID_LEN);
+    bool current = import_params_current(&imp, f.wrap_id);
     store_import_free(&imp);
     if (!current) {
         log_warning("%s: CKA_CMK_IMPORT_TOKEN is not the key's outstanding import parameters "
@@ -178,5 +177,6 @@ CK_RV import_check_token(CK_SESSION_HANDLE session, const struct cmk_record *rec
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }
     *modulus_len = f.bits / 8;
+    memcpy(req->wrap_id, f.wrap_id, IMPORT_WRAP_ID_LEN);
     return rv;
 }

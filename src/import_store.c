@@ -65,9 +65,23 @@ CK_RV import_record_parameters(const struct cmk_record *rec, const struct import
     return import_audit_and_commit(s, rec->row, "GetParametersForImport", rec->key_id, detail);
 }
 
-/* Claims (or releases, pid 0) the key for an import into its material identity. */
-CK_RV import_set_claim(const struct cmk_record *rec, bool take)
+bool import_params_current(const struct store_import *imp, const unsigned char *wrap_id)
 {
+    return imp->wrap_id && imp->wrap_id_len == IMPORT_WRAP_ID_LEN &&
+           !memcmp(imp->wrap_id, wrap_id, IMPORT_WRAP_ID_LEN);
+}
+
+/* How long an import waits for another one of the same key to end (the store's busy
+ * timeout), and how often it looks. */
+#define CLAIM_WAIT_MS 10000
+#define CLAIM_POLL_MS 20
+
+/* One attempt at the claim (wrap_id: the token's wrapping pair) or its release (NULL).
+ * *busy when a live process holds it. */
+static CK_RV claim_once(const struct cmk_record *rec, const unsigned char *wrap_id, bool *busy)
+{
+    static const char op[] = "ImportKeyMaterial";
+    *busy = false;
     enum store_status s = store_begin(module.store);
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     struct cmk_record cur;
@@ -80,13 +94,19 @@ CK_RV import_set_claim(const struct cmk_record *rec, bool take)
     }
     s = store_import_get(module.store, rec->row, &imp);
     if (s == STORE_NOT_FOUND) s = STORE_OK;
-    if (take && s == STORE_OK) {
-        bool busy = imp.importing_pid &&
-                    util_process_start((pid_t)imp.importing_pid) == imp.importing_start;
-        if (cur.state != CMK_STATE_PENDING_IMPORT || busy) {
-            log_warning("ImportKeyMaterial: key %s changed meanwhile (%s); try again", rec->key_id,
-                        busy ? "another import is under way" : "state moved");
+    if (wrap_id && s == STORE_OK) {
+        *busy = imp.importing_pid &&
+                util_process_start((pid_t)imp.importing_pid) == imp.importing_start;
+        if (*busy) {
             rv = CKR_FUNCTION_FAILED;
+        } else if (cur.state == CMK_STATE_PENDING_DELETION) {
+            log_warning("%s: key %s was scheduled for deletion meanwhile", op, rec->key_id);
+            rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+        } else if (cur.state != CMK_STATE_PENDING_IMPORT || !import_params_current(&imp, wrap_id)) {
+            log_warning("%s: key %s: CKA_CMK_IMPORT_TOKEN was used by another import meanwhile "
+                        "(or replaced by newer parameters)",
+                        op, rec->key_id);
+            rv = CKR_ATTRIBUTE_VALUE_INVALID;
         }
         imp.importing_pid = (long)getpid();
         imp.importing_start = util_process_start(getpid());
@@ -104,6 +124,25 @@ CK_RV import_set_claim(const struct cmk_record *rec, bool take)
     return store_commit(module.store) == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
 }
 
+/* Claims the key for an import into its material identity (wrap_id: the token's wrapping
+ * pair, which must still be outstanding), or releases the claim (NULL). Another live
+ * import of the key is waited for, so that of two imports at once the second learns the
+ * first one's outcome: the token used up, or the key free again. */
+CK_RV import_set_claim(const struct cmk_record *rec, const unsigned char *wrap_id)
+{
+    bool busy = false;
+    for (int waited = 0;; waited += CLAIM_POLL_MS) {
+        CK_RV rv = claim_once(rec, wrap_id, &busy);
+        if (!busy) return rv;
+        if (waited >= CLAIM_WAIT_MS) break;
+        usleep(CLAIM_POLL_MS * 1000);
+    }
+    log_warning("ImportKeyMaterial: key %s: another import of it has been under way for %d s; "
+                "try again",
+                rec->key_id, CLAIM_WAIT_MS / 1000);
+    return CKR_FUNCTION_FAILED;
+}
+
 /* Makes the import permanent: state, expiry, fingerprint, public key, parameters used up,
  * claim released, audit, in one transaction. */
 CK_RV import_commit(const struct cmk_record *rec, const struct import_request *req,
@@ -117,6 +156,19 @@ CK_RV import_commit(const struct cmk_record *rec, const struct import_request *r
     if (s != STORE_OK) {
         store_rollback(module.store);
         return CKR_DEVICE_ERROR;
+    }
+    /* Checked again inside the transaction: of two imports with one token, one commits. */
+    s = store_import_get(module.store, rec->row, &imp);
+    bool current = s == STORE_OK && import_params_current(&imp, req->wrap_id);
+    store_import_free(&imp);
+    if (!current) {
+        store_rollback(module.store);
+        cmk_record_free(&cur);
+        if (s != STORE_OK && s != STORE_NOT_FOUND) return CKR_DEVICE_ERROR;
+        log_warning("ImportKeyMaterial: key %s: CKA_CMK_IMPORT_TOKEN was used by another import "
+                    "meanwhile",
+                    rec->key_id);
+        return CKR_ATTRIBUTE_VALUE_INVALID;
     }
     unsigned long from = cur.state;
     if (cur.state == CMK_STATE_PENDING_IMPORT) cur.state = CMK_STATE_ENABLED;

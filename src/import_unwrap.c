@@ -26,6 +26,14 @@ static CK_RV unwrap_failure(CK_RV rv, const char *step)
                     "choose a wrapping algorithm it supports",
                     step, rv);
         return CKR_MECHANISM_PARAM_INVALID;
+    case CKR_KEY_HANDLE_INVALID:
+    case CKR_OBJECT_HANDLE_INVALID:
+    case CKR_UNWRAPPING_KEY_HANDLE_INVALID:
+        /* Another import used the parameters meanwhile and destroyed their wrapping pair. */
+        log_warning("ImportKeyMaterial: %s: the wrapping key went meanwhile: "
+                    "CKA_CMK_IMPORT_TOKEN was used by another import or replaced",
+                    step);
+        return CKR_ATTRIBUTE_VALUE_INVALID;
     case CKR_DEVICE_MEMORY:
     case CKR_DEVICE_ERROR:
     case CKR_HOST_MEMORY:

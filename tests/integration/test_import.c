@@ -861,6 +861,92 @@ static void test_crash_during_import_leaves_the_key_pending_import(void)
     fixture_close(s);
 }
 
+/* ---- Two processes at once ------------------------------------------------------ */
+
+/* One child: its own C_Initialize and login, then, at the parent's word, the import;
+ * its result goes back through the pipe. */
+static void import_child(CK_OBJECT_HANDLE key, CK_ULONG alg, struct blob *b, const struct params *p,
+                         int ready, int go, int result)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    char c = 'r';
+    if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1) _exit(2);
+    CK_RV rv = import(s, key, alg, b, p, 0);
+    if (write(result, &rv, sizeof(rv)) != sizeof(rv)) _exit(2);
+    fixture_close(s);
+    _exit(0);
+}
+
+/* Imports the same blob with the same token from two processes at the same moment. */
+static void race_imports(CK_OBJECT_HANDLE key, CK_ULONG alg, struct blob *b, const struct params *p,
+                         CK_RV rv[2])
+{
+    int ready[2], go[2], result[2];
+    CHECK(pipe(ready) == 0 && pipe(go) == 0 && pipe(result) == 0);
+    pid_t pids[2];
+    for (int i = 0; i < 2; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) import_child(key, alg, b, p, ready[1], go[0], result[1]);
+    }
+    char c;
+    for (int i = 0; i < 2; i++)
+        CHECK(read(ready[0], &c, 1) == 1);
+    CHECK(write(go[1], "gg", 2) == 2);
+    for (int i = 0; i < 2; i++) {
+        CHECK(read(result[0], &rv[i], sizeof(rv[i])) == sizeof(rv[i]));
+        int status = 0;
+        waitpid(pids[i], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        close(ready[i]);
+        close(go[i]);
+        close(result[i]);
+    }
+}
+
+static void test_two_processes_importing_into_one_key_at_once_one_wins(void)
+{
+    static const CK_ULONG algs[] = {CMK_WRAP_RSAES_OAEP_SHA_1, CMK_WRAP_RSAES_OAEP_SHA_256,
+                                    CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1,
+                                    CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256};
+    const int rounds = 8;
+    CK_OBJECT_HANDLE keys[8];
+    unsigned char m[8][32];
+    for (int r = 0; r < rounds; r++) {
+        CK_SESSION_HANDLE s = fixture_open();
+        struct params p;
+        struct blob b;
+        char alias[16];
+        snprintf(alias, sizeof(alias), "race-%d", r);
+        CK_ULONG alg = algs[r % 4];
+        new_wrapped_aes(s, alias, alg, 2048, &keys[r], &p, m[r], &b);
+        fixture_close(s);
+        CK_RV rv[2] = {0, 0};
+        race_imports(keys[r], alg, &b, &p, rv);
+        /* Exactly one wins; the other learns the token is used up, whatever the order. */
+        CHECK((rv[0] == CKR_OK) != (rv[1] == CKR_OK));
+        CK_RV lost = rv[0] == CKR_OK ? rv[1] : rv[0];
+        if (lost != CKR_ATTRIBUTE_VALUE_INVALID)
+            printf("  round %d (%lu): the losing import got 0x%lx\n", r, alg, lost);
+        CHECK(lost == CKR_ATTRIBUTE_VALUE_INVALID);
+    }
+    /* No orphan material: the token key and one material object per key, nothing else. */
+    CHECK(inspect_backend_objects("") == 1 + rounds);
+    CHECK(inspect_backend_material() == 1 + rounds);
+    CHECK(audits("ImportKeyMaterial") == rounds);
+    CHECK(audits("GetParametersForImport") == rounds);
+    CHECK(audits("RecoverImportKeyMaterial") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_import WHERE importing_pid != 0 OR "
+                              "wrap_id IS NOT NULL OR fingerprint IS NULL") == 0);
+    CK_SESSION_HANDLE s = fixture_open();
+    for (int r = 0; r < rounds; r++) {
+        CHECK(state_of(s, keys[r]) == CMK_STATE_ENABLED);
+        CHECK(cmk_encrypts_like(s, keys[r], m[r]));
+    }
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -891,6 +977,7 @@ int main(int argc, char **argv)
         T(test_delete_imported_material_destroys_it_at_once),
         T(test_cancelled_deletion_returns_a_key_without_material_to_pending_import),
         T(test_crash_during_import_leaves_the_key_pending_import),
+        T(test_two_processes_importing_into_one_key_at_once_one_wins),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
