@@ -169,13 +169,13 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     if (type == CKK_EC) tmpl_set(&cand, CKA_DERIVE, &ck_true, sizeof(CK_BBOOL));
     rv = import_stage_open(session, &req, wrap_priv, modulus_len, &imp, wrapped, wrapped_len,
                            &stage);
-    /* A secret's size, unless the module decoded it, is measured by wrapping it under a
-     * session key of the backend's. */
-    if (cls == CKO_SECRET_KEY && !stage.msg_len)
-        tmpl_set(&cand, CKA_EXTRACTABLE, &ck_true, sizeof(CK_BBOOL));
     if (rv == CKR_OK && (b.failed || cand.failed)) rv = CKR_HOST_MEMORY;
     if (rv == CKR_OK) rv = import_stage_unwrap(session, &stage, &cand, &candidate);
-    if (rv == CKR_OK) rv = import_check_material(session, &rec, candidate, stage.msg_len, &mf);
+    /* A secret's length: known when the module decoded it, else asked of the backend. */
+    CK_ULONG secret_len = stage.msg_len;
+    if (rv == CKR_OK && cls == CKO_SECRET_KEY && !secret_len)
+        rv = import_secret_length(session, &stage, &cand, candidate, &secret_len);
+    if (rv == CKR_OK) rv = import_check_material(session, &rec, candidate, secret_len, &mf);
     if (rv == CKR_OK && imp.fingerprint &&
         (imp.fingerprint_len != mf.fp_len || memcmp(imp.fingerprint, mf.fp, mf.fp_len))) {
         log_warning("%s: key %s: the material is not the material imported first; a key's "

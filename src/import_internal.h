@@ -125,7 +125,9 @@ void import_stage_close(CK_SESSION_HANDLE session, struct import_stage *st);
 /* import_material.c */
 void import_facts_free(struct import_facts *mf);
 CK_RV import_check_material(CK_SESSION_HANDLE session, const struct cmk_record *rec,
-                            CK_OBJECT_HANDLE h, CK_ULONG known_len, struct import_facts *mf);
+                            CK_OBJECT_HANDLE h, CK_ULONG secret_len, struct import_facts *mf);
+CK_RV import_secret_length(CK_SESSION_HANDLE session, struct import_stage *st,
+                           const struct tmpl_builder *cand, CK_OBJECT_HANDLE h, CK_ULONG *len);
 CK_RV import_make_public_object(CK_SESSION_HANDLE session, const struct cmk_record *rec,
                                 CK_OBJECT_HANDLE priv, const struct import_facts *mf);
 

@@ -10,10 +10,10 @@
 
 #define FINGERPRINT_LABEL "cmkp11/import/fp" /* 16 bytes: one AES block */
 
-/* The byte length of a secret the backend holds, without reading it: the length of its
- * RFC 3394 wrap under a session key made for the purpose (SoftHSMv2 does not set
- * CKA_VALUE_LEN on unwrapped keys). 0 when not a multiple of 8 bytes. */
-static CK_RV secret_length(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, CK_ULONG *len)
+/* The byte length of an extractable secret the backend holds, without reading it: the
+ * length of its RFC 3394 wrap under a session key made for the purpose, which cmkp11 can
+ * neither read nor unwrap with. 0 when not a multiple of 8 bytes. */
+static CK_RV wrap_length(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, CK_ULONG *len)
 {
     CK_ULONG kl = 32;
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -35,6 +35,30 @@ static CK_RV secret_length(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, CK_ULO
         *len = wl - 8;
     module.be.fn->C_DestroyObject(session, kek);
     return CKR_OK;
+}
+
+/* The candidate itself is never extractable. Its CKA_VALUE_LEN gives the length where the
+ * HSM sets it. SoftHSMv2 2.6.1 sets none on unwrapped keys (it reads 0), refuses
+ * CKA_VALUE_LEN in an unwrap template (CKR_ATTRIBUTE_READ_ONLY) and has no derivation that
+ * would show a key's length (no CKM_CONCATENATE_*): there, and only there, a measuring
+ * copy is unwrapped extractable from the same blob, measured and destroyed at once. */
+CK_RV import_secret_length(CK_SESSION_HANDLE session, struct import_stage *st,
+                           const struct tmpl_builder *cand, CK_OBJECT_HANDLE h, CK_ULONG *len)
+{
+    CK_ATTRIBUTE vl = {CKA_VALUE_LEN, len, sizeof(*len)};
+    *len = 0;
+    if (module.be.fn->C_GetAttributeValue(session, h, &vl, 1) == CKR_OK && *len > 0) return CKR_OK;
+    *len = 0;
+    struct tmpl_builder m;
+    tmpl_init(&m);
+    tmpl_copy_standard(&m, cand->attrs, cand->count);
+    tmpl_set(&m, CKA_EXTRACTABLE, &ck_true, sizeof(CK_BBOOL));
+    CK_OBJECT_HANDLE copy = 0;
+    CK_RV rv = m.failed ? CKR_HOST_MEMORY : import_stage_unwrap(session, st, &m, &copy);
+    if (rv == CKR_OK) rv = wrap_length(session, copy, len);
+    if (copy) module.be.fn->C_DestroyObject(session, copy);
+    tmpl_free(&m);
+    return rv;
 }
 
 void import_facts_free(struct import_facts *mf)
@@ -152,11 +176,11 @@ static CK_RV ec_public_point(CK_SESSION_HANDLE session, const struct cmk_record 
     return CKR_OK;
 }
 
-/* Checks the unwrapped material fits the key's spec (known_len: a secret's length when the
- * module decoded it, else 0) and computes its fingerprint in the backend: AES-ECB of a
- * fixed block, HMAC-SHA-256 of it, or the public key (RSA, EC). */
+/* Checks the unwrapped material fits the key's spec (secret_len: a secret's length in
+ * bytes, 0 when not a multiple of 8) and computes its fingerprint in the backend: AES-ECB
+ * of a fixed block, HMAC-SHA-256 of it, or the public key (RSA, EC). */
 CK_RV import_check_material(CK_SESSION_HANDLE session, const struct cmk_record *rec,
-                            CK_OBJECT_HANDLE h, CK_ULONG known_len, struct import_facts *mf)
+                            CK_OBJECT_HANDLE h, CK_ULONG secret_len, struct import_facts *mf)
 {
     static const char op[] = "ImportKeyMaterial";
     unsigned long bits = import_spec_bits(rec->key_spec);
@@ -181,8 +205,7 @@ CK_RV import_check_material(CK_SESSION_HANDLE session, const struct cmk_record *
         }
         return CKR_OK;
     }
-    CK_ULONG value_len = known_len;
-    if (!value_len && (rv = secret_length(session, h, &value_len)) != CKR_OK) return rv;
+    CK_ULONG value_len = secret_len;
     if (value_len * 8 != bits) {
         log_warning("%s: the material is %lu bytes (0: not a multiple of 8), key %s (%s) needs %lu",
                     op, value_len, rec->key_id, rec->key_spec, bits / 8);
