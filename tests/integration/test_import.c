@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "fixture.h"
 #include "inspect.h"
 
@@ -581,11 +583,39 @@ static void test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_k
 
 /* ---- Bad input: a precise code, and nothing changed ------------------------------ */
 
+/* Everything a refused import must leave alone: inspect_snapshot (keys, audit rows, backend
+ * objects) and the import rows (parameters, claim, fingerprint, material, expiry). */
+static void import_snapshot(char *out, size_t size)
+{
+    CHECK(inspect_snapshot(out, size) == 0);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/cmk.db", getenv("CMK_WORK"));
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db,
+                             "SELECT group_concat(r, ';') FROM (SELECT i.cmk_id || '|' || "
+                             "hex(ifnull(i.wrap_id, '')) || '|' || hex(ifnull(i.fingerprint, '')) "
+                             "|| '|' || i.importing_pid || '|' || i.has_material || '|' || "
+                             "c.material_expires AS r FROM cmk_import i JOIN cmk c ON c.id = "
+                             "i.cmk_id ORDER BY i.cmk_id)",
+                             -1, &q, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    size_t pos = strlen(out);
+    const unsigned char *rows = sqlite3_column_text(q, 0);
+    snprintf(out + pos, size - pos, "#import=%s", rows ? (const char *)rows : "");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* A target key and another key, both with outstanding RSAES_OAEP_SHA_1 parameters. */
 struct bad_case {
     CK_SESSION_HANDLE s;
-    CK_OBJECT_HANDLE key;
-    struct params p;
+    CK_OBJECT_HANDLE key, other;
+    struct params p, op;
     unsigned char m[32];
+    char before[16384];
+    long log_lines;
 };
 
 static void bad_setup(struct bad_case *c)
@@ -593,19 +623,31 @@ static void bad_setup(struct bad_case *c)
     c->s = fixture_open();
     CHECK_RV(make_external_aes(c->s, "target", &c->key), CKR_OK);
     CHECK_RV(get_params(c->s, c->key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &c->p), CKR_OK);
+    CHECK_RV(make_external_aes(c->s, "other", &c->other), CKR_OK);
+    CHECK_RV(get_params(c->s, c->other, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &c->op), CKR_OK);
     RAND_bytes(c->m, sizeof(c->m));
+    fixture_close(c->s);
+    import_snapshot(c->before, sizeof(c->before));
+    c->log_lines = inspect_log_count("ImportKeyMaterial");
+    c->s = fixture_open();
 }
 
-static void bad_check_nothing_changed(struct bad_case *c)
+/* Each of the refusals logged one line, and changed nothing; the parameters still import
+ * the right blob afterwards. */
+static void bad_check_nothing_changed(struct bad_case *c, long refusals)
 {
-    CHECK(state_of(c->s, c->key) == CMK_STATE_PENDING_IMPORT);
-    CK_ULONG valid_to = 0; /* the parameters are still outstanding */
-    CHECK_RV(get_ulong(c->s, c->key, CKA_CMK_IMPORT_VALID_TO, &valid_to), CKR_OK);
     fixture_close(c->s);
-    CHECK(inspect_backend_material() == 3);
-    CHECK(audits("ImportKeyMaterial") == 0);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk_import WHERE fingerprint IS NOT NULL "
-                              "OR importing_pid != 0") == 0);
+    static char after[16384];
+    import_snapshot(after, sizeof(after));
+    if (strcmp(c->before, after) != 0) printf("  before %s\n  after  %s\n", c->before, after);
+    CHECK(strcmp(c->before, after) == 0);
+    CHECK(inspect_log_count("ImportKeyMaterial") - c->log_lines == refusals);
+    c->s = fixture_open();
+    struct blob b;
+    wrap_oaep(&c->p, false, c->m, sizeof(c->m), &b);
+    CHECK_RV(import(c->s, c->key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c->p, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(c->s, c->key, c->m));
+    fixture_close(c->s);
 }
 
 static void test_import_refuses_forged_and_edited_tokens(void)
@@ -626,24 +668,22 @@ static void test_import_refuses_forged_and_edited_tokens(void)
     cut.token_len -= 1;
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &cut, 0),
              CKR_ATTRIBUTE_VALUE_INVALID);
-    bad_check_nothing_changed(&c);
+    struct params none = c.p;
+    none.token_len = 0;
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &none, 0),
+             CKR_ATTRIBUTE_VALUE_INVALID);
+    bad_check_nothing_changed(&c, 4);
 }
 
 static void test_import_refuses_another_keys_token(void)
 {
     struct bad_case c;
     bad_setup(&c);
-    CK_OBJECT_HANDLE other;
-    struct params op;
-    CHECK_RV(make_external_aes(c.s, "other", &other), CKR_OK);
-    CHECK_RV(get_params(c.s, other, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &op), CKR_OK);
     struct blob b;
-    wrap_oaep(&op, false, c.m, sizeof(c.m), &b);
-    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &op, 0),
+    wrap_oaep(&c.op, false, c.m, sizeof(c.m), &b);
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.op, 0),
              CKR_ATTRIBUTE_VALUE_INVALID);
-    CHECK(state_of(c.s, other) == CMK_STATE_PENDING_IMPORT);
-    fixture_close(c.s);
-    CHECK(audits("ImportKeyMaterial") == 0);
+    bad_check_nothing_changed(&c, 1);
 }
 
 static void test_import_refuses_an_expired_token(void)
@@ -656,24 +696,19 @@ static void test_import_refuses_an_expired_token(void)
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0),
              CKR_CMK_IMPORT_TOKEN_EXPIRED);
     unsetenv("CMKP11_TEST_NOW");
-    bad_check_nothing_changed(&c);
+    bad_check_nothing_changed(&c, 1);
 }
 
 static void test_import_refuses_material_wrapped_for_another_public_key(void)
 {
     struct bad_case c;
     bad_setup(&c);
-    CK_OBJECT_HANDLE other;
-    struct params op;
-    CHECK_RV(make_external_aes(c.s, "other", &other), CKR_OK);
-    CHECK_RV(get_params(c.s, other, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &op), CKR_OK);
     struct blob b;
-    wrap_oaep(&op, false, c.m, sizeof(c.m), &b);
+    wrap_oaep(&c.op, false, c.m, sizeof(c.m), &b);
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_WRAPPED_KEY_INVALID);
-    CHECK(state_of(c.s, c.key) == CMK_STATE_PENDING_IMPORT);
-    fixture_close(c.s);
-    CHECK(inspect_backend_material() == 5);
-    CHECK(audits("ImportKeyMaterial") == 0);
+    wrap_rsa_aes(&c.op, false, c.m, sizeof(c.m), &b); /* the RSA_AES_KEY_WRAP form, too */
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_WRAPPED_KEY_LEN_RANGE);
+    bad_check_nothing_changed(&c, 2);
 }
 
 static void test_import_refuses_truncated_blobs_and_wrong_lengths(void)
@@ -684,9 +719,16 @@ static void test_import_refuses_truncated_blobs_and_wrong_lengths(void)
     wrap_oaep(&c.p, false, c.m, sizeof(c.m), &b);
     b.len -= 1;
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_WRAPPED_KEY_LEN_RANGE);
+    b.len = 0;
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_WRAPPED_KEY_LEN_RANGE);
     wrap_oaep(&c.p, false, c.m, 16, &b); /* AES_128 material for an AES_256 key */
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_KEY_SIZE_RANGE);
-    bad_check_nothing_changed(&c);
+    unsigned char longer[48];
+    memcpy(longer, c.m, 32);
+    memset(longer + 32, 0x33, 16);
+    wrap_oaep(&c.p, false, longer, sizeof(longer), &b); /* 48 bytes */
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_KEY_SIZE_RANGE);
+    bad_check_nothing_changed(&c, 4);
 }
 
 static void test_import_refuses_unknown_algorithms_and_mismatched_mechanisms(void)
@@ -703,7 +745,24 @@ static void test_import_refuses_unknown_algorithms_and_mismatched_mechanisms(voi
     /* The token is for RSAES_OAEP_SHA_1. */
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &c.p, 0),
              CKR_MECHANISM_PARAM_INVALID);
-    bad_check_nothing_changed(&c);
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &c.p, 0),
+             CKR_MECHANISM_PARAM_INVALID);
+    /* OAEP with a label, or MGF1 with another hash */
+    CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, "x", 1};
+    CK_MECHANISM labelled = {CKM_RSA_PKCS_OAEP, &op, sizeof(op)};
+    CHECK_RV(p11->C_UnwrapKey(c.s, &labelled, c.key, b.data, (CK_ULONG)b.len, t, 1, &out),
+             CKR_MECHANISM_PARAM_INVALID);
+    op = (CK_RSA_PKCS_OAEP_PARAMS){CKM_SHA_1, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+    CHECK_RV(p11->C_UnwrapKey(c.s, &labelled, c.key, b.data, (CK_ULONG)b.len, t, 1, &out),
+             CKR_MECHANISM_PARAM_INVALID);
+    /* A template attribute an import has no use for */
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE extra[] = {{CKA_CMK_IMPORT_TOKEN, c.p.token, c.p.token_len},
+                            {CKA_EXTRACTABLE, &no, 1}};
+    op = (CK_RSA_PKCS_OAEP_PARAMS){CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0};
+    CHECK_RV(p11->C_UnwrapKey(c.s, &labelled, c.key, b.data, (CK_ULONG)b.len, extra, 2, &out),
+             CKR_TEMPLATE_INCONSISTENT);
+    bad_check_nothing_changed(&c, 6);
 }
 
 static void test_import_refuses_kms_and_pending_deletion_keys(void)
