@@ -889,35 +889,49 @@ static void test_cancelled_deletion_returns_a_key_without_material_to_pending_im
     CHECK(audits("CancelKeyDeletion") == 1);
 }
 
-static void test_crash_during_import_leaves_the_key_pending_import(void)
+/* An importing process killed at a crash point: the next login undoes what it made, the
+ * key stays PendingImport and its parameters still import. */
+static void crash_import_and_recover(const char *alias, CK_ULONG alg, const char *point,
+                                     bool material_made)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
     unsigned char m[32];
     struct params p;
     struct blob b;
-    new_wrapped_aes(s, "crashy", CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &key, &p, m, &b);
+    new_wrapped_aes(s, alias, alg, 2048, &key, &p, m, &b);
     fixture_close(s);
+    long base = inspect_backend_material(), recovered = audits("RecoverImportKeyMaterial");
     pid_t pid = fork();
     if (pid == 0) {
-        setenv("CMKP11_TEST_CRASH_AT", "import:after-unwrap", 1);
+        setenv("CMKP11_TEST_CRASH_AT", point, 1);
         CK_SESSION_HANDLE cs = fixture_open();
-        import(cs, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0);
+        import(cs, key, alg, &b, &p, 0);
         _exit(0);
     }
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    CHECK(inspect_backend_material() == 4); /* token key, wrapping pair, half-made material */
-    s = fixture_open();                     /* login: recovery */
+    CHECK(inspect_backend_material() == base + (material_made ? 1 : 0));
+    s = fixture_open(); /* login: recovery */
     CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
     fixture_close(s);
-    CHECK(inspect_backend_material() == 3);
-    CHECK(audits("RecoverImportKeyMaterial") == 1);
+    CHECK(inspect_backend_material() == base);
+    CHECK(audits("RecoverImportKeyMaterial") == recovered + 1);
     s = fixture_open(); /* the parameters are still good */
-    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0), CKR_OK);
+    CHECK_RV(import(s, key, alg, &b, &p, 0), CKR_OK);
     CHECK(cmk_encrypts_like(s, key, m));
     fixture_close(s);
+    CHECK(inspect_backend_material() == base - 1); /* the pair went, the material came */
+}
+
+static void test_crash_during_import_leaves_the_key_pending_import(void)
+{
+    crash_import_and_recover("crashy", CMK_WRAP_RSAES_OAEP_SHA_1, "import:after-unwrap", true);
+    crash_import_and_recover("claimed", CMK_WRAP_RSAES_OAEP_SHA_1, "import:after-claim", false);
+    /* Material decoded in the module (copied from the candidate into the key's identity) */
+    crash_import_and_recover("decoded", CMK_WRAP_RSAES_OAEP_SHA_256, "import:after-unwrap", true);
+    crash_import_and_recover("kw", CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, "import:after-unwrap", true);
 }
 
 /* ---- Two processes at once ------------------------------------------------------ */
