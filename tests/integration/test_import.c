@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1020,6 +1021,63 @@ static void test_two_processes_importing_into_one_key_at_once_one_wins(void)
     fixture_close(s);
 }
 
+/* The same with two threads of one process, each on its own session. */
+struct racer {
+    CK_OBJECT_HANDLE key;
+    CK_ULONG alg;
+    struct blob *b;
+    const struct params *p;
+    pthread_barrier_t *go;
+    CK_RV rv;
+};
+
+static void *import_thread(void *arg)
+{
+    struct racer *r = arg;
+    CK_SESSION_HANDLE s = 0;
+    r->rv = p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+    pthread_barrier_wait(r->go);
+    if (r->rv == CKR_OK) r->rv = import(s, r->key, r->alg, r->b, r->p, 0);
+    if (s) p11->C_CloseSession(s);
+    return NULL;
+}
+
+static void test_two_threads_importing_into_one_key_at_once_one_wins(void)
+{
+    static const CK_ULONG algs[] = {CMK_WRAP_RSAES_OAEP_SHA_1, CMK_WRAP_RSAES_OAEP_SHA_256,
+                                    CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256};
+    const int rounds = 6;
+    CK_SESSION_HANDLE s = fixture_open();
+    for (int r = 0; r < rounds; r++) {
+        CK_OBJECT_HANDLE key;
+        struct params p;
+        struct blob b;
+        unsigned char m[32];
+        char alias[16];
+        snprintf(alias, sizeof(alias), "threads-%d", r);
+        CK_ULONG alg = algs[r % 3];
+        new_wrapped_aes(s, alias, alg, 2048, &key, &p, m, &b);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2);
+        struct racer racers[2] = {{key, alg, &b, &p, &go, 0}, {key, alg, &b, &p, &go, 0}};
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            CHECK(pthread_create(&t[i], NULL, import_thread, &racers[i]) == 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        CHECK((racers[0].rv == CKR_OK) != (racers[1].rv == CKR_OK));
+        CK_RV lost = racers[0].rv == CKR_OK ? racers[1].rv : racers[0].rv;
+        if (lost != CKR_ATTRIBUTE_VALUE_INVALID)
+            printf("  round %d (%lu): the losing import got 0x%lx\n", r, alg, lost);
+        CHECK(lost == CKR_ATTRIBUTE_VALUE_INVALID);
+        CHECK(cmk_encrypts_like(s, key, m));
+    }
+    fixture_close(s);
+    CHECK(inspect_backend_objects("") == 1 + rounds);
+    CHECK(audits("ImportKeyMaterial") == rounds);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -1051,6 +1109,7 @@ int main(int argc, char **argv)
         T(test_cancelled_deletion_returns_a_key_without_material_to_pending_import),
         T(test_crash_during_import_leaves_the_key_pending_import),
         T(test_two_processes_importing_into_one_key_at_once_one_wins),
+        T(test_two_threads_importing_into_one_key_at_once_one_wins),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
