@@ -108,6 +108,20 @@ if command -v pkcs11-tool >/dev/null && other_clients_can_load_module; then
     expect_true "RSA_AES_KEY_WRAP_SHA_256: pkcs11-tool's ciphertext decrypts with the material" \
         encrypts_with byok-kw256 "$W/mkw256"
 fi
+# Bad SHA-256 blobs, decoded by the module: the same cloud error as the HSM's own.
+create bad256 --origin EXTERNAL
+params bad256 RSAES_OAEP_SHA_256 RSA_2048 bad256
+oaep sha256 "$W/bad256.pem" "$W/m256" "$W/bad256.enc"
+"$PY" -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[100]^=1; open(sys.argv[2],"wb").write(b)' \
+    "$W/bad256.enc" "$W/bad256.damaged"
+ctl import-key-material --key-id bad256 --encrypted-key-material "$W/bad256.damaged" --import-token "$TOKEN"
+expect_error "a damaged RSAES_OAEP_SHA_256 blob" InvalidParameterValue.InvalidCiphertext 2
+ctl import-key-material --key-id bad256 --encrypted-key-material "$W/m256.enc" --import-token "$TOKEN"
+expect_error "a RSAES_OAEP_SHA_256 blob for another public key" InvalidParameterValue.InvalidCiphertext 2
+ctl describe-key --key-id bad256
+expect_eq "after both, bad256 is still PendingImport" 'd["KeyMetadata"]["KeyState"]' PendingImport
+ctl import-key-material --key-id bad256 --encrypted-key-material "$W/bad256.enc" --import-token "$TOKEN"
+expect_eq "and its parameters still import the right blob" 'd["KeyState"]' Enabled
 # With the option off the HSM's limit shows: refused up front, in cloud words.
 sed 's/^oaep_decode_in_module = true$/oaep_decode_in_module = false/' "$CMKP11_CONF" >"$W/off.conf"
 create byok-off --origin EXTERNAL
