@@ -159,9 +159,8 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     cmk_create_material_template(&b, NULL, 0, bid, label, cls, rec.usage);
     tmpl_set(&b, CKA_CLASS, &cls, sizeof(cls));
     tmpl_set(&b, CKA_KEY_TYPE, &type, sizeof(type));
-    cmk_create_material_template(&cand, NULL, 0, bid, label, cls, rec.usage);
-    tmpl_set(&cand, CKA_CLASS, &cls, sizeof(cls));
-    tmpl_set(&cand, CKA_KEY_TYPE, &type, sizeof(type));
+    /* The candidate: the same, a session object under a name of its own. */
+    tmpl_copy_standard(&cand, b.attrs, b.count);
     tmpl_set(&cand, CKA_TOKEN, &ck_false, sizeof(CK_BBOOL));
     tmpl_set(&cand, CKA_ID, candidate_label, sizeof(candidate_label) - 1);
     tmpl_set(&cand, CKA_LABEL, candidate_label, sizeof(candidate_label) - 1);
