@@ -136,6 +136,12 @@ static int apply_entry(struct parse_state *st, const char *section, const char *
         if (!strcmp(name, "file")) return set_path(st, &cfg->log_file, value);
     } else if (!strcmp(section, "policy")) {
         return handle_policy(st, name, value);
+    } else if (!strcmp(section, "import")) {
+        if (!strcmp(name, "oaep_decode_in_module")) {
+            if (parse_bool(value, &cfg->import_oaep_decode_in_module)) return 1;
+            snprintf(st->reason, sizeof(st->reason), "must be true or false");
+            return 0;
+        }
     } else {
         snprintf(st->reason, sizeof(st->reason), "unknown section [%s]", section);
         return 0;

@@ -22,6 +22,7 @@ struct config {
     bool cloud_specs_only;                    /* [policy] cloud_specs_only */
     bool refuse_clear_import;                 /* [policy] refuse_clear_import */
     unsigned long max_keys;                   /* [policy] max_keys, 0 = no quota */
+    bool import_oaep_decode_in_module;        /* [import] oaep_decode_in_module */
 };
 
 /* Reads the file named by CMKP11_CONF, else the installed default. On failure

@@ -83,22 +83,52 @@ fi
 ctl encrypt --key-id byok --plaintext "$(base64 -w0 "$msg")"
 expect_ok "cmkctl encrypt with the imported key"
 
-# ---- RSAES_OAEP_SHA_256: works where the HSM unwraps with OAEP-SHA-256 ----
+# ---- RSAES_OAEP_SHA_256 and RSA_AES_KEY_WRAP_SHA_256, as the guides write them ----
+# SoftHSMv2 2.6.1 unwraps with OAEP-SHA-1 only; the tests' configuration sets [import]
+# oaep_decode_in_module = true, so the module decodes the OAEP-SHA-256 block.
 create byok256 --origin EXTERNAL
-ctl get-parameters-for-import --key-id byok256 --wrapping-algorithm RSAES_OAEP_SHA_256 \
-    --wrapping-key-spec RSA_2048 --public-key-out "$W/byok256.pem"
-if [ "$RC" -eq 0 ]; then
-    TOKEN=$(j 'd["ImportToken"]')
-    oaep sha256 "$W/byok256.pem" "$W/m1" "$W/m256.enc"
-    ctl import-key-material --key-id byok256 --encrypted-key-material "$W/m256.enc" \
-        --import-token "$TOKEN"
-    expect_ok "RSAES_OAEP_SHA_256 import"
-else
-    # SoftHSMv2 2.6.1 unwraps with OAEP-SHA-1 only: refused up front, nothing made.
-    expect_error "RSAES_OAEP_SHA_256 refused where the HSM lacks it" InvalidParameter 2
-    ctl describe-key --key-id byok256
-    expect_eq "still PendingImport" 'd["KeyMetadata"]["KeyState"]' PendingImport
+params byok256 RSAES_OAEP_SHA_256 RSA_2048 byok256
+openssl rand 32 >"$W/m256"
+oaep sha256 "$W/byok256.pem" "$W/m256" "$W/m256.enc"
+ctl import-key-material --key-id byok256 --encrypted-key-material "$W/m256.enc" \
+    --import-token "$TOKEN"
+expect_eq "RSAES_OAEP_SHA_256 import" 'd["KeyState"]' Enabled
+if command -v pkcs11-tool >/dev/null && other_clients_can_load_module; then
+    expect_true "RSAES_OAEP_SHA_256: pkcs11-tool's ciphertext decrypts with the material (openssl)" \
+        encrypts_with byok256 "$W/m256"
 fi
+create byok-kw256 --origin EXTERNAL
+params byok-kw256 RSA_AES_KEY_WRAP_SHA_256 RSA_4096 byok-kw256
+openssl rand 32 >"$W/mkw256"
+rsa_aes_wrap sha256 "$W/byok-kw256.pem" "$W/mkw256" "$W/mkw256.blob"
+ctl import-key-material --key-id byok-kw256 --encrypted-key-material "$W/mkw256.blob" \
+    --import-token "$TOKEN"
+expect_eq "RSA_AES_KEY_WRAP_SHA_256 import" 'd["KeyState"]' Enabled
+if command -v pkcs11-tool >/dev/null && other_clients_can_load_module; then
+    expect_true "RSA_AES_KEY_WRAP_SHA_256: pkcs11-tool's ciphertext decrypts with the material" \
+        encrypts_with byok-kw256 "$W/mkw256"
+fi
+# Bad SHA-256 blobs, decoded by the module: the same cloud error as the HSM's own.
+create bad256 --origin EXTERNAL
+params bad256 RSAES_OAEP_SHA_256 RSA_2048 bad256
+oaep sha256 "$W/bad256.pem" "$W/m256" "$W/bad256.enc"
+"$PY" -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[100]^=1; open(sys.argv[2],"wb").write(b)' \
+    "$W/bad256.enc" "$W/bad256.damaged"
+ctl import-key-material --key-id bad256 --encrypted-key-material "$W/bad256.damaged" --import-token "$TOKEN"
+expect_error "a damaged RSAES_OAEP_SHA_256 blob" InvalidParameterValue.InvalidCiphertext 2
+ctl import-key-material --key-id bad256 --encrypted-key-material "$W/m256.enc" --import-token "$TOKEN"
+expect_error "a RSAES_OAEP_SHA_256 blob for another public key" InvalidParameterValue.InvalidCiphertext 2
+ctl describe-key --key-id bad256
+expect_eq "after both, bad256 is still PendingImport" 'd["KeyMetadata"]["KeyState"]' PendingImport
+ctl import-key-material --key-id bad256 --encrypted-key-material "$W/bad256.enc" --import-token "$TOKEN"
+expect_eq "and its parameters still import the right blob" 'd["KeyState"]' Enabled
+# With the option off the HSM's limit shows: refused up front, in cloud words.
+sed 's/^oaep_decode_in_module = true$/oaep_decode_in_module = false/' "$CMKP11_CONF" >"$W/off.conf"
+create byok-off --origin EXTERNAL
+CMKP11_CONF=$W/off.conf ctl get-parameters-for-import --key-id byok-off \
+    --wrapping-algorithm RSAES_OAEP_SHA_256 --wrapping-key-spec RSA_2048
+expect_error "RSAES_OAEP_SHA_256 refused with oaep_decode_in_module off" InvalidParameter 2
+expect_true "the log names the option" grep -q "oaep_decode_in_module" "$CMK_WORK/cmkp11.log"
 
 # ---- RSA_AES_KEY_WRAP_SHA_1, built with openssl commands ----
 create byok-kw --origin EXTERNAL

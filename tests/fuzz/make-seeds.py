@@ -5,6 +5,7 @@ Run it again after changing a harness's input layout. It only adds or overwrites
 seed-* files it names; crash-* regression inputs found by fuzzing are left alone.
 The EC point, Ed25519 key and RSA modulus are real public keys made once with openssl.
 """
+import hashlib
 import os
 import struct
 
@@ -166,3 +167,46 @@ write("envelope", "v1-text", envelope(1, b"hello world"))
 write("envelope", "short", envelope(1)[:20])
 write("envelope", "other-format", envelope(1, fmt=2))
 write("envelope", "version-0", envelope(0))
+
+# fuzz_import_token: CKA_CMK_IMPORT_TOKEN as it is: "CMKT", format 1, key id (36), wrap id
+# length (28) and wrap id, algorithm, modulus bits (2, big-endian), valid-to (8,
+# big-endian), then a 32-byte MAC (not checked by the decoder).
+def import_token(magic=b"CMKT", fmt=1, wrap_len=28, alg=2, bits=2048, valid_to=1800000000):
+    key_id = b"0f0e0d0c-0b0a-4908-8706-050403020100"
+    wrap_id = b"CMKW" + bytes(range(16)) + b"\x5a" * 8
+    return (magic + bytes([fmt]) + key_id + bytes([wrap_len]) + wrap_id + bytes([alg]) +
+            struct.pack(">H", bits) + struct.pack(">Q", valid_to) + b"\xa5" * 32)
+
+write("import_token", "sha256-2048", import_token())
+write("import_token", "key-wrap-4096", import_token(alg=4, bits=4096))
+write("import_token", "short", import_token()[:100])
+write("import_token", "other-magic", import_token(magic=b"CMKX"))
+write("import_token", "format-2", import_token(fmt=2))
+write("import_token", "wrap-len-27", import_token(wrap_len=27))
+
+
+# fuzz_import_oaep: EME-OAEP encoded messages (RFC 8017 7.1.1 step 2) with SHA-256,
+# MGF1-SHA-256 and an empty label, as the raw RSA of a good blob yields them.
+def mgf1(seed, length):
+    out = b""
+    counter = 0
+    while len(out) < length:
+        out += hashlib.sha256(seed + struct.pack(">I", counter)).digest()
+        counter += 1
+    return out[:length]
+
+
+def oaep_encode(message, k=256, seed=bytes(range(32)), label_hash=None):
+    lhash = label_hash or hashlib.sha256(b"").digest()
+    db = lhash + b"\x00" * (k - len(message) - 66) + b"\x01" + message
+    masked_db = bytes(a ^ b for a, b in zip(db, mgf1(seed, k - 33)))
+    masked_seed = bytes(a ^ b for a, b in zip(seed, mgf1(masked_db, 32)))
+    return b"\x00" + masked_seed + masked_db
+
+
+write("import_oaep", "aes256-2048", oaep_encode(bytes(range(32))))
+write("import_oaep", "aes128-3072", oaep_encode(bytes(16), k=384))
+write("import_oaep", "empty-4096", oaep_encode(b"", k=512))
+write("import_oaep", "longest-2048", oaep_encode(b"\x77" * (256 - 66)))
+write("import_oaep", "other-label", oaep_encode(bytes(32), label_hash=b"\x11" * 32))
+write("import_oaep", "first-byte-set", b"\x01" + oaep_encode(bytes(32))[1:])

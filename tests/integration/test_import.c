@@ -7,10 +7,13 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "fixture.h"
 #include "inspect.h"
@@ -246,16 +249,18 @@ static void check_public_key_info(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EV
     OPENSSL_free(want);
 }
 
-/* PKCS#8 of a private key, wrapped RSA_AES_KEY_WRAP_SHA_1 for new parameters of priv. */
+/* PKCS#8 of a private key, wrapped for new parameters of priv with alg (an RSA_AES_KEY_WRAP
+ * algorithm, or 0 for the module's default). */
 static void wrap_private_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key,
-                             struct params *p, struct blob *b)
+                             CK_ULONG alg, struct params *p, struct blob *b)
 {
     unsigned char *p8 = NULL;
     PKCS8_PRIV_KEY_INFO *info = EVP_PKEY2PKCS8(key);
     int p8_len = i2d_PKCS8_PRIV_KEY_INFO(info, &p8);
     PKCS8_PRIV_KEY_INFO_free(info);
-    CHECK_RV(get_params(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, p), CKR_OK);
-    wrap_rsa_aes(p, false, p8, (size_t)p8_len, b);
+    CHECK_RV(get_params(s, priv, alg, 2048, p), CKR_OK);
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    wrap_rsa_aes(p, alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, p8, (size_t)p8_len, b);
     OPENSSL_free(p8);
 }
 
@@ -269,9 +274,10 @@ static void test_import_ec_private_key_as_pkcs8_signs_for_the_original_public_ke
     CK_ATTRIBUTE extra[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)}};
     CHECK_RV(make_ec(s, "byok-ec", extra, 1, &pub, &priv), CKR_OK);
     CHECK(state_of(s, priv) == CMK_STATE_PENDING_IMPORT);
-    wrap_private_key(s, priv, other, &p, &b); /* a P-384 key for an EC_P256 CMK */
+    wrap_private_key(s, priv, other, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &p,
+                     &b); /* a P-384 key for an EC_P256 CMK */
     CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_KEY_SIZE_RANGE);
-    wrap_private_key(s, priv, ec, &p, &b);
+    wrap_private_key(s, priv, ec, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &p, &b);
     CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_OK);
     unsigned char digest[32] = {1, 2, 3}, sig[128], der_sig[160];
     CK_ULONG sig_len = sizeof(sig);
@@ -366,37 +372,170 @@ static void test_import_oaep_sha1_aes_material_is_the_material_in_use(void)
     CHECK(audits("ImportKeyMaterial") == 1);
 }
 
-static void test_oaep_sha256_works_or_is_refused_up_front_where_the_hsm_lacks_it(void)
+/* The tests' configuration turns [import] oaep_decode_in_module on; this appends a section
+ * that sets it as asked (the last value read wins) and points CMKP11_CONF at the copy. */
+static void set_oaep_decode_in_module(bool on)
+{
+    static char path[4096];
+    char src[4096];
+    snprintf(src, sizeof(src), "%s/cmkp11.conf", getenv("CMK_WORK"));
+    snprintf(path, sizeof(path), "%s/cmkp11-oaep.conf", getenv("CMK_WORK"));
+    FILE *in = fopen(src, "r"), *out = fopen(path, "w");
+    CHECK(in && out);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        fwrite(buf, 1, n, out);
+    fprintf(out, "\n[import]\noaep_decode_in_module = %s\n", on ? "true" : "false");
+    fclose(in);
+    fclose(out);
+    setenv("CMKP11_CONF", path, 1);
+}
+
+static void test_import_oaep_sha256_aes_material_is_the_material_in_use(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
-    struct params p1, p;
+    struct params p;
     unsigned char m[32];
     struct blob b;
     RAND_bytes(m, sizeof(m));
     CHECK_RV(make_external_aes(s, "oaep256", &key), CKR_OK);
-    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p1), CKR_OK);
-    /* SoftHSMv2 2.6.1 unwraps with OAEP-SHA-1 only: the parameters say so at once. */
-    CK_RV rv = get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p);
-    CHECK(rv == CKR_OK || rv == CKR_MECHANISM_PARAM_INVALID);
+    /* SHA-256 is the default for a symmetric key, whatever OAEP the HSM itself does. */
+    CHECK_RV(get_params(s, key, 0, 2048, &p), CKR_OK);
     CK_ULONG alg = 0;
-    if (rv == CKR_OK) {
-        wrap_oaep(&p, true, m, sizeof(m), &b);
-        CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_OK);
-        CHECK(cmk_encrypts_like(s, key, m));
+    CHECK_RV(get_ulong(s, key, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    CHECK(alg == CMK_WRAP_RSAES_OAEP_SHA_256);
+    wrap_oaep(&p, true, m, sizeof(m), &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_ENABLED);
+    CHECK(cmk_encrypts_like(s, key, m));
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    CK_BBOOL extractable = CK_TRUE;
+    CK_ATTRIBUTE a = {CKA_EXTRACTABLE, &extractable, 1};
+    CHECK_RV(p11->C_GetAttributeValue(s, key, &a, 1), CKR_OK);
+    CHECK(extractable == CK_FALSE);
+    fixture_close(s);
+    CHECK(inspect_backend_material() == 2); /* token key and material: no candidate, no pair */
+    /* A new process (which has not probed the HSM yet) uses the material too. */
+    s = fixture_open();
+    CHECK(cmk_encrypts_like(s, key, m));
+    fixture_close(s);
+}
+
+static void test_import_rsa_aes_key_wrap_sha256_aes_and_rsa_material(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, pub, priv;
+    struct params p;
+    unsigned char m[32];
+    struct blob b;
+    new_wrapped_aes(s, "kw256", CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 3072, &key, &p, m, &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, &b, &p, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
+    /* An RSA private key as PKCS#8, the default for an asymmetric key being SHA-256. */
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    CHECK_RV(make_external_rsa(s, "rsa256", &pub, &priv), CKR_OK);
+    wrap_private_key(s, priv, rsa, 0, &p, &b);
+    CK_ULONG alg = 0;
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    CHECK(alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256);
+    CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, &b, &p, 0), CKR_OK);
+    check_public_key_info(s, priv, rsa);
+    fixture_close(s);
+    /* token key, AES material, RSA private and public key: no ephemeral key, no pair */
+    CHECK(inspect_backend_material() == 4);
+    EVP_PKEY_free(rsa);
+}
+
+static void test_import_oaep_sha256_refuses_bad_blobs_and_changes_nothing(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, other, kw;
+    struct params p, op, kp;
+    unsigned char m[32];
+    struct blob b;
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_external_aes(s, "target", &key), CKR_OK);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p), CKR_OK);
+    CHECK_RV(make_external_aes(s, "other", &other), CKR_OK);
+    CHECK_RV(get_params(s, other, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &op), CKR_OK);
+    CHECK_RV(make_external_aes(s, "kw", &kw), CKR_OK);
+    CHECK_RV(get_params(s, kw, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 2048, &kp), CKR_OK);
+    fixture_close(s);
+    char before[8192], after[8192];
+    CHECK(inspect_snapshot(before, sizeof(before)) == 0);
+    long warnings = inspect_log_count("ImportKeyMaterial");
+    s = fixture_open();
+    wrap_oaep(&op, true, m, sizeof(m), &b); /* for another public key */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_WRAPPED_KEY_INVALID);
+    wrap_oaep(&p, true, m, sizeof(m), &b);
+    b.data[b.len / 2] ^= 0x01; /* damaged */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_WRAPPED_KEY_INVALID);
+    memset(b.data, 0xff, b.len); /* not below the modulus */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_WRAPPED_KEY_INVALID);
+    wrap_oaep(&p, true, m, sizeof(m), &b);
+    b.len -= 1; /* truncated */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_WRAPPED_KEY_LEN_RANGE);
+    wrap_oaep(&p, true, m, 16, &b); /* AES_128 material for an AES_256 key */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_KEY_SIZE_RANGE);
+    wrap_oaep(&p, false, m, sizeof(m), &b); /* SHA-1 OAEP under SHA-256 parameters */
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_WRAPPED_KEY_INVALID);
+    /* RSA_AES_KEY_WRAP whose ephemeral key is not the size the mechanism names */
+    wrap_oaep(&kp, true, m, 16, &b);
+    memset(b.data + b.len, 0xa6, 40);
+    b.len += 40;
+    CHECK_RV(import(s, kw, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, &b, &kp, 0), CKR_WRAPPED_KEY_INVALID);
+    fixture_close(s);
+    CHECK(inspect_snapshot(after, sizeof(after)) == 0);
+    CHECK(strcmp(before, after) == 0);
+    CHECK(inspect_log_count("ImportKeyMaterial") - warnings == 7); /* one line each */
+    s = fixture_open(); /* the parameters still import the right blob */
+    wrap_oaep(&p, true, m, sizeof(m), &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
+    fixture_close(s);
+}
+
+static void test_oaep_sha256_is_refused_with_the_option_off_where_the_hsm_lacks_it(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    struct params p256, p;
+    unsigned char m[32];
+    struct blob b;
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_external_aes(s, "oaep256", &key), CKR_OK);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p256), CKR_OK);
+    fixture_close(s);
+    set_oaep_decode_in_module(false);
+    long named = inspect_log_count("oaep_decode_in_module");
+    s = fixture_open();
+    wrap_oaep(&p256, true, m, sizeof(m), &b);
+    CK_RV rv = import(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &p256, 0);
+    if (rv == CKR_OK) { /* an HSM that unwraps with OAEP-SHA-256 needs no option */
         fixture_close(s);
         return;
     }
-    /* The refusal changed nothing: the earlier parameters still import. */
-    wrap_oaep(&p1, false, m, sizeof(m), &b);
-    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p1, 0), CKR_OK);
-    CHECK(cmk_encrypts_like(s, key, m));
-    /* The default is then the SHA-1 algorithm of the key's kind. */
+    CHECK_RV(rv, CKR_MECHANISM_PARAM_INVALID);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p),
+             CKR_MECHANISM_PARAM_INVALID);
+    CHECK(inspect_log_count("oaep_decode_in_module") - named == 2);
+    /* The refusal kept the earlier parameters: they import once the option is back. */
+    CK_ULONG alg = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    CHECK(alg == CMK_WRAP_RSAES_OAEP_SHA_256);
+    /* Without the option the default is the SHA-1 algorithm, whose pair cannot decrypt. */
     CHECK_RV(get_params(s, key, 0, 2048, &p), CKR_OK);
     CHECK_RV(get_ulong(s, key, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
     CHECK(alg == CMK_WRAP_RSAES_OAEP_SHA_1);
+    wrap_oaep(&p, false, m, sizeof(m), &b);
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(s, key, m));
     fixture_close(s);
-    CHECK(inspect_backend_material() == 4); /* token key, material, the last pair */
+    CHECK(inspect_backend_material() == 2);
+    CHECK(audits("ImportKeyMaterial") == 1);
 }
 
 static void test_import_rsa_aes_key_wrap_aes_material(void)
@@ -422,7 +561,7 @@ static void test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_k
     struct params p;
     struct blob b;
     CHECK_RV(make_external_rsa(s, "byok-sign", &pub, &priv), CKR_OK);
-    wrap_private_key(s, priv, rsa, &p, &b);
+    wrap_private_key(s, priv, rsa, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &p, &b);
     CHECK_RV(import(s, priv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_OK);
     CHECK(state_of(s, priv) == CMK_STATE_ENABLED);
     unsigned char msg[] = "signed by imported material", sig[512];
@@ -445,11 +584,39 @@ static void test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_k
 
 /* ---- Bad input: a precise code, and nothing changed ------------------------------ */
 
+/* Everything a refused import must leave alone: inspect_snapshot (keys, audit rows, backend
+ * objects) and the import rows (parameters, claim, fingerprint, material, expiry). */
+static void import_snapshot(char *out, size_t size)
+{
+    CHECK(inspect_snapshot(out, size) == 0);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/cmk.db", getenv("CMK_WORK"));
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db,
+                             "SELECT group_concat(r, ';') FROM (SELECT i.cmk_id || '|' || "
+                             "hex(ifnull(i.wrap_id, '')) || '|' || hex(ifnull(i.fingerprint, '')) "
+                             "|| '|' || i.importing_pid || '|' || i.has_material || '|' || "
+                             "c.material_expires AS r FROM cmk_import i JOIN cmk c ON c.id = "
+                             "i.cmk_id ORDER BY i.cmk_id)",
+                             -1, &q, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    size_t pos = strlen(out);
+    const unsigned char *rows = sqlite3_column_text(q, 0);
+    snprintf(out + pos, size - pos, "#import=%s", rows ? (const char *)rows : "");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* A target key and another key, both with outstanding RSAES_OAEP_SHA_1 parameters. */
 struct bad_case {
     CK_SESSION_HANDLE s;
-    CK_OBJECT_HANDLE key;
-    struct params p;
+    CK_OBJECT_HANDLE key, other;
+    struct params p, op;
     unsigned char m[32];
+    char before[16384];
+    long log_lines;
 };
 
 static void bad_setup(struct bad_case *c)
@@ -457,19 +624,31 @@ static void bad_setup(struct bad_case *c)
     c->s = fixture_open();
     CHECK_RV(make_external_aes(c->s, "target", &c->key), CKR_OK);
     CHECK_RV(get_params(c->s, c->key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &c->p), CKR_OK);
+    CHECK_RV(make_external_aes(c->s, "other", &c->other), CKR_OK);
+    CHECK_RV(get_params(c->s, c->other, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &c->op), CKR_OK);
     RAND_bytes(c->m, sizeof(c->m));
+    fixture_close(c->s);
+    import_snapshot(c->before, sizeof(c->before));
+    c->log_lines = inspect_log_count("ImportKeyMaterial");
+    c->s = fixture_open();
 }
 
-static void bad_check_nothing_changed(struct bad_case *c)
+/* Each of the refusals logged one line, and changed nothing; the parameters still import
+ * the right blob afterwards. */
+static void bad_check_nothing_changed(struct bad_case *c, long refusals)
 {
-    CHECK(state_of(c->s, c->key) == CMK_STATE_PENDING_IMPORT);
-    CK_ULONG valid_to = 0; /* the parameters are still outstanding */
-    CHECK_RV(get_ulong(c->s, c->key, CKA_CMK_IMPORT_VALID_TO, &valid_to), CKR_OK);
     fixture_close(c->s);
-    CHECK(inspect_backend_material() == 3);
-    CHECK(audits("ImportKeyMaterial") == 0);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk_import WHERE fingerprint IS NOT NULL "
-                              "OR importing_pid != 0") == 0);
+    static char after[16384];
+    import_snapshot(after, sizeof(after));
+    if (strcmp(c->before, after) != 0) printf("  before %s\n  after  %s\n", c->before, after);
+    CHECK(strcmp(c->before, after) == 0);
+    CHECK(inspect_log_count("ImportKeyMaterial") - c->log_lines == refusals);
+    c->s = fixture_open();
+    struct blob b;
+    wrap_oaep(&c->p, false, c->m, sizeof(c->m), &b);
+    CHECK_RV(import(c->s, c->key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c->p, 0), CKR_OK);
+    CHECK(cmk_encrypts_like(c->s, c->key, c->m));
+    fixture_close(c->s);
 }
 
 static void test_import_refuses_forged_and_edited_tokens(void)
@@ -490,24 +669,22 @@ static void test_import_refuses_forged_and_edited_tokens(void)
     cut.token_len -= 1;
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &cut, 0),
              CKR_ATTRIBUTE_VALUE_INVALID);
-    bad_check_nothing_changed(&c);
+    struct params none = c.p;
+    none.token_len = 0;
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &none, 0),
+             CKR_ATTRIBUTE_VALUE_INVALID);
+    bad_check_nothing_changed(&c, 4);
 }
 
 static void test_import_refuses_another_keys_token(void)
 {
     struct bad_case c;
     bad_setup(&c);
-    CK_OBJECT_HANDLE other;
-    struct params op;
-    CHECK_RV(make_external_aes(c.s, "other", &other), CKR_OK);
-    CHECK_RV(get_params(c.s, other, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &op), CKR_OK);
     struct blob b;
-    wrap_oaep(&op, false, c.m, sizeof(c.m), &b);
-    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &op, 0),
+    wrap_oaep(&c.op, false, c.m, sizeof(c.m), &b);
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.op, 0),
              CKR_ATTRIBUTE_VALUE_INVALID);
-    CHECK(state_of(c.s, other) == CMK_STATE_PENDING_IMPORT);
-    fixture_close(c.s);
-    CHECK(audits("ImportKeyMaterial") == 0);
+    bad_check_nothing_changed(&c, 1);
 }
 
 static void test_import_refuses_an_expired_token(void)
@@ -520,24 +697,19 @@ static void test_import_refuses_an_expired_token(void)
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0),
              CKR_CMK_IMPORT_TOKEN_EXPIRED);
     unsetenv("CMKP11_TEST_NOW");
-    bad_check_nothing_changed(&c);
+    bad_check_nothing_changed(&c, 1);
 }
 
 static void test_import_refuses_material_wrapped_for_another_public_key(void)
 {
     struct bad_case c;
     bad_setup(&c);
-    CK_OBJECT_HANDLE other;
-    struct params op;
-    CHECK_RV(make_external_aes(c.s, "other", &other), CKR_OK);
-    CHECK_RV(get_params(c.s, other, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &op), CKR_OK);
     struct blob b;
-    wrap_oaep(&op, false, c.m, sizeof(c.m), &b);
+    wrap_oaep(&c.op, false, c.m, sizeof(c.m), &b);
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_WRAPPED_KEY_INVALID);
-    CHECK(state_of(c.s, c.key) == CMK_STATE_PENDING_IMPORT);
-    fixture_close(c.s);
-    CHECK(inspect_backend_material() == 5);
-    CHECK(audits("ImportKeyMaterial") == 0);
+    wrap_rsa_aes(&c.op, false, c.m, sizeof(c.m), &b); /* the RSA_AES_KEY_WRAP form, too */
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_WRAPPED_KEY_LEN_RANGE);
+    bad_check_nothing_changed(&c, 2);
 }
 
 static void test_import_refuses_truncated_blobs_and_wrong_lengths(void)
@@ -548,9 +720,16 @@ static void test_import_refuses_truncated_blobs_and_wrong_lengths(void)
     wrap_oaep(&c.p, false, c.m, sizeof(c.m), &b);
     b.len -= 1;
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_WRAPPED_KEY_LEN_RANGE);
+    b.len = 0;
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_WRAPPED_KEY_LEN_RANGE);
     wrap_oaep(&c.p, false, c.m, 16, &b); /* AES_128 material for an AES_256 key */
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_KEY_SIZE_RANGE);
-    bad_check_nothing_changed(&c);
+    unsigned char longer[48];
+    memcpy(longer, c.m, 32);
+    memset(longer + 32, 0x33, 16);
+    wrap_oaep(&c.p, false, longer, sizeof(longer), &b); /* 48 bytes */
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &c.p, 0), CKR_KEY_SIZE_RANGE);
+    bad_check_nothing_changed(&c, 4);
 }
 
 static void test_import_refuses_unknown_algorithms_and_mismatched_mechanisms(void)
@@ -567,7 +746,24 @@ static void test_import_refuses_unknown_algorithms_and_mismatched_mechanisms(voi
     /* The token is for RSAES_OAEP_SHA_1. */
     CHECK_RV(import(c.s, c.key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &c.p, 0),
              CKR_MECHANISM_PARAM_INVALID);
-    bad_check_nothing_changed(&c);
+    CHECK_RV(import(c.s, c.key, CMK_WRAP_RSAES_OAEP_SHA_256, &b, &c.p, 0),
+             CKR_MECHANISM_PARAM_INVALID);
+    /* OAEP with a label, or MGF1 with another hash */
+    CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, "x", 1};
+    CK_MECHANISM labelled = {CKM_RSA_PKCS_OAEP, &op, sizeof(op)};
+    CHECK_RV(p11->C_UnwrapKey(c.s, &labelled, c.key, b.data, (CK_ULONG)b.len, t, 1, &out),
+             CKR_MECHANISM_PARAM_INVALID);
+    op = (CK_RSA_PKCS_OAEP_PARAMS){CKM_SHA_1, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+    CHECK_RV(p11->C_UnwrapKey(c.s, &labelled, c.key, b.data, (CK_ULONG)b.len, t, 1, &out),
+             CKR_MECHANISM_PARAM_INVALID);
+    /* A template attribute an import has no use for */
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE extra[] = {{CKA_CMK_IMPORT_TOKEN, c.p.token, c.p.token_len},
+                            {CKA_EXTRACTABLE, &no, 1}};
+    op = (CK_RSA_PKCS_OAEP_PARAMS){CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0};
+    CHECK_RV(p11->C_UnwrapKey(c.s, &labelled, c.key, b.data, (CK_ULONG)b.len, extra, 2, &out),
+             CKR_TEMPLATE_INCONSISTENT);
+    bad_check_nothing_changed(&c, 6);
 }
 
 static void test_import_refuses_kms_and_pending_deletion_keys(void)
@@ -694,35 +890,192 @@ static void test_cancelled_deletion_returns_a_key_without_material_to_pending_im
     CHECK(audits("CancelKeyDeletion") == 1);
 }
 
-static void test_crash_during_import_leaves_the_key_pending_import(void)
+/* An importing process killed at a crash point: the next login undoes what it made, the
+ * key stays PendingImport and its parameters still import. */
+static void crash_import_and_recover(const char *alias, CK_ULONG alg, const char *point,
+                                     bool material_made)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
     unsigned char m[32];
     struct params p;
     struct blob b;
-    new_wrapped_aes(s, "crashy", CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &key, &p, m, &b);
+    new_wrapped_aes(s, alias, alg, 2048, &key, &p, m, &b);
     fixture_close(s);
+    long base = inspect_backend_material(), recovered = audits("RecoverImportKeyMaterial");
     pid_t pid = fork();
     if (pid == 0) {
-        setenv("CMKP11_TEST_CRASH_AT", "import:after-unwrap", 1);
+        setenv("CMKP11_TEST_CRASH_AT", point, 1);
         CK_SESSION_HANDLE cs = fixture_open();
-        import(cs, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0);
+        import(cs, key, alg, &b, &p, 0);
         _exit(0);
     }
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    CHECK(inspect_backend_material() == 4); /* token key, wrapping pair, half-made material */
-    s = fixture_open();                     /* login: recovery */
+    CHECK(inspect_backend_material() == base + (material_made ? 1 : 0));
+    s = fixture_open(); /* login: recovery */
     CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
     fixture_close(s);
-    CHECK(inspect_backend_material() == 3);
-    CHECK(audits("RecoverImportKeyMaterial") == 1);
+    CHECK(inspect_backend_material() == base);
+    CHECK(audits("RecoverImportKeyMaterial") == recovered + 1);
     s = fixture_open(); /* the parameters are still good */
-    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0), CKR_OK);
+    CHECK_RV(import(s, key, alg, &b, &p, 0), CKR_OK);
     CHECK(cmk_encrypts_like(s, key, m));
     fixture_close(s);
+    CHECK(inspect_backend_material() == base - 1); /* the pair went, the material came */
+}
+
+static void test_crash_during_import_leaves_the_key_pending_import(void)
+{
+    crash_import_and_recover("crashy", CMK_WRAP_RSAES_OAEP_SHA_1, "import:after-unwrap", true);
+    crash_import_and_recover("claimed", CMK_WRAP_RSAES_OAEP_SHA_1, "import:after-claim", false);
+    /* Material decoded in the module (copied from the candidate into the key's identity) */
+    crash_import_and_recover("decoded", CMK_WRAP_RSAES_OAEP_SHA_256, "import:after-unwrap", true);
+    crash_import_and_recover("kw", CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, "import:after-unwrap", true);
+}
+
+/* ---- Two processes at once ------------------------------------------------------ */
+
+/* One child: its own C_Initialize and login, then, at the parent's word, the import;
+ * its result goes back through the pipe. */
+static void import_child(CK_OBJECT_HANDLE key, CK_ULONG alg, struct blob *b, const struct params *p,
+                         int ready, int go, int result)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    char c = 'r';
+    if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1) _exit(2);
+    CK_RV rv = import(s, key, alg, b, p, 0);
+    if (write(result, &rv, sizeof(rv)) != sizeof(rv)) _exit(2);
+    fixture_close(s);
+    _exit(0);
+}
+
+/* Imports the same blob with the same token from two processes at the same moment. */
+static void race_imports(CK_OBJECT_HANDLE key, CK_ULONG alg, struct blob *b, const struct params *p,
+                         CK_RV rv[2])
+{
+    int ready[2], go[2], result[2];
+    CHECK(pipe(ready) == 0 && pipe(go) == 0 && pipe(result) == 0);
+    pid_t pids[2];
+    for (int i = 0; i < 2; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) import_child(key, alg, b, p, ready[1], go[0], result[1]);
+    }
+    char c;
+    for (int i = 0; i < 2; i++)
+        CHECK(read(ready[0], &c, 1) == 1);
+    CHECK(write(go[1], "gg", 2) == 2);
+    for (int i = 0; i < 2; i++) {
+        CHECK(read(result[0], &rv[i], sizeof(rv[i])) == sizeof(rv[i]));
+        int status = 0;
+        waitpid(pids[i], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        close(ready[i]);
+        close(go[i]);
+        close(result[i]);
+    }
+}
+
+static void test_two_processes_importing_into_one_key_at_once_one_wins(void)
+{
+    static const CK_ULONG algs[] = {CMK_WRAP_RSAES_OAEP_SHA_1, CMK_WRAP_RSAES_OAEP_SHA_256,
+                                    CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1,
+                                    CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256};
+    const int rounds = 8;
+    CK_OBJECT_HANDLE keys[8];
+    unsigned char m[8][32];
+    for (int r = 0; r < rounds; r++) {
+        CK_SESSION_HANDLE s = fixture_open();
+        struct params p;
+        struct blob b;
+        char alias[16];
+        snprintf(alias, sizeof(alias), "race-%d", r);
+        CK_ULONG alg = algs[r % 4];
+        new_wrapped_aes(s, alias, alg, 2048, &keys[r], &p, m[r], &b);
+        fixture_close(s);
+        CK_RV rv[2] = {0, 0};
+        race_imports(keys[r], alg, &b, &p, rv);
+        /* Exactly one wins; the other learns the token is used up, whatever the order. */
+        CHECK((rv[0] == CKR_OK) != (rv[1] == CKR_OK));
+        CK_RV lost = rv[0] == CKR_OK ? rv[1] : rv[0];
+        if (lost != CKR_ATTRIBUTE_VALUE_INVALID)
+            printf("  round %d (%lu): the losing import got 0x%lx\n", r, alg, lost);
+        CHECK(lost == CKR_ATTRIBUTE_VALUE_INVALID);
+    }
+    /* No orphan material: the token key and one material object per key, nothing else. */
+    CHECK(inspect_backend_objects("") == 1 + rounds);
+    CHECK(inspect_backend_material() == 1 + rounds);
+    CHECK(audits("ImportKeyMaterial") == rounds);
+    CHECK(audits("GetParametersForImport") == rounds);
+    CHECK(audits("RecoverImportKeyMaterial") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_import WHERE importing_pid != 0 OR "
+                              "wrap_id IS NOT NULL OR fingerprint IS NULL") == 0);
+    CK_SESSION_HANDLE s = fixture_open();
+    for (int r = 0; r < rounds; r++) {
+        CHECK(state_of(s, keys[r]) == CMK_STATE_ENABLED);
+        CHECK(cmk_encrypts_like(s, keys[r], m[r]));
+    }
+    fixture_close(s);
+}
+
+/* The same with two threads of one process, each on its own session. */
+struct racer {
+    CK_OBJECT_HANDLE key;
+    CK_ULONG alg;
+    struct blob *b;
+    const struct params *p;
+    pthread_barrier_t *go;
+    CK_RV rv;
+};
+
+static void *import_thread(void *arg)
+{
+    struct racer *r = arg;
+    CK_SESSION_HANDLE s = 0;
+    r->rv = p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+    pthread_barrier_wait(r->go);
+    if (r->rv == CKR_OK) r->rv = import(s, r->key, r->alg, r->b, r->p, 0);
+    if (s) p11->C_CloseSession(s);
+    return NULL;
+}
+
+static void test_two_threads_importing_into_one_key_at_once_one_wins(void)
+{
+    static const CK_ULONG algs[] = {CMK_WRAP_RSAES_OAEP_SHA_1, CMK_WRAP_RSAES_OAEP_SHA_256,
+                                    CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256};
+    const int rounds = 6;
+    CK_SESSION_HANDLE s = fixture_open();
+    for (int r = 0; r < rounds; r++) {
+        CK_OBJECT_HANDLE key;
+        struct params p;
+        struct blob b;
+        unsigned char m[32];
+        char alias[16];
+        snprintf(alias, sizeof(alias), "threads-%d", r);
+        CK_ULONG alg = algs[r % 3];
+        new_wrapped_aes(s, alias, alg, 2048, &key, &p, m, &b);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2);
+        struct racer racers[2] = {{key, alg, &b, &p, &go, 0}, {key, alg, &b, &p, &go, 0}};
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            CHECK(pthread_create(&t[i], NULL, import_thread, &racers[i]) == 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        CHECK((racers[0].rv == CKR_OK) != (racers[1].rv == CKR_OK));
+        CK_RV lost = racers[0].rv == CKR_OK ? racers[1].rv : racers[0].rv;
+        if (lost != CKR_ATTRIBUTE_VALUE_INVALID)
+            printf("  round %d (%lu): the losing import got 0x%lx\n", r, alg, lost);
+        CHECK(lost == CKR_ATTRIBUTE_VALUE_INVALID);
+        CHECK(cmk_encrypts_like(s, key, m));
+    }
+    fixture_close(s);
+    CHECK(inspect_backend_objects("") == 1 + rounds);
+    CHECK(audits("ImportKeyMaterial") == rounds);
 }
 
 int main(int argc, char **argv)
@@ -737,7 +1090,10 @@ int main(int argc, char **argv)
         T(test_import_parameters_give_public_key_and_token_and_asking_again_replaces_them),
         T(test_import_parameters_refused_for_kms_keys_and_bad_requests),
         T(test_import_oaep_sha1_aes_material_is_the_material_in_use),
-        T(test_oaep_sha256_works_or_is_refused_up_front_where_the_hsm_lacks_it),
+        T(test_import_oaep_sha256_aes_material_is_the_material_in_use),
+        T(test_import_rsa_aes_key_wrap_sha256_aes_and_rsa_material),
+        T(test_import_oaep_sha256_refuses_bad_blobs_and_changes_nothing),
+        T(test_oaep_sha256_is_refused_with_the_option_off_where_the_hsm_lacks_it),
         T(test_import_rsa_aes_key_wrap_aes_material),
         T(test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_key),
         T(test_import_refuses_forged_and_edited_tokens),
@@ -752,6 +1108,8 @@ int main(int argc, char **argv)
         T(test_delete_imported_material_destroys_it_at_once),
         T(test_cancelled_deletion_returns_a_key_without_material_to_pending_import),
         T(test_crash_during_import_leaves_the_key_pending_import),
+        T(test_two_processes_importing_into_one_key_at_once_one_wins),
+        T(test_two_threads_importing_into_one_key_at_once_one_wins),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

@@ -34,6 +34,9 @@ store = $dir/cmk.db
 [log]
 level = ${CMK_LOG_LEVEL:-warning}
 file = $dir/cmkp11.log
+
+[import]
+oaep_decode_in_module = true
 CONF
     export CMKP11_CONF="$dir/cmkp11.conf"
 }

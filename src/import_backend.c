@@ -1,0 +1,123 @@
+/* import_backend.c - the import's dealings with the backend's objects: wrapping pairs
+ * found and destroyed by label or id, an RSA key's SPKI, and whether the HSM unwraps with
+ * OAEP-SHA-256. */
+#include "import_internal.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "pubkey.h"
+
+void import_wrap_label(const char *key_id, char out[80])
+{
+    snprintf(out, 80, CMK_BACKEND_LABEL_PREFIX "import/%s", key_id);
+}
+
+static CK_RV find_by_label(CK_SESSION_HANDLE session, const char *label, CK_OBJECT_HANDLE *out,
+                           CK_ULONG max, CK_ULONG *n)
+{
+    CK_BBOOL token = CK_TRUE;
+    CK_ATTRIBUTE t[] = {{CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)},
+                        {CKA_TOKEN, &token, sizeof(token)}};
+    *n = 0;
+    CK_RV rv = module.be.fn->C_FindObjectsInit(session, t, 2);
+    if (rv != CKR_OK) return rv;
+    rv = module.be.fn->C_FindObjects(session, out, max, n);
+    CK_RV rv2 = module.be.fn->C_FindObjectsFinal(session);
+    return rv != CKR_OK ? rv : rv2;
+}
+
+static void destroy_handles(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n)
+{
+    module_token_lock();
+    for (CK_ULONG i = 0; i < n; i++)
+        module.be.fn->C_DestroyObject(session, h[i]);
+    module_token_unlock();
+}
+
+/* Every wrapping pair of the key, whatever parameters it belonged to. */
+/* Every wrapping pair of the key, whatever parameters it belonged to, but the one whose
+ * CKA_ID is keep (NULL: none kept). */
+void import_destroy_wrapping_pairs(CK_SESSION_HANDLE session, const char *key_id,
+                                   const unsigned char *keep)
+{
+    char label[80];
+    import_wrap_label(key_id, label);
+    CK_OBJECT_HANDLE found[16], doomed[16];
+    CK_ULONG n = 0, k = 0;
+    if (find_by_label(session, label, found, 16, &n) != CKR_OK) return;
+    for (CK_ULONG i = 0; i < n; i++) {
+        unsigned char id[IMPORT_WRAP_ID_LEN];
+        CK_ATTRIBUTE a = {CKA_ID, id, sizeof(id)};
+        bool kept = keep && module.be.fn->C_GetAttributeValue(session, found[i], &a, 1) == CKR_OK &&
+                    a.ulValueLen == IMPORT_WRAP_ID_LEN && !memcmp(id, keep, IMPORT_WRAP_ID_LEN);
+        if (!kept) doomed[k++] = found[i];
+    }
+    destroy_handles(session, doomed, k);
+}
+
+/* One pair, by its CKA_ID. */
+void import_destroy_wrapping_pair(CK_SESSION_HANDLE session, const unsigned char *wrap_id)
+{
+    CK_OBJECT_HANDLE found[4];
+    CK_ULONG n = 0;
+    if (backend_find_by_id(&module.be, session, wrap_id, IMPORT_WRAP_ID_LEN, (CK_OBJECT_CLASS)-1,
+                           found, 4, &n) == CKR_OK)
+        destroy_handles(session, found, n);
+}
+
+void cmk_import_forget(CK_SESSION_HANDLE session, const char *key_id)
+{
+    import_destroy_wrapping_pairs(session, key_id, NULL);
+}
+
+/* SPKI of an RSA key from the modulus and exponent the object carries. */
+unsigned char *import_rsa_spki(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, size_t *len,
+                               CK_ULONG *modulus_len)
+{
+    CK_ULONG nl = 0, el = 0;
+    unsigned char *n = cmk_create_read_attr(session, h, CKA_MODULUS, &nl);
+    unsigned char *e = cmk_create_read_attr(session, h, CKA_PUBLIC_EXPONENT, &el);
+    unsigned char *spki = n && e ? pubkey_spki_rsa(n, nl, e, el, len) : NULL;
+    if (modulus_len) *modulus_len = nl;
+    free(n);
+    free(e);
+    return spki;
+}
+
+/* Can the backend unwrap with OAEP-SHA-256? (SoftHSMv2 2.6.1 cannot: SHA-1 only.) Tried once
+ * per process with a fresh wrapping pair: a random secret encrypted to its public key is
+ * unwrapped into a session object. */
+bool import_backend_unwraps_oaep_sha256(CK_SESSION_HANDLE session, const unsigned char *spki,
+                                        size_t spki_len, CK_OBJECT_HANDLE wrap_priv)
+{
+    static atomic_int known = -1; /* -1: not tried yet in this process */
+    int k = atomic_load(&known);
+    if (k >= 0) return k;
+    unsigned char secret[32], wrapped[512];
+    size_t wrapped_len = sizeof(wrapped);
+    if (getrandom(secret, sizeof(secret), 0) != sizeof(secret) ||
+        pubkey_rsa_oaep_sha256_encrypt(spki, spki_len, secret, sizeof(secret), wrapped,
+                                       &wrapped_len))
+        return false;
+    CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM m = {CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep)};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_KEY_TYPE, &type, sizeof(type)},
+                        {CKA_TOKEN, (void *)&ck_false, 1},
+                        {CKA_SENSITIVE, (void *)&ck_true, 1},
+                        {CKA_EXTRACTABLE, (void *)&ck_false, 1}};
+    CK_OBJECT_HANDLE h = 0;
+    CK_RV rv =
+        module.be.fn->C_UnwrapKey(session, &m, wrap_priv, wrapped, (CK_ULONG)wrapped_len, t, 5, &h);
+    if (h) module.be.fn->C_DestroyObject(session, h);
+    atomic_store(&known, rv == CKR_OK);
+    log_info("the HSM %s unwrap with RSA-OAEP SHA-256 (0x%lx)", rv == CKR_OK ? "can" : "cannot",
+             rv);
+    return rv == CKR_OK;
+}
