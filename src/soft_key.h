@@ -19,7 +19,8 @@
 CK_RV soft_key_make(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
                     unsigned long version, size_t key_bytes);
 
-/* Initialises ctx for AES in mode ("GCM", "CBC", "ECB") under one version's material
+/* Initialises ctx for AES in mode ("GCM", "CBC", "ECB", "CTR") or SM4 ("SM4-ECB",
+ * "SM4-CBC", "SM4-CTR") under one version's material
  * (unsealed if this process has not yet), with the cipher fetched once from the module's
  * own OpenSSL library context. CKR_DEVICE_ERROR, with a log line, when the sealed
  * material is missing or fails authentication, or the master key is missing. */

@@ -1,23 +1,28 @@
 /* vendor_op.c - per-session state of the operations cmkp11 runs itself. */
 #include "vendor_op.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define OP_BUCKETS 64
 
-/* One encrypt and one decrypt operation may be active per session, as in PKCS#11. */
+/* One encrypt, one decrypt and one digest operation may be active per session, as in
+ * PKCS#11: each has its slot. */
+enum op_slot { SLOT_DECRYPT, SLOT_ENCRYPT, SLOT_DIGEST };
+
 struct op_entry {
     struct op_entry *next;
     CK_SESSION_HANDLE session;
-    bool encrypt;
+    enum op_slot slot;
     struct vendor_op op;
 };
 
-static bool is_encrypt(enum vendor_op_kind kind)
+static enum op_slot slot_for(enum vendor_op_kind kind)
 {
-    return kind == VOP_ENVELOPE_ENCRYPT || kind == VOP_SOFT_ENCRYPT;
+    if (kind == VOP_DIGEST_SM3) return SLOT_DIGEST;
+    return kind == VOP_ENVELOPE_ENCRYPT || kind == VOP_SOFT_ENCRYPT ? SLOT_ENCRYPT : SLOT_DECRYPT;
 }
 
 unsigned long vendor_ops_active;
@@ -28,6 +33,7 @@ static void op_free(struct vendor_op *op)
 {
     free(op->aad);
     free(op->iv);
+    EVP_MD_CTX_free(op->md_ctx);
     if (op->buffer) {
         /* Plaintext passed through here: do not leave it in freed memory. */
         memset(op->buffer, 0, op->buffer_len);
@@ -35,15 +41,12 @@ static void op_free(struct vendor_op *op)
     }
 }
 
-static struct op_entry **slot_of(CK_SESSION_HANDLE s)
-{
-    return &buckets[s % OP_BUCKETS];
-}
+static struct op_entry **slot_of(CK_SESSION_HANDLE s) { return &buckets[s % OP_BUCKETS]; }
 
-static void remove_locked(CK_SESSION_HANDLE session, bool encrypt)
+static void remove_locked(CK_SESSION_HANDLE session, enum op_slot slot)
 {
     for (struct op_entry **p = slot_of(session); *p; p = &(*p)->next) {
-        if ((*p)->session == session && (*p)->encrypt == encrypt) {
+        if ((*p)->session == session && (*p)->slot == slot) {
             struct op_entry *e = *p;
             *p = e->next;
             op_free(&e->op);
@@ -62,10 +65,10 @@ CK_RV vendor_op_begin(CK_SESSION_HANDLE session, struct vendor_op *op)
         return CKR_HOST_MEMORY;
     }
     e->session = session;
-    e->encrypt = is_encrypt(op->kind);
+    e->slot = slot_for(op->kind);
     e->op = *op;
     pthread_mutex_lock(&op_lock);
-    remove_locked(session, e->encrypt);
+    remove_locked(session, e->slot);
     e->next = *slot_of(session);
     *slot_of(session) = e;
     __atomic_add_fetch(&vendor_ops_active, 1, __ATOMIC_RELAXED);
@@ -73,28 +76,46 @@ CK_RV vendor_op_begin(CK_SESSION_HANDLE session, struct vendor_op *op)
     return CKR_OK;
 }
 
-struct vendor_op *vendor_op_get(CK_SESSION_HANDLE session, bool encrypt)
+static struct vendor_op *get_slot(CK_SESSION_HANDLE session, enum op_slot slot)
 {
     struct vendor_op *found = NULL;
     pthread_mutex_lock(&op_lock);
     for (struct op_entry *e = *slot_of(session); e && !found; e = e->next)
-        if (e->session == session && e->encrypt == encrypt) found = &e->op;
+        if (e->session == session && e->slot == slot) found = &e->op;
     pthread_mutex_unlock(&op_lock);
     return found;
 }
 
-void vendor_op_end(CK_SESSION_HANDLE session, bool encrypt)
+static void end_slot(CK_SESSION_HANDLE session, enum op_slot slot)
 {
     pthread_mutex_lock(&op_lock);
-    remove_locked(session, encrypt);
+    remove_locked(session, slot);
     pthread_mutex_unlock(&op_lock);
 }
+
+struct vendor_op *vendor_op_get(CK_SESSION_HANDLE session, bool encrypt)
+{
+    return get_slot(session, encrypt ? SLOT_ENCRYPT : SLOT_DECRYPT);
+}
+
+void vendor_op_end(CK_SESSION_HANDLE session, bool encrypt)
+{
+    end_slot(session, encrypt ? SLOT_ENCRYPT : SLOT_DECRYPT);
+}
+
+struct vendor_op *vendor_op_get_digest(CK_SESSION_HANDLE session)
+{
+    return get_slot(session, SLOT_DIGEST);
+}
+
+void vendor_op_end_digest(CK_SESSION_HANDLE session) { end_slot(session, SLOT_DIGEST); }
 
 void vendor_op_end_session(CK_SESSION_HANDLE session)
 {
     pthread_mutex_lock(&op_lock);
-    remove_locked(session, true);
-    remove_locked(session, false);
+    remove_locked(session, SLOT_ENCRYPT);
+    remove_locked(session, SLOT_DECRYPT);
+    remove_locked(session, SLOT_DIGEST);
     pthread_mutex_unlock(&op_lock);
 }
 
@@ -102,7 +123,8 @@ void vendor_op_end_all(void)
 {
     pthread_mutex_lock(&op_lock);
     for (size_t i = 0; i < OP_BUCKETS; i++)
-        while (buckets[i]) remove_locked(buckets[i]->session, buckets[i]->encrypt);
+        while (buckets[i])
+            remove_locked(buckets[i]->session, buckets[i]->slot);
     pthread_mutex_unlock(&op_lock);
 }
 
