@@ -1,8 +1,10 @@
 /* entry_general.c - library, slot and token functions. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "entry.h"
+#include "mech_extra.h"
 
 #define LIBRARY_DESCRIPTION "cmkp11 cloud-KMS CMK layer"
 #define MANUFACTURER "cmkp11"
@@ -155,8 +157,7 @@ static bool backend_has_gcm(void)
     return module.be.fn->C_GetMechanismInfo(module.be.slot, CKM_AES_GCM, &info) == CKR_OK;
 }
 
-CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list,
-                                   CK_ULONG_PTR count)
+CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
 {
     ENTRY_BEGIN("C_GetMechanismList");
     if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
@@ -164,18 +165,21 @@ CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list,
     CK_ULONG n = 0;
     CK_RV rv = module.be.fn->C_GetMechanismList(module.be.slot, NULL, &n);
     if (rv != CKR_OK) ENTRY_RETURN("C_GetMechanismList", rv);
-    CK_ULONG ours = backend_has_gcm() ? 1 : 0;
-    if (!list) {
-        *count = n + ours;
-        ENTRY_RETURN("C_GetMechanismList", CKR_OK);
+    /* The backend's list, then ours that it lacks: gathered first, so the count is
+     * exact before the client's buffer is judged. */
+    CK_MECHANISM_TYPE *all = malloc((n + MECH_EXTRA_MAX + 1) * sizeof(*all));
+    if (!all) ENTRY_RETURN("C_GetMechanismList", CKR_HOST_MEMORY);
+    rv = module.be.fn->C_GetMechanismList(module.be.slot, all, &n);
+    if (rv == CKR_OK) {
+        if (backend_has_gcm()) all[n++] = CKM_CMK_ENVELOPE;
+        n = mech_extra_merge(all, n);
+        if (list && *count < n)
+            rv = CKR_BUFFER_TOO_SMALL;
+        else if (list)
+            memcpy(list, all, n * sizeof(*all));
+        *count = n;
     }
-    if (*count < n + ours) {
-        *count = n + ours;
-        ENTRY_RETURN("C_GetMechanismList", CKR_BUFFER_TOO_SMALL);
-    }
-    rv = module.be.fn->C_GetMechanismList(module.be.slot, list, &n);
-    if (rv == CKR_OK && ours) list[n] = CKM_CMK_ENVELOPE;
-    if (rv == CKR_OK) *count = n + ours;
+    free(all);
     ENTRY_RETURN("C_GetMechanismList", rv);
 }
 
@@ -192,8 +196,11 @@ CK_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
         info->flags = CKF_ENCRYPT | CKF_DECRYPT;
         ENTRY_RETURN("C_GetMechanismInfo", CKR_OK);
     }
-    ENTRY_RETURN("C_GetMechanismInfo",
-                 module.be.fn->C_GetMechanismInfo(module.be.slot, type, info));
+    if (!info) ENTRY_RETURN("C_GetMechanismInfo", CKR_ARGUMENTS_BAD);
+    /* The backend's answer where it has one (AES-CTR on HSM keys), else ours. */
+    CK_RV rv = module.be.fn->C_GetMechanismInfo(module.be.slot, type, info);
+    if (rv == CKR_MECHANISM_INVALID) rv = mech_extra_info(type, info);
+    ENTRY_RETURN("C_GetMechanismInfo", rv);
 }
 
 CK_EXPORT CK_RV C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,

@@ -379,6 +379,116 @@ static void test_sm4_envelope_opens_every_version_and_refuses_tampering(void)
     fixture_close(s);
 }
 
+static CK_RV sm3(CK_SESSION_HANDLE s, const unsigned char *in, CK_ULONG len, unsigned char *out,
+                 CK_ULONG *out_len)
+{
+    CK_MECHANISM mech = {CKM_CMK_SM3, NULL, 0};
+    CK_RV rv = p11->C_DigestInit(s, &mech);
+    return rv == CKR_OK ? p11->C_Digest(s, (CK_BYTE_PTR)in, len, out, out_len) : rv;
+}
+
+/* GB/T 32905-2016 appendix A: "abc" and "abcd" x 16. */
+static void test_sm3_digest_gives_the_gbt32905_answers(void)
+{
+    unsigned char want_abc[32], want_64[32], got[64], msg64[64];
+    hex_to("66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0", want_abc);
+    hex_to("debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732", want_64);
+    for (int i = 0; i < 16; i++)
+        memcpy(msg64 + 4 * i, "abcd", 4);
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_ULONG got_len = sizeof(got);
+    CHECK_RV(sm3(s, (const unsigned char *)"abc", 3, got, &got_len), CKR_OK);
+    CHECK(got_len == 32 && memcmp(got, want_abc, 32) == 0);
+    /* Multi-part, with a length query and a short buffer that leave the op running. */
+    CK_MECHANISM mech = {CKM_CMK_SM3, NULL, 0};
+    CHECK_RV(p11->C_DigestInit(s, &mech), CKR_OK);
+    CHECK_RV(p11->C_DigestInit(s, &mech), CKR_OPERATION_ACTIVE);
+    for (int i = 0; i < 4; i++)
+        CHECK_RV(p11->C_DigestUpdate(s, msg64 + 16 * i, 16), CKR_OK);
+    got_len = sizeof(got);
+    CHECK_RV(p11->C_Digest(s, msg64, 64, got, &got_len), CKR_OPERATION_ACTIVE);
+    got_len = 0;
+    CHECK_RV(p11->C_DigestFinal(s, NULL, &got_len), CKR_OK);
+    CHECK(got_len == 32);
+    got_len = 31;
+    CHECK_RV(p11->C_DigestFinal(s, got, &got_len), CKR_BUFFER_TOO_SMALL);
+    got_len = sizeof(got);
+    CHECK_RV(p11->C_DigestFinal(s, got, &got_len), CKR_OK);
+    CHECK(got_len == 32 && memcmp(got, want_64, 32) == 0);
+    CHECK_RV(p11->C_DigestFinal(s, got, &got_len), CKR_OPERATION_NOT_INITIALIZED);
+    /* Single-part of the 64 bytes, and the empty message as openssl computes it. */
+    got_len = sizeof(got);
+    CHECK_RV(sm3(s, msg64, 64, got, &got_len), CKR_OK);
+    CHECK(memcmp(got, want_64, 32) == 0);
+    unsigned char want_empty[32];
+    hex_to("1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b", want_empty);
+    got_len = sizeof(got);
+    CHECK_RV(sm3(s, (const unsigned char *)"", 0, got, &got_len), CKR_OK);
+    CHECK(memcmp(got, want_empty, 32) == 0);
+    /* A parameter is refused; other digests are still the backend's. */
+    CK_MECHANISM with_param = {CKM_CMK_SM3, msg64, 4};
+    CHECK_RV(p11->C_DigestInit(s, &with_param), CKR_MECHANISM_PARAM_INVALID);
+    CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+    got_len = sizeof(got);
+    CHECK_RV(p11->C_DigestInit(s, &sha), CKR_OK);
+    CHECK_RV(p11->C_Digest(s, (CK_BYTE_PTR) "abc", 3, got, &got_len), CKR_OK);
+    CHECK(got_len == 32 && got[0] == 0xba && got[1] == 0x78); /* SHA-256("abc") */
+    CHECK_RV(p11->C_DigestInit(s, &mech), CKR_OK);
+    CK_OBJECT_HANDLE aes;
+    CHECK_RV(make_aes(s, "aes-dk", NULL, 0, &aes), CKR_OK);
+    CHECK_RV(p11->C_DigestKey(s, aes), CKR_KEY_INDIGESTIBLE);
+    CHECK_RV(p11->C_DigestInit(s, NULL), CKR_OK); /* cancels */
+    CHECK_RV(p11->C_DigestUpdate(s, msg64, 4), CKR_OPERATION_NOT_INITIALIZED);
+    fixture_close(s);
+}
+
+static bool listed(const CK_MECHANISM_TYPE *list, CK_ULONG n, CK_MECHANISM_TYPE m, int *times)
+{
+    *times = 0;
+    for (CK_ULONG i = 0; i < n; i++)
+        *times += list[i] == m;
+    return *times == 1;
+}
+
+static void test_mechanism_list_and_info_offer_sm4_sm3_and_aes_ctr(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_MECHANISM_TYPE list[512];
+    CK_ULONG n = 0;
+    CHECK_RV(p11->C_GetMechanismList(0, NULL, &n), CKR_OK);
+    CK_ULONG want = n;
+    n = sizeof(list) / sizeof(list[0]);
+    CHECK_RV(p11->C_GetMechanismList(0, list, &n), CKR_OK);
+    CHECK(n == want);
+    static const struct {
+        CK_MECHANISM_TYPE type;
+        CK_ULONG min, max;
+        CK_FLAGS flags;
+    } ours[] = {
+        {CKM_CMK_SM4_KEY_GEN, 16, 16, CKF_GENERATE},
+        {CKM_CMK_SM4_ECB, 16, 16, CKF_ENCRYPT | CKF_DECRYPT},
+        {CKM_CMK_SM4_CBC, 16, 16, CKF_ENCRYPT | CKF_DECRYPT},
+        {CKM_CMK_SM4_CBC_PAD, 16, 16, CKF_ENCRYPT | CKF_DECRYPT},
+        {CKM_CMK_SM4_CTR, 16, 16, CKF_ENCRYPT | CKF_DECRYPT},
+        {CKM_CMK_SM3, 0, 0, CKF_DIGEST},
+        {CKM_AES_CTR, 16, 32, CKF_ENCRYPT | CKF_DECRYPT},
+    };
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+        int times;
+        CHECK(listed(list, n, ours[i].type, &times));
+        if (times != 1) fprintf(stderr, "  mechanism 0x%lx listed %d times\n", ours[i].type, times);
+        CK_MECHANISM_INFO info;
+        CHECK_RV(p11->C_GetMechanismInfo(0, ours[i].type, &info), CKR_OK);
+        CHECK(info.ulMinKeySize == ours[i].min && info.ulMaxKeySize == ours[i].max);
+        CHECK((info.flags & ours[i].flags) == ours[i].flags);
+        CHECK(!(info.flags & (CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP)));
+    }
+    CK_MECHANISM_INFO info;
+    CHECK_RV(p11->C_GetMechanismInfo(0, CKM_CMK_SM3_HMAC + 0x40, &info), CKR_MECHANISM_INVALID);
+    CHECK_RV(p11->C_GetMechanismInfo(0, CKM_CMK_SM4_ECB, NULL), CKR_ARGUMENTS_BAD);
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -392,6 +502,8 @@ int main(int argc, char **argv)
         T(test_sm4_known_answer_and_openssl_agree_given_the_same_material),
         T(test_aes_ctr_on_software_key_matches_sp800_38a),
         T(test_sm4_envelope_opens_every_version_and_refuses_tampering),
+        T(test_sm3_digest_gives_the_gbt32905_answers),
+        T(test_mechanism_list_and_info_offer_sm4_sm3_and_aes_ctr),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
