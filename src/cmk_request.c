@@ -214,7 +214,7 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
                        (req->usage == CMK_USAGE_GENERATE_VERIFY_MAC && hmac);
         if (!allowed) {
             log_warning("CreateKey: CKA_CMK_KEY_USAGE %lu is not allowed for key spec %s "
-                        "(AES: ENCRYPT_DECRYPT; EC: SIGN_VERIFY; RSA: one of the two; HMAC: "
+                        "(AES, SM4: ENCRYPT_DECRYPT; EC: SIGN_VERIFY; RSA: one of the two; HMAC: "
                         "GENERATE_VERIFY_MAC)",
                         req->usage, spec->name);
             return CKR_ATTRIBUTE_VALUE_INVALID;

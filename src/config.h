@@ -22,6 +22,8 @@ struct config {
     bool cloud_specs_only;                    /* [policy] cloud_specs_only */
     bool refuse_clear_import;                 /* [policy] refuse_clear_import */
     unsigned long max_keys;                   /* [policy] max_keys, 0 = no quota */
+    bool gm_mode; /* [policy] gm_mode: SM4 is cmkctl's default symmetric spec (the module's
+                     C_GenerateKey stays explicit) */
 };
 
 /* Reads the file named by CMKP11_CONF, else the installed default. On failure

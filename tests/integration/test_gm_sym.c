@@ -489,6 +489,45 @@ static void test_mechanism_list_and_info_offer_sm4_sm3_and_aes_ctr(void)
     fixture_close(s);
 }
 
+static void append_conf(const char *text)
+{
+    FILE *conf = fopen(getenv("CMKP11_CONF"), "a");
+    CHECK(conf != NULL);
+    if (conf) {
+        fputs(text, conf);
+        fclose(conf);
+    }
+}
+
+/* gm_mode is cmkctl's default; the module checks its value, and C_GenerateKey stays
+ * explicit: CKM_AES_KEY_GEN still makes AES. */
+static void test_gm_mode_is_checked_and_leaves_generate_key_explicit(void)
+{
+    append_conf("\n[policy]\ngm_mode = maybe\n");
+    CHECK_RV(p11->C_Initialize(NULL), CKR_GENERAL_ERROR); /* its line goes to stderr */
+    char path[4096], text[8192];
+    snprintf(path, sizeof(path), "%s", getenv("CMKP11_CONF"));
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+    if (f) fclose(f);
+    text[n] = '\0';
+    char *bad = strstr(text, "gm_mode = maybe");
+    CHECK(bad != NULL);
+    if (bad) memcpy(bad, "gm_mode = true ", 15);
+    f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "gm-aes", NULL, 0, &key), CKR_OK);
+    char spec[40];
+    CHECK_RV(get_text(s, key, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+    CHECK(strncmp(spec, "AES_", 4) == 0);
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -504,6 +543,7 @@ int main(int argc, char **argv)
         T(test_sm4_envelope_opens_every_version_and_refuses_tampering),
         T(test_sm3_digest_gives_the_gbt32905_answers),
         T(test_mechanism_list_and_info_offer_sm4_sm3_and_aes_ctr),
+        T(test_gm_mode_is_checked_and_leaves_generate_key_explicit),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
