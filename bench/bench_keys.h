@@ -12,6 +12,7 @@
 #define KEYS_LABEL_AES "bench-aes-256"
 #define KEYS_LABEL_AES_ROTATED "bench-aes-rotated"
 #define KEYS_LABEL_AES_SOFTWARE "bench-aes-256-software"
+#define KEYS_LABEL_SM4_SOFTWARE "bench-sm4-software"
 #define KEYS_LABEL_MAX 64
 
 typedef CK_RV (*keys_pair_gen_fn)(CK_FUNCTION_LIST_PTR fn,
@@ -36,6 +37,9 @@ int keys_aes_256_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 /* The same with cmkp11's protection level SOFTWARE (fails on other modules). */
 int keys_aes_256_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 				 CK_OBJECT_HANDLE *key);
+/* An SM4 key (cmkp11 only; SOFTWARE level, as SoftHSMv2 has no SM4). */
+int keys_sm4_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			     CK_OBJECT_HANDLE *key);
 int keys_objects_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			unsigned long n);
 void keys_objects_label(char *buf, size_t len, unsigned long i);
