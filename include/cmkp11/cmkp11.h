@@ -217,7 +217,9 @@ typedef struct CK_CMK_SM2_PARAMS {
 #define CMK_PROTECTION_HSM 1UL /* material in the backend HSM, used there */
 /* Material sealed in the store (AES-256-GCM under the backend's token master key, key id
  * and version bound as AAD), unsealed into locked, non-dumpable memory and used
- * in-process: CKM_AES_GCM, CKM_AES_CBC_PAD, CKM_AES_CBC, CKM_AES_ECB, CKM_CMK_ENVELOPE.
+ * in-process: CKM_AES_GCM, CKM_AES_CBC_PAD, CKM_AES_CBC, CKM_AES_ECB, CKM_AES_CTR,
+ * CKM_CMK_ENVELOPE; SM4 keys (always SOFTWARE here) CKM_CMK_SM4_ECB, _CBC, _CBC_PAD, _CTR
+ * and CKM_CMK_ENVELOPE (format 0x02: SM4-CTR then HMAC-SM3).
  * Standard attributes as for a sensitive, non-extractable AES key (and fixed: a change is
  * CKR_ATTRIBUTE_READ_ONLY); sign, wrap and unwrap: CKR_KEY_FUNCTION_NOT_PERMITTED.
  * Sealed material missing, damaged or moved, or master key missing: CKR_DEVICE_ERROR. */
