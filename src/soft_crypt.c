@@ -100,7 +100,7 @@ static CK_RV parse_param(const CK_MECHANISM *mech, const struct soft_mech *m, st
         return op->iv ? CKR_OK : CKR_HOST_MEMORY;
     }
     default:
-        *why = "no parameter";
+        *why = "absent (ECB takes none)";
         return mech->ulParameterLen ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
     }
 }
@@ -112,8 +112,10 @@ CK_RV soft_crypt_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJEC
     CK_RV rv = cmk_check_use(session, key, handle_version(key),
                              encrypt ? CMK_USE_ENCRYPT : CMK_USE_DECRYPT, &live);
     if (rv != CKR_OK) return rv;
-    if (handle_kind(key) != CMK_OBJ_SECRET || !keyspec_is_cipher_key(live.key_type))
+    if (handle_kind(key) != CMK_OBJ_SECRET || !keyspec_is_cipher_key(live.key_type)) {
+        log_warning("key %s: encrypt and decrypt need an AES or SM4 secret key", live.key_id);
         return CKR_KEY_TYPE_INCONSISTENT;
+    }
     const struct soft_mech *m = soft_mech_of(mech->mechanism);
     if (!m) {
         log_warning("key %s: mechanism 0x%lx is not offered on SOFTWARE keys (AES: GCM, "
