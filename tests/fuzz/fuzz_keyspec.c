@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "cmkp11/cmkp11.h"
 #include "keyspec.h"
+#include "cmkp11/cmkp11.h"
 #include "log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

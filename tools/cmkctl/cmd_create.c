@@ -250,6 +250,12 @@ static int explain_refusal(struct ctl *ctl, CK_RV rv, const struct create_req *r
                         "%s%s cannot have it (%s)",
                         r->spec->name,
                         r->has_origin && r->origin != CMK_ORIGIN_KMS ? " EXTERNAL" : "", rvname);
+    if (r->has_origin && r->origin == CMK_ORIGIN_EXTERNAL &&
+        (r->spec->family == FAMILY_SM4 || r->spec->family == FAMILY_SM2))
+        return ctl_fail(ctl, KMS_UNSUPPORTED,
+                        "origin EXTERNAL is for AES, HMAC, RSA and EC key specs; %s material "
+                        "cannot be imported yet (%s)",
+                        r->spec->name, rvname);
     if (r->rotation && !keyspec_is_cipher(r->spec))
         return ctl_fail(ctl, KMS_UNSUPPORTED,
                         "automatic rotation is only for symmetric keys; %s cannot rotate (%s)",
