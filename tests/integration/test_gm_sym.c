@@ -3,6 +3,7 @@
  * (SM4-CTR + HMAC-SM3), the SM3 digest, and the mechanism list. Standardness is shown by
  * known answers (GB/T 32907, GB/T 32905, NIST SP 800-38A) and by openssl(1) given the
  * same material, which the test seals behind the key itself (reseal.h). */
+#include <pthread.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -285,6 +286,21 @@ static void test_sm4_known_answer_and_openssl_agree_given_the_same_material(void
                     sizeof(ref));
     CHECK(n == 77 && out_len == 77 && memcmp(out, ref, 77) == 0);
     fixture_close(s);
+    /* The key exists in the store and the log only sealed: its bytes appear in neither. */
+    const char *files[] = {"cmk.db", "cmk.db-wal", "cmkp11.log"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", getenv("CMK_WORK"), files[i]);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue; /* no WAL left after a clean close */
+        static unsigned char text[4 << 20];
+        size_t len = fread(text, 1, sizeof(text), f);
+        fclose(f);
+        bool found = false;
+        for (size_t off = 0; off + 16 <= len && !found; off++)
+            found = memcmp(text + off, material, 16) == 0;
+        CHECK(!found);
+    }
 }
 
 /* NIST SP 800-38A F.5.1 (CTR-AES128.Encrypt) on a SOFTWARE AES key holding its key. */
@@ -442,6 +458,71 @@ static void test_sm3_digest_gives_the_gbt32905_answers(void)
     fixture_close(s);
 }
 
+/* Threads on sessions of their own, at once: SM3 in parts and SM4-CTR both ways on one
+ * shared key; every result must be the single-threaded one. */
+struct gm_worker {
+    CK_OBJECT_HANDLE key;
+    const unsigned char *digest_want, *ct_want;
+    int failures;
+};
+
+static void *gm_work(void *arg)
+{
+    struct gm_worker *w = arg;
+    CK_SESSION_HANDLE s;
+    if (p11->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK) {
+        w->failures++;
+        return NULL;
+    }
+    CK_MECHANISM sm3_mech = {CKM_CMK_SM3, NULL, 0};
+    CK_AES_CTR_PARAMS ctr = {64, {5}};
+    CK_MECHANISM ctr_mech = {CKM_CMK_SM4_CTR, &ctr, sizeof(ctr)};
+    unsigned char msg[200], out[256], back[256];
+    memset(msg, 0x5a, sizeof(msg));
+    for (int i = 0; i < 100; i++) {
+        CK_ULONG len = sizeof(out), back_len = sizeof(back);
+        CK_RV rv = p11->C_DigestInit(s, &sm3_mech);
+        if (rv == CKR_OK) rv = p11->C_DigestUpdate(s, msg, 100);
+        if (rv == CKR_OK) rv = p11->C_DigestUpdate(s, msg + 100, 100);
+        if (rv == CKR_OK) rv = p11->C_DigestFinal(s, out, &len);
+        if (rv != CKR_OK || len != 32 || memcmp(out, w->digest_want, 32)) w->failures++;
+        len = sizeof(out);
+        rv = crypt_one(s, w->key, &ctr_mech, true, msg, sizeof(msg), out, &len);
+        if (rv == CKR_OK) rv = crypt_one(s, w->key, &ctr_mech, false, out, len, back, &back_len);
+        if (rv != CKR_OK || memcmp(out, w->ct_want, sizeof(msg)) || back_len != sizeof(msg) ||
+            memcmp(back, msg, sizeof(msg)))
+            w->failures++;
+    }
+    p11->C_CloseSession(s);
+    return NULL;
+}
+
+static void test_sm3_and_sm4_run_concurrently_on_many_sessions(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_sm4(s, "sm4-threads", NULL, 0, &key), CKR_OK);
+    unsigned char msg[200], digest[64], ct[256];
+    memset(msg, 0x5a, sizeof(msg));
+    CK_ULONG len = sizeof(digest);
+    CHECK_RV(sm3(s, msg, sizeof(msg), digest, &len), CKR_OK);
+    CK_AES_CTR_PARAMS ctr = {64, {5}};
+    CK_MECHANISM ctr_mech = {CKM_CMK_SM4_CTR, &ctr, sizeof(ctr)};
+    len = sizeof(ct);
+    CHECK_RV(crypt_one(s, key, &ctr_mech, true, msg, sizeof(msg), ct, &len), CKR_OK);
+    struct gm_worker workers[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i] = (struct gm_worker){key, digest, ct, 0};
+        CHECK(pthread_create(&threads[i], NULL, gm_work, &workers[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(workers[i].failures == 0);
+    }
+    fixture_close(s);
+}
+
 static bool listed(const CK_MECHANISM_TYPE *list, CK_ULONG n, CK_MECHANISM_TYPE m, int *times)
 {
     *times = 0;
@@ -542,6 +623,7 @@ int main(int argc, char **argv)
         T(test_aes_ctr_on_software_key_matches_sp800_38a),
         T(test_sm4_envelope_opens_every_version_and_refuses_tampering),
         T(test_sm3_digest_gives_the_gbt32905_answers),
+        T(test_sm3_and_sm4_run_concurrently_on_many_sessions),
         T(test_mechanism_list_and_info_offer_sm4_sm3_and_aes_ctr),
         T(test_gm_mode_is_checked_and_leaves_generate_key_explicit),
 #undef T
