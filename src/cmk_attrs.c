@@ -117,8 +117,7 @@ static CK_RV answer_software(const struct cmk_record *rec, CK_ATTRIBUTE *a)
     switch (a->type) {
     case CKA_CLASS: return put_ulong(a, CKO_SECRET_KEY);
     case CKA_KEY_TYPE: return put_ulong(a, rec->key_type);
-    case CKA_VALUE_LEN:
-        return put_ulong(a, keyspec_secret_bytes(rec->key_spec));
+    case CKA_VALUE_LEN: return put_ulong(a, keyspec_secret_bytes(rec->key_spec));
     case CKA_KEY_GEN_MECHANISM:
         return put_ulong(a, rec->key_type == CKK_CMK_SM4 ? CKM_CMK_SM4_KEY_GEN : CKM_AES_KEY_GEN);
     case CKA_ENCRYPT:

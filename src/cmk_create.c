@@ -304,8 +304,8 @@ static CK_RV create_software(CK_SESSION_HANDLE session, const struct create_requ
                              struct cmk_record *rec, CK_MECHANISM_PTR mech,
                              CK_OBJECT_HANDLE_PTR key)
 {
-    CK_RV rv = soft_key_make(session, rec->row, rec->key_id, 1,
-                             keyspec_secret_bytes(req->spec.name));
+    CK_RV rv =
+        soft_key_make(session, rec->row, rec->key_id, 1, keyspec_secret_bytes(req->spec.name));
     if (rv != CKR_OK) {
         store_cmk_delete(module.store, rec->row);
         return rv;

@@ -44,7 +44,8 @@ static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct soft_slot *arena; /* ARENA_SIZE bytes, page-aligned, locked */
 static size_t arena_next;       /* round-robin victim when full */
 /* The modes cipher_locked knows: AES's (one cipher per key size) and SM4's (16 bytes). */
-static const char *const cipher_modes[] = {"GCM", "CBC", "ECB", "CTR", "SM4-ECB", "SM4-CBC", "SM4-CTR"};
+static const char *const cipher_modes[] = {"GCM",     "CBC",     "ECB",    "CTR",
+                                           "SM4-ECB", "SM4-CBC", "SM4-CTR"};
 #define CIPHER_MODES (sizeof(cipher_modes) / sizeof(cipher_modes[0]))
 static EVP_CIPHER *ciphers[CIPHER_MODES][3];
 
@@ -283,8 +284,10 @@ static const EVP_CIPHER *cipher_locked(const char *mode, size_t key_bytes)
     int k = key_bytes == 16 ? 0 : key_bytes == 24 ? 1 : 2;
     if (!ciphers[m][k]) {
         char name[24];
-        if (!strncmp(mode, "SM4-", 4)) snprintf(name, sizeof(name), "%s", mode);
-        else snprintf(name, sizeof(name), "AES-%zu-%s", key_bytes * 8, mode);
+        if (!strncmp(mode, "SM4-", 4))
+            snprintf(name, sizeof(name), "%s", mode);
+        else
+            snprintf(name, sizeof(name), "AES-%zu-%s", key_bytes * 8, mode);
         ciphers[m][k] = EVP_CIPHER_fetch(pubkey_libctx(), name, NULL);
     }
     return ciphers[m][k];
