@@ -458,8 +458,8 @@ static void test_sm3_digest_gives_the_gbt32905_answers(void)
     fixture_close(s);
 }
 
-/* Threads on sessions of their own, at once: SM3 in parts and SM4-CTR both ways on one
- * shared key; every result must be the single-threaded one. */
+/* Threads on sessions of their own, at once: SM3 in parts, SM4-CTR both ways and the SM4
+ * envelope on one shared key; every result must be the single-threaded one. */
 struct gm_worker {
     CK_OBJECT_HANDLE key;
     const unsigned char *digest_want, *ct_want;
@@ -492,6 +492,11 @@ static void *gm_work(void *arg)
         if (rv != CKR_OK || memcmp(out, w->ct_want, sizeof(msg)) || back_len != sizeof(msg) ||
             memcmp(back, msg, sizeof(msg)))
             w->failures++;
+        len = sizeof(out);
+        back_len = sizeof(back);
+        rv = envelope(s, w->key, true, "t", msg, 100, out, &len);
+        if (rv == CKR_OK) rv = envelope(s, w->key, false, "t", out, len, back, &back_len);
+        if (rv != CKR_OK || back_len != 100 || memcmp(back, msg, 100)) w->failures++;
     }
     p11->C_CloseSession(s);
     return NULL;
