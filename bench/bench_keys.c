@@ -107,10 +107,17 @@ static CK_RV keys_secret_make(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 				 key);
 }
 
+static CK_RV keys_aes_256_make(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			       const char *label, CK_ULONG level,
+			       CK_OBJECT_HANDLE *key)
+{
+	return keys_secret_make(fn, s, label, CKM_AES_KEY_GEN, 32, level, key);
+}
+
 CK_RV keys_aes_256_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			    const char *label, CK_OBJECT_HANDLE *key)
 {
-	return keys_secret_make(fn, s, label, CKM_AES_KEY_GEN, 32, 0, key);
+	return keys_aes_256_make(fn, s, label, 0, key);
 }
 
 int keys_pair_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,

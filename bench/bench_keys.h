@@ -34,12 +34,12 @@ int keys_pair_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 		     CK_OBJECT_HANDLE *priv, CK_OBJECT_HANDLE *pub);
 int keys_aes_256_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			const char *label, CK_OBJECT_HANDLE *key);
-/* The same with cmkp11's protection level SOFTWARE (fails on other modules). */
-int keys_aes_256_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
-				 CK_OBJECT_HANDLE *key);
 /* An SM4 key (cmkp11 only; SOFTWARE level, as SoftHSMv2 has no SM4). */
 int keys_sm4_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			     CK_OBJECT_HANDLE *key);
+/* The same with cmkp11's protection level SOFTWARE (fails on other modules). */
+int keys_aes_256_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+				 CK_OBJECT_HANDLE *key);
 int keys_objects_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			unsigned long n);
 void keys_objects_label(char *buf, size_t len, unsigned long i);
