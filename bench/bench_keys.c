@@ -113,12 +113,13 @@ CK_RV keys_rsa_2048_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 	return keys_pair_generate(fn, s, &mech, extra, 2, label, priv, pub);
 }
 
-static CK_RV keys_aes_256_make(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
-			       const char *label, CK_ULONG level,
-			       CK_OBJECT_HANDLE *key)
+/* A secret key of len bytes made by gen (AES-256, or cmkp11's SM4). */
+static CK_RV keys_secret_make(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			      const char *label, CK_MECHANISM_TYPE gen,
+			      CK_ULONG len, CK_ULONG level,
+			      CK_OBJECT_HANDLE *key)
 {
-	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
-	CK_ULONG len = 32;
+	CK_MECHANISM mech = { gen, NULL, 0 };
 	CK_ATTRIBUTE tmpl[] = {
 		{ CKA_CMK_PROTECTION_LEVEL, &level, sizeof(level) },
 		KEYS_ATTR_BOOL(CKA_TOKEN),
@@ -134,6 +135,13 @@ static CK_RV keys_aes_256_make(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 	return fn->C_GenerateKey(s, &mech, level ? tmpl : tmpl + 1,
 				 sizeof(tmpl) / sizeof(tmpl[0]) - (level ? 0 : 1),
 				 key);
+}
+
+static CK_RV keys_aes_256_make(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			       const char *label, CK_ULONG level,
+			       CK_OBJECT_HANDLE *key)
+{
+	return keys_secret_make(fn, s, label, CKM_AES_KEY_GEN, 32, level, key);
 }
 
 CK_RV keys_aes_256_generate(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
@@ -170,10 +178,12 @@ int keys_pair_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 	return 0;
 }
 
-/* Finds the AES key labelled label, or makes it at protection level (0 = none asked). */
-static int keys_aes_256_ensure_level(CK_FUNCTION_LIST_PTR fn,
-				     CK_SESSION_HANDLE s, const char *label,
-				     CK_ULONG level, CK_OBJECT_HANDLE *key)
+/* Finds the secret key labelled label, or makes it with gen and len at protection
+ * level (0 = none asked). */
+static int keys_secret_ensure_level(CK_FUNCTION_LIST_PTR fn,
+				    CK_SESSION_HANDLE s, const char *label,
+				    CK_MECHANISM_TYPE gen, CK_ULONG len,
+				    CK_ULONG level, CK_OBJECT_HANDLE *key)
 {
 	CK_ULONG n;
 	CK_RV rv;
@@ -183,7 +193,7 @@ static int keys_aes_256_ensure_level(CK_FUNCTION_LIST_PTR fn,
 		return -1;
 	if (n > 0)
 		return 0;
-	rv = keys_aes_256_make(fn, s, label, level, key);
+	rv = keys_secret_make(fn, s, label, gen, len, level, key);
 	if (rv != CKR_OK) {
 		p11_report(label, "C_GenerateKey", rv);
 		return -1;
@@ -194,14 +204,24 @@ static int keys_aes_256_ensure_level(CK_FUNCTION_LIST_PTR fn,
 int keys_aes_256_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			const char *label, CK_OBJECT_HANDLE *key)
 {
-	return keys_aes_256_ensure_level(fn, s, label, 0, key);
+	return keys_secret_ensure_level(fn, s, label, CKM_AES_KEY_GEN, 32, 0,
+					key);
 }
 
 int keys_aes_256_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 				 CK_OBJECT_HANDLE *key)
 {
-	return keys_aes_256_ensure_level(fn, s, KEYS_LABEL_AES_SOFTWARE,
-					 CMK_PROTECTION_SOFTWARE, key);
+	return keys_secret_ensure_level(fn, s, KEYS_LABEL_AES_SOFTWARE,
+					CKM_AES_KEY_GEN, 32,
+					CMK_PROTECTION_SOFTWARE, key);
+}
+
+int keys_sm4_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			     CK_OBJECT_HANDLE *key)
+{
+	return keys_secret_ensure_level(fn, s, KEYS_LABEL_SM4_SOFTWARE,
+					CKM_CMK_SM4_KEY_GEN, 16,
+					CMK_PROTECTION_SOFTWARE, key);
 }
 
 void keys_objects_label(char *buf, size_t len, unsigned long i)

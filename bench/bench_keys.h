@@ -14,6 +14,7 @@
 #define KEYS_LABEL_AES_SOFTWARE "bench-aes-256-software"
 #define KEYS_LABEL_EC_SOFTWARE "bench-ec-p256-software"
 #define KEYS_LABEL_SM2_SOFTWARE "bench-sm2-software"
+#define KEYS_LABEL_SM4_SOFTWARE "bench-sm4-software"
 #define KEYS_LABEL_MAX 64
 
 typedef CK_RV (*keys_pair_gen_fn)(CK_FUNCTION_LIST_PTR fn,
@@ -42,6 +43,9 @@ int keys_pair_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 		     CK_OBJECT_HANDLE *priv, CK_OBJECT_HANDLE *pub);
 int keys_aes_256_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 			const char *label, CK_OBJECT_HANDLE *key);
+/* An SM4 key (cmkp11 only; SOFTWARE level, as SoftHSMv2 has no SM4). */
+int keys_sm4_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
+			     CK_OBJECT_HANDLE *key);
 /* The same with cmkp11's protection level SOFTWARE (fails on other modules). */
 int keys_aes_256_software_ensure(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE s,
 				 CK_OBJECT_HANDLE *key);

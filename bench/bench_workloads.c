@@ -251,6 +251,30 @@ static int wl_aes_software_setup(struct wl_shared *sh)
 					    &sh->secret);
 }
 
+/* cmkp11's SM4 (SOFTWARE level): CBC over the same 4 KiB, no padding. */
+static int wl_sm4_software_setup(struct wl_shared *sh)
+{
+	return keys_sm4_software_ensure(sh->env->fn, sh->env->session,
+					&sh->secret);
+}
+
+static int wl_encrypt_sm4_cbc_op(struct bench_thread *t, unsigned long i)
+{
+	CK_FUNCTION_LIST_PTR fn = wl_fn(t);
+	unsigned char iv[16] = { 0 };
+	unsigned char out[BENCH_GCM_PLAIN_LEN];
+	CK_ULONG out_len = sizeof(out);
+	CK_MECHANISM mech = { CKM_CMK_SM4_CBC, iv, sizeof(iv) };
+
+	wl_gcm_iv(iv, t->index, i);
+	if (wl_check(t, "C_EncryptInit",
+		     fn->C_EncryptInit(t->session, &mech, t->sh->secret)))
+		return -1;
+	return wl_check(t, "C_Encrypt",
+			fn->C_Encrypt(t->session, (CK_BYTE_PTR)wl_plain,
+				      sizeof(wl_plain), out, &out_len));
+}
+
 static int wl_encrypt_op(struct bench_thread *t, unsigned long i)
 {
 	CK_FUNCTION_LIST_PTR fn = wl_fn(t);
@@ -482,6 +506,8 @@ static const struct workload wl_table[] = {
 	  wl_decrypt_op, NULL },
 	{ "encrypt-aes-gcm-4k-software", WL_NEEDS_SESSION | WL_CMKP11_ONLY,
 	  wl_aes_software_setup, wl_encrypt_op, NULL },
+	{ "encrypt-sm4-cbc-4k-software", WL_NEEDS_SESSION | WL_CMKP11_ONLY,
+	  wl_sm4_software_setup, wl_encrypt_sm4_cbc_op, NULL },
 	{ "keygen-aes-token", WL_NEEDS_SESSION, wl_keygen_setup,
 	  wl_keygen_aes_op, wl_keygen_cleanup },
 	{ "keygen-ec-p256-token", WL_NEEDS_SESSION, wl_keygen_setup,

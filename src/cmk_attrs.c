@@ -9,6 +9,7 @@
 #include "cmk_import.h"
 #include "cmkp11/cmkp11.h"
 #include "handles.h"
+#include "keyspec.h"
 #include "log.h"
 #include "module.h"
 #include "soft_pkey.h"
@@ -120,10 +121,11 @@ static CK_RV answer_software(const struct cmk_record *rec, unsigned kind, CK_ATT
     switch (a->type) {
     case CKA_CLASS: return put_ulong(a, CKO_SECRET_KEY);
     case CKA_KEY_TYPE: return put_ulong(a, rec->key_type);
-    case CKA_VALUE_LEN:
-        return put_ulong(a, strtoul(strchr(rec->key_spec, '_') + 1, NULL, 10) / 8);
+    case CKA_VALUE_LEN: return put_ulong(a, keyspec_secret_bytes(rec->key_spec));
     case CKA_KEY_GEN_MECHANISM:
-        return put_ulong(a, mac ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN);
+        return put_ulong(a, mac                             ? CKM_GENERIC_SECRET_KEY_GEN
+                            : rec->key_type == CKK_CMK_SM4 ? CKM_CMK_SM4_KEY_GEN
+                                                           : CKM_AES_KEY_GEN);
     case CKA_SIGN:
     case CKA_VERIFY: return cmk_attr_put(a, mac ? &t : &f, 1);
     case CKA_ENCRYPT:
@@ -274,7 +276,7 @@ static CK_RV apply_rotation(struct cmk_record *rec, const CK_ATTRIBUTE *a)
     if (a->type == CKA_CMK_ROTATION_ENABLED) {
         if (a->ulValueLen != sizeof(CK_BBOOL)) return CKR_ATTRIBUTE_VALUE_INVALID;
         bool on = *(CK_BBOOL *)a->pValue != CK_FALSE;
-        if (on && (rec->key_type != CKK_AES || rec->origin != CMK_ORIGIN_KMS)) {
+        if (on && (!keyspec_is_cipher_key(rec->key_type) || rec->origin != CMK_ORIGIN_KMS)) {
             log_warning("SetAttributeValue: key %s: automatic rotation is only for symmetric "
                         "keys of KMS origin (key spec %s)",
                         rec->key_id, rec->key_spec);

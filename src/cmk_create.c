@@ -309,12 +309,10 @@ static CK_RV create_software(CK_SESSION_HANDLE session, const struct create_requ
 {
     CK_RV rv;
     struct public_key pk = {0};
-    if (pub_key) {
+    if (pub_key)
         rv = soft_pkey_generate(&req->spec, pub_tmpl, pub_count, rec->row, rec->key_id, 1, &pk);
-    } else {
-        size_t bytes = strtoul(strchr(req->spec.name, '_') + 1, NULL, 10) / 8;
-        rv = soft_key_make(session, rec->row, rec->key_id, 1, bytes);
-    }
+    else
+        rv = soft_key_make(session, rec->row, rec->key_id, 1, keyspec_secret_bytes(req->spec.name));
     if (rv != CKR_OK) {
         store_cmk_delete(module.store, rec->row);
         return rv;

@@ -133,6 +133,7 @@ static CK_RV parse_metadata(struct create_request *req, const CK_ATTRIBUTE *a, C
     if (rv != CKR_OK) return rv;
     if ((x = find_either(a, na, b, nb, CKA_CMK_PROTECTION_LEVEL, &rv)) &&
         (rv = read_ulong_attr(x, "CKA_CMK_PROTECTION_LEVEL", &req->protection)) == CKR_OK) {
+        req->protection_given = true;
         if (req->protection != CMK_PROTECTION_HSM && req->protection != CMK_PROTECTION_SOFTWARE) {
             log_warning("CreateKey: CKA_CMK_PROTECTION_LEVEL must be CMK_PROTECTION_HSM or "
                         "CMK_PROTECTION_SOFTWARE");
@@ -215,7 +216,7 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
                        (req->usage == CMK_USAGE_GENERATE_VERIFY_MAC && hmac);
         if (!allowed) {
             log_warning("CreateKey: CKA_CMK_KEY_USAGE %lu is not allowed for key spec %s "
-                        "(AES: ENCRYPT_DECRYPT; EC: SIGN_VERIFY; RSA: one of the two; HMAC: "
+                        "(AES, SM4: ENCRYPT_DECRYPT; EC: SIGN_VERIFY; RSA: one of the two; HMAC: "
                         "GENERATE_VERIFY_MAC)",
                         req->usage, spec->name);
             return CKR_ATTRIBUTE_VALUE_INVALID;
@@ -319,7 +320,7 @@ static CK_RV check_rotation_allowed(struct create_request *req)
         return CKR_OK;
     }
     if (!req->rotation_enabled) return CKR_OK;
-    if (req->spec.key_type != CKK_AES || req->origin != CMK_ORIGIN_KMS) {
+    if (!keyspec_is_cipher_key(req->spec.key_type) || req->origin != CMK_ORIGIN_KMS) {
         log_warning("CreateKey: automatic rotation is only for symmetric encryption keys of "
                     "KMS origin; "
                     "key spec %s cannot rotate",
@@ -343,21 +344,27 @@ CK_RV cmk_request_check_quota(void)
     return CKR_OK;
 }
 
-/* SOFTWARE keys: AES (AES_128/192/256) and the pairs soft_pkey makes, of KMS origin.
- * The backend has no SM2 mechanisms: only the SOFTWARE level serves EC_SM2. */
-static CK_RV check_protection_allowed(const struct create_request *req)
+/* SOFTWARE keys: AES, SM4, HMAC up to 256 bits and the pairs soft_pkey makes, of KMS
+ * origin. The backend knows no SM mechanism (mapping a vendor HSM's own SM codes is not
+ * done yet), so an SM spec (SM4, EC_SM2) is SOFTWARE when no level is asked, and refused
+ * at level HSM, as the clouds refuse a spec a region cannot serve. */
+static CK_RV check_protection_allowed(struct create_request *req)
 {
-    if (req->spec.key_type == CKK_CMK_SM2 && req->protection != CMK_PROTECTION_SOFTWARE) {
-        log_warning("CreateKey: key spec EC_SM2: the backend has no SM2 mechanisms; only "
-                    "CKA_CMK_PROTECTION_LEVEL = CMK_PROTECTION_SOFTWARE can make it");
+    bool sm = req->spec.key_type == CKK_CMK_SM4 || req->spec.key_type == CKK_CMK_SM2;
+    if (sm && !req->protection_given) req->protection = CMK_PROTECTION_SOFTWARE;
+    if (sm && req->protection == CMK_PROTECTION_HSM) {
+        log_warning("CreateKey: key spec %s at CKA_CMK_PROTECTION_LEVEL HSM: the backend has "
+                    "no SM mechanisms; SM keys need CMK_PROTECTION_SOFTWARE",
+                    req->spec.name);
         return CKR_MECHANISM_INVALID;
     }
     if (req->protection != CMK_PROTECTION_SOFTWARE) return CKR_OK;
     bool mac = req->spec.key_type == CKK_GENERIC_SECRET &&
-               strtoul(strchr(req->spec.name, '_') + 1, NULL, 10) <= 8 * SOFT_MAX_KEY;
-    if ((req->spec.key_type != CKK_AES && !mac && !soft_pkey_spec_supported(req->spec.name)) ||
+               keyspec_secret_bytes(req->spec.name) <= SOFT_MAX_KEY;
+    if ((!keyspec_is_cipher_key(req->spec.key_type) && !mac &&
+         !soft_pkey_spec_supported(req->spec.name)) ||
         req->origin != CMK_ORIGIN_KMS) {
-        log_warning("CreateKey: protection level SOFTWARE is offered for key specs AES_*, "
+        log_warning("CreateKey: protection level SOFTWARE is offered for key specs AES_*, SM4, "
                     "HMAC_128..HMAC_256, RSA_2048/3072/4096, EC_P256/P384/P521/P256K and EC_SM2 "
                     "of KMS origin only "
                     "(asked: %s, origin %s)",

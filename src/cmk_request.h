@@ -21,6 +21,7 @@ struct create_request {
     const char *description;
     CK_ULONG description_len;
     CK_ULONG usage, origin, protection;
+    bool protection_given; /* CKA_CMK_PROTECTION_LEVEL was in the template */
     bool rotation_enabled;
     int64_t rotation_interval;
     struct cmk_tag *tags;

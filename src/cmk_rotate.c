@@ -13,6 +13,7 @@
 #include "cmk.h"
 #include "cmk_create.h"
 #include "cmkp11/cmkp11.h"
+#include "keyspec.h"
 #include "log.h"
 #include "module.h"
 #include "soft_key.h"
@@ -32,7 +33,7 @@ static bool claim_is_live(const struct cmk_record *rec)
  * versions), and imported material cannot be made anew. */
 static bool can_rotate(const struct cmk_record *rec)
 {
-    return rec->key_type == CKK_AES && rec->origin == CMK_ORIGIN_KMS;
+    return keyspec_is_cipher_key(rec->key_type) && rec->origin == CMK_ORIGIN_KMS;
 }
 
 /* Step 1: under the write lock, check the rules and claim version primary + 1.
@@ -89,7 +90,7 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
 {
     if (rec->protection == CMK_PROTECTION_SOFTWARE) /* a sealed row left by a crash is replaced */
         return soft_key_make(session, rec->row, rec->key_id, version,
-                             strtoul(strchr(rec->key_spec, '_') + 1, NULL, 10) / 8);
+                             keyspec_secret_bytes(rec->key_spec));
     unsigned char bid[CMK_BACKEND_ID_LEN];
     char label[80];
     cmk_backend_id(rec->key_id, version, bid);

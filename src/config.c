@@ -18,8 +18,8 @@
 struct parse_state {
     struct config *cfg;
     char dir[PATH_MAX]; /* relative paths in the file are relative to its folder */
-    char reason[200]; /* why the current entry failed */
-    char error[256];  /* the first failure, as reported */
+    char reason[200];   /* why the current entry failed */
+    char error[256];    /* the first failure, as reported */
 };
 
 static int set_string(char **field, const char *value)
@@ -74,8 +74,10 @@ static int handle_policy(struct parse_state *st, const char *name, const char *v
         return 0;
     }
     if (!strcmp(name, "usage_conflict")) {
-        if (!strcasecmp(value, "sign")) cfg->usage_conflict = USAGE_CONFLICT_PREFER_SIGN;
-        else if (!strcasecmp(value, "reject")) cfg->usage_conflict = USAGE_CONFLICT_REJECT;
+        if (!strcasecmp(value, "sign"))
+            cfg->usage_conflict = USAGE_CONFLICT_PREFER_SIGN;
+        else if (!strcasecmp(value, "reject"))
+            cfg->usage_conflict = USAGE_CONFLICT_REJECT;
         else {
             snprintf(st->reason, sizeof(st->reason), "must be 'sign' or 'reject'");
             return 0;
@@ -83,9 +85,10 @@ static int handle_policy(struct parse_state *st, const char *name, const char *v
         return 1;
     }
     if (!strcmp(name, "allow_immediate_destroy") || !strcmp(name, "cloud_specs_only") ||
-        !strcmp(name, "refuse_clear_import")) {
+        !strcmp(name, "refuse_clear_import") || !strcmp(name, "gm_mode")) {
         bool *field = name[0] == 'a'   ? &cfg->allow_immediate_destroy
                       : name[0] == 'c' ? &cfg->cloud_specs_only
+                      : name[0] == 'g' ? &cfg->gm_mode
                                        : &cfg->refuse_clear_import;
         if (parse_bool(value, field)) return 1;
         snprintf(st->reason, sizeof(st->reason), "must be true or false");
@@ -196,10 +199,12 @@ int config_load_file(struct config *cfg, const char *path)
     }
 
     const char *missing = NULL;
-    if (!cfg->backend_module) missing = "[backend] module";
+    if (!cfg->backend_module)
+        missing = "[backend] module";
     else if (!cfg->backend_token_label && !cfg->backend_token_serial)
         missing = "[backend] token_label (or token_serial)";
-    else if (!cfg->store_path) missing = "[token] store";
+    else if (!cfg->store_path)
+        missing = "[token] store";
     if (missing) {
         log_error("config %s: required key %s is missing", path, missing);
         config_free(cfg);

@@ -23,6 +23,8 @@ struct config {
     bool refuse_clear_import;                 /* [policy] refuse_clear_import */
     unsigned long max_keys;                   /* [policy] max_keys, 0 = no quota */
     bool import_oaep_decode_in_module;        /* [import] oaep_decode_in_module */
+    bool gm_mode; /* [policy] gm_mode: SM4 is cmkctl's default symmetric spec (the module's
+                     C_GenerateKey stays explicit) */
 };
 
 /* Reads the file named by CMKP11_CONF, else the installed default. On failure

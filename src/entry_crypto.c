@@ -5,6 +5,7 @@
 #include "entry.h"
 #include "handles.h"
 #include "soft_crypt.h"
+#include "soft_digest.h"
 #include "soft_mac.h"
 #include "soft_sign.h"
 #include "vendor_crypto.h"
@@ -66,9 +67,6 @@ FORWARD_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
         FORWARD(func, session, part, part_len);                                                      \
     }
 
-FORWARD_IN_OUT(C_Digest)
-FORWARD_UPDATE(C_DigestUpdate)
-FORWARD_FINAL(C_DigestFinal)
 FORWARD_IN_OUT(C_SignRecover)
 FORWARD_IN_OUT(C_VerifyRecover)
 FORWARD_IN_OUT(C_DigestEncryptUpdate)
@@ -76,14 +74,60 @@ FORWARD_IN_OUT(C_DecryptDigestUpdate)
 FORWARD_IN_OUT(C_SignEncryptUpdate)
 FORWARD_IN_OUT(C_DecryptVerifyUpdate)
 
+/* Digests: SM3 runs in the module (soft_digest.h); the rest is the backend's. */
+static struct vendor_op *digest_op(CK_SESSION_HANDLE session)
+{
+    return vendor_op_any() ? vendor_op_get_digest(session) : NULL;
+}
+
 CK_EXPORT CK_RV C_DigestInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech)
 {
-    FORWARD(C_DigestInit, session, mech);
+    ENTRY_BEGIN("C_DigestInit");
+    if (digest_op(session)) {
+        if (mech) ENTRY_RETURN("C_DigestInit", CKR_OPERATION_ACTIVE);
+        vendor_op_end_digest(session); /* a NULL mechanism cancels (PKCS#11 3.0) */
+        ENTRY_RETURN("C_DigestInit", CKR_OK);
+    }
+    if (mech && mech->mechanism == CKM_CMK_SM3)
+        ENTRY_RETURN("C_DigestInit", soft_digest_init(session, mech));
+    ENTRY_RETURN("C_DigestInit", module.be.fn->C_DigestInit(session, mech));
+}
+
+CK_EXPORT CK_RV C_Digest(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,
+                         CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    ENTRY_BEGIN("C_Digest");
+    struct vendor_op *op = digest_op(session);
+    if (op) ENTRY_RETURN("C_Digest", soft_digest(session, op, in, in_len, out, out_len));
+    ENTRY_RETURN("C_Digest", module.be.fn->C_Digest(session, in, in_len, out, out_len));
+}
+
+CK_EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)
+{
+    ENTRY_BEGIN("C_DigestUpdate");
+    struct vendor_op *op = digest_op(session);
+    if (op) ENTRY_RETURN("C_DigestUpdate", soft_digest_update(session, op, part, part_len));
+    ENTRY_RETURN("C_DigestUpdate", module.be.fn->C_DigestUpdate(session, part, part_len));
+}
+
+CK_EXPORT CK_RV C_DigestFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    ENTRY_BEGIN("C_DigestFinal");
+    struct vendor_op *op = digest_op(session);
+    if (op) ENTRY_RETURN("C_DigestFinal", soft_digest_final(session, op, out, out_len));
+    ENTRY_RETURN("C_DigestFinal", module.be.fn->C_DigestFinal(session, out, out_len));
 }
 
 CK_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
 {
     ENTRY_BEGIN("C_DigestKey");
+    if (digest_op(session)) {
+        /* No key value ever reaches the module's SM3 (CMK material never leaves its
+         * place); the running digest is left as it was. */
+        log_warning("C_DigestKey: not offered with CKM_CMK_SM3 (the module never sees key "
+                    "values)");
+        ENTRY_RETURN("C_DigestKey", CKR_KEY_INDIGESTIBLE);
+    }
     CK_RV rv = CKR_OK;
     if (handle_is_cmk(key)) rv = cmk_resolve_for_use(session, key, CMK_USE_DIGEST, &key);
     if (rv == CKR_OK) rv = module.be.fn->C_DigestKey(session, key);

@@ -1,8 +1,10 @@
 /* entry_general.c - library, slot and token functions. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "entry.h"
+#include "mech_extra.h"
 #include "soft_sign.h"
 
 #define LIBRARY_DESCRIPTION "cmkp11 cloud-KMS CMK layer"
@@ -156,8 +158,7 @@ static bool backend_has_gcm(void)
     return module.be.fn->C_GetMechanismInfo(module.be.slot, CKM_AES_GCM, &info) == CKR_OK;
 }
 
-CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list,
-                                   CK_ULONG_PTR count)
+CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
 {
     ENTRY_BEGIN("C_GetMechanismList");
     if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
@@ -165,20 +166,24 @@ CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list,
     CK_ULONG n = 0;
     CK_RV rv = module.be.fn->C_GetMechanismList(module.be.slot, NULL, &n);
     if (rv != CKR_OK) ENTRY_RETURN("C_GetMechanismList", rv);
-    CK_ULONG gcm = backend_has_gcm() ? 1 : 0;
-    CK_ULONG ours = gcm + SOFT_SIGN_SM2_MECHANISMS;
-    if (!list) {
-        *count = n + ours;
-        ENTRY_RETURN("C_GetMechanismList", CKR_OK);
+    /* The backend's list, then ours that it lacks: gathered first, so the count is
+     * exact before the client's buffer is judged. */
+    CK_MECHANISM_TYPE *all =
+        malloc((n + MECH_EXTRA_MAX + SOFT_SIGN_SM2_MECHANISMS + 1) * sizeof(*all));
+    if (!all) ENTRY_RETURN("C_GetMechanismList", CKR_HOST_MEMORY);
+    rv = module.be.fn->C_GetMechanismList(module.be.slot, all, &n);
+    if (rv == CKR_OK) {
+        if (backend_has_gcm()) all[n++] = CKM_CMK_ENVELOPE;
+        n = mech_extra_merge(all, n);
+        soft_sign_sm2_mechanisms(all + n);
+        n += SOFT_SIGN_SM2_MECHANISMS;
+        if (list && *count < n)
+            rv = CKR_BUFFER_TOO_SMALL;
+        else if (list)
+            memcpy(list, all, n * sizeof(*all));
+        *count = n;
     }
-    if (*count < n + ours) {
-        *count = n + ours;
-        ENTRY_RETURN("C_GetMechanismList", CKR_BUFFER_TOO_SMALL);
-    }
-    rv = module.be.fn->C_GetMechanismList(module.be.slot, list, &n);
-    if (rv == CKR_OK && gcm) list[n] = CKM_CMK_ENVELOPE;
-    if (rv == CKR_OK) soft_sign_sm2_mechanisms(list + n + gcm);
-    if (rv == CKR_OK) *count = n + ours;
+    free(all);
     ENTRY_RETURN("C_GetMechanismList", rv);
 }
 
@@ -195,10 +200,12 @@ CK_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
         info->flags = CKF_ENCRYPT | CKF_DECRYPT;
         ENTRY_RETURN("C_GetMechanismInfo", CKR_OK);
     }
-    if (info && soft_sign_sm2_mechanism_info(type, info))
-        ENTRY_RETURN("C_GetMechanismInfo", CKR_OK);
-    ENTRY_RETURN("C_GetMechanismInfo",
-                 module.be.fn->C_GetMechanismInfo(module.be.slot, type, info));
+    if (!info) ENTRY_RETURN("C_GetMechanismInfo", CKR_ARGUMENTS_BAD);
+    if (soft_sign_sm2_mechanism_info(type, info)) ENTRY_RETURN("C_GetMechanismInfo", CKR_OK);
+    /* The backend's answer where it has one (AES-CTR on HSM keys), else ours. */
+    CK_RV rv = module.be.fn->C_GetMechanismInfo(module.be.slot, type, info);
+    if (rv == CKR_MECHANISM_INVALID) rv = mech_extra_info(type, info);
+    ENTRY_RETURN("C_GetMechanismInfo", rv);
 }
 
 CK_EXPORT CK_RV C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,

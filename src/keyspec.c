@@ -6,6 +6,7 @@
 #include <openssl/asn1.h>
 #include <openssl/objects.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmkp11/cmkp11.h"
@@ -70,6 +71,21 @@ static CK_RV spec_aes(const CK_ATTRIBUTE *tmpl, CK_ULONG n, struct keyspec *out)
     return CKR_OK;
 }
 
+/* SM4 has one size: CKA_VALUE_LEN may be left out, and if given must be 16. */
+static CK_RV spec_sm4(const CK_ATTRIBUTE *tmpl, CK_ULONG n, struct keyspec *out)
+{
+    CK_ULONG len = 16;
+    enum attr_read r = attr_get_ulong(tmpl, n, CKA_VALUE_LEN, &len);
+    if (r == ATTR_BAD || len != 16) {
+        log_warning("CreateKey: CKA_VALUE_LEN must be 16 for SM4 (or left out)");
+        return r == ATTR_BAD ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_KEY_SIZE_RANGE;
+    }
+    snprintf(out->name, sizeof(out->name), "SM4");
+    out->key_type = CKK_CMK_SM4;
+    out->symmetric = out->cloud_spec = true;
+    return CKR_OK;
+}
+
 static CK_RV spec_hmac(const CK_ATTRIBUTE *tmpl, CK_ULONG n, struct keyspec *out)
 {
     CK_ULONG len;
@@ -122,8 +138,10 @@ static CK_RV spec_ec(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_ULONG 
             return CKR_OK;
         }
     }
-    if (!strcmp(sn, "ED25519") || !strcmp(sn, "ED448")) snprintf(out->name, sizeof(out->name), "%s", sn);
-    else snprintf(out->name, sizeof(out->name), "EC_%s", sn);
+    if (!strcmp(sn, "ED25519") || !strcmp(sn, "ED448"))
+        snprintf(out->name, sizeof(out->name), "%s", sn);
+    else
+        snprintf(out->name, sizeof(out->name), "EC_%s", sn);
     return CKR_OK;
 }
 
@@ -150,6 +168,7 @@ CK_RV keyspec_from_request(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_
     CK_RV rv;
     switch (mech) {
     case CKM_AES_KEY_GEN: rv = spec_aes(tmpl, n, out); break;
+    case CKM_CMK_SM4_KEY_GEN: rv = spec_sm4(tmpl, n, out); break;
     case CKM_GENERIC_SECRET_KEY_GEN: rv = spec_hmac(tmpl, n, out); break;
     case CKM_RSA_PKCS_KEY_PAIR_GEN:
     case CKM_RSA_X9_31_KEY_PAIR_GEN: rv = spec_rsa(tmpl, n, out); break;
@@ -157,8 +176,8 @@ CK_RV keyspec_from_request(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_
     case CKM_EC_EDWARDS_KEY_PAIR_GEN: rv = spec_ec(mech, tmpl, n, out); break;
     case CKM_CMK_SM2_KEY_PAIR_GEN: rv = spec_sm2(tmpl, n, out); break;
     default:
-        log_warning("CreateKey: mechanism 0x%lx makes no CMK key spec (AES, generic secret, "
-                    "RSA, EC and EdDSA can); use CKA_TOKEN=FALSE for a plain session key",
+        log_warning("CreateKey: mechanism 0x%lx makes no CMK key spec (AES, SM4, generic "
+                    "secret, RSA, EC and EdDSA can); use CKA_TOKEN=FALSE for a plain session key",
                     mech);
         return CKR_MECHANISM_INVALID;
     }
@@ -174,3 +193,13 @@ CK_RV keyspec_from_request(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_
     }
     return CKR_OK;
 }
+
+size_t keyspec_secret_bytes(const char *spec)
+{
+    if (!strcmp(spec, "SM4")) return 16;
+    const char *size = strchr(spec, '_');
+    if (!size || (strncmp(spec, "AES_", 4) && strncmp(spec, "HMAC_", 5))) return 0;
+    return strtoul(size + 1, NULL, 10) / 8;
+}
+
+bool keyspec_is_cipher_key(CK_KEY_TYPE type) { return type == CKK_AES || type == CKK_CMK_SM4; }

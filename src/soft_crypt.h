@@ -14,8 +14,9 @@
 
 /* Is handle a CMK of protection level SOFTWARE? */
 bool soft_crypt_is_soft(CK_OBJECT_HANDLE handle);
-/* C_EncryptInit / C_DecryptInit on a SOFTWARE key: CKM_AES_GCM, CKM_AES_CBC_PAD,
- * CKM_AES_CBC, CKM_AES_ECB. */
+/* C_EncryptInit / C_DecryptInit on a SOFTWARE key: on AES keys CKM_AES_GCM,
+ * CKM_AES_CBC_PAD, CKM_AES_CBC, CKM_AES_ECB, CKM_AES_CTR; on SM4 keys CKM_CMK_SM4_ECB,
+ * _CBC, _CBC_PAD, _CTR. A mechanism of the other key type: CKR_KEY_TYPE_INCONSISTENT. */
 CK_RV soft_crypt_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
                       bool encrypt);
 /* Runs the op over in (single-part) or its buffer (in == NULL: at Final). */
@@ -27,5 +28,10 @@ CK_RV soft_crypt_gcm(CK_SESSION_HANDLE session, const struct cmk_live *key, unsi
                      bool encrypt, const unsigned char *iv, size_t iv_len, const unsigned char *aad,
                      size_t aad_len, size_t tag_len, const unsigned char *in, size_t in_len,
                      CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+/* Raw SM4-ECB encryption of whole blocks under one version of a SOFTWARE SM4 key: the
+ * envelope derives its keys with it (the material itself never leaves soft_key). */
+CK_RV soft_crypt_sm4_ecb(CK_SESSION_HANDLE session, const struct cmk_live *key,
+                         unsigned long version, const unsigned char *in, size_t len,
+                         unsigned char *out);
 
 #endif

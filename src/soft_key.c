@@ -46,7 +46,11 @@ struct soft_slot {
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct soft_slot *arena; /* ARENA_SIZE bytes, page-aligned, locked */
 static size_t arena_next;       /* round-robin victim when full */
-static EVP_CIPHER *ciphers[3][3];
+/* The modes cipher_locked knows: AES's (one cipher per key size) and SM4's (16 bytes). */
+static const char *const cipher_modes[] = {"GCM",     "CBC",     "ECB",    "CTR",
+                                           "SM4-ECB", "SM4-CBC", "SM4-CTR"};
+#define CIPHER_MODES (sizeof(cipher_modes) / sizeof(cipher_modes[0]))
+static EVP_CIPHER *ciphers[CIPHER_MODES][3];
 
 /* Key pairs: one version's private key, decoded from its PKCS#8 into OpenSSL's secure
  * heap (locked, left out of core dumps). */
@@ -351,16 +355,22 @@ static CK_RV material_locked(int64_t row, const char *key_id, unsigned long vers
     return CKR_OK;
 }
 
-/* The AES cipher of a mode for a key of key_bytes, fetched once from the module's own
- * library context (never the default: a host using the pkcs11 provider could recurse).
- * Under arena_lock. */
+/* The cipher of a mode (AES, or SM4 when the mode says so) for a key of key_bytes, fetched
+ * once from the module's own library context (never the default: a host using the
+ * pkcs11 provider could recurse). Under arena_lock. */
 static const EVP_CIPHER *cipher_locked(const char *mode, size_t key_bytes)
 {
-    int m = !strcmp(mode, "GCM") ? 0 : !strcmp(mode, "CBC") ? 1 : 2;
+    size_t m = 0;
+    while (m < CIPHER_MODES && strcmp(mode, cipher_modes[m]))
+        m++;
+    if (m == CIPHER_MODES) return NULL;
     int k = key_bytes == 16 ? 0 : key_bytes == 24 ? 1 : 2;
     if (!ciphers[m][k]) {
         char name[24];
-        snprintf(name, sizeof(name), "AES-%zu-%s", key_bytes * 8, mode);
+        if (!strncmp(mode, "SM4-", 4))
+            snprintf(name, sizeof(name), "%s", mode);
+        else
+            snprintf(name, sizeof(name), "AES-%zu-%s", key_bytes * 8, mode);
         ciphers[m][k] = EVP_CIPHER_fetch(pubkey_libctx(), name, NULL);
     }
     return ciphers[m][k];
@@ -533,7 +543,7 @@ void soft_key_cleanup(void)
     arena_next = 0;
     EVP_MAC_free(hmac);
     hmac = NULL;
-    for (int m = 0; m < 3; m++)
+    for (size_t m = 0; m < CIPHER_MODES; m++)
         for (int k = 0; k < 3; k++) {
             EVP_CIPHER_free(ciphers[m][k]);
             ciphers[m][k] = NULL;

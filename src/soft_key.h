@@ -38,7 +38,8 @@ bool soft_key_secure_heap_ready(void);
  * EVP_PKEY_free. CKR_DEVICE_ERROR as for soft_key_cipher_init. */
 CK_RV soft_key_pkey(int64_t row, const char *key_id, unsigned long version, EVP_PKEY **out);
 
-/* Initialises ctx for AES in mode ("GCM", "CBC", "ECB") under one version's material
+/* Initialises ctx for AES in mode ("GCM", "CBC", "ECB", "CTR") or SM4 ("SM4-ECB",
+ * "SM4-CBC", "SM4-CTR") under one version's material
  * (unsealed if this process has not yet), with the cipher fetched once from the module's
  * own OpenSSL library context. CKR_DEVICE_ERROR, with a log line, when the sealed
  * material is missing or fails authentication, or the master key is missing. */

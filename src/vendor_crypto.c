@@ -1,6 +1,7 @@
 /* vendor_crypto.c - envelope encryption and version fallback, composed from the
  * backend's own AES-GCM for HSM keys (key material never leaves the backend), and from
- * the in-process AES-GCM of soft_crypt for SOFTWARE keys; the same byte format. */
+ * the in-process AES-GCM of soft_crypt for SOFTWARE keys; the same byte format. SM4 keys
+ * (always SOFTWARE) seal in format 0x02, SM4-CTR then HMAC-SM3 (envelope_sm4.h). */
 #include "vendor_crypto.h"
 
 #include <stdlib.h>
@@ -8,7 +9,9 @@
 
 #include "cmk.h"
 #include "cmkp11/cmkp11.h"
+#include "envelope_sm4.h"
 #include "handles.h"
+#include "keyspec.h"
 #include "log.h"
 #include "module.h"
 #include "soft_crypt.h"
@@ -54,7 +57,7 @@ CK_RV envelope_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_
     if (rv == CKR_OK && facts.protection != CMK_PROTECTION_SOFTWARE)
         rv = cmk_resolve_version_for_use(session, key, handle_version(key), use, &material, NULL);
     if (rv != CKR_OK) return rv;
-    if (facts.key_type != CKK_AES) return CKR_KEY_TYPE_INCONSISTENT;
+    if (!keyspec_is_cipher_key(facts.key_type)) return CKR_KEY_TYPE_INCONSISTENT;
     struct vendor_op op = {.kind = encrypt ? VOP_ENVELOPE_ENCRYPT : VOP_ENVELOPE_DECRYPT,
                            .key = key};
     if (params && mech->ulParameterLen && params->ulAADLen) {
@@ -65,13 +68,34 @@ CK_RV envelope_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_
     return vendor_op_begin(session, &op);
 }
 
-/* GCM with header || caller AAD as authenticated data: in the backend under material,
- * or in-process for a SOFTWARE key (facts). */
-static CK_RV gcm_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
-                      const struct cmk_live *facts, unsigned long version, bool encrypt,
-                      unsigned char *iv, const unsigned char *header, const struct vendor_op *op,
-                      CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+/* The envelope's format for a key type: SM4's or AES-GCM's. */
+static unsigned char format_for(CK_KEY_TYPE type)
 {
+    return type == CKK_CMK_SM4 ? ENVELOPE_FORMAT_SM4 : ENVELOPE_FORMAT;
+}
+
+/* SM4: encrypt-then-MAC in-process; *out_len is checked by the caller. */
+static CK_RV sm4_call(CK_SESSION_HANDLE session, const struct cmk_live *facts,
+                      unsigned long version, bool encrypt, const unsigned char *header,
+                      const struct vendor_op *op, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
+                      CK_ULONG_PTR out_len)
+{
+    CK_RV rv = envelope_sm4_run(session, facts, version, encrypt, header, op->aad, op->aad_len, in,
+                                in_len, out);
+    if (rv == CKR_OK) *out_len = encrypt ? in_len + ENVELOPE_MAC_LEN : in_len - ENVELOPE_MAC_LEN;
+    return rv;
+}
+
+/* The body under the header: SM4 keys by sm4_call; else GCM with header || caller AAD as
+ * authenticated data, in the backend under material, or in-process for a SOFTWARE key
+ * (facts). */
+static CK_RV body_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
+                       const struct cmk_live *facts, unsigned long version, bool encrypt,
+                       unsigned char *iv, const unsigned char *header, const struct vendor_op *op,
+                       CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    if (facts->key_type == CKK_CMK_SM4)
+        return sm4_call(session, facts, version, encrypt, header, op, in, in_len, out, out_len);
     size_t aad_len = ENVELOPE_HEADER_LEN + op->aad_len;
     unsigned char *aad = malloc(aad_len);
     if (!aad) return CKR_HOST_MEMORY;
@@ -83,8 +107,8 @@ static CK_RV gcm_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
         free(aad);
         return rv;
     }
-    CK_GCM_PARAMS gcm = {iv, ENVELOPE_IV_LEN, ENVELOPE_IV_LEN * 8, aad, aad_len,
-                         ENVELOPE_TAG_LEN * 8};
+    CK_GCM_PARAMS gcm = {iv,  ENVELOPE_IV_LEN, ENVELOPE_IV_LEN * 8,
+                         aad, aad_len,         ENVELOPE_TAG_LEN * 8};
     CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
     CK_RV rv = encrypt ? module.be.fn->C_EncryptInit(session, &mech, material)
                        : module.be.fn->C_DecryptInit(session, &mech, material);
@@ -98,7 +122,11 @@ static CK_RV gcm_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
 static CK_RV envelope_seal(CK_SESSION_HANDLE session, struct vendor_op *op, CK_BYTE_PTR in,
                            CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-    CK_ULONG need = ENVELOPE_HEADER_LEN + in_len + ENVELOPE_TAG_LEN;
+    struct cmk_live facts;
+    CK_RV rv = cmk_check_use(session, op->key, 0, CMK_USE_ENCRYPT, &facts);
+    if (rv != CKR_OK) return rv;
+    struct envelope_header h = {.format = format_for(facts.key_type)};
+    CK_ULONG need = ENVELOPE_HEADER_LEN + in_len + envelope_tag_len(h.format);
     if (!out) {
         *out_len = need;
         return CKR_OK;
@@ -108,12 +136,9 @@ static CK_RV envelope_seal(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
         return CKR_BUFFER_TOO_SMALL;
     }
     CK_OBJECT_HANDLE material = CK_INVALID_HANDLE;
-    struct cmk_live facts;
-    CK_RV rv = cmk_check_use(session, op->key, 0, CMK_USE_ENCRYPT, &facts);
-    if (rv == CKR_OK && facts.protection != CMK_PROTECTION_SOFTWARE)
+    if (facts.protection != CMK_PROTECTION_SOFTWARE)
         rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_ENCRYPT, &material, NULL);
     if (rv != CKR_OK) return rv;
-    struct envelope_header h;
     util_uuid_bytes(facts.key_id, h.key_id);
     h.version = facts.primary_version;
     /* A fresh IV from the HSM's generator for every message. */
@@ -125,8 +150,8 @@ static CK_RV envelope_seal(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
     envelope_write(saved, &h);
     memcpy(out, saved, sizeof(saved));
     CK_ULONG body = *out_len - ENVELOPE_HEADER_LEN;
-    rv = gcm_call(session, material, &facts, facts.primary_version, true, iv, saved, op, in,
-                  in_len, out + ENVELOPE_HEADER_LEN, &body);
+    rv = body_call(session, material, &facts, facts.primary_version, true, iv, saved, op, in,
+                   in_len, out + ENVELOPE_HEADER_LEN, &body);
     if (rv == CKR_OK) *out_len = ENVELOPE_HEADER_LEN + body;
     return rv;
 }
@@ -152,6 +177,11 @@ static CK_RV envelope_open(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
         log_warning("envelope: the ciphertext names another key than %s", facts.key_id);
         return CKR_ENCRYPTED_DATA_INVALID;
     }
+    if (h.format != format_for(facts.key_type)) {
+        log_warning("envelope: format 0x%02x is not the format of key %s (0x%02x)", h.format,
+                    facts.key_id, format_for(facts.key_type));
+        return CKR_ENCRYPTED_DATA_INVALID;
+    }
     unsigned long version = h.version;
     if (version > facts.primary_version) {
         log_warning("envelope: key %s has no version %lu", facts.key_id, version);
@@ -170,8 +200,8 @@ static CK_RV envelope_open(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
                                          NULL);
         if (rv != CKR_OK) return rv;
     }
-    rv = gcm_call(session, material, &facts, version, false, h.iv, in, op, in + ENVELOPE_HEADER_LEN,
-                  in_len - ENVELOPE_HEADER_LEN, out, out_len);
+    rv = body_call(session, material, &facts, version, false, h.iv, in, op,
+                   in + ENVELOPE_HEADER_LEN, in_len - ENVELOPE_HEADER_LEN, out, out_len);
     if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) {
         log_warning("envelope: key %s version %lu: authentication failed (0x%lx)", facts.key_id,
                     version, rv);
@@ -184,8 +214,8 @@ CK_RV gcm_fallback_begin(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OB
 {
     const CK_GCM_PARAMS *gcm = mech->pParameter;
     if (!gcm || mech->ulParameterLen != sizeof(*gcm)) return CKR_OK; /* the backend judged it */
-    struct vendor_op op = {.kind = VOP_GCM_FALLBACK, .key = key,
-                           .iv_bits = gcm->ulIvBits, .tag_bits = gcm->ulTagBits};
+    struct vendor_op op = {
+        .kind = VOP_GCM_FALLBACK, .key = key, .iv_bits = gcm->ulIvBits, .tag_bits = gcm->ulTagBits};
     op.iv = dup_bytes(gcm->pIv, gcm->ulIvLen);
     op.iv_len = gcm->ulIvLen;
     op.aad = dup_bytes(gcm->pAAD, gcm->ulAADLen);
@@ -231,8 +261,9 @@ CK_RV vendor_encrypt(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, 
                      CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
     if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
-    CK_RV rv = op->kind == VOP_SOFT_ENCRYPT ? soft_crypt_run(s, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len)
-                                            : envelope_seal(s, op, in, in_len, out, out_len);
+    CK_RV rv = op->kind == VOP_SOFT_ENCRYPT
+                   ? soft_crypt_run(s, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len)
+                   : envelope_seal(s, op, in, in_len, out, out_len);
     if (!operation_continues(rv, out)) vendor_op_end(s, true);
     return rv;
 }
@@ -252,8 +283,9 @@ CK_RV vendor_encrypt_final(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PT
                            CK_ULONG_PTR out_len)
 {
     if (!out_len) return CKR_ARGUMENTS_BAD;
-    CK_RV rv = op->kind == VOP_SOFT_ENCRYPT ? soft_crypt_run(s, op, NULL, 0, out, out_len)
-                                            : envelope_seal(s, op, op->buffer, op->buffer_len, out, out_len);
+    CK_RV rv = op->kind == VOP_SOFT_ENCRYPT
+                   ? soft_crypt_run(s, op, NULL, 0, out, out_len)
+                   : envelope_seal(s, op, op->buffer, op->buffer_len, out, out_len);
     if (!operation_continues(rv, out)) vendor_op_end(s, true);
     return rv;
 }
@@ -294,8 +326,9 @@ CK_RV vendor_decrypt_final(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PT
         return module.be.fn->C_DecryptFinal(s, out, out_len);
     }
     if (!out_len) return CKR_ARGUMENTS_BAD;
-    CK_RV rv = op->kind == VOP_SOFT_DECRYPT ? soft_crypt_run(s, op, NULL, 0, out, out_len)
-                                            : envelope_open(s, op, op->buffer, op->buffer_len, out, out_len);
+    CK_RV rv = op->kind == VOP_SOFT_DECRYPT
+                   ? soft_crypt_run(s, op, NULL, 0, out, out_len)
+                   : envelope_open(s, op, op->buffer, op->buffer_len, out, out_len);
     if (!operation_continues(rv, out)) vendor_op_end(s, false);
     return rv;
 }

@@ -1,6 +1,7 @@
 /* vendor_op.c - per-session state of the operations cmkp11 runs itself. */
 #include "vendor_op.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ static enum vendor_op_slot slot_of_kind(enum vendor_op_kind kind)
     case VOP_MAC_SIGN: return VOP_SLOT_SIGN;
     case VOP_PKEY_VERIFY:
     case VOP_MAC_VERIFY: return VOP_SLOT_VERIFY;
+    case VOP_DIGEST_SM3: return VOP_SLOT_DIGEST;
     default: return VOP_SLOT_DECRYPT;
     }
 }
@@ -42,6 +44,7 @@ static void op_free(struct vendor_op *op)
 {
     free(op->aad);
     free(op->iv);
+    EVP_MD_CTX_free(op->md_ctx);
     if (op->buffer) {
         /* Plaintext passed through here: do not leave it in freed memory. */
         memset(op->buffer, 0, op->buffer_len);
@@ -49,10 +52,7 @@ static void op_free(struct vendor_op *op)
     }
 }
 
-static struct op_entry **slot_of(CK_SESSION_HANDLE s)
-{
-    return &buckets[s % OP_BUCKETS];
-}
+static struct op_entry **slot_of(CK_SESSION_HANDLE s) { return &buckets[s % OP_BUCKETS]; }
 
 static void remove_locked(CK_SESSION_HANDLE session, enum vendor_op_slot slot)
 {
@@ -114,10 +114,17 @@ void vendor_op_end(CK_SESSION_HANDLE session, bool encrypt)
     vendor_op_end_slot(session, crypt_slot(encrypt));
 }
 
+struct vendor_op *vendor_op_get_digest(CK_SESSION_HANDLE session)
+{
+    return vendor_op_get_slot(session, VOP_SLOT_DIGEST);
+}
+
+void vendor_op_end_digest(CK_SESSION_HANDLE session) { vendor_op_end_slot(session, VOP_SLOT_DIGEST); }
+
 void vendor_op_end_session(CK_SESSION_HANDLE session)
 {
     pthread_mutex_lock(&op_lock);
-    for (int slot = VOP_SLOT_DECRYPT; slot <= VOP_SLOT_VERIFY; slot++)
+    for (int slot = VOP_SLOT_DECRYPT; slot <= VOP_SLOT_DIGEST; slot++)
         remove_locked(session, (enum vendor_op_slot)slot);
     pthread_mutex_unlock(&op_lock);
 }

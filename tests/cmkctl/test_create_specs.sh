@@ -71,14 +71,7 @@ expect_eq "alias/ prefix stripped" 'd["KeyMetadata"]["Alias"]' prefixed
 expect_eq "a pair's URI names the private key" \
     "'type=private' in d['KeyMetadata']['Pkcs11']['Uri']" True
 
-ctl create-key --key-usage ASYMMETRIC_DECRYPT_SM2
-expect_error "SM2 usage" UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion 4
-ctl create-key --key-usage ASYMMETRIC_SIGN_VERIFY_SM2
-expect_error "SM2 sign usage" UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion 4
-ctl create-key --key-spec Aliyun_SM4
-expect_error "SM4 spec" UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion 4
-ctl create-key --key-spec EC_SM2
-expect_error "SM2 spec" UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion 4
+# The GM/T specs (SM4, EC_SM2) have their own test: test_gm.sh.
 ctl create-key --key-spec DES3
 expect_error "unknown spec" InvalidParameter 2
 ctl create-key --key-usage WRAP_UNWRAP

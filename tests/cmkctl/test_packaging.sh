@@ -56,7 +56,7 @@ expect_true "completion offers the global options after a command" \
 expect_true "completion of a command prefix" bash -c '[ "$(printf "%s " $1)" = "rotate-key rotate-due " ]' _ \
     "$(complete_words cmkctl ro)"
 expect_true "completion of values: --key-spec, --output=, after a flag" bash -c \
-    '[ "$1" = "EC_P256 EC_P384 EC_P521 EC_P256K" ] && [ "$2" = table ] && [ "$3" = "--key-id" ]' _ \
+    '[ "$1" = "EC_P256 EC_P384 EC_P521 EC_P256K EC_SM2" ] && [ "$2" = table ] && [ "$3" = "--key-id" ]' _ \
     "$(complete_words cmkctl create-key --key-spec EC | tr '\n' ' ' | sed 's/ $//')" \
     "$(complete_words cmkctl --output = t)" \
     "$(complete_words cmkctl --output table encrypt --plaintext x --key)"

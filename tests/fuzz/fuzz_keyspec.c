@@ -18,6 +18,7 @@
 
 #include "fuzz_common.h"
 #include "keyspec.h"
+#include "cmkp11/cmkp11.h"
 #include "log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -30,7 +31,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static const CK_MECHANISM_TYPE mechs[] = {
     CKM_AES_KEY_GEN,     CKM_GENERIC_SECRET_KEY_GEN,  CKM_RSA_PKCS_KEY_PAIR_GEN,
-    CKM_EC_KEY_PAIR_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN,
+    CKM_EC_KEY_PAIR_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_CMK_SM4_KEY_GEN,
 };
 
 static void check_spec(CK_MECHANISM_TYPE mech, bool cloud_only, const struct keyspec *ks)
@@ -43,11 +44,17 @@ static void check_spec(CK_MECHANISM_TYPE mech, bool cloud_only, const struct key
         CHECK(ks->key_type == CKK_AES && ks->symmetric && ks->cloud_spec);
         CHECK(!strcmp(ks->name, "AES_128") || !strcmp(ks->name, "AES_192") ||
               !strcmp(ks->name, "AES_256"));
+        CHECK(keyspec_secret_bytes(ks->name) * 8 == strtoul(ks->name + 4, NULL, 10));
+        break;
+    case CKM_CMK_SM4_KEY_GEN:
+        CHECK(ks->key_type == CKK_CMK_SM4 && ks->symmetric && ks->cloud_spec);
+        CHECK(!strcmp(ks->name, "SM4") && keyspec_secret_bytes(ks->name) == 16);
         break;
     case CKM_GENERIC_SECRET_KEY_GEN:
         CHECK(ks->key_type == CKK_GENERIC_SECRET && ks->symmetric);
         CHECK(!strncmp(ks->name, "HMAC_", 5));
         CHECK(ks->cloud_spec == !strcmp(ks->name, "HMAC_256"));
+        CHECK(keyspec_secret_bytes(ks->name) * 8 == strtoul(ks->name + 5, NULL, 10));
         break;
     case CKM_RSA_PKCS_KEY_PAIR_GEN:
         CHECK(ks->key_type == CKK_RSA && !ks->symmetric);

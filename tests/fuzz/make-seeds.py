@@ -157,15 +157,20 @@ write("pubkey", "ed448-der", pubkey(ED448, octet_string(b"\x5a" * 57)))
 write("pubkey", "rsa-1024", pubkey(RSA_N, RSA_E))
 write("pubkey", "rsa-tiny", pubkey(b"\xc3", b"\x03"))
 
-# fuzz_envelope: CKM_CMK_ENVELOPE ciphertext as it is: format 0x01, key id (16), version
-# (4, big-endian), IV (12), body, tag (16).
-def envelope(version, body=b"", fmt=1, key_id=bytes(range(16))):
-    return bytes([fmt]) + key_id + struct.pack(">I", version) + b"\x07" * 12 + body + b"\x00" * 16
+# fuzz_envelope: CKM_CMK_ENVELOPE ciphertext as it is: format (0x01 AES-GCM, 0x02 SM4-CTR +
+# HMAC-SM3), key id (16), version (4, big-endian), IV (12), body, tag (16 for 0x01, 32 for
+# 0x02).
+def envelope(version, body=b"", fmt=1, key_id=bytes(range(16)), tag=16):
+    return bytes([fmt]) + key_id + struct.pack(">I", version) + b"\x07" * 12 + body + b"\x00" * tag
 
 write("envelope", "v3-empty", envelope(3))
 write("envelope", "v1-text", envelope(1, b"hello world"))
 write("envelope", "short", envelope(1)[:20])
-write("envelope", "other-format", envelope(1, fmt=2))
+write("envelope", "other-format", envelope(1, fmt=3))
+write("envelope", "sm4-text", envelope(2, b"hello world", fmt=2, tag=32))
+write("envelope", "sm4-empty", envelope(1, fmt=2, tag=32))
+# An SM4 envelope long enough for a GCM tag but not for its own 32-byte MAC.
+write("envelope", "sm4-short-mac", envelope(1, b"abc", fmt=2, tag=16))
 write("envelope", "version-0", envelope(0))
 
 # fuzz_import_token: CKA_CMK_IMPORT_TOKEN as it is: "CMKT", format 1, key id (36), wrap id

@@ -6,7 +6,7 @@
 
 #include "harness.h"
 
-static CK_SLOT_ID find_backend_slot(CK_FUNCTION_LIST_PTR be, const char *label)
+CK_SLOT_ID inspect_backend_slot(CK_FUNCTION_LIST_PTR be, const char *label)
 {
     CK_SLOT_ID slots[16];
     CK_ULONG n = 16;
@@ -28,7 +28,7 @@ static long backend_objects(const char *prefix, int destroy)
     CK_FUNCTION_LIST_PTR be = harness_load(getenv("CMK_BACKEND"));
     if (be->C_Initialize(NULL) != CKR_OK) return -1;
     long count = -1;
-    CK_SLOT_ID slot = find_backend_slot(be, getenv("CMK_BACKEND_TOKEN"));
+    CK_SLOT_ID slot = inspect_backend_slot(be, getenv("CMK_BACKEND_TOKEN"));
     CK_SESSION_HANDLE s;
     const char *pin = getenv("CMK_PIN");
     if (slot != (CK_SLOT_ID)-1 &&

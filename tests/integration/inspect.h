@@ -4,7 +4,11 @@
 #ifndef CMKP11_TEST_INSPECT_H
 #define CMKP11_TEST_INSPECT_H
 
+#include <p11-kit/pkcs11.h>
 #include <stddef.h>
+
+/* The backend's slot whose token has label, (CK_SLOT_ID)-1 when none. */
+CK_SLOT_ID inspect_backend_slot(CK_FUNCTION_LIST_PTR be, const char *label);
 
 /* Number of backend objects whose label starts with "cmkp11/" (CMK material). */
 long inspect_backend_material(void);

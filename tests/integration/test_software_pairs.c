@@ -33,8 +33,9 @@ static const unsigned char sm2_oid[] = {0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55
 /* A token pair: EC (params given) or RSA (bits given), optionally SOFTWARE, usage 0 =
  * the default. */
 static CK_RV make_pair(CK_SESSION_HANDLE s, const char *alias, CK_MECHANISM_TYPE mech,
-                       const unsigned char *params, size_t params_len, CK_ULONG bits, bool soft,
-                       CK_ULONG usage, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+                       const unsigned char *params, size_t params_len, CK_ULONG bits,
+                       CK_ULONG level, CK_ULONG usage, CK_OBJECT_HANDLE *pub,
+                       CK_OBJECT_HANDLE *priv)
 {
     CK_MECHANISM m = {mech, NULL, 0};
     CK_ATTRIBUTE pt[4] = {{CKA_TOKEN, &yes, 1}, {CKA_LABEL, (void *)alias, strlen(alias)}};
@@ -43,7 +44,7 @@ static CK_RV make_pair(CK_SESSION_HANDLE s, const char *alias, CK_MECHANISM_TYPE
     if (bits) pt[np++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)};
     CK_ATTRIBUTE vt[4] = {{CKA_TOKEN, &yes, 1}, {CKA_LABEL, (void *)alias, strlen(alias)}};
     CK_ULONG nv = 2;
-    if (soft) vt[nv++] = (CK_ATTRIBUTE){CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)};
+    if (level) vt[nv++] = (CK_ATTRIBUTE){CKA_CMK_PROTECTION_LEVEL, &level, sizeof(level)};
     if (usage) vt[nv++] = (CK_ATTRIBUTE){CKA_CMK_KEY_USAGE, &usage, sizeof(usage)};
     return p11->C_GenerateKeyPair(s, &m, pt, np, vt, nv, pub, priv);
 }
@@ -51,19 +52,19 @@ static CK_RV make_pair(CK_SESSION_HANDLE s, const char *alias, CK_MECHANISM_TYPE
 static CK_RV make_soft_ec(CK_SESSION_HANDLE s, const char *alias, const unsigned char *oid,
                           size_t oid_len, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
 {
-    return make_pair(s, alias, CKM_EC_KEY_PAIR_GEN, oid, oid_len, 0, true, 0, pub, priv);
+    return make_pair(s, alias, CKM_EC_KEY_PAIR_GEN, oid, oid_len, 0, software, 0, pub, priv);
 }
 
 static CK_RV make_soft_rsa(CK_SESSION_HANDLE s, const char *alias, CK_ULONG bits, CK_ULONG usage,
                            CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
 {
-    return make_pair(s, alias, CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0, bits, true, usage, pub, priv);
+    return make_pair(s, alias, CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0, bits, software, usage, pub, priv);
 }
 
 static CK_RV make_soft_sm2(CK_SESSION_HANDLE s, const char *alias, CK_ULONG usage,
                            CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
 {
-    return make_pair(s, alias, CKM_CMK_SM2_KEY_PAIR_GEN, NULL, 0, 0, true, usage, pub, priv);
+    return make_pair(s, alias, CKM_CMK_SM2_KEY_PAIR_GEN, NULL, 0, 0, software, usage, pub, priv);
 }
 
 /* Reads an attribute of any length into malloc'd memory; NULL when absent. */
@@ -138,7 +139,7 @@ static void test_software_pairs_answer_attributes_as_hsm_pairs(void)
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE spub, spriv, hpub, hpriv;
     CHECK_RV(make_soft_ec(s, "soft-ec", p256_oid, sizeof(p256_oid), &spub, &spriv), CKR_OK);
-    CHECK_RV(make_pair(s, "hsm-ec", CKM_EC_KEY_PAIR_GEN, p256_oid, sizeof(p256_oid), 0, false, 0,
+    CHECK_RV(make_pair(s, "hsm-ec", CKM_EC_KEY_PAIR_GEN, p256_oid, sizeof(p256_oid), 0, 0, 0,
                        &hpub, &hpriv),
              CKR_OK);
     compare_objects(s, spub, hpub);
@@ -153,7 +154,7 @@ static void test_software_pairs_answer_attributes_as_hsm_pairs(void)
     free(hpoint);
     free(ppoint);
     CHECK_RV(make_soft_rsa(s, "soft-rsa", 2048, CMK_USAGE_SIGN_VERIFY, &spub, &spriv), CKR_OK);
-    CHECK_RV(make_pair(s, "hsm-rsa", CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0, 2048, false,
+    CHECK_RV(make_pair(s, "hsm-rsa", CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0, 2048, 0,
                        CMK_USAGE_SIGN_VERIFY, &hpub, &hpriv),
              CKR_OK);
     compare_objects(s, spub, hpub);
@@ -227,18 +228,25 @@ static void test_software_pairs_of_every_spec_are_created(void)
     unsigned char *params = get_bytes(s, priv, CKA_EC_PARAMS, &len);
     CHECK(params && len == sizeof(sm2_oid) && memcmp(params, sm2_oid, len) == 0);
     free(params);
-    /* An SM2 key cannot live in this backend: without SOFTWARE it is refused. */
-    CHECK_RV(make_pair(s, "sm2-hsm", CKM_CMK_SM2_KEY_PAIR_GEN, NULL, 0, 0, false, 0, &pub, &priv),
+    /* An SM2 key cannot live in this backend: at level HSM it is refused; with no level
+     * asked it is SOFTWARE. */
+    const CK_ULONG hsm = CMK_PROTECTION_HSM;
+    CHECK_RV(make_pair(s, "sm2-hsm", CKM_CMK_SM2_KEY_PAIR_GEN, NULL, 0, 0, hsm, 0, &pub, &priv),
              CKR_MECHANISM_INVALID);
-    CHECK_RV(make_pair(s, "sm2-hsm2", CKM_EC_KEY_PAIR_GEN, sm2_oid, sizeof(sm2_oid), 0, false, 0,
+    CHECK_RV(make_pair(s, "sm2-hsm2", CKM_EC_KEY_PAIR_GEN, sm2_oid, sizeof(sm2_oid), 0, hsm, 0,
                        &pub, &priv),
              CKR_MECHANISM_INVALID);
+    CHECK_RV(make_pair(s, "sm2-implied", CKM_CMK_SM2_KEY_PAIR_GEN, NULL, 0, 0, 0, 0, &pub, &priv),
+             CKR_OK);
+    CK_ULONG level = 0;
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_PROTECTION_LEVEL, &level), CKR_OK);
+    CHECK(level == CMK_PROTECTION_SOFTWARE);
     /* Sizes the SOFTWARE level does not make. */
     CHECK_RV(make_soft_rsa(s, "rsa1024", 1024, 0, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
     fixture_close(s);
-    CHECK(inspect_log_count("the backend has no SM2 mechanisms") == 2);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 7);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed") == 7);
+    CHECK(inspect_log_count("the backend has no SM mechanisms") == 2);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 8);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed") == 8);
 }
 
 /* The public key as OpenSSL reads it from the module's CKA_PUBLIC_KEY_INFO. */

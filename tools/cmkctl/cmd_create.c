@@ -9,25 +9,29 @@
 #include "keymeta.h"
 #include "keyspec.h"
 #include "output.h"
+#include "store_ro.h"
 
 static const struct opt_def create_opts[] = {
     {"alias", "ALIAS", 0, "alias (CKA_LABEL); an 'alias/' prefix is accepted"},
     {"description", "TEXT", 0, "description, up to 8192 characters"},
     {"key-spec", "SPEC", 0,
      "AES_128, AES_192, AES_256, RSA_2048, RSA_3072, RSA_4096, EC_P256, EC_P384, EC_P521, "
-     "EC_P256K or HMAC_256; synonyms Aliyun_AES_256, SYMMETRIC_DEFAULT, ECC_NIST_P256, "
-     "ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1 (default AES_256)"},
+     "EC_P256K, HMAC_256, SM4 or EC_SM2; synonyms Aliyun_AES_256, SYMMETRIC_DEFAULT, "
+     "ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, Aliyun_SM4, SM2 (default "
+     "AES_256, or SM4 when the configuration sets [policy] gm_mode = true)"},
     {"key-usage", "USAGE", 0,
      "ENCRYPT_DECRYPT, SIGN_VERIFY or GENERATE_VERIFY_MAC, or Tencent's combined "
      "ASYMMETRIC_DECRYPT_RSA_2048, ASYMMETRIC_SIGN_VERIFY_RSA_2048, ASYMMETRIC_SIGN_VERIFY_ECC "
-     "(EC_P256), ASYMMETRIC_SIGN_VERIFY_ECDSA384 (EC_P384); default ENCRYPT_DECRYPT for AES and "
-     "RSA, SIGN_VERIFY for EC, GENERATE_VERIFY_MAC for HMAC"},
+     "(EC_P256), ASYMMETRIC_SIGN_VERIFY_ECDSA384 (EC_P384), ASYMMETRIC_DECRYPT_SM2, "
+     "ASYMMETRIC_SIGN_VERIFY_SM2 (EC_SM2); default ENCRYPT_DECRYPT for AES, SM4, RSA and SM2, "
+     "SIGN_VERIFY for EC, GENERATE_VERIFY_MAC for HMAC"},
     {"origin", "ORIGIN", 0,
      "KMS (also Aliyun_KMS, AWS_KMS, kms, 1), or EXTERNAL (2): the key has no material and "
      "waits in PendingImport for import-key-material (AES, HMAC, RSA and EC specs)"},
     {"protection-level", "LEVEL", 0,
-     "HSM (the default: material in the backend) or SOFTWARE (AES specs of KMS origin: "
-     "material sealed in the store under the token's master key, used in-process)"},
+     "HSM (the default: material in the backend) or SOFTWARE (AES and SM4 specs of KMS "
+     "origin: material sealed in the store under the token's master key, used in-process; "
+     "SM4 is SOFTWARE unless HSM is asked, which a backend without SM4 refuses)"},
     {"enable-automatic-rotation", NULL, 0, "rotate automatically (symmetric keys only)"},
     {"rotation-interval", "PERIOD", 0,
      "rotation interval: 365d, 8760h, 525600m, 31536000s or whole days; 7 to 2560 days"},
@@ -47,6 +51,15 @@ struct create_req {
     int has_tags;
 };
 
+/* [policy] gm_mode of the module's configuration; off when it cannot be read (the module
+ * then says why at C_Initialize). */
+static int gm_mode_configured(void)
+{
+    static struct cmk_conf conf;
+    char why[256];
+    return conf_load(&conf, why, sizeof(why)) == 0 && conf.gm_mode;
+}
+
 static int parse_spec_and_usage(struct ctl *ctl, struct create_req *r)
 {
     const char *spec_text = arg_str(&ctl->args, "key-spec");
@@ -54,24 +67,17 @@ static int parse_spec_and_usage(struct ctl *ctl, struct create_req *r)
     const struct key_spec *implied = NULL, *given = NULL;
     if (usage_text) {
         enum spec_lookup u = keyusage_lookup(usage_text, &r->usage, &implied);
-        if (u == SPEC_UNSUPPORTED)
-            return ctl_fail(ctl, KMS_UNSUPPORTED_SPEC,
-                            "key usage %s needs SM2, which this token's backend cannot make",
-                            usage_text);
         if (u == SPEC_UNKNOWN)
             return ctl_fail(ctl, KMS_INVALID_KEY_USAGE,
                             "unknown key usage '%s' (ENCRYPT_DECRYPT, SIGN_VERIFY, "
                             "GENERATE_VERIFY_MAC, ASYMMETRIC_DECRYPT_RSA_2048, "
                             "ASYMMETRIC_SIGN_VERIFY_RSA_2048, ASYMMETRIC_SIGN_VERIFY_ECC, "
-                            "ASYMMETRIC_SIGN_VERIFY_ECDSA384)",
+                            "ASYMMETRIC_SIGN_VERIFY_ECDSA384, ASYMMETRIC_DECRYPT_SM2, "
+                            "ASYMMETRIC_SIGN_VERIFY_SM2)",
                             usage_text);
     }
     if (spec_text) {
         enum spec_lookup s = keyspec_lookup(spec_text, &given);
-        if (s == SPEC_UNSUPPORTED)
-            return ctl_fail(ctl, KMS_UNSUPPORTED_SPEC,
-                            "key spec %s is not available: this token's backend cannot make it",
-                            spec_text);
         if (s == SPEC_UNKNOWN)
             return ctl_fail(ctl, KMS_INVALID_PARAMETER, "unknown key spec '%s' (one of %s)",
                             spec_text, keyspec_names());
@@ -79,7 +85,7 @@ static int parse_spec_and_usage(struct ctl *ctl, struct create_req *r)
     if (given && implied && given != implied)
         return ctl_fail(ctl, KMS_INVALID_KEY_USAGE, "--key-usage %s makes a %s key, not %s",
                         usage_text, implied->name, given->name);
-    r->spec = given ? given : implied ? implied : keyspec_by_name("AES_256");
+    r->spec = given ? given : implied ? implied : keyspec_default(gm_mode_configured());
     if (!usage_text) r->usage = keyusage_default(r->spec);
     return 0;
 }
@@ -165,12 +171,19 @@ static CK_RV generate(struct ctl *ctl, const struct create_req *r, struct key_re
     struct tmpl main = {0}, pub = {0};
     CK_OBJECT_CLASS secret_class = CKO_SECRET_KEY, priv_class = CKO_PRIVATE_KEY,
                     pub_class = CKO_PUBLIC_KEY;
-    CK_KEY_TYPE type = spec->family == FAMILY_AES    ? CKK_AES
-                       : spec->family == FAMILY_HMAC ? CKK_GENERIC_SECRET
-                       : spec->family == FAMILY_RSA  ? CKK_RSA
-                                                     : CKK_EC;
+    static const CK_KEY_TYPE types[] = {
+        [FAMILY_AES] = CKK_AES, [FAMILY_SM4] = CKK_CMK_SM4, [FAMILY_HMAC] = CKK_GENERIC_SECRET,
+        [FAMILY_RSA] = CKK_RSA, [FAMILY_EC] = CKK_EC,       [FAMILY_SM2] = CKK_CMK_SM2};
+    static const CK_MECHANISM_TYPE mechs[] = {[FAMILY_AES] = CKM_AES_KEY_GEN,
+                                              [FAMILY_SM4] = CKM_CMK_SM4_KEY_GEN,
+                                              [FAMILY_HMAC] = CKM_GENERIC_SECRET_KEY_GEN,
+                                              [FAMILY_RSA] = CKM_RSA_PKCS_KEY_PAIR_GEN,
+                                              [FAMILY_EC] = CKM_EC_KEY_PAIR_GEN,
+                                              [FAMILY_SM2] = CKM_CMK_SM2_KEY_PAIR_GEN};
+    CK_KEY_TYPE type = types[spec->family];
     CK_ULONG size = spec->size;
-    int pair = spec->family == FAMILY_RSA || spec->family == FAMILY_EC;
+    int pair =
+        spec->family == FAMILY_RSA || spec->family == FAMILY_EC || spec->family == FAMILY_SM2;
     tmpl_add(&main, CKA_CLASS, pair ? &priv_class : &secret_class, sizeof(CK_OBJECT_CLASS));
     tmpl_add(&main, CKA_KEY_TYPE, &type, sizeof(type));
     tmpl_add_bool(&main, CKA_TOKEN, 1);
@@ -180,10 +193,9 @@ static CK_RV generate(struct ctl *ctl, const struct create_req *r, struct key_re
     tmpl_add_bool(&main, crypt ? CKA_DECRYPT : CKA_SIGN, 1);
     if (!pair) tmpl_add_bool(&main, crypt ? CKA_ENCRYPT : CKA_VERIFY, 1);
     add_metadata(&main, r, r->alias);
-    CK_MECHANISM mech = {0, NULL, 0};
+    CK_MECHANISM mech = {mechs[spec->family], NULL, 0};
     CK_RV rv;
     if (!pair) {
-        mech.mechanism = spec->family == FAMILY_AES ? CKM_AES_KEY_GEN : CKM_GENERIC_SECRET_KEY_GEN;
         tmpl_add(&main, CKA_VALUE_LEN, &size, sizeof(size));
         rv = ctl->p11.fn->C_GenerateKey(ctl->p11.session, &mech, main.a, main.n, &ref->main);
         ref->main_class = CKO_SECRET_KEY;
@@ -197,11 +209,9 @@ static CK_RV generate(struct ctl *ctl, const struct create_req *r, struct key_re
     tmpl_add_bool(&pub, crypt ? CKA_ENCRYPT : CKA_VERIFY, 1);
     if (r->alias) tmpl_add(&pub, CKA_LABEL, r->alias, (CK_ULONG)strlen(r->alias));
     if (spec->family == FAMILY_RSA) {
-        mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
         tmpl_add(&pub, CKA_MODULUS_BITS, &size, sizeof(size));
         tmpl_add(&pub, CKA_PUBLIC_EXPONENT, f4, sizeof(f4));
     } else {
-        mech.mechanism = CKM_EC_KEY_PAIR_GEN;
         tmpl_add(&pub, CKA_EC_PARAMS, spec->ec_oid, (CK_ULONG)spec->ec_oid_len);
     }
     rv = ctl->p11.fn->C_GenerateKeyPair(ctl->p11.session, &mech, pub.a, pub.n, main.a, main.n,
@@ -229,17 +239,24 @@ static int explain_refusal(struct ctl *ctl, CK_RV rv, const struct create_req *r
     }
     if (!keyusage_allowed(r->spec, r->usage))
         return ctl_fail(ctl, KMS_INVALID_KEY_USAGE,
-                        "key spec %s cannot have usage %s (AES: ENCRYPT_DECRYPT; EC: "
-                        "SIGN_VERIFY; RSA: either; HMAC: GENERATE_VERIFY_MAC) (%s)",
+                        "key spec %s cannot have usage %s (AES, SM4: ENCRYPT_DECRYPT; EC: "
+                        "SIGN_VERIFY; RSA, SM2: either; HMAC: GENERATE_VERIFY_MAC) (%s)",
                         r->spec->name, keyusage_name(r->usage), rvname);
     if (r->has_protection && r->protection == CMK_PROTECTION_SOFTWARE &&
-        (r->spec->family != FAMILY_AES || (r->has_origin && r->origin != CMK_ORIGIN_KMS)))
+        (!keyspec_is_cipher(r->spec) || (r->has_origin && r->origin != CMK_ORIGIN_KMS)))
         return ctl_fail(ctl, KMS_UNSUPPORTED,
-                        "protection level SOFTWARE is for AES key specs of KMS origin only; "
+                        "protection level SOFTWARE is for AES and SM4 key specs of KMS origin "
+                        "only; "
                         "%s%s cannot have it (%s)",
-                        r->spec->name, r->has_origin && r->origin != CMK_ORIGIN_KMS ? " EXTERNAL" : "",
-                        rvname);
-    if (r->rotation && r->spec->family != FAMILY_AES)
+                        r->spec->name,
+                        r->has_origin && r->origin != CMK_ORIGIN_KMS ? " EXTERNAL" : "", rvname);
+    if (r->has_origin && r->origin == CMK_ORIGIN_EXTERNAL &&
+        (r->spec->family == FAMILY_SM4 || r->spec->family == FAMILY_SM2))
+        return ctl_fail(ctl, KMS_UNSUPPORTED,
+                        "origin EXTERNAL is for AES, HMAC, RSA and EC key specs; %s material "
+                        "cannot be imported yet (%s)",
+                        r->spec->name, rvname);
+    if (r->rotation && !keyspec_is_cipher(r->spec))
         return ctl_fail(ctl, KMS_UNSUPPORTED,
                         "automatic rotation is only for symmetric keys; %s cannot rotate (%s)",
                         r->spec->name, rvname);

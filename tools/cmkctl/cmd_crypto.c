@@ -391,10 +391,13 @@ const struct cmd_def cmd_verify = {
 /* ---- encrypt, decrypt: the envelope mechanism ---- */
 
 /* cmkp11's ciphertext blob (README, "Decrypting old data"): format (1) | key id (16) |
- * version (4, big-endian) | IV (12) | AES-GCM ciphertext | tag (16). */
+ * version (4, big-endian) | IV (12) | ciphertext | tag: format 0x01 AES-GCM with a 16-byte
+ * tag, 0x02 (SM4 keys) SM4-CTR with a 32-byte HMAC-SM3 tag. */
 #define BLOB_FORMAT 0x01
+#define BLOB_FORMAT_SM4 0x02
 #define BLOB_HEADER_LEN 33
 #define BLOB_TAG_LEN 16
+#define IS_BLOB_FORMAT(b) ((b) == BLOB_FORMAT || (b) == BLOB_FORMAT_SM4)
 #define PLAINTEXT_MAX 4096 /* as the clouds: a CMK encrypts keys and small secrets */
 
 static const struct opt_def encrypt_opts[] = {
@@ -558,7 +561,7 @@ static int run_encrypt(struct ctl *ctl)
     if (rv == CKR_OK) rv = p->fn->C_Encrypt(p->session, plain, plain_len, NULL, &blob_len);
     if (rv == CKR_OK && !(blob = malloc(blob_len ? blob_len : 1))) rv = CKR_HOST_MEMORY;
     if (rv == CKR_OK) rv = p->fn->C_Encrypt(p->session, plain, plain_len, blob, &blob_len);
-    if (rv == CKR_OK && (blob_len < BLOB_HEADER_LEN + BLOB_TAG_LEN || blob[0] != BLOB_FORMAT))
+    if (rv == CKR_OK && (blob_len < BLOB_HEADER_LEN + BLOB_TAG_LEN || !IS_BLOB_FORMAT(blob[0])))
         rv = CKR_GENERAL_ERROR;
     if (rv != CKR_OK) {
         rc = envelope_fail(ctl, rv, "Encrypt", &m);
@@ -617,14 +620,14 @@ static int run_decrypt(struct ctl *ctl)
     int rc = read_input(ctl, "ciphertext-blob", &blob, &blob_len);
     if (!rc) rc = context_aad(ctl, arg_str(&ctl->args, "encryption-context"), &aad, &aad_len);
     if (rc) goto out;
-    if (blob_len >= 21 && blob[0] == BLOB_FORMAT) blob_key_id(blob, named); /* id, version */
+    if (blob_len >= 21 && IS_BLOB_FORMAT(blob[0])) blob_key_id(blob, named); /* id, version */
     const char *key_name = arg_str(&ctl->args, "key-id");
     if (!key_name) {
         /* The blob names its key: bytes 1..16 are the key id. */
         if (!*named) {
             rc = ctl_fail(ctl, KMS_INVALID_CIPHERTEXT,
                           "the ciphertext blob (%zu bytes) is not one cmkp11 made: it does not "
-                          "start with format 0x01 and a key id",
+                          "start with format 0x01 or 0x02 and a key id",
                           blob_len);
             goto out;
         }

@@ -185,7 +185,7 @@ static int explain_rotation(struct ctl *ctl, CK_RV rv, const struct key_meta *m)
 {
     const char *spec = keymeta_text(m, CKA_CMK_KEY_SPEC);
     const struct key_spec *s = keyspec_by_name(spec);
-    int symmetric_kms = s && s->family == FAMILY_AES &&
+    int symmetric_kms = s && keyspec_is_cipher(s) &&
                         keymeta_ulong(m, CKA_CMK_ORIGIN, CMK_ORIGIN_KMS) == CMK_ORIGIN_KMS;
     if ((rv == CKR_ACTION_PROHIBITED || rv == CKR_TEMPLATE_INCONSISTENT) && !symmetric_kms)
         return ctl_fail(ctl, KMS_UNSUPPORTED,

@@ -39,7 +39,7 @@ static int rotatable_kind(const struct key_meta *m)
 {
     const struct key_spec *s = keyspec_by_name(keymeta_text(m, CKA_CMK_KEY_SPEC));
     CK_ULONG cls = keymeta_ulong(m, CKA_CLASS, CKO_SECRET_KEY);
-    return cls == CKO_SECRET_KEY && (!s || s->family == FAMILY_AES || s->family == FAMILY_HMAC) &&
+    return cls == CKO_SECRET_KEY && (!s || keyspec_is_cipher(s) || s->family == FAMILY_HMAC) &&
            keymeta_ulong(m, CKA_CMK_ORIGIN, CMK_ORIGIN_KMS) == CMK_ORIGIN_KMS;
 }
 

@@ -11,6 +11,8 @@ static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
 static const unsigned char oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
 static const unsigned char oid_p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
 static const unsigned char oid_k256[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a};
+/* 1.2.156.10197.1.301, the SM2 curve (GB/T 32918.5) */
+static const unsigned char oid_sm2[] = {0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d};
 
 static const struct key_spec specs[] = {
     {"AES_128", FAMILY_AES, 16, NULL, 0, 0},
@@ -24,6 +26,8 @@ static const struct key_spec specs[] = {
     {"EC_P521", FAMILY_EC, 521, oid_p521, sizeof(oid_p521), 66},
     {"EC_P256K", FAMILY_EC, 256, oid_k256, sizeof(oid_k256), 32},
     {"HMAC_256", FAMILY_HMAC, 32, NULL, 0, 0},
+    {"SM4", FAMILY_SM4, 16, NULL, 0, 0},
+    {"EC_SM2", FAMILY_SM2, 256, oid_sm2, sizeof(oid_sm2), 32},
 };
 
 static const struct {
@@ -32,10 +36,8 @@ static const struct {
     {"Aliyun_AES_256", "AES_256"}, {"SYMMETRIC_DEFAULT", "AES_256"},
     {"ECC_NIST_P256", "EC_P256"},  {"ECC_NIST_P384", "EC_P384"},
     {"ECC_NIST_P521", "EC_P521"},  {"ECC_SECG_P256K1", "EC_P256K"},
+    {"Aliyun_SM4", "SM4"},         {"SM2", "EC_SM2"},
 };
-
-/* Named by the clouds, made by none of the backends cmkp11 drives today. */
-static const char *const national[] = {"SM4", "Aliyun_SM4", "SM2", "EC_SM2"};
 
 const struct key_spec *keyspec_by_name(const char *name)
 {
@@ -49,17 +51,26 @@ enum spec_lookup keyspec_lookup(const char *name, const struct key_spec **out)
     *out = NULL;
     for (size_t i = 0; i < sizeof(synonyms) / sizeof(synonyms[0]); i++)
         if (!strcasecmp(synonyms[i].synonym, name)) name = synonyms[i].canonical;
-    for (size_t i = 0; i < sizeof(national) / sizeof(national[0]); i++)
-        if (!strcasecmp(national[i], name)) return SPEC_UNSUPPORTED;
     *out = keyspec_by_name(name);
     return *out ? SPEC_FOUND : SPEC_UNKNOWN;
+}
+
+const struct key_spec *keyspec_default(int gm_mode)
+{
+    return keyspec_by_name(gm_mode ? "SM4" : "AES_256");
+}
+
+int keyspec_is_cipher(const struct key_spec *spec)
+{
+    return spec->family == FAMILY_AES || spec->family == FAMILY_SM4;
 }
 
 const char *keyspec_names(void)
 {
     return "AES_128, AES_192, AES_256, RSA_2048, RSA_3072, RSA_4096, EC_P256, EC_P384, "
-           "EC_P521, EC_P256K, HMAC_256 (synonyms: Aliyun_AES_256, SYMMETRIC_DEFAULT, "
-           "ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1)";
+           "EC_P521, EC_P256K, HMAC_256, SM4, EC_SM2 (synonyms: Aliyun_AES_256, "
+           "SYMMETRIC_DEFAULT, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, "
+           "Aliyun_SM4, SM2)";
 }
 
 enum spec_lookup keyusage_lookup(const char *text, CK_ULONG *usage, const struct key_spec **implied)
@@ -79,11 +90,10 @@ enum spec_lookup keyusage_lookup(const char *text, CK_ULONG *usage, const struct
         /* Tencent's English page says RSA here; the key it makes is ECC P-256. */
         {"ASYMMETRIC_SIGN_VERIFY_ECC", CMK_USAGE_SIGN_VERIFY, "EC_P256"},
         {"ASYMMETRIC_SIGN_VERIFY_ECDSA384", CMK_USAGE_SIGN_VERIFY, "EC_P384"},
+        {"ASYMMETRIC_DECRYPT_SM2", CMK_USAGE_ENCRYPT_DECRYPT, "EC_SM2"},
+        {"ASYMMETRIC_SIGN_VERIFY_SM2", CMK_USAGE_SIGN_VERIFY, "EC_SM2"},
     };
     *implied = NULL;
-    if (!strcasecmp(text, "ASYMMETRIC_DECRYPT_SM2") ||
-        !strcasecmp(text, "ASYMMETRIC_SIGN_VERIFY_SM2"))
-        return SPEC_UNSUPPORTED;
     for (size_t i = 0; i < sizeof(usages) / sizeof(usages[0]); i++) {
         if (strcasecmp(usages[i].name, text)) continue;
         *usage = usages[i].usage;
@@ -96,15 +106,18 @@ enum spec_lookup keyusage_lookup(const char *text, CK_ULONG *usage, const struct
 int keyusage_allowed(const struct key_spec *spec, CK_ULONG usage)
 {
     switch (spec->family) {
-    case FAMILY_AES: return usage == CMK_USAGE_ENCRYPT_DECRYPT;
+    case FAMILY_AES:
+    case FAMILY_SM4: return usage == CMK_USAGE_ENCRYPT_DECRYPT;
     case FAMILY_HMAC: return usage == CMK_USAGE_GENERATE_VERIFY_MAC;
     case FAMILY_EC: return usage == CMK_USAGE_SIGN_VERIFY;
-    case FAMILY_RSA: return usage == CMK_USAGE_ENCRYPT_DECRYPT || usage == CMK_USAGE_SIGN_VERIFY;
+    case FAMILY_RSA:
+    case FAMILY_SM2: return usage == CMK_USAGE_ENCRYPT_DECRYPT || usage == CMK_USAGE_SIGN_VERIFY;
     }
     return 0;
 }
 
-/* The clouds' defaults: ENCRYPT_DECRYPT unless the spec can only sign or MAC. */
+/* The clouds' defaults: ENCRYPT_DECRYPT unless the spec can only sign or MAC (EC_SM2
+ * does both; Alibaba's default ENCRYPT/DECRYPT applies). */
 CK_ULONG keyusage_default(const struct key_spec *spec)
 {
     switch (spec->family) {

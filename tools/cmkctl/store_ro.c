@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* Relative paths in the configuration are relative to its folder, as in the module. */
@@ -35,6 +36,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         snprintf(c->backend_token_label, sizeof(c->backend_token_label), "%s", value);
     else if (!strcmp(section, "backend") && !strcmp(name, "token_serial"))
         snprintf(c->backend_token_serial, sizeof(c->backend_token_serial), "%s", value);
+    else if (!strcmp(section, "policy") && !strcmp(name, "gm_mode"))
+        c->gm_mode = !strcasecmp(value, "true") || !strcasecmp(value, "yes") ||
+                     !strcmp(value, "1") || !strcasecmp(value, "on");
     return 1; /* other keys are the module's business */
 }
 

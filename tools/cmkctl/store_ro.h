@@ -14,6 +14,7 @@ struct cmk_conf {
     char backend[PATH_MAX];        /* [backend] module, made absolute */
     char backend_token_label[64];  /* [backend] token_label */
     char backend_token_serial[64]; /* [backend] token_serial */
+    int gm_mode;                   /* [policy] gm_mode: SM4 is the default symmetric spec */
 };
 
 /* Reads $CMKP11_CONF (else the installed default). Returns 0, or -1 with why filled. */
