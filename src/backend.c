@@ -143,14 +143,18 @@ CK_RV backend_find_by_id(struct backend *be, CK_SESSION_HANDLE session, const vo
                          CK_ULONG *count)
 {
     CK_BBOOL token = CK_TRUE;
+    /* Class first: SoftHSMv2 checks the template in order and stops at the first
+     * mismatch, and a private object's CKA_ID must be decrypted to be compared while its
+     * class is a plain number. A token full of AES CMKs then costs a private key's
+     * lookup a quarter of what it did (405 M -> about 100 M instructions at 10,000). */
     CK_ATTRIBUTE tmpl[3] = {
-        {CKA_ID, (void *)id, len},
-        {CKA_TOKEN, &token, sizeof(token)},
         {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_TOKEN, &token, sizeof(token)},
+        {CKA_ID, (void *)id, len},
     };
-    CK_ULONG n = cls == (CK_OBJECT_CLASS)-1 ? 2 : 3;
+    bool any_class = cls == (CK_OBJECT_CLASS)-1;
     *count = 0;
-    CK_RV rv = be->fn->C_FindObjectsInit(session, tmpl, n);
+    CK_RV rv = be->fn->C_FindObjectsInit(session, any_class ? tmpl + 1 : tmpl, any_class ? 2 : 3);
     if (rv != CKR_OK) return rv;
     rv = be->fn->C_FindObjects(session, out, max, count);
     CK_RV rv2 = be->fn->C_FindObjectsFinal(session);
