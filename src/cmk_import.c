@@ -7,7 +7,9 @@
  * authenticated by an HMAC key that never leaves the backend. The wrapped material is
  * unwrapped by the backend straight into the key's material identity; cmkp11 never holds
  * it in clear (unless [import] oaep_decode_in_module lets it decode OAEP-SHA-256 the HSM
- * cannot: import_unwrap.c). The first import records a fingerprint computed by the backend under
+ * cannot: import_unwrap.c), and SOFTWARE keys (AES, SM4), whose material lives sealed in
+ * the store: the module reads their checked candidate once, into locked memory, to seal
+ * it (import_soft.c). The first import records a fingerprint computed by the backend under
  * the material itself (AES-ECB of a fixed block, HMAC of a fixed label, or the RSA public key), and
  * every later import must match it.
  *
@@ -20,7 +22,7 @@
  * This file holds the import itself and the rules every step shares; the steps live in
  * import_params.c, import_request.c (the request and token), import_unwrap.c,
  * import_material.c (checks and fingerprint), import_store.c, import_attrs.c,
- * import_expiry.c, import_backend.c, import_token.c and import_token_mac.c. */
+ * import_expiry.c, import_backend.c, import_soft.c, import_token.c and import_token_mac.c. */
 #include "import_internal.h"
 
 #include <stdio.h>
