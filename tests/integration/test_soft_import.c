@@ -352,7 +352,8 @@ static void test_delete_imported_software_material_and_import_it_again(void)
 
 /* ---- Secrecy --------------------------------------------------------------------- */
 
-/* Does the file at CMK_WORK/name hold the bytes, raw or as hex in either case? */
+/* Does the file at CMK_WORK/name hold the bytes, raw or as hex in either case? A missing
+ * store or log counts as holding them: the search must have looked. */
 static bool work_file_holds(const char *name, const unsigned char *m, size_t n)
 {
     char path[512], hex[2][80];
@@ -362,7 +363,7 @@ static bool work_file_holds(const char *name, const unsigned char *m, size_t n)
         snprintf(hex[1] + 2 * i, 3, "%02X", m[i]);
     }
     FILE *f = fopen(path, "rb");
-    if (!f) return false;
+    if (!f) return strcmp(name, "cmk.db-wal") != 0; /* the store and the log must be there */
     static unsigned char data[1 << 22];
     size_t len = fread(data, 1, sizeof(data), f);
     fclose(f);
