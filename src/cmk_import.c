@@ -7,7 +7,9 @@
  * authenticated by an HMAC key that never leaves the backend. The wrapped material is
  * unwrapped by the backend straight into the key's material identity; cmkp11 never holds
  * it in clear (unless [import] oaep_decode_in_module lets it decode OAEP-SHA-256 the HSM
- * cannot: import_unwrap.c). The first import records a fingerprint computed by the backend under
+ * cannot: import_unwrap.c), and SOFTWARE keys (AES, SM4), whose material lives sealed in
+ * the store: the module reads their checked candidate once, into locked memory, to seal
+ * it (import_soft.c). The first import records a fingerprint computed by the backend under
  * the material itself (AES-ECB of a fixed block, HMAC of a fixed label, or the RSA public key), and
  * every later import must match it.
  *
@@ -20,7 +22,7 @@
  * This file holds the import itself and the rules every step shares; the steps live in
  * import_params.c, import_request.c (the request and token), import_unwrap.c,
  * import_material.c (checks and fingerprint), import_store.c, import_attrs.c,
- * import_expiry.c, import_backend.c, import_token.c and import_token_mac.c. */
+ * import_expiry.c, import_backend.c, import_soft.c, import_token.c and import_token_mac.c. */
 #include "import_internal.h"
 
 #include <stdio.h>
@@ -43,11 +45,19 @@ bool import_alg_is_key_wrap(unsigned long alg)
     return alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1 || alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
 }
 
-/* The number at the end of a spec name: AES_256 -> 256, RSA_2048 -> 2048. */
+/* The number at the end of a spec name: AES_256 -> 256, RSA_2048 -> 2048; SM4 -> 128. */
 unsigned long import_spec_bits(const char *spec)
 {
+    if (!strcmp(spec, "SM4")) return 128;
     const char *u = strrchr(spec, '_');
     return u ? strtoul(u + 1, NULL, 10) : 0;
+}
+
+/* The key type the backend holds a candidate as: SM4 is unknown to it, and its 16 bytes
+ * are held (never used) as an AES-128 key, fingerprinted as AES material is. */
+CK_KEY_TYPE import_backend_key_type(const struct cmk_record *rec)
+{
+    return rec->key_type == CKK_CMK_SM4 ? CKK_AES : rec->key_type;
 }
 
 CK_OBJECT_CLASS import_material_class(const struct cmk_record *rec)
@@ -74,10 +84,10 @@ CK_RV import_check_importable(const struct cmk_record *rec, const char *op)
 CK_RV cmk_import_spec_supported(const struct keyspec *spec)
 {
     if (spec->key_type == CKK_AES || spec->key_type == CKK_GENERIC_SECRET ||
-        spec->key_type == CKK_RSA || spec->key_type == CKK_EC)
+        spec->key_type == CKK_RSA || spec->key_type == CKK_EC || spec->key_type == CKK_CMK_SM4)
         return CKR_OK;
-    log_warning("CreateKey: CKA_CMK_ORIGIN EXTERNAL is available for AES, HMAC, RSA and EC key "
-                "specs; %s material cannot be imported in this version of cmkp11",
+    log_warning("CreateKey: CKA_CMK_ORIGIN EXTERNAL is available for AES, SM4, HMAC, RSA and EC "
+                "key specs; %s material cannot be imported in this version of cmkp11",
                 spec->name);
     return CKR_TEMPLATE_INCONSISTENT;
 }
@@ -153,7 +163,8 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     unsigned char bid[CMK_BACKEND_ID_LEN];
     char label[80];
     CK_OBJECT_CLASS cls = import_material_class(&rec);
-    CK_KEY_TYPE type = rec.key_type;
+    CK_KEY_TYPE type = import_backend_key_type(&rec);
+    bool soft = import_is_soft(&rec);
     cmk_backend_id(rec.key_id, 1, bid);
     cmk_backend_label(rec.key_id, 1, label);
     cmk_create_material_template(&b, NULL, 0, bid, label, cls, rec.usage);
@@ -166,12 +177,14 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     tmpl_set(&cand, CKA_LABEL, candidate_label, sizeof(candidate_label) - 1);
     /* An EC key's public point is found by ECDH with the generator. */
     if (type == CKK_EC) tmpl_set(&cand, CKA_DERIVE, &ck_true, sizeof(CK_BBOOL));
+    if (soft) import_soft_candidate(&cand);
     rv = import_stage_open(session, &req, wrap_priv, modulus_len, &imp, wrapped, wrapped_len,
                            &stage);
     if (rv == CKR_OK && (b.failed || cand.failed)) rv = CKR_HOST_MEMORY;
     if (rv == CKR_OK) rv = import_stage_unwrap(session, &stage, &cand, &candidate);
     /* A secret's length: known when the module decoded it, else asked of the backend. */
     CK_ULONG secret_len = stage.msg_len;
+    if (rv == CKR_OK && soft) rv = import_soft_length(session, candidate, &secret_len);
     if (rv == CKR_OK && cls == CKO_SECRET_KEY && !secret_len)
         rv = import_secret_length(session, &stage, &cand, candidate, &secret_len);
     if (rv == CKR_OK) rv = import_check_material(session, &rec, candidate, secret_len, &mf);
@@ -186,7 +199,9 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         if ((rv = import_set_claim(&rec, req.wrap_id)) != CKR_OK) goto out;
         claimed = true;
         util_crash_point("import:after-claim");
-        rv = import_stage_unwrap(session, &stage, &b, &material);
+        /* A SOFTWARE key's material is the candidate, sealed; no backend object stays. */
+        rv = soft ? import_soft_take(session, &rec, candidate, secret_len)
+                  : import_stage_unwrap(session, &stage, &b, &material);
         if (rv == CKR_OK && cls == CKO_PRIVATE_KEY)
             rv = import_make_public_object(session, &rec, material, &mf);
         if (rv == CKR_OK) util_crash_point("import:after-unwrap");
@@ -200,10 +215,14 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
                  import_alg_name(req.alg), (long long)req.expires);
     } else if (claimed) {
         /* Nothing of a failed import stays: the material made goes, the claim is released. */
-        cmk_destroy_material(session, rec.key_id, 1);
+        if (soft)
+            import_soft_drop(rec.row);
+        else
+            cmk_destroy_material(session, rec.key_id, 1);
     }
 out:
-    /* The candidate lives until here: material decoded in the module is copied from it. */
+    /* The candidate lives until here: material decoded in the module is copied from it,
+     * a SOFTWARE key's is sealed from it. */
     if (candidate) module.be.fn->C_DestroyObject(session, candidate);
     import_stage_close(session, &stage);
     if (claimed) import_set_claim(&rec, NULL);

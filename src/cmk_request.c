@@ -16,15 +16,14 @@
 
 static const CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
 
-
-
 /* A vendor attribute may sit in either template of a pair; if in both, they must agree. */
 static const CK_ATTRIBUTE *find_either(const CK_ATTRIBUTE *a, CK_ULONG na, const CK_ATTRIBUTE *b,
                                        CK_ULONG nb, CK_ATTRIBUTE_TYPE type, CK_RV *rv)
 {
     const CK_ATTRIBUTE *x = attr_find(a, na, type), *y = b ? attr_find(b, nb, type) : NULL;
-    if (x && y && (x->ulValueLen != y->ulValueLen ||
-                   (x->ulValueLen && memcmp(x->pValue, y->pValue, x->ulValueLen)))) {
+    if (x && y &&
+        (x->ulValueLen != y->ulValueLen ||
+         (x->ulValueLen && memcmp(x->pValue, y->pValue, x->ulValueLen)))) {
         log_warning("CreateKey: attribute 0x%lx differs between the public and private "
                     "templates",
                     type);
@@ -274,7 +273,7 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
 
 /* Sets the usage flags the backend material gets; the rest is FALSE. */
 void cmk_request_usage_flags(struct tmpl_builder *b, CK_ULONG usage, bool private_half,
-                            bool public_half, const CK_ATTRIBUTE *client, CK_ULONG n)
+                             bool public_half, const CK_ATTRIBUTE *client, CK_ULONG n)
 {
     bool crypt = usage == CMK_USAGE_ENCRYPT_DECRYPT;
     if (private_half) {
@@ -345,9 +344,11 @@ CK_RV cmk_request_check_quota(void)
 }
 
 /* SOFTWARE keys: AES, SM4, HMAC up to 256 bits and the pairs soft_pkey makes, of KMS
- * origin. The backend knows no SM mechanism (mapping a vendor HSM's own SM codes is not
- * done yet), so an SM spec (SM4, EC_SM2) is SOFTWARE when no level is asked, and refused
- * at level HSM, as the clouds refuse a spec a region cannot serve. */
+ * origin; AES and SM4 also of EXTERNAL origin (the import seals the material, as creation
+ * does; imported key pairs and HMAC keys stay at level HSM). The backend knows no SM mechanism
+ * (mapping a vendor HSM's own SM codes is not done yet), so an SM spec (SM4, EC_SM2) is SOFTWARE
+ * when no level is asked, and refused at level HSM, as the clouds refuse a spec a region cannot
+ * serve. */
 static CK_RV check_protection_allowed(struct create_request *req)
 {
     bool sm = req->spec.key_type == CKK_CMK_SM4 || req->spec.key_type == CKK_CMK_SM2;
@@ -361,12 +362,12 @@ static CK_RV check_protection_allowed(struct create_request *req)
     if (req->protection != CMK_PROTECTION_SOFTWARE) return CKR_OK;
     bool mac = req->spec.key_type == CKK_GENERIC_SECRET &&
                keyspec_secret_bytes(req->spec.name) <= SOFT_MAX_KEY;
-    if ((!keyspec_is_cipher_key(req->spec.key_type) && !mac &&
-         !soft_pkey_spec_supported(req->spec.name)) ||
-        req->origin != CMK_ORIGIN_KMS) {
+    bool cipher = keyspec_is_cipher_key(req->spec.key_type);
+    if ((!cipher && !mac && !soft_pkey_spec_supported(req->spec.name)) ||
+        (req->origin != CMK_ORIGIN_KMS && !cipher)) {
         log_warning("CreateKey: protection level SOFTWARE is offered for key specs AES_*, SM4, "
                     "HMAC_128..HMAC_256, RSA_2048/3072/4096, EC_P256/P384/P521/P256K and EC_SM2 "
-                    "of KMS origin only "
+                    "of KMS origin, and AES_* and SM4 of EXTERNAL origin "
                     "(asked: %s, origin %s)",
                     req->spec.name, req->origin == CMK_ORIGIN_KMS ? "KMS" : "EXTERNAL");
         return CKR_TEMPLATE_INCONSISTENT;
@@ -387,8 +388,8 @@ CK_RV cmk_request_session_writable(CK_SESSION_HANDLE session)
 }
 
 CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
-                           const CK_ATTRIBUTE *main, CK_ULONG nmain, const CK_ATTRIBUTE *pub,
-                           CK_ULONG npub)
+                        const CK_ATTRIBUTE *main, CK_ULONG nmain, const CK_ATTRIBUTE *pub,
+                        CK_ULONG npub)
 {
     memset(req, 0, sizeof(*req));
     req->origin = CMK_ORIGIN_KMS;
@@ -401,8 +402,7 @@ CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
     CK_ULONG spec_n = pub ? npub : nmain;
     if (pub && !attr_find(pub, npub, CKA_EC_PARAMS) && attr_find(main, nmain, CKA_EC_PARAMS))
         spec_t = main, spec_n = nmain;
-    rv = keyspec_from_request(mech, spec_t, spec_n, module.cfg.cloud_specs_only,
-                              &req->spec);
+    rv = keyspec_from_request(mech, spec_t, spec_n, module.cfg.cloud_specs_only, &req->spec);
     if (rv != CKR_OK) return rv;
     const CK_ATTRIBUTE *given_spec = find_either(main, nmain, pub, npub, CKA_CMK_KEY_SPEC, &rv);
     if (rv != CKR_OK) return rv;
@@ -426,4 +426,3 @@ CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
     req->public_private = pub && attr_get_bool(pub, npub, CKA_PRIVATE, &v) == ATTR_PRESENT && v;
     return CKR_OK;
 }
-

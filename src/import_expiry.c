@@ -13,7 +13,8 @@ static void remove_material(CK_SESSION_HANDLE session, int64_t row, const char *
 {
     struct cmk_record rec;
     if (store_cmk_get(module.store, row, &rec) != STORE_OK) return;
-    if (rec.origin == CMK_ORIGIN_EXTERNAL) cmk_destroy_material(session, rec.key_id, 1);
+    if (rec.origin == CMK_ORIGIN_EXTERNAL && !import_is_soft(&rec))
+        cmk_destroy_material(session, rec.key_id, 1);
     cmk_cache_forget(row);
     util_crash_point("import:after-material-removed");
     if (store_begin(module.store) != STORE_OK) goto out;
@@ -27,6 +28,8 @@ static void remove_material(CK_SESSION_HANDLE session, int64_t row, const char *
         s = store_cmk_update(module.store, &cur);
         if (s == STORE_OK) s = store_cmk_set_material_expires(module.store, row, 0);
         if (s == STORE_OK) s = import_mark_material(row, false);
+        /* A SOFTWARE key's sealed material goes in the transaction that ends its state. */
+        if (s == STORE_OK && import_is_soft(&rec)) s = import_soft_drop(row);
         snprintf(detail, sizeof(detail), "%s; material destroyed; state: %s", why,
                  from == cur.state ? "unchanged" : "-> PendingImport");
         cmk_record_free(&cur);
@@ -81,7 +84,10 @@ void cmk_import_recover(CK_SESSION_HANDLE session)
         if (store_cmk_get(module.store, rows[i], &rec) != STORE_OK) continue;
         if (store_import_get(module.store, rows[i], &imp) == STORE_OK &&
             util_process_start((pid_t)imp.importing_pid) != imp.importing_start) {
-            if (rec.state == CMK_STATE_PENDING_IMPORT) cmk_destroy_material(session, rec.key_id, 1);
+            if (rec.state == CMK_STATE_PENDING_IMPORT && import_is_soft(&rec))
+                import_soft_drop(rec.row);
+            else if (rec.state == CMK_STATE_PENDING_IMPORT)
+                cmk_destroy_material(session, rec.key_id, 1);
             if (import_set_claim(&rec, NULL) == CKR_OK) {
                 store_audit(module.store, "RecoverImportKeyMaterial", rec.key_id,
                             "importer died mid-import; its material removed");

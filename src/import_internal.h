@@ -75,6 +75,7 @@ struct import_facts {
 const char *import_alg_name(unsigned long alg);
 bool import_alg_is_key_wrap(unsigned long alg);
 unsigned long import_spec_bits(const char *spec);
+CK_KEY_TYPE import_backend_key_type(const struct cmk_record *rec);
 CK_OBJECT_CLASS import_material_class(const struct cmk_record *rec);
 CK_RV import_check_importable(const struct cmk_record *rec, const char *op);
 
@@ -130,5 +131,15 @@ CK_RV import_secret_length(CK_SESSION_HANDLE session, struct import_stage *st,
                            const struct tmpl_builder *cand, CK_OBJECT_HANDLE h, CK_ULONG *len);
 CK_RV import_make_public_object(CK_SESSION_HANDLE session, const struct cmk_record *rec,
                                 CK_OBJECT_HANDLE priv, const struct import_facts *mf);
+
+/* import_soft.c */
+bool import_is_soft(const struct cmk_record *rec);
+void import_soft_candidate(struct tmpl_builder *cand);
+CK_RV import_soft_length(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, CK_ULONG *len);
+/* Seals the checked candidate as the key's version 1 (a SOFTWARE key's material). */
+CK_RV import_soft_take(CK_SESSION_HANDLE session, const struct cmk_record *rec,
+                       CK_OBJECT_HANDLE candidate, CK_ULONG len);
+/* Deletes a SOFTWARE key's sealed material and wipes this process's unsealed copy. */
+enum store_status import_soft_drop(int64_t row);
 
 #endif

@@ -188,7 +188,8 @@ CK_RV import_check_material(CK_SESSION_HANDLE session, const struct cmk_record *
     CK_ATTRIBUTE kt = {CKA_KEY_TYPE, &type, sizeof(type)};
     CK_RV rv = module.be.fn->C_GetAttributeValue(session, h, &kt, 1);
     if (rv != CKR_OK) return rv;
-    if (type != rec->key_type) {
+    CK_KEY_TYPE want = import_backend_key_type(rec);
+    if (type != want) {
         log_warning("%s: the material is of key type 0x%lx, key %s is %s", op, type, rec->key_id,
                     rec->key_spec);
         return CKR_CMK_INCORRECT_KEY_MATERIAL;
@@ -211,7 +212,7 @@ CK_RV import_check_material(CK_SESSION_HANDLE session, const struct cmk_record *
                     op, value_len, rec->key_id, rec->key_spec, bits / 8);
         return CKR_KEY_SIZE_RANGE;
     }
-    bool aes = rec->key_type == CKK_AES;
+    bool aes = want == CKK_AES;
     CK_MECHANISM m = {aes ? CKM_AES_ECB : CKM_SHA256_HMAC, NULL, 0};
     CK_ULONG out_len = 32;
     if (!(mf->fp = malloc(out_len))) return CKR_HOST_MEMORY;

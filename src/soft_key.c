@@ -225,29 +225,72 @@ CK_RV soft_key_seal(int64_t row, const char *key_id, unsigned long version,
     return rv;
 }
 
-CK_RV soft_key_make(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
-                    unsigned long version, size_t key_bytes)
+/* Fills len bytes of clear material (drawn, or read from the backend) in locked memory. */
+typedef CK_RV (*material_fill)(CK_SESSION_HANDLE work, unsigned char *buf, size_t len,
+                               const void *arg);
+
+/* Material made in the arena's last slot, the scratch (never a cached version), sealed for
+ * (row, key_id, version) and wiped at once. */
+static CK_RV seal_from_scratch(int64_t row, const char *key_id, unsigned long version, size_t len,
+                               material_fill fill, const void *arg)
 {
-    (void)session;
     CK_SESSION_HANDLE s;
     CK_RV rv = open_work_session(true, &s);
     if (rv != CKR_OK) return rv;
     pthread_mutex_lock(&arena_lock);
     struct soft_slot *a = arena_get();
-    /* The clear material is drawn straight into locked memory. */
     unsigned char *material = a ? a[ARENA_SLOTS - 1].key : NULL;
-    if (!material || key_bytes > SOFT_MAX_KEY) {
-        rv = CKR_HOST_MEMORY;
+    if (!material || len == 0 || len > SOFT_MAX_KEY) {
+        rv = material ? CKR_KEY_SIZE_RANGE : CKR_HOST_MEMORY;
         goto out;
     }
     a[ARENA_SLOTS - 1].row = 0;
-    rv = module.be.fn->C_GenerateRandom(s, material, key_bytes);
-    if (rv == CKR_OK) rv = seal_and_store(s, row, key_id, version, material, key_bytes);
+    rv = fill(s, material, len, arg);
+    if (rv == CKR_OK) rv = seal_and_store(s, row, key_id, version, material, len);
     OPENSSL_cleanse(material, sizeof(a[ARENA_SLOTS - 1].key));
 out:
     pthread_mutex_unlock(&arena_lock);
     module.be.fn->C_CloseSession(s);
     return rv;
+}
+
+static CK_RV fill_random(CK_SESSION_HANDLE work, unsigned char *buf, size_t len, const void *arg)
+{
+    (void)arg;
+    return module.be.fn->C_GenerateRandom(work, buf, len);
+}
+
+CK_RV soft_key_make(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
+                    unsigned long version, size_t key_bytes)
+{
+    (void)session;
+    return seal_from_scratch(row, key_id, version, key_bytes, fill_random, NULL);
+}
+
+/* The object and the session it is visible in. */
+struct object_ref {
+    CK_SESSION_HANDLE session;
+    CK_OBJECT_HANDLE obj;
+};
+
+static CK_RV fill_from_object(CK_SESSION_HANDLE work, unsigned char *buf, size_t len,
+                              const void *arg)
+{
+    (void)work;
+    const struct object_ref *ref = arg;
+    CK_ATTRIBUTE value = {CKA_VALUE, buf, (CK_ULONG)len};
+    CK_RV rv = module.be.fn->C_GetAttributeValue(ref->session, ref->obj, &value, 1);
+    if (rv == CKR_OK && value.ulValueLen != len) rv = CKR_KEY_SIZE_RANGE;
+    if (rv != CKR_OK)
+        log_error("imported material: its session object does not give %zu bytes: 0x%lx", len, rv);
+    return rv;
+}
+
+CK_RV soft_key_seal_object(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj, int64_t row,
+                           const char *key_id, unsigned long version, size_t len)
+{
+    const struct object_ref ref = {session, obj};
+    return seal_from_scratch(row, key_id, version, len, fill_from_object, &ref);
 }
 
 CK_RV soft_key_seed_drbg(void)

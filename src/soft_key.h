@@ -25,6 +25,12 @@ CK_RV soft_key_make(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
 CK_RV soft_key_seal(int64_t row, const char *key_id, unsigned long version,
                     const unsigned char *material, size_t len);
 
+/* Seals the len-byte CKA_VALUE of obj, an extractable, non-sensitive session object of
+ * the backend (imported material), as soft_key_seal does: the value is read straight into
+ * locked memory and wiped once sealed. The caller destroys obj. */
+CK_RV soft_key_seal_object(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obj, int64_t row,
+                           const char *key_id, unsigned long version, size_t len);
+
 /* Reseeds the module's OpenSSL DRBGs with the backend's RNG as additional input: before
  * generating a key pair in-process. */
 CK_RV soft_key_seed_drbg(void);

@@ -40,11 +40,13 @@ extern "C" {
  * CKA_SIGN flags given in the same template), find. Immutable. */
 #define CKA_CMK_KEY_USAGE CKA_CMK(0x04)
 /* Origin: CK_ULONG, one of CMK_ORIGIN_*. create, find. A key created with
- * CMK_ORIGIN_EXTERNAL has no material: state PendingImport until material is imported. */
+ * CMK_ORIGIN_EXTERNAL (specs AES, SM4, HMAC, RSA, EC; AES and SM4 at either protection
+ * level) has no material: state PendingImport until material is imported. */
 #define CKA_CMK_ORIGIN CKA_CMK(0x05)
 /* Protection level: CK_ULONG, one of CMK_PROTECTION_*. create (default HSM), find.
  * SOFTWARE: AES, SM4, HMAC_128..256, RSA_2048/3072/4096, EC_P256/P384/P521/P256K and
- * EC_SM2 specs of KMS origin only (else CKR_TEMPLATE_INCONSISTENT); see below. SM4 and
+ * EC_SM2 specs of KMS origin, and AES and SM4 of EXTERNAL origin (imported material is
+ * sealed as generated material is); else CKR_TEMPLATE_INCONSISTENT; see below. SM4 and
  * EC_SM2 are SOFTWARE when the template gives no level. */
 #define CKA_CMK_PROTECTION_LEVEL CKA_CMK(0x06)
 /* Key state: CK_ULONG, one of CMK_STATE_*. find; set: Enabled <-> Disabled;

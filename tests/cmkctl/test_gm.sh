@@ -43,8 +43,8 @@ expect_error "SM4 at level HSM: the backend has no SM4" \
     UnsupportedOperation.UnsupportedKeyUsageInCurrentRegion 4
 ctl create-key --key-spec SM4 --key-usage SIGN_VERIFY
 expect_error "SM4 cannot sign" InvalidParameterValue.InvalidKeyUsage 2
-ctl create-key --key-spec SM4 --origin EXTERNAL
-expect_error "SM4 material cannot be imported yet" UnsupportedOperation 4
+ctl create-key --key-spec SM2 --origin EXTERNAL
+expect_error "SM2 material cannot be imported yet" UnsupportedOperation 4
 ctl create-key --key-usage ASYMMETRIC_SIGN_VERIFY_SM2 --key-spec SM4
 expect_error "an SM2 usage with the SM4 spec" InvalidParameterValue.InvalidKeyUsage 2
 

@@ -249,4 +249,35 @@ expect_true "audited: imports, expiry, deletion" bash -c \
     'grep -q ImportKeyMaterial "$1" && grep -q KeyMaterialExpired "$1" && grep -q DeleteImportedKeyMaterial "$1"' \
     _ "$OUT/out"
 
+# ---- SM4 (SOFTWARE level: the backend has no SM4), with openssl-made blobs ----
+create sm4-byok --origin EXTERNAL --key-spec SM4
+expect_eq "SM4 EXTERNAL waits in PendingImport at level SOFTWARE" \
+    '(d["KeyMetadata"]["KeyState"], d["KeyMetadata"]["KeySpec"], d["KeyMetadata"]["ProtectionLevel"])' \
+    "('PendingImport', 'SM4', 'SOFTWARE')"
+params sm4-byok RSA_AES_KEY_WRAP_SHA_1 RSA_2048 sm4-byok
+openssl rand 16 >"$W/sm4"
+rsa_aes_wrap sha1 "$W/sm4-byok.pem" "$W/sm4" "$W/sm4.blob"
+ctl import-key-material --key-id sm4-byok --encrypted-key-material "$W/sm4.blob" \
+    --import-token "$TOKEN"
+expect_eq "SM4 import with RSA_AES_KEY_WRAP_SHA_1" 'd["KeyState"]' Enabled
+ctl encrypt --key-id sm4-byok --plaintext "$(base64 -w0 "$msg")"
+expect_ok "encrypt with the imported SM4 key"
+blob=$(j 'd["CiphertextBlob"]')
+ctl decrypt --ciphertext-blob "$blob"
+expect_eq "and decrypt" 'd["Plaintext"]' "$(base64 -w0 "$msg")"
+openssl rand 16 >"$W/sm4.other"
+params sm4-byok RSAES_OAEP_SHA_256 RSA_2048 sm4-byok
+oaep sha256 "$W/sm4-byok.pem" "$W/sm4.other" "$W/sm4.other.enc"
+ctl import-key-material --key-id sm4-byok --encrypted-key-material "$W/sm4.other.enc" \
+    --import-token "$TOKEN"
+expect_error "SM4: re-import of different material" IncorrectKeyMaterial 2
+oaep sha256 "$W/sm4-byok.pem" "$W/sm4" "$W/sm4.enc"
+ctl import-key-material --key-id sm4-byok --encrypted-key-material "$W/sm4.enc" \
+    --import-token "$TOKEN"
+expect_eq "SM4: re-import of the same material (RSAES_OAEP_SHA_256)" 'd["KeyState"]' Enabled
+ctl delete-imported-key-material --key-id sm4-byok
+expect_eq "SM4: delete-imported-key-material" 'd["KeyState"]' PendingImport
+ctl decrypt --ciphertext-blob "$blob"
+expect_error "SM4: no decryption without material" FailedOperation.CmkStateNotSupported 4
+
 finish

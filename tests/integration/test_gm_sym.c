@@ -122,17 +122,15 @@ static void test_sm4_key_is_created_at_software_level_with_spec_sm4(void)
     CHECK(inspect_backend_material() == 1); /* the master key only */
 }
 
-static void test_sm4_create_refuses_bad_size_hsm_level_and_external_origin(void)
+static void test_sm4_create_refuses_bad_size_and_hsm_level(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
-    CK_ULONG thirty_two = 32, hsm = CMK_PROTECTION_HSM, external = CMK_ORIGIN_EXTERNAL;
+    CK_ULONG thirty_two = 32, hsm = CMK_PROTECTION_HSM;
     CK_ATTRIBUTE big[] = {{CKA_VALUE_LEN, &thirty_two, sizeof(thirty_two)}};
     CHECK_RV(make_sm4(s, "sm4-big", big, 1, &key), CKR_KEY_SIZE_RANGE);
     CK_ATTRIBUTE at_hsm[] = {{CKA_CMK_PROTECTION_LEVEL, &hsm, sizeof(hsm)}};
     CHECK_RV(make_sm4(s, "sm4-hsm", at_hsm, 1, &key), CKR_MECHANISM_INVALID);
-    CK_ATTRIBUTE ext[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)}};
-    CHECK_RV(make_sm4(s, "sm4-ext", ext, 1, &key), CKR_TEMPLATE_INCONSISTENT);
     CK_ULONG sign = CMK_USAGE_SIGN_VERIFY;
     CK_ATTRIBUTE signs[] = {{CKA_CMK_KEY_USAGE, &sign, sizeof(sign)}};
     CHECK_RV(make_sm4(s, "sm4-sign", signs, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
@@ -621,7 +619,7 @@ int main(int argc, char **argv)
     static const struct test_case tests[] = {
 #define T(name) {#name, name}
         T(test_sm4_key_is_created_at_software_level_with_spec_sm4),
-        T(test_sm4_create_refuses_bad_size_hsm_level_and_external_origin),
+        T(test_sm4_create_refuses_bad_size_and_hsm_level),
         T(test_sm4_modes_round_trip_single_and_multi_part),
         T(test_sm4_and_ctr_bad_input_gets_precise_codes),
         T(test_sm4_known_answer_and_openssl_agree_given_the_same_material),

@@ -434,10 +434,15 @@ static void test_software_level_refused_where_not_offered(void)
     CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1},
                          {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
     CHECK_RV(p11->C_GenerateKeyPair(s, &ed, pt, 2, vt, 2, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
-    CK_ULONG external = CMK_ORIGIN_EXTERNAL;
-    CK_ATTRIBUTE ext[] = {{CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)},
+    /* EXTERNAL origin at level SOFTWARE is for AES and SM4 only (test_soft_import.c). */
+    CK_ULONG external = CMK_ORIGIN_EXTERNAL, bytes = 32;
+    CK_MECHANISM gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    CK_ATTRIBUTE ext[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_SIGN, &yes, 1},
+                          {CKA_VALUE_LEN, &bytes, sizeof(bytes)},
+                          {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)},
                           {CKA_CMK_ORIGIN, &external, sizeof(external)}};
-    CHECK_RV(make_aes(s, "soft-ext", ext, 2, &key), CKR_TEMPLATE_INCONSISTENT);
+    CHECK_RV(p11->C_GenerateKey(s, &gen, ext, 5, &key), CKR_TEMPLATE_INCONSISTENT);
     CK_ULONG bogus = 7;
     CK_ATTRIBUTE bad[] = {{CKA_CMK_PROTECTION_LEVEL, &bogus, sizeof(bogus)}};
     CHECK_RV(make_aes(s, "soft-bad", bad, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);

@@ -27,10 +27,11 @@ static const struct opt_def create_opts[] = {
      "SIGN_VERIFY for EC, GENERATE_VERIFY_MAC for HMAC"},
     {"origin", "ORIGIN", 0,
      "KMS (also Aliyun_KMS, AWS_KMS, kms, 1), or EXTERNAL (2): the key has no material and "
-     "waits in PendingImport for import-key-material (AES, HMAC, RSA and EC specs)"},
+     "waits in PendingImport for import-key-material (AES, SM4, HMAC, RSA and EC specs)"},
     {"protection-level", "LEVEL", 0,
      "HSM (the default: material in the backend) or SOFTWARE (AES and SM4 specs of KMS "
-     "origin: material sealed in the store under the token's master key, used in-process; "
+     "or EXTERNAL origin: material sealed in the store under the token's master key, used "
+     "in-process; "
      "SM4 is SOFTWARE unless HSM is asked, which a backend without SM4 refuses)"},
     {"enable-automatic-rotation", NULL, 0, "rotate automatically (symmetric keys only)"},
     {"rotation-interval", "PERIOD", 0,
@@ -243,17 +244,15 @@ static int explain_refusal(struct ctl *ctl, CK_RV rv, const struct create_req *r
                         "SIGN_VERIFY; RSA, SM2: either; HMAC: GENERATE_VERIFY_MAC) (%s)",
                         r->spec->name, keyusage_name(r->usage), rvname);
     if (r->has_protection && r->protection == CMK_PROTECTION_SOFTWARE &&
-        (!keyspec_is_cipher(r->spec) || (r->has_origin && r->origin != CMK_ORIGIN_KMS)))
+        !keyspec_is_cipher(r->spec))
         return ctl_fail(ctl, KMS_UNSUPPORTED,
-                        "protection level SOFTWARE is for AES and SM4 key specs of KMS origin "
-                        "only; "
-                        "%s%s cannot have it (%s)",
+                        "protection level SOFTWARE is for AES and SM4 key specs (of KMS or "
+                        "EXTERNAL origin); %s%s cannot have it (%s)",
                         r->spec->name,
                         r->has_origin && r->origin != CMK_ORIGIN_KMS ? " EXTERNAL" : "", rvname);
-    if (r->has_origin && r->origin == CMK_ORIGIN_EXTERNAL &&
-        (r->spec->family == FAMILY_SM4 || r->spec->family == FAMILY_SM2))
+    if (r->has_origin && r->origin == CMK_ORIGIN_EXTERNAL && r->spec->family == FAMILY_SM2)
         return ctl_fail(ctl, KMS_UNSUPPORTED,
-                        "origin EXTERNAL is for AES, HMAC, RSA and EC key specs; %s material "
+                        "origin EXTERNAL is for AES, SM4, HMAC, RSA and EC key specs; %s material "
                         "cannot be imported yet (%s)",
                         r->spec->name, rvname);
     if (r->rotation && !keyspec_is_cipher(r->spec))

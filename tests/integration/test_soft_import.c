@@ -1,0 +1,470 @@
+/* test_soft_import.c - EXTERNAL origin for SOFTWARE keys (AES and SM4) over a real
+ * SoftHSMv2 token: the material is wrapped by OpenSSL as the clouds' guides say, imported
+ * with C_UnwrapKey, sealed under the token master key, and proved in use by OpenSSL
+ * decrypting what the module encrypted with the original bytes. */
+#define _GNU_SOURCE /* memmem */
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "import_client.h"
+#include "inspect.h"
+
+static CK_ULONG external = CMK_ORIGIN_EXTERNAL, software = CMK_PROTECTION_SOFTWARE;
+
+static CK_RV make_soft_external_aes(CK_SESSION_HANDLE s, const char *alias, CK_OBJECT_HANDLE *key)
+{
+    CK_ATTRIBUTE extra[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)},
+                            {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
+    return make_aes(s, alias, extra, 2, key);
+}
+
+/* SM4 is SOFTWARE on this backend without being asked. */
+static CK_RV make_external_sm4(CK_SESSION_HANDLE s, const char *alias, CK_OBJECT_HANDLE *key)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_CMK_SM4;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_KEY_TYPE, &type, sizeof(type)},
+                        {CKA_TOKEN, &yes, 1},
+                        {CKA_ENCRYPT, &yes, 1},
+                        {CKA_DECRYPT, &yes, 1},
+                        {CKA_LABEL, (void *)alias, strlen(alias)},
+                        {CKA_CMK_ORIGIN, &external, sizeof(external)}};
+    CK_MECHANISM mech = {CKM_CMK_SM4_KEY_GEN, NULL, 0};
+    return p11->C_GenerateKey(s, &mech, t, sizeof(t) / sizeof(t[0]), key);
+}
+
+static void wrap_for(CK_ULONG alg, const struct params *p, const unsigned char *m, size_t n,
+                     struct blob *b)
+{
+    bool sha256 = alg == CMK_WRAP_RSAES_OAEP_SHA_256 || alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
+    if (alg == CMK_WRAP_RSAES_OAEP_SHA_1 || alg == CMK_WRAP_RSAES_OAEP_SHA_256)
+        wrap_oaep(p, sha256, m, n, b);
+    else
+        wrap_rsa_aes(p, sha256, m, n, b);
+}
+
+/* Fresh parameters for key, m (n bytes) wrapped for them with alg, and the import. */
+static CK_RV import_with(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_ULONG alg,
+                         const unsigned char *m, size_t n, CK_ULONG expires)
+{
+    struct params p;
+    struct blob b;
+    CHECK_RV(get_params(s, key, alg, 2048, &p), CKR_OK);
+    wrap_for(alg, &p, m, n, &b);
+    return import(s, key, alg, &b, &p, expires);
+}
+
+/* AES-GCM through the CMK, decrypted by OpenSSL with the 32 original bytes. */
+static bool aes_gcm_is_material(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, const unsigned char *m)
+{
+    unsigned char iv[12], aad[] = "soft import", msg[] = "imported SOFTWARE material in use";
+    unsigned char ct[128], pt[128];
+    RAND_bytes(iv, sizeof(iv));
+    CK_GCM_PARAMS gcm = {iv, sizeof(iv), sizeof(iv) * 8, aad, sizeof(aad), 128};
+    CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
+    CK_ULONG ct_len = sizeof(ct);
+    if (p11->C_EncryptInit(s, &mech, key) != CKR_OK ||
+        p11->C_Encrypt(s, msg, sizeof(msg), ct, &ct_len) != CKR_OK || ct_len != sizeof(msg) + 16)
+        return false;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int l1 = 0, l2 = 0, aad_len = 0;
+    bool ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, sizeof(iv), NULL) == 1 &&
+              EVP_DecryptInit_ex(ctx, NULL, NULL, m, iv) == 1 &&
+              EVP_DecryptUpdate(ctx, NULL, &aad_len, aad, sizeof(aad)) == 1 &&
+              EVP_DecryptUpdate(ctx, pt, &l1, ct, (int)sizeof(msg)) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, ct + sizeof(msg)) == 1 &&
+              EVP_DecryptFinal_ex(ctx, pt + l1, &l2) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok && l1 + l2 == (int)sizeof(msg) && !memcmp(pt, msg, sizeof(msg));
+}
+
+/* SM4-CBC through the CMK, decrypted by OpenSSL with the 16 original bytes. */
+static bool sm4_cbc_is_material(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, const unsigned char *m)
+{
+    unsigned char iv[16], msg[32] = "SM4 material imported, in use!", ct[64], pt[64];
+    RAND_bytes(iv, sizeof(iv));
+    CK_MECHANISM mech = {CKM_CMK_SM4_CBC, iv, sizeof(iv)};
+    CK_ULONG ct_len = sizeof(ct);
+    if (p11->C_EncryptInit(s, &mech, key) != CKR_OK ||
+        p11->C_Encrypt(s, msg, sizeof(msg), ct, &ct_len) != CKR_OK || ct_len != sizeof(msg))
+        return false;
+    EVP_CIPHER *sm4 = EVP_CIPHER_fetch(NULL, "SM4-CBC", NULL);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int l1 = 0, l2 = 0;
+    bool ok = sm4 && EVP_DecryptInit_ex(ctx, sm4, NULL, m, iv) == 1 &&
+              EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
+              EVP_DecryptUpdate(ctx, pt, &l1, ct, (int)ct_len) == 1 &&
+              EVP_DecryptFinal_ex(ctx, pt + l1, &l2) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    EVP_CIPHER_free(sm4);
+    return ok && l1 + l2 == (int)sizeof(msg) && !memcmp(pt, msg, sizeof(msg));
+}
+
+static long sealed_rows(void) { return inspect_store_count("SELECT count(*) FROM cmk_sealed"); }
+
+/* Backend token objects of the key: its material identity and its wrapping pairs. */
+static long backend_objects_of(const char *key_id)
+{
+    char label[80];
+    snprintf(label, sizeof(label), "cmkp11/%s", key_id);
+    long n = inspect_backend_objects(label);
+    snprintf(label, sizeof(label), "cmkp11/import/%s", key_id);
+    return n + inspect_backend_objects(label);
+}
+
+static void expect_rotation_refused(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
+{
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE now[] = {{CKA_CMK_ROTATE_NOW, &yes, 1}};
+    CHECK(p11->C_SetAttributeValue(s, key, now, 1) != CKR_OK);
+    CK_ATTRIBUTE automatic[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1}};
+    CHECK(p11->C_SetAttributeValue(s, key, automatic, 1) != CKR_OK);
+}
+
+/* ---- Create ---------------------------------------------------------------------- */
+
+static void test_create_external_software_aes_and_sm4_wait_without_sealed_material(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE aes, sm4, key;
+    CHECK_RV(make_soft_external_aes(s, "soft-byok", &aes), CKR_OK);
+    CHECK_RV(make_external_sm4(s, "sm4-byok", &sm4), CKR_OK);
+    CK_OBJECT_HANDLE keys[] = {aes, sm4};
+    CK_ULONG lens[] = {32, 16};
+    for (int i = 0; i < 2; i++) {
+        CK_ULONG v = 0;
+        CHECK(state_of(s, keys[i]) == CMK_STATE_PENDING_IMPORT);
+        CHECK_RV(get_ulong(s, keys[i], CKA_CMK_PROTECTION_LEVEL, &v), CKR_OK);
+        CHECK(v == CMK_PROTECTION_SOFTWARE);
+        CHECK_RV(get_ulong(s, keys[i], CKA_CMK_ORIGIN, &v), CKR_OK);
+        CHECK(v == CMK_ORIGIN_EXTERNAL);
+        CHECK_RV(get_ulong(s, keys[i], CKA_VALUE_LEN, &v), CKR_OK);
+        CHECK(v == lens[i]);
+        expect_rotation_refused(s, keys[i]);
+    }
+    CHECK(find_by_label(s, "soft-byok", CKO_SECRET_KEY, NULL) == 1);
+    CHECK(find_by_label(s, "sm4-byok", CKO_SECRET_KEY, NULL) == 1);
+    CHECK_RV(aes_gcm_roundtrip(s, aes), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    unsigned char iv[16] = {0}, msg[16] = {0}, ct[16];
+    CK_ULONG ct_len = sizeof(ct);
+    CK_MECHANISM cbc = {CKM_CMK_SM4_CBC, iv, sizeof(iv)};
+    CK_RV rv = p11->C_EncryptInit(s, &cbc, sm4);
+    if (rv == CKR_OK) rv = p11->C_Encrypt(s, msg, sizeof(msg), ct, &ct_len);
+    CHECK_RV(rv, CKR_KEY_FUNCTION_NOT_PERMITTED);
+    /* Key pairs and HMAC keys of EXTERNAL origin stay at level HSM. */
+    CK_MECHANISM gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    CK_BBOOL yes = CK_TRUE;
+    CK_ULONG bytes = 32;
+    CK_ATTRIBUTE hmac[] = {{CKA_TOKEN, &yes, 1},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_VALUE_LEN, &bytes, sizeof(bytes)},
+                           {CKA_LABEL, (void *)"soft-hmac-ext", 13},
+                           {CKA_CMK_ORIGIN, &external, sizeof(external)},
+                           {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
+    CHECK_RV(p11->C_GenerateKey(s, &gen, hmac, 6, &key), CKR_TEMPLATE_INCONSISTENT);
+    fixture_close(s);
+    CHECK(sealed_rows() == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 2);
+    CHECK(inspect_log_count("AES_* and SM4 of EXTERNAL origin (asked: HMAC_256") == 1);
+    CHECK(audits("CreateKey") == 2);
+}
+
+/* ---- Import ---------------------------------------------------------------------- */
+
+static void test_import_oaep_sha1_into_software_aes_is_the_material_in_use(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    unsigned char m[32];
+    char key_id[40];
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_soft_external_aes(s, "soft-oaep1", &key), CKR_OK);
+    key_id_of(s, key, key_id);
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, m, sizeof(m), 0), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_ENABLED);
+    CHECK(aes_gcm_is_material(s, key, m));
+    fixture_close(s);
+    CHECK(sealed_rows() == 1);
+    CHECK(backend_objects_of(key_id) == 0); /* no material object, the pair destroyed */
+    CHECK(audits("ImportKeyMaterial") == 1);
+    s = fixture_open(); /* another process unseals it from the store */
+    CHECK(aes_gcm_is_material(s, key, m));
+    fixture_close(s);
+}
+
+static void test_import_rsa_aes_key_wrap_sha256_into_software_aes_decoded_in_module(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, oaep256;
+    unsigned char m[32], m2[32];
+    RAND_bytes(m, sizeof(m));
+    RAND_bytes(m2, sizeof(m2));
+    CHECK_RV(make_soft_external_aes(s, "soft-kw256", &key), CKR_OK);
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, m, sizeof(m), 0), CKR_OK);
+    CHECK(aes_gcm_is_material(s, key, m));
+    /* The module's own OAEP-SHA-256 decoding of the material itself (SoftHSMv2 lacks it). */
+    CHECK_RV(make_soft_external_aes(s, "soft-oaep256", &oaep256), CKR_OK);
+    CHECK_RV(import_with(s, oaep256, CMK_WRAP_RSAES_OAEP_SHA_256, m2, sizeof(m2), 0), CKR_OK);
+    CHECK(aes_gcm_is_material(s, oaep256, m2));
+    fixture_close(s);
+    CHECK(sealed_rows() == 2);
+    CHECK(audits("ImportKeyMaterial") == 2);
+}
+
+static void test_import_sm4_via_rsa_aes_key_wrap_sha1_is_the_material_in_use(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    unsigned char m[16];
+    char key_id[40];
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_external_sm4(s, "sm4-kw1", &key), CKR_OK);
+    key_id_of(s, key, key_id);
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, m, sizeof(m), 0), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_ENABLED);
+    CHECK(sm4_cbc_is_material(s, key, m));
+    fixture_close(s);
+    CHECK(sealed_rows() == 1);
+    CHECK(backend_objects_of(key_id) == 0);
+    s = fixture_open();
+    CHECK(sm4_cbc_is_material(s, key, m));
+    fixture_close(s);
+}
+
+static void test_software_import_refuses_wrong_lengths_and_changes_nothing(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE aes, sm4;
+    unsigned char m[32];
+    struct params pa, ps;
+    struct blob b16, b24, b32, b16ok, b32ok;
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_soft_external_aes(s, "soft-short", &aes), CKR_OK);
+    CHECK_RV(make_external_sm4(s, "sm4-long", &sm4), CKR_OK);
+    CHECK_RV(get_params(s, aes, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, &pa), CKR_OK);
+    CHECK_RV(get_params(s, sm4, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &ps), CKR_OK);
+    wrap_rsa_aes(&pa, false, m, 16, &b16);
+    wrap_rsa_aes(&pa, false, m, 24, &b24);
+    wrap_rsa_aes(&pa, false, m, 32, &b32ok);
+    wrap_oaep(&ps, true, m, 32, &b32);
+    wrap_oaep(&ps, true, m, 16, &b16ok);
+    fixture_close(s);
+    char before[8192], after[8192];
+    CHECK(inspect_snapshot(before, sizeof(before)) == 0);
+    s = fixture_open();
+    CHECK_RV(import(s, aes, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b16, &pa, 0), CKR_KEY_SIZE_RANGE);
+    CHECK_RV(import(s, aes, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b24, &pa, 0), CKR_KEY_SIZE_RANGE);
+    CHECK_RV(import(s, sm4, CMK_WRAP_RSAES_OAEP_SHA_256, &b32, &ps, 0), CKR_KEY_SIZE_RANGE);
+    CHECK(state_of(s, aes) == CMK_STATE_PENDING_IMPORT);
+    CHECK(state_of(s, sm4) == CMK_STATE_PENDING_IMPORT);
+    fixture_close(s);
+    CHECK(inspect_snapshot(after, sizeof(after)) == 0);
+    CHECK(strcmp(before, after) == 0);
+    CHECK(sealed_rows() == 0);
+    CHECK(inspect_log_count("the material is 16 bytes (0: not a multiple of 8), key") == 1);
+    CHECK(inspect_log_count("(SM4) needs 16") == 1);
+    s = fixture_open(); /* the same parameters still take the right lengths */
+    CHECK_RV(import(s, aes, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b32ok, &pa, 0), CKR_OK);
+    CHECK_RV(import(s, sm4, CMK_WRAP_RSAES_OAEP_SHA_256, &b16ok, &ps, 0), CKR_OK);
+    CHECK(aes_gcm_is_material(s, aes, m));
+    CHECK(sm4_cbc_is_material(s, sm4, m));
+    fixture_close(s);
+    CHECK(sealed_rows() == 2);
+}
+
+/* ---- Expiry, delete, re-import ---------------------------------------------------- */
+
+static void test_software_material_expires_and_reimport_takes_only_the_same(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    unsigned char m[16], other[16];
+    RAND_bytes(m, sizeof(m));
+    RAND_bytes(other, sizeof(other));
+    CHECK_RV(make_external_sm4(s, "sm4-expiring", &key), CKR_OK);
+    CK_ULONG expires = (CK_ULONG)time(NULL) + 3600;
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, m, 16, expires), CKR_OK);
+    CHECK(sm4_cbc_is_material(s, key, m));
+    set_now_offset(3601);
+    CHECK(!sm4_cbc_is_material(s, key, m)); /* refused at once, before the purge */
+    fixture_close(s);
+    CHECK(sealed_rows() == 1);
+    s = fixture_open(); /* login: the expiry step */
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    fixture_close(s);
+    CHECK(sealed_rows() == 0);
+    CHECK(audits("KeyMaterialExpired") == 1);
+    s = fixture_open();
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, other, 16, 0),
+             CKR_CMK_INCORRECT_KEY_MATERIAL);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, m, 16, 0), CKR_OK);
+    CHECK(sm4_cbc_is_material(s, key, m));
+    /* Into a key that has its material: the same only, nothing resealed. */
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, other, 16, 0),
+             CKR_CMK_INCORRECT_KEY_MATERIAL);
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, m, 16, 0), CKR_OK);
+    CHECK(sm4_cbc_is_material(s, key, m));
+    unsetenv("CMKP11_TEST_NOW");
+    fixture_close(s);
+    CHECK(sealed_rows() == 1);
+    CHECK(audits("ImportKeyMaterial") == 3);
+}
+
+static void test_delete_imported_software_material_and_import_it_again(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    unsigned char m[32], other[32];
+    RAND_bytes(m, sizeof(m));
+    RAND_bytes(other, sizeof(other));
+    CHECK_RV(make_soft_external_aes(s, "soft-deleted", &key), CKR_OK);
+    CK_BBOOL t = CK_TRUE;
+    CK_ATTRIBUTE del[] = {{CKA_CMK_DELETE_MATERIAL, &t, 1}};
+    CHECK_RV(p11->C_SetAttributeValue(s, key, del, 1), CKR_ACTION_PROHIBITED); /* none yet */
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, m, 32, 0), CKR_OK);
+    CHECK(aes_gcm_is_material(s, key, m));
+    CHECK_RV(p11->C_SetAttributeValue(s, key, del, 1), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+    CHECK(sealed_rows() == 0);
+    CHECK(audits("DeleteImportedKeyMaterial") == 1);
+    s = fixture_open();
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, other, 32, 0),
+             CKR_CMK_INCORRECT_KEY_MATERIAL);
+    CHECK_RV(import_with(s, key, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, m, 32, 0), CKR_OK);
+    CHECK(aes_gcm_is_material(s, key, m));
+    fixture_close(s);
+    CHECK(sealed_rows() == 1);
+}
+
+/* ---- Secrecy --------------------------------------------------------------------- */
+
+/* Does the file at CMK_WORK/name hold the bytes, raw or as hex in either case? A missing
+ * store or log counts as holding them: the search must have looked. */
+static bool work_file_holds(const char *name, const unsigned char *m, size_t n)
+{
+    char path[512], hex[2][80];
+    snprintf(path, sizeof(path), "%s/%s", getenv("CMK_WORK"), name);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(hex[0] + 2 * i, 3, "%02x", m[i]);
+        snprintf(hex[1] + 2 * i, 3, "%02X", m[i]);
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) return strcmp(name, "cmk.db-wal") != 0; /* the store and the log must be there */
+    static unsigned char data[1 << 22];
+    size_t len = fread(data, 1, sizeof(data), f);
+    fclose(f);
+    return memmem(data, len, m, n) || memmem(data, len, hex[0], 2 * n) ||
+           memmem(data, len, hex[1], 2 * n);
+}
+
+static void test_imported_software_material_is_in_neither_store_nor_log(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE aes, sm4;
+    unsigned char m[32], k[16];
+    RAND_bytes(m, sizeof(m));
+    RAND_bytes(k, sizeof(k));
+    CHECK_RV(make_soft_external_aes(s, "soft-secret", &aes), CKR_OK);
+    CHECK_RV(make_external_sm4(s, "sm4-secret", &sm4), CKR_OK);
+    CHECK_RV(import_with(s, aes, CMK_WRAP_RSAES_OAEP_SHA_256, m, 32, 0), CKR_OK);
+    CHECK_RV(import_with(s, sm4, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, k, 16, 0), CKR_OK);
+    CHECK_RV(import_with(s, sm4, CMK_WRAP_RSAES_OAEP_SHA_1, k, 16, 0), CKR_OK); /* re-import */
+    unsigned char other[16];
+    RAND_bytes(other, sizeof(other));
+    CHECK_RV(import_with(s, sm4, CMK_WRAP_RSAES_OAEP_SHA_1, other, 16, 0),
+             CKR_CMK_INCORRECT_KEY_MATERIAL);
+    CHECK(aes_gcm_is_material(s, aes, m));
+    CHECK(sm4_cbc_is_material(s, sm4, k));
+    fixture_close(s);
+    CHECK(sealed_rows() == 2);
+    static const char *const files[] = {"cmk.db", "cmk.db-wal", "cmkp11.log"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        CHECK(!work_file_holds(files[i], m, sizeof(m)));
+        CHECK(!work_file_holds(files[i], k, sizeof(k)));
+        CHECK(!work_file_holds(files[i], other, sizeof(other)));
+    }
+    /* The log was there to search: it holds the refusal of the other material. */
+    CHECK(inspect_log_count("is not the material imported first") == 1);
+}
+
+/* ---- Crash safety ---------------------------------------------------------------- */
+
+/* An importing process killed at point: the next login removes the sealed material a
+ * claimed import left, the key stays PendingImport, and its parameters still import. */
+static void crash_soft_import(const char *alias, const char *point)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    unsigned char m[32];
+    struct params p;
+    struct blob b;
+    RAND_bytes(m, sizeof(m));
+    CHECK_RV(make_soft_external_aes(s, alias, &key), CKR_OK);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p), CKR_OK);
+    wrap_oaep(&p, false, m, sizeof(m), &b);
+    fixture_close(s);
+    long sealed = sealed_rows(), recovered = audits("RecoverImportKeyMaterial");
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("CMKP11_TEST_CRASH_AT", point, 1);
+        CK_SESSION_HANDLE cs = fixture_open();
+        import(cs, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    bool sealed_first = !strcmp(point, "import:after-unwrap");
+    CHECK(sealed_rows() == sealed + (sealed_first ? 1 : 0));
+    s = fixture_open(); /* login: recovery */
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+    CHECK(sealed_rows() == sealed);
+    CHECK(audits("RecoverImportKeyMaterial") == recovered + 1);
+    s = fixture_open();
+    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0), CKR_OK);
+    CHECK(aes_gcm_is_material(s, key, m));
+    fixture_close(s);
+    CHECK(sealed_rows() == sealed + 1);
+}
+
+static void test_crash_during_software_import_leaves_the_key_pending_import(void)
+{
+    crash_soft_import("soft-claimed", "import:after-claim");
+    crash_soft_import("soft-sealed", "import:after-unwrap");
+}
+
+int main(int argc, char **argv)
+{
+    const char *module = getenv("CMK_MODULE");
+    p11 = harness_load(module ? module : "libcmkp11.so");
+    static const struct test_case tests[] = {
+#define T(name) {#name, name}
+        T(test_create_external_software_aes_and_sm4_wait_without_sealed_material),
+        T(test_import_oaep_sha1_into_software_aes_is_the_material_in_use),
+        T(test_import_rsa_aes_key_wrap_sha256_into_software_aes_decoded_in_module),
+        T(test_import_sm4_via_rsa_aes_key_wrap_sha1_is_the_material_in_use),
+        T(test_software_import_refuses_wrong_lengths_and_changes_nothing),
+        T(test_software_material_expires_and_reimport_takes_only_the_same),
+        T(test_delete_imported_software_material_and_import_it_again),
+        T(test_imported_software_material_is_in_neither_store_nor_log),
+        T(test_crash_during_software_import_leaves_the_key_pending_import),
+#undef T
+    };
+    return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
