@@ -21,9 +21,20 @@
 struct module module;
 volatile bool module_forked;
 
+/* The token lock's in-process half (see module_token_lock). */
+static pthread_rwlock_t token_rw = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_mutex_t token_readers_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned token_readers;
+static __thread bool token_held_exclusive;
+
 static void mark_forked(void)
 {
     module_forked = true;
+    /* A parent thread may have held the token lock at the fork: the child has one
+     * thread, and the flock is the parent's (the child opens its own at C_Initialize). */
+    pthread_rwlock_init(&token_rw, NULL);
+    pthread_mutex_init(&token_readers_lock, NULL);
+    token_readers = 0;
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -61,21 +72,44 @@ static void close_token_lock(void)
     module.token_lock_fd = -1;
 }
 
-void module_token_lock(void)
+/* A flock belongs to the open file description, which all our threads share: a second
+ * thread's LOCK_SH would turn a first thread's LOCK_EX into a shared lock, and its
+ * LOCK_UN would drop the lock the first thread still relies on. So threads first agree
+ * among themselves (token_rw), and the flock then stands for the whole process: taken
+ * exclusive by one writer, or shared by the first of the readers and dropped by the
+ * last. Every section under it is one or a few backend calls, never another lock. */
+static void token_flock(int op)
 {
     if (module.token_lock_fd >= 0)
-        while (flock(module.token_lock_fd, LOCK_EX) != 0 && errno == EINTR) {}
+        while (flock(module.token_lock_fd, op) != 0 && errno == EINTR) {}
+}
+
+void module_token_lock(void)
+{
+    pthread_rwlock_wrlock(&token_rw);
+    token_flock(LOCK_EX);
+    token_held_exclusive = true;
 }
 
 void module_token_lock_shared(void)
 {
-    if (module.token_lock_fd >= 0)
-        while (flock(module.token_lock_fd, LOCK_SH) != 0 && errno == EINTR) {}
+    pthread_rwlock_rdlock(&token_rw);
+    pthread_mutex_lock(&token_readers_lock);
+    if (token_readers++ == 0) token_flock(LOCK_SH);
+    pthread_mutex_unlock(&token_readers_lock);
 }
 
 void module_token_unlock(void)
 {
-    if (module.token_lock_fd >= 0) flock(module.token_lock_fd, LOCK_UN);
+    if (token_held_exclusive) {
+        token_held_exclusive = false;
+        token_flock(LOCK_UN);
+    } else {
+        pthread_mutex_lock(&token_readers_lock);
+        if (--token_readers == 0) token_flock(LOCK_UN);
+        pthread_mutex_unlock(&token_readers_lock);
+    }
+    pthread_rwlock_unlock(&token_rw);
 }
 
 bool module_backend_token_present(void)
