@@ -222,6 +222,18 @@ CK_RV import_stage_unwrap(CK_SESSION_HANDLE session, struct import_stage *st,
     CK_RV rv = module.be.fn->C_UnwrapKey(session, (CK_MECHANISM_PTR)&st->mech, st->key, st->data,
                                          st->len, t->attrs, t->count, out);
     if (token) module_token_unlock();
+    if (rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_FUNCTION_FAILED || rv == CKR_GENERAL_ERROR) {
+        /* SoftHSMv2 can fail an unwrap with these while another thread or process rewrites
+         * the token's files (seen with two imports racing): once more with writers held
+         * off. A blob that is really wrong fails the same way again. */
+        if (token)
+            module_token_lock();
+        else
+            module_token_lock_shared();
+        rv = module.be.fn->C_UnwrapKey(session, (CK_MECHANISM_PTR)&st->mech, st->key, st->data,
+                                       st->len, t->attrs, t->count, out);
+        module_token_unlock();
+    }
     return rv == CKR_OK ? rv : unwrap_failure(rv, st->step);
 }
 
