@@ -10,42 +10,67 @@
 #include "soft_sign.h"
 #include "vendor_crypto.h"
 
-/* Translates the key of an operation init; a NULL mechanism cancels (PKCS#11 3.0). */
-static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE *key,
-                     enum cmk_use use)
+static CK_RV soft_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
+                       const struct cmk_live *live, enum vendor_op_kind kind);
+
+/* No operation of the module's own for a SOFTWARE key (recover forms): the backend
+ * lookup refuses it. */
+#define NO_SOFT_OP ((enum vendor_op_kind) - 1)
+
+/* The one look at the key an *Init makes (a NULL mechanism cancels, PKCS#11 3.0): its
+ * state and usage are checked, then a SOFTWARE key's operation begins in the module
+ * (*ours), or the CMK handle is swapped for the backend's. facts: what the check said. */
+static CK_RV resolve_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE *key,
+                          enum cmk_use use, enum vendor_op_kind soft, bool *ours,
+                          struct cmk_live *facts)
 {
+    *ours = false;
     if (!mech || !handle_is_cmk(*key)) return CKR_OK;
-    return cmk_resolve_for_use(session, *key, use, key);
+    CK_RV rv = cmk_check_use(session, *key, handle_version(*key), use, facts);
+    if (rv != CKR_OK) return rv;
+    if (facts->protection == CMK_PROTECTION_SOFTWARE && soft != NO_SOFT_OP) {
+        *ours = true;
+        return soft_init(session, mech, *key, facts, soft);
+    }
+    return cmk_backend_of_checked(session, facts, *key, key);
 }
 
-/* A CMK's cached backend handle can go stale (the backend renumbers after a logout):
- * then the handle is looked up again and the call made once more. */
-#define DEFINE_INIT(linkage, name, func, use)                                                      \
-    linkage CK_RV name(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)     \
+typedef CK_RV (*backend_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
+
+/* An *Init: ours for SOFTWARE keys, else forwarded. A CMK's cached backend handle can go
+ * stale (the backend renumbers after a logout): then the handle is looked up again and
+ * the call made once more. The caller has checked module_ready. */
+static CK_RV key_op_init(const char *name, backend_init_fn backend_init, CK_SESSION_HANDLE session,
+                         CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key, enum cmk_use use,
+                         enum vendor_op_kind soft, bool *ours, struct cmk_live *facts)
+{
+    log_debug("%s: in", name);
+    CK_OBJECT_HANDLE backend_key = key;
+    CK_RV rv = resolve_init(session, mech, &backend_key, use, soft, ours, facts);
+    if (rv == CKR_OK && !*ours) rv = backend_init(session, mech, backend_key);
+    if (!*ours && handle_is_cmk(key) && cmk_handle_went_stale(rv)) {
+        cmk_cache_forget_row_handles(handle_row(key));
+        backend_key = key;
+        rv = resolve_init(session, mech, &backend_key, use, soft, ours, facts);
+        if (rv == CKR_OK && !*ours) rv = backend_init(session, mech, backend_key);
+    }
+    if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name */
+    ENTRY_RETURN(name, rv);
+}
+
+/* The recover forms: forwarded only (SOFTWARE keys have no recover operation). */
+#define RECOVER_INIT(func, use)                                                                    \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)   \
     {                                                                                              \
-        ENTRY_BEGIN(#func);                                                                        \
-        CK_OBJECT_HANDLE backend_key = key;                                                        \
-        CK_RV rv = key_for(session, mech, &backend_key, use);                                      \
-        if (rv == CKR_OK) rv = module.be.fn->func(session, mech, backend_key);                     \
-        if (handle_is_cmk(key) && cmk_handle_went_stale(rv)) {                                     \
-            cmk_cache_forget_row_handles(handle_row(key));                                         \
-            backend_key = key;                                                                     \
-            rv = key_for(session, mech, &backend_key, use);                                        \
-            if (rv == CKR_OK) rv = module.be.fn->func(session, mech, backend_key);                 \
-        }                                                                                          \
-        if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name */    \
-        ENTRY_RETURN(#func, rv);                                                                   \
+        if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;                                 \
+        bool ours;                                                                                 \
+        struct cmk_live facts;                                                                     \
+        return key_op_init(#func, module.be.fn->func, session, mech, key, use, NO_SOFT_OP, &ours,  \
+                           &facts);                                                                \
     }
 
-#define FORWARD_INIT(func, use) DEFINE_INIT(CK_EXPORT, func, func, use)
-
-/* The forwarded part of C_EncryptInit / C_DecryptInit; the exported ones come below. */
-DEFINE_INIT(static, forward_encrypt_init, C_EncryptInit, CMK_USE_ENCRYPT)
-DEFINE_INIT(static, forward_decrypt_init, C_DecryptInit, CMK_USE_DECRYPT)
-DEFINE_INIT(static, forward_sign_init, C_SignInit, CMK_USE_SIGN)
-DEFINE_INIT(static, forward_verify_init, C_VerifyInit, CMK_USE_VERIFY)
-FORWARD_INIT(C_SignRecoverInit, CMK_USE_SIGN)
-FORWARD_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
+RECOVER_INIT(C_SignRecoverInit, CMK_USE_SIGN)
+RECOVER_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
 
 /* in -> out: one-shot and update forms share this shape. */
 #define FORWARD_IN_OUT(func)                                                                         \
@@ -147,18 +172,12 @@ CK_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_
 /* SOFTWARE keys: the module runs the cipher itself (soft_crypt.h and soft_mac.h for
  * secret keys, soft_sign.h for pairs). */
 static CK_RV soft_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
-                       enum vendor_op_kind kind)
+                       const struct cmk_live *live, enum vendor_op_kind kind)
 {
-    static const char *const names[] = {[VOP_PKEY_ENCRYPT] = "C_EncryptInit",
-                                        [VOP_PKEY_DECRYPT] = "C_DecryptInit",
-                                        [VOP_PKEY_SIGN] = "C_SignInit",
-                                        [VOP_PKEY_VERIFY] = "C_VerifyInit"};
-    ENTRY_BEGIN(names[kind]);
-    CK_RV rv = handle_kind(key) != CMK_OBJ_SECRET ? soft_sign_init(session, mech, key, kind)
-               : kind == VOP_PKEY_ENCRYPT || kind == VOP_PKEY_DECRYPT
-                   ? soft_crypt_init(session, mech, key, kind == VOP_PKEY_ENCRYPT)
-                   : soft_mac_init(session, mech, key, kind == VOP_PKEY_SIGN);
-    ENTRY_RETURN(names[kind], rv);
+    if (handle_kind(key) != CMK_OBJ_SECRET) return soft_sign_init(session, mech, key, live, kind);
+    if (kind == VOP_PKEY_ENCRYPT || kind == VOP_PKEY_DECRYPT)
+        return soft_crypt_init(session, mech, key, live, kind == VOP_PKEY_ENCRYPT);
+    return soft_mac_init(session, mech, key, live, kind == VOP_PKEY_SIGN);
 }
 
 /* Sign and verify: our own operation for SOFTWARE keys, else forwarded. */
@@ -171,10 +190,12 @@ static CK_RV sign_verify_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         vendor_op_end_slot(session, slot); /* a NULL mechanism cancels (PKCS#11 3.0) */
         return CKR_OK;
     }
-    bool sign = slot == VOP_SLOT_SIGN;
-    if (mech && soft_crypt_is_soft(key))
-        return soft_init(session, mech, key, sign ? VOP_PKEY_SIGN : VOP_PKEY_VERIFY);
-    return sign ? forward_sign_init(session, mech, key) : forward_verify_init(session, mech, key);
+    bool sign = slot == VOP_SLOT_SIGN, ours;
+    struct cmk_live facts;
+    return sign ? key_op_init("C_SignInit", module.be.fn->C_SignInit, session, mech, key,
+                              CMK_USE_SIGN, VOP_PKEY_SIGN, &ours, &facts)
+                : key_op_init("C_VerifyInit", module.be.fn->C_VerifyInit, session, mech, key,
+                              CMK_USE_VERIFY, VOP_PKEY_VERIFY, &ours, &facts);
 }
 
 CK_EXPORT CK_RV C_SignInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
@@ -196,8 +217,10 @@ CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         vendor_op_end(session, true); /* a NULL mechanism cancels (PKCS#11 3.0) */
     }
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, true);
-    if (mech && soft_crypt_is_soft(key)) return soft_init(session, mech, key, VOP_PKEY_ENCRYPT);
-    return forward_encrypt_init(session, mech, key);
+    bool ours;
+    struct cmk_live facts;
+    return key_op_init("C_EncryptInit", module.be.fn->C_EncryptInit, session, mech, key,
+                       CMK_USE_ENCRYPT, VOP_PKEY_ENCRYPT, &ours, &facts);
 }
 
 CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
@@ -209,15 +232,15 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         vendor_op_end(session, false);
     }
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, false);
-    if (mech && soft_crypt_is_soft(key)) return soft_init(session, mech, key, VOP_PKEY_DECRYPT);
-    CK_RV rv = forward_decrypt_init(session, mech, key);
-    /* GCM under a rotated key: older versions may be needed if the tag fails. */
-    if (rv == CKR_OK && mech && mech->mechanism == CKM_AES_GCM && handle_is_cmk(key) &&
-        handle_version(key) == 0) {
-        struct cmk_live live;
-        if (cmk_cache_get(handle_row(key), &live) == CKR_OK && live.primary_version > 1)
-            rv = gcm_fallback_begin(session, mech, key);
-    }
+    bool ours;
+    struct cmk_live facts;
+    CK_RV rv = key_op_init("C_DecryptInit", module.be.fn->C_DecryptInit, session, mech, key,
+                           CMK_USE_DECRYPT, VOP_PKEY_DECRYPT, &ours, &facts);
+    /* GCM under a rotated key: older versions may be needed if the tag fails (a SOFTWARE
+     * key's own operation tries them itself). */
+    if (rv == CKR_OK && !ours && mech && mech->mechanism == CKM_AES_GCM && handle_is_cmk(key) &&
+        handle_version(key) == 0 && facts.primary_version > 1)
+        rv = gcm_fallback_begin(session, mech, key);
     return rv;
 }
 

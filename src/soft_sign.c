@@ -190,14 +190,11 @@ static const char *check_salt(const struct cmk_live *live, const struct vendor_o
 }
 
 CK_RV soft_sign_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
-                     enum vendor_op_kind kind)
+                     const struct cmk_live *live, enum vendor_op_kind kind)
 {
-    struct cmk_live live;
-    CK_RV rv = cmk_check_use(session, key, handle_version(key), use_of(kind), &live);
-    if (rv != CKR_OK) return rv;
     bool private_op = is_private_op(kind);
     if (handle_kind(key) != (private_op ? CMK_OBJ_PRIVATE : CMK_OBJ_PUBLIC)) {
-        log_warning("key %s: this operation needs its %s key object", live.key_id,
+        log_warning("key %s: this operation needs its %s key object", live->key_id,
                     private_op ? "private" : "public");
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
@@ -205,20 +202,20 @@ CK_RV soft_sign_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT
     bool sign = kind == VOP_PKEY_SIGN || kind == VOP_PKEY_VERIFY;
     if (!mi || !(mi->ops & (sign ? OP_SIGN : OP_CRYPT))) {
         log_warning("key %s: mechanism 0x%lx is not offered for %s on SOFTWARE key pairs",
-                    live.key_id, mech->mechanism, sign ? "signatures" : "encryption");
+                    live->key_id, mech->mechanism, sign ? "signatures" : "encryption");
         return CKR_MECHANISM_INVALID;
     }
-    if (mi->key_type != live.key_type) {
-        log_warning("key %s: mechanism 0x%lx is for another key type than 0x%lx", live.key_id,
-                    mech->mechanism, live.key_type);
+    if (mi->key_type != live->key_type) {
+        log_warning("key %s: mechanism 0x%lx is for another key type than 0x%lx", live->key_id,
+                    mech->mechanism, live->key_type);
         return CKR_KEY_TYPE_INCONSISTENT;
     }
     struct vendor_op op = {
         .kind = kind, .key = key, .mechanism = mech->mechanism, .version = handle_version(key)};
     const char *why = parse_parameter(mech, mi, &op);
-    if (!why && mi->pad == RSA_PKCS1_PSS_PADDING) why = check_salt(&live, &op);
+    if (!why && mi->pad == RSA_PKCS1_PSS_PADDING) why = check_salt(live, &op);
     if (why) {
-        log_warning("key %s: mechanism 0x%lx: parameter invalid: %s", live.key_id, mech->mechanism,
+        log_warning("key %s: mechanism 0x%lx: parameter invalid: %s", live->key_id, mech->mechanism,
                     why);
         free(op.aad);
         return CKR_MECHANISM_PARAM_INVALID;
