@@ -285,105 +285,108 @@ PKEY_OR_VENDOR_IN_OUT(decrypt_op, vendor_decrypt)
 PKEY_OR_VENDOR_UPDATE(decrypt_update_op, vendor_decrypt_update)
 PKEY_OR_VENDOR_FINAL(decrypt_final_op, vendor_decrypt_final)
 
-/* Data calls: forwarded untouched unless this session runs one of our operations. */
-#define ROUTE_IN_OUT(func, encrypt, ours)                                                          \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
-                         CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
-    {                                                                                              \
-        ENTRY_BEGIN(#func);                                                                        \
-        struct vendor_op *op = vendor_op_any() ? vendor_op_get(session, encrypt) : NULL;           \
-        if (op) ENTRY_RETURN(#func, ours(session, op, in, in_len, out, out_len));                  \
-        ENTRY_RETURN(#func, module.be.fn->func(session, in, in_len, out, out_len));                \
-    }
-
-#define ROUTE_FINAL(func, encrypt, ours)                                                           \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)         \
-    {                                                                                              \
-        ENTRY_BEGIN(#func);                                                                        \
-        struct vendor_op *op = vendor_op_any() ? vendor_op_get(session, encrypt) : NULL;           \
-        if (op) ENTRY_RETURN(#func, ours(session, op, out, out_len));                              \
-        ENTRY_RETURN(#func, module.be.fn->func(session, out, out_len));                            \
-    }
-
-ROUTE_IN_OUT(C_Encrypt, true, encrypt_op)
-ROUTE_IN_OUT(C_EncryptUpdate, true, encrypt_update_op)
-ROUTE_FINAL(C_EncryptFinal, true, encrypt_final_op)
-ROUTE_IN_OUT(C_Decrypt, false, decrypt_op)
-ROUTE_IN_OUT(C_DecryptUpdate, false, decrypt_update_op)
-ROUTE_FINAL(C_DecryptFinal, false, decrypt_final_op)
-
-/* Sign and verify calls: the same, on the session's sign or verify slot. */
+/* Data calls: forwarded untouched unless this session runs one of our operations on the
+ * call's slot. The shapes: in -> out, final -> out, and a part in. */
 static struct vendor_op *op_in(CK_SESSION_HANDLE session, enum vendor_op_slot slot)
 {
     return vendor_op_any() ? vendor_op_get_slot(session, slot) : NULL;
 }
 
-static CK_RV sign_op(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
-                     size_t in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-    return op->kind == VOP_MAC_SIGN ? soft_mac_sign(s, op, in, in_len, out, out_len)
-                                    : soft_sign_run(s, op, in, in_len, out, out_len);
-}
+#define ROUTE_IN_OUT(func, slot, ours)                                                             \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
+                         CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
+    {                                                                                              \
+        ENTRY_BEGIN(#func);                                                                        \
+        struct vendor_op *op = op_in(session, slot);                                               \
+        if (op) ENTRY_RETURN(#func, ours(session, op, in, in_len, out, out_len));                  \
+        ENTRY_RETURN(#func, module.be.fn->func(session, in, in_len, out, out_len));                \
+    }
 
-static CK_RV verify_op(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
-                       size_t in_len, const unsigned char *sig, size_t sig_len)
-{
-    return op->kind == VOP_MAC_VERIFY ? soft_mac_verify(s, op, in, in_len, sig, sig_len)
-                                      : soft_sign_verify(s, op, in, in_len, sig, sig_len);
-}
+#define ROUTE_FINAL(func, slot, ours)                                                              \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)         \
+    {                                                                                              \
+        ENTRY_BEGIN(#func);                                                                        \
+        struct vendor_op *op = op_in(session, slot);                                               \
+        if (op) ENTRY_RETURN(#func, ours(session, op, out, out_len));                              \
+        ENTRY_RETURN(#func, module.be.fn->func(session, out, out_len));                            \
+    }
 
-CK_EXPORT CK_RV C_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
-                       CK_ULONG_PTR out_len)
-{
-    ENTRY_BEGIN("C_Sign");
-    struct vendor_op *op = op_in(session, VOP_SLOT_SIGN);
-    if (op && (!out_len || (!in && in_len))) ENTRY_RETURN("C_Sign", CKR_ARGUMENTS_BAD);
-    if (op)
-        ENTRY_RETURN("C_Sign",
-                     sign_op(session, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len));
-    ENTRY_RETURN("C_Sign", module.be.fn->C_Sign(session, in, in_len, out, out_len));
-}
-
-/* An Update on the sign or verify slot: the part joins our op's input, or goes on. */
-#define ROUTE_SIGN_UPDATE(func, slot)                                                              \
+#define ROUTE_PART(func, slot, ours)                                                               \
     CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)           \
     {                                                                                              \
         ENTRY_BEGIN(#func);                                                                        \
         struct vendor_op *op = op_in(session, slot);                                               \
-        if (op && !part && part_len) ENTRY_RETURN(#func, CKR_ARGUMENTS_BAD);                       \
-        if (op) ENTRY_RETURN(#func, soft_sign_update(session, op, part, part_len));                \
+        if (op) ENTRY_RETURN(#func, ours(session, op, part, part_len));                            \
         ENTRY_RETURN(#func, module.be.fn->func(session, part, part_len));                          \
     }
 
-ROUTE_SIGN_UPDATE(C_SignUpdate, VOP_SLOT_SIGN)
-ROUTE_SIGN_UPDATE(C_VerifyUpdate, VOP_SLOT_VERIFY)
+ROUTE_IN_OUT(C_Encrypt, VOP_SLOT_ENCRYPT, encrypt_op)
+ROUTE_IN_OUT(C_EncryptUpdate, VOP_SLOT_ENCRYPT, encrypt_update_op)
+ROUTE_FINAL(C_EncryptFinal, VOP_SLOT_ENCRYPT, encrypt_final_op)
+ROUTE_IN_OUT(C_Decrypt, VOP_SLOT_DECRYPT, decrypt_op)
+ROUTE_IN_OUT(C_DecryptUpdate, VOP_SLOT_DECRYPT, decrypt_update_op)
+ROUTE_FINAL(C_DecryptFinal, VOP_SLOT_DECRYPT, decrypt_final_op)
 
-CK_EXPORT CK_RV C_SignFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+/* Our sign and verify operations: C_Sign / C_Verify over the data given, *Final over what
+ * the updates gathered (in == NULL). */
+static CK_RV sign_run(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
+                      size_t in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-    ENTRY_BEGIN("C_SignFinal");
-    struct vendor_op *op = op_in(session, VOP_SLOT_SIGN);
-    if (op && !out_len) ENTRY_RETURN("C_SignFinal", CKR_ARGUMENTS_BAD);
-    if (op) ENTRY_RETURN("C_SignFinal", sign_op(session, op, NULL, 0, out, out_len));
-    ENTRY_RETURN("C_SignFinal", module.be.fn->C_SignFinal(session, out, out_len));
+    if (!out_len) return CKR_ARGUMENTS_BAD;
+    return op->kind == VOP_MAC_SIGN ? soft_mac_sign(s, op, in, in_len, out, out_len)
+                                    : soft_sign_run(s, op, in, in_len, out, out_len);
 }
 
+static CK_RV verify_run(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
+                        size_t in_len, const unsigned char *sig, size_t sig_len)
+{
+    if (!sig) return CKR_ARGUMENTS_BAD;
+    return op->kind == VOP_MAC_VERIFY ? soft_mac_verify(s, op, in, in_len, sig, sig_len)
+                                      : soft_sign_verify(s, op, in, in_len, sig, sig_len);
+}
+
+static CK_RV sign_op(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, CK_ULONG in_len,
+                     CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    if (!in && in_len) return CKR_ARGUMENTS_BAD;
+    return sign_run(s, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len);
+}
+
+static CK_RV sign_final_op(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR out,
+                           CK_ULONG_PTR out_len)
+{
+    return sign_run(s, op, NULL, 0, out, out_len);
+}
+
+static CK_RV verify_final_op(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR sig,
+                             CK_ULONG sig_len)
+{
+    return verify_run(s, op, NULL, 0, sig, sig_len);
+}
+
+/* An update joins our op's input. */
+static CK_RV gather_op(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR part,
+                       CK_ULONG part_len)
+{
+    if (!part && part_len) return CKR_ARGUMENTS_BAD;
+    return soft_sign_update(s, op, part, part_len);
+}
+
+ROUTE_IN_OUT(C_Sign, VOP_SLOT_SIGN, sign_op)
+ROUTE_PART(C_SignUpdate, VOP_SLOT_SIGN, gather_op)
+ROUTE_FINAL(C_SignFinal, VOP_SLOT_SIGN, sign_final_op)
+ROUTE_PART(C_VerifyUpdate, VOP_SLOT_VERIFY, gather_op)
+ROUTE_PART(C_VerifyFinal, VOP_SLOT_VERIFY, verify_final_op)
+
+/* C_Verify alone has data and a signature in. */
 CK_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
                          CK_BYTE_PTR sig, CK_ULONG sig_len)
 {
     ENTRY_BEGIN("C_Verify");
     struct vendor_op *op = op_in(session, VOP_SLOT_VERIFY);
-    if (op && ((!data && data_len) || !sig)) ENTRY_RETURN("C_Verify", CKR_ARGUMENTS_BAD);
+    if (op && !data && data_len) ENTRY_RETURN("C_Verify", CKR_ARGUMENTS_BAD);
     if (op)
-        ENTRY_RETURN("C_Verify", verify_op(session, op, data ? data : (CK_BYTE_PTR) "", data_len,
-                                           sig, sig_len));
+        ENTRY_RETURN("C_Verify",
+                     verify_run(session, op, data ? data : (CK_BYTE_PTR) "", data_len, sig, sig_len));
     ENTRY_RETURN("C_Verify", module.be.fn->C_Verify(session, data, data_len, sig, sig_len));
-}
-
-CK_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR sig, CK_ULONG sig_len)
-{
-    ENTRY_BEGIN("C_VerifyFinal");
-    struct vendor_op *op = op_in(session, VOP_SLOT_VERIFY);
-    if (op && !sig) ENTRY_RETURN("C_VerifyFinal", CKR_ARGUMENTS_BAD);
-    if (op) ENTRY_RETURN("C_VerifyFinal", verify_op(session, op, NULL, 0, sig, sig_len));
-    ENTRY_RETURN("C_VerifyFinal", module.be.fn->C_VerifyFinal(session, sig, sig_len));
 }
