@@ -22,6 +22,7 @@
 #include "module.h"
 #include "pubkey.h"
 #include "soft_key.h"
+#include "soft_pubcache.h"
 
 #define SM2_DEFAULT_ID "1234567812345678"
 #define SM2_MAX_ID 1023 /* 8191 bits: the Z value's ENTL is 16 bits of bit length */
@@ -164,18 +165,10 @@ static const char *parse_parameter(const CK_MECHANISM *mech, const struct mech_i
     return mech->pParameter || mech->ulParameterLen ? "takes no parameter" : NULL;
 }
 
-/* The public key of row from its stored SPKI. */
+/* The public key of row (soft_pubcache: decoded once per process). */
 static CK_RV public_pkey(const struct cmk_live *live, EVP_PKEY **out)
 {
-    struct cmk_record rec;
-    enum store_status st = store_cmk_get(module.store, live->row, &rec);
-    if (st != STORE_OK) return st == STORE_BUSY ? CKR_FUNCTION_FAILED : CKR_DEVICE_ERROR;
-    const unsigned char *p = rec.public_key_info;
-    *out = p ? d2i_PUBKEY_ex(NULL, &p, (long)rec.public_key_info_len, pubkey_libctx(), NULL) : NULL;
-    cmk_record_free(&rec);
-    if (*out) return CKR_OK;
-    log_error("key %s: its stored public key is missing or does not decode", live->key_id);
-    return CKR_DEVICE_ERROR;
+    return soft_pubcache_get(live, out);
 }
 
 /* PSS: the salt must fit the key (RFC 8017: emLen >= hLen + sLen + 2). */
