@@ -94,10 +94,6 @@ RECOVER_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
 
 FORWARD_IN_OUT(C_SignRecover)
 FORWARD_IN_OUT(C_VerifyRecover)
-FORWARD_IN_OUT(C_DigestEncryptUpdate)
-FORWARD_IN_OUT(C_DecryptDigestUpdate)
-FORWARD_IN_OUT(C_SignEncryptUpdate)
-FORWARD_IN_OUT(C_DecryptVerifyUpdate)
 
 /* Digests: SM3 runs in the module (soft_digest.h); the rest is the backend's. */
 static struct vendor_op *digest_op(CK_SESSION_HANDLE session)
@@ -266,7 +262,7 @@ static bool is_pkey_op(const struct vendor_op *op)
         if (!is_pkey_op(op)) return vendor(s, op, in, in_len, out, out_len);                       \
         if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;                                 \
         *out_len = 0; /* everything comes out at Final */                                          \
-        return soft_sign_update(s, op, in, in_len);                                                \
+        return out ? soft_sign_update(s, op, in, in_len) : CKR_OK; /* NULL: a length query */      \
     }
 
 #define PKEY_OR_VENDOR_FINAL(name, vendor)                                                         \
@@ -390,3 +386,26 @@ CK_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG d
                      verify_run(session, op, data ? data : (CK_BYTE_PTR) "", data_len, sig, sig_len));
     ENTRY_RETURN("C_Verify", module.be.fn->C_Verify(session, data, data_len, sig, sig_len));
 }
+
+/* The dual-function calls (PKCS#11 5.13) are made of the two single calls, whoever runs
+ * each half: the SM3 digest or a SOFTWARE key's cipher, MAC or signature may be ours, and
+ * SoftHSMv2 has no dual functions at all (CKR_FUNCTION_NOT_SUPPORTED). The cipher half goes
+ * first, for it alone sets the output: a length query or a short buffer ends the call
+ * there, the other half untouched. The other half then takes the plaintext: the input when
+ * encrypting, the output when decrypting. */
+#define ROUTE_DUAL(func, cipher_update, other_update, over_output)                                 \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
+                         CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
+    {                                                                                              \
+        ENTRY_BEGIN(#func);                                                                        \
+        if (!out_len || (!in && in_len)) ENTRY_RETURN(#func, CKR_ARGUMENTS_BAD);                   \
+        CK_RV rv = cipher_update(session, in, in_len, out, out_len);                               \
+        if (rv != CKR_OK || !out) ENTRY_RETURN(#func, rv);                                         \
+        ENTRY_RETURN(#func, over_output ? other_update(session, out, *out_len)                     \
+                                        : other_update(session, in, in_len));                      \
+    }
+
+ROUTE_DUAL(C_DigestEncryptUpdate, C_EncryptUpdate, C_DigestUpdate, false)
+ROUTE_DUAL(C_DecryptDigestUpdate, C_DecryptUpdate, C_DigestUpdate, true)
+ROUTE_DUAL(C_SignEncryptUpdate, C_EncryptUpdate, C_SignUpdate, false)
+ROUTE_DUAL(C_DecryptVerifyUpdate, C_DecryptUpdate, C_VerifyUpdate, true)
