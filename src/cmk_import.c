@@ -7,9 +7,10 @@
  * authenticated by an HMAC key that never leaves the backend. The wrapped material is
  * unwrapped by the backend straight into the key's material identity; cmkp11 never holds
  * it in clear (unless [import] oaep_decode_in_module lets it decode OAEP-SHA-256 the HSM
- * cannot: import_unwrap.c), and SOFTWARE keys (AES, SM4), whose material lives sealed in
+ * cannot: import_unwrap.c), and SOFTWARE keys, whose material lives sealed in
  * the store: the module reads their checked candidate once, into locked memory, to seal
- * it (import_soft.c). The first import records a fingerprint computed by the backend under
+ * it (import_soft.c; a SOFTWARE pair's PKCS#8 is decoded and checked in the module,
+ * import_pkcs8.c). The first import records a fingerprint computed by the backend under
  * the material itself (AES-ECB of a fixed block, HMAC of a fixed label, or the RSA public key), and
  * every later import must match it.
  *
@@ -84,10 +85,11 @@ CK_RV import_check_importable(const struct cmk_record *rec, const char *op)
 CK_RV cmk_import_spec_supported(const struct keyspec *spec)
 {
     if (spec->key_type == CKK_AES || spec->key_type == CKK_GENERIC_SECRET ||
-        spec->key_type == CKK_RSA || spec->key_type == CKK_EC || spec->key_type == CKK_CMK_SM4)
+        spec->key_type == CKK_RSA || spec->key_type == CKK_EC || spec->key_type == CKK_CMK_SM4 ||
+        spec->key_type == CKK_CMK_SM2)
         return CKR_OK;
-    log_warning("CreateKey: CKA_CMK_ORIGIN EXTERNAL is available for AES, SM4, HMAC, RSA and EC "
-                "key specs; %s material cannot be imported in this version of cmkp11",
+    log_warning("CreateKey: CKA_CMK_ORIGIN EXTERNAL is available for AES, SM4, HMAC, RSA, EC "
+                "and SM2 key specs; %s material cannot be imported in this version of cmkp11",
                 spec->name);
     return CKR_TEMPLATE_INCONSISTENT;
 }
@@ -164,20 +166,24 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     char label[80];
     CK_OBJECT_CLASS cls = import_material_class(&rec);
     CK_KEY_TYPE type = import_backend_key_type(&rec);
-    bool soft = import_is_soft(&rec);
+    bool soft = import_is_soft(&rec), soft_pair = import_is_soft_pair(&rec);
     cmk_backend_id(rec.key_id, 1, bid);
     cmk_backend_label(rec.key_id, 1, label);
     cmk_create_material_template(&b, NULL, 0, bid, label, cls, rec.usage);
     tmpl_set(&b, CKA_CLASS, &cls, sizeof(cls));
     tmpl_set(&b, CKA_KEY_TYPE, &type, sizeof(type));
     /* The candidate: the same, a session object under a name of its own. */
-    tmpl_copy_standard(&cand, b.attrs, b.count);
-    tmpl_set(&cand, CKA_TOKEN, &ck_false, sizeof(CK_BBOOL));
-    tmpl_set(&cand, CKA_ID, candidate_label, sizeof(candidate_label) - 1);
-    tmpl_set(&cand, CKA_LABEL, candidate_label, sizeof(candidate_label) - 1);
-    /* An EC key's public point is found by ECDH with the generator. */
-    if (type == CKK_EC) tmpl_set(&cand, CKA_DERIVE, &ck_true, sizeof(CK_BBOOL));
-    if (soft) import_soft_candidate(&cand);
+    if (soft_pair) {
+        import_soft_pair_candidate(&cand, candidate_label);
+    } else {
+        tmpl_copy_standard(&cand, b.attrs, b.count);
+        tmpl_set(&cand, CKA_TOKEN, &ck_false, sizeof(CK_BBOOL));
+        tmpl_set(&cand, CKA_ID, candidate_label, sizeof(candidate_label) - 1);
+        tmpl_set(&cand, CKA_LABEL, candidate_label, sizeof(candidate_label) - 1);
+        /* An EC key's public point is found by ECDH with the generator. */
+        if (type == CKK_EC) tmpl_set(&cand, CKA_DERIVE, &ck_true, sizeof(CK_BBOOL));
+        if (soft) import_soft_candidate(&cand);
+    }
     rv = import_stage_open(session, &req, wrap_priv, modulus_len, &imp, wrapped, wrapped_len,
                            &stage);
     if (rv == CKR_OK && (b.failed || cand.failed)) rv = CKR_HOST_MEMORY;
@@ -187,7 +193,9 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     if (rv == CKR_OK && soft) rv = import_soft_length(session, candidate, &secret_len);
     if (rv == CKR_OK && cls == CKO_SECRET_KEY && !secret_len)
         rv = import_secret_length(session, &stage, &cand, candidate, &secret_len);
-    if (rv == CKR_OK) rv = import_check_material(session, &rec, candidate, secret_len, &mf);
+    if (rv == CKR_OK)
+        rv = soft_pair ? import_soft_check_pair(session, &rec, candidate, secret_len, &mf)
+                       : import_check_material(session, &rec, candidate, secret_len, &mf);
     if (rv == CKR_OK && imp.fingerprint &&
         (imp.fingerprint_len != mf.fp_len || memcmp(imp.fingerprint, mf.fp, mf.fp_len))) {
         log_warning("%s: key %s: the material is not the material imported first; a key's "
@@ -199,10 +207,13 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         if ((rv = import_set_claim(&rec, req.wrap_id)) != CKR_OK) goto out;
         claimed = true;
         util_crash_point("import:after-claim");
-        /* A SOFTWARE key's material is the candidate, sealed; no backend object stays. */
-        rv = soft ? import_soft_take(session, &rec, candidate, secret_len)
-                  : import_stage_unwrap(session, &stage, &b, &material);
-        if (rv == CKR_OK && cls == CKO_PRIVATE_KEY)
+        /* A SOFTWARE key's material is the candidate, sealed (a pair's as the key decoded
+         * from it); no backend object stays, and the public key is committed with the
+         * state. */
+        rv = soft_pair ? import_soft_take_pair(&rec, &mf)
+             : soft    ? import_soft_take(session, &rec, candidate, secret_len)
+                       : import_stage_unwrap(session, &stage, &b, &material);
+        if (rv == CKR_OK && cls == CKO_PRIVATE_KEY && !soft)
             rv = import_make_public_object(session, &rec, material, &mf);
         if (rv == CKR_OK) util_crash_point("import:after-unwrap");
     }
@@ -216,7 +227,7 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     } else if (claimed) {
         /* Nothing of a failed import stays: the material made goes, the claim is released. */
         if (soft)
-            import_soft_drop(rec.row);
+            import_soft_drop(&rec);
         else
             cmk_destroy_material(session, rec.key_id, 1);
     }

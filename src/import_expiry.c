@@ -29,7 +29,7 @@ static void remove_material(CK_SESSION_HANDLE session, int64_t row, const char *
         if (s == STORE_OK) s = store_cmk_set_material_expires(module.store, row, 0);
         if (s == STORE_OK) s = import_mark_material(row, false);
         /* A SOFTWARE key's sealed material goes in the transaction that ends its state. */
-        if (s == STORE_OK && import_is_soft(&rec)) s = import_soft_drop(row);
+        if (s == STORE_OK && import_is_soft(&rec)) s = import_soft_drop(&rec);
         snprintf(detail, sizeof(detail), "%s; material destroyed; state: %s", why,
                  from == cur.state ? "unchanged" : "-> PendingImport");
         cmk_record_free(&cur);
@@ -85,7 +85,7 @@ void cmk_import_recover(CK_SESSION_HANDLE session)
         if (store_import_get(module.store, rows[i], &imp) == STORE_OK &&
             util_process_start((pid_t)imp.importing_pid) != imp.importing_start) {
             if (rec.state == CMK_STATE_PENDING_IMPORT && import_is_soft(&rec))
-                import_soft_drop(rec.row);
+                import_soft_drop(&rec);
             else if (rec.state == CMK_STATE_PENDING_IMPORT)
                 cmk_destroy_material(session, rec.key_id, 1);
             if (import_set_claim(&rec, NULL) == CKR_OK) {

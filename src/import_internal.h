@@ -3,6 +3,7 @@
 #ifndef CMKP11_IMPORT_INTERNAL_H
 #define CMKP11_IMPORT_INTERNAL_H
 
+#include <openssl/types.h>
 #include <p11-kit/pkcs11.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -61,7 +62,8 @@ struct import_stage {
 };
 
 /* What the checks learn of a candidate: its fingerprint (the SPKI for an asymmetric key)
- * and, for EC, the curve and public point the public key object needs. */
+ * and, for EC, the curve and public point the public key object needs; for a SOFTWARE
+ * pair, the decoded private key (secure heap) that the import seals. */
 struct import_facts {
     unsigned char *fp;
     size_t fp_len;
@@ -69,6 +71,7 @@ struct import_facts {
     CK_ULONG ec_params_len;
     unsigned char *ec_point; /* DER OCTET STRING */
     size_t ec_point_len;
+    EVP_PKEY *pkey;
 };
 
 /* cmk_import.c */
@@ -134,12 +137,26 @@ CK_RV import_make_public_object(CK_SESSION_HANDLE session, const struct cmk_reco
 
 /* import_soft.c */
 bool import_is_soft(const struct cmk_record *rec);
+/* A SOFTWARE key pair: its material is a PKCS#8, held by the backend as a generic secret. */
+bool import_is_soft_pair(const struct cmk_record *rec);
 void import_soft_candidate(struct tmpl_builder *cand);
+/* The candidate of a SOFTWARE pair, from scratch: an extractable generic secret session
+ * object (the PKCS#8 bytes), which no key type of the backend need understand. */
+void import_soft_pair_candidate(struct tmpl_builder *cand, const char *label);
 CK_RV import_soft_length(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, CK_ULONG *len);
 /* Seals the checked candidate as the key's version 1 (a SOFTWARE key's material). */
 CK_RV import_soft_take(CK_SESSION_HANDLE session, const struct cmk_record *rec,
                        CK_OBJECT_HANDLE candidate, CK_ULONG len);
-/* Deletes a SOFTWARE key's sealed material and wipes this process's unsealed copy. */
-enum store_status import_soft_drop(int64_t row);
+/* Seals a SOFTWARE pair's checked private key (mf->pkey) as the key's version 1. */
+CK_RV import_soft_take_pair(const struct cmk_record *rec, const struct import_facts *mf);
+/* Deletes a SOFTWARE key's sealed material (and a pair's stored public key) and wipes this
+ * process's unsealed copy. */
+enum store_status import_soft_drop(const struct cmk_record *rec);
+
+/* import_pkcs8.c */
+/* Reads a SOFTWARE pair's candidate (len bytes) into the secure heap, decodes it as
+ * PKCS#8 and checks it against the spec; fills mf (SPKI fingerprint, EC point, pkey). */
+CK_RV import_soft_check_pair(CK_SESSION_HANDLE session, const struct cmk_record *rec,
+                             CK_OBJECT_HANDLE candidate, CK_ULONG len, struct import_facts *mf);
 
 #endif

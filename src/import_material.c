@@ -2,6 +2,7 @@
  * computed in the backend, and the public key object of an imported key pair. */
 #include "import_internal.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@ void import_facts_free(struct import_facts *mf)
     free(mf->fp);
     free(mf->ec_params);
     free(mf->ec_point);
+    EVP_PKEY_free(mf->pkey);
     memset(mf, 0, sizeof(*mf));
 }
 

@@ -1,14 +1,38 @@
-/* import_soft.c - imports into SOFTWARE keys (AES, SM4): the backend unwraps the material
- * into an extractable session object, the candidate, which is checked and fingerprinted
- * in the backend as for HSM keys; the module then reads its value into locked memory only
- * to seal it under the token master key (soft_key.c), and the candidate is destroyed. */
+/* import_soft.c - imports into SOFTWARE keys: the backend unwraps the material into an
+ * extractable session object, the candidate. A secret's (AES, SM4, HMAC) is checked and
+ * fingerprinted in the backend as for HSM keys, then read into locked memory only to be
+ * sealed under the token master key (soft_key.c). A key pair's is a PKCS#8 held as a
+ * generic secret (the backend may not know the key type: SM2), which the module decodes
+ * and checks itself (import_pkcs8.c) and seals re-encoded. The candidate is destroyed
+ * either way. */
 #include "import_internal.h"
 
+#include <string.h>
+
 #include "soft_key.h"
+#include "soft_pkey.h"
 
 bool import_is_soft(const struct cmk_record *rec)
 {
     return rec->protection == CMK_PROTECTION_SOFTWARE;
+}
+
+bool import_is_soft_pair(const struct cmk_record *rec)
+{
+    return import_is_soft(rec) && import_material_class(rec) == CKO_PRIVATE_KEY;
+}
+
+void import_soft_pair_candidate(struct tmpl_builder *cand, const char *label)
+{
+    /* The builder keeps pointers: the values must outlive it. */
+    static const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    static const CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+    tmpl_set(cand, CKA_CLASS, &cls, sizeof(cls));
+    tmpl_set(cand, CKA_KEY_TYPE, &type, sizeof(type));
+    tmpl_set(cand, CKA_PRIVATE, &ck_true, sizeof(CK_BBOOL));
+    tmpl_set(cand, CKA_ID, label, strlen(label));
+    tmpl_set(cand, CKA_LABEL, label, strlen(label));
+    import_soft_candidate(cand);
 }
 
 /* The module must read the candidate once, to seal it: a session object that may be
@@ -43,9 +67,22 @@ CK_RV import_soft_take(CK_SESSION_HANDLE session, const struct cmk_record *rec,
     return rv;
 }
 
-enum store_status import_soft_drop(int64_t row)
+CK_RV import_soft_take_pair(const struct cmk_record *rec, const struct import_facts *mf)
 {
-    enum store_status s = store_sealed_delete(module.store, row);
-    soft_key_forget(row);
-    return s == STORE_NOT_FOUND ? STORE_OK : s;
+    CK_RV rv = soft_pkey_seal(mf->pkey, rec->row, rec->key_id, 1);
+    if (rv != CKR_OK)
+        log_error("ImportKeyMaterial: key %s: the private key could not be sealed: 0x%lx",
+                  rec->key_id, rv);
+    return rv;
+}
+
+enum store_status import_soft_drop(const struct cmk_record *rec)
+{
+    enum store_status s = store_sealed_delete(module.store, rec->row);
+    if (s == STORE_NOT_FOUND) s = STORE_OK;
+    /* A pair's public key goes with its material: PendingImport answers from the spec. */
+    if (s == STORE_OK && import_is_soft_pair(rec))
+        s = store_cmk_set_public(module.store, rec->row, NULL, 0, NULL, 0);
+    soft_key_forget(rec->row);
+    return s;
 }

@@ -20,28 +20,21 @@
 #include "soft_key.h"
 #include "template.h"
 
-struct pair_spec {
-    const char *spec;  /* key spec */
-    const char *type;  /* OpenSSL key type */
-    const char *group; /* EC group, or NULL */
-    unsigned bits;     /* RSA modulus bits, or 0 */
-};
-
-static const struct pair_spec pair_specs[] = {
+static const struct soft_pair_spec pair_specs[] = {
     {"RSA_2048", "RSA", NULL, 2048},    {"RSA_3072", "RSA", NULL, 3072},
     {"RSA_4096", "RSA", NULL, 4096},    {"EC_P256", "EC", "P-256", 0},
     {"EC_P384", "EC", "P-384", 0},      {"EC_P521", "EC", "P-521", 0},
     {"EC_P256K", "EC", "secp256k1", 0}, {"EC_SM2", "SM2", NULL, 0},
 };
 
-static const struct pair_spec *pair_spec_of(const char *name)
+const struct soft_pair_spec *soft_pkey_spec(const char *name)
 {
     for (size_t i = 0; i < sizeof(pair_specs) / sizeof(pair_specs[0]); i++)
         if (!strcmp(pair_specs[i].spec, name)) return &pair_specs[i];
     return NULL;
 }
 
-bool soft_pkey_spec_supported(const char *spec) { return pair_spec_of(spec) != NULL; }
+bool soft_pkey_spec_supported(const char *spec) { return soft_pkey_spec(spec) != NULL; }
 
 /* An RSA public exponent asked for: odd, 3 or more, at most 64 bits (what OpenSSL and
  * HSMs take); 0 with a log line when it is not one. */
@@ -61,7 +54,7 @@ static uint64_t exponent_of(const CK_ATTRIBUTE *a)
     return e;
 }
 
-static EVP_PKEY *generate(const struct pair_spec *ps, uint64_t exponent)
+static EVP_PKEY *generate(const struct soft_pair_spec *ps, uint64_t exponent)
 {
     EVP_PKEY *pkey = NULL;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(pubkey_libctx(), ps->type, NULL);
@@ -127,8 +120,7 @@ static unsigned char *spki_of(EVP_PKEY *pkey, size_t *len)
     return copy;
 }
 
-/* The private key's PKCS#8, sealed for (row, version); the DER is wiped at once. */
-static CK_RV seal_private(EVP_PKEY *pkey, int64_t row, const char *key_id, unsigned long version)
+CK_RV soft_pkey_seal(EVP_PKEY *pkey, int64_t row, const char *key_id, unsigned long version)
 {
     PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(pkey);
     unsigned char *der = NULL;
@@ -136,7 +128,7 @@ static CK_RV seal_private(EVP_PKEY *pkey, int64_t row, const char *key_id, unsig
     PKCS8_PRIV_KEY_INFO_free(p8);
     if (len <= 0 || (size_t)len > SOFT_MAX_PKCS8) {
         OPENSSL_free(der);
-        log_error("key %s: cannot encode the generated private key as PKCS#8", key_id);
+        log_error("key %s: cannot encode the private key as PKCS#8", key_id);
         return CKR_FUNCTION_FAILED;
     }
     CK_RV rv = soft_key_seal(row, key_id, version, der, (size_t)len);
@@ -149,7 +141,7 @@ CK_RV soft_pkey_generate(const struct keyspec *spec, const CK_ATTRIBUTE *pub, CK
                          struct public_key *pk)
 {
     memset(pk, 0, sizeof(*pk));
-    const struct pair_spec *ps = pair_spec_of(spec->name);
+    const struct soft_pair_spec *ps = soft_pkey_spec(spec->name);
     if (!ps) return CKR_MECHANISM_INVALID; /* refused earlier by cmk_request */
     const CK_ATTRIBUTE *e = ps->bits ? attr_find(pub, npub, CKA_PUBLIC_EXPONENT) : NULL;
     uint64_t exponent = e ? exponent_of(e) : 65537;
@@ -162,20 +154,24 @@ CK_RV soft_pkey_generate(const struct keyspec *spec, const CK_ATTRIBUTE *pub, CK
         log_error("key %s: OpenSSL cannot generate a %s key pair", key_id, spec->name);
         return CKR_FUNCTION_FAILED;
     }
-    rv = seal_private(pkey, row, key_id, version);
-    if (rv == CKR_OK) {
-        pk->spki = spki_of(pkey, &pk->spki_len);
-        if (!pk->spki || (ps->bits == 0 && spki_ec_parts(pk->spki, pk->spki_len, &pk->ec_point,
-                                                         &pk->ec_point_len, NULL, NULL)))
-            rv = CKR_HOST_MEMORY;
-    }
+    rv = soft_pkey_seal(pkey, row, key_id, version);
+    if (rv == CKR_OK) rv = soft_pkey_public(pkey, pk);
     EVP_PKEY_free(pkey);
-    if (rv != CKR_OK) {
-        free(pk->spki);
-        free(pk->ec_point);
-        memset(pk, 0, sizeof(*pk));
-    }
     return rv;
+}
+
+CK_RV soft_pkey_public(EVP_PKEY *pkey, struct public_key *pk)
+{
+    memset(pk, 0, sizeof(*pk));
+    pk->spki = spki_of(pkey, &pk->spki_len);
+    if (pk->spki &&
+        (EVP_PKEY_is_a(pkey, "RSA") ||
+         !spki_ec_parts(pk->spki, pk->spki_len, &pk->ec_point, &pk->ec_point_len, NULL, NULL)))
+        return CKR_OK;
+    free(pk->spki);
+    free(pk->ec_point);
+    memset(pk, 0, sizeof(*pk));
+    return CKR_HOST_MEMORY;
 }
 
 static CK_RV put(CK_ATTRIBUTE *a, const void *value, CK_ULONG len)
@@ -294,10 +290,29 @@ static CK_RV public_only(const struct cmk_record *rec, CK_ATTRIBUTE *a)
     return (CK_RV)-1;
 }
 
+/* What the backend says of a key it did not generate but unwrapped (an HSM pair of
+ * EXTERNAL origin): not local, no generation mechanism, never "always sensitive" nor
+ * "never extractable". (CK_RV)-1: not one of these. */
+static CK_RV imported_only(bool priv, CK_ATTRIBUTE *a)
+{
+    switch (a->type) {
+    case CKA_ALWAYS_SENSITIVE:
+    case CKA_NEVER_EXTRACTABLE:
+        if (!priv) break; /* a private key's attributes */
+        /* fall through */
+    case CKA_LOCAL: return put_bool(a, false);
+    case CKA_KEY_GEN_MECHANISM: return put_ulong(a, CK_UNAVAILABLE_INFORMATION);
+    }
+    return (CK_RV)-1;
+}
+
 CK_RV soft_pkey_answer(const struct cmk_record *rec, unsigned kind, CK_ATTRIBUTE *a)
 {
+    /* Imported material not there yet (PendingImport): the spec answers, as for HSM pairs. */
+    if (!cmk_import_has_material(rec)) return cmk_import_answer_pending(rec, kind, a);
     bool priv = kind == CMK_OBJ_PRIVATE;
-    CK_RV rv = priv ? private_only(rec, a) : public_only(rec, a);
+    CK_RV rv = rec->origin == CMK_ORIGIN_EXTERNAL ? imported_only(priv, a) : (CK_RV)-1;
+    if (rv == (CK_RV)-1) rv = priv ? private_only(rec, a) : public_only(rec, a);
     if (rv != (CK_RV)-1) return rv;
     switch (a->type) {
     case CKA_CLASS: return put_ulong(a, priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY);

@@ -3,10 +3,12 @@
  * C_UnwrapKey; and the clock, state and audit checks the import tests share. */
 #include "import_client.h"
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,43 @@ void wrap_rsa_aes(const struct params *p, bool sha256, const unsigned char *m, s
     CHECK(head > 0);
 }
 
+/* m wrapped for p with alg, as the clouds' guides tell a client to. */
+void wrap_material(CK_ULONG alg, const struct params *p, const unsigned char *m, size_t n,
+                   struct blob *b)
+{
+    bool sha256 = alg == CMK_WRAP_RSAES_OAEP_SHA_256 || alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
+    if (alg == CMK_WRAP_RSAES_OAEP_SHA_1 || alg == CMK_WRAP_RSAES_OAEP_SHA_256)
+        wrap_oaep(p, sha256, m, n, b);
+    else
+        wrap_rsa_aes(p, sha256, m, n, b);
+}
+
+/* PKCS#8 of a private key, wrapped for new parameters of priv with alg (an RSA_AES_KEY_WRAP
+ * algorithm, or 0 for the module's default). */
+void wrap_private_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key, CK_ULONG alg,
+                      struct params *p, struct blob *b)
+{
+    unsigned char *p8 = NULL;
+    PKCS8_PRIV_KEY_INFO *info = EVP_PKEY2PKCS8(key);
+    int p8_len = i2d_PKCS8_PRIV_KEY_INFO(info, &p8);
+    PKCS8_PRIV_KEY_INFO_free(info);
+    CHECK_RV(get_params(s, priv, alg, 2048, p), CKR_OK);
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
+    wrap_rsa_aes(p, alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, p8, (size_t)p8_len, b);
+    OPENSSL_free(p8);
+}
+
+/* The key's CKA_PUBLIC_KEY_INFO is the SPKI of the key OpenSSL made. */
+void check_public_key_info(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key)
+{
+    unsigned char spki[1024], *want = NULL;
+    int want_len = i2d_PUBKEY(key, &want);
+    CK_ATTRIBUTE a = {CKA_PUBLIC_KEY_INFO, spki, sizeof(spki)};
+    CHECK_RV(p11->C_GetAttributeValue(s, priv, &a, 1), CKR_OK);
+    CHECK(a.ulValueLen == (CK_ULONG)want_len && memcmp(spki, want, a.ulValueLen) == 0);
+    OPENSSL_free(want);
+}
+
 CK_RV import(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_ULONG alg, struct blob *b,
              const struct params *p, CK_ULONG expires)
 {
@@ -126,4 +165,45 @@ long audits(const char *action)
     char sql[160];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE action = '%s'", action);
     return inspect_store_count(sql);
+}
+
+/* Everything a refused import must leave alone: inspect_snapshot (keys, audit rows, backend
+ * objects), the import rows (parameters, claim, fingerprint, material, expiry), the stored
+ * public key and the sealed material. */
+void import_snapshot(char *out, size_t size)
+{
+    CHECK(inspect_snapshot(out, size) == 0);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/cmk.db", getenv("CMK_WORK"));
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db,
+                             "SELECT group_concat(r, ';') FROM (SELECT i.cmk_id || '|' || "
+                             "hex(ifnull(i.wrap_id, '')) || '|' || hex(ifnull(i.fingerprint, '')) "
+                             "|| '|' || i.importing_pid || '|' || i.has_material || '|' || "
+                             "c.material_expires || '|' || hex(ifnull(c.public_key_info, '')) "
+                             "|| '|' || hex(ifnull(c.ec_point, '')) || '|' || (SELECT "
+                             "group_concat(hex(s.blob)) FROM cmk_sealed s WHERE s.cmk_id = c.id) "
+                             "AS r FROM cmk_import i JOIN cmk c ON c.id = i.cmk_id ORDER BY "
+                             "i.cmk_id)",
+                             -1, &q, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    size_t pos = strlen(out);
+    const unsigned char *rows = sqlite3_column_text(q, 0);
+    snprintf(out + pos, size - pos, "#import=%s", rows ? (const char *)rows : "");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* r || s -> DER ECDSA-Sig-Value (EC and SM2 signatures), its length. */
+size_t raw_sig_to_der(const unsigned char *raw, size_t len, unsigned char der[160])
+{
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    ECDSA_SIG_set0(es, BN_bin2bn(raw, (int)len / 2, NULL),
+                   BN_bin2bn(raw + len / 2, (int)len / 2, NULL));
+    unsigned char *d = der;
+    int n = i2d_ECDSA_SIG(es, &d);
+    ECDSA_SIG_free(es);
+    return n > 0 ? (size_t)n : 0;
 }

@@ -3,6 +3,7 @@
 #ifndef CMKP11_TEST_IMPORT_CLIENT_H
 #define CMKP11_TEST_IMPORT_CLIENT_H
 
+#include <openssl/types.h>
 #include <p11-kit/pkcs11.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,6 +32,18 @@ void wrap_oaep(const struct params *p, bool sha256, const unsigned char *m, size
 /* RSA_AES_KEY_WRAP_SHA_1/_256: OAEP of a random AES-256 key, then RFC 5649 wrap of m. */
 void wrap_rsa_aes(const struct params *p, bool sha256, const unsigned char *m, size_t n,
                   struct blob *b);
+/* m wrapped with alg: RSAES_OAEP_* alone, or RSA_AES_KEY_WRAP_*. */
+void wrap_material(CK_ULONG alg, const struct params *p, const unsigned char *m, size_t n,
+                   struct blob *b);
+/* PKCS#8 of key, wrapped for new parameters of priv with alg (an RSA_AES_KEY_WRAP
+ * algorithm, or 0 for the module's default). */
+void wrap_private_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key, CK_ULONG alg,
+                      struct params *p, struct blob *b);
+/* Checks that the CKA_PUBLIC_KEY_INFO of h is the SPKI of key. */
+void check_public_key_info(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, EVP_PKEY *key);
+/* r || s -> DER ECDSA-Sig-Value (EC and SM2 signatures as OpenSSL verifies them); its
+ * length. */
+size_t raw_sig_to_der(const unsigned char *raw, size_t len, unsigned char der[160]);
 /* ImportKeyMaterial: C_UnwrapKey of b into key with p's token (expires 0: never). */
 CK_RV import(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_ULONG alg, struct blob *b,
              const struct params *p, CK_ULONG expires);
@@ -39,5 +52,8 @@ CK_ULONG state_of(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key);
 void set_now_offset(long seconds);
 /* Audit rows of action. */
 long audits(const char *action);
+/* Everything a refused import must leave alone, as text: inspect_snapshot and the import
+ * rows (parameters, claim, fingerprint, material, expiry). */
+void import_snapshot(char *out, size_t size);
 
 #endif

@@ -13,8 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "fixture.h"
 #include "import_client.h"
 #include "inspect.h"
@@ -67,11 +65,7 @@ static void new_wrapped_aes(CK_SESSION_HANDLE s, const char *alias, CK_ULONG alg
     RAND_bytes(m, 32);
     CHECK_RV(make_external_aes(s, alias, key), CKR_OK);
     CHECK_RV(get_params(s, *key, alg, bits, p), CKR_OK);
-    bool sha256 = alg == CMK_WRAP_RSAES_OAEP_SHA_256 || alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
-    if (alg == CMK_WRAP_RSAES_OAEP_SHA_1 || alg == CMK_WRAP_RSAES_OAEP_SHA_256)
-        wrap_oaep(p, sha256, m, 32, b);
-    else
-        wrap_rsa_aes(p, sha256, m, 32, b);
+    wrap_material(alg, p, m, 32, b);
 }
 
 /* ---- Create ---------------------------------------------------------------------- */
@@ -114,32 +108,6 @@ static void test_create_external_rsa_pair_is_pending_import(void)
     CHECK(inspect_backend_material() == 0);
 }
 
-/* The key's CKA_PUBLIC_KEY_INFO is the SPKI of the key OpenSSL made. */
-static void check_public_key_info(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key)
-{
-    unsigned char spki[1024], *want = NULL;
-    int want_len = i2d_PUBKEY(key, &want);
-    CK_ATTRIBUTE a = {CKA_PUBLIC_KEY_INFO, spki, sizeof(spki)};
-    CHECK_RV(p11->C_GetAttributeValue(s, priv, &a, 1), CKR_OK);
-    CHECK(a.ulValueLen == (CK_ULONG)want_len && memcmp(spki, want, a.ulValueLen) == 0);
-    OPENSSL_free(want);
-}
-
-/* PKCS#8 of a private key, wrapped for new parameters of priv with alg (an RSA_AES_KEY_WRAP
- * algorithm, or 0 for the module's default). */
-static void wrap_private_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key,
-                             CK_ULONG alg, struct params *p, struct blob *b)
-{
-    unsigned char *p8 = NULL;
-    PKCS8_PRIV_KEY_INFO *info = EVP_PKEY2PKCS8(key);
-    int p8_len = i2d_PKCS8_PRIV_KEY_INFO(info, &p8);
-    PKCS8_PRIV_KEY_INFO_free(info);
-    CHECK_RV(get_params(s, priv, alg, 2048, p), CKR_OK);
-    CHECK_RV(get_ulong(s, priv, CKA_CMK_WRAPPING_ALGORITHM, &alg), CKR_OK);
-    wrap_rsa_aes(p, alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, p8, (size_t)p8_len, b);
-    OPENSSL_free(p8);
-}
-
 static void test_import_ec_private_key_as_pkcs8_signs_for_the_original_public_key(void)
 {
     EVP_PKEY *ec = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-384");
@@ -162,15 +130,10 @@ static void test_import_ec_private_key_as_pkcs8_signs_for_the_original_public_ke
     CHECK_RV(p11->C_Sign(s, digest, sizeof(digest), sig, &sig_len), CKR_OK);
     CHECK_RV(sign_verify_ec(s, priv, pub), CKR_OK); /* the public key object verifies too */
     /* OpenSSL verifies the r||s signature with the original public key. */
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)sig_len / 2, NULL),
-                   BN_bin2bn(sig + sig_len / 2, (int)sig_len / 2, NULL));
-    unsigned char *d = der_sig;
-    int der_len = i2d_ECDSA_SIG(es, &d);
-    ECDSA_SIG_free(es);
+    size_t der_len = raw_sig_to_der(sig, sig_len, der_sig);
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(ec, NULL);
     CHECK(ctx && EVP_PKEY_verify_init(ctx) == 1 &&
-          EVP_PKEY_verify(ctx, der_sig, (size_t)der_len, digest, sizeof(digest)) == 1);
+          EVP_PKEY_verify(ctx, der_sig, der_len, digest, sizeof(digest)) == 1);
     EVP_PKEY_CTX_free(ctx);
     check_public_key_info(s, priv, ec);
     fixture_close(s);
@@ -459,31 +422,6 @@ static void test_import_rsa_private_key_as_pkcs8_signs_for_the_original_public_k
 }
 
 /* ---- Bad input: a precise code, and nothing changed ------------------------------ */
-
-/* Everything a refused import must leave alone: inspect_snapshot (keys, audit rows, backend
- * objects) and the import rows (parameters, claim, fingerprint, material, expiry). */
-static void import_snapshot(char *out, size_t size)
-{
-    CHECK(inspect_snapshot(out, size) == 0);
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/cmk.db", getenv("CMK_WORK"));
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
-    CHECK(sqlite3_prepare_v2(db,
-                             "SELECT group_concat(r, ';') FROM (SELECT i.cmk_id || '|' || "
-                             "hex(ifnull(i.wrap_id, '')) || '|' || hex(ifnull(i.fingerprint, '')) "
-                             "|| '|' || i.importing_pid || '|' || i.has_material || '|' || "
-                             "c.material_expires AS r FROM cmk_import i JOIN cmk c ON c.id = "
-                             "i.cmk_id ORDER BY i.cmk_id)",
-                             -1, &q, NULL) == SQLITE_OK);
-    CHECK(sqlite3_step(q) == SQLITE_ROW);
-    size_t pos = strlen(out);
-    const unsigned char *rows = sqlite3_column_text(q, 0);
-    snprintf(out + pos, size - pos, "#import=%s", rows ? (const char *)rows : "");
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-}
 
 /* A target key and another key, both with outstanding RSAES_OAEP_SHA_1 parameters. */
 struct bad_case {

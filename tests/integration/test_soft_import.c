@@ -3,8 +3,12 @@
  * with C_UnwrapKey, sealed under the token master key, and proved in use by OpenSSL
  * decrypting what the module encrypted with the original bytes. */
 #define _GNU_SOURCE /* memmem */
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,16 +47,6 @@ static CK_RV make_external_sm4(CK_SESSION_HANDLE s, const char *alias, CK_OBJECT
     return p11->C_GenerateKey(s, &mech, t, sizeof(t) / sizeof(t[0]), key);
 }
 
-static void wrap_for(CK_ULONG alg, const struct params *p, const unsigned char *m, size_t n,
-                     struct blob *b)
-{
-    bool sha256 = alg == CMK_WRAP_RSAES_OAEP_SHA_256 || alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
-    if (alg == CMK_WRAP_RSAES_OAEP_SHA_1 || alg == CMK_WRAP_RSAES_OAEP_SHA_256)
-        wrap_oaep(p, sha256, m, n, b);
-    else
-        wrap_rsa_aes(p, sha256, m, n, b);
-}
-
 /* Fresh parameters for key, m (n bytes) wrapped for them with alg, and the import. */
 static CK_RV import_with(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_ULONG alg,
                          const unsigned char *m, size_t n, CK_ULONG expires)
@@ -60,7 +54,7 @@ static CK_RV import_with(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_ULONG alg
     struct params p;
     struct blob b;
     CHECK_RV(get_params(s, key, alg, 2048, &p), CKR_OK);
-    wrap_for(alg, &p, m, n, &b);
+    wrap_material(alg, &p, m, n, &b);
     return import(s, key, alg, &b, &p, expires);
 }
 
@@ -117,9 +111,9 @@ static long sealed_rows(void) { return inspect_store_count("SELECT count(*) FROM
 static long backend_objects_of(const char *key_id)
 {
     char label[80];
-    snprintf(label, sizeof(label), "cmkp11/%s", key_id);
+    snprintf(label, sizeof(label), "cmkp11/%.36s", key_id);
     long n = inspect_backend_objects(label);
-    snprintf(label, sizeof(label), "cmkp11/import/%s", key_id);
+    snprintf(label, sizeof(label), "cmkp11/import/%.36s", key_id);
     return n + inspect_backend_objects(label);
 }
 
@@ -162,7 +156,7 @@ static void test_create_external_software_aes_and_sm4_wait_without_sealed_materi
     CK_RV rv = p11->C_EncryptInit(s, &cbc, sm4);
     if (rv == CKR_OK) rv = p11->C_Encrypt(s, msg, sizeof(msg), ct, &ct_len);
     CHECK_RV(rv, CKR_KEY_FUNCTION_NOT_PERMITTED);
-    /* Key pairs and HMAC keys of EXTERNAL origin stay at level HSM. */
+    /* HMAC keys of EXTERNAL origin stay at level HSM. */
     CK_MECHANISM gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
     CK_BBOOL yes = CK_TRUE;
     CK_ULONG bytes = 32;
@@ -176,7 +170,7 @@ static void test_create_external_software_aes_and_sm4_wait_without_sealed_materi
     fixture_close(s);
     CHECK(sealed_rows() == 0);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 2);
-    CHECK(inspect_log_count("AES_* and SM4 of EXTERNAL origin (asked: HMAC_256") == 1);
+    CHECK(inspect_log_count("HMAC_128..HMAC_256 of KMS origin (asked: HMAC_256") == 1);
     CHECK(audits("CreateKey") == 2);
 }
 
@@ -401,6 +395,196 @@ static void test_imported_software_material_is_in_neither_store_nor_log(void)
     CHECK(inspect_log_count("is not the material imported first") == 1);
 }
 
+/* ---- Key pairs: PKCS#8 made by OpenSSL ------------------------------------------- */
+
+static CK_BBOOL yes = CK_TRUE;
+static const unsigned char msg[] = "signed by an imported SOFTWARE key pair";
+
+/* The DER of key's curve OID, as CKA_EC_PARAMS carries it; its length. */
+static CK_ULONG curve_params(EVP_PKEY *key, unsigned char out[16])
+{
+    char group[64] = "";
+    size_t n = 0;
+    CHECK(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                         &n) == 1);
+    unsigned char *p = out;
+    int len = i2d_ASN1_OBJECT(OBJ_nid2obj(OBJ_sn2nid(group)), &p);
+    CHECK(len > 0 && len <= 16);
+    return (CK_ULONG)len;
+}
+
+/* A SOFTWARE pair of EXTERNAL origin of key's spec (RSA of its size, EC on its curve, SM2);
+ * usage 0: the default. */
+static CK_RV make_pair_for(CK_SESSION_HANDLE s, const char *alias, EVP_PKEY *key, CK_ULONG usage,
+                           CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+    bool rsa = EVP_PKEY_is_a(key, "RSA"), sm2 = EVP_PKEY_is_a(key, "SM2");
+    CK_MECHANISM m = {rsa   ? CKM_RSA_PKCS_KEY_PAIR_GEN
+                      : sm2 ? CKM_CMK_SM2_KEY_PAIR_GEN
+                            : CKM_EC_KEY_PAIR_GEN,
+                      NULL, 0};
+    CK_ULONG bits = (CK_ULONG)EVP_PKEY_get_bits(key);
+    unsigned char params[16];
+    CK_ATTRIBUTE pt[3] = {{CKA_TOKEN, &yes, 1}, {CKA_LABEL, (void *)alias, strlen(alias)}};
+    CK_ULONG np = 2;
+    if (rsa) pt[np++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)};
+    if (!rsa && !sm2) pt[np++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, params, curve_params(key, params)};
+    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1},
+                         {CKA_LABEL, (void *)alias, strlen(alias)},
+                         {CKA_CMK_ORIGIN, &external, sizeof(external)},
+                         {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)},
+                         {CKA_CMK_KEY_USAGE, &usage, sizeof(usage)}};
+    return p11->C_GenerateKeyPair(s, &m, pt, np, vt, usage ? 5 : 4, pub, priv);
+}
+
+/* key's PKCS#8 PrivateKeyInfo (DER), as `openssl pkcs8 -topk8 -nocrypt -outform DER` writes
+ * it; *len its length. Freed with OPENSSL_free. */
+static unsigned char *pkcs8_of(EVP_PKEY *key, size_t *len)
+{
+    PKCS8_PRIV_KEY_INFO *info = EVP_PKEY2PKCS8(key);
+    unsigned char *der = NULL;
+    int n = info ? i2d_PKCS8_PRIV_KEY_INFO(info, &der) : -1;
+    PKCS8_PRIV_KEY_INFO_free(info);
+    CHECK(n > 0);
+    *len = n > 0 ? (size_t)n : 0;
+    return der;
+}
+
+/* Fresh parameters for priv and key's PKCS#8 imported with alg (an RSA_AES_KEY_WRAP). */
+static CK_RV import_pair(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key, CK_ULONG alg)
+{
+    size_t len = 0;
+    unsigned char *der = pkcs8_of(key, &len);
+    CK_RV rv = import_with(s, priv, alg, der, len, 0);
+    OPENSSL_clear_free(der, len);
+    return rv;
+}
+
+/* The CMK signs msg (RSA PKCS#1 v1.5 or ECDSA with SHA-256, SM2 with SM3 and the default
+ * user id), and OpenSSL verifies the signature with the original key. */
+static bool signs_for(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key)
+{
+    bool rsa = EVP_PKEY_is_a(key, "RSA"), sm2 = EVP_PKEY_is_a(key, "SM2");
+    CK_MECHANISM m = {rsa   ? CKM_SHA256_RSA_PKCS
+                      : sm2 ? CKM_CMK_SM2_SM3
+                            : CKM_ECDSA_SHA256,
+                      NULL, 0};
+    unsigned char sig[512], der[160];
+    CK_ULONG sig_len = sizeof(sig);
+    if (p11->C_SignInit(s, &m, priv) != CKR_OK ||
+        p11->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &sig_len) != CKR_OK)
+        return false;
+    const unsigned char *v = rsa ? sig : der;
+    size_t v_len = rsa ? sig_len : raw_sig_to_der(sig, sig_len, der);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new(key, NULL);
+    if (sm2) {
+        EVP_PKEY_CTX_set1_id(pctx, "1234567812345678", 16);
+        EVP_MD_CTX_set_pkey_ctx(md, pctx);
+    }
+    bool ok = EVP_DigestVerifyInit(md, NULL, EVP_get_digestbyname(sm2 ? "SM3" : "SHA256"), NULL,
+                                   key) == 1 &&
+              EVP_DigestVerify(md, v, v_len, msg, sizeof(msg)) == 1;
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_CTX_free(pctx);
+    return ok;
+}
+
+/* Reads an attribute into buf (size bytes); its length, 0 when refused. */
+static CK_ULONG attr_bytes(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t,
+                           unsigned char *buf, CK_ULONG size)
+{
+    CK_ATTRIBUTE a = {t, buf, size};
+    return p11->C_GetAttributeValue(s, h, &a, 1) == CKR_OK ? a.ulValueLen : 0;
+}
+
+/* The CMK's public values are the original key's: CKA_PUBLIC_KEY_INFO of both objects,
+ * and CKA_MODULUS (RSA) or CKA_EC_POINT (EC, SM2) of the public object. */
+static void check_public_values(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv,
+                                EVP_PKEY *key)
+{
+    check_public_key_info(s, priv, key);
+    check_public_key_info(s, pub, key);
+    unsigned char want[1100], got[1100];
+    size_t want_len = 0;
+    bool rsa = EVP_PKEY_is_a(key, "RSA");
+    if (rsa) {
+        BIGNUM *n = NULL;
+        CHECK(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) == 1);
+        want_len = (size_t)BN_bn2bin(n, want);
+        BN_free(n);
+    } else {
+        size_t point_len = 0;
+        CHECK(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, want + 3,
+                                              sizeof(want) - 3, &point_len) == 1);
+        size_t head = point_len < 128 ? 2 : 3; /* DER OCTET STRING around the point */
+        memmove(want + head, want + 3, point_len);
+        want[0] = 0x04;
+        want[1] = head == 3 ? 0x81 : (unsigned char)point_len;
+        want[head - 1] = (unsigned char)point_len;
+        want_len = head + point_len;
+    }
+    CK_ULONG got_len = attr_bytes(s, pub, rsa ? CKA_MODULUS : CKA_EC_POINT, got, sizeof(got));
+    CHECK(got_len == want_len && memcmp(got, want, want_len) == 0);
+}
+
+static void test_import_software_pairs_of_every_spec_sign_for_the_original_key(void)
+{
+    EVP_PKEY *keys[] = {
+        EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048),
+        EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072),
+        EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "SM2"),
+    };
+    static const char *const specs[] = {"RSA_2048", "RSA_3072", "RSA_4096", "EC_P256",
+                                        "EC_P384",  "EC_P521",  "EC_P256K", "EC_SM2"};
+    enum { N = sizeof(keys) / sizeof(keys[0]) };
+    CK_OBJECT_HANDLE pub[N], priv[N];
+    char key_ids[N][40];
+    CK_SESSION_HANDLE s = fixture_open();
+    for (size_t i = 0; i < N; i++) {
+        CHECK(keys[i] != NULL);
+        char alias[32], spec[16];
+        snprintf(alias, sizeof(alias), "soft-pair-%zu", i);
+        CHECK_RV(make_pair_for(s, alias, keys[i], 0, &pub[i], &priv[i]), CKR_OK);
+        key_id_of(s, priv[i], key_ids[i]);
+        CHECK_RV(get_text(s, priv[i], CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+        CHECK(strcmp(spec, specs[i]) == 0);
+        /* No material yet: no public key to read, no signature. */
+        CHECK(state_of(s, priv[i]) == CMK_STATE_PENDING_IMPORT);
+        unsigned char buf[1100];
+        CHECK(attr_bytes(s, pub[i], CKA_PUBLIC_KEY_INFO, buf, sizeof(buf)) == 0);
+        CHECK(!signs_for(s, priv[i], keys[i]));
+        /* Both wrappings; SHA-256's OAEP is decoded in the module (the tests' config). */
+        CK_ULONG alg = i % 2 ? CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256 : CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1;
+        CHECK_RV(import_pair(s, priv[i], keys[i], alg), CKR_OK);
+        CHECK(state_of(s, priv[i]) == CMK_STATE_ENABLED);
+        check_public_values(s, pub[i], priv[i], keys[i]);
+        CHECK(signs_for(s, priv[i], keys[i]));
+        CK_BBOOL local = CK_TRUE;
+        CK_ATTRIBUTE a = {CKA_LOCAL, &local, 1};
+        CHECK_RV(p11->C_GetAttributeValue(s, priv[i], &a, 1), CKR_OK);
+        CHECK(local == CK_FALSE); /* imported, as an HSM pair's unwrapped material says */
+        CHECK(find_by_label(s, alias, CKO_PUBLIC_KEY, NULL) == 1);
+        CHECK(find_by_label(s, alias, CKO_PRIVATE_KEY, NULL) == 1);
+    }
+    fixture_close(s);
+    CHECK(sealed_rows() == N);
+    CHECK(audits("ImportKeyMaterial") == N);
+    for (size_t i = 0; i < N; i++)
+        CHECK(backend_objects_of(key_ids[i]) == 0); /* no material object, the pairs gone */
+    s = fixture_open(); /* another process unseals each from the store */
+    for (size_t i = 0; i < N; i++) {
+        CHECK(signs_for(s, priv[i], keys[i]));
+        EVP_PKEY_free(keys[i]);
+    }
+    fixture_close(s);
+}
+
 /* ---- Crash safety ---------------------------------------------------------------- */
 
 /* An importing process killed at point: the next login removes the sealed material a
@@ -464,6 +648,7 @@ int main(int argc, char **argv)
         T(test_delete_imported_software_material_and_import_it_again),
         T(test_imported_software_material_is_in_neither_store_nor_log),
         T(test_crash_during_software_import_leaves_the_key_pending_import),
+        T(test_import_software_pairs_of_every_spec_sign_for_the_original_key),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
