@@ -343,13 +343,12 @@ CK_RV cmk_request_check_quota(void)
     return CKR_OK;
 }
 
-/* SOFTWARE keys: AES, SM4, HMAC up to 256 bits and the pairs soft_pkey makes, of KMS
- * origin; AES, SM4 and those pairs also of EXTERNAL origin (the import seals the material,
- * as creation does; a pair's PKCS#8 is decoded and checked in the module, so EC_SM2 too;
- * imported HMAC keys stay at level HSM). The backend knows no SM mechanism
- * (mapping a vendor HSM's own SM codes is not done yet), so an SM spec (SM4, EC_SM2) is SOFTWARE
- * when no level is asked, and refused at level HSM, as the clouds refuse a spec a region cannot
- * serve. */
+/* SOFTWARE keys: AES, SM4, HMAC up to 512 bits (SOFT_MAX_KEY) and the pairs soft_pkey
+ * makes, of KMS or EXTERNAL origin (the import seals the material, as creation does; a
+ * pair's PKCS#8 is decoded and checked in the module, so EC_SM2 too). The backend knows no SM
+ * mechanism (mapping a vendor HSM's own SM codes is not done yet), so an SM spec (SM4, EC_SM2) is
+ * SOFTWARE when no level is asked, and refused at level HSM, as the clouds refuse a spec a region
+ * cannot serve. */
 static CK_RV check_protection_allowed(struct create_request *req)
 {
     bool sm = req->spec.key_type == CKK_CMK_SM4 || req->spec.key_type == CKK_CMK_SM2;
@@ -365,11 +364,10 @@ static CK_RV check_protection_allowed(struct create_request *req)
                keyspec_secret_bytes(req->spec.name) <= SOFT_MAX_KEY;
     bool cipher = keyspec_is_cipher_key(req->spec.key_type);
     bool pair = soft_pkey_spec_supported(req->spec.name);
-    if ((!cipher && !mac && !pair) || (req->origin != CMK_ORIGIN_KMS && mac)) {
+    if (!cipher && !mac && !pair) {
         log_warning("CreateKey: protection level SOFTWARE is offered for key specs AES_*, SM4, "
-                    "RSA_2048/3072/4096, EC_P256/P384/P521/P256K and EC_SM2 of KMS or EXTERNAL "
-                    "origin, and HMAC_128..HMAC_256 of KMS origin "
-                    "(asked: %s, origin %s)",
+                    "HMAC_128..HMAC_512, RSA_2048/3072/4096, EC_P256/P384/P521/P256K and EC_SM2, "
+                    "of KMS or EXTERNAL origin (asked: %s, origin %s)",
                     req->spec.name, req->origin == CMK_ORIGIN_KMS ? "KMS" : "EXTERNAL");
         return CKR_TEMPLATE_INCONSISTENT;
     }

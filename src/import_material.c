@@ -215,16 +215,25 @@ CK_RV import_check_material(CK_SESSION_HANDLE session, const struct cmk_record *
         return CKR_KEY_SIZE_RANGE;
     }
     bool aes = want == CKK_AES;
-    CK_MECHANISM m = {aes ? CKM_AES_ECB : CKM_SHA256_HMAC, NULL, 0};
+    /* SoftHSMv2 refuses an HMAC key shorter than the digest (CKR_KEY_SIZE_RANGE): there an
+     * HMAC key under 32 bytes is fingerprinted with HMAC-SHA-1, under 20 with HMAC-MD5 (a
+     * PRF still, over a fixed label). An HSM that takes the key keeps SHA-256, so a key's
+     * fingerprint is the same at every import. */
+    static const CK_MECHANISM_TYPE macs[] = {CKM_SHA256_HMAC, CKM_SHA_1_HMAC, CKM_MD5_HMAC};
     CK_ULONG out_len = 32;
     if (!(mf->fp = malloc(out_len))) return CKR_HOST_MEMORY;
-    rv = aes ? module.be.fn->C_EncryptInit(session, &m, h)
-             : module.be.fn->C_SignInit(session, &m, h);
-    if (rv == CKR_OK)
-        rv = aes ? module.be.fn->C_Encrypt(session, (CK_BYTE_PTR)FINGERPRINT_LABEL, 16, mf->fp,
-                                           &out_len)
-                 : module.be.fn->C_Sign(session, (CK_BYTE_PTR)FINGERPRINT_LABEL, 16, mf->fp,
-                                        &out_len);
+    rv = CKR_KEY_SIZE_RANGE;
+    for (size_t i = 0; rv == CKR_KEY_SIZE_RANGE && i < (aes ? 1 : 3); i++) {
+        CK_MECHANISM m = {aes ? CKM_AES_ECB : macs[i], NULL, 0};
+        out_len = 32;
+        rv = aes ? module.be.fn->C_EncryptInit(session, &m, h)
+                 : module.be.fn->C_SignInit(session, &m, h);
+        if (rv == CKR_OK)
+            rv = aes ? module.be.fn->C_Encrypt(session, (CK_BYTE_PTR)FINGERPRINT_LABEL, 16, mf->fp,
+                                               &out_len)
+                     : module.be.fn->C_Sign(session, (CK_BYTE_PTR)FINGERPRINT_LABEL, 16, mf->fp,
+                                            &out_len);
+    }
     mf->fp_len = out_len;
     if (rv != CKR_OK)
         log_error("%s: the backend could not fingerprint the material: 0x%lx", op, rv);

@@ -12,7 +12,7 @@
 
 #define SOFT_IV_LEN 12
 #define SOFT_TAG_LEN 16
-#define SOFT_MAX_KEY 32
+#define SOFT_MAX_KEY 64      /* AES-256 32, SM4 16, HMAC up to HMAC_512 */
 #define SOFT_MAX_PKCS8 16384 /* an RSA-4096 PrivateKeyInfo is about 2.4 KB */
 
 /* Makes key_bytes of material from the backend's RNG, seals it under the master key

@@ -40,13 +40,14 @@ extern "C" {
  * CKA_SIGN flags given in the same template), find. Immutable. */
 #define CKA_CMK_KEY_USAGE CKA_CMK(0x04)
 /* Origin: CK_ULONG, one of CMK_ORIGIN_*. create, find. A key created with
- * CMK_ORIGIN_EXTERNAL (specs AES, SM4, HMAC, RSA, EC; AES and SM4 at either protection
- * level) has no material: state PendingImport until material is imported. */
+ * CMK_ORIGIN_EXTERNAL (specs AES, SM4, HMAC, RSA, EC, EC_SM2; at either protection level
+ * where the spec has it) has no material: state PendingImport until material is imported.
+ * Key pairs import a PKCS#8 PrivateKeyInfo with CMK_WRAP_RSA_AES_KEY_WRAP_*. */
 #define CKA_CMK_ORIGIN CKA_CMK(0x05)
 /* Protection level: CK_ULONG, one of CMK_PROTECTION_*. create (default HSM), find.
- * SOFTWARE: AES, SM4, HMAC_128..256, RSA_2048/3072/4096, EC_P256/P384/P521/P256K and
- * EC_SM2 specs of KMS origin, and AES and SM4 of EXTERNAL origin (imported material is
- * sealed as generated material is); else CKR_TEMPLATE_INCONSISTENT; see below. SM4 and
+ * SOFTWARE: AES, SM4, HMAC_128..HMAC_512, RSA_2048/3072/4096, EC_P256/P384/P521/P256K
+ * and EC_SM2 specs of KMS or EXTERNAL origin (imported material is sealed as generated
+ * material is); else CKR_TEMPLATE_INCONSISTENT; see below. SM4 and
  * EC_SM2 are SOFTWARE when the template gives no level. */
 #define CKA_CMK_PROTECTION_LEVEL CKA_CMK(0x06)
 /* Key state: CK_ULONG, one of CMK_STATE_*. find; set: Enabled <-> Disabled;
@@ -228,7 +229,7 @@ typedef struct CK_CMK_SM2_PARAMS {
  * and CKM_CMK_ENVELOPE (format 0x02: SM4-CTR then HMAC-SM3).
  * Standard attributes as for a sensitive, non-extractable AES key (and fixed: a change is
  * CKR_ATTRIBUTE_READ_ONLY); sign, wrap and unwrap: CKR_KEY_FUNCTION_NOT_PERMITTED.
- * Generic secrets HMAC_128..HMAC_256 (GENERATE_VERIFY_MAC): CKM_SHA_1_HMAC,
+ * Generic secrets HMAC_128..HMAC_512 (GENERATE_VERIFY_MAC): CKM_SHA_1_HMAC,
  * CKM_SHA224/256/384/512_HMAC and CKM_CMK_SM3_HMAC sign/verify in-process.
  * Key pairs (C_GenerateKeyPair, the level in the private template): RSA_2048/3072/4096,
  * EC_P256/P384/P521/P256K and EC_SM2, generated in-process; the private key sealed as

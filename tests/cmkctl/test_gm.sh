@@ -44,7 +44,8 @@ expect_error "SM4 at level HSM: the backend has no SM4" \
 ctl create-key --key-spec SM4 --key-usage SIGN_VERIFY
 expect_error "SM4 cannot sign" InvalidParameterValue.InvalidKeyUsage 2
 ctl create-key --key-spec SM2 --origin EXTERNAL
-expect_error "SM2 material cannot be imported yet" UnsupportedOperation 4
+expect_eq "SM2 of EXTERNAL origin waits for its PKCS#8 at level SOFTWARE" \
+    '(d["KeyMetadata"]["ProtectionLevel"], d["KeyMetadata"]["KeyState"])' "('SOFTWARE', 'PendingImport')"
 ctl create-key --key-usage ASYMMETRIC_SIGN_VERIFY_SM2 --key-spec SM4
 expect_error "an SM2 usage with the SM4 spec" InvalidParameterValue.InvalidKeyUsage 2
 
@@ -59,5 +60,5 @@ ctl create-key --key-spec AES_128
 expect_eq "gm_mode: an explicit spec still wins" 'd["KeyMetadata"]["KeySpec"]' AES_128
 
 ctl list-keys --limit 1000
-expect_eq "only the keys created successfully exist" 'd["TotalCount"]' 7
+expect_eq "only the keys created successfully exist" 'd["TotalCount"]' 8
 finish

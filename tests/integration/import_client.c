@@ -9,6 +9,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,4 +207,40 @@ size_t raw_sig_to_der(const unsigned char *raw, size_t len, unsigned char der[16
     int n = i2d_ECDSA_SIG(es, &d);
     ECDSA_SIG_free(es);
     return n > 0 ? (size_t)n : 0;
+}
+
+const char *client_path(const char *name)
+{
+    static char paths[8][4096];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, 4096, "%s/%s", getenv("CMK_WORK"), name);
+    return p;
+}
+
+int client_shell(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    if (st != 0) fprintf(stderr, "  command failed (%d): %s\n", st, cmd);
+    return st;
+}
+
+void client_write(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(data, 1, len, f) == len);
+    if (f) fclose(f);
+}
+
+size_t client_read(const char *path, unsigned char *buf, size_t size)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, size, f) : 0;
+    if (f) fclose(f);
+    return n;
 }

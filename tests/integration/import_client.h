@@ -56,4 +56,12 @@ long audits(const char *action);
  * rows (parameters, claim, fingerprint, material, expiry). */
 void import_snapshot(char *out, size_t size);
 
+/* The openssl command beside the module: a file in the test's directory (CMK_WORK), a
+ * command line run by the shell (0 when it exits 0; a failure is printed), a file
+ * written whole, a file read whole into buf (its length, 0 when absent). */
+const char *client_path(const char *name);
+int client_shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void client_write(const char *path, const void *data, size_t len);
+size_t client_read(const char *path, unsigned char *buf, size_t size);
+
 #endif

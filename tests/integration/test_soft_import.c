@@ -22,12 +22,27 @@
 #include "inspect.h"
 
 static CK_ULONG external = CMK_ORIGIN_EXTERNAL, software = CMK_PROTECTION_SOFTWARE;
+static CK_BBOOL yes = CK_TRUE;
 
 static CK_RV make_soft_external_aes(CK_SESSION_HANDLE s, const char *alias, CK_OBJECT_HANDLE *key)
 {
     CK_ATTRIBUTE extra[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)},
                             {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
     return make_aes(s, alias, extra, 2, key);
+}
+
+/* A SOFTWARE HMAC key of EXTERNAL origin, of bytes bytes (HMAC_<8 * bytes>). */
+static CK_RV make_soft_external_hmac(CK_SESSION_HANDLE s, const char *alias, CK_ULONG bytes,
+                                     CK_OBJECT_HANDLE *key)
+{
+    CK_MECHANISM gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    CK_ATTRIBUTE t[] = {{CKA_TOKEN, &yes, 1},
+                        {CKA_SIGN, &yes, 1},
+                        {CKA_VALUE_LEN, &bytes, sizeof(bytes)},
+                        {CKA_LABEL, (void *)alias, strlen(alias)},
+                        {CKA_CMK_ORIGIN, &external, sizeof(external)},
+                        {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
+    return p11->C_GenerateKey(s, &gen, t, sizeof(t) / sizeof(t[0]), key);
 }
 
 /* SM4 is SOFTWARE on this backend without being asked. */
@@ -128,15 +143,16 @@ static void expect_rotation_refused(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
 
 /* ---- Create ---------------------------------------------------------------------- */
 
-static void test_create_external_software_aes_and_sm4_wait_without_sealed_material(void)
+static void test_create_external_software_secrets_wait_without_sealed_material(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
-    CK_OBJECT_HANDLE aes, sm4, key;
+    CK_OBJECT_HANDLE aes, sm4, hmac, key;
     CHECK_RV(make_soft_external_aes(s, "soft-byok", &aes), CKR_OK);
     CHECK_RV(make_external_sm4(s, "sm4-byok", &sm4), CKR_OK);
-    CK_OBJECT_HANDLE keys[] = {aes, sm4};
-    CK_ULONG lens[] = {32, 16};
-    for (int i = 0; i < 2; i++) {
+    CHECK_RV(make_soft_external_hmac(s, "hmac-byok", 64, &hmac), CKR_OK);
+    CK_OBJECT_HANDLE keys[] = {aes, sm4, hmac};
+    CK_ULONG lens[] = {32, 16, 64};
+    for (int i = 0; i < 3; i++) {
         CK_ULONG v = 0;
         CHECK(state_of(s, keys[i]) == CMK_STATE_PENDING_IMPORT);
         CHECK_RV(get_ulong(s, keys[i], CKA_CMK_PROTECTION_LEVEL, &v), CKR_OK);
@@ -149,29 +165,24 @@ static void test_create_external_software_aes_and_sm4_wait_without_sealed_materi
     }
     CHECK(find_by_label(s, "soft-byok", CKO_SECRET_KEY, NULL) == 1);
     CHECK(find_by_label(s, "sm4-byok", CKO_SECRET_KEY, NULL) == 1);
+    CHECK(find_by_label(s, "hmac-byok", CKO_SECRET_KEY, NULL) == 1);
     CHECK_RV(aes_gcm_roundtrip(s, aes), CKR_KEY_FUNCTION_NOT_PERMITTED);
-    unsigned char iv[16] = {0}, msg[16] = {0}, ct[16];
+    unsigned char iv[16] = {0}, zero[16] = {0}, ct[64];
     CK_ULONG ct_len = sizeof(ct);
     CK_MECHANISM cbc = {CKM_CMK_SM4_CBC, iv, sizeof(iv)};
     CK_RV rv = p11->C_EncryptInit(s, &cbc, sm4);
-    if (rv == CKR_OK) rv = p11->C_Encrypt(s, msg, sizeof(msg), ct, &ct_len);
+    if (rv == CKR_OK) rv = p11->C_Encrypt(s, zero, sizeof(zero), ct, &ct_len);
     CHECK_RV(rv, CKR_KEY_FUNCTION_NOT_PERMITTED);
-    /* HMAC keys of EXTERNAL origin stay at level HSM. */
-    CK_MECHANISM gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
-    CK_BBOOL yes = CK_TRUE;
-    CK_ULONG bytes = 32;
-    CK_ATTRIBUTE hmac[] = {{CKA_TOKEN, &yes, 1},
-                           {CKA_SIGN, &yes, 1},
-                           {CKA_VALUE_LEN, &bytes, sizeof(bytes)},
-                           {CKA_LABEL, (void *)"soft-hmac-ext", 13},
-                           {CKA_CMK_ORIGIN, &external, sizeof(external)},
-                           {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
-    CHECK_RV(p11->C_GenerateKey(s, &gen, hmac, 6, &key), CKR_TEMPLATE_INCONSISTENT);
+    CK_MECHANISM mac = {CKM_SHA256_HMAC, NULL, 0};
+    CHECK_RV(p11->C_SignInit(s, &mac, hmac), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    /* Over 512 bits an HMAC key is not made at level SOFTWARE, of either origin. */
+    CHECK_RV(make_soft_external_hmac(s, "hmac-576", 72, &key), CKR_TEMPLATE_INCONSISTENT);
     fixture_close(s);
     CHECK(sealed_rows() == 0);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 2);
-    CHECK(inspect_log_count("HMAC_128..HMAC_256 of KMS origin (asked: HMAC_256") == 1);
-    CHECK(audits("CreateKey") == 2);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 3);
+    CHECK(inspect_log_count("HMAC_128..HMAC_512, RSA_2048/3072/4096") == 1);
+    CHECK(inspect_log_count("(asked: HMAC_576, origin EXTERNAL)") == 1);
+    CHECK(audits("CreateKey") == 3);
 }
 
 /* ---- Import ---------------------------------------------------------------------- */
@@ -350,7 +361,7 @@ static void test_delete_imported_software_material_and_import_it_again(void)
  * store or log counts as holding them: the search must have looked. */
 static bool work_file_holds(const char *name, const unsigned char *m, size_t n)
 {
-    char path[512], hex[2][80];
+    char path[512], hex[2][2 * 64 + 1]; /* up to 64 bytes: HMAC_512 */
     snprintf(path, sizeof(path), "%s/%s", getenv("CMK_WORK"), name);
     for (size_t i = 0; i < n; i++) {
         snprintf(hex[0] + 2 * i, 3, "%02x", m[i]);
@@ -397,7 +408,6 @@ static void test_imported_software_material_is_in_neither_store_nor_log(void)
 
 /* ---- Key pairs: PKCS#8 made by OpenSSL ------------------------------------------- */
 
-static CK_BBOOL yes = CK_TRUE;
 static const unsigned char msg[] = "signed by an imported SOFTWARE key pair";
 
 /* The DER of key's curve OID, as CKA_EC_PARAMS carries it; its length. */
@@ -585,6 +595,74 @@ static void test_import_software_pairs_of_every_spec_sign_for_the_original_key(v
     fixture_close(s);
 }
 
+/* ---- HMAC keys ------------------------------------------------------------------- */
+
+/* The CMK's HMAC of msg (SHA-256, or SHA-512) equals what `openssl mac` makes with the
+ * original key. */
+static bool hmac_is_material(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, const unsigned char *m,
+                             size_t n, bool sha512)
+{
+    CK_MECHANISM mech = {sha512 ? CKM_SHA512_HMAC : CKM_SHA256_HMAC, NULL, 0};
+    unsigned char mac[64], want[64];
+    CK_ULONG len = sizeof(mac);
+    if (p11->C_SignInit(s, &mech, key) != CKR_OK ||
+        p11->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), mac, &len) != CKR_OK)
+        return false;
+    char hex[2 * 64 + 1];
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", m[i]);
+    client_write(client_path("hmac.msg"), msg, sizeof(msg));
+    if (client_shell("/usr/bin/openssl mac -digest %s -macopt hexkey:%s -binary -in %s -out %s "
+                     "HMAC",
+                     sha512 ? "SHA512" : "SHA256", hex, client_path("hmac.msg"),
+                     client_path("hmac.out")))
+        return false;
+    return client_read(client_path("hmac.out"), want, sizeof(want)) == len &&
+           memcmp(mac, want, len) == 0;
+}
+
+static void test_import_software_hmac_keys_up_to_512_bits_mac_as_openssl_does(void)
+{
+    static const CK_ULONG sizes[] = {16, 32, 48, 64};
+    static const CK_ULONG algs[] = {CMK_WRAP_RSAES_OAEP_SHA_1, CMK_WRAP_RSAES_OAEP_SHA_256,
+                                    CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1,
+                                    CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256};
+    CK_OBJECT_HANDLE keys[4];
+    unsigned char m[4][64], other[64];
+    RAND_bytes(other, sizeof(other));
+    CK_SESSION_HANDLE s = fixture_open();
+    for (size_t i = 0; i < 4; i++) {
+        char alias[32], spec[16], want[16];
+        snprintf(alias, sizeof(alias), "soft-hmac-%lu", sizes[i] * 8);
+        snprintf(want, sizeof(want), "HMAC_%lu", sizes[i] * 8);
+        RAND_bytes(m[i], (int)sizes[i]);
+        CHECK_RV(make_soft_external_hmac(s, alias, sizes[i], &keys[i]), CKR_OK);
+        CHECK_RV(get_text(s, keys[i], CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+        CHECK(strcmp(spec, want) == 0);
+        /* A length other than the spec's is refused first. */
+        CHECK_RV(import_with(s, keys[i], algs[i], m[i], sizes[i] - 8, 0), CKR_KEY_SIZE_RANGE);
+        CHECK_RV(import_with(s, keys[i], algs[i], m[i], sizes[i], 0), CKR_OK);
+        CHECK(state_of(s, keys[i]) == CMK_STATE_ENABLED);
+        CHECK(hmac_is_material(s, keys[i], m[i], sizes[i], false));
+        CHECK(hmac_is_material(s, keys[i], m[i], sizes[i], true));
+        /* Re-import: the same bytes only. */
+        CHECK_RV(import_with(s, keys[i], algs[(i + 1) % 4], other, sizes[i], 0),
+                 CKR_CMK_INCORRECT_KEY_MATERIAL);
+        CHECK_RV(import_with(s, keys[i], algs[(i + 1) % 4], m[i], sizes[i], 0), CKR_OK);
+    }
+    fixture_close(s);
+    CHECK(sealed_rows() == 4);
+    CHECK(inspect_log_count("(0: not a multiple of 8), key") == 4);
+    s = fixture_open(); /* another process unseals them from the store */
+    for (size_t i = 0; i < 4; i++)
+        CHECK(hmac_is_material(s, keys[i], m[i], sizes[i], i % 2 == 1));
+    fixture_close(s);
+    static const char *const files[] = {"cmk.db", "cmk.db-wal", "cmkp11.log"};
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++)
+        for (size_t i = 0; i < 4; i++)
+            CHECK(!work_file_holds(files[f], m[i], sizes[i]));
+}
+
 /* ---- Crash safety ---------------------------------------------------------------- */
 
 /* An importing process killed at point: the next login removes the sealed material a
@@ -639,7 +717,7 @@ int main(int argc, char **argv)
     p11 = harness_load(module ? module : "libcmkp11.so");
     static const struct test_case tests[] = {
 #define T(name) {#name, name}
-        T(test_create_external_software_aes_and_sm4_wait_without_sealed_material),
+        T(test_create_external_software_secrets_wait_without_sealed_material),
         T(test_import_oaep_sha1_into_software_aes_is_the_material_in_use),
         T(test_import_rsa_aes_key_wrap_sha256_into_software_aes_decoded_in_module),
         T(test_import_sm4_via_rsa_aes_key_wrap_sha1_is_the_material_in_use),
@@ -649,6 +727,7 @@ int main(int argc, char **argv)
         T(test_imported_software_material_is_in_neither_store_nor_log),
         T(test_crash_during_software_import_leaves_the_key_pending_import),
         T(test_import_software_pairs_of_every_spec_sign_for_the_original_key),
+        T(test_import_software_hmac_keys_up_to_512_bits_mac_as_openssl_does),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

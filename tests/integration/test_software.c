@@ -434,8 +434,9 @@ static void test_software_level_refused_where_not_offered(void)
     CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1},
                          {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
     CHECK_RV(p11->C_GenerateKeyPair(s, &ed, pt, 2, vt, 2, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
-    /* EXTERNAL origin at level SOFTWARE is for AES and SM4 only (test_soft_import.c). */
-    CK_ULONG external = CMK_ORIGIN_EXTERNAL, bytes = 32;
+    /* EXTERNAL origin at level SOFTWARE: the specs of KMS origin (test_soft_import.c); an
+     * HMAC key over 512 bits is not one. */
+    CK_ULONG external = CMK_ORIGIN_EXTERNAL, bytes = 72;
     CK_MECHANISM gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
     CK_ATTRIBUTE ext[] = {{CKA_TOKEN, &yes, 1},
                           {CKA_SIGN, &yes, 1},
@@ -516,7 +517,7 @@ static void test_software_hmac_keys_sign_and_verify_in_process(void)
     mac[0] ^= 1;
     CHECK_RV(p11->C_VerifyInit(s, &m, key), CKR_OK);
     CHECK_RV(p11->C_Verify(s, (CK_BYTE_PTR) "message", 7, mac, 31), CKR_SIGNATURE_LEN_RANGE);
-    /* Refusals: a cipher, a parameter, an AES mechanism, over 256 bits, Disabled. */
+    /* Refusals: a cipher, a parameter, an AES mechanism, over 512 bits, Disabled. */
     unsigned char iv[16] = {0};
     CK_MECHANISM cbc = {CKM_AES_CBC_PAD, iv, sizeof(iv)};
     CHECK_RV(p11->C_EncryptInit(s, &cbc, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
@@ -526,7 +527,7 @@ static void test_software_hmac_keys_sign_and_verify_in_process(void)
     CK_MECHANISM cmac = {CKM_AES_CMAC, NULL, 0};
     CHECK_RV(p11->C_SignInit(s, &cmac, key), CKR_MECHANISM_INVALID);
     CK_OBJECT_HANDLE big;
-    CHECK_RV(make_soft_hmac(s, "soft-mac-big", 64, &big), CKR_TEMPLATE_INCONSISTENT);
+    CHECK_RV(make_soft_hmac(s, "soft-mac-big", 65, &big), CKR_TEMPLATE_INCONSISTENT);
     CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
     len2 = sizeof(mac2);
     CHECK_RV(mac_of(s, key, CKM_SHA256_HMAC, "message", mac2, &len2),

@@ -27,10 +27,11 @@ static const struct opt_def create_opts[] = {
      "SIGN_VERIFY for EC, GENERATE_VERIFY_MAC for HMAC"},
     {"origin", "ORIGIN", 0,
      "KMS (also Aliyun_KMS, AWS_KMS, kms, 1), or EXTERNAL (2): the key has no material and "
-     "waits in PendingImport for import-key-material (AES, SM4, HMAC, RSA and EC specs)"},
+     "waits in PendingImport for import-key-material (AES, SM4, HMAC, RSA, EC and SM2 specs)"},
     {"protection-level", "LEVEL", 0,
-     "HSM (the default: material in the backend) or SOFTWARE (AES and SM4 specs of KMS "
-     "or EXTERNAL origin: material sealed in the store under the token's master key, used "
+     "HSM (the default: material in the backend) or SOFTWARE (AES, SM4, HMAC up to 512 bits, "
+     "RSA 2048/3072/4096, EC P256/P384/P521/P256K and SM2 specs of KMS or EXTERNAL origin: "
+     "material sealed in the store under the token's master key, used "
      "in-process; "
      "SM4 is SOFTWARE unless HSM is asked, which a backend without SM4 refuses)"},
     {"enable-automatic-rotation", NULL, 0, "rotate automatically (symmetric keys only)"},
@@ -243,18 +244,6 @@ static int explain_refusal(struct ctl *ctl, CK_RV rv, const struct create_req *r
                         "key spec %s cannot have usage %s (AES, SM4: ENCRYPT_DECRYPT; EC: "
                         "SIGN_VERIFY; RSA, SM2: either; HMAC: GENERATE_VERIFY_MAC) (%s)",
                         r->spec->name, keyusage_name(r->usage), rvname);
-    if (r->has_protection && r->protection == CMK_PROTECTION_SOFTWARE &&
-        !keyspec_is_cipher(r->spec))
-        return ctl_fail(ctl, KMS_UNSUPPORTED,
-                        "protection level SOFTWARE is for AES and SM4 key specs (of KMS or "
-                        "EXTERNAL origin); %s%s cannot have it (%s)",
-                        r->spec->name,
-                        r->has_origin && r->origin != CMK_ORIGIN_KMS ? " EXTERNAL" : "", rvname);
-    if (r->has_origin && r->origin == CMK_ORIGIN_EXTERNAL && r->spec->family == FAMILY_SM2)
-        return ctl_fail(ctl, KMS_UNSUPPORTED,
-                        "origin EXTERNAL is for AES, SM4, HMAC, RSA and EC key specs; %s material "
-                        "cannot be imported yet (%s)",
-                        r->spec->name, rvname);
     if (r->rotation && !keyspec_is_cipher(r->spec))
         return ctl_fail(ctl, KMS_UNSUPPORTED,
                         "automatic rotation is only for symmetric keys; %s cannot rotate (%s)",
