@@ -169,6 +169,15 @@ create byok-rsa --origin EXTERNAL --key-spec RSA_2048 --key-usage SIGN_VERIFY
 import_private_key byok-rsa RSASSA_PKCS1_V1_5_SHA_256 -algorithm RSA -pkeyopt rsa_keygen_bits:2048
 create byok-ec --origin EXTERNAL --key-spec EC_P256
 import_private_key byok-ec ECDSA_SHA_256 -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+# The same at protection level SOFTWARE: the module decodes and seals the PKCS#8.
+create soft-rsa --origin EXTERNAL --protection-level SOFTWARE --key-spec RSA_3072 \
+    --key-usage SIGN_VERIFY
+import_private_key soft-rsa RSASSA_PKCS1_V1_5_SHA_256 -algorithm RSA -pkeyopt rsa_keygen_bits:3072
+create soft-k1 --origin EXTERNAL --protection-level SOFTWARE --key-spec EC_P256K
+import_private_key soft-k1 ECDSA_SHA_256 -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1
+ctl describe-key --key-id soft-k1
+expect_eq "soft-k1: SOFTWARE, Enabled" '(d["KeyMetadata"]["ProtectionLevel"], d["KeyMetadata"]["KeyState"])' \
+    "('SOFTWARE', 'Enabled')"
 
 # ---- bad input: precise errors, nothing changes ----
 create target --origin EXTERNAL

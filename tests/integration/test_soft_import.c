@@ -7,7 +7,9 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/param_build.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <signal.h>
 #include <stdio.h>
@@ -121,6 +123,12 @@ static bool sm4_cbc_is_material(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, const
 }
 
 static long sealed_rows(void) { return inspect_store_count("SELECT count(*) FROM cmk_sealed"); }
+
+static long stored_public_keys(void)
+{
+    return inspect_store_count("SELECT count(*) FROM cmk WHERE public_key_info IS NOT NULL OR "
+                               "ec_point IS NOT NULL");
+}
 
 /* Backend token objects of the key: its material identity and its wrapping pairs. */
 static long backend_objects_of(const char *key_id)
@@ -460,12 +468,14 @@ static unsigned char *pkcs8_of(EVP_PKEY *key, size_t *len)
     return der;
 }
 
-/* Fresh parameters for priv and key's PKCS#8 imported with alg (an RSA_AES_KEY_WRAP). */
-static CK_RV import_pair(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key, CK_ULONG alg)
+/* Fresh parameters for priv and key's PKCS#8 imported with alg (an RSA_AES_KEY_WRAP),
+ * expiring at expires (0: never). */
+static CK_RV import_pair(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, EVP_PKEY *key, CK_ULONG alg,
+                         CK_ULONG expires)
 {
     size_t len = 0;
     unsigned char *der = pkcs8_of(key, &len);
-    CK_RV rv = import_with(s, priv, alg, der, len, 0);
+    CK_RV rv = import_with(s, priv, alg, der, len, expires);
     OPENSSL_clear_free(der, len);
     return rv;
 }
@@ -571,7 +581,7 @@ static void test_import_software_pairs_of_every_spec_sign_for_the_original_key(v
         CHECK(!signs_for(s, priv[i], keys[i]));
         /* Both wrappings; SHA-256's OAEP is decoded in the module (the tests' config). */
         CK_ULONG alg = i % 2 ? CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256 : CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1;
-        CHECK_RV(import_pair(s, priv[i], keys[i], alg), CKR_OK);
+        CHECK_RV(import_pair(s, priv[i], keys[i], alg, 0), CKR_OK);
         CHECK(state_of(s, priv[i]) == CMK_STATE_ENABLED);
         check_public_values(s, pub[i], priv[i], keys[i]);
         CHECK(signs_for(s, priv[i], keys[i]));
@@ -663,28 +673,405 @@ static void test_import_software_hmac_keys_up_to_512_bits_mac_as_openssl_does(vo
             CHECK(!work_file_holds(files[f], m[i], sizes[i]));
 }
 
+/* The CMK decrypts ct (len bytes) with m to msg. */
+static bool decrypts_to_msg(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, CK_MECHANISM *m,
+                            unsigned char *ct, size_t len)
+{
+    unsigned char pt[512];
+    CK_ULONG pt_len = sizeof(pt);
+    return p11->C_DecryptInit(s, m, priv) == CKR_OK &&
+           p11->C_Decrypt(s, ct, (CK_ULONG)len, pt, &pt_len) == CKR_OK && pt_len == sizeof(msg) &&
+           memcmp(pt, msg, sizeof(msg)) == 0;
+}
+
+/* The CMK's public object encrypts msg with m into ct (size bytes); its length, 0 when
+ * refused. */
+static size_t encrypt_msg(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_MECHANISM *m,
+                          unsigned char *ct, size_t size)
+{
+    CK_ULONG len = (CK_ULONG)size;
+    bool ok = p11->C_EncryptInit(s, m, pub) == CKR_OK &&
+              p11->C_Encrypt(s, (CK_BYTE_PTR)msg, sizeof(msg), ct, &len) == CKR_OK;
+    return ok ? len : 0;
+}
+
+/* The Done-when of issue 11: a known SM2 key, made and converted by the openssl command,
+ * imported into an ENCRYPT_DECRYPT and a SIGN_VERIFY key; ciphertext and signatures cross
+ * between the module and `openssl pkeyutl` with the original key. */
+static void test_import_known_sm2_key_interoperates_with_the_openssl_command(void)
+{
+    /* client_path's buffers are reused: the paths kept are copied. */
+    char pem[512], pub_pem[512], p8[512], text[512];
+    snprintf(pem, sizeof(pem), "%s", client_path("sm2.pem"));
+    snprintf(pub_pem, sizeof(pub_pem), "%s", client_path("sm2.pub"));
+    snprintf(p8, sizeof(p8), "%s", client_path("sm2.p8"));
+    snprintf(text, sizeof(text), "%s", client_path("sm2.msg"));
+    CHECK(client_shell("/usr/bin/openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:SM2 "
+                       "-out %s",
+                       pem) == 0);
+    CHECK(client_shell("/usr/bin/openssl pkcs8 -topk8 -nocrypt -in %s -outform DER -out %s", pem,
+                       p8) == 0);
+    CHECK(client_shell("/usr/bin/openssl pkey -in %s -pubout -out %s", pem, pub_pem) == 0);
+    client_write(text, msg, sizeof(msg));
+    unsigned char der[512], ct[512], pt[512], sig[64], sig_der[160];
+    size_t der_len = client_read(p8, der, sizeof(der));
+    const unsigned char *q = der;
+    EVP_PKEY *key = d2i_AutoPrivateKey(NULL, &q, (long)der_len);
+    CHECK(key != NULL && EVP_PKEY_is_a(key, "SM2"));
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE epub, epriv, spub, spriv;
+    CHECK_RV(make_pair_for(s, "sm2-known-enc", key, CMK_USAGE_ENCRYPT_DECRYPT, &epub, &epriv),
+             CKR_OK);
+    CHECK_RV(make_pair_for(s, "sm2-known-sign", key, CMK_USAGE_SIGN_VERIFY, &spub, &spriv), CKR_OK);
+    CHECK_RV(import_with(s, epriv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, der, der_len, 0), CKR_OK);
+    CHECK_RV(import_with(s, spriv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, der, der_len, 0), CKR_OK);
+    check_public_values(s, epub, epriv, key);
+    check_public_values(s, spub, spriv, key);
+    /* The module encrypts (CKM_CMK_SM2_ENCRYPT); openssl decrypts with the original key. */
+    CK_MECHANISM enc = {CKM_CMK_SM2_ENCRYPT, NULL, 0};
+    size_t ct_len = encrypt_msg(s, epub, &enc, ct, sizeof(ct));
+    CHECK(ct_len > sizeof(msg));
+    client_write(client_path("sm2.ct"), ct, ct_len);
+    CHECK(client_shell("/usr/bin/openssl pkeyutl -decrypt -inkey %s -in %s -out %s", pem,
+                       client_path("sm2.ct"), client_path("sm2.pt")) == 0);
+    CHECK(client_read(client_path("sm2.pt"), pt, sizeof(pt)) == sizeof(msg) &&
+          memcmp(pt, msg, sizeof(msg)) == 0);
+    /* openssl encrypts to the original public key; the module decrypts. */
+    CHECK(client_shell("/usr/bin/openssl pkeyutl -encrypt -pubin -inkey %s -in %s -out %s", pub_pem,
+                       text, client_path("sm2.ct2")) == 0);
+    size_t n = client_read(client_path("sm2.ct2"), ct, sizeof(ct));
+    CHECK(decrypts_to_msg(s, epriv, &enc, ct, n));
+    /* The module signs (CKM_CMK_SM2_SM3, default user id); openssl verifies. */
+    CK_MECHANISM sm3 = {CKM_CMK_SM2_SM3, NULL, 0};
+    CK_ULONG sig_len = sizeof(sig);
+    CHECK_RV(p11->C_SignInit(s, &sm3, spriv), CKR_OK);
+    CHECK_RV(p11->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &sig_len), CKR_OK);
+    client_write(client_path("sm2.sig"), sig_der, raw_sig_to_der(sig, sig_len, sig_der));
+    static const char verify[] = "/usr/bin/openssl pkeyutl -verify -pubin -inkey %s -rawin "
+                                 "-digest sm3 -pkeyopt distid:1234567812345678 -in %s -sigfile "
+                                 "%s >/dev/null 2>&1";
+    CHECK(client_shell(verify, pub_pem, text, client_path("sm2.sig")) == 0);
+    /* The check can fail: the signature does not verify for other data. */
+    CHECK(client_shell(verify, pub_pem, pem, client_path("sm2.sig")) != 0);
+    fixture_close(s);
+    CHECK(sealed_rows() == 2);
+    EVP_PKEY_free(key);
+}
+
+static void test_import_software_rsa_decrypts_what_openssl_encrypts(void)
+{
+    EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(make_pair_for(s, "soft-rsa-enc", rsa, CMK_USAGE_ENCRYPT_DECRYPT, &pub, &priv), CKR_OK);
+    CHECK_RV(import_pair(s, priv, rsa, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 0), CKR_OK);
+    check_public_values(s, pub, priv, rsa);
+    /* OpenSSL encrypts OAEP (SHA-256, MGF1-SHA-256) with the original key; the module
+     * decrypts. */
+    unsigned char ct[512], pt[512];
+    size_t ct_len = sizeof(ct);
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(rsa, NULL);
+    CHECK(EVP_PKEY_encrypt_init(c) == 1 &&
+          EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING) == 1 &&
+          EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256()) == 1 &&
+          EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) == 1 &&
+          EVP_PKEY_encrypt(c, ct, &ct_len, msg, sizeof(msg)) == 1);
+    EVP_PKEY_CTX_free(c);
+    CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM oaep = {CKM_RSA_PKCS_OAEP, &op, sizeof(op)};
+    CHECK(decrypts_to_msg(s, priv, &oaep, ct, ct_len));
+    /* The module encrypts PKCS#1 v1.5 with the public object; OpenSSL decrypts with the
+     * original private key. */
+    CK_MECHANISM pkcs1 = {CKM_RSA_PKCS, NULL, 0};
+    size_t len = encrypt_msg(s, pub, &pkcs1, ct, sizeof(ct));
+    CHECK(len == 384);
+    size_t out_len = sizeof(pt);
+    c = EVP_PKEY_CTX_new(rsa, NULL);
+    CHECK(EVP_PKEY_decrypt_init(c) == 1 &&
+          EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) == 1 &&
+          EVP_PKEY_decrypt(c, pt, &out_len, ct, len) == 1);
+    EVP_PKEY_CTX_free(c);
+    CHECK(out_len == sizeof(msg) && memcmp(pt, msg, sizeof(msg)) == 0);
+    CK_MECHANISM sign = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    CHECK_RV(p11->C_SignInit(s, &sign, priv), CKR_KEY_FUNCTION_NOT_PERMITTED); /* usage */
+    fixture_close(s);
+    EVP_PKEY_free(rsa);
+}
+
+/* A P-256 key whose public point is another key's: PKCS#8 lets it say so. */
+static EVP_PKEY *mismatched_p256(EVP_PKEY *priv_of, EVP_PKEY *pub_of)
+{
+    BIGNUM *d = NULL;
+    unsigned char point[65];
+    size_t point_len = 0;
+    CHECK(EVP_PKEY_get_bn_param(priv_of, OSSL_PKEY_PARAM_PRIV_KEY, &d) == 1);
+    CHECK(EVP_PKEY_get_octet_string_param(pub_of, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point),
+                                          &point_len) == 1);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0);
+    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d);
+    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, point_len);
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    EVP_PKEY *out = NULL;
+    CHECK(EVP_PKEY_fromdata_init(ctx) == 1 &&
+          EVP_PKEY_fromdata(ctx, &out, EVP_PKEY_KEYPAIR, params) == 1);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_clear_free(d);
+    return out;
+}
+
+/* One refused import: material (n bytes) for key, its code and its one log line. */
+struct bad_material {
+    const char *what;
+    CK_OBJECT_HANDLE key;
+    unsigned char *m;
+    size_t n;
+    CK_RV want;
+    const char *log;
+};
+
+static void test_software_pair_import_refuses_bad_material_and_changes_nothing(void)
+{
+    EVP_PKEY *p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY *p256b = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    EVP_PKEY *k1 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
+    EVP_PKEY *sm2 = EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
+    EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    EVP_PKEY *rsa3072 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+    EVP_PKEY *mismatched = mismatched_p256(p256, p256b);
+    EVP_PKEY *explicit = EVP_PKEY_dup(p256);
+    CHECK(EVP_PKEY_set_utf8_string_param(explicit, OSSL_PKEY_PARAM_EC_ENCODING,
+                                         OSSL_PKEY_EC_ENCODING_EXPLICIT) == 1);
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE ec, ec_pub, rs, rs_pub;
+    CHECK_RV(make_pair_for(s, "bad-ec", p256, 0, &ec_pub, &ec), CKR_OK);
+    CHECK_RV(make_pair_for(s, "bad-rsa", rsa, 0, &rs_pub, &rs), CKR_OK);
+    struct params pe, pr;
+    CHECK_RV(get_params(s, ec, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, &pe), CKR_OK);
+    CHECK_RV(get_params(s, rs, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 2048, &pr), CKR_OK);
+    unsigned char garbage[300], *sec1 = NULL;
+    RAND_bytes(garbage, sizeof(garbage));
+    int sec1_len = i2d_PrivateKey(p256, &sec1); /* SEC1 ECPrivateKey: not PKCS#8 */
+    size_t ok_len = 0;
+    unsigned char *ok = pkcs8_of(p256, &ok_len), trailing[512];
+    memcpy(trailing, ok, ok_len);
+    trailing[ok_len] = 0;
+    struct bad_material cases[] = {
+        {"P-384 for EC_P256", ec, NULL, 0, CKR_KEY_SIZE_RANGE, "is a key on curve secp384r1"},
+        {"SM2 for EC_P256", ec, NULL, 0, CKR_KEY_SIZE_RANGE, "is a key on curve SM2"},
+        {"secp256k1 for EC_P256", ec, NULL, 0, CKR_KEY_SIZE_RANGE, "is a key on curve secp256k1"},
+        {"RSA for EC_P256", ec, NULL, 0, CKR_CMK_INCORRECT_KEY_MATERIAL, "is a RSA private key"},
+        {"explicit curve", ec, NULL, 0, CKR_CMK_INCORRECT_KEY_MATERIAL, "as explicit parameters"},
+        {"mismatched halves", ec, NULL, 0, CKR_CMK_INCORRECT_KEY_MATERIAL, "do not agree"},
+        {"random bytes", ec, garbage, sizeof(garbage), CKR_WRAPPED_KEY_INVALID,
+         "is not one PKCS#8 structure"},
+        {"SEC1", ec, sec1, (size_t)sec1_len, CKR_WRAPPED_KEY_INVALID,
+         "is not one PKCS#8 structure"},
+        {"trailing byte", ec, trailing, ok_len + 1, CKR_WRAPPED_KEY_INVALID,
+         "is not one PKCS#8 structure"},
+        {"RSA 3072 for RSA_2048", rs, NULL, 0, CKR_KEY_SIZE_RANGE, "is an RSA 3072 key"},
+        {"EC for RSA_2048", rs, NULL, 0, CKR_CMK_INCORRECT_KEY_MATERIAL, "is a EC private key"},
+    };
+    EVP_PKEY *of[] = {p384, sm2, k1, rsa, explicit, mismatched, NULL, NULL, NULL, rsa3072, p256};
+    enum { N = sizeof(cases) / sizeof(cases[0]) };
+    struct blob b[N + 1];
+    for (size_t i = 0; i < N; i++) {
+        size_t n = cases[i].n;
+        unsigned char *m = of[i] ? pkcs8_of(of[i], &n) : cases[i].m;
+        struct params *p = cases[i].key == ec ? &pe : &pr;
+        wrap_rsa_aes(p, p == &pr, m, n, &b[i]);
+        if (of[i]) OPENSSL_clear_free(m, n);
+    }
+    /* A blob damaged in its AES key wrap part. */
+    wrap_rsa_aes(&pe, false, ok, ok_len, &b[N]);
+    b[N].data[b[N].len - 3] ^= 0x40;
+    fixture_close(s);
+    static char before[1 << 16], after[1 << 16];
+    import_snapshot(before, sizeof(before));
+    long lines = inspect_log_count("ImportKeyMaterial");
+    s = fixture_open();
+    for (size_t i = 0; i < N; i++) {
+        CK_ULONG alg = cases[i].key == ec ? CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1
+                                          : CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
+        CK_RV rv = import(s, cases[i].key, alg, &b[i], cases[i].key == ec ? &pe : &pr, 0);
+        if (rv != cases[i].want) fprintf(stderr, "  case %s: 0x%lx\n", cases[i].what, rv);
+        CHECK(rv == cases[i].want);
+    }
+    CHECK_RV(import(s, ec, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b[N], &pe, 0),
+             CKR_WRAPPED_KEY_INVALID);
+    CHECK(state_of(s, ec) == CMK_STATE_PENDING_IMPORT);
+    CHECK(state_of(s, rs) == CMK_STATE_PENDING_IMPORT);
+    fixture_close(s);
+    import_snapshot(after, sizeof(after));
+    CHECK(strcmp(before, after) == 0);
+    CHECK(inspect_log_count("ImportKeyMaterial") - lines == N + 1);
+    for (size_t i = 0; i < N; i++)
+        CHECK(inspect_log_count(cases[i].log) >= 1);
+    CHECK(sealed_rows() == 0 && stored_public_keys() == 0);
+    /* The same parameters still take the right key; then another key is refused. */
+    s = fixture_open();
+    struct blob good;
+    wrap_rsa_aes(&pe, false, ok, ok_len, &good);
+    CHECK_RV(import(s, ec, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &good, &pe, 0), CKR_OK);
+    CHECK(signs_for(s, ec, p256));
+    size_t other_len = 0;
+    unsigned char *other = pkcs8_of(p256b, &other_len);
+    struct params po;
+    CHECK_RV(get_params(s, ec, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, &po), CKR_OK);
+    wrap_rsa_aes(&po, false, other, other_len, &good);
+    fixture_close(s);
+    import_snapshot(before, sizeof(before));
+    s = fixture_open();
+    CHECK_RV(import(s, ec, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &good, &po, 0),
+             CKR_CMK_INCORRECT_KEY_MATERIAL);
+    CHECK(signs_for(s, ec, p256));
+    fixture_close(s);
+    import_snapshot(after, sizeof(after));
+    CHECK(strcmp(before, after) == 0);
+    CHECK(inspect_log_count("is not the material imported first") == 1);
+    OPENSSL_clear_free(ok, ok_len);
+    OPENSSL_clear_free(other, other_len);
+    OPENSSL_clear_free(sec1, (size_t)sec1_len);
+    EVP_PKEY *all[] = {p256, p256b, p384, k1, sm2, rsa, rsa3072, mismatched, explicit};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        EVP_PKEY_free(all[i]);
+}
+
+static void test_deleted_or_expired_software_pair_material_takes_its_public_key(void)
+{
+    EVP_PKEY *sm2 = EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
+    EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    unsigned char buf[256];
+    CHECK_RV(make_pair_for(s, "sm2-goes", sm2, CMK_USAGE_SIGN_VERIFY, &pub, &priv), CKR_OK);
+    CHECK_RV(import_pair(s, priv, sm2, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0), CKR_OK);
+    CHECK(signs_for(s, priv, sm2));
+    CK_ATTRIBUTE del[] = {{CKA_CMK_DELETE_MATERIAL, &yes, 1}};
+    CHECK_RV(p11->C_SetAttributeValue(s, priv, del, 1), CKR_OK);
+    CHECK(state_of(s, priv) == CMK_STATE_PENDING_IMPORT);
+    CHECK(!signs_for(s, priv, sm2));
+    CHECK(attr_bytes(s, pub, CKA_PUBLIC_KEY_INFO, buf, sizeof(buf)) == 0);
+    CHECK(attr_bytes(s, pub, CKA_EC_POINT, buf, sizeof(buf)) == 0);
+    fixture_close(s);
+    CHECK(sealed_rows() == 0 && stored_public_keys() == 0);
+    CHECK(audits("DeleteImportedKeyMaterial") == 1);
+    /* The fingerprint stays: only the same key comes back, here with an expiry. */
+    s = fixture_open();
+    CHECK_RV(import_pair(s, priv, other, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 0),
+             CKR_CMK_INCORRECT_KEY_MATERIAL);
+    CK_ULONG expires = (CK_ULONG)time(NULL) + 3600;
+    CHECK_RV(import_pair(s, priv, sm2, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, expires), CKR_OK);
+    check_public_values(s, pub, priv, sm2);
+    CHECK(signs_for(s, priv, sm2));
+    set_now_offset(3601);
+    CHECK(!signs_for(s, priv, sm2)); /* refused at once, before the purge */
+    fixture_close(s);
+    s = fixture_open(); /* login: the expiry step */
+    CHECK(state_of(s, priv) == CMK_STATE_PENDING_IMPORT);
+    CHECK(attr_bytes(s, pub, CKA_PUBLIC_KEY_INFO, buf, sizeof(buf)) == 0);
+    fixture_close(s);
+    unsetenv("CMKP11_TEST_NOW");
+    CHECK(sealed_rows() == 0 && stored_public_keys() == 0);
+    CHECK(audits("KeyMaterialExpired") == 1);
+    s = fixture_open();
+    CHECK_RV(import_pair(s, priv, sm2, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0), CKR_OK);
+    CHECK(signs_for(s, priv, sm2));
+    fixture_close(s);
+    CHECK(sealed_rows() == 1 && stored_public_keys() == 1);
+    EVP_PKEY_free(sm2);
+    EVP_PKEY_free(other);
+}
+
+/* The first 32 bytes of a private BIGNUM parameter of key, big-endian. */
+static void private_head(EVP_PKEY *key, const char *name, unsigned char out[32])
+{
+    BIGNUM *bn = NULL;
+    CHECK(EVP_PKEY_get_bn_param(key, name, &bn) == 1);
+    unsigned char all[600];
+    int n = BN_bn2bin(bn, all);
+    CHECK(n >= 32);
+    memcpy(out, all, 32);
+    OPENSSL_cleanse(all, sizeof(all));
+    BN_clear_free(bn);
+}
+
+static void test_imported_private_keys_are_in_neither_store_nor_log(void)
+{
+    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE epub, epriv, rpub, rpriv;
+    CHECK_RV(make_pair_for(s, "secret-ec", ec, 0, &epub, &epriv), CKR_OK);
+    CHECK_RV(make_pair_for(s, "secret-rsa", rsa, 0, &rpub, &rpriv), CKR_OK);
+    CHECK_RV(import_pair(s, epriv, ec, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 0), CKR_OK);
+    CHECK_RV(import_pair(s, rpriv, rsa, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0), CKR_OK);
+    CHECK_RV(import_pair(s, epriv, other, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0),
+             CKR_CMK_INCORRECT_KEY_MATERIAL);
+    CHECK(signs_for(s, epriv, ec));
+    CHECK(signs_for(s, rpriv, rsa));
+    fixture_close(s);
+    unsigned char secrets[6][32];
+    private_head(ec, OSSL_PKEY_PARAM_PRIV_KEY, secrets[0]);
+    private_head(other, OSSL_PKEY_PARAM_PRIV_KEY, secrets[1]);
+    private_head(rsa, OSSL_PKEY_PARAM_RSA_D, secrets[2]);
+    private_head(rsa, OSSL_PKEY_PARAM_RSA_FACTOR1, secrets[3]);
+    private_head(rsa, OSSL_PKEY_PARAM_RSA_FACTOR2, secrets[4]);
+    private_head(rsa, OSSL_PKEY_PARAM_RSA_EXPONENT1, secrets[5]);
+    static const char *const files[] = {"cmk.db", "cmk.db-wal", "cmkp11.log"};
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++)
+        for (size_t i = 0; i < 6; i++)
+            CHECK(!work_file_holds(files[f], secrets[i], 32));
+    /* The search can find: the stored public key is there. */
+    unsigned char *spki = NULL;
+    int spki_len = i2d_PUBKEY(rsa, &spki);
+    CHECK(spki_len > 64 && (work_file_holds("cmk.db", spki + spki_len - 64, 32) ||
+                            work_file_holds("cmk.db-wal", spki + spki_len - 64, 32)));
+    OPENSSL_free(spki);
+    CHECK(inspect_log_count("is not the material imported first") == 1);
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(other);
+}
+
 /* ---- Crash safety ---------------------------------------------------------------- */
 
 /* An importing process killed at point: the next login removes the sealed material a
- * claimed import left, the key stays PendingImport, and its parameters still import. */
-static void crash_soft_import(const char *alias, const char *point)
+ * claimed import left (and a pair's public key: none is stored before the commit), the key
+ * stays PendingImport, and its parameters still import. pair: the private key for a
+ * SOFTWARE pair, NULL for an AES key. */
+static void crash_soft_import(const char *alias, const char *point, EVP_PKEY *pair)
 {
     CK_SESSION_HANDLE s = fixture_open();
-    CK_OBJECT_HANDLE key;
-    unsigned char m[32];
+    CK_OBJECT_HANDLE key, pub;
+    unsigned char m[32], *der = NULL;
+    size_t n = sizeof(m);
     struct params p;
     struct blob b;
+    CK_ULONG alg = pair ? CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1 : CMK_WRAP_RSAES_OAEP_SHA_1;
     RAND_bytes(m, sizeof(m));
-    CHECK_RV(make_soft_external_aes(s, alias, &key), CKR_OK);
-    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p), CKR_OK);
-    wrap_oaep(&p, false, m, sizeof(m), &b);
+    if (pair) {
+        CHECK_RV(make_pair_for(s, alias, pair, 0, &pub, &key), CKR_OK);
+        der = pkcs8_of(pair, &n);
+    } else {
+        CHECK_RV(make_soft_external_aes(s, alias, &key), CKR_OK);
+    }
+    CHECK_RV(get_params(s, key, alg, 2048, &p), CKR_OK);
+    wrap_material(alg, &p, der ? der : m, n, &b);
+    OPENSSL_clear_free(der, n);
     fixture_close(s);
     long sealed = sealed_rows(), recovered = audits("RecoverImportKeyMaterial");
+    long public_keys = stored_public_keys();
     pid_t pid = fork();
     if (pid == 0) {
         setenv("CMKP11_TEST_CRASH_AT", point, 1);
         CK_SESSION_HANDLE cs = fixture_open();
-        import(cs, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0);
+        import(cs, key, alg, &b, &p, 0);
         _exit(0);
     }
     int status = 0;
@@ -694,21 +1081,35 @@ static void crash_soft_import(const char *alias, const char *point)
     CHECK(sealed_rows() == sealed + (sealed_first ? 1 : 0));
     s = fixture_open(); /* login: recovery */
     CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
-    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    if (pair)
+        CHECK(!signs_for(s, key, pair));
+    else
+        CHECK_RV(aes_gcm_roundtrip(s, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
     fixture_close(s);
     CHECK(sealed_rows() == sealed);
+    CHECK(stored_public_keys() == public_keys);
     CHECK(audits("RecoverImportKeyMaterial") == recovered + 1);
     s = fixture_open();
-    CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0), CKR_OK);
-    CHECK(aes_gcm_is_material(s, key, m));
+    CHECK_RV(import(s, key, alg, &b, &p, 0), CKR_OK);
+    CHECK(pair ? signs_for(s, key, pair) : aes_gcm_is_material(s, key, m));
     fixture_close(s);
     CHECK(sealed_rows() == sealed + 1);
 }
 
 static void test_crash_during_software_import_leaves_the_key_pending_import(void)
 {
-    crash_soft_import("soft-claimed", "import:after-claim");
-    crash_soft_import("soft-sealed", "import:after-unwrap");
+    crash_soft_import("soft-claimed", "import:after-claim", NULL);
+    crash_soft_import("soft-sealed", "import:after-unwrap", NULL);
+}
+
+static void test_crash_during_software_pair_import_leaves_it_pending_import(void)
+{
+    EVP_PKEY *sm2 = EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
+    EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    crash_soft_import("sm2-claimed", "import:after-claim", sm2);
+    crash_soft_import("rsa-sealed", "import:after-unwrap", rsa);
+    EVP_PKEY_free(sm2);
+    EVP_PKEY_free(rsa);
 }
 
 int main(int argc, char **argv)
@@ -726,6 +1127,12 @@ int main(int argc, char **argv)
         T(test_delete_imported_software_material_and_import_it_again),
         T(test_imported_software_material_is_in_neither_store_nor_log),
         T(test_crash_during_software_import_leaves_the_key_pending_import),
+        T(test_crash_during_software_pair_import_leaves_it_pending_import),
+        T(test_import_known_sm2_key_interoperates_with_the_openssl_command),
+        T(test_import_software_rsa_decrypts_what_openssl_encrypts),
+        T(test_software_pair_import_refuses_bad_material_and_changes_nothing),
+        T(test_deleted_or_expired_software_pair_material_takes_its_public_key),
+        T(test_imported_private_keys_are_in_neither_store_nor_log),
         T(test_import_software_pairs_of_every_spec_sign_for_the_original_key),
         T(test_import_software_hmac_keys_up_to_512_bits_mac_as_openssl_does),
 #undef T
