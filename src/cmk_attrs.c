@@ -115,6 +115,8 @@ static CK_RV answer_from_record(struct cmk_record *rec, CK_OBJECT_HANDLE handle,
 static CK_RV answer_software(const struct cmk_record *rec, unsigned kind, CK_ATTRIBUTE *a)
 {
     if (kind != CMK_OBJ_SECRET) return soft_pkey_answer(rec, kind, a);
+    CK_RV imported = cmk_import_answer_unwrapped(rec, kind, a);
+    if (imported != (CK_RV)-1) return imported;
     CK_BBOOL t = CK_TRUE, f = CK_FALSE;
     bool crypt = rec->usage == CMK_USAGE_ENCRYPT_DECRYPT;
     bool mac = rec->usage == CMK_USAGE_GENERATE_VERIFY_MAC;

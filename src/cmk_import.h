@@ -33,6 +33,11 @@ CK_RV cmk_import_delete_material(CK_SESSION_HANDLE session, int64_t row);
 bool cmk_import_has_material(const struct cmk_record *rec);
 /* Answers an import vendor attribute of a CMK; (CK_RV)-1 when a not one of them. */
 CK_RV cmk_import_answer_vendor(const struct cmk_record *rec, CK_ATTRIBUTE *a);
+/* Answers what the backend says of material it unwrapped rather than generated, for a
+ * SOFTWARE key of EXTERNAL origin (an HSM key's backend object says it itself): CKA_LOCAL,
+ * CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE FALSE, CKA_KEY_GEN_MECHANISM unavailable.
+ * (CK_RV)-1 when the key is of KMS origin or a is not one of these. */
+CK_RV cmk_import_answer_unwrapped(const struct cmk_record *rec, unsigned kind, CK_ATTRIBUTE *a);
 /* Answers a standard attribute of a key without material from its record. */
 CK_RV cmk_import_answer_pending(const struct cmk_record *rec, unsigned kind, CK_ATTRIBUTE *a);
 

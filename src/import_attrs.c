@@ -52,6 +52,20 @@ CK_RV cmk_import_answer_vendor(const struct cmk_record *rec, CK_ATTRIBUTE *a)
     return rv;
 }
 
+CK_RV cmk_import_answer_unwrapped(const struct cmk_record *rec, unsigned kind, CK_ATTRIBUTE *a)
+{
+    if (rec->origin != CMK_ORIGIN_EXTERNAL) return (CK_RV)-1;
+    switch (a->type) {
+    case CKA_ALWAYS_SENSITIVE:
+    case CKA_NEVER_EXTRACTABLE:
+        if (kind == CMK_OBJ_PUBLIC) break; /* a private or secret key's attributes */
+        /* fall through */
+    case CKA_LOCAL: return cmk_attr_put(a, &ck_false, sizeof(CK_BBOOL));
+    case CKA_KEY_GEN_MECHANISM: return put_ulong(a, CK_UNAVAILABLE_INFORMATION);
+    }
+    return (CK_RV)-1;
+}
+
 CK_RV cmk_import_answer_pending(const struct cmk_record *rec, unsigned kind, CK_ATTRIBUTE *a)
 {
     bool crypt = rec->usage == CMK_USAGE_ENCRYPT_DECRYPT;

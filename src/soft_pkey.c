@@ -290,28 +290,12 @@ static CK_RV public_only(const struct cmk_record *rec, CK_ATTRIBUTE *a)
     return (CK_RV)-1;
 }
 
-/* What the backend says of a key it did not generate but unwrapped (an HSM pair of
- * EXTERNAL origin): not local, no generation mechanism, never "always sensitive" nor
- * "never extractable". (CK_RV)-1: not one of these. */
-static CK_RV imported_only(bool priv, CK_ATTRIBUTE *a)
-{
-    switch (a->type) {
-    case CKA_ALWAYS_SENSITIVE:
-    case CKA_NEVER_EXTRACTABLE:
-        if (!priv) break; /* a private key's attributes */
-        /* fall through */
-    case CKA_LOCAL: return put_bool(a, false);
-    case CKA_KEY_GEN_MECHANISM: return put_ulong(a, CK_UNAVAILABLE_INFORMATION);
-    }
-    return (CK_RV)-1;
-}
-
 CK_RV soft_pkey_answer(const struct cmk_record *rec, unsigned kind, CK_ATTRIBUTE *a)
 {
     /* Imported material not there yet (PendingImport): the spec answers, as for HSM pairs. */
     if (!cmk_import_has_material(rec)) return cmk_import_answer_pending(rec, kind, a);
     bool priv = kind == CMK_OBJ_PRIVATE;
-    CK_RV rv = rec->origin == CMK_ORIGIN_EXTERNAL ? imported_only(priv, a) : (CK_RV)-1;
+    CK_RV rv = cmk_import_answer_unwrapped(rec, kind, a);
     if (rv == (CK_RV)-1) rv = priv ? private_only(rec, a) : public_only(rec, a);
     if (rv != (CK_RV)-1) return rv;
     switch (a->type) {

@@ -431,10 +431,10 @@ static CK_ULONG curve_params(EVP_PKEY *key, unsigned char out[16])
     return (CK_ULONG)len;
 }
 
-/* A SOFTWARE pair of EXTERNAL origin of key's spec (RSA of its size, EC on its curve, SM2);
- * usage 0: the default. */
-static CK_RV make_pair_for(CK_SESSION_HANDLE s, const char *alias, EVP_PKEY *key, CK_ULONG usage,
-                           CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+/* A pair of EXTERNAL origin of key's spec (RSA of its size, EC on its curve, SM2) at
+ * protection level (CMK_PROTECTION_*); usage 0: the default. */
+static CK_RV make_pair_for(CK_SESSION_HANDLE s, const char *alias, EVP_PKEY *key, CK_ULONG level,
+                           CK_ULONG usage, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
 {
     bool rsa = EVP_PKEY_is_a(key, "RSA"), sm2 = EVP_PKEY_is_a(key, "SM2");
     CK_MECHANISM m = {rsa   ? CKM_RSA_PKCS_KEY_PAIR_GEN
@@ -450,7 +450,7 @@ static CK_RV make_pair_for(CK_SESSION_HANDLE s, const char *alias, EVP_PKEY *key
     CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1},
                          {CKA_LABEL, (void *)alias, strlen(alias)},
                          {CKA_CMK_ORIGIN, &external, sizeof(external)},
-                         {CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)},
+                         {CKA_CMK_PROTECTION_LEVEL, &level, sizeof(level)},
                          {CKA_CMK_KEY_USAGE, &usage, sizeof(usage)}};
     return p11->C_GenerateKeyPair(s, &m, pt, np, vt, usage ? 5 : 4, pub, priv);
 }
@@ -570,7 +570,7 @@ static void test_import_software_pairs_of_every_spec_sign_for_the_original_key(v
         CHECK(keys[i] != NULL);
         char alias[32], spec[16];
         snprintf(alias, sizeof(alias), "soft-pair-%zu", i);
-        CHECK_RV(make_pair_for(s, alias, keys[i], 0, &pub[i], &priv[i]), CKR_OK);
+        CHECK_RV(make_pair_for(s, alias, keys[i], software, 0, &pub[i], &priv[i]), CKR_OK);
         key_id_of(s, priv[i], key_ids[i]);
         CHECK_RV(get_text(s, priv[i], CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
         CHECK(strcmp(spec, specs[i]) == 0);
@@ -602,6 +602,98 @@ static void test_import_software_pairs_of_every_spec_sign_for_the_original_key(v
         CHECK(signs_for(s, priv[i], keys[i]));
         EVP_PKEY_free(keys[i]);
     }
+    fixture_close(s);
+}
+
+/* Every standard attribute a client may ask of a key's objects. */
+static const CK_ATTRIBUTE_TYPE key_attrs[] = {
+    CKA_CLASS,
+    CKA_KEY_TYPE,
+    CKA_TOKEN,
+    CKA_PRIVATE,
+    CKA_MODIFIABLE,
+    CKA_LOCAL,
+    CKA_DERIVE,
+    CKA_SENSITIVE,
+    CKA_EXTRACTABLE,
+    CKA_ALWAYS_SENSITIVE,
+    CKA_NEVER_EXTRACTABLE,
+    CKA_SIGN,
+    CKA_VERIFY,
+    CKA_ENCRYPT,
+    CKA_DECRYPT,
+    CKA_WRAP,
+    CKA_UNWRAP,
+    CKA_SIGN_RECOVER,
+    CKA_VERIFY_RECOVER,
+    CKA_KEY_GEN_MECHANISM,
+    CKA_EC_PARAMS,
+    CKA_EC_POINT,
+    CKA_MODULUS,
+    CKA_PUBLIC_EXPONENT,
+    CKA_MODULUS_BITS,
+    CKA_PUBLIC_KEY_INFO,
+    CKA_VALUE,
+    CKA_PRIVATE_EXPONENT,
+    CKA_PRIME_1,
+    CKA_ALWAYS_AUTHENTICATE,
+};
+
+/* The SOFTWARE object answers every attribute with the HSM object's code and value (an AES
+ * key's CKA_WRAP and CKA_UNWRAP aside: a SOFTWARE key never wraps, whatever its origin). */
+static void same_answers(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE soft, CK_OBJECT_HANDLE hsm)
+{
+    CK_ULONG cls = 0;
+    CHECK_RV(get_ulong(s, soft, CKA_CLASS, &cls), CKR_OK);
+    for (size_t i = 0; i < sizeof(key_attrs) / sizeof(key_attrs[0]); i++) {
+        if (cls == CKO_SECRET_KEY && (key_attrs[i] == CKA_WRAP || key_attrs[i] == CKA_UNWRAP))
+            continue;
+        unsigned char a[1100], b[1100];
+        CK_ATTRIBUTE x = {key_attrs[i], a, sizeof(a)}, y = {key_attrs[i], b, sizeof(b)};
+        CK_RV rx = p11->C_GetAttributeValue(s, soft, &x, 1);
+        CK_RV ry = p11->C_GetAttributeValue(s, hsm, &y, 1);
+        bool same = rx == ry && x.ulValueLen == y.ulValueLen &&
+                    (rx != CKR_OK || memcmp(a, b, x.ulValueLen) == 0);
+        if (!same)
+            fprintf(stderr, "  attribute 0x%lx: 0x%lx (%lu bytes) vs HSM 0x%lx (%lu bytes)\n",
+                    key_attrs[i], rx, x.ulValueLen, ry, y.ulValueLen);
+        CHECK(same);
+    }
+}
+
+/* The same material imported at both levels: a client tells the keys apart only by
+ * CKA_CMK_PROTECTION_LEVEL (issue 11), CKA_LOCAL and the rest saying "imported" alike.
+ * (CKA_VALUE_LEN is left out: SoftHSMv2 reads 0 on keys it unwrapped.) */
+static void test_imported_software_keys_answer_as_imported_hsm_keys(void)
+{
+    EVP_PKEY *keys[] = {EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048),
+                        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")};
+    CK_SESSION_HANDLE s = fixture_open();
+    for (size_t i = 0; i < 2; i++) {
+        CK_OBJECT_HANDLE spub, spriv, hpub, hpriv;
+        CK_ULONG hsm = CMK_PROTECTION_HSM;
+        CHECK_RV(make_pair_for(s, i ? "cmp-ec-soft" : "cmp-rsa-soft", keys[i], software, 0, &spub,
+                               &spriv),
+                 CKR_OK);
+        CHECK_RV(make_pair_for(s, i ? "cmp-ec-hsm" : "cmp-rsa-hsm", keys[i], hsm, 0, &hpub, &hpriv),
+                 CKR_OK);
+        same_answers(s, spriv, hpriv); /* PendingImport */
+        same_answers(s, spub, hpub);
+        CHECK_RV(import_pair(s, spriv, keys[i], CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0), CKR_OK);
+        CHECK_RV(import_pair(s, hpriv, keys[i], CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0), CKR_OK);
+        same_answers(s, spriv, hpriv);
+        same_answers(s, spub, hpub);
+        EVP_PKEY_free(keys[i]);
+    }
+    CK_OBJECT_HANDLE saes, haes;
+    unsigned char m[32];
+    RAND_bytes(m, sizeof(m));
+    CK_ATTRIBUTE ext[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)}};
+    CHECK_RV(make_soft_external_aes(s, "cmp-aes-soft", &saes), CKR_OK);
+    CHECK_RV(make_aes(s, "cmp-aes-hsm", ext, 1, &haes), CKR_OK);
+    CHECK_RV(import_with(s, saes, CMK_WRAP_RSAES_OAEP_SHA_1, m, sizeof(m), 0), CKR_OK);
+    CHECK_RV(import_with(s, haes, CMK_WRAP_RSAES_OAEP_SHA_1, m, sizeof(m), 0), CKR_OK);
+    same_answers(s, saes, haes);
     fixture_close(s);
 }
 
@@ -720,9 +812,12 @@ static void test_import_known_sm2_key_interoperates_with_the_openssl_command(voi
     CHECK(key != NULL && EVP_PKEY_is_a(key, "SM2"));
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE epub, epriv, spub, spriv;
-    CHECK_RV(make_pair_for(s, "sm2-known-enc", key, CMK_USAGE_ENCRYPT_DECRYPT, &epub, &epriv),
-             CKR_OK);
-    CHECK_RV(make_pair_for(s, "sm2-known-sign", key, CMK_USAGE_SIGN_VERIFY, &spub, &spriv), CKR_OK);
+    CHECK_RV(
+        make_pair_for(s, "sm2-known-enc", key, software, CMK_USAGE_ENCRYPT_DECRYPT, &epub, &epriv),
+        CKR_OK);
+    CHECK_RV(
+        make_pair_for(s, "sm2-known-sign", key, software, CMK_USAGE_SIGN_VERIFY, &spub, &spriv),
+        CKR_OK);
     CHECK_RV(import_with(s, epriv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, der, der_len, 0), CKR_OK);
     CHECK_RV(import_with(s, spriv, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, der, der_len, 0), CKR_OK);
     check_public_values(s, epub, epriv, key);
@@ -763,7 +858,9 @@ static void test_import_software_rsa_decrypts_what_openssl_encrypts(void)
     EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE pub, priv;
-    CHECK_RV(make_pair_for(s, "soft-rsa-enc", rsa, CMK_USAGE_ENCRYPT_DECRYPT, &pub, &priv), CKR_OK);
+    CHECK_RV(
+        make_pair_for(s, "soft-rsa-enc", rsa, software, CMK_USAGE_ENCRYPT_DECRYPT, &pub, &priv),
+        CKR_OK);
     CHECK_RV(import_pair(s, priv, rsa, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 0), CKR_OK);
     check_public_values(s, pub, priv, rsa);
     /* OpenSSL encrypts OAEP (SHA-256, MGF1-SHA-256) with the original key; the module
@@ -848,8 +945,8 @@ static void test_software_pair_import_refuses_bad_material_and_changes_nothing(v
                                          OSSL_PKEY_EC_ENCODING_EXPLICIT) == 1);
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE ec, ec_pub, rs, rs_pub;
-    CHECK_RV(make_pair_for(s, "bad-ec", p256, 0, &ec_pub, &ec), CKR_OK);
-    CHECK_RV(make_pair_for(s, "bad-rsa", rsa, 0, &rs_pub, &rs), CKR_OK);
+    CHECK_RV(make_pair_for(s, "bad-ec", p256, software, 0, &ec_pub, &ec), CKR_OK);
+    CHECK_RV(make_pair_for(s, "bad-rsa", rsa, software, 0, &rs_pub, &rs), CKR_OK);
     struct params pe, pr;
     CHECK_RV(get_params(s, ec, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, &pe), CKR_OK);
     CHECK_RV(get_params(s, rs, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 2048, &pr), CKR_OK);
@@ -948,7 +1045,8 @@ static void test_deleted_or_expired_software_pair_material_takes_its_public_key(
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE pub, priv;
     unsigned char buf[256];
-    CHECK_RV(make_pair_for(s, "sm2-goes", sm2, CMK_USAGE_SIGN_VERIFY, &pub, &priv), CKR_OK);
+    CHECK_RV(make_pair_for(s, "sm2-goes", sm2, software, CMK_USAGE_SIGN_VERIFY, &pub, &priv),
+             CKR_OK);
     CHECK_RV(import_pair(s, priv, sm2, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0), CKR_OK);
     CHECK(signs_for(s, priv, sm2));
     CK_ATTRIBUTE del[] = {{CKA_CMK_DELETE_MATERIAL, &yes, 1}};
@@ -1007,8 +1105,8 @@ static void test_imported_private_keys_are_in_neither_store_nor_log(void)
     EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE epub, epriv, rpub, rpriv;
-    CHECK_RV(make_pair_for(s, "secret-ec", ec, 0, &epub, &epriv), CKR_OK);
-    CHECK_RV(make_pair_for(s, "secret-rsa", rsa, 0, &rpub, &rpriv), CKR_OK);
+    CHECK_RV(make_pair_for(s, "secret-ec", ec, software, 0, &epub, &epriv), CKR_OK);
+    CHECK_RV(make_pair_for(s, "secret-rsa", rsa, software, 0, &rpub, &rpriv), CKR_OK);
     CHECK_RV(import_pair(s, epriv, ec, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 0), CKR_OK);
     CHECK_RV(import_pair(s, rpriv, rsa, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0), CKR_OK);
     CHECK_RV(import_pair(s, epriv, other, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0),
@@ -1056,7 +1154,7 @@ static void crash_soft_import(const char *alias, const char *point, EVP_PKEY *pa
     CK_ULONG alg = pair ? CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1 : CMK_WRAP_RSAES_OAEP_SHA_1;
     RAND_bytes(m, sizeof(m));
     if (pair) {
-        CHECK_RV(make_pair_for(s, alias, pair, 0, &pub, &key), CKR_OK);
+        CHECK_RV(make_pair_for(s, alias, pair, software, 0, &pub, &key), CKR_OK);
         der = pkcs8_of(pair, &n);
     } else {
         CHECK_RV(make_soft_external_aes(s, alias, &key), CKR_OK);
@@ -1135,6 +1233,7 @@ int main(int argc, char **argv)
         T(test_imported_private_keys_are_in_neither_store_nor_log),
         T(test_import_software_pairs_of_every_spec_sign_for_the_original_key),
         T(test_import_software_hmac_keys_up_to_512_bits_mac_as_openssl_does),
+        T(test_imported_software_keys_answer_as_imported_hsm_keys),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
