@@ -1,4 +1,4 @@
-/* soft_mac.h - HMAC on SOFTWARE generic-secret keys (key spec HMAC_128..HMAC_256),
+/* soft_mac.h - HMAC on SOFTWARE generic-secret keys (key spec HMAC_128..HMAC_512),
  * in-process with OpenSSL's EVP_MAC, as per-session vendor operations on the sign and
  * verify slots (vendor_op.h). */
 #ifndef CMKP11_SOFT_MAC_H

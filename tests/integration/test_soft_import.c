@@ -1,7 +1,8 @@
-/* test_soft_import.c - EXTERNAL origin for SOFTWARE keys (AES and SM4) over a real
- * SoftHSMv2 token: the material is wrapped by OpenSSL as the clouds' guides say, imported
- * with C_UnwrapKey, sealed under the token master key, and proved in use by OpenSSL
- * decrypting what the module encrypted with the original bytes. */
+/* test_soft_import.c - EXTERNAL origin for SOFTWARE keys (AES, SM4, HMAC and the key
+ * pairs, SM2 included) over a real SoftHSMv2 token: the material is wrapped by OpenSSL as
+ * the clouds' guides say (pairs as PKCS#8), imported with C_UnwrapKey, sealed under the
+ * token master key, and proved in use by OpenSSL: it decrypts what the module encrypted,
+ * verifies what it signed, and makes the same MAC, with the original key. */
 #define _GNU_SOURCE /* memmem */
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
