@@ -122,17 +122,21 @@ static unsigned char *spki_of(EVP_PKEY *pkey, size_t *len)
 
 CK_RV soft_pkey_seal(EVP_PKEY *pkey, int64_t row, const char *key_id, unsigned long version)
 {
+    /* The DER is written into the secure heap (locked, left out of core dumps): measured
+     * first, then encoded into a buffer of that size. */
     PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(pkey);
-    unsigned char *der = NULL;
-    int len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : -1;
-    PKCS8_PRIV_KEY_INFO_free(p8);
-    if (len <= 0 || (size_t)len > SOFT_MAX_PKCS8) {
-        OPENSSL_free(der);
-        log_error("key %s: cannot encode the private key as PKCS#8", key_id);
-        return CKR_FUNCTION_FAILED;
-    }
-    CK_RV rv = soft_key_seal(row, key_id, version, der, (size_t)len);
-    OPENSSL_clear_free(der, (size_t)len);
+    int len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : -1;
+    unsigned char *der =
+        len > 0 && len <= SOFT_MAX_PKCS8 ? OPENSSL_secure_malloc((size_t)len) : NULL;
+    unsigned char *w = der;
+    bool encoded = der && i2d_PKCS8_PRIV_KEY_INFO(p8, &w) == len;
+    PKCS8_PRIV_KEY_INFO_free(p8); /* clears its copy of the private key */
+    CK_RV rv = CKR_FUNCTION_FAILED;
+    if (encoded)
+        rv = soft_key_seal(row, key_id, version, der, (size_t)len);
+    else
+        log_error("key %s: cannot encode the private key as PKCS#8 (in the secure heap)", key_id);
+    if (der) OPENSSL_secure_clear_free(der, (size_t)len);
     return rv;
 }
 
