@@ -1138,6 +1138,49 @@ static void test_imported_private_keys_are_in_neither_store_nor_log(void)
     EVP_PKEY_free(other);
 }
 
+/* An imported pair's sealed row damaged in the store: signing fails with CKR_DEVICE_ERROR
+ * and one log line, nothing else changes (the public key still verifies); deleting the
+ * material and importing the original again seals it afresh. */
+static void test_damaged_sealed_row_of_an_imported_pair_fails_cleanly_and_reimport_heals(void)
+{
+    EVP_PKEY *sm2 = EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(make_pair_for(s, "sm2-damaged", sm2, software, 0, &pub, &priv), CKR_OK);
+    CHECK_RV(import_pair(s, priv, sm2, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0), CKR_OK);
+    fixture_close(s);
+    CHECK(inspect_store_exec("UPDATE cmk_sealed SET blob = CAST(substr(blob, 1, 40) || "
+                             "(CASE WHEN substr(blob, 41, 1) = x'00' THEN x'01' ELSE x'00' END) "
+                             "|| substr(blob, 42) AS BLOB)") == 0);
+    static char before[1 << 16], after[1 << 16];
+    import_snapshot(before, sizeof(before));
+    s = fixture_open();
+    CK_MECHANISM m = {CKM_CMK_SM2_SM3, NULL, 0};
+    unsigned char sig[64];
+    CK_ULONG len = sizeof(sig);
+    CK_RV rv = p11->C_SignInit(s, &m, priv); /* the key may be unsealed at either call */
+    if (rv == CKR_OK) rv = p11->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &len);
+    CHECK_RV(rv, CKR_DEVICE_ERROR);
+    CHECK(state_of(s, priv) == CMK_STATE_ENABLED);
+    check_public_values(s, pub, priv, sm2);
+    fixture_close(s);
+    import_snapshot(after, sizeof(after));
+    CHECK(strcmp(before, after) == 0);
+    CHECK(inspect_log_count("sealed SOFTWARE material fails authentication") == 1);
+    s = fixture_open();
+    CK_ATTRIBUTE del[] = {{CKA_CMK_DELETE_MATERIAL, &yes, 1}};
+    CHECK_RV(p11->C_SetAttributeValue(s, priv, del, 1), CKR_OK);
+    CHECK_RV(import_pair(s, priv, sm2, CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256, 0), CKR_OK);
+    CHECK(signs_for(s, priv, sm2));
+    len = sizeof(sig);
+    CHECK_RV(p11->C_SignInit(s, &m, priv), CKR_OK);
+    CHECK_RV(p11->C_Sign(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, &len), CKR_OK);
+    CHECK_RV(p11->C_VerifyInit(s, &m, pub), CKR_OK);
+    CHECK_RV(p11->C_Verify(s, (CK_BYTE_PTR)msg, sizeof(msg), sig, len), CKR_OK);
+    fixture_close(s);
+    EVP_PKEY_free(sm2);
+}
+
 /* ---- Crash safety ---------------------------------------------------------------- */
 
 /* An importing process killed at point: the next login removes the sealed material a
@@ -1232,6 +1275,7 @@ int main(int argc, char **argv)
         T(test_software_pair_import_refuses_bad_material_and_changes_nothing),
         T(test_deleted_or_expired_software_pair_material_takes_its_public_key),
         T(test_imported_private_keys_are_in_neither_store_nor_log),
+        T(test_damaged_sealed_row_of_an_imported_pair_fails_cleanly_and_reimport_heals),
         T(test_import_software_pairs_of_every_spec_sign_for_the_original_key),
         T(test_import_software_hmac_keys_up_to_512_bits_mac_as_openssl_does),
         T(test_imported_software_keys_answer_as_imported_hsm_keys),
