@@ -643,6 +643,53 @@ static void test_expired_material_is_refused_at_once_and_destroyed_at_login(void
     CHECK(inspect_backend_material() == 2);
 }
 
+/* HMAC material at level HSM: HMAC_256 MACs as OpenSSL does with the bytes; HMAC_128 is
+ * fingerprinted too, though SoftHSMv2 refuses HMAC-SHA-256 under a key shorter than the
+ * digest (the fingerprint falls back to a shorter one), and takes only the same bytes again. */
+static void test_import_hmac_material_of_128_and_256_bits(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_MECHANISM gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    CK_OBJECT_HANDLE keys[2];
+    unsigned char m[2][32], other[32];
+    static const CK_ULONG sizes[] = {16, 32};
+    RAND_bytes(other, sizeof(other));
+    for (int i = 0; i < 2; i++) {
+        CK_ULONG len = sizes[i];
+        CK_ATTRIBUTE t[] = {{CKA_TOKEN, &yes, 1},
+                            {CKA_SIGN, &yes, 1},
+                            {CKA_VALUE_LEN, &len, sizeof(len)},
+                            {CKA_LABEL, (void *)(i ? "hmac-256" : "hmac-128"), 8},
+                            {CKA_CMK_ORIGIN, &external, sizeof(external)}};
+        RAND_bytes(m[i], (int)len);
+        CHECK_RV(p11->C_GenerateKey(s, &gen, t, 5, &keys[i]), CKR_OK);
+        struct params p;
+        struct blob b;
+        CHECK_RV(get_params(s, keys[i], CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &p), CKR_OK);
+        wrap_material(CMK_WRAP_RSAES_OAEP_SHA_1, &p, m[i], len, &b);
+        CHECK_RV(import(s, keys[i], CMK_WRAP_RSAES_OAEP_SHA_1, &b, &p, 0), CKR_OK);
+        CHECK(state_of(s, keys[i]) == CMK_STATE_ENABLED);
+        CHECK_RV(get_params(s, keys[i], CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, &p), CKR_OK);
+        wrap_material(CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &p, other, len, &b);
+        CHECK_RV(import(s, keys[i], CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0),
+                 CKR_CMK_INCORRECT_KEY_MATERIAL);
+        CHECK_RV(get_params(s, keys[i], CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 2048, &p), CKR_OK);
+        wrap_material(CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &p, m[i], len, &b);
+        CHECK_RV(import(s, keys[i], CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, &b, &p, 0), CKR_OK);
+    }
+    CK_MECHANISM mech = {CKM_SHA256_HMAC, NULL, 0};
+    unsigned char msg[] = "imported HMAC material", mac[32], want[32];
+    CK_ULONG mac_len = sizeof(mac);
+    size_t want_len = 0;
+    CHECK_RV(p11->C_SignInit(s, &mech, keys[1]), CKR_OK);
+    CHECK_RV(p11->C_Sign(s, msg, sizeof(msg), mac, &mac_len), CKR_OK);
+    CHECK(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, m[1], 32, msg, sizeof(msg), want,
+                    sizeof(want), &want_len) != NULL);
+    CHECK(mac_len == 32 && want_len == 32 && memcmp(mac, want, 32) == 0);
+    fixture_close(s);
+    CHECK(inspect_log_count("is not the material imported first") == 2);
+}
+
 static void test_reimport_into_a_key_with_material_takes_only_the_same_material(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
@@ -919,6 +966,7 @@ int main(int argc, char **argv)
         T(test_import_refuses_kms_and_pending_deletion_keys),
         T(test_expired_material_is_refused_at_once_and_destroyed_at_login),
         T(test_reimport_into_a_key_with_material_takes_only_the_same_material),
+        T(test_import_hmac_material_of_128_and_256_bits),
         T(test_delete_imported_material_destroys_it_at_once),
         T(test_cancelled_deletion_returns_a_key_without_material_to_pending_import),
         T(test_crash_during_import_leaves_the_key_pending_import),
