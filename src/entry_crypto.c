@@ -4,18 +4,22 @@
 #include "cmk.h"
 #include "entry.h"
 #include "handles.h"
+#include "sm_backend_map.h"
 #include "soft_crypt.h"
 #include "soft_digest.h"
 #include "soft_mac.h"
 #include "soft_sign.h"
 #include "vendor_crypto.h"
 
-/* Translates the key of an operation init; a NULL mechanism cancels (PKCS#11 3.0). */
-static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE *key,
-                     enum cmk_use use)
+/* Translates the key of an operation init, and an SM mechanism to the backend's code
+ * (sm_backend_map.h); a NULL mechanism cancels (PKCS#11 3.0). */
+static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR *mech, CK_MECHANISM *mapped,
+                     CK_OBJECT_HANDLE *key, enum cmk_use use)
 {
-    if (!mech || !handle_is_cmk(*key)) return CKR_OK;
-    return cmk_resolve_for_use(session, *key, use, key);
+    if (!*mech || !handle_is_cmk(*key)) return CKR_OK;
+    struct cmk_live live;
+    CK_RV rv = cmk_resolve_version_for_use(session, *key, handle_version(*key), use, key, &live);
+    return rv == CKR_OK ? sm_map_for_key(live.key_type, mech, mapped) : rv;
 }
 
 /* A CMK's cached backend handle can go stale (the backend renumbers after a logout):
@@ -25,13 +29,14 @@ static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT
     {                                                                                              \
         ENTRY_BEGIN(#func);                                                                        \
         CK_OBJECT_HANDLE backend_key = key;                                                        \
-        CK_RV rv = key_for(session, mech, &backend_key, use);                                      \
-        if (rv == CKR_OK) rv = module.be.fn->func(session, mech, backend_key);                     \
+        CK_MECHANISM mapped, *m = mech;                                                            \
+        CK_RV rv = key_for(session, &m, &mapped, &backend_key, use);                               \
+        if (rv == CKR_OK) rv = module.be.fn->func(session, m, backend_key);                        \
         if (handle_is_cmk(key) && cmk_handle_went_stale(rv)) {                                     \
             cmk_cache_forget_row_handles(handle_row(key));                                         \
-            backend_key = key;                                                                     \
-            rv = key_for(session, mech, &backend_key, use);                                        \
-            if (rv == CKR_OK) rv = module.be.fn->func(session, mech, backend_key);                 \
+            backend_key = key, m = mech;                                                           \
+            rv = key_for(session, &m, &mapped, &backend_key, use);                                 \
+            if (rv == CKR_OK) rv = module.be.fn->func(session, m, backend_key);                    \
         }                                                                                          \
         if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name */    \
         ENTRY_RETURN(#func, rv);                                                                   \
