@@ -17,9 +17,7 @@ static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR *mech, CK_MECHA
                      CK_OBJECT_HANDLE *key, enum cmk_use use)
 {
     if (!*mech || !handle_is_cmk(*key)) return CKR_OK;
-    struct cmk_live live;
-    CK_RV rv = cmk_resolve_version_for_use(session, *key, handle_version(*key), use, key, &live);
-    return rv == CKR_OK ? sm_map_for_key(live.key_type, mech, mapped) : rv;
+    return sm_map_resolve(session, key, use, mech, mapped);
 }
 
 /* A CMK's cached backend handle can go stale (the backend renumbers after a logout):

@@ -6,6 +6,7 @@
 
 #include "cmk_import.h"
 #include "cmkp11/cmkp11.h"
+#include "handles.h"
 #include "log.h"
 #include "module.h"
 
@@ -135,6 +136,15 @@ CK_RV sm_map_for_key(CK_KEY_TYPE key_type, CK_MECHANISM_PTR *mech, CK_MECHANISM 
     CK_RV rv = sm_map_mechanism(*mech, buf);
     if (rv == CKR_OK) *mech = buf;
     return rv;
+}
+
+CK_RV sm_map_resolve(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE *key, enum cmk_use use,
+                     CK_MECHANISM_PTR *mech, CK_MECHANISM *buf)
+{
+    struct cmk_live live;
+    CK_RV rv = cmk_resolve_version_for_use(session, *key, handle_version(*key), use, key, &live);
+    if (rv != CKR_OK || !*mech) return rv;
+    return sm_map_for_key(live.key_type, mech, buf);
 }
 
 CK_RV sm_map_answer(CK_KEY_TYPE type, CK_ATTRIBUTE *a)

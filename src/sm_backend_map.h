@@ -8,6 +8,7 @@
 #include <p11-kit/pkcs11.h>
 #include <stdbool.h>
 
+#include "cmk.h"
 #include "template.h"
 
 /* CKK_CMK_SM4 or CKK_CMK_SM2. */
@@ -41,6 +42,12 @@ CK_RV sm_map_for_key(CK_KEY_TYPE key_type, CK_MECHANISM_PTR *mech, CK_MECHANISM 
  * CKA_EC_PARAMS with cmkp11's codes and the SM2 curve, never the backend's stand-ins;
  * (CK_RV)-1 for any other attribute (the backend's to answer). */
 CK_RV sm_map_answer(CK_KEY_TYPE type, CK_ATTRIBUTE *a);
+
+/* A CMK about to be used through the backend (*Init, wrap, unwrap): checks state and
+ * usage, swaps *key for its backend object, then maps *mech as sm_map_for_key does (a NULL
+ * *mech is left alone). */
+CK_RV sm_map_resolve(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE *key, enum cmk_use use,
+                     CK_MECHANISM_PTR *mech, CK_MECHANISM *buf);
 
 /* SM4-ECB in the backend under material (an HSM-level SM4 key): len a multiple of 16. */
 CK_RV sm_map_sm4_ecb(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material, const unsigned char *in,

@@ -239,6 +239,16 @@ static void test_sm4_at_hsm_refuses_unmapped_and_foreign_mechanisms(void)
     CHECK_RV(p11->C_EncryptInit(s, &aes_cbc, key), CKR_KEY_TYPE_INCONSISTENT);
     /* ...and an AES key takes no SM4 mechanism, though the mapped code is AES's. */
     CHECK_RV(p11->C_EncryptInit(s, &sm4_cbc, aes), CKR_KEY_TYPE_INCONSISTENT);
+    /* Wrapping is checked the same way: no AES key wrap with an SM4 key. */
+    CK_MECHANISM kw = {CKM_AES_KEY_WRAP, NULL, 0}, aes_gen = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_ULONG sixteen = 16;
+    CK_ATTRIBUTE session_key[] = {{CKA_VALUE_LEN, &sixteen, sizeof(sixteen)},
+                                  {CKA_EXTRACTABLE, &yes, 1}};
+    CK_OBJECT_HANDLE plain;
+    unsigned char wrapped[64];
+    CK_ULONG wrapped_len = sizeof(wrapped);
+    CHECK_RV(p11->C_GenerateKey(s, &aes_gen, session_key, 2, &plain), CKR_OK);
+    CHECK_RV(p11->C_WrapKey(s, &kw, key, plain, wrapped, &wrapped_len), CKR_KEY_TYPE_INCONSISTENT);
     /* The refusals leave the session free for a good Init. */
     unsigned char ct[16], msg[16] = "sixteen bytes!!";
     CK_ULONG ct_len = sizeof(ct);
@@ -247,7 +257,7 @@ static void test_sm4_at_hsm_refuses_unmapped_and_foreign_mechanisms(void)
     CHECK(inspect_log_count("CKM_CMK_SM4_CTR: not offered at level HSM: [gm_backend] sm4_ctr") ==
           1);
     CHECK(inspect_log_count("[gm_backend] sm4_ecb names no backend code") == 1);
-    CHECK(inspect_log_count("does not fit the key's type") == 2);
+    CHECK(inspect_log_count("does not fit the key's type") == 3);
 }
 
 static void test_sm4_at_hsm_follows_state_and_usage(void)
