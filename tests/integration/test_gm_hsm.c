@@ -160,6 +160,11 @@ static void test_sm4_without_level_goes_to_hsm_and_its_material_is_a_backend_obj
     CK_ULONG find_hsm[] = {CMK_PROTECTION_HSM};
     CK_ATTRIBUTE by_level[] = {{CKA_CMK_PROTECTION_LEVEL, find_hsm, sizeof(CK_ULONG)}};
     CHECK(find_count(s, by_level, 1, NULL) == 2);
+    CK_KEY_TYPE sm4_type = CKK_CMK_SM4, aes_type = CKK_AES;
+    CK_ATTRIBUTE by_type[] = {{CKA_KEY_TYPE, &sm4_type, sizeof(sm4_type)}};
+    CHECK(find_count(s, by_type, 1, NULL) == 2);
+    by_type[0].pValue = &aes_type; /* the stand-in's type is never what clients see */
+    CHECK(find_count(s, by_type, 1, NULL) == 0);
     fixture_close(s);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed") == 0);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE protection = 1") == 2);
@@ -423,6 +428,7 @@ static void test_sm2_at_hsm_signs_through_the_mapped_mechanism(void)
     CHECK_RV(p11->C_EncryptInit(s, &enc, pub), CKR_KEY_FUNCTION_NOT_PERMITTED); /* usage */
     fixture_close(s);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed") == 0);
+    CHECK(inspect_log_count("could not encode the public key") == 0);
 
     /* The backend's own pair verifies the module's signature with the mapped mechanism. */
     CK_SESSION_HANDLE b = backend_open();
