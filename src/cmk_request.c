@@ -359,7 +359,10 @@ static CK_RV check_protection_allowed(struct create_request *req)
         req->protection = mapped ? CMK_PROTECTION_HSM : CMK_PROTECTION_SOFTWARE;
         log_info("CreateKey: key spec %s with no CKA_CMK_PROTECTION_LEVEL: %s", req->spec.name,
                  mapped ? "HSM (the backend's own SM codes, [gm_backend])"
-                        : "SOFTWARE ([gm_backend] maps no backend codes for it)");
+                 : req->origin != CMK_ORIGIN_KMS
+                     ? "SOFTWARE (imported SM material is sealed in the store)"
+                     : "SOFTWARE ([gm_backend] does not map its key type, generation and a "
+                       "mechanism of its usage)");
     }
     if (sm && req->protection == CMK_PROTECTION_HSM && !mapped) {
         log_warning("CreateKey: key spec %s at CKA_CMK_PROTECTION_LEVEL HSM: the backend has "

@@ -458,8 +458,13 @@ static void test_unmapped_specs_stay_software_or_are_refused_at_hsm(void)
     CK_ATTRIBUTE import_hsm[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)},
                                  {CKA_CMK_PROTECTION_LEVEL, &hsm, sizeof(hsm)}};
     CHECK_RV(make_sm4(s, "sm4-import-hsm", import_hsm, 2, &key), CKR_MECHANISM_INVALID);
+    /* An import with no level asked is SOFTWARE (its material gets sealed), mapping or not. */
+    CHECK_RV(make_sm4(s, "sm4-import", import_hsm, 1, &key), CKR_OK);
+    CHECK_RV(get_ulong(s, key, CKA_CMK_PROTECTION_LEVEL, &level), CKR_OK);
+    CHECK(level == CMK_PROTECTION_SOFTWARE);
     fixture_close(s);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 2);
+    CHECK(inspect_log_count("imported SM material is sealed in the store") == 1);
     CHECK(inspect_log_count("key spec EC_SM2 with no CKA_CMK_PROTECTION_LEVEL: SOFTWARE") == 1);
     CHECK(inspect_log_count("key spec EC_SM2 at CKA_CMK_PROTECTION_LEVEL HSM") == 1);
     CHECK(inspect_log_count("key spec SM4 at CKA_CMK_PROTECTION_LEVEL HSM") == 1);
