@@ -53,33 +53,32 @@ static int wl_sign(struct bench_thread *t, CK_MECHANISM_TYPE mech_type)
 				   &sig_len));
 }
 
-static int wl_ec_setup(struct wl_shared *sh)
+/* A key pair's workload data: a digest-sized block of 0x5a to sign. */
+static int wl_pair_setup(struct wl_shared *sh, const char *label,
+			 keys_pair_gen_fn gen)
 {
 	memset(sh->data, 0x5a, WL_EC_DIGEST_LEN);
 	sh->data_len = WL_EC_DIGEST_LEN;
-	return keys_pair_ensure(sh->env->fn, sh->env->session, KEYS_LABEL_EC,
-				keys_ec_p256_generate, &sh->priv, &sh->pub);
+	return keys_pair_ensure(sh->env->fn, sh->env->session, label, gen,
+				&sh->priv, &sh->pub);
+}
+
+static int wl_ec_setup(struct wl_shared *sh)
+{
+	return wl_pair_setup(sh, KEYS_LABEL_EC, keys_ec_p256_generate);
 }
 
 /* cmkp11's protection level SOFTWARE: the same ECDSA P-256, run in the module. */
 static int wl_ec_software_setup(struct wl_shared *sh)
 {
-	memset(sh->data, 0x5a, WL_EC_DIGEST_LEN);
-	sh->data_len = WL_EC_DIGEST_LEN;
-	return keys_pair_ensure(sh->env->fn, sh->env->session,
-				KEYS_LABEL_EC_SOFTWARE,
-				keys_ec_p256_software_generate, &sh->priv,
-				&sh->pub);
+	return wl_pair_setup(sh, KEYS_LABEL_EC_SOFTWARE,
+			     keys_ec_p256_software_generate);
 }
 
 static int wl_sm2_software_setup(struct wl_shared *sh)
 {
-	memset(sh->data, 0x5a, WL_EC_DIGEST_LEN);
-	sh->data_len = WL_EC_DIGEST_LEN;
-	return keys_pair_ensure(sh->env->fn, sh->env->session,
-				KEYS_LABEL_SM2_SOFTWARE,
-				keys_sm2_software_generate, &sh->priv,
-				&sh->pub);
+	return wl_pair_setup(sh, KEYS_LABEL_SM2_SOFTWARE,
+			     keys_sm2_software_generate);
 }
 
 static int wl_sign_sm2_op(struct bench_thread *t, unsigned long i)
@@ -109,18 +108,18 @@ static int wl_sign_rsa_op(struct bench_thread *t, unsigned long i)
 }
 
 /* The signature to verify is made once here so the op is verify only. */
-static int wl_verify_setup(struct wl_shared *sh)
+static int wl_verify_setup_with(struct wl_shared *sh,
+				int (*pair_setup)(struct wl_shared *))
 {
 	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
 	CK_FUNCTION_LIST_PTR fn = sh->env->fn;
 	CK_SESSION_HANDLE s = sh->env->session;
 	CK_RV rv;
 
-	if (wl_ec_setup(sh) != 0)
+	if (pair_setup(sh) != 0)
 		return -1;
 	if (sh->pub == CK_INVALID_HANDLE) {
-		fprintf(stderr, "cmkbench: no public key labelled %s\n",
-			KEYS_LABEL_EC);
+		fprintf(stderr, "cmkbench: the key pair has no public key\n");
 		return -1;
 	}
 	sh->sig_len = sizeof(sh->sig);
@@ -133,6 +132,16 @@ static int wl_verify_setup(struct wl_shared *sh)
 		return -1;
 	}
 	return 0;
+}
+
+static int wl_verify_setup(struct wl_shared *sh)
+{
+	return wl_verify_setup_with(sh, wl_ec_setup);
+}
+
+static int wl_verify_software_setup(struct wl_shared *sh)
+{
+	return wl_verify_setup_with(sh, wl_ec_software_setup);
 }
 
 static int wl_verify_op(struct bench_thread *t, unsigned long i)
@@ -497,6 +506,8 @@ static const struct workload wl_table[] = {
 	  wl_sm2_software_setup, wl_sign_sm2_op, NULL },
 	{ "verify-ecdsa-p256", WL_NEEDS_SESSION, wl_verify_setup,
 	  wl_verify_op, NULL },
+	{ "verify-ecdsa-p256-software", WL_NEEDS_SESSION | WL_CMKP11_ONLY,
+	  wl_verify_software_setup, wl_verify_op, NULL },
 	{ "encrypt-aes-gcm-4k", WL_NEEDS_SESSION, wl_aes_setup, wl_encrypt_op,
 	  NULL },
 	{ "decrypt-aes-gcm-4k", WL_NEEDS_SESSION, wl_decrypt_setup,

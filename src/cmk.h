@@ -59,6 +59,11 @@ CK_RV cmk_resolve_version_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ha
  * a backend object: for SOFTWARE keys, which have none. */
 CK_RV cmk_check_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, unsigned long version,
                     enum cmk_use use, struct cmk_live *facts);
+/* The backend handle of a CMK object whose use cmk_check_use has just allowed (facts are
+ * what it returned): the second half of cmk_resolve_for_use, for callers that look at the
+ * facts in between (a SOFTWARE key runs in the module instead). */
+CK_RV cmk_backend_of_checked(CK_SESSION_HANDLE session, struct cmk_live *facts,
+                             CK_OBJECT_HANDLE handle, CK_OBJECT_HANDLE *backend);
 /* Backend handle of a CMK object for attribute access, without use checks. */
 CK_RV cmk_resolve_backend(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                           CK_OBJECT_HANDLE *backend);

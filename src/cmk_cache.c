@@ -27,7 +27,9 @@ static void entry_drop_handles(struct cache_entry *e)
 }
 
 static struct cache_entry *buckets[CACHE_BUCKETS];
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Readers (every operation Init, and every call on a SOFTWARE key) share it; only a
+ * change of facts or handles writes. */
+static pthread_rwlock_t cache_lock = PTHREAD_RWLOCK_INITIALIZER;
 static uint64_t generation = 1;
 static uint64_t handle_epoch = 1;
 static int64_t seen_data_version = -1;
@@ -92,6 +94,18 @@ static void entry_fill(struct cache_entry *e, const struct cmk_record *rec, uint
     e->generation = gen;
 }
 
+/* The read-only way: copies a fresh entry out when nothing about it needs writing (the
+ * store seen as it was, the entry's handles of this epoch). Read lock held. */
+static bool copy_if_plainly_fresh(int64_t row, bool ok, int64_t v, struct cmk_live *out)
+{
+    if (!ok || v != seen_data_version) return false;
+    struct cache_entry *e = entry_find(row);
+    if (!e || e->handle_epoch != handle_epoch || e->generation != generation) return false;
+    *out = e->live;
+    out->handle_epoch = handle_epoch;
+    return true;
+}
+
 /* Copies a fresh entry out; false when row is unknown or stale. Cache lock held. */
 static bool copy_if_fresh(int64_t row, struct cmk_live *out)
 {
@@ -111,17 +125,21 @@ CK_RV cmk_cache_get(int64_t row, struct cmk_live *out)
 {
     int64_t v = 0;
     bool ok = store_data_version(module.store, &v) == STORE_OK;
-    pthread_mutex_lock(&cache_lock);
+    pthread_rwlock_rdlock(&cache_lock);
+    bool plain = copy_if_plainly_fresh(row, ok, v, out);
+    pthread_rwlock_unlock(&cache_lock);
+    if (plain) return CKR_OK;
+    pthread_rwlock_wrlock(&cache_lock);
     note_data_version(ok, v);
     uint64_t gen = generation;
     bool fresh = copy_if_fresh(row, out);
-    pthread_mutex_unlock(&cache_lock);
+    pthread_rwlock_unlock(&cache_lock);
     if (fresh) return CKR_OK;
 
     struct cmk_record rec;
     enum store_status s = store_cmk_get(module.store, row, &rec);
     CK_RV rv = CKR_OK;
-    pthread_mutex_lock(&cache_lock);
+    pthread_rwlock_wrlock(&cache_lock);
     if (s != STORE_OK) {
         entry_unlink(row);
         rv = s == STORE_NOT_FOUND ? CKR_OBJECT_HANDLE_INVALID : CKR_DEVICE_ERROR;
@@ -148,7 +166,7 @@ CK_RV cmk_cache_get(int64_t row, struct cmk_live *out)
     *out = e->live;
     out->handle_epoch = handle_epoch;
 out:
-    pthread_mutex_unlock(&cache_lock);
+    pthread_rwlock_unlock(&cache_lock);
     if (s == STORE_OK) cmk_record_free(&rec);
     return rv;
 }
@@ -156,47 +174,47 @@ out:
 void cmk_cache_set_handles(int64_t row, unsigned long version, uint64_t epoch,
                            CK_OBJECT_HANDLE main, CK_OBJECT_HANDLE pub)
 {
-    pthread_mutex_lock(&cache_lock);
+    pthread_rwlock_wrlock(&cache_lock);
     struct cache_entry *e = entry_find(row);
     /* A handle found before a logout or last close must not be kept after it. */
     if (e && e->live.primary_version == version && epoch == handle_epoch) {
         if (main) e->live.backend_main = main;
         if (pub) e->live.backend_public = pub;
     }
-    pthread_mutex_unlock(&cache_lock);
+    pthread_rwlock_unlock(&cache_lock);
 }
 
 void cmk_cache_forget_handles(void)
 {
-    pthread_mutex_lock(&cache_lock);
+    pthread_rwlock_wrlock(&cache_lock);
     handle_epoch++;
-    pthread_mutex_unlock(&cache_lock);
+    pthread_rwlock_unlock(&cache_lock);
 }
 
 void cmk_cache_forget_row_handles(int64_t row)
 {
-    pthread_mutex_lock(&cache_lock);
+    pthread_rwlock_wrlock(&cache_lock);
     struct cache_entry *e = entry_find(row);
     if (e) entry_drop_handles(e);
-    pthread_mutex_unlock(&cache_lock);
+    pthread_rwlock_unlock(&cache_lock);
 }
 
 CK_OBJECT_HANDLE cmk_cache_version_handle(int64_t row, unsigned long version, uint64_t epoch)
 {
     CK_OBJECT_HANDLE h = 0;
-    pthread_mutex_lock(&cache_lock);
+    pthread_rwlock_rdlock(&cache_lock);
     struct cache_entry *e = entry_find(row);
     if (e && epoch == handle_epoch && e->handle_epoch == epoch && version >= 1 &&
         version <= e->nversions)
         h = e->versions[version - 1];
-    pthread_mutex_unlock(&cache_lock);
+    pthread_rwlock_unlock(&cache_lock);
     return h;
 }
 
 void cmk_cache_set_version_handle(int64_t row, unsigned long version, uint64_t epoch,
                                   CK_OBJECT_HANDLE handle)
 {
-    pthread_mutex_lock(&cache_lock);
+    pthread_rwlock_wrlock(&cache_lock);
     struct cache_entry *e = entry_find(row);
     if (e && epoch == handle_epoch && e->handle_epoch == epoch && version >= 1) {
         if (version > e->nversions) {
@@ -209,7 +227,7 @@ void cmk_cache_set_version_handle(int64_t row, unsigned long version, uint64_t e
         }
         if (version <= e->nversions) e->versions[version - 1] = handle;
     }
-    pthread_mutex_unlock(&cache_lock);
+    pthread_rwlock_unlock(&cache_lock);
 }
 
 void cmk_cache_forget(int64_t row)
@@ -219,14 +237,14 @@ void cmk_cache_forget(int64_t row)
      * stored its facts under the older generation, and they are read again. Backend
      * handles stay: they are valid while the version is. */
     (void)row;
-    pthread_mutex_lock(&cache_lock);
+    pthread_rwlock_wrlock(&cache_lock);
     generation++;
-    pthread_mutex_unlock(&cache_lock);
+    pthread_rwlock_unlock(&cache_lock);
 }
 
 void cmk_cache_clear(void)
 {
-    pthread_mutex_lock(&cache_lock);
+    pthread_rwlock_wrlock(&cache_lock);
     for (size_t i = 0; i < CACHE_BUCKETS; i++) {
         while (buckets[i]) {
             struct cache_entry *e = buckets[i];
@@ -237,5 +255,5 @@ void cmk_cache_clear(void)
     }
     seen_data_version = -1;
     generation++;
-    pthread_mutex_unlock(&cache_lock);
+    pthread_rwlock_unlock(&cache_lock);
 }

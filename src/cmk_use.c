@@ -204,6 +204,12 @@ CK_RV cmk_resolve_version_for_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ha
     return lookup_backend(session, &live, handle_kind(handle), version, backend);
 }
 
+CK_RV cmk_backend_of_checked(CK_SESSION_HANDLE session, struct cmk_live *facts,
+                             CK_OBJECT_HANDLE handle, CK_OBJECT_HANDLE *backend)
+{
+    return lookup_backend(session, facts, handle_kind(handle), handle_version(handle), backend);
+}
+
 CK_RV cmk_object_exists(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
 {
     CK_OBJECT_CLASS cls;

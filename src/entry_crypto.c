@@ -11,44 +11,70 @@
 #include "soft_sign.h"
 #include "vendor_crypto.h"
 
-/* Translates the key of an operation init, and an SM mechanism to the backend's code
- * (sm_backend_map.h); a NULL mechanism cancels (PKCS#11 3.0). */
-static CK_RV key_for(CK_SESSION_HANDLE session, CK_MECHANISM_PTR *mech, CK_MECHANISM *mapped,
-                     CK_OBJECT_HANDLE *key, enum cmk_use use)
+static CK_RV soft_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
+                       const struct cmk_live *live, enum vendor_op_kind kind);
+
+/* No operation of the module's own for a SOFTWARE key (recover forms): the backend
+ * lookup refuses it. */
+#define NO_SOFT_OP ((enum vendor_op_kind) - 1)
+
+/* The one look at the key an *Init makes (a NULL mechanism cancels, PKCS#11 3.0): its
+ * state and usage are checked, then a SOFTWARE key's operation begins in the module
+ * (*ours), or the CMK handle is swapped for the backend's and an SM mechanism for the
+ * backend's code in mapped (sm_backend_map.h). facts: what the check said. */
+static CK_RV resolve_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR *mech, CK_MECHANISM *mapped,
+                          CK_OBJECT_HANDLE *key, enum cmk_use use, enum vendor_op_kind soft,
+                          bool *ours, struct cmk_live *facts)
 {
+    *ours = false;
     if (!*mech || !handle_is_cmk(*key)) return CKR_OK;
-    return sm_map_resolve(session, key, use, mech, mapped);
+    CK_RV rv = cmk_check_use(session, *key, handle_version(*key), use, facts);
+    if (rv != CKR_OK) return rv;
+    if (facts->protection == CMK_PROTECTION_SOFTWARE && soft != NO_SOFT_OP) {
+        *ours = true;
+        return soft_init(session, *mech, *key, facts, soft);
+    }
+    rv = cmk_backend_of_checked(session, facts, *key, key);
+    return rv == CKR_OK ? sm_map_for_key(facts->key_type, mech, mapped) : rv;
 }
 
-/* A CMK's cached backend handle can go stale (the backend renumbers after a logout):
- * then the handle is looked up again and the call made once more. */
-#define DEFINE_INIT(linkage, name, func, use)                                                      \
-    linkage CK_RV name(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)     \
+typedef CK_RV (*backend_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
+
+/* An *Init: ours for SOFTWARE keys, else forwarded. A CMK's cached backend handle can go
+ * stale (the backend renumbers after a logout): then the handle is looked up again and
+ * the call made once more. The caller has checked module_ready. */
+static CK_RV key_op_init(const char *name, backend_init_fn backend_init, CK_SESSION_HANDLE session,
+                         CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key, enum cmk_use use,
+                         enum vendor_op_kind soft, bool *ours, struct cmk_live *facts)
+{
+    log_debug("%s: in", name);
+    CK_OBJECT_HANDLE backend_key = key;
+    CK_MECHANISM mapped, *m = mech;
+    CK_RV rv = resolve_init(session, &m, &mapped, &backend_key, use, soft, ours, facts);
+    if (rv == CKR_OK && !*ours) rv = backend_init(session, m, backend_key);
+    if (!*ours && handle_is_cmk(key) && cmk_handle_went_stale(rv)) {
+        cmk_cache_forget_row_handles(handle_row(key));
+        backend_key = key, m = mech;
+        rv = resolve_init(session, &m, &mapped, &backend_key, use, soft, ours, facts);
+        if (rv == CKR_OK && !*ours) rv = backend_init(session, m, backend_key);
+    }
+    if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name */
+    ENTRY_RETURN(name, rv);
+}
+
+/* The recover forms: forwarded only (SOFTWARE keys have no recover operation). */
+#define RECOVER_INIT(func, use)                                                                    \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)   \
     {                                                                                              \
-        ENTRY_BEGIN(#func);                                                                        \
-        CK_OBJECT_HANDLE backend_key = key;                                                        \
-        CK_MECHANISM mapped, *m = mech;                                                            \
-        CK_RV rv = key_for(session, &m, &mapped, &backend_key, use);                               \
-        if (rv == CKR_OK) rv = module.be.fn->func(session, m, backend_key);                        \
-        if (handle_is_cmk(key) && cmk_handle_went_stale(rv)) {                                     \
-            cmk_cache_forget_row_handles(handle_row(key));                                         \
-            backend_key = key, m = mech;                                                           \
-            rv = key_for(session, &m, &mapped, &backend_key, use);                                 \
-            if (rv == CKR_OK) rv = module.be.fn->func(session, m, backend_key);                    \
-        }                                                                                          \
-        if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name */    \
-        ENTRY_RETURN(#func, rv);                                                                   \
+        if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;                                 \
+        bool ours;                                                                                 \
+        struct cmk_live facts;                                                                     \
+        return key_op_init(#func, module.be.fn->func, session, mech, key, use, NO_SOFT_OP, &ours,  \
+                           &facts);                                                                \
     }
 
-#define FORWARD_INIT(func, use) DEFINE_INIT(CK_EXPORT, func, func, use)
-
-/* The forwarded part of C_EncryptInit / C_DecryptInit; the exported ones come below. */
-DEFINE_INIT(static, forward_encrypt_init, C_EncryptInit, CMK_USE_ENCRYPT)
-DEFINE_INIT(static, forward_decrypt_init, C_DecryptInit, CMK_USE_DECRYPT)
-DEFINE_INIT(static, forward_sign_init, C_SignInit, CMK_USE_SIGN)
-DEFINE_INIT(static, forward_verify_init, C_VerifyInit, CMK_USE_VERIFY)
-FORWARD_INIT(C_SignRecoverInit, CMK_USE_SIGN)
-FORWARD_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
+RECOVER_INIT(C_SignRecoverInit, CMK_USE_SIGN)
+RECOVER_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
 
 /* in -> out: one-shot and update forms share this shape. */
 #define FORWARD_IN_OUT(func)                                                                         \
@@ -72,10 +98,6 @@ FORWARD_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
 
 FORWARD_IN_OUT(C_SignRecover)
 FORWARD_IN_OUT(C_VerifyRecover)
-FORWARD_IN_OUT(C_DigestEncryptUpdate)
-FORWARD_IN_OUT(C_DecryptDigestUpdate)
-FORWARD_IN_OUT(C_SignEncryptUpdate)
-FORWARD_IN_OUT(C_DecryptVerifyUpdate)
 
 /* Digests: SM3 runs in the module (soft_digest.h); the rest is the backend's. */
 static struct vendor_op *digest_op(CK_SESSION_HANDLE session)
@@ -150,18 +172,12 @@ CK_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_
 /* SOFTWARE keys: the module runs the cipher itself (soft_crypt.h and soft_mac.h for
  * secret keys, soft_sign.h for pairs). */
 static CK_RV soft_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
-                       enum vendor_op_kind kind)
+                       const struct cmk_live *live, enum vendor_op_kind kind)
 {
-    static const char *const names[] = {[VOP_PKEY_ENCRYPT] = "C_EncryptInit",
-                                        [VOP_PKEY_DECRYPT] = "C_DecryptInit",
-                                        [VOP_PKEY_SIGN] = "C_SignInit",
-                                        [VOP_PKEY_VERIFY] = "C_VerifyInit"};
-    ENTRY_BEGIN(names[kind]);
-    CK_RV rv = handle_kind(key) != CMK_OBJ_SECRET ? soft_sign_init(session, mech, key, kind)
-               : kind == VOP_PKEY_ENCRYPT || kind == VOP_PKEY_DECRYPT
-                   ? soft_crypt_init(session, mech, key, kind == VOP_PKEY_ENCRYPT)
-                   : soft_mac_init(session, mech, key, kind == VOP_PKEY_SIGN);
-    ENTRY_RETURN(names[kind], rv);
+    if (handle_kind(key) != CMK_OBJ_SECRET) return soft_sign_init(session, mech, key, live, kind);
+    if (kind == VOP_PKEY_ENCRYPT || kind == VOP_PKEY_DECRYPT)
+        return soft_crypt_init(session, mech, key, live, kind == VOP_PKEY_ENCRYPT);
+    return soft_mac_init(session, mech, key, live, kind == VOP_PKEY_SIGN);
 }
 
 /* Sign and verify: our own operation for SOFTWARE keys, else forwarded. */
@@ -174,10 +190,12 @@ static CK_RV sign_verify_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         vendor_op_end_slot(session, slot); /* a NULL mechanism cancels (PKCS#11 3.0) */
         return CKR_OK;
     }
-    bool sign = slot == VOP_SLOT_SIGN;
-    if (mech && soft_crypt_is_soft(key))
-        return soft_init(session, mech, key, sign ? VOP_PKEY_SIGN : VOP_PKEY_VERIFY);
-    return sign ? forward_sign_init(session, mech, key) : forward_verify_init(session, mech, key);
+    bool sign = slot == VOP_SLOT_SIGN, ours;
+    struct cmk_live facts;
+    return sign ? key_op_init("C_SignInit", module.be.fn->C_SignInit, session, mech, key,
+                              CMK_USE_SIGN, VOP_PKEY_SIGN, &ours, &facts)
+                : key_op_init("C_VerifyInit", module.be.fn->C_VerifyInit, session, mech, key,
+                              CMK_USE_VERIFY, VOP_PKEY_VERIFY, &ours, &facts);
 }
 
 CK_EXPORT CK_RV C_SignInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
@@ -199,8 +217,10 @@ CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         vendor_op_end(session, true); /* a NULL mechanism cancels (PKCS#11 3.0) */
     }
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, true);
-    if (mech && soft_crypt_is_soft(key)) return soft_init(session, mech, key, VOP_PKEY_ENCRYPT);
-    return forward_encrypt_init(session, mech, key);
+    bool ours;
+    struct cmk_live facts;
+    return key_op_init("C_EncryptInit", module.be.fn->C_EncryptInit, session, mech, key,
+                       CMK_USE_ENCRYPT, VOP_PKEY_ENCRYPT, &ours, &facts);
 }
 
 CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
@@ -212,15 +232,15 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         vendor_op_end(session, false);
     }
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, false);
-    if (mech && soft_crypt_is_soft(key)) return soft_init(session, mech, key, VOP_PKEY_DECRYPT);
-    CK_RV rv = forward_decrypt_init(session, mech, key);
-    /* GCM under a rotated key: older versions may be needed if the tag fails. */
-    if (rv == CKR_OK && mech && mech->mechanism == CKM_AES_GCM && handle_is_cmk(key) &&
-        handle_version(key) == 0) {
-        struct cmk_live live;
-        if (cmk_cache_get(handle_row(key), &live) == CKR_OK && live.primary_version > 1)
-            rv = gcm_fallback_begin(session, mech, key);
-    }
+    bool ours;
+    struct cmk_live facts;
+    CK_RV rv = key_op_init("C_DecryptInit", module.be.fn->C_DecryptInit, session, mech, key,
+                           CMK_USE_DECRYPT, VOP_PKEY_DECRYPT, &ours, &facts);
+    /* GCM under a rotated key: older versions may be needed if the tag fails (a SOFTWARE
+     * key's own operation tries them itself). */
+    if (rv == CKR_OK && !ours && mech && mech->mechanism == CKM_AES_GCM && handle_is_cmk(key) &&
+        handle_version(key) == 0 && facts.primary_version > 1)
+        rv = gcm_fallback_begin(session, mech, key);
     return rv;
 }
 
@@ -246,7 +266,7 @@ static bool is_pkey_op(const struct vendor_op *op)
         if (!is_pkey_op(op)) return vendor(s, op, in, in_len, out, out_len);                       \
         if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;                                 \
         *out_len = 0; /* everything comes out at Final */                                          \
-        return soft_sign_update(s, op, in, in_len);                                                \
+        return out ? soft_sign_update(s, op, in, in_len) : CKR_OK; /* NULL: a length query */      \
     }
 
 #define PKEY_OR_VENDOR_FINAL(name, vendor)                                                         \
@@ -265,105 +285,131 @@ PKEY_OR_VENDOR_IN_OUT(decrypt_op, vendor_decrypt)
 PKEY_OR_VENDOR_UPDATE(decrypt_update_op, vendor_decrypt_update)
 PKEY_OR_VENDOR_FINAL(decrypt_final_op, vendor_decrypt_final)
 
-/* Data calls: forwarded untouched unless this session runs one of our operations. */
-#define ROUTE_IN_OUT(func, encrypt, ours)                                                          \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
-                         CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
-    {                                                                                              \
-        ENTRY_BEGIN(#func);                                                                        \
-        struct vendor_op *op = vendor_op_any() ? vendor_op_get(session, encrypt) : NULL;           \
-        if (op) ENTRY_RETURN(#func, ours(session, op, in, in_len, out, out_len));                  \
-        ENTRY_RETURN(#func, module.be.fn->func(session, in, in_len, out, out_len));                \
-    }
-
-#define ROUTE_FINAL(func, encrypt, ours)                                                           \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)         \
-    {                                                                                              \
-        ENTRY_BEGIN(#func);                                                                        \
-        struct vendor_op *op = vendor_op_any() ? vendor_op_get(session, encrypt) : NULL;           \
-        if (op) ENTRY_RETURN(#func, ours(session, op, out, out_len));                              \
-        ENTRY_RETURN(#func, module.be.fn->func(session, out, out_len));                            \
-    }
-
-ROUTE_IN_OUT(C_Encrypt, true, encrypt_op)
-ROUTE_IN_OUT(C_EncryptUpdate, true, encrypt_update_op)
-ROUTE_FINAL(C_EncryptFinal, true, encrypt_final_op)
-ROUTE_IN_OUT(C_Decrypt, false, decrypt_op)
-ROUTE_IN_OUT(C_DecryptUpdate, false, decrypt_update_op)
-ROUTE_FINAL(C_DecryptFinal, false, decrypt_final_op)
-
-/* Sign and verify calls: the same, on the session's sign or verify slot. */
+/* Data calls: forwarded untouched unless this session runs one of our operations on the
+ * call's slot. The shapes: in -> out, final -> out, and a part in. */
 static struct vendor_op *op_in(CK_SESSION_HANDLE session, enum vendor_op_slot slot)
 {
     return vendor_op_any() ? vendor_op_get_slot(session, slot) : NULL;
 }
 
-static CK_RV sign_op(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
-                     size_t in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-    return op->kind == VOP_MAC_SIGN ? soft_mac_sign(s, op, in, in_len, out, out_len)
-                                    : soft_sign_run(s, op, in, in_len, out, out_len);
-}
+#define ROUTE_IN_OUT(func, slot, ours)                                                             \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
+                         CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
+    {                                                                                              \
+        ENTRY_BEGIN(#func);                                                                        \
+        struct vendor_op *op = op_in(session, slot);                                               \
+        if (op) ENTRY_RETURN(#func, ours(session, op, in, in_len, out, out_len));                  \
+        ENTRY_RETURN(#func, module.be.fn->func(session, in, in_len, out, out_len));                \
+    }
 
-static CK_RV verify_op(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
-                       size_t in_len, const unsigned char *sig, size_t sig_len)
-{
-    return op->kind == VOP_MAC_VERIFY ? soft_mac_verify(s, op, in, in_len, sig, sig_len)
-                                      : soft_sign_verify(s, op, in, in_len, sig, sig_len);
-}
+#define ROUTE_FINAL(func, slot, ours)                                                              \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)         \
+    {                                                                                              \
+        ENTRY_BEGIN(#func);                                                                        \
+        struct vendor_op *op = op_in(session, slot);                                               \
+        if (op) ENTRY_RETURN(#func, ours(session, op, out, out_len));                              \
+        ENTRY_RETURN(#func, module.be.fn->func(session, out, out_len));                            \
+    }
 
-CK_EXPORT CK_RV C_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
-                       CK_ULONG_PTR out_len)
-{
-    ENTRY_BEGIN("C_Sign");
-    struct vendor_op *op = op_in(session, VOP_SLOT_SIGN);
-    if (op && (!out_len || (!in && in_len))) ENTRY_RETURN("C_Sign", CKR_ARGUMENTS_BAD);
-    if (op)
-        ENTRY_RETURN("C_Sign",
-                     sign_op(session, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len));
-    ENTRY_RETURN("C_Sign", module.be.fn->C_Sign(session, in, in_len, out, out_len));
-}
-
-/* An Update on the sign or verify slot: the part joins our op's input, or goes on. */
-#define ROUTE_SIGN_UPDATE(func, slot)                                                              \
+#define ROUTE_PART(func, slot, ours)                                                               \
     CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)           \
     {                                                                                              \
         ENTRY_BEGIN(#func);                                                                        \
         struct vendor_op *op = op_in(session, slot);                                               \
-        if (op && !part && part_len) ENTRY_RETURN(#func, CKR_ARGUMENTS_BAD);                       \
-        if (op) ENTRY_RETURN(#func, soft_sign_update(session, op, part, part_len));                \
+        if (op) ENTRY_RETURN(#func, ours(session, op, part, part_len));                            \
         ENTRY_RETURN(#func, module.be.fn->func(session, part, part_len));                          \
     }
 
-ROUTE_SIGN_UPDATE(C_SignUpdate, VOP_SLOT_SIGN)
-ROUTE_SIGN_UPDATE(C_VerifyUpdate, VOP_SLOT_VERIFY)
+ROUTE_IN_OUT(C_Encrypt, VOP_SLOT_ENCRYPT, encrypt_op)
+ROUTE_IN_OUT(C_EncryptUpdate, VOP_SLOT_ENCRYPT, encrypt_update_op)
+ROUTE_FINAL(C_EncryptFinal, VOP_SLOT_ENCRYPT, encrypt_final_op)
+ROUTE_IN_OUT(C_Decrypt, VOP_SLOT_DECRYPT, decrypt_op)
+ROUTE_IN_OUT(C_DecryptUpdate, VOP_SLOT_DECRYPT, decrypt_update_op)
+ROUTE_FINAL(C_DecryptFinal, VOP_SLOT_DECRYPT, decrypt_final_op)
 
-CK_EXPORT CK_RV C_SignFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+/* Our sign and verify operations: C_Sign / C_Verify over the data given, *Final over what
+ * the updates gathered (in == NULL). */
+static CK_RV sign_run(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
+                      size_t in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-    ENTRY_BEGIN("C_SignFinal");
-    struct vendor_op *op = op_in(session, VOP_SLOT_SIGN);
-    if (op && !out_len) ENTRY_RETURN("C_SignFinal", CKR_ARGUMENTS_BAD);
-    if (op) ENTRY_RETURN("C_SignFinal", sign_op(session, op, NULL, 0, out, out_len));
-    ENTRY_RETURN("C_SignFinal", module.be.fn->C_SignFinal(session, out, out_len));
+    if (!out_len) return CKR_ARGUMENTS_BAD;
+    return op->kind == VOP_MAC_SIGN ? soft_mac_sign(s, op, in, in_len, out, out_len)
+                                    : soft_sign_run(s, op, in, in_len, out, out_len);
 }
 
+static CK_RV verify_run(CK_SESSION_HANDLE s, struct vendor_op *op, const unsigned char *in,
+                        size_t in_len, const unsigned char *sig, size_t sig_len)
+{
+    if (!sig) return CKR_ARGUMENTS_BAD;
+    return op->kind == VOP_MAC_VERIFY ? soft_mac_verify(s, op, in, in_len, sig, sig_len)
+                                      : soft_sign_verify(s, op, in, in_len, sig, sig_len);
+}
+
+static CK_RV sign_op(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, CK_ULONG in_len,
+                     CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    if (!in && in_len) return CKR_ARGUMENTS_BAD;
+    return sign_run(s, op, in ? in : (CK_BYTE_PTR) "", in_len, out, out_len);
+}
+
+static CK_RV sign_final_op(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR out,
+                           CK_ULONG_PTR out_len)
+{
+    return sign_run(s, op, NULL, 0, out, out_len);
+}
+
+static CK_RV verify_final_op(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR sig,
+                             CK_ULONG sig_len)
+{
+    return verify_run(s, op, NULL, 0, sig, sig_len);
+}
+
+/* An update joins our op's input. */
+static CK_RV gather_op(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR part,
+                       CK_ULONG part_len)
+{
+    if (!part && part_len) return CKR_ARGUMENTS_BAD;
+    return soft_sign_update(s, op, part, part_len);
+}
+
+ROUTE_IN_OUT(C_Sign, VOP_SLOT_SIGN, sign_op)
+ROUTE_PART(C_SignUpdate, VOP_SLOT_SIGN, gather_op)
+ROUTE_FINAL(C_SignFinal, VOP_SLOT_SIGN, sign_final_op)
+ROUTE_PART(C_VerifyUpdate, VOP_SLOT_VERIFY, gather_op)
+ROUTE_PART(C_VerifyFinal, VOP_SLOT_VERIFY, verify_final_op)
+
+/* C_Verify alone has data and a signature in. */
 CK_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
                          CK_BYTE_PTR sig, CK_ULONG sig_len)
 {
     ENTRY_BEGIN("C_Verify");
     struct vendor_op *op = op_in(session, VOP_SLOT_VERIFY);
-    if (op && ((!data && data_len) || !sig)) ENTRY_RETURN("C_Verify", CKR_ARGUMENTS_BAD);
+    if (op && !data && data_len) ENTRY_RETURN("C_Verify", CKR_ARGUMENTS_BAD);
     if (op)
-        ENTRY_RETURN("C_Verify", verify_op(session, op, data ? data : (CK_BYTE_PTR) "", data_len,
-                                           sig, sig_len));
+        ENTRY_RETURN("C_Verify",
+                     verify_run(session, op, data ? data : (CK_BYTE_PTR) "", data_len, sig, sig_len));
     ENTRY_RETURN("C_Verify", module.be.fn->C_Verify(session, data, data_len, sig, sig_len));
 }
 
-CK_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR sig, CK_ULONG sig_len)
-{
-    ENTRY_BEGIN("C_VerifyFinal");
-    struct vendor_op *op = op_in(session, VOP_SLOT_VERIFY);
-    if (op && !sig) ENTRY_RETURN("C_VerifyFinal", CKR_ARGUMENTS_BAD);
-    if (op) ENTRY_RETURN("C_VerifyFinal", verify_op(session, op, NULL, 0, sig, sig_len));
-    ENTRY_RETURN("C_VerifyFinal", module.be.fn->C_VerifyFinal(session, sig, sig_len));
-}
+/* The dual-function calls (PKCS#11 5.13) are made of the two single calls, whoever runs
+ * each half: the SM3 digest or a SOFTWARE key's cipher, MAC or signature may be ours, and
+ * SoftHSMv2 has no dual functions at all (CKR_FUNCTION_NOT_SUPPORTED). The cipher half goes
+ * first, for it alone sets the output: a length query or a short buffer ends the call
+ * there, the other half untouched. The other half then takes the plaintext: the input when
+ * encrypting, the output when decrypting. */
+#define ROUTE_DUAL(func, cipher_update, other_update, over_output)                                 \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
+                         CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
+    {                                                                                              \
+        ENTRY_BEGIN(#func);                                                                        \
+        if (!out_len || (!in && in_len)) ENTRY_RETURN(#func, CKR_ARGUMENTS_BAD);                   \
+        CK_RV rv = cipher_update(session, in, in_len, out, out_len);                               \
+        if (rv != CKR_OK || !out) ENTRY_RETURN(#func, rv);                                         \
+        ENTRY_RETURN(#func, over_output ? other_update(session, out, *out_len)                     \
+                                        : other_update(session, in, in_len));                      \
+    }
+
+ROUTE_DUAL(C_DigestEncryptUpdate, C_EncryptUpdate, C_DigestUpdate, false)
+ROUTE_DUAL(C_DecryptDigestUpdate, C_DecryptUpdate, C_DigestUpdate, true)
+ROUTE_DUAL(C_SignEncryptUpdate, C_EncryptUpdate, C_SignUpdate, false)
+ROUTE_DUAL(C_DecryptVerifyUpdate, C_DecryptUpdate, C_VerifyUpdate, true)

@@ -16,6 +16,7 @@
 #include "pubkey.h"
 #include "session.h"
 #include "soft_key.h"
+#include "soft_pubcache.h"
 #include "vendor_op.h"
 
 struct module module;
@@ -148,6 +149,7 @@ CK_RV module_initialize(CK_VOID_PTR init_args)
     session_forget_all();
     cmk_cache_clear();
     soft_key_cleanup(); /* a forked child's inherited copy of the material */
+    soft_pubcache_clear();
 
     if (config_load(&module.cfg) != 0) {
         rv = CKR_GENERAL_ERROR;
@@ -202,6 +204,7 @@ CK_RV module_finalize(void)
     backend_close(&module.be);
     close_token_lock();
     soft_key_cleanup(); /* wipes unsealed material; before its library context goes */
+    soft_pubcache_clear();
     pubkey_cleanup();
     config_free(&module.cfg);
     log_close();

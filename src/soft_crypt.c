@@ -106,27 +106,24 @@ static CK_RV parse_param(const CK_MECHANISM *mech, const struct soft_mech *m, st
 }
 
 CK_RV soft_crypt_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
-                      bool encrypt)
+                      const struct cmk_live *live, bool encrypt)
 {
-    struct cmk_live live;
-    CK_RV rv = cmk_check_use(session, key, handle_version(key),
-                             encrypt ? CMK_USE_ENCRYPT : CMK_USE_DECRYPT, &live);
-    if (rv != CKR_OK) return rv;
-    if (handle_kind(key) != CMK_OBJ_SECRET || !keyspec_is_cipher_key(live.key_type)) {
-        log_warning("key %s: encrypt and decrypt need an AES or SM4 secret key", live.key_id);
+    CK_RV rv;
+    if (handle_kind(key) != CMK_OBJ_SECRET || !keyspec_is_cipher_key(live->key_type)) {
+        log_warning("key %s: encrypt and decrypt need an AES or SM4 secret key", live->key_id);
         return CKR_KEY_TYPE_INCONSISTENT;
     }
     const struct soft_mech *m = soft_mech_of(mech->mechanism);
     if (!m) {
         log_warning("key %s: mechanism 0x%lx is not offered on SOFTWARE keys (AES: GCM, "
                     "CBC-PAD, CBC, ECB, CTR; SM4: ECB, CBC, CBC-PAD, CTR; the envelope)",
-                    live.key_id, mech->mechanism);
+                    live->key_id, mech->mechanism);
         return CKR_MECHANISM_INVALID;
     }
-    if (m->key_type != live.key_type) {
-        log_warning("key %s: mechanism 0x%lx is for %s keys; this key is %s", live.key_id,
+    if (m->key_type != live->key_type) {
+        log_warning("key %s: mechanism 0x%lx is for %s keys; this key is %s", live->key_id,
                     mech->mechanism, m->key_type == CKK_AES ? "AES" : "SM4",
-                    live.key_type == CKK_AES ? "AES" : "SM4");
+                    live->key_type == CKK_AES ? "AES" : "SM4");
         return CKR_KEY_TYPE_INCONSISTENT;
     }
     struct vendor_op op = {.kind = encrypt ? VOP_SOFT_ENCRYPT : VOP_SOFT_DECRYPT,
@@ -139,7 +136,7 @@ CK_RV soft_crypt_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJEC
         free(op.iv);
         free(op.aad);
         if (rv == CKR_MECHANISM_PARAM_INVALID)
-            log_warning("key %s: mechanism 0x%lx: the parameter must be %s", live.key_id,
+            log_warning("key %s: mechanism 0x%lx: the parameter must be %s", live->key_id,
                         mech->mechanism, why);
         return rv;
     }

@@ -16,9 +16,11 @@
 bool soft_crypt_is_soft(CK_OBJECT_HANDLE handle);
 /* C_EncryptInit / C_DecryptInit on a SOFTWARE key: on AES keys CKM_AES_GCM,
  * CKM_AES_CBC_PAD, CKM_AES_CBC, CKM_AES_ECB, CKM_AES_CTR; on SM4 keys CKM_CMK_SM4_ECB,
- * _CBC, _CBC_PAD, _CTR. A mechanism of the other key type: CKR_KEY_TYPE_INCONSISTENT. */
+ * _CBC, _CBC_PAD, _CTR. A mechanism of the other key type: CKR_KEY_TYPE_INCONSISTENT.
+ * live: what cmk_check_use said when it allowed the use (state and usage are asked
+ * again at every call). */
 CK_RV soft_crypt_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
-                      bool encrypt);
+                      const struct cmk_live *live, bool encrypt);
 /* Runs the op over in (single-part) or its buffer (in == NULL: at Final). */
 CK_RV soft_crypt_run(CK_SESSION_HANDLE session, struct vendor_op *op, const unsigned char *in,
                      size_t in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len);

@@ -31,24 +31,20 @@ static int mac_index(CK_MECHANISM_TYPE m)
 }
 
 CK_RV soft_mac_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
-                    bool sign)
+                    const struct cmk_live *live, bool sign)
 {
-    struct cmk_live live;
-    CK_RV rv = cmk_check_use(session, key, handle_version(key),
-                             sign ? CMK_USE_SIGN : CMK_USE_VERIFY, &live);
-    if (rv != CKR_OK) return rv;
-    if (live.key_type != CKK_GENERIC_SECRET) {
-        log_warning("key %s: SOFTWARE keys of this type neither sign nor verify", live.key_id);
+    if (live->key_type != CKK_GENERIC_SECRET) {
+        log_warning("key %s: SOFTWARE keys of this type neither sign nor verify", live->key_id);
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
     if (mac_index(mech->mechanism) < 0) {
         log_warning("key %s: mechanism 0x%lx is not offered on SOFTWARE HMAC keys (SHA-1/224/"
                     "256/384/512 HMAC and CKM_CMK_SM3_HMAC are)",
-                    live.key_id, mech->mechanism);
+                    live->key_id, mech->mechanism);
         return CKR_MECHANISM_INVALID;
     }
     if (mech->pParameter || mech->ulParameterLen) {
-        log_warning("key %s: mechanism 0x%lx takes no parameter", live.key_id, mech->mechanism);
+        log_warning("key %s: mechanism 0x%lx takes no parameter", live->key_id, mech->mechanism);
         return CKR_MECHANISM_PARAM_INVALID;
     }
     struct vendor_op op = {.kind = sign ? VOP_MAC_SIGN : VOP_MAC_VERIFY,

@@ -8,11 +8,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cmk_cache.h"
 #include "vendor_op.h"
 
-/* C_SignInit / C_VerifyInit: CKM_SHA_1_HMAC, CKM_SHA224/256/384/512_HMAC, CKM_CMK_SM3_HMAC. */
+/* C_SignInit / C_VerifyInit: CKM_SHA_1_HMAC, CKM_SHA224/256/384/512_HMAC, CKM_CMK_SM3_HMAC.
+ * live: what cmk_check_use said when it allowed the use. */
 CK_RV soft_mac_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
-                    bool sign);
+                    const struct cmk_live *live, bool sign);
 /* The MAC of in (or, in == NULL, the op's buffer) into out; ends the op unless it was a
  * length query or the buffer was too small. */
 CK_RV soft_mac_sign(CK_SESSION_HANDLE session, struct vendor_op *op, const unsigned char *in,

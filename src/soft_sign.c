@@ -22,6 +22,7 @@
 #include "module.h"
 #include "pubkey.h"
 #include "soft_key.h"
+#include "soft_pubcache.h"
 
 #define SM2_DEFAULT_ID "1234567812345678"
 #define SM2_MAX_ID 1023 /* 8191 bits: the Z value's ENTL is 16 bits of bit length */
@@ -164,18 +165,10 @@ static const char *parse_parameter(const CK_MECHANISM *mech, const struct mech_i
     return mech->pParameter || mech->ulParameterLen ? "takes no parameter" : NULL;
 }
 
-/* The public key of row from its stored SPKI. */
+/* The public key of row (soft_pubcache: decoded once per process). */
 static CK_RV public_pkey(const struct cmk_live *live, EVP_PKEY **out)
 {
-    struct cmk_record rec;
-    enum store_status st = store_cmk_get(module.store, live->row, &rec);
-    if (st != STORE_OK) return st == STORE_BUSY ? CKR_FUNCTION_FAILED : CKR_DEVICE_ERROR;
-    const unsigned char *p = rec.public_key_info;
-    *out = p ? d2i_PUBKEY_ex(NULL, &p, (long)rec.public_key_info_len, pubkey_libctx(), NULL) : NULL;
-    cmk_record_free(&rec);
-    if (*out) return CKR_OK;
-    log_error("key %s: its stored public key is missing or does not decode", live->key_id);
-    return CKR_DEVICE_ERROR;
+    return soft_pubcache_get(live, out);
 }
 
 /* PSS: the salt must fit the key (RFC 8017: emLen >= hLen + sLen + 2). */
@@ -190,14 +183,11 @@ static const char *check_salt(const struct cmk_live *live, const struct vendor_o
 }
 
 CK_RV soft_sign_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
-                     enum vendor_op_kind kind)
+                     const struct cmk_live *live, enum vendor_op_kind kind)
 {
-    struct cmk_live live;
-    CK_RV rv = cmk_check_use(session, key, handle_version(key), use_of(kind), &live);
-    if (rv != CKR_OK) return rv;
     bool private_op = is_private_op(kind);
     if (handle_kind(key) != (private_op ? CMK_OBJ_PRIVATE : CMK_OBJ_PUBLIC)) {
-        log_warning("key %s: this operation needs its %s key object", live.key_id,
+        log_warning("key %s: this operation needs its %s key object", live->key_id,
                     private_op ? "private" : "public");
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
@@ -205,20 +195,20 @@ CK_RV soft_sign_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT
     bool sign = kind == VOP_PKEY_SIGN || kind == VOP_PKEY_VERIFY;
     if (!mi || !(mi->ops & (sign ? OP_SIGN : OP_CRYPT))) {
         log_warning("key %s: mechanism 0x%lx is not offered for %s on SOFTWARE key pairs",
-                    live.key_id, mech->mechanism, sign ? "signatures" : "encryption");
+                    live->key_id, mech->mechanism, sign ? "signatures" : "encryption");
         return CKR_MECHANISM_INVALID;
     }
-    if (mi->key_type != live.key_type) {
-        log_warning("key %s: mechanism 0x%lx is for another key type than 0x%lx", live.key_id,
-                    mech->mechanism, live.key_type);
+    if (mi->key_type != live->key_type) {
+        log_warning("key %s: mechanism 0x%lx is for another key type than 0x%lx", live->key_id,
+                    mech->mechanism, live->key_type);
         return CKR_KEY_TYPE_INCONSISTENT;
     }
     struct vendor_op op = {
         .kind = kind, .key = key, .mechanism = mech->mechanism, .version = handle_version(key)};
     const char *why = parse_parameter(mech, mi, &op);
-    if (!why && mi->pad == RSA_PKCS1_PSS_PADDING) why = check_salt(&live, &op);
+    if (!why && mi->pad == RSA_PKCS1_PSS_PADDING) why = check_salt(live, &op);
     if (why) {
-        log_warning("key %s: mechanism 0x%lx: parameter invalid: %s", live.key_id, mech->mechanism,
+        log_warning("key %s: mechanism 0x%lx: parameter invalid: %s", live->key_id, mech->mechanism,
                     why);
         free(op.aad);
         return CKR_MECHANISM_PARAM_INVALID;

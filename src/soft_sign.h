@@ -8,13 +8,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cmk_cache.h"
 #include "vendor_op.h"
 
 /* C_SignInit / C_VerifyInit / C_EncryptInit / C_DecryptInit (kind VOP_PKEY_*) on a
- * SOFTWARE pair's object: the mechanism, its parameter and the key are checked here,
- * state and usage at every call. */
+ * SOFTWARE pair's object whose use cmk_check_use has just allowed (live: its facts): the
+ * mechanism, its parameter and the key are checked here, state and usage again at every
+ * call. */
 CK_RV soft_sign_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
-                     enum vendor_op_kind kind);
+                     const struct cmk_live *live, enum vendor_op_kind kind);
 /* Sign, encrypt or decrypt over in (single-part) or, in == NULL, the op's buffer (Final).
  * Ends the op unless it was a length query or the buffer was too small. */
 CK_RV soft_sign_run(CK_SESSION_HANDLE session, struct vendor_op *op, const unsigned char *in,

@@ -282,10 +282,10 @@ CK_RV vendor_encrypt(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, 
 CK_RV vendor_encrypt_update(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in,
                             CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-    (void)out;
     if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
-    CK_RV rv = vendor_op_buffer(op, in, in_len);
     *out_len = 0; /* everything comes out at Final, once the tag is known */
+    if (!out) return CKR_OK; /* a length query: the part is not taken */
+    CK_RV rv = vendor_op_buffer(op, in, in_len);
     if (rv != CKR_OK) vendor_op_end(s, true);
     return rv;
 }
@@ -321,10 +321,10 @@ CK_RV vendor_decrypt_update(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_P
         vendor_op_end(s, false);
         return module.be.fn->C_DecryptUpdate(s, in, in_len, out, out_len);
     }
-    (void)out;
     if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
-    CK_RV rv = vendor_op_buffer(op, in, in_len);
     *out_len = 0;
+    if (!out) return CKR_OK; /* a length query: the part is not taken */
+    CK_RV rv = vendor_op_buffer(op, in, in_len);
     if (rv != CKR_OK) vendor_op_end(s, false);
     return rv;
 }

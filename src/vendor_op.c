@@ -38,7 +38,25 @@ static enum vendor_op_slot crypt_slot(bool encrypt)
 
 unsigned long vendor_ops_active;
 static struct op_entry *buckets[OP_BUCKETS];
-static pthread_mutex_t op_lock = PTHREAD_MUTEX_INITIALIZER;
+/* One lock per bucket, each on a cache line of its own: sessions are numbered from 1, so
+ * threads on sessions of their own take locks of their own, and SOFTWARE keys' operations
+ * (four lookups a call) scale with threads. */
+static struct {
+    pthread_mutex_t m;
+} __attribute__((aligned(64))) locks[OP_BUCKETS];
+static pthread_once_t locks_once = PTHREAD_ONCE_INIT;
+
+static void locks_init(void)
+{
+    for (size_t i = 0; i < OP_BUCKETS; i++)
+        pthread_mutex_init(&locks[i].m, NULL);
+}
+
+static pthread_mutex_t *lock_of(CK_SESSION_HANDLE s)
+{
+    pthread_once(&locks_once, locks_init);
+    return &locks[s % OP_BUCKETS].m;
+}
 
 static void op_free(struct vendor_op *op)
 {
@@ -78,22 +96,24 @@ CK_RV vendor_op_begin(CK_SESSION_HANDLE session, struct vendor_op *op)
     e->session = session;
     e->slot = slot_of_kind(op->kind);
     e->op = *op;
-    pthread_mutex_lock(&op_lock);
+    pthread_mutex_t *lock = lock_of(session);
+    pthread_mutex_lock(lock);
     remove_locked(session, e->slot);
     e->next = *slot_of(session);
     *slot_of(session) = e;
     __atomic_add_fetch(&vendor_ops_active, 1, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&op_lock);
+    pthread_mutex_unlock(lock);
     return CKR_OK;
 }
 
 struct vendor_op *vendor_op_get_slot(CK_SESSION_HANDLE session, enum vendor_op_slot slot)
 {
     struct vendor_op *found = NULL;
-    pthread_mutex_lock(&op_lock);
+    pthread_mutex_t *lock = lock_of(session);
+    pthread_mutex_lock(lock);
     for (struct op_entry *e = *slot_of(session); e && !found; e = e->next)
         if (e->session == session && e->slot == slot) found = &e->op;
-    pthread_mutex_unlock(&op_lock);
+    pthread_mutex_unlock(lock);
     return found;
 }
 
@@ -104,9 +124,10 @@ struct vendor_op *vendor_op_get(CK_SESSION_HANDLE session, bool encrypt)
 
 void vendor_op_end_slot(CK_SESSION_HANDLE session, enum vendor_op_slot slot)
 {
-    pthread_mutex_lock(&op_lock);
+    pthread_mutex_t *lock = lock_of(session);
+    pthread_mutex_lock(lock);
     remove_locked(session, slot);
-    pthread_mutex_unlock(&op_lock);
+    pthread_mutex_unlock(lock);
 }
 
 void vendor_op_end(CK_SESSION_HANDLE session, bool encrypt)
@@ -123,19 +144,22 @@ void vendor_op_end_digest(CK_SESSION_HANDLE session) { vendor_op_end_slot(sessio
 
 void vendor_op_end_session(CK_SESSION_HANDLE session)
 {
-    pthread_mutex_lock(&op_lock);
+    pthread_mutex_t *lock = lock_of(session);
+    pthread_mutex_lock(lock);
     for (int slot = VOP_SLOT_DECRYPT; slot <= VOP_SLOT_DIGEST; slot++)
         remove_locked(session, (enum vendor_op_slot)slot);
-    pthread_mutex_unlock(&op_lock);
+    pthread_mutex_unlock(lock);
 }
 
 void vendor_op_end_all(void)
 {
-    pthread_mutex_lock(&op_lock);
-    for (size_t i = 0; i < OP_BUCKETS; i++)
+    for (size_t i = 0; i < OP_BUCKETS; i++) {
+        pthread_mutex_t *lock = lock_of((CK_SESSION_HANDLE)i);
+        pthread_mutex_lock(lock);
         while (buckets[i])
             remove_locked(buckets[i]->session, buckets[i]->slot);
-    pthread_mutex_unlock(&op_lock);
+        pthread_mutex_unlock(lock);
+    }
 }
 
 CK_RV vendor_op_buffer(struct vendor_op *op, const unsigned char *part, size_t len)

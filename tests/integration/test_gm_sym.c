@@ -456,6 +456,101 @@ static void test_sm3_digest_gives_the_gbt32905_answers(void)
     fixture_close(s);
 }
 
+/* Feeds msg to a dual-function call (enc: C_DigestEncryptUpdate or C_DecryptDigestUpdate
+ * shape) in parts of 16, a length query before each part; out gathers the output. */
+static CK_RV dual_parts(CK_SESSION_HANDLE s, CK_C_DigestEncryptUpdate dual, const unsigned char *msg,
+                        CK_ULONG len, unsigned char *out, CK_ULONG *out_len)
+{
+    CK_ULONG total = 0;
+    CK_RV rv = CKR_OK;
+    for (CK_ULONG off = 0; rv == CKR_OK && off < len; off += 16) {
+        CK_ULONG part = 0;
+        rv = dual(s, (CK_BYTE_PTR)msg + off, 16, NULL, &part);
+        if (rv == CKR_OK) {
+            part = *out_len - total;
+            rv = dual(s, (CK_BYTE_PTR)msg + off, 16, out + total, &part);
+        }
+        total += part;
+    }
+    *out_len = total;
+    return rv;
+}
+
+/* The dual functions with SM3 (ours) beside a cipher that is ours (SOFTWARE SM4) or the
+ * backend's (AES-CBC), and a backend digest beside our cipher: each half is done once, on
+ * the plaintext, and agrees with the single operations. (SoftHSMv2 runs one operation per
+ * session, so both halves can never be its own here.) */
+static void test_dual_functions_carry_sm3_beside_our_cipher_or_the_backends(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE sm4, aes;
+    CHECK_RV(make_sm4(s, "sm4-dual", NULL, 0, &sm4), CKR_OK);
+    CHECK_RV(make_aes(s, "aes-dual", NULL, 0, &aes), CKR_OK);
+    unsigned char msg[64], iv[16], want_ct[96], ct[96], pt[96], want_md[32], md[64];
+    for (int i = 0; i < 64; i++)
+        msg[i] = (unsigned char)(i * 7 + 1);
+    memset(iv, 0x42, sizeof(iv));
+    CK_MECHANISM sm3m = {CKM_CMK_SM3, NULL, 0}, sha = {CKM_SHA256, NULL, 0};
+    CK_MECHANISM sm4cbc = {CKM_CMK_SM4_CBC, iv, 16}, aescbc = {CKM_AES_CBC, iv, 16};
+    CK_ULONG want_md_len = sizeof(want_md), md_len, want_ct_len, ct_len, pt_len;
+    CHECK_RV(sm3(s, msg, 64, want_md, &want_md_len), CKR_OK);
+    struct {
+        CK_OBJECT_HANDLE key;
+        CK_MECHANISM *cipher;
+    } cases[] = {{sm4, &sm4cbc}, {aes, &aescbc}};
+    for (int c = 0; c < 2; c++) {
+        want_ct_len = sizeof(want_ct);
+        CHECK_RV(crypt_one(s, cases[c].key, cases[c].cipher, true, msg, 64, want_ct, &want_ct_len),
+                 CKR_OK);
+        /* Encrypt and digest the plaintext. */
+        CHECK_RV(p11->C_DigestInit(s, &sm3m), CKR_OK);
+        CHECK_RV(p11->C_EncryptInit(s, cases[c].cipher, cases[c].key), CKR_OK);
+        ct_len = sizeof(ct);
+        CHECK_RV(dual_parts(s, p11->C_DigestEncryptUpdate, msg, 64, ct, &ct_len), CKR_OK);
+        CK_ULONG rest = sizeof(ct) - ct_len;
+        CHECK_RV(p11->C_EncryptFinal(s, ct + ct_len, &rest), CKR_OK);
+        ct_len += rest;
+        md_len = sizeof(md);
+        CHECK_RV(p11->C_DigestFinal(s, md, &md_len), CKR_OK);
+        CHECK(ct_len == want_ct_len && memcmp(ct, want_ct, ct_len) == 0);
+        CHECK(md_len == 32 && memcmp(md, want_md, 32) == 0);
+        /* Decrypt and digest the plaintext that comes out. */
+        CHECK_RV(p11->C_DigestInit(s, &sm3m), CKR_OK);
+        CHECK_RV(p11->C_DecryptInit(s, cases[c].cipher, cases[c].key), CKR_OK);
+        pt_len = sizeof(pt);
+        CHECK_RV(dual_parts(s, p11->C_DecryptDigestUpdate, want_ct, want_ct_len, pt, &pt_len),
+                 CKR_OK);
+        rest = sizeof(pt) - pt_len;
+        CHECK_RV(p11->C_DecryptFinal(s, pt + pt_len, &rest), CKR_OK);
+        /* Output only at Final (our SM4 gathers its input) is not digested by the dual
+         * call; the application digests it, as PKCS#11 has it. */
+        if (rest) CHECK_RV(p11->C_DigestUpdate(s, pt + pt_len, rest), CKR_OK);
+        pt_len += rest;
+        md_len = sizeof(md);
+        CHECK_RV(p11->C_DigestFinal(s, md, &md_len), CKR_OK);
+        CHECK(pt_len == 64 && memcmp(pt, msg, 64) == 0);
+        CHECK(md_len == 32 && memcmp(md, want_md, 32) == 0);
+    }
+    /* The backend's SHA-256 beside our SM4: the digest is the backend's, of the plaintext. */
+    unsigned char want_sha[32];
+    CK_ULONG want_sha_len = sizeof(want_sha);
+    CHECK_RV(p11->C_DigestInit(s, &sha), CKR_OK);
+    CHECK_RV(p11->C_Digest(s, msg, 64, want_sha, &want_sha_len), CKR_OK);
+    CHECK_RV(p11->C_DigestInit(s, &sha), CKR_OK);
+    CHECK_RV(p11->C_EncryptInit(s, &sm4cbc, sm4), CKR_OK);
+    ct_len = sizeof(ct);
+    CHECK_RV(dual_parts(s, p11->C_DigestEncryptUpdate, msg, 64, ct, &ct_len), CKR_OK);
+    CK_ULONG rest = sizeof(ct) - ct_len;
+    CHECK_RV(p11->C_EncryptFinal(s, ct + ct_len, &rest), CKR_OK);
+    md_len = sizeof(md);
+    CHECK_RV(p11->C_DigestFinal(s, md, &md_len), CKR_OK);
+    CHECK(md_len == 32 && memcmp(md, want_sha, 32) == 0);
+    /* Nothing running: the backend says so. */
+    ct_len = sizeof(ct);
+    CHECK_RV(p11->C_DigestEncryptUpdate(s, msg, 16, ct, &ct_len), CKR_OPERATION_NOT_INITIALIZED);
+    fixture_close(s);
+}
+
 /* Threads on sessions of their own, at once: SM3 in parts, SM4-CTR both ways and the SM4
  * envelope on one shared key; every result must be the single-threaded one. */
 struct gm_worker {
@@ -626,6 +721,7 @@ int main(int argc, char **argv)
         T(test_aes_ctr_on_software_key_matches_sp800_38a),
         T(test_sm4_envelope_opens_every_version_and_refuses_tampering),
         T(test_sm3_digest_gives_the_gbt32905_answers),
+        T(test_dual_functions_carry_sm3_beside_our_cipher_or_the_backends),
         T(test_sm3_and_sm4_run_concurrently_on_many_sessions),
         T(test_mechanism_list_and_info_offer_sm4_sm3_and_aes_ctr),
         T(test_gm_mode_is_checked_and_leaves_generate_key_explicit),
