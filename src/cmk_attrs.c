@@ -12,6 +12,7 @@
 #include "keyspec.h"
 #include "log.h"
 #include "module.h"
+#include "sm_backend_map.h"
 #include "soft_pkey.h"
 #include "template.h"
 #include "util.h"
@@ -47,6 +48,10 @@ static CK_RV put_text(CK_ATTRIBUTE *a, const char *s)
 static CK_RV answer_from_record(struct cmk_record *rec, CK_OBJECT_HANDLE handle, CK_ATTRIBUTE *a)
 {
     unsigned kind = handle_kind(handle);
+    CK_RV sm = rec->protection == CMK_PROTECTION_HSM && sm_map_is_sm_key(rec->key_type)
+                   ? sm_map_answer(rec->key_type, a)
+                   : (CK_RV)-1;
+    if (sm != (CK_RV)-1) return sm;
     switch (a->type) {
     case CKA_CMK_VERSION:
         return put_ulong(a, handle_version(handle) ? handle_version(handle) : rec->primary_version);

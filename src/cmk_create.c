@@ -20,6 +20,7 @@
 #include "log.h"
 #include "module.h"
 #include "pubkey.h"
+#include "sm_backend_map.h"
 #include "soft_key.h"
 #include "soft_pkey.h"
 #include "template.h"
@@ -367,8 +368,11 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     cmk_backend_id(rec.key_id, 1, bid);
     cmk_backend_label(rec.key_id, 1, label);
     cmk_create_material_template(&b, tmpl, count, bid, label, CKO_SECRET_KEY, req.usage);
-    if (b.failed) {
-        rv = CKR_HOST_MEMORY;
+    CK_MECHANISM gen = *mech; /* an SM key: the backend's own type and mechanism */
+    bool gen_ok = !sm_map_is_sm_key(req.spec.key_type) ||
+                  sm_map_generate(req.spec.key_type, &b, NULL, &gen);
+    if (b.failed || !gen_ok) {
+        rv = gen_ok ? CKR_HOST_MEMORY : CKR_MECHANISM_INVALID;
         store_cmk_delete(module.store, rec.row);
         goto out;
     }
@@ -376,7 +380,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     CK_OBJECT_HANDLE material = 0;
     for (int attempt = 0; attempt < CMK_CREATE_ATTEMPTS; attempt++) {
         module_token_lock();
-        rv = module.be.fn->C_GenerateKey(session, mech, b.attrs, b.count, &material);
+        rv = module.be.fn->C_GenerateKey(session, &gen, b.attrs, b.count, &material);
         module_token_unlock();
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
@@ -446,8 +450,11 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     tmpl_set(&bpub, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
     cmk_create_material_template(&bpriv, priv_tmpl, priv_count, bid, label, CKO_PRIVATE_KEY,
                                  req.usage);
-    if (bpub.failed || bpriv.failed) {
-        rv = CKR_HOST_MEMORY;
+    CK_MECHANISM gen = *mech;
+    bool gen_ok = !sm_map_is_sm_key(req.spec.key_type) ||
+                  sm_map_generate(req.spec.key_type, &bpriv, &bpub, &gen);
+    if (bpub.failed || bpriv.failed || !gen_ok) {
+        rv = gen_ok ? CKR_HOST_MEMORY : CKR_MECHANISM_INVALID;
         store_cmk_delete(module.store, rec.row);
         goto out;
     }
@@ -455,7 +462,7 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     CK_OBJECT_HANDLE mpub = 0, mpriv = 0;
     for (int attempt = 0; attempt < CMK_CREATE_ATTEMPTS; attempt++) {
         module_token_lock();
-        rv = module.be.fn->C_GenerateKeyPair(session, mech, bpub.attrs, bpub.count, bpriv.attrs,
+        rv = module.be.fn->C_GenerateKeyPair(session, &gen, bpub.attrs, bpub.count, bpriv.attrs,
                                              bpriv.count, &mpub, &mpriv);
         module_token_unlock();
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;

@@ -10,6 +10,7 @@
 #include "cmkp11/cmkp11.h"
 #include "log.h"
 #include "module.h"
+#include "sm_backend_map.h"
 #include "soft_key.h"
 #include "soft_pkey.h"
 #include "validate.h"
@@ -345,17 +346,30 @@ CK_RV cmk_request_check_quota(void)
 
 /* SOFTWARE keys: AES, SM4, HMAC up to 512 bits (SOFT_MAX_KEY) and the pairs soft_pkey
  * makes, of KMS or EXTERNAL origin (the import seals the material, as creation does; a
- * pair's PKCS#8 is decoded and checked in the module, so EC_SM2 too). The backend knows no SM
- * mechanism (mapping a vendor HSM's own SM codes is not done yet), so an SM spec (SM4, EC_SM2) is
- * SOFTWARE when no level is asked, and refused at level HSM, as the clouds refuse a spec a region
- * cannot serve. */
+ * pair's PKCS#8 is decoded and checked in the module, so EC_SM2 too). An SM spec (SM4,
+ * EC_SM2) is at level HSM only when [gm_backend] maps the backend's own codes for it
+ * (sm_backend_map.h), and for KMS origin; when no level is asked it goes where it can be
+ * served, else it is refused at level HSM, as the clouds refuse a spec a region cannot
+ * serve. */
 static CK_RV check_protection_allowed(struct create_request *req)
 {
-    bool sm = req->spec.key_type == CKK_CMK_SM4 || req->spec.key_type == CKK_CMK_SM2;
-    if (sm && !req->protection_given) req->protection = CMK_PROTECTION_SOFTWARE;
-    if (sm && req->protection == CMK_PROTECTION_HSM) {
+    bool sm = sm_map_is_sm_key(req->spec.key_type);
+    bool mapped = sm && req->origin == CMK_ORIGIN_KMS &&
+                  sm_map_spec_served(req->spec.key_type, req->usage);
+    if (sm && !req->protection_given) {
+        req->protection = mapped ? CMK_PROTECTION_HSM : CMK_PROTECTION_SOFTWARE;
+        log_info("CreateKey: key spec %s with no CKA_CMK_PROTECTION_LEVEL: %s", req->spec.name,
+                 mapped ? "HSM (the backend's own SM codes, [gm_backend])"
+                 : req->origin != CMK_ORIGIN_KMS
+                     ? "SOFTWARE (imported SM material is sealed in the store)"
+                     : "SOFTWARE ([gm_backend] does not map its key type, generation and a "
+                       "mechanism of its usage)");
+    }
+    if (sm && req->protection == CMK_PROTECTION_HSM && !mapped) {
         log_warning("CreateKey: key spec %s at CKA_CMK_PROTECTION_LEVEL HSM: the backend has "
-                    "no SM mechanisms; SM keys need CMK_PROTECTION_SOFTWARE",
+                    "no SM mechanisms mapped for it ([gm_backend] needs its key type, its "
+                    "generation and a mechanism of its usage; KMS origin only); SM keys need "
+                    "CMK_PROTECTION_SOFTWARE otherwise",
                     req->spec.name);
         return CKR_MECHANISM_INVALID;
     }

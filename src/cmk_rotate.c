@@ -16,6 +16,7 @@
 #include "keyspec.h"
 #include "log.h"
 #include "module.h"
+#include "sm_backend_map.h"
 #include "soft_key.h"
 #include "util.h"
 
@@ -95,8 +96,7 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
     char label[80];
     cmk_backend_id(rec->key_id, version, bid);
     snprintf(label, sizeof(label), CMK_BACKEND_LABEL_PREFIX "%s/v%lu", rec->key_id, version);
-    CK_ULONG bits = strtoul(strchr(rec->key_spec, '_') + 1, NULL, 10);
-    CK_ULONG len = bits / 8;
+    CK_ULONG len = keyspec_secret_bytes(rec->key_spec);
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = rec->key_type;
     bool mac = rec->key_type == CKK_GENERIC_SECRET;
@@ -117,6 +117,9 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
         {CKA_LABEL, label, (CK_ULONG)strlen(label)},
     };
     CK_MECHANISM mech = {mac ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN, NULL, 0};
+    /* An SM4 key at level HSM: the backend's own key type (t points at type) and generation. */
+    if (sm_map_is_sm_key(type) && !sm_map_keygen(type, &type, &mech.mechanism))
+        return CKR_MECHANISM_INVALID;
     CK_OBJECT_HANDLE h;
     /* Material a crashed attempt left under this identity would make two objects. */
     cmk_destroy_material(session, rec->key_id, version);

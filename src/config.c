@@ -139,6 +139,8 @@ static int apply_entry(struct parse_state *st, const char *section, const char *
         if (!strcmp(name, "file")) return set_path(st, &cfg->log_file, value);
     } else if (!strcmp(section, "policy")) {
         return handle_policy(st, name, value);
+    } else if (!strcmp(section, "gm_backend")) {
+        return config_gm_entry(&cfg->gm, name, value, st->reason, sizeof(st->reason));
     } else if (!strcmp(section, "import")) {
         if (!strcmp(name, "oaep_decode_in_module")) {
             if (parse_bool(value, &cfg->import_oaep_decode_in_module)) return 1;
@@ -207,6 +209,11 @@ int config_load_file(struct config *cfg, const char *path)
         missing = "[token] store";
     if (missing) {
         log_error("config %s: required key %s is missing", path, missing);
+        config_free(cfg);
+        return -1;
+    }
+    if (config_gm_check(&cfg->gm, st.reason, sizeof(st.reason)) != 0) {
+        log_error("config %s: %s", path, st.reason);
         config_free(cfg);
         return -1;
     }

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "config_gm.h"
+
 enum usage_conflict_policy { USAGE_CONFLICT_PREFER_SIGN = 0, USAGE_CONFLICT_REJECT };
 
 struct config {
@@ -25,6 +27,7 @@ struct config {
     bool import_oaep_decode_in_module;        /* [import] oaep_decode_in_module */
     bool gm_mode; /* [policy] gm_mode: SM4 is cmkctl's default symmetric spec (the module's
                      C_GenerateKey stays explicit) */
+    struct gm_backend gm; /* [gm_backend]: the backend's own SM codes, if it has SM */
 };
 
 /* Reads the file named by CMKP11_CONF, else the installed default. On failure

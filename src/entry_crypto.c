@@ -4,6 +4,7 @@
 #include "cmk.h"
 #include "entry.h"
 #include "handles.h"
+#include "sm_backend_map.h"
 #include "soft_crypt.h"
 #include "soft_digest.h"
 #include "soft_mac.h"
@@ -19,20 +20,22 @@ static CK_RV soft_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJE
 
 /* The one look at the key an *Init makes (a NULL mechanism cancels, PKCS#11 3.0): its
  * state and usage are checked, then a SOFTWARE key's operation begins in the module
- * (*ours), or the CMK handle is swapped for the backend's. facts: what the check said. */
-static CK_RV resolve_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE *key,
-                          enum cmk_use use, enum vendor_op_kind soft, bool *ours,
-                          struct cmk_live *facts)
+ * (*ours), or the CMK handle is swapped for the backend's and an SM mechanism for the
+ * backend's code in mapped (sm_backend_map.h). facts: what the check said. */
+static CK_RV resolve_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR *mech, CK_MECHANISM *mapped,
+                          CK_OBJECT_HANDLE *key, enum cmk_use use, enum vendor_op_kind soft,
+                          bool *ours, struct cmk_live *facts)
 {
     *ours = false;
-    if (!mech || !handle_is_cmk(*key)) return CKR_OK;
+    if (!*mech || !handle_is_cmk(*key)) return CKR_OK;
     CK_RV rv = cmk_check_use(session, *key, handle_version(*key), use, facts);
     if (rv != CKR_OK) return rv;
     if (facts->protection == CMK_PROTECTION_SOFTWARE && soft != NO_SOFT_OP) {
         *ours = true;
-        return soft_init(session, mech, *key, facts, soft);
+        return soft_init(session, *mech, *key, facts, soft);
     }
-    return cmk_backend_of_checked(session, facts, *key, key);
+    rv = cmk_backend_of_checked(session, facts, *key, key);
+    return rv == CKR_OK ? sm_map_for_key(facts->key_type, mech, mapped) : rv;
 }
 
 typedef CK_RV (*backend_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
@@ -46,13 +49,14 @@ static CK_RV key_op_init(const char *name, backend_init_fn backend_init, CK_SESS
 {
     log_debug("%s: in", name);
     CK_OBJECT_HANDLE backend_key = key;
-    CK_RV rv = resolve_init(session, mech, &backend_key, use, soft, ours, facts);
-    if (rv == CKR_OK && !*ours) rv = backend_init(session, mech, backend_key);
+    CK_MECHANISM mapped, *m = mech;
+    CK_RV rv = resolve_init(session, &m, &mapped, &backend_key, use, soft, ours, facts);
+    if (rv == CKR_OK && !*ours) rv = backend_init(session, m, backend_key);
     if (!*ours && handle_is_cmk(key) && cmk_handle_went_stale(rv)) {
         cmk_cache_forget_row_handles(handle_row(key));
-        backend_key = key;
-        rv = resolve_init(session, mech, &backend_key, use, soft, ours, facts);
-        if (rv == CKR_OK && !*ours) rv = backend_init(session, mech, backend_key);
+        backend_key = key, m = mech;
+        rv = resolve_init(session, &m, &mapped, &backend_key, use, soft, ours, facts);
+        if (rv == CKR_OK && !*ours) rv = backend_init(session, m, backend_key);
     }
     if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name */
     ENTRY_RETURN(name, rv);

@@ -201,6 +201,7 @@ CK_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
         ENTRY_RETURN("C_GetMechanismInfo", CKR_OK);
     }
     if (!info) ENTRY_RETURN("C_GetMechanismInfo", CKR_ARGUMENTS_BAD);
+    if (mech_extra_mapped_info(type, info)) ENTRY_RETURN("C_GetMechanismInfo", CKR_OK);
     if (soft_sign_sm2_mechanism_info(type, info)) ENTRY_RETURN("C_GetMechanismInfo", CKR_OK);
     /* The backend's answer where it has one (AES-CTR on HSM keys), else ours. */
     CK_RV rv = module.be.fn->C_GetMechanismInfo(module.be.slot, type, info);

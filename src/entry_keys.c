@@ -6,6 +6,7 @@
 #include "handles.h"
 #include "log.h"
 #include "object_track.h"
+#include "sm_backend_map.h"
 #include "template.h"
 
 /* PKCS#11's default for CKA_TOKEN is FALSE: only an explicit TRUE makes a CMK. */
@@ -83,8 +84,9 @@ CK_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         log_warning("C_WrapKey: a CMK's material never leaves the HSM");
         ENTRY_RETURN("C_WrapKey", CKR_KEY_UNEXTRACTABLE);
     }
+    CK_MECHANISM mapped; /* an SM mechanism: the backend's code (sm_backend_map.h) */
     if (handle_is_cmk(wrapping_key)) {
-        rv = cmk_resolve_for_use(session, wrapping_key, CMK_USE_WRAP, &wrapping_key);
+        rv = sm_map_resolve(session, &wrapping_key, CMK_USE_WRAP, &mech, &mapped);
         if (rv == CKR_KEY_HANDLE_INVALID) rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
     }
     if (rv == CKR_OK)
@@ -103,8 +105,9 @@ CK_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         ENTRY_RETURN("C_UnwrapKey", cmk_import_material(session, mech, unwrapping_key, wrapped,
                                                         wrapped_len, tmpl, count, key));
     if (rv == CKR_OK) rv = refuse_vendor_on_session_key(tmpl, count);
+    CK_MECHANISM mapped;
     if (rv == CKR_OK && handle_is_cmk(unwrapping_key))
-        rv = cmk_resolve_for_use(session, unwrapping_key, CMK_USE_UNWRAP, &unwrapping_key);
+        rv = sm_map_resolve(session, &unwrapping_key, CMK_USE_UNWRAP, &mech, &mapped);
     if (rv == CKR_OK)
         rv = module.be.fn->C_UnwrapKey(session, mech, unwrapping_key, wrapped, wrapped_len, tmpl,
                                        count, key);

@@ -10,14 +10,17 @@
 #include <string.h>
 
 #include "envelope_format.h"
+#include "cmkp11/cmkp11.h"
 #include "pubkey.h"
+#include "sm_backend_map.h"
 #include "soft_crypt.h"
 
 #define SM4_KEY 16
 #define DERIVED (SM4_KEY + ENVELOPE_MAC_LEN)
 
-static CK_RV derive_keys(CK_SESSION_HANDLE session, const struct cmk_live *key,
-                         unsigned long version, unsigned char keys[DERIVED])
+static CK_RV derive_keys(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
+                         const struct cmk_live *key, unsigned long version,
+                         unsigned char keys[DERIVED])
 {
     static const char label[] = "CMKP11-ENV-SM4"; /* 14 bytes, then 0x00, then i */
     unsigned char blocks[DERIVED];
@@ -26,6 +29,8 @@ static CK_RV derive_keys(CK_SESSION_HANDLE session, const struct cmk_live *key,
         blocks[16 * i + 14] = 0;
         blocks[16 * i + 15] = (unsigned char)(i + 1);
     }
+    if (key->protection == CMK_PROTECTION_HSM)
+        return sm_map_sm4_ecb(session, material, blocks, DERIVED, keys);
     return soft_crypt_sm4_ecb(session, key, version, blocks, DERIVED, keys);
 }
 
@@ -76,8 +81,8 @@ out:
     return rv;
 }
 
-CK_RV envelope_sm4_run(CK_SESSION_HANDLE session, const struct cmk_live *key, unsigned long version,
-                       bool encrypt, const unsigned char *header, const unsigned char *aad,
+CK_RV envelope_sm4_run(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
+                       const struct cmk_live *key, unsigned long version, bool encrypt, const unsigned char *header, const unsigned char *aad,
                        size_t aad_len, const unsigned char *in, size_t in_len, unsigned char *out)
 {
     if (!encrypt && in_len < ENVELOPE_MAC_LEN) return CKR_ENCRYPTED_DATA_INVALID;
@@ -85,7 +90,7 @@ CK_RV envelope_sm4_run(CK_SESSION_HANDLE session, const struct cmk_live *key, un
     if (body > INT_MAX - 32) return encrypt ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
     unsigned char keys[DERIVED], tag[ENVELOPE_MAC_LEN];
     const unsigned char *nonce = header + ENVELOPE_HEADER_LEN - ENVELOPE_IV_LEN;
-    CK_RV rv = derive_keys(session, key, version, keys);
+    CK_RV rv = derive_keys(session, material, key, version, keys);
     if (rv != CKR_OK) goto out;
     if (encrypt) {
         rv = ctr(keys, nonce, in, body, out);

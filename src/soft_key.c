@@ -44,7 +44,10 @@ struct soft_slot {
 #define ARENA_SIZE 32768
 #define ARENA_SLOTS (ARENA_SIZE / sizeof(struct soft_slot))
 
-static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Shared while a call uses unsealed material (every call after a version's first in this
+ * process), exclusive to map the arena, unseal, seal, fetch a cipher or wipe: concurrent
+ * calls on SOFTWARE keys do not queue behind each other's key schedules. */
+static pthread_rwlock_t arena_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct soft_slot *arena; /* ARENA_SIZE bytes, page-aligned, locked */
 static size_t arena_next;       /* round-robin victim when full */
 /* The modes cipher_locked knows: AES's (one cipher per key size) and SM4's (16 bytes). */
@@ -238,7 +241,7 @@ static CK_RV seal_from_scratch(int64_t row, const char *key_id, unsigned long ve
     CK_SESSION_HANDLE s;
     CK_RV rv = open_work_session(true, &s);
     if (rv != CKR_OK) return rv;
-    pthread_mutex_lock(&arena_lock);
+    pthread_rwlock_wrlock(&arena_lock);
     struct soft_slot *a = arena_get();
     unsigned char *material = a ? a[ARENA_SLOTS - 1].key : NULL;
     if (!material || len == 0 || len > SOFT_MAX_KEY) {
@@ -250,7 +253,7 @@ static CK_RV seal_from_scratch(int64_t row, const char *key_id, unsigned long ve
     if (rv == CKR_OK) rv = seal_and_store(s, row, key_id, version, material, len);
     OPENSSL_cleanse(material, sizeof(a[ARENA_SLOTS - 1].key));
 out:
-    pthread_mutex_unlock(&arena_lock);
+    pthread_rwlock_unlock(&arena_lock);
     module.be.fn->C_CloseSession(s);
     return rv;
 }
@@ -363,18 +366,22 @@ static CK_RV sealed_blob(int64_t row, const char *key_id, unsigned long version,
     return st == STORE_BUSY ? CKR_FUNCTION_FAILED : CKR_DEVICE_ERROR;
 }
 
-/* The slot of (row, version), unsealed now if needed. Under arena_lock. */
+/* The slot of (row, version) if this process has it unsealed; NULL otherwise. Under
+ * arena_lock, either side. */
+static struct soft_slot *slot_unsealed(int64_t row, unsigned long version)
+{
+    for (size_t i = 0; arena && i + 1 < ARENA_SLOTS; i++)
+        if (arena[i].row == row && arena[i].version == version) return &arena[i];
+    return NULL;
+}
+
+/* The slot of (row, version), unsealed now if needed. Under arena_lock, exclusive. */
 static CK_RV material_locked(int64_t row, const char *key_id, unsigned long version,
                              struct soft_slot **out)
 {
     struct soft_slot *a = arena_get();
     if (!a) return CKR_HOST_MEMORY;
-    for (size_t i = 0; i + 1 < ARENA_SLOTS; i++) {
-        if (a[i].row == row && a[i].version == version) {
-            *out = &a[i];
-            return CKR_OK;
-        }
-    }
+    if ((*out = slot_unsealed(row, version))) return CKR_OK;
     unsigned char *blob = NULL;
     size_t blob_len = 0;
     CK_RV rv = sealed_blob(row, key_id, version, SOFT_MAX_KEY, &blob, &blob_len);
@@ -401,15 +408,15 @@ static CK_RV material_locked(int64_t row, const char *key_id, unsigned long vers
 
 /* The cipher of a mode (AES, or SM4 when the mode says so) for a key of key_bytes, fetched
  * once from the module's own library context (never the default: a host using the
- * pkcs11 provider could recurse). Under arena_lock. */
-static const EVP_CIPHER *cipher_locked(const char *mode, size_t key_bytes)
+ * pkcs11 provider could recurse) when fetch is set. Under arena_lock, exclusive to fetch. */
+static const EVP_CIPHER *cipher_locked(const char *mode, size_t key_bytes, bool fetch)
 {
     size_t m = 0;
     while (m < CIPHER_MODES && strcmp(mode, cipher_modes[m]))
         m++;
     if (m == CIPHER_MODES) return NULL;
     int k = key_bytes == 16 ? 0 : key_bytes == 24 ? 1 : 2;
-    if (!ciphers[m][k]) {
+    if (!ciphers[m][k] && fetch) {
         char name[24];
         if (!strncmp(mode, "SM4-", 4))
             snprintf(name, sizeof(name), "%s", mode);
@@ -420,16 +427,44 @@ static const EVP_CIPHER *cipher_locked(const char *mode, size_t key_bytes)
     return ciphers[m][k];
 }
 
-/* HMAC, fetched once from the module's library context. Under arena_lock. */
+/* HMAC, fetched once from the module's library context. Written under arena_lock,
+ * exclusive. */
 static EVP_MAC *hmac;
+
+/* Takes arena_lock for a call on (row, version)'s material: shared when this process has
+ * it unsealed and ready (ready() says, e.g. the cipher fetched), else exclusive, unsealed
+ * now, readied by prepare(). The caller unlocks. */
+static CK_RV lock_material(int64_t row, const char *key_id, unsigned long version,
+                           bool (*ready)(const struct soft_slot *, const void *),
+                           void (*prepare)(const struct soft_slot *, const void *),
+                           const void *arg, struct soft_slot **out)
+{
+    pthread_rwlock_rdlock(&arena_lock);
+    if ((*out = slot_unsealed(row, version)) && ready(*out, arg)) return CKR_OK;
+    pthread_rwlock_unlock(&arena_lock);
+    pthread_rwlock_wrlock(&arena_lock);
+    CK_RV rv = material_locked(row, key_id, version, out);
+    if (rv == CKR_OK) prepare(*out, arg);
+    return rv;
+}
+
+static bool hmac_ready(const struct soft_slot *slot, const void *arg)
+{
+    (void)slot, (void)arg;
+    return hmac != NULL;
+}
+
+static void hmac_prepare(const struct soft_slot *slot, const void *arg)
+{
+    (void)slot, (void)arg;
+    if (!hmac) hmac = EVP_MAC_fetch(pubkey_libctx(), "HMAC", NULL);
+}
 
 CK_RV soft_key_mac_init(int64_t row, const char *key_id, unsigned long version, EVP_MAC_CTX **ctx,
                         const char *digest)
 {
-    pthread_mutex_lock(&arena_lock);
     struct soft_slot *slot = NULL;
-    CK_RV rv = material_locked(row, key_id, version, &slot);
-    if (rv == CKR_OK && !hmac) hmac = EVP_MAC_fetch(pubkey_libctx(), "HMAC", NULL);
+    CK_RV rv = lock_material(row, key_id, version, hmac_ready, hmac_prepare, NULL, &slot);
     *ctx = rv == CKR_OK && hmac ? EVP_MAC_CTX_new(hmac) : NULL;
     OSSL_PARAM params[2] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest, 0), OSSL_PARAM_END};
@@ -440,8 +475,20 @@ CK_RV soft_key_mac_init(int64_t row, const char *key_id, unsigned long version, 
         *ctx = NULL;
         rv = CKR_FUNCTION_FAILED;
     }
-    pthread_mutex_unlock(&arena_lock);
+    pthread_rwlock_unlock(&arena_lock);
     return rv;
+}
+
+static bool key_bytes_ok(size_t len) { return len == 16 || len == 24 || len == 32; }
+
+static bool cipher_ready(const struct soft_slot *slot, const void *mode)
+{
+    return key_bytes_ok(slot->len) && cipher_locked(mode, slot->len, false);
+}
+
+static void cipher_prepare(const struct soft_slot *slot, const void *mode)
+{
+    if (key_bytes_ok(slot->len)) cipher_locked(mode, slot->len, true);
 }
 
 CK_RV soft_key_cipher_init(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
@@ -449,12 +496,10 @@ CK_RV soft_key_cipher_init(CK_SESSION_HANDLE session, int64_t row, const char *k
                            const unsigned char *iv, size_t iv_len, bool encrypt)
 {
     (void)session;
-    pthread_mutex_lock(&arena_lock);
     struct soft_slot *slot = NULL;
-    CK_RV rv = material_locked(row, key_id, version, &slot);
+    CK_RV rv = lock_material(row, key_id, version, cipher_ready, cipher_prepare, mode, &slot);
     const EVP_CIPHER *cipher = NULL;
-    if (rv == CKR_OK && (slot->len == 16 || slot->len == 24 || slot->len == 32))
-        cipher = cipher_locked(mode, slot->len);
+    if (rv == CKR_OK && key_bytes_ok(slot->len)) cipher = cipher_locked(mode, slot->len, false);
     if (rv == CKR_OK && !cipher) {
         log_error("key %s version %lu: no AES-%s cipher for %zu bytes of material", key_id, version,
                   mode, slot->len);
@@ -468,7 +513,7 @@ CK_RV soft_key_cipher_init(CK_SESSION_HANDLE session, int64_t row, const char *k
             EVP_CipherInit_ex2(ctx, NULL, slot->key, iv, encrypt ? 1 : 0, NULL) != 1)
             rv = CKR_FUNCTION_FAILED;
     }
-    pthread_mutex_unlock(&arena_lock);
+    pthread_rwlock_unlock(&arena_lock);
     return rv;
 }
 
@@ -567,17 +612,17 @@ static void pkeys_forget(int64_t row)
 void soft_key_forget(int64_t row)
 {
     pkeys_forget(row);
-    pthread_mutex_lock(&arena_lock);
+    pthread_rwlock_wrlock(&arena_lock);
     if (arena)
         for (size_t i = 0; i < ARENA_SLOTS; i++)
             if (arena[i].row == row) OPENSSL_cleanse(&arena[i], sizeof(arena[i]));
-    pthread_mutex_unlock(&arena_lock);
+    pthread_rwlock_unlock(&arena_lock);
 }
 
 void soft_key_cleanup(void)
 {
     pkeys_forget(0);
-    pthread_mutex_lock(&arena_lock);
+    pthread_rwlock_wrlock(&arena_lock);
     if (arena) {
         OPENSSL_cleanse(arena, ARENA_SIZE);
         munlock(arena, ARENA_SIZE);
@@ -592,5 +637,5 @@ void soft_key_cleanup(void)
             EVP_CIPHER_free(ciphers[m][k]);
             ciphers[m][k] = NULL;
         }
-    pthread_mutex_unlock(&arena_lock);
+    pthread_rwlock_unlock(&arena_lock);
 }

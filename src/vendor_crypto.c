@@ -14,6 +14,7 @@
 #include "keyspec.h"
 #include "log.h"
 #include "module.h"
+#include "sm_backend_map.h"
 #include "soft_crypt.h"
 #include "util.h"
 
@@ -58,6 +59,14 @@ CK_RV envelope_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_
         rv = cmk_resolve_version_for_use(session, key, handle_version(key), use, &material, NULL);
     if (rv != CKR_OK) return rv;
     if (!keyspec_is_cipher_key(facts.key_type)) return CKR_KEY_TYPE_INCONSISTENT;
+    CK_MECHANISM_TYPE ecb;
+    if (facts.key_type == CKK_CMK_SM4 && facts.protection == CMK_PROTECTION_HSM &&
+        !sm_map_code(CKM_CMK_SM4_ECB, &ecb)) {
+        log_warning("envelope: key %s is an SM4 key at level HSM: its subkeys are derived with "
+                    "the backend's SM4-ECB, and [gm_backend] sm4_ecb is not set",
+                    facts.key_id);
+        return CKR_MECHANISM_INVALID;
+    }
     struct vendor_op op = {.kind = encrypt ? VOP_ENVELOPE_ENCRYPT : VOP_ENVELOPE_DECRYPT,
                            .key = key};
     if (params && mech->ulParameterLen && params->ulAADLen) {
@@ -74,14 +83,15 @@ static unsigned char format_for(CK_KEY_TYPE type)
     return type == CKK_CMK_SM4 ? ENVELOPE_FORMAT_SM4 : ENVELOPE_FORMAT;
 }
 
-/* SM4: encrypt-then-MAC in-process; *out_len is checked by the caller. */
-static CK_RV sm4_call(CK_SESSION_HANDLE session, const struct cmk_live *facts,
-                      unsigned long version, bool encrypt, const unsigned char *header,
-                      const struct vendor_op *op, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out,
-                      CK_ULONG_PTR out_len)
+/* SM4: encrypt-then-MAC in-process (subkeys from the backend's SM4-ECB under material at
+ * level HSM); *out_len is checked by the caller. */
+static CK_RV sm4_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
+                      const struct cmk_live *facts, unsigned long version, bool encrypt,
+                      const unsigned char *header, const struct vendor_op *op, CK_BYTE_PTR in,
+                      CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-    CK_RV rv = envelope_sm4_run(session, facts, version, encrypt, header, op->aad, op->aad_len, in,
-                                in_len, out);
+    CK_RV rv = envelope_sm4_run(session, material, facts, version, encrypt, header, op->aad,
+                                op->aad_len, in, in_len, out);
     if (rv == CKR_OK) *out_len = encrypt ? in_len + ENVELOPE_MAC_LEN : in_len - ENVELOPE_MAC_LEN;
     return rv;
 }
@@ -95,7 +105,8 @@ static CK_RV body_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
                        CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
     if (facts->key_type == CKK_CMK_SM4)
-        return sm4_call(session, facts, version, encrypt, header, op, in, in_len, out, out_len);
+        return sm4_call(session, material, facts, version, encrypt, header, op, in, in_len, out,
+                        out_len);
     size_t aad_len = ENVELOPE_HEADER_LEN + op->aad_len;
     unsigned char *aad = malloc(aad_len);
     if (!aad) return CKR_HOST_MEMORY;

@@ -47,8 +47,9 @@ extern "C" {
 /* Protection level: CK_ULONG, one of CMK_PROTECTION_*. create (default HSM), find.
  * SOFTWARE: AES, SM4, HMAC_128..HMAC_512, RSA_2048/3072/4096, EC_P256/P384/P521/P256K
  * and EC_SM2 specs of KMS or EXTERNAL origin (imported material is sealed as generated
- * material is); else CKR_TEMPLATE_INCONSISTENT; see below. SM4 and
- * EC_SM2 are SOFTWARE when the template gives no level. */
+ * material is); else CKR_TEMPLATE_INCONSISTENT; see below. SM4 and EC_SM2 are SOFTWARE
+ * when the template gives no level, or HSM when [gm_backend] in cmkp11.conf maps the
+ * backend's own codes for the spec (KMS origin; see the GM/T values below). */
 #define CKA_CMK_PROTECTION_LEVEL CKA_CMK(0x06)
 /* Key state: CK_ULONG, one of CMK_STATE_*. find; set: Enabled <-> Disabled;
  * Enabled or Disabled -> PendingDeletion (schedules deletion after the key's pending
@@ -178,7 +179,9 @@ typedef struct CK_CMK_ENVELOPE_PARAMS {
  * PKCS#11 2.40 names none of them, so their key types and mechanisms are cmkp11 vendor
  * values. On a backend without SM mechanisms these keys need protection level SOFTWARE
  * (given, or implied when the template gives none); asked at level HSM, CreateKey refuses
- * them with CKR_MECHANISM_INVALID.
+ * them with CKR_MECHANISM_INVALID. When [gm_backend] in cmkp11.conf maps the backend's own
+ * SM codes for a spec, its keys are made and used in the backend at level HSM (also the
+ * default then); clients keep using these codes, which the module translates.
  */
 #define CKK_CMK(n) (CKK_VENDOR_DEFINED | CMKP11_VENDOR_BASE | (CK_ULONG)(n))
 #define CKM_CMK(n) (CKM_VENDOR_DEFINED | CMKP11_VENDOR_BASE | (CK_ULONG)(n))
@@ -225,8 +228,8 @@ typedef struct CK_CMK_SM2_PARAMS {
 /* Material sealed in the store (AES-256-GCM under the backend's token master key, key id
  * and version bound as AAD), unsealed into locked, non-dumpable memory and used
  * in-process: CKM_AES_GCM, CKM_AES_CBC_PAD, CKM_AES_CBC, CKM_AES_ECB, CKM_AES_CTR,
- * CKM_CMK_ENVELOPE; SM4 keys (always SOFTWARE here) CKM_CMK_SM4_ECB, _CBC, _CBC_PAD, _CTR
- * and CKM_CMK_ENVELOPE (format 0x02: SM4-CTR then HMAC-SM3).
+ * CKM_CMK_ENVELOPE; SM4 keys (SOFTWARE unless [gm_backend] maps them) CKM_CMK_SM4_ECB,
+ * _CBC, _CBC_PAD, _CTR and CKM_CMK_ENVELOPE (format 0x02: SM4-CTR then HMAC-SM3).
  * Standard attributes as for a sensitive, non-extractable AES key (and fixed: a change is
  * CKR_ATTRIBUTE_READ_ONLY); sign, wrap and unwrap: CKR_KEY_FUNCTION_NOT_PERMITTED.
  * Generic secrets HMAC_128..HMAC_512 (GENERATE_VERIFY_MAC): CKM_SHA_1_HMAC,

@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_gm.sh - the GM/T vocabulary: SM4 keys by every cloud spelling (SOFTWARE level, as
 # the backend has no SM4), their envelope encrypt/decrypt across rotation, an SM spec the
-# token cannot serve, and gm_mode making SM4 the default symmetric spec.
+# token cannot serve, gm_mode making SM4 the default symmetric spec, and SM4 at level HSM
+# once [gm_backend] maps the backend's own codes.
 . "$(dirname "$0")/lib.sh"
 
 n=0
@@ -61,4 +62,20 @@ expect_eq "gm_mode: an explicit spec still wins" 'd["KeyMetadata"]["KeySpec"]' A
 
 ctl list-keys --limit 1000
 expect_eq "only the keys created successfully exist" 'd["TotalCount"]' 8
+
+# [gm_backend] maps the backend's own SM codes: SoftHSMv2 has none, so its AES codes stand
+# in (CKK_AES, CKM_AES_KEY_GEN, CKM_AES_ECB, CKM_AES_CBC). SM4 keys then default to HSM.
+printf '\n[gm_backend]\nsm4_key_type = 0x1f\nsm4_key_gen = 0x1080\nsm4_ecb = 0x1081\nsm4_cbc = 0x1082\n' \
+    >> "$CMKP11_CONF"
+create sm4-hsm --key-spec SM4
+ctl describe-key --key-id alias/sm4-hsm
+expect_eq "mapped: describe-key shows an SM4 key at ProtectionLevel HSM" \
+    '(d["KeyMetadata"]["KeySpec"], d["KeyMetadata"]["ProtectionLevel"])' "('SM4', 'HSM')"
+ctl encrypt --key-id alias/sm4-hsm --plaintext "$secret"
+expect_ok "encrypt under the HSM-level SM4 key"
+hsm_blob=$(j 'd["CiphertextBlob"]')
+ctl decrypt --ciphertext-blob "$hsm_blob"
+expect_eq "and decrypt" 'd["Plaintext"]' "$secret"
+ctl create-key --key-spec SM4 --protection-level SOFTWARE
+expect_eq "SOFTWARE still when asked" 'd["KeyMetadata"]["ProtectionLevel"]' SOFTWARE
 finish

@@ -1,6 +1,9 @@
 /* fixture.c - helpers shared by the integration tests. */
 #include "fixture.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 CK_FUNCTION_LIST_PTR p11;
 
 static CK_BBOOL yes = CK_TRUE;
@@ -17,6 +20,27 @@ CK_SESSION_HANDLE fixture_open(void)
     const char *pin = getenv("CMK_PIN") ? getenv("CMK_PIN") : "1234";
     CHECK_RV(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
     return s;
+}
+
+CK_RV fixture_init_capturing(char *out, size_t size)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/stderr.log", getenv("CMK_WORK"));
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2);
+    close(fd);
+    CK_RV rv = p11->C_Initialize(NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, size - 1, f) : 0;
+    out[n] = '\0';
+    if (f) fclose(f);
+    if (rv == CKR_OK) p11->C_Finalize(NULL);
+    return rv;
 }
 
 void fixture_close(CK_SESSION_HANDLE s)

@@ -8,6 +8,9 @@ extern CK_FUNCTION_LIST_PTR p11;
 
 /* What fixture_open gives C_Initialize when set (default: CKF_OS_LOCKING_OK alone). */
 extern CK_C_INITIALIZE_ARGS *fixture_init_args;
+/* C_Initialize(NULL) with stderr captured (where configuration errors go before a log
+ * file is open); returns rv, the text in out; finalises again when it succeeded. */
+CK_RV fixture_init_capturing(char *out, size_t size);
 /* C_Initialize + R/W session + user login, on slot 0 of the module under test. */
 CK_SESSION_HANDLE fixture_open(void);
 void fixture_close(CK_SESSION_HANDLE s);

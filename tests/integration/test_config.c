@@ -1,12 +1,11 @@
 /* test_config.c - C_Initialize with a missing or wrong configuration, backend or store
  * fails with the documented code and one log line that says what is wrong. */
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fixture.h"
 
-static char conf_path[4096], log_path[4096];
+static char conf_path[4096];
 
 /* Writes a config with the given body and points CMKP11_CONF at it. */
 static void write_conf(const char *body)
@@ -16,27 +15,6 @@ static void write_conf(const char *body)
     fputs(body, f);
     fclose(f);
     setenv("CMKP11_CONF", conf_path, 1);
-}
-
-/* Runs C_Initialize with stderr captured; returns rv, the log text in out. */
-static CK_RV init_capturing(char *out, size_t size)
-{
-    snprintf(log_path, sizeof(log_path), "%s/stderr.log", getenv("CMK_WORK"));
-    fflush(stderr);
-    int saved = dup(2);
-    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fd, 2);
-    close(fd);
-    CK_RV rv = p11->C_Initialize(NULL);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    FILE *f = fopen(log_path, "r");
-    size_t n = fread(out, 1, size - 1, f);
-    out[n] = '\0';
-    fclose(f);
-    if (rv == CKR_OK) p11->C_Finalize(NULL);
-    return rv;
 }
 
 static char good_backend[512];
@@ -52,7 +30,7 @@ static void expect(const char *body, CK_RV want, const char *needle)
     char conf[2048], log[4096];
     snprintf(conf, sizeof(conf), "%s", body);
     write_conf(conf);
-    CK_RV rv = init_capturing(log, sizeof(log));
+    CK_RV rv = fixture_init_capturing(log, sizeof(log));
     if (rv != want || !strstr(log, needle))
         fprintf(stderr, "  config:\n%s  -> rv 0x%lx, log: %s", body, rv, log);
     CHECK(rv == want);
@@ -63,7 +41,7 @@ static void test_missing_config_file_fails_with_general_error(void)
 {
     setenv("CMKP11_CONF", "/nonexistent/cmkp11.conf", 1);
     char log[4096];
-    CHECK_RV(init_capturing(log, sizeof(log)), CKR_GENERAL_ERROR);
+    CHECK_RV(fixture_init_capturing(log, sizeof(log)), CKR_GENERAL_ERROR);
     CHECK(strstr(log, "/nonexistent/cmkp11.conf: cannot open") != NULL);
 }
 
@@ -120,7 +98,7 @@ static void test_store_is_created_private_and_in_wal_mode(void)
     snprintf(db, sizeof(db), "%s/fresh.db", getenv("CMK_WORK"));
     snprintf(body, sizeof(body), "%s[token]\nstore = fresh.db\n", good_backend);
     write_conf(body);
-    CHECK_RV(init_capturing(log, sizeof(log)), CKR_OK);
+    CHECK_RV(fixture_init_capturing(log, sizeof(log)), CKR_OK);
     struct stat st;
     CHECK(stat(db, &st) == 0 && (st.st_mode & 0777) == 0600);
     char cmd[8400];
