@@ -118,6 +118,47 @@ CK_RV get_ulong(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, CK
     return p11->C_GetAttributeValue(s, h, &a, 1);
 }
 
+/* Every standard attribute a client may ask of a key's objects. */
+static const CK_ATTRIBUTE_TYPE key_attrs[] = {
+    CKA_CLASS,           CKA_KEY_TYPE,         CKA_TOKEN,          CKA_PRIVATE,
+    CKA_MODIFIABLE,      CKA_LOCAL,            CKA_DERIVE,         CKA_SENSITIVE,
+    CKA_EXTRACTABLE,     CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_SIGN,
+    CKA_VERIFY,          CKA_ENCRYPT,          CKA_DECRYPT,        CKA_WRAP,
+    CKA_UNWRAP,          CKA_SIGN_RECOVER,     CKA_VERIFY_RECOVER, CKA_KEY_GEN_MECHANISM,
+    CKA_EC_PARAMS,       CKA_EC_POINT,         CKA_MODULUS,        CKA_PUBLIC_EXPONENT,
+    CKA_MODULUS_BITS,    CKA_PUBLIC_KEY_INFO,  CKA_VALUE,          CKA_PRIVATE_EXPONENT,
+    CKA_PRIME_1,         CKA_ALWAYS_AUTHENTICATE,
+};
+
+/* The attributes whose value is the key's own. */
+static bool of_the_material(CK_ATTRIBUTE_TYPE t)
+{
+    return t == CKA_EC_POINT || t == CKA_MODULUS || t == CKA_PUBLIC_EXPONENT ||
+           t == CKA_PUBLIC_KEY_INFO;
+}
+
+void fixture_same_answers(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE soft, CK_OBJECT_HANDLE hsm,
+                          bool same_material)
+{
+    CK_ULONG cls = 0;
+    CHECK_RV(get_ulong(s, soft, CKA_CLASS, &cls), CKR_OK);
+    for (size_t i = 0; i < sizeof(key_attrs) / sizeof(key_attrs[0]); i++) {
+        if (cls == CKO_SECRET_KEY && (key_attrs[i] == CKA_WRAP || key_attrs[i] == CKA_UNWRAP))
+            continue;
+        unsigned char a[1100], b[1100];
+        CK_ATTRIBUTE x = {key_attrs[i], a, sizeof(a)}, y = {key_attrs[i], b, sizeof(b)};
+        CK_RV rx = p11->C_GetAttributeValue(s, soft, &x, 1);
+        CK_RV ry = p11->C_GetAttributeValue(s, hsm, &y, 1);
+        bool compare_value = rx == CKR_OK && (same_material || !of_the_material(key_attrs[i]));
+        bool same = rx == ry && (!compare_value || (x.ulValueLen == y.ulValueLen &&
+                                                    memcmp(a, b, x.ulValueLen) == 0));
+        if (!same)
+            fprintf(stderr, "  attribute 0x%lx: 0x%lx (%lu bytes) vs HSM 0x%lx (%lu bytes)\n",
+                    key_attrs[i], rx, x.ulValueLen, ry, y.ulValueLen);
+        CHECK(same);
+    }
+}
+
 CK_RV get_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, char *buf,
                size_t size)
 {

@@ -25,6 +25,12 @@ CK_ULONG find_count(CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJE
 CK_ULONG find_by_label(CK_SESSION_HANDLE s, const char *label, CK_OBJECT_CLASS cls,
                        CK_OBJECT_HANDLE *first);
 CK_RV get_ulong(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, CK_ULONG *out);
+/* A SOFTWARE key's object answers every standard attribute with the code the HSM key's
+ * object gives, and with its value (those of the key's own public values only when
+ * same_material: the two keys hold the same material). A secret key's CKA_WRAP and
+ * CKA_UNWRAP are left out: a SOFTWARE key never wraps. */
+void fixture_same_answers(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE soft, CK_OBJECT_HANDLE hsm,
+                          bool same_material);
 /* Reads a text attribute into buf (NUL-terminated). */
 CK_RV get_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, char *buf,
                size_t size);

@@ -606,61 +606,6 @@ static void test_import_software_pairs_of_every_spec_sign_for_the_original_key(v
     fixture_close(s);
 }
 
-/* Every standard attribute a client may ask of a key's objects. */
-static const CK_ATTRIBUTE_TYPE key_attrs[] = {
-    CKA_CLASS,
-    CKA_KEY_TYPE,
-    CKA_TOKEN,
-    CKA_PRIVATE,
-    CKA_MODIFIABLE,
-    CKA_LOCAL,
-    CKA_DERIVE,
-    CKA_SENSITIVE,
-    CKA_EXTRACTABLE,
-    CKA_ALWAYS_SENSITIVE,
-    CKA_NEVER_EXTRACTABLE,
-    CKA_SIGN,
-    CKA_VERIFY,
-    CKA_ENCRYPT,
-    CKA_DECRYPT,
-    CKA_WRAP,
-    CKA_UNWRAP,
-    CKA_SIGN_RECOVER,
-    CKA_VERIFY_RECOVER,
-    CKA_KEY_GEN_MECHANISM,
-    CKA_EC_PARAMS,
-    CKA_EC_POINT,
-    CKA_MODULUS,
-    CKA_PUBLIC_EXPONENT,
-    CKA_MODULUS_BITS,
-    CKA_PUBLIC_KEY_INFO,
-    CKA_VALUE,
-    CKA_PRIVATE_EXPONENT,
-    CKA_PRIME_1,
-    CKA_ALWAYS_AUTHENTICATE,
-};
-
-/* The SOFTWARE object answers every attribute with the HSM object's code and value (an AES
- * key's CKA_WRAP and CKA_UNWRAP aside: a SOFTWARE key never wraps, whatever its origin). */
-static void same_answers(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE soft, CK_OBJECT_HANDLE hsm)
-{
-    CK_ULONG cls = 0;
-    CHECK_RV(get_ulong(s, soft, CKA_CLASS, &cls), CKR_OK);
-    for (size_t i = 0; i < sizeof(key_attrs) / sizeof(key_attrs[0]); i++) {
-        if (cls == CKO_SECRET_KEY && (key_attrs[i] == CKA_WRAP || key_attrs[i] == CKA_UNWRAP))
-            continue;
-        unsigned char a[1100], b[1100];
-        CK_ATTRIBUTE x = {key_attrs[i], a, sizeof(a)}, y = {key_attrs[i], b, sizeof(b)};
-        CK_RV rx = p11->C_GetAttributeValue(s, soft, &x, 1);
-        CK_RV ry = p11->C_GetAttributeValue(s, hsm, &y, 1);
-        bool same = rx == ry && x.ulValueLen == y.ulValueLen &&
-                    (rx != CKR_OK || memcmp(a, b, x.ulValueLen) == 0);
-        if (!same)
-            fprintf(stderr, "  attribute 0x%lx: 0x%lx (%lu bytes) vs HSM 0x%lx (%lu bytes)\n",
-                    key_attrs[i], rx, x.ulValueLen, ry, y.ulValueLen);
-        CHECK(same);
-    }
-}
 
 /* The same material imported at both levels: a client tells the keys apart only by
  * CKA_CMK_PROTECTION_LEVEL (issue 11), CKA_LOCAL and the rest saying "imported" alike.
@@ -678,12 +623,12 @@ static void test_imported_software_keys_answer_as_imported_hsm_keys(void)
                  CKR_OK);
         CHECK_RV(make_pair_for(s, i ? "cmp-ec-hsm" : "cmp-rsa-hsm", keys[i], hsm, 0, &hpub, &hpriv),
                  CKR_OK);
-        same_answers(s, spriv, hpriv); /* PendingImport */
-        same_answers(s, spub, hpub);
+        fixture_same_answers(s, spriv, hpriv, true); /* PendingImport */
+        fixture_same_answers(s, spub, hpub, true);
         CHECK_RV(import_pair(s, spriv, keys[i], CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0), CKR_OK);
         CHECK_RV(import_pair(s, hpriv, keys[i], CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1, 0), CKR_OK);
-        same_answers(s, spriv, hpriv);
-        same_answers(s, spub, hpub);
+        fixture_same_answers(s, spriv, hpriv, true);
+        fixture_same_answers(s, spub, hpub, true);
         EVP_PKEY_free(keys[i]);
     }
     CK_OBJECT_HANDLE saes, haes;
@@ -694,7 +639,7 @@ static void test_imported_software_keys_answer_as_imported_hsm_keys(void)
     CHECK_RV(make_aes(s, "cmp-aes-hsm", ext, 1, &haes), CKR_OK);
     CHECK_RV(import_with(s, saes, CMK_WRAP_RSAES_OAEP_SHA_1, m, sizeof(m), 0), CKR_OK);
     CHECK_RV(import_with(s, haes, CMK_WRAP_RSAES_OAEP_SHA_1, m, sizeof(m), 0), CKR_OK);
-    same_answers(s, saes, haes);
+    fixture_same_answers(s, saes, haes, true);
     fixture_close(s);
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "import_client.h"
 #include "inspect.h"
 
 static CK_ULONG software = CMK_PROTECTION_SOFTWARE;
@@ -82,57 +83,6 @@ static unsigned char *get_bytes(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTR
     return a.pValue;
 }
 
-/* Every standard attribute a client may ask of a pair's objects: the SOFTWARE pair must
- * answer each with the code the HSM pair gives, and booleans and numbers alike. */
-static const CK_ATTRIBUTE_TYPE pair_attrs[] = {
-    CKA_CLASS,
-    CKA_KEY_TYPE,
-    CKA_TOKEN,
-    CKA_PRIVATE,
-    CKA_MODIFIABLE,
-    CKA_LOCAL,
-    CKA_DERIVE,
-    CKA_SENSITIVE,
-    CKA_EXTRACTABLE,
-    CKA_ALWAYS_SENSITIVE,
-    CKA_NEVER_EXTRACTABLE,
-    CKA_SIGN,
-    CKA_VERIFY,
-    CKA_ENCRYPT,
-    CKA_DECRYPT,
-    CKA_WRAP,
-    CKA_UNWRAP,
-    CKA_SIGN_RECOVER,
-    CKA_VERIFY_RECOVER,
-    CKA_KEY_GEN_MECHANISM,
-    CKA_EC_PARAMS,
-    CKA_MODULUS,
-    CKA_PUBLIC_EXPONENT,
-    CKA_MODULUS_BITS,
-    CKA_VALUE,
-    CKA_PRIVATE_EXPONENT,
-    CKA_PRIME_1,
-    CKA_ALWAYS_AUTHENTICATE,
-};
-
-static void compare_objects(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE soft, CK_OBJECT_HANDLE hsm)
-{
-    for (size_t i = 0; i < sizeof(pair_attrs) / sizeof(pair_attrs[0]); i++) {
-        unsigned char a[1024], b[1024];
-        CK_ATTRIBUTE x = {pair_attrs[i], a, sizeof(a)}, y = {pair_attrs[i], b, sizeof(b)};
-        CK_RV rx = p11->C_GetAttributeValue(s, soft, &x, 1);
-        CK_RV ry = p11->C_GetAttributeValue(s, hsm, &y, 1);
-        if (rx != ry)
-            fprintf(stderr, "  attribute 0x%lx: 0x%lx vs HSM 0x%lx\n", pair_attrs[i], rx, ry);
-        CHECK(rx == ry);
-        bool fixed = pair_attrs[i] != CKA_MODULUS && pair_attrs[i] != CKA_PUBLIC_EXPONENT;
-        if (rx == CKR_OK && ry == CKR_OK && fixed) {
-            if (x.ulValueLen != y.ulValueLen || memcmp(a, b, x.ulValueLen))
-                fprintf(stderr, "  attribute 0x%lx differs\n", pair_attrs[i]);
-            CHECK(x.ulValueLen == y.ulValueLen && memcmp(a, b, x.ulValueLen) == 0);
-        }
-    }
-}
 
 static void test_software_pairs_answer_attributes_as_hsm_pairs(void)
 {
@@ -142,8 +92,8 @@ static void test_software_pairs_answer_attributes_as_hsm_pairs(void)
     CHECK_RV(make_pair(s, "hsm-ec", CKM_EC_KEY_PAIR_GEN, p256_oid, sizeof(p256_oid), 0, 0, 0,
                        &hpub, &hpriv),
              CKR_OK);
-    compare_objects(s, spub, hpub);
-    compare_objects(s, spriv, hpriv);
+    fixture_same_answers(s, spub, hpub, false);
+    fixture_same_answers(s, spriv, hpriv, false);
     CK_ULONG len = 0, hlen = 0;
     unsigned char *point = get_bytes(s, spub, CKA_EC_POINT, &len);
     unsigned char *hpoint = get_bytes(s, hpub, CKA_EC_POINT, &hlen);
@@ -157,8 +107,8 @@ static void test_software_pairs_answer_attributes_as_hsm_pairs(void)
     CHECK_RV(make_pair(s, "hsm-rsa", CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0, 2048, 0,
                        CMK_USAGE_SIGN_VERIFY, &hpub, &hpriv),
              CKR_OK);
-    compare_objects(s, spub, hpub);
-    compare_objects(s, spriv, hpriv);
+    fixture_same_answers(s, spub, hpub, false);
+    fixture_same_answers(s, spriv, hpriv, false);
     unsigned char *n = get_bytes(s, spub, CKA_MODULUS, &len);
     unsigned char *pn = get_bytes(s, spriv, CKA_MODULUS, &hlen);
     CHECK(n && pn && len == 256 && hlen == 256 && memcmp(n, pn, 256) == 0 && (n[0] & 0x80));
@@ -260,17 +210,6 @@ static EVP_PKEY *openssl_public(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub)
     return pkey;
 }
 
-/* r || s -> DER, as OpenSSL verifies it. */
-static int raw_to_der(const unsigned char *raw, size_t len, unsigned char *der)
-{
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    ECDSA_SIG_set0(sig, BN_bin2bn(raw, (int)len / 2, NULL),
-                   BN_bin2bn(raw + len / 2, (int)len / 2, NULL));
-    unsigned char *p = der;
-    int n = i2d_ECDSA_SIG(sig, &p);
-    ECDSA_SIG_free(sig);
-    return n;
-}
 
 /* OpenSSL verifies a module signature over msg: md NULL = msg is the digest. */
 static int openssl_verify(EVP_PKEY *pkey, const char *md, int pad, const char *pss_md, int salt,
@@ -279,7 +218,7 @@ static int openssl_verify(EVP_PKEY *pkey, const char *md, int pad, const char *p
 {
     unsigned char der[256];
     if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA) {
-        sig_len = (size_t)raw_to_der(sig, sig_len, der);
+        sig_len = raw_sig_to_der(sig, sig_len, der);
         sig = der;
     }
     EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new(pkey, NULL);
@@ -573,38 +512,6 @@ static void test_software_rsa_encrypts_with_pkcs1_and_oaep(void)
     fixture_close(s);
 }
 
-/* Runs a shell command line; its exit status. */
-static int shell(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    if (st != 0) fprintf(stderr, "  command failed (%d): %s\n", st, cmd);
-    return st;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (f) {
-        fwrite(data, 1, len, f);
-        fclose(f);
-    }
-}
-
-static const char *work_path(const char *name)
-{
-    static char paths[8][4096];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 4096, "%s/%s", getenv("CMK_WORK"), name);
-    return p;
-}
-
 /* A PEM public key made from CKA_EC_POINT (and the curve's name) or CKA_MODULUS and
  * CKA_PUBLIC_EXPONENT as the module gives them: what a client converts. */
 static void write_public_pem(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, const char *type,
@@ -649,49 +556,49 @@ static void write_public_pem(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, const ch
 static void write_der_signature(const unsigned char *raw, size_t len, const char *path)
 {
     unsigned char der[256];
-    int n = raw_to_der(raw, len, der);
-    write_file(path, der, (size_t)n);
+    size_t n = raw_sig_to_der(raw, len, der);
+    client_write(path, der, n);
 }
 
 static void test_software_signatures_verify_with_the_openssl_command(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE pub, priv;
-    write_file(work_path("msg"), msg, sizeof(msg));
+    client_write(client_path("msg"), msg, sizeof(msg));
     unsigned char sig[512];
     CK_ULONG len = sizeof(sig);
     /* ECDSA P-256 with SHA-256: openssl dgst. */
     CHECK_RV(make_soft_ec(s, "cli-ec", p256_oid, sizeof(p256_oid), &pub, &priv), CKR_OK);
-    write_public_pem(s, pub, "EC", "P-256", work_path("ec.pem"));
+    write_public_pem(s, pub, "EC", "P-256", client_path("ec.pem"));
     CK_MECHANISM ecdsa = {CKM_ECDSA_SHA256, NULL, 0};
     CHECK_RV(sign(s, priv, &ecdsa, msg, sizeof(msg), sig, &len), CKR_OK);
-    write_der_signature(sig, len, work_path("ec.sig"));
-    CHECK(shell("/usr/bin/openssl dgst -sha256 -verify %s -signature %s %s >/dev/null",
-                work_path("ec.pem"), work_path("ec.sig"), work_path("msg")) == 0);
+    write_der_signature(sig, len, client_path("ec.sig"));
+    CHECK(client_shell("/usr/bin/openssl dgst -sha256 -verify %s -signature %s %s >/dev/null",
+                client_path("ec.pem"), client_path("ec.sig"), client_path("msg")) == 0);
     /* A signature over other data fails there too: the check can fail. */
-    CHECK(shell("/usr/bin/openssl dgst -sha256 -verify %s -signature %s %s >/dev/null 2>&1",
-                work_path("ec.pem"), work_path("ec.sig"), work_path("ec.pem")) != 0);
+    CHECK(client_shell("/usr/bin/openssl dgst -sha256 -verify %s -signature %s %s >/dev/null 2>&1",
+                client_path("ec.pem"), client_path("ec.sig"), client_path("ec.pem")) != 0);
     /* RSA-2048, PKCS#1 v1.5 and PSS (salt 32) with SHA-256. */
     CHECK_RV(make_soft_rsa(s, "cli-rsa", 2048, CMK_USAGE_SIGN_VERIFY, &pub, &priv), CKR_OK);
-    write_public_pem(s, pub, "RSA", NULL, work_path("rsa.pem"));
+    write_public_pem(s, pub, "RSA", NULL, client_path("rsa.pem"));
     CK_MECHANISM pkcs1 = {CKM_SHA256_RSA_PKCS, NULL, 0};
     len = sizeof(sig);
     CHECK_RV(sign(s, priv, &pkcs1, msg, sizeof(msg), sig, &len), CKR_OK);
-    write_file(work_path("rsa.sig"), sig, len);
-    CHECK(shell("/usr/bin/openssl dgst -sha256 -verify %s -signature %s %s >/dev/null",
-                work_path("rsa.pem"), work_path("rsa.sig"), work_path("msg")) == 0);
+    client_write(client_path("rsa.sig"), sig, len);
+    CHECK(client_shell("/usr/bin/openssl dgst -sha256 -verify %s -signature %s %s >/dev/null",
+                client_path("rsa.pem"), client_path("rsa.sig"), client_path("msg")) == 0);
     CK_RSA_PKCS_PSS_PARAMS pp = {CKM_SHA256, CKG_MGF1_SHA256, 32};
     CK_MECHANISM pss = {CKM_SHA256_RSA_PKCS_PSS, &pp, sizeof(pp)};
     len = sizeof(sig);
     CHECK_RV(sign(s, priv, &pss, msg, sizeof(msg), sig, &len), CKR_OK);
-    write_file(work_path("pss.sig"), sig, len);
-    CHECK(shell("/usr/bin/openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt "
+    client_write(client_path("pss.sig"), sig, len);
+    CHECK(client_shell("/usr/bin/openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt "
                 "rsa_pss_saltlen:32 -verify %s -signature %s %s >/dev/null",
-                work_path("rsa.pem"), work_path("pss.sig"), work_path("msg")) == 0);
-    CHECK(shell("/usr/bin/openssl pkeyutl -verify -pubin -inkey %s -rawin -digest sha256 "
+                client_path("rsa.pem"), client_path("pss.sig"), client_path("msg")) == 0);
+    CHECK(client_shell("/usr/bin/openssl pkeyutl -verify -pubin -inkey %s -rawin -digest sha256 "
                 "-pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:32 -in %s -sigfile %s "
                 ">/dev/null",
-                work_path("rsa.pem"), work_path("msg"), work_path("pss.sig")) == 0);
+                client_path("rsa.pem"), client_path("msg"), client_path("pss.sig")) == 0);
     fixture_close(s);
 }
 
@@ -716,15 +623,15 @@ static void test_software_sm2_signatures_verify_with_openssl_and_distid(void)
     /* The user id is in the signed Z value: another id does not verify. */
     CHECK_RV(verify(s, pub, &def, msg, sizeof(msg), sig, len), CKR_SIGNATURE_INVALID);
     /* The openssl command, with the public key converted from CKA_EC_POINT. */
-    write_file(work_path("msg"), msg, sizeof(msg));
-    write_public_pem(s, pub, "SM2", "SM2", work_path("sm2.pem"));
-    write_der_signature(sig, len, work_path("sm2.sig"));
-    CHECK(shell("/usr/bin/openssl pkeyutl -verify -pubin -inkey %s -rawin -digest sm3 -pkeyopt "
+    client_write(client_path("msg"), msg, sizeof(msg));
+    write_public_pem(s, pub, "SM2", "SM2", client_path("sm2.pem"));
+    write_der_signature(sig, len, client_path("sm2.sig"));
+    CHECK(client_shell("/usr/bin/openssl pkeyutl -verify -pubin -inkey %s -rawin -digest sm3 -pkeyopt "
                 "distid:alice@example.com -in %s -sigfile %s >/dev/null",
-                work_path("sm2.pem"), work_path("msg"), work_path("sm2.sig")) == 0);
-    CHECK(shell("/usr/bin/openssl pkeyutl -verify -pubin -inkey %s -rawin -digest sm3 -pkeyopt "
+                client_path("sm2.pem"), client_path("msg"), client_path("sm2.sig")) == 0);
+    CHECK(client_shell("/usr/bin/openssl pkeyutl -verify -pubin -inkey %s -rawin -digest sm3 -pkeyopt "
                 "distid:1234567812345678 -in %s -sigfile %s >/dev/null 2>&1",
-                work_path("sm2.pem"), work_path("msg"), work_path("sm2.sig")) != 0);
+                client_path("sm2.pem"), client_path("msg"), client_path("sm2.sig")) != 0);
     /* User ids up to 8191 bits; one byte more is refused. */
     static unsigned char long_id[1024];
     memset(long_id, 'u', sizeof(long_id));
@@ -768,11 +675,11 @@ static void test_software_sm2_encryption_interoperates_with_openssl(void)
     CHECK_RV(p11->C_Decrypt(s, ct, n, pt, &pt_len), CKR_OK);
     CHECK(pt_len == sizeof(msg) && memcmp(pt, msg, pt_len) == 0);
     /* The openssl command encrypts to the key converted from CKA_EC_POINT. */
-    write_file(work_path("msg"), msg, sizeof(msg));
-    write_public_pem(s, pub, "SM2", "SM2", work_path("sm2.pem"));
-    CHECK(shell("/usr/bin/openssl pkeyutl -encrypt -pubin -inkey %s -in %s -out %s",
-                work_path("sm2.pem"), work_path("msg"), work_path("sm2.ct")) == 0);
-    FILE *f = fopen(work_path("sm2.ct"), "rb");
+    client_write(client_path("msg"), msg, sizeof(msg));
+    write_public_pem(s, pub, "SM2", "SM2", client_path("sm2.pem"));
+    CHECK(client_shell("/usr/bin/openssl pkeyutl -encrypt -pubin -inkey %s -in %s -out %s",
+                client_path("sm2.pem"), client_path("msg"), client_path("sm2.ct")) == 0);
+    FILE *f = fopen(client_path("sm2.ct"), "rb");
     n = f ? fread(ct, 1, sizeof(ct), f) : 0;
     if (f) fclose(f);
     pt_len = sizeof(pt);
@@ -861,7 +768,7 @@ static void test_no_private_key_bytes_in_the_store_or_log(void)
     bool saw_modulus = false, saw_point = false;
     for (size_t i = 0; i < 3; i++) {
         size_t n = 0;
-        unsigned char *data = slurp(work_path(files[i]), &n);
+        unsigned char *data = slurp(client_path(files[i]), &n);
         if (!data) continue;
         CHECK(!contains(data, n, p8_ec, sizeof(p8_ec)));
         CHECK(!contains(data, n, p8_rsa, sizeof(p8_rsa)));
