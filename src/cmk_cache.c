@@ -257,3 +257,5 @@ void cmk_cache_clear(void)
     generation++;
     pthread_rwlock_unlock(&cache_lock);
 }
+
+void cmk_cache_at_fork(enum fork_phase p) { fork_phase_rwlock(&cache_lock, p); }

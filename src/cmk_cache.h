@@ -4,6 +4,8 @@
 #ifndef CMKP11_CMK_CACHE_H
 #define CMKP11_CMK_CACHE_H
 
+#include "fork_phase.h"
+
 #include <p11-kit/pkcs11.h>
 #include <stdint.h>
 
@@ -42,5 +44,8 @@ void cmk_cache_forget_row_handles(int64_t row);
 /* Drops everything known about row (after this process changed it). */
 void cmk_cache_forget(int64_t row);
 void cmk_cache_clear(void);
+
+/* fork_phase.h: the cache's lock across fork(). */
+void cmk_cache_at_fork(enum fork_phase p);
 
 #endif

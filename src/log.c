@@ -72,3 +72,5 @@ void log_write(enum log_level level, const char *fmt, ...)
     fflush(out);
     pthread_mutex_unlock(&log_lock);
 }
+
+void log_at_fork(enum fork_phase p) { fork_phase_mutex(&log_lock, p); }

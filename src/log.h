@@ -2,6 +2,8 @@
 #ifndef CMKP11_LOG_H
 #define CMKP11_LOG_H
 
+#include "fork_phase.h"
+
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 /* The current threshold; read without a lock on hot paths (a torn read is harmless). */
@@ -23,5 +25,8 @@ void log_write(enum log_level level, const char *fmt, ...) __attribute__((format
     do {                                                                                           \
         if (log_threshold >= LOG_LEVEL_DEBUG) log_write(LOG_LEVEL_DEBUG, __VA_ARGS__);             \
     } while (0)
+
+/* fork_phase.h: the log's lock across fork(). */
+void log_at_fork(enum fork_phase p);
 
 #endif

@@ -15,6 +15,7 @@
 #include "object_track.h"
 #include "pubkey.h"
 #include "session.h"
+#include "session_objects.h"
 #include "soft_key.h"
 #include "soft_pubcache.h"
 #include "vendor_op.h"
@@ -40,13 +41,37 @@ static void mark_forked(void)
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void register_atfork(void)
-{
-    pthread_atfork(NULL, NULL, mark_forked);
-}
-
 /* Serialises initialise/finalise against each other (the spec lets apps race them). */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The module's locks across fork() (fork_phase.h), taken in this order and given back in
+ * the reverse one. The leaves (the log) come last: every other lock may log. */
+static void at_fork(enum fork_phase p)
+{
+    void (*const each[])(enum fork_phase) = {
+        session_at_fork,         session_objects_at_fork, vendor_op_at_fork, cmk_cache_at_fork,
+        soft_key_at_fork,        soft_pubcache_at_fork,   log_at_fork,
+    };
+    const size_t n = sizeof(each) / sizeof(each[0]);
+    if (p == FORK_PREPARE) fork_phase_mutex(&init_lock, p);
+    for (size_t i = 0; i < n; i++)
+        each[p == FORK_PREPARE ? i : n - 1 - i](p);
+    if (p != FORK_PREPARE) fork_phase_mutex(&init_lock, p);
+}
+
+static void fork_prepare(void) { at_fork(FORK_PREPARE); }
+static void fork_parent(void) { at_fork(FORK_PARENT); }
+
+static void fork_child(void)
+{
+    at_fork(FORK_CHILD);
+    mark_forked();
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
 
 static CK_RV check_init_args(CK_C_INITIALIZE_ARGS_PTR args)
 {

@@ -113,3 +113,5 @@ void session_forget_all(void)
         while (buckets[i]) state_remove(buckets[i]->session);
     pthread_mutex_unlock(&session_lock);
 }
+
+void session_at_fork(enum fork_phase p) { fork_phase_mutex(&session_lock, p); }

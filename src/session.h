@@ -3,6 +3,8 @@
 #ifndef CMKP11_SESSION_H
 #define CMKP11_SESSION_H
 
+#include "fork_phase.h"
+
 #include <p11-kit/pkcs11.h>
 
 /* Takes ownership of handles. CKR_OPERATION_ACTIVE if a find is already running. */
@@ -14,5 +16,8 @@ CK_RV session_find_end(CK_SESSION_HANDLE session);
 int session_find_active(CK_SESSION_HANDLE session);
 void session_forget(CK_SESSION_HANDLE session);
 void session_forget_all(void);
+
+/* fork_phase.h: the find states' lock across fork(). */
+void session_at_fork(enum fork_phase p);
 
 #endif

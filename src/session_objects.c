@@ -55,3 +55,5 @@ CK_OBJECT_HANDLE *session_objects_snapshot(CK_ULONG *out_count)
     pthread_mutex_unlock(&lock);
     return copy;
 }
+
+void session_objects_at_fork(enum fork_phase p) { fork_phase_mutex(&lock, p); }

@@ -4,6 +4,8 @@
 #ifndef CMKP11_SESSION_OBJECTS_H
 #define CMKP11_SESSION_OBJECTS_H
 
+#include "fork_phase.h"
+
 #include <p11-kit/pkcs11.h>
 
 void session_objects_add(CK_OBJECT_HANDLE handle);
@@ -11,5 +13,8 @@ void session_objects_remove(CK_OBJECT_HANDLE handle);
 void session_objects_clear(void);
 /* A copy of the list (malloc'd, caller frees); NULL with count 0 when empty. */
 CK_OBJECT_HANDLE *session_objects_snapshot(CK_ULONG *count);
+
+/* fork_phase.h: the list's lock across fork(). */
+void session_objects_at_fork(enum fork_phase p);
 
 #endif

@@ -639,3 +639,10 @@ void soft_key_cleanup(void)
         }
     pthread_rwlock_unlock(&arena_lock);
 }
+
+void soft_key_at_fork(enum fork_phase p)
+{
+    if (p == FORK_PREPARE) fork_phase_rwlock(&arena_lock, p);
+    fork_phase_mutex(&pkey_lock, p);
+    if (p != FORK_PREPARE) fork_phase_rwlock(&arena_lock, p);
+}

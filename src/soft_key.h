@@ -4,6 +4,8 @@
 #ifndef CMKP11_SOFT_KEY_H
 #define CMKP11_SOFT_KEY_H
 
+#include "fork_phase.h"
+
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 #include <stdbool.h>
@@ -62,5 +64,9 @@ CK_RV soft_key_mac_init(int64_t row, const char *key_id, unsigned long version, 
 void soft_key_forget(int64_t row);
 /* Wipes all of it and releases the arena and ciphers (C_Finalize). */
 void soft_key_cleanup(void);
+
+/* fork_phase.h: the unsealed material's locks across fork() (the child's C_Initialize then
+ * wipes what it inherited). */
+void soft_key_at_fork(enum fork_phase p);
 
 #endif

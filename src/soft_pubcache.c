@@ -77,3 +77,5 @@ void soft_pubcache_clear(void)
     }
     pthread_mutex_unlock(&lock);
 }
+
+void soft_pubcache_at_fork(enum fork_phase p) { fork_phase_mutex(&lock, p); }

@@ -3,6 +3,8 @@
 #ifndef CMKP11_SOFT_PUBCACHE_H
 #define CMKP11_SOFT_PUBCACHE_H
 
+#include "fork_phase.h"
+
 #include <openssl/evp.h>
 #include <p11-kit/pkcs11.h>
 
@@ -13,5 +15,8 @@
 CK_RV soft_pubcache_get(const struct cmk_live *live, EVP_PKEY **out);
 /* Drops every cached key (C_Initialize, C_Finalize: before the library context goes). */
 void soft_pubcache_clear(void);
+
+/* fork_phase.h: the cache's lock across fork(). */
+void soft_pubcache_at_fork(enum fork_phase p);
 
 #endif

@@ -177,3 +177,10 @@ CK_RV vendor_op_buffer(struct vendor_op *op, const unsigned char *part, size_t l
     op->buffer_len += len;
     return CKR_OK;
 }
+
+void vendor_op_at_fork(enum fork_phase p)
+{
+    pthread_once(&locks_once, locks_init);
+    for (size_t i = 0; i < OP_BUCKETS; i++)
+        fork_phase_mutex(&locks[p == FORK_PREPARE ? i : OP_BUCKETS - 1 - i].m, p);
+}

@@ -6,6 +6,8 @@
 #ifndef CMKP11_VENDOR_OP_H
 #define CMKP11_VENDOR_OP_H
 
+#include "fork_phase.h"
+
 #include <p11-kit/pkcs11.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -78,5 +80,8 @@ void vendor_op_end_session(CK_SESSION_HANDLE session);
 void vendor_op_end_all(void);
 /* Appends a part to the op's buffer. */
 CK_RV vendor_op_buffer(struct vendor_op *op, const unsigned char *part, size_t len);
+
+/* fork_phase.h: the operation table's locks across fork(). */
+void vendor_op_at_fork(enum fork_phase p);
 
 #endif

@@ -1,5 +1,6 @@
 /* test_software.c - protection level SOFTWARE for AES keys over a real SoftHSMv2 token:
  * sealed material in the store, the token master key in the backend, in-process AES. */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +52,75 @@ static CK_RV gcm_decrypt(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, unsigned cha
     CK_RV rv = p11->C_DecryptInit(s, &mech, key);
     if (rv == CKR_OK) rv = p11->C_Decrypt(s, ct, ct_len, pt, pt_len);
     return rv;
+}
+
+/* Threads that run SOFTWARE AES-GCM until told to stop, each on a session of its own. */
+struct hammer {
+    CK_OBJECT_HANDLE key;
+    volatile int stop;
+    long ops, failures;
+};
+
+static void *hammer_run(void *arg)
+{
+    struct hammer *h = arg;
+    CK_SESSION_HANDLE s = 0;
+    if (p11->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK) {
+        __atomic_add_fetch(&h->failures, 1, __ATOMIC_RELAXED);
+        return NULL;
+    }
+    while (!h->stop) {
+        unsigned char ct[64], pt[64];
+        CK_ULONG ct_len = sizeof(ct), pt_len = sizeof(pt);
+        CK_RV rv = gcm_encrypt(s, h->key, ct, &ct_len);
+        if (rv == CKR_OK) rv = gcm_decrypt(s, h->key, ct, ct_len, pt, &pt_len);
+        __atomic_add_fetch(rv == CKR_OK ? &h->ops : &h->failures, 1, __ATOMIC_RELAXED);
+    }
+    p11->C_CloseSession(s);
+    return NULL;
+}
+
+/* A child forked while other threads are inside the module (their locks held at that
+ * instant) starts the module afresh and uses the same SOFTWARE key: nothing the parent's
+ * threads held may stay held in the child. Each child has 10 s before SIGALRM ends it
+ * (before the module took its locks across fork(), every child hung). */
+static void test_fork_while_threads_use_software_keys_leaves_no_lock_held(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    struct hammer h = {0};
+    CHECK_RV(make_soft(s, "forked-gcm", 32, &h.key), CKR_OK);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, hammer_run, &h);
+    int children_ok = 0;
+    const int forks = 40;
+    for (int i = 0; i < forks; i++) {
+        usleep(2000 + 397 * (i % 7)); /* let the threads get deep into their calls */
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(10);
+            CK_SESSION_HANDLE c = fixture_open();
+            unsigned char ct[64], pt[64];
+            CK_ULONG ct_len = sizeof(ct), pt_len = sizeof(pt);
+            CK_RV rv = gcm_encrypt(c, h.key, ct, &ct_len);
+            if (rv == CKR_OK) rv = gcm_decrypt(c, h.key, ct, ct_len, pt, &pt_len);
+            fixture_close(c);
+            _exit(rv == CKR_OK && harness_failed_checks == 0 ? 0 : 1);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            children_ok++;
+        else
+            fprintf(stderr, "  child %d: %s %d\n", i, WIFSIGNALED(status) ? "signal" : "exit",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
+    h.stop = 1;
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK(children_ok == forks);
+    CHECK(h.failures == 0 && h.ops > 0);
+    fixture_close(s);
 }
 
 static long sealed_len(const char *alias)
@@ -562,6 +632,7 @@ int main(int argc, char **argv)
         T(test_software_master_key_is_made_once_by_racing_processes),
         T(test_software_level_refused_where_not_offered),
         T(test_software_hmac_keys_sign_and_verify_in_process),
+        T(test_fork_while_threads_use_software_keys_leaves_no_lock_held),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
