@@ -86,6 +86,14 @@ static void *hammer_run(void *arg)
  * (before the module took its locks across fork(), every child hung). */
 static void test_fork_while_threads_use_software_keys_leaves_no_lock_held(void)
 {
+#ifdef __SANITIZE_ADDRESS__
+    /* GCC 12's AddressSanitizer does not hold its own allocator's lock across fork() (LLVM
+     * added that in release 18): a child forked while another thread allocates can hang in
+     * ASan's malloc whatever the module does (seen: SoftHSMv2's C_Initialize in the child,
+     * inside operator new). The normal build runs this test. */
+    harness_skip("AddressSanitizer's allocator is not fork-safe with threads in this GCC");
+    return;
+#endif
     CK_SESSION_HANDLE s = fixture_open();
     struct hammer h = {0};
     CHECK_RV(make_soft(s, "forked-gcm", 32, &h.key), CKR_OK);
