@@ -431,40 +431,40 @@ static const EVP_CIPHER *cipher_locked(const char *mode, size_t key_bytes, bool 
  * exclusive. */
 static EVP_MAC *hmac;
 
-/* Takes arena_lock for a call on (row, version)'s material: shared when this process has
- * it unsealed and ready (ready() says, e.g. the cipher fetched), else exclusive, unsealed
- * now, readied by prepare(). The caller unlocks. */
+static bool key_bytes_ok(size_t len) { return len == 16 || len == 24 || len == 32; }
+
+/* What a call on slot's material needs of OpenSSL: the cipher of mode, or HMAC when mode
+ * is NULL. NULL when it is not fetched yet (fetch false) or cannot be. Under arena_lock,
+ * exclusive to fetch. */
+static const void *algorithm_locked(const struct soft_slot *slot, const char *mode, bool fetch)
+{
+    if (!mode) {
+        if (!hmac && fetch) hmac = EVP_MAC_fetch(pubkey_libctx(), "HMAC", NULL);
+        return hmac;
+    }
+    return key_bytes_ok(slot->len) ? cipher_locked(mode, slot->len, fetch) : NULL;
+}
+
+/* Takes arena_lock for a call on (row, version)'s material with mode (NULL: HMAC): shared
+ * when this process has it unsealed and its algorithm fetched, else exclusive, unsealed
+ * and fetched now. The caller unlocks. */
 static CK_RV lock_material(int64_t row, const char *key_id, unsigned long version,
-                           bool (*ready)(const struct soft_slot *, const void *),
-                           void (*prepare)(const struct soft_slot *, const void *),
-                           const void *arg, struct soft_slot **out)
+                           const char *mode, struct soft_slot **out)
 {
     pthread_rwlock_rdlock(&arena_lock);
-    if ((*out = slot_unsealed(row, version)) && ready(*out, arg)) return CKR_OK;
+    if ((*out = slot_unsealed(row, version)) && algorithm_locked(*out, mode, false)) return CKR_OK;
     pthread_rwlock_unlock(&arena_lock);
     pthread_rwlock_wrlock(&arena_lock);
     CK_RV rv = material_locked(row, key_id, version, out);
-    if (rv == CKR_OK) prepare(*out, arg);
+    if (rv == CKR_OK) (void)algorithm_locked(*out, mode, true);
     return rv;
-}
-
-static bool hmac_ready(const struct soft_slot *slot, const void *arg)
-{
-    (void)slot, (void)arg;
-    return hmac != NULL;
-}
-
-static void hmac_prepare(const struct soft_slot *slot, const void *arg)
-{
-    (void)slot, (void)arg;
-    if (!hmac) hmac = EVP_MAC_fetch(pubkey_libctx(), "HMAC", NULL);
 }
 
 CK_RV soft_key_mac_init(int64_t row, const char *key_id, unsigned long version, EVP_MAC_CTX **ctx,
                         const char *digest)
 {
     struct soft_slot *slot = NULL;
-    CK_RV rv = lock_material(row, key_id, version, hmac_ready, hmac_prepare, NULL, &slot);
+    CK_RV rv = lock_material(row, key_id, version, NULL, &slot);
     *ctx = rv == CKR_OK && hmac ? EVP_MAC_CTX_new(hmac) : NULL;
     OSSL_PARAM params[2] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest, 0), OSSL_PARAM_END};
@@ -479,27 +479,14 @@ CK_RV soft_key_mac_init(int64_t row, const char *key_id, unsigned long version, 
     return rv;
 }
 
-static bool key_bytes_ok(size_t len) { return len == 16 || len == 24 || len == 32; }
-
-static bool cipher_ready(const struct soft_slot *slot, const void *mode)
-{
-    return key_bytes_ok(slot->len) && cipher_locked(mode, slot->len, false);
-}
-
-static void cipher_prepare(const struct soft_slot *slot, const void *mode)
-{
-    if (key_bytes_ok(slot->len)) cipher_locked(mode, slot->len, true);
-}
-
 CK_RV soft_key_cipher_init(CK_SESSION_HANDLE session, int64_t row, const char *key_id,
                            unsigned long version, EVP_CIPHER_CTX *ctx, const char *mode,
                            const unsigned char *iv, size_t iv_len, bool encrypt)
 {
     (void)session;
     struct soft_slot *slot = NULL;
-    CK_RV rv = lock_material(row, key_id, version, cipher_ready, cipher_prepare, mode, &slot);
-    const EVP_CIPHER *cipher = NULL;
-    if (rv == CKR_OK && key_bytes_ok(slot->len)) cipher = cipher_locked(mode, slot->len, false);
+    CK_RV rv = lock_material(row, key_id, version, mode, &slot);
+    const EVP_CIPHER *cipher = rv == CKR_OK ? algorithm_locked(slot, mode, false) : NULL;
     if (rv == CKR_OK && !cipher) {
         log_error("key %s version %lu: no AES-%s cipher for %zu bytes of material", key_id, version,
                   mode, slot->len);
