@@ -267,26 +267,33 @@ static int wl_sm4_software_setup(struct wl_shared *sh)
 					&sh->secret);
 }
 
-static int wl_encrypt_sm4_cbc_op(struct bench_thread *t, unsigned long i)
+/* One-shot encryption of the 4 KiB workload plaintext with the shared secret key. */
+static int wl_encrypt_plain(struct bench_thread *t, CK_MECHANISM *mech,
+			    unsigned char *out, CK_ULONG *out_len)
 {
 	CK_FUNCTION_LIST_PTR fn = wl_fn(t);
+
+	if (wl_check(t, "C_EncryptInit",
+		     fn->C_EncryptInit(t->session, mech, t->sh->secret)))
+		return -1;
+	return wl_check(t, "C_Encrypt",
+			fn->C_Encrypt(t->session, (CK_BYTE_PTR)wl_plain,
+				      sizeof(wl_plain), out, out_len));
+}
+
+static int wl_encrypt_sm4_cbc_op(struct bench_thread *t, unsigned long i)
+{
 	unsigned char iv[16] = { 0 };
 	unsigned char out[BENCH_GCM_PLAIN_LEN];
 	CK_ULONG out_len = sizeof(out);
 	CK_MECHANISM mech = { CKM_CMK_SM4_CBC, iv, sizeof(iv) };
 
 	wl_gcm_iv(iv, t->index, i);
-	if (wl_check(t, "C_EncryptInit",
-		     fn->C_EncryptInit(t->session, &mech, t->sh->secret)))
-		return -1;
-	return wl_check(t, "C_Encrypt",
-			fn->C_Encrypt(t->session, (CK_BYTE_PTR)wl_plain,
-				      sizeof(wl_plain), out, &out_len));
+	return wl_encrypt_plain(t, &mech, out, &out_len);
 }
 
 static int wl_encrypt_op(struct bench_thread *t, unsigned long i)
 {
-	CK_FUNCTION_LIST_PTR fn = wl_fn(t);
 	unsigned char iv[BENCH_GCM_IV_LEN];
 	unsigned char out[BENCH_GCM_PLAIN_LEN + BENCH_GCM_TAG_LEN];
 	CK_ULONG out_len = sizeof(out);
@@ -297,12 +304,7 @@ static int wl_encrypt_op(struct bench_thread *t, unsigned long i)
 	wl_gcm_params(&gcm, iv);
 	mech.pParameter = &gcm;
 	mech.ulParameterLen = sizeof(gcm);
-	if (wl_check(t, "C_EncryptInit",
-		     fn->C_EncryptInit(t->session, &mech, t->sh->secret)))
-		return -1;
-	return wl_check(t, "C_Encrypt",
-			fn->C_Encrypt(t->session, (CK_BYTE_PTR)wl_plain,
-				      sizeof(wl_plain), out, &out_len));
+	return wl_encrypt_plain(t, &mech, out, &out_len);
 }
 
 static int wl_decrypt_op(struct bench_thread *t, unsigned long i)
