@@ -68,6 +68,9 @@ CK_RV cmk_backend_of_checked(CK_SESSION_HANDLE session, struct cmk_live *facts,
 CK_RV cmk_resolve_backend(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                           CK_OBJECT_HANDLE *backend);
 
+/* C_GetObjectSize of a CMK object, from one look at the key: the backend's answer for
+ * its material, CK_UNAVAILABLE_INFORMATION for a SOFTWARE key. */
+CK_RV cmk_object_size(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_ULONG *size);
 /* CKR_OK when the object (a CMK's or the backend's) exists for this session, else why
  * not: CKR_OBJECT_HANDLE_INVALID for a handle that names nothing. */
 CK_RV cmk_object_exists(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle);

@@ -586,6 +586,17 @@ static CK_RV commit_template(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     return end_and_free(rv, &rec, &old);
 }
 
+/* The standard attributes of a CMK's material are the backend object's own; setting one
+ * rewrites that object's file, under the token lock (module_token_lock). */
+static CK_RV set_on_material(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
+                             const struct tmpl_builder *forward)
+{
+    module_token_lock();
+    CK_RV rv = module.be.fn->C_SetAttributeValue(session, material, forward->attrs, forward->count);
+    module_token_unlock();
+    return rv;
+}
+
 CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                          CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
 {
@@ -616,14 +627,11 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     if (rv == CKR_OK && forward.count > 0) {
         CK_OBJECT_HANDLE material;
         rv = cmk_resolve_backend(session, handle, &material);
-        if (rv == CKR_OK)
-            rv = module.be.fn->C_SetAttributeValue(session, material, forward.attrs, forward.count);
+        if (rv == CKR_OK) rv = set_on_material(session, material, &forward);
         if (cmk_handle_went_stale(rv)) {
             cmk_cache_forget_row_handles(handle_row(handle));
             rv = cmk_resolve_backend(session, handle, &material);
-            if (rv == CKR_OK)
-                rv = module.be.fn->C_SetAttributeValue(session, material, forward.attrs,
-                                                       forward.count);
+            if (rv == CKR_OK) rv = set_on_material(session, material, &forward);
         }
     }
     bool rotate_now = false, delete_material = false;

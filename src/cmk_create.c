@@ -197,7 +197,7 @@ void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigne
     cmk_backend_id(key_id, version, bid);
     CK_OBJECT_HANDLE found[8];
     CK_ULONG n = 0;
-    if (backend_find_by_id(&module.be, session, bid, sizeof(bid), (CK_OBJECT_CLASS)-1, found, 8,
+    if (module_backend_find_by_id(session, bid, sizeof(bid), (CK_OBJECT_CLASS)-1, found, 8,
                            &n) != CKR_OK)
         return;
     module_token_lock();
@@ -254,17 +254,20 @@ void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bi
 bool cmk_create_should_retry(CK_SESSION_HANDLE session, CK_RV rv, const char *key_id,
                              unsigned long version, int attempt)
 {
-    /* SoftHSMv2's file store fails now and then (CKR_GENERAL_ERROR or CKR_FUNCTION_FAILED,
-     * and for a template it read back half-written, CKR_TEMPLATE_INCONSISTENT) when
-     * another process rewrote the token's files at that moment; another attempt
-     * succeeds. A client's template may be inconsistent for real, so that code is retried
-     * only for later versions, whose template is ours and already made version 1.
-     * Whatever the failed attempt left under this version's identity goes first. */
+    /* SoftHSMv2's file store can fail a generation (CKR_GENERAL_ERROR or
+     * CKR_FUNCTION_FAILED, and for an object it re-read half-written,
+     * CKR_TEMPLATE_INCONSISTENT) when something reads the token's files meanwhile. Our
+     * own finds and writes are kept apart by the token lock (module.h), which made these
+     * failures go away in our tests; a backend may still have causes of its own, and
+     * another attempt succeeds. A client's template may be inconsistent for real, so that
+     * code is retried only for later versions, whose template is ours and already made
+     * version 1. Whatever the failed attempt left under this version's identity goes
+     * first. Each retry is logged as a warning: an operator should see a failing HSM. */
     bool transient = rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED ||
                      (rv == CKR_TEMPLATE_INCONSISTENT && version > 1);
     if (!transient || attempt + 1 >= CMK_CREATE_ATTEMPTS) return false;
-    log_info("key %s version %lu: the backend failed to make material (0x%lx); trying again",
-             key_id, version, rv);
+    log_warning("key %s version %lu: the backend failed to make material (0x%lx); trying again",
+                key_id, version, rv);
     cmk_destroy_material(session, key_id, version);
     return true;
 }

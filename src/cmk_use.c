@@ -57,16 +57,13 @@ static CK_RV find_material(CK_SESSION_HANDLE session, const struct cmk_live *liv
     cmk_backend_id(live->key_id, version, bid);
     CK_OBJECT_HANDLE found[2];
     CK_ULONG n = 0;
-    CK_RV rv = backend_find_by_id(&module.be, session, bid, sizeof(bid), class_of(kind), found, 2,
-                                  &n);
+    CK_RV rv = module_backend_find_by_id(session, bid, sizeof(bid), class_of(kind), found, 2, &n);
     if (rv == CKR_OK && n == 0) {
-        /* SoftHSMv2's file store can miss an object while another process rewrites the
-         * token's files: look once more with those writers held off (they take the token
-         * lock exclusively) before calling the material missing. */
-        module_token_lock_shared();
-        rv = backend_find_by_id(&module.be, session, bid, sizeof(bid), class_of(kind), found, 2,
-                                &n);
-        module_token_unlock();
+        /* A call outside the token lock (an operation's init refreshes SoftHSMv2's index)
+         * may have indexed the object from a file another process was still writing;
+         * SoftHSMv2 reads it again at the next look. So look once more before calling the
+         * material missing. */
+        rv = module_backend_find_by_id(session, bid, sizeof(bid), class_of(kind), found, 2, &n);
     }
     if (rv != CKR_OK) return rv;
     if (n == 0 && !module_backend_token_present()) return CKR_DEVICE_REMOVED;
@@ -208,6 +205,25 @@ CK_RV cmk_backend_of_checked(CK_SESSION_HANDLE session, struct cmk_live *facts,
                              CK_OBJECT_HANDLE handle, CK_OBJECT_HANDLE *backend)
 {
     return lookup_backend(session, facts, handle_kind(handle), handle_version(handle), backend);
+}
+
+CK_RV cmk_object_size(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_ULONG *size)
+{
+    struct cmk_live live;
+    CK_RV rv = live_of(handle, &live);
+    if (rv != CKR_OK) return refusal(session, rv);
+    if (live.protection == CMK_PROTECTION_SOFTWARE) {
+        /* No backend object to ask, and the size of material sealed in the store is not
+         * the client's business: the spec's "unavailable". The store read says whether the
+         * object is visible to this session (a private half needs a login). */
+        rv = cmk_object_exists(session, handle);
+        if (rv == CKR_OK && !size) rv = CKR_ARGUMENTS_BAD;
+        if (rv == CKR_OK) *size = CK_UNAVAILABLE_INFORMATION;
+        return rv;
+    }
+    CK_OBJECT_HANDLE backend;
+    rv = lookup_backend(session, &live, handle_kind(handle), handle_version(handle), &backend);
+    return rv == CKR_OK ? module.be.fn->C_GetObjectSize(session, backend, size) : rv;
 }
 
 CK_RV cmk_object_exists(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)

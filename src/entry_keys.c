@@ -10,12 +10,6 @@
 #include "template.h"
 
 /* PKCS#11's default for CKA_TOKEN is FALSE: only an explicit TRUE makes a CMK. */
-static bool wants_token(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
-{
-    bool token = false;
-    return attr_get_bool(tmpl, count, CKA_TOKEN, &token) == ATTR_PRESENT && token;
-}
-
 static CK_RV refuse_vendor_on_session_key(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
     for (CK_ULONG i = 0; i < count; i++) {
@@ -39,7 +33,7 @@ CK_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (!mech || !key) return CKR_ARGUMENTS_BAD;
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_GenerateKey");
     if (rv == CKR_OK) {
-        if (wants_token(tmpl, count)) rv = cmk_generate_key(session, mech, tmpl, count, key);
+        if (tmpl_wants_token(tmpl, count)) rv = cmk_generate_key(session, mech, tmpl, count, key);
         else if ((rv = refuse_vendor_on_session_key(tmpl, count)) == CKR_OK &&
                  (rv = module.be.fn->C_GenerateKey(session, mech, tmpl, count, key)) == CKR_OK)
             object_track_new(session, *key);
@@ -60,7 +54,7 @@ CK_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR me
         rv = cmk_import_get_parameters(session, pub, pub_count, priv, priv_count, pub_key,
                                        priv_key);
     else if (rv == CKR_OK) {
-        if (wants_token(priv, priv_count))
+        if (tmpl_wants_token(priv, priv_count))
             rv = cmk_generate_key_pair(session, mech, pub, pub_count, priv, priv_count, pub_key,
                                        priv_key);
         else if ((rv = refuse_vendor_on_session_key(pub, pub_count)) == CKR_OK &&
@@ -108,9 +102,13 @@ CK_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     CK_MECHANISM mapped;
     if (rv == CKR_OK && handle_is_cmk(unwrapping_key))
         rv = sm_map_resolve(session, &unwrapping_key, CMK_USE_UNWRAP, &mech, &mapped);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
+        bool token = tmpl_wants_token(tmpl, count); /* it writes the token: module_token_lock */
+        if (token) module_token_lock();
         rv = module.be.fn->C_UnwrapKey(session, mech, unwrapping_key, wrapped, wrapped_len, tmpl,
                                        count, key);
+        if (token) module_token_unlock();
+    }
     if (rv == CKR_OK) object_track_new(session, *key);
     ENTRY_RETURN("C_UnwrapKey", rv);
 }
@@ -124,7 +122,12 @@ CK_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (rv == CKR_OK) rv = refuse_vendor_on_session_key(tmpl, count);
     if (rv == CKR_OK && handle_is_cmk(base_key))
         rv = cmk_resolve_for_use(session, base_key, CMK_USE_DERIVE, &base_key);
-    if (rv == CKR_OK) rv = module.be.fn->C_DeriveKey(session, mech, base_key, tmpl, count, key);
+    if (rv == CKR_OK) {
+        bool token = tmpl_wants_token(tmpl, count); /* it writes the token: module_token_lock */
+        if (token) module_token_lock();
+        rv = module.be.fn->C_DeriveKey(session, mech, base_key, tmpl, count, key);
+        if (token) module_token_unlock();
+    }
     if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name for it */
     if (rv == CKR_OK) object_track_new(session, *key);
     ENTRY_RETURN("C_DeriveKey", rv);

@@ -8,7 +8,6 @@
 #include "object_find.h"
 #include "object_track.h"
 #include "session.h"
-#include "soft_crypt.h"
 #include "template.h"
 
 CK_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
@@ -32,12 +31,16 @@ CK_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl,
     }
     if (cmk_adopt_wanted(tmpl, count))
         ENTRY_RETURN("C_CreateObject", cmk_adopt_create(session, tmpl, count, object));
+    /* Writes to the backend token's files are made under the token lock (module.h). */
+    bool token = tmpl_wants_token(tmpl, count);
+    if (token) module_token_lock();
     rv = module.be.fn->C_CreateObject(session, tmpl, count, object);
     if (rv == CKR_OK && handle_is_cmk(*object)) {
         log_error("C_CreateObject: backend handle collides with cmkp11's range");
         module.be.fn->C_DestroyObject(session, *object);
         rv = CKR_GENERAL_ERROR;
     }
+    if (token) module_token_unlock();
     if (rv == CKR_OK) object_track_new(session, *object);
     ENTRY_RETURN("C_CreateObject", rv);
 }
@@ -59,7 +62,9 @@ CK_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
     bool adopted = false;
     if (rv == CKR_OK) rv = cmk_adopt_copy(session, object, tmpl, count, copy, &adopted);
     if (rv != CKR_OK || adopted) ENTRY_RETURN("C_CopyObject", rv);
+    module_token_lock(); /* the copy may be a token object, whatever the template says */
     rv = module.be.fn->C_CopyObject(session, object, tmpl, count, copy);
+    module_token_unlock();
     if (rv == CKR_OK) object_track_new(session, *copy);
     ENTRY_RETURN("C_CopyObject", rv);
 }
@@ -76,7 +81,10 @@ CK_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obje
     }
     struct object_identity was;
     object_track_identity(session, object, &was);
+    bool token = !was.known || was.token;
+    if (token) module_token_lock();
     CK_RV rv = module.be.fn->C_DestroyObject(session, object);
+    if (token) module_token_unlock();
     if (rv == CKR_OK) object_track_destroyed(object, &was);
     ENTRY_RETURN("C_DestroyObject", rv);
 }
@@ -85,16 +93,9 @@ CK_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obje
                                 CK_ULONG_PTR size)
 {
     ENTRY_BEGIN("C_GetObjectSize");
-    CK_RV rv = CKR_OK;
-    if (handle_is_cmk(object) && soft_crypt_is_soft(object)) {
-        rv = cmk_object_exists(session, object); /* a SOFTWARE key has no backend object */
-        if (rv == CKR_OK && !size) rv = CKR_ARGUMENTS_BAD;
-        if (rv == CKR_OK) *size = CK_UNAVAILABLE_INFORMATION;
-        ENTRY_RETURN("C_GetObjectSize", rv);
-    }
-    if (handle_is_cmk(object)) rv = cmk_resolve_backend(session, object, &object);
-    if (rv == CKR_OK) rv = module.be.fn->C_GetObjectSize(session, object, size);
-    ENTRY_RETURN("C_GetObjectSize", rv);
+    if (handle_is_cmk(object))
+        ENTRY_RETURN("C_GetObjectSize", cmk_object_size(session, object, size));
+    ENTRY_RETURN("C_GetObjectSize", module.be.fn->C_GetObjectSize(session, object, size));
 }
 
 CK_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
@@ -128,7 +129,9 @@ CK_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE 
     struct object_identity was = {.known = false};
     bool renames = attr_find(tmpl, count, CKA_LABEL) || attr_find(tmpl, count, CKA_ID);
     if (renames) object_track_identity(session, object, &was);
+    module_token_lock(); /* a token object's file is rewritten */
     rv = module.be.fn->C_SetAttributeValue(session, object, tmpl, count);
+    module_token_unlock();
     if (rv == CKR_OK && renames) object_track_changed(session, object, &was);
     ENTRY_RETURN("C_SetAttributeValue", rv);
 }

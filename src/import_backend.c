@@ -23,11 +23,15 @@ static CK_RV find_by_label(CK_SESSION_HANDLE session, const char *label, CK_OBJE
     CK_ATTRIBUTE t[] = {{CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)},
                         {CKA_TOKEN, &token, sizeof(token)}};
     *n = 0;
+    module_token_lock_shared(); /* as every backend find: module_backend_find_by_id */
     CK_RV rv = module.be.fn->C_FindObjectsInit(session, t, 2);
-    if (rv != CKR_OK) return rv;
-    rv = module.be.fn->C_FindObjects(session, out, max, n);
-    CK_RV rv2 = module.be.fn->C_FindObjectsFinal(session);
-    return rv != CKR_OK ? rv : rv2;
+    if (rv == CKR_OK) {
+        rv = module.be.fn->C_FindObjects(session, out, max, n);
+        CK_RV rv2 = module.be.fn->C_FindObjectsFinal(session);
+        if (rv == CKR_OK) rv = rv2;
+    }
+    module_token_unlock();
+    return rv;
 }
 
 static void destroy_handles(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n)
@@ -64,7 +68,7 @@ void import_destroy_wrapping_pair(CK_SESSION_HANDLE session, const unsigned char
 {
     CK_OBJECT_HANDLE found[4];
     CK_ULONG n = 0;
-    if (backend_find_by_id(&module.be, session, wrap_id, IMPORT_WRAP_ID_LEN, (CK_OBJECT_CLASS)-1,
+    if (module_backend_find_by_id(session, wrap_id, IMPORT_WRAP_ID_LEN, (CK_OBJECT_CLASS)-1,
                            found, 4, &n) == CKR_OK)
         destroy_handles(session, found, n);
 }

@@ -170,7 +170,7 @@ CK_RV import_check_token(CK_SESSION_HANDLE session, const struct cmk_record *rec
         return CKR_MECHANISM_PARAM_INVALID;
     }
     CK_ULONG n = 0;
-    CK_RV rv = backend_find_by_id(&module.be, session, f.wrap_id, IMPORT_WRAP_ID_LEN,
+    CK_RV rv = module_backend_find_by_id(session, f.wrap_id, IMPORT_WRAP_ID_LEN,
                                   CKO_PRIVATE_KEY, wrap_priv, 1, &n);
     if (rv == CKR_OK && n == 0) {
         log_warning("%s: the wrapping key of CKA_CMK_IMPORT_TOKEN is gone from the backend", op);

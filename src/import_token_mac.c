@@ -14,7 +14,7 @@ static const unsigned char mac_key_id[] = {'C', 'M', 'K', 'I', 0x01};
  * first at once may leave two, and a token of either verifies). */
 static CK_RV mac_keys(CK_SESSION_HANDLE session, bool create, CK_OBJECT_HANDLE *out, CK_ULONG *n)
 {
-    CK_RV rv = backend_find_by_id(&module.be, session, mac_key_id, sizeof(mac_key_id),
+    CK_RV rv = module_backend_find_by_id(session, mac_key_id, sizeof(mac_key_id),
                                   CKO_SECRET_KEY, out, 4, n);
     if (rv != CKR_OK || *n > 0 || !create) return rv;
     const CK_ATTRIBUTE usage[] = {{CKA_SIGN, (void *)&ck_true, 1},

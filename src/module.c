@@ -28,6 +28,11 @@ static pthread_rwlock_t token_rw = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t token_readers_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned token_readers;
 static __thread bool token_held_exclusive;
+/* Shared sections this thread entered while it already held the lock, either way: they
+ * only count, so that a find made under a writer's lock, or inside a reader's, does not
+ * wait on itself. */
+static __thread unsigned token_nested;
+static __thread bool token_held_shared;
 
 static void mark_forked(void)
 {
@@ -119,7 +124,12 @@ void module_token_lock(void)
 
 void module_token_lock_shared(void)
 {
+    if (token_held_exclusive || token_held_shared) {
+        token_nested++;
+        return;
+    }
     pthread_rwlock_rdlock(&token_rw);
+    token_held_shared = true;
     pthread_mutex_lock(&token_readers_lock);
     if (token_readers++ == 0) token_flock(LOCK_SH);
     pthread_mutex_unlock(&token_readers_lock);
@@ -127,6 +137,10 @@ void module_token_lock_shared(void)
 
 void module_token_unlock(void)
 {
+    if (token_nested > 0) {
+        token_nested--;
+        return;
+    }
     if (token_held_exclusive) {
         token_held_exclusive = false;
         token_flock(LOCK_UN);
@@ -134,8 +148,19 @@ void module_token_unlock(void)
         pthread_mutex_lock(&token_readers_lock);
         if (--token_readers == 0) token_flock(LOCK_UN);
         pthread_mutex_unlock(&token_readers_lock);
+        token_held_shared = false;
     }
     pthread_rwlock_unlock(&token_rw);
+}
+
+CK_RV module_backend_find_by_id(CK_SESSION_HANDLE session, const void *id, CK_ULONG len,
+                                CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out, CK_ULONG max,
+                                CK_ULONG *count)
+{
+    module_token_lock_shared();
+    CK_RV rv = backend_find_by_id(&module.be, session, id, len, cls, out, max, count);
+    module_token_unlock();
+    return rv;
 }
 
 bool module_backend_token_present(void)

@@ -37,14 +37,26 @@ static inline bool module_ready(void)
     return module.initialized && !module_forked;
 }
 
-/* Serialises, across the processes sharing this store, the backend calls that rewrite
- * or read the backend token's own state files: SoftHSMv2 rewrites them at every login
- * and object creation or destruction, and a process reading them meanwhile fails.
- * Cheap: an uncontended flock, on calls that take milliseconds anyway. */
+/* Serialises, across the processes sharing this store and across this process's
+ * threads, the backend calls that rewrite or read the backend token's own files:
+ * SoftHSMv2 rewrites them at every login and object creation, change or destruction,
+ * and a reader meanwhile fails or, within one process, spoils the object being written
+ * (module_backend_find_by_id). Every backend call that writes a token object takes it
+ * exclusively, every backend find shared. Cheap: an uncontended flock, on calls that
+ * take milliseconds anyway. */
 void module_token_lock(void);
-/* The same lock, shared: for calls that only read the token's state files. */
+/* The same lock, shared: for calls that only read the token's state files. Taken again
+ * by a thread that holds it either way, it only counts. */
 void module_token_lock_shared(void);
 void module_token_unlock(void);
+/* backend_find_by_id, under the shared token lock. A backend find reads every object
+ * of the token: SoftHSMv2 then re-reads from its file any object another thread is still
+ * creating, and can drop the attributes that thread set a moment before (its
+ * C_GenerateKey then fails with CKR_TEMPLATE_INCONSISTENT); in another process, it
+ * can miss an object being written. Creation holds the lock exclusively. */
+CK_RV module_backend_find_by_id(CK_SESSION_HANDLE session, const void *id, CK_ULONG len,
+                                CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out, CK_ULONG max,
+                                CK_ULONG *count);
 /* backend_token_present, under the shared token lock (a rewrite by another process
  * must not pass for a removal). */
 bool module_backend_token_present(void);

@@ -298,8 +298,13 @@ static CK_RV find_passthrough(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULO
     size_t prefix = strlen(CMK_BACKEND_LABEL_PREFIX);
     bool need_check = !label || label->ulValueLen < prefix ||
                       memcmp(label->pValue, CMK_BACKEND_LABEL_PREFIX, prefix) == 0;
+    /* Under the shared token lock, as every backend find (module_backend_find_by_id). */
+    module_token_lock_shared();
     CK_RV rv = module.be.fn->C_FindObjectsInit(session, t, n);
-    if (rv != CKR_OK) return rv;
+    if (rv != CKR_OK) {
+        module_token_unlock();
+        return rv;
+    }
     CK_OBJECT_HANDLE batch[64];
     CK_ULONG got;
     while ((rv = module.be.fn->C_FindObjects(session, batch, 64, &got)) == CKR_OK && got > 0) {
@@ -315,6 +320,7 @@ static CK_RV find_passthrough(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULO
         }
     }
     CK_RV rv2 = module.be.fn->C_FindObjectsFinal(session);
+    module_token_unlock();
     return rv != CKR_OK ? rv : rv2;
 }
 

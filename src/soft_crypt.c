@@ -49,13 +49,6 @@ static const struct soft_mech *soft_mech_of(CK_MECHANISM_TYPE type)
     return NULL;
 }
 
-bool soft_crypt_is_soft(CK_OBJECT_HANDLE handle)
-{
-    struct cmk_live live;
-    return handle_is_cmk(handle) && cmk_cache_get(handle_row(handle), &live) == CKR_OK &&
-           live.protection == CMK_PROTECTION_SOFTWARE;
-}
-
 static void *dup_bytes(const void *p, size_t n)
 {
     void *copy = malloc(n ? n : 1);

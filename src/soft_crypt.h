@@ -12,8 +12,6 @@
 #include "cmk_cache.h"
 #include "vendor_op.h"
 
-/* Is handle a CMK of protection level SOFTWARE? */
-bool soft_crypt_is_soft(CK_OBJECT_HANDLE handle);
 /* C_EncryptInit / C_DecryptInit on a SOFTWARE key: on AES keys CKM_AES_GCM,
  * CKM_AES_CBC_PAD, CKM_AES_CBC, CKM_AES_ECB, CKM_AES_CTR; on SM4 keys CKM_CMK_SM4_ECB,
  * _CBC, _CBC_PAD, _CTR. A mechanism of the other key type: CKR_KEY_TYPE_INCONSISTENT.

@@ -85,7 +85,7 @@ static CK_RV open_work_session(bool rw, CK_SESSION_HANDLE *out)
 static CK_RV find_master(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out, CK_ULONG *n)
 {
     CK_OBJECT_HANDLE found[2];
-    CK_RV rv = backend_find_by_id(&module.be, s, master_id, sizeof(master_id), CKO_SECRET_KEY,
+    CK_RV rv = module_backend_find_by_id(s, master_id, sizeof(master_id), CKO_SECRET_KEY,
                                   found, 2, n);
     if (rv == CKR_OK && *n > 0) *out = found[0];
     if (rv == CKR_OK && *n > 1) log_error("the backend holds %lu token master keys", *n);

@@ -23,6 +23,12 @@ enum attr_read attr_get_bool(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ATTRIBUTE_
     return ATTR_PRESENT;
 }
 
+bool tmpl_wants_token(const CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+    bool token = false;
+    return attr_get_bool(tmpl, n, CKA_TOKEN, &token) == ATTR_PRESENT && token;
+}
+
 enum attr_read attr_get_ulong(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ATTRIBUTE_TYPE type,
                               CK_ULONG *out)
 {

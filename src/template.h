@@ -27,6 +27,8 @@ enum attr_read attr_get_bool(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ATTRIBUTE_
                              bool *out);
 enum attr_read attr_get_ulong(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ATTRIBUTE_TYPE type,
                               CK_ULONG *out);
+/* Does the template ask for a token object (CKA_TOKEN present and TRUE)? */
+bool tmpl_wants_token(const CK_ATTRIBUTE *tmpl, CK_ULONG n);
 
 /* A template under construction; values point at memory the caller keeps alive. */
 struct tmpl_builder {
