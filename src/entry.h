@@ -29,6 +29,16 @@
         ENTRY_RETURN(#func, module.be.fn->func(__VA_ARGS__));                                      \
     } while (0)
 
+/* FORWARD for a call that rewrites the backend token's files: under the token lock. */
+#define FORWARD_WRITING_TOKEN(func, ...)                                                           \
+    do {                                                                                           \
+        ENTRY_BEGIN(#func);                                                                        \
+        module_token_lock();                                                                       \
+        CK_RV forwarded_rv = module.be.fn->func(__VA_ARGS__);                                      \
+        module_token_unlock();                                                                     \
+        ENTRY_RETURN(#func, forwarded_rv);                                                         \
+    } while (0)
+
 extern CK_FUNCTION_LIST entry_function_list;
 
 #endif

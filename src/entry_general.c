@@ -225,11 +225,11 @@ CK_EXPORT CK_RV C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_l
 
 CK_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
-    FORWARD(C_InitPIN, session, pin, len);
+    FORWARD_WRITING_TOKEN(C_InitPIN, session, pin, len); /* SoftHSMv2 rewrites token.object */
 }
 
 CK_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
                          CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len)
 {
-    FORWARD(C_SetPIN, session, old_pin, old_len, new_pin, new_len);
+    FORWARD_WRITING_TOKEN(C_SetPIN, session, old_pin, old_len, new_pin, new_len);
 }

@@ -41,6 +41,25 @@ CK_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     ENTRY_RETURN("C_GenerateKey", rv);
 }
 
+/* A pair the backend makes as it is; a token public key beside a session private key
+ * still writes the token (module_token_lock). */
+static CK_RV generate_pair_passthrough(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                                       CK_ATTRIBUTE_PTR pub, CK_ULONG pub_count,
+                                       CK_ATTRIBUTE_PTR priv, CK_ULONG priv_count,
+                                       CK_OBJECT_HANDLE_PTR pub_key, CK_OBJECT_HANDLE_PTR priv_key)
+{
+    bool token = tmpl_wants_token(pub, pub_count);
+    if (token) module_token_lock();
+    CK_RV rv = module.be.fn->C_GenerateKeyPair(session, mech, pub, pub_count, priv, priv_count,
+                                               pub_key, priv_key);
+    if (token) module_token_unlock();
+    if (rv == CKR_OK) {
+        object_track_new(session, *pub_key);
+        object_track_new(session, *priv_key);
+    }
+    return rv;
+}
+
 CK_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                                   CK_ATTRIBUTE_PTR pub, CK_ULONG pub_count, CK_ATTRIBUTE_PTR priv,
                                   CK_ULONG priv_count, CK_OBJECT_HANDLE_PTR pub_key,
@@ -59,11 +78,8 @@ CK_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR me
                                        priv_key);
         else if ((rv = refuse_vendor_on_session_key(pub, pub_count)) == CKR_OK &&
                  (rv = refuse_vendor_on_session_key(priv, priv_count)) == CKR_OK)
-            if ((rv = module.be.fn->C_GenerateKeyPair(session, mech, pub, pub_count, priv,
-                                                      priv_count, pub_key, priv_key)) == CKR_OK) {
-                object_track_new(session, *pub_key);
-                object_track_new(session, *priv_key);
-            }
+            rv = generate_pair_passthrough(session, mech, pub, pub_count, priv, priv_count,
+                                           pub_key, priv_key);
     }
     ENTRY_RETURN("C_GenerateKeyPair", rv);
 }

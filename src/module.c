@@ -1,4 +1,5 @@
 /* module.c - C_Initialize and C_Finalize: config, log, backend, store, in that order. */
+#define _GNU_SOURCE /* a writer-preferring rwlock for the token lock */
 #include "module.h"
 
 #include <errno.h>
@@ -24,13 +25,16 @@ struct module module;
 volatile bool module_forked;
 
 /* The token lock's in-process half (see module_token_lock). */
-static pthread_rwlock_t token_rw = PTHREAD_RWLOCK_INITIALIZER;
+/* Writers first: every backend find now reads under it, and a steady stream of finds
+ * must not keep a CreateKey waiting. Safe because a thread never read-locks it twice
+ * (token_nested counts the re-entries). */
+static pthread_rwlock_t token_rw = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static pthread_mutex_t token_readers_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned token_readers;
 static __thread bool token_held_exclusive;
-/* Shared sections this thread entered while it already held the lock, either way: they
- * only count, so that a find made under a writer's lock, or inside a reader's, does not
- * wait on itself. */
+/* Sections this thread entered while it already held the lock, either way: they only
+ * count, so that a find made under a writer's lock, or inside a reader's, does not wait
+ * on itself. */
 static __thread unsigned token_nested;
 static __thread bool token_held_shared;
 
@@ -39,7 +43,7 @@ static void mark_forked(void)
     module_forked = true;
     /* A parent thread may have held the token lock at the fork: the child has one
      * thread, and the flock is the parent's (the child opens its own at C_Initialize). */
-    pthread_rwlock_init(&token_rw, NULL);
+    token_rw = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
     pthread_mutex_init(&token_readers_lock, NULL);
     token_readers = 0;
 }
@@ -108,18 +112,41 @@ static void close_token_lock(void)
  * LOCK_UN would drop the lock the first thread still relies on. So threads first agree
  * among themselves (token_rw), and the flock then stands for the whole process: taken
  * exclusive by one writer, or shared by the first of the readers and dropped by the
- * last. Every section under it is one or a few backend calls, never another lock. */
+ * last. Sections under it make backend calls (a find's whole scan, at most), and take no
+ * other lock than the log's. */
 static void token_flock(int op)
 {
     if (module.token_lock_fd >= 0)
         while (flock(module.token_lock_fd, op) != 0 && errno == EINTR) {}
 }
 
+/* SoftHSMv2 lists its token's objects again only when the token's generation number on
+ * disk differs from the last one it saw, and a write of its own records the disk value
+ * plus one as seen. A process that writes right after another process wrote would so
+ * never list the other's new objects (a CMK made by cmkctl could not be used by a
+ * running application until a third change). Any look at the token info re-reads the
+ * number first; made here, under the exclusive lock, no other write can come between.
+ * One cheap call; for a backend without that flaw, a harmless one. */
+static void see_other_processes_writes(void)
+{
+    CK_TOKEN_INFO info;
+    if (module.be.fn) module.be.fn->C_GetTokenInfo(module.be.slot, &info);
+}
+
 void module_token_lock(void)
 {
+    if (token_held_exclusive || token_held_shared) {
+        /* Within a section that already holds it: never wait on ourselves. Under the
+         * shared side this write is not exclusive, which no path of ours does; say so. */
+        if (!token_held_exclusive)
+            log_error("internal: a token write inside a token read section; not exclusive");
+        token_nested++;
+        return;
+    }
     pthread_rwlock_wrlock(&token_rw);
     token_flock(LOCK_EX);
     token_held_exclusive = true;
+    see_other_processes_writes();
 }
 
 void module_token_lock_shared(void)
