@@ -24,10 +24,10 @@
 struct module module;
 volatile bool module_forked;
 
-/* The token lock's in-process half (see module_token_lock). */
-/* Writers first: every backend find now reads under it, and a steady stream of finds
- * must not keep a CreateKey waiting. Safe because a thread never read-locks it twice
- * (token_nested counts the re-entries). */
+/* The token lock's in-process half (see module_token_lock). Writers first: every
+ * backend find reads under it, and a steady stream of finds must not keep a CreateKey
+ * waiting. Safe because a thread never read-locks it twice (token_nested counts the
+ * re-entries). */
 static pthread_rwlock_t token_rw = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static pthread_mutex_t token_readers_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned token_readers;

@@ -58,8 +58,9 @@ static void *work(void *arg)
         } else if (colliding && rv == CKR_ATTRIBUTE_VALUE_INVALID) {
             w->collisions++; /* taken, possibly by a creation still in progress */
         } else if (rv == CKR_GENERAL_ERROR) {
-            /* SoftHSMv2's file store, twice in a row: the backend's own failure, which
-             * must leave nothing behind (checked below) and stay rare. */
+            /* A backend failure that outlived CreateKey's retries: it must leave nothing
+             * behind (checked below). SoftHSMv2 had them while a find of another thread
+             * re-read an object being generated; the token lock keeps them apart now. */
             w->backend_failures++;
         } else {
             note_unexpected(w, "create", rv);
@@ -187,7 +188,11 @@ static void run_all(void)
     printf("  %ld keys created, %ld operations rounds, %ld unexpected errors, %ld backend "
            "failures\n", created, ops, unexpected, backend_failures);
     CHECK(unexpected == 0);
-    CHECK(backend_failures * 20 <= created); /* rare, or something else is wrong */
+    CHECK(backend_failures == 0);
+    /* Nor were any hidden by a retry (logged as warnings). */
+    long retries = inspect_log_count("trying again");
+    if (retries) printf("  %ld CreateKey retries\n", retries);
+    CHECK(retries == 0);
     CHECK(created > 0);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state != 0") == before + created);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0 OR rotating_to != 0") == 0);
