@@ -187,6 +187,18 @@ CK_RV cmk_check_use(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, unsigned
     if (rv != CKR_OK) return rv;
     if (version > facts->primary_version) return refusal(session, CKR_KEY_HANDLE_INVALID);
     if ((rv = check_use(facts, use, version)) != CKR_OK) return refusal(session, rv);
+    /* The backend refuses an HSM key's secret or private half to a session without the
+     * user logged in. A SOFTWARE key's material is unsealed in this process, maybe still
+     * cached from an earlier login: the module must refuse it the same way. Asked at
+     * every call, as the backend does: a logout between the Init and the call counts. */
+    if (facts->protection == CMK_PROTECTION_SOFTWARE && handle_kind(handle) != CMK_OBJ_PUBLIC &&
+        !backend_session_logged_in(&module.be, session)) {
+        log_warning("key %s: cannot %s: protection level SOFTWARE: its %s key needs the user "
+                    "logged in",
+                    facts->key_id, use_name(use),
+                    handle_kind(handle) == CMK_OBJ_SECRET ? "secret" : "private");
+        return refusal(session, CKR_USER_NOT_LOGGED_IN);
+    }
     return CKR_OK;
 }
 

@@ -623,6 +623,51 @@ static void test_software_hmac_keys_sign_and_verify_in_process(void)
     CHECK(inspect_backend_material() == 1); /* the master key only */
 }
 
+/* Found by a bug hunt: a SOFTWARE key's material, unsealed while the user was logged in,
+ * stayed usable after C_Logout (and in a session opened after every other closed),
+ * where the backend refuses an HSM key's. Now both levels refuse alike, at the Init and
+ * at a call whose Init came before the logout. */
+static void test_software_key_needs_the_user_logged_in_like_an_hsm_key(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE soft, hsm, mac;
+    CHECK_RV(make_soft(s, "soft-login", 32, &soft), CKR_OK);
+    CHECK_RV(make_aes(s, "hsm-login", NULL, 0, &hsm), CKR_OK);
+    CHECK_RV(make_soft_hmac(s, "soft-login-mac", 32, &mac), CKR_OK);
+    unsigned char ct[64], pt[64], tag[64];
+    CK_ULONG ct_len = sizeof(ct), pt_len = sizeof(pt), tag_len = sizeof(tag);
+    CHECK_RV(gcm_encrypt(s, soft, ct, &ct_len), CKR_OK); /* unsealed and cached now */
+    CHECK_RV(gcm_encrypt(s, hsm, pt, &pt_len), CKR_OK);
+    CHECK_RV(mac_of(s, mac, CKM_SHA256_HMAC, "logged in", tag, &tag_len), CKR_OK);
+
+    unsigned char iv[12] = {7};
+    CK_GCM_PARAMS gcm = {iv, sizeof(iv), 96, NULL, 0, 128};
+    CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
+    CHECK_RV(p11->C_EncryptInit(s, &mech, soft), CKR_OK);
+    CHECK_RV(p11->C_Logout(s), CKR_OK);
+    unsigned char out[64];
+    CK_ULONG out_len = sizeof(out);
+    CHECK_RV(p11->C_Encrypt(s, (CK_BYTE_PTR) "after logout", 12, out, &out_len),
+             CKR_USER_NOT_LOGGED_IN);
+    out_len = sizeof(out);
+    CHECK_RV(gcm_encrypt(s, hsm, out, &out_len), CKR_USER_NOT_LOGGED_IN);
+    out_len = sizeof(out);
+    CHECK_RV(gcm_encrypt(s, soft, out, &out_len), CKR_USER_NOT_LOGGED_IN);
+    pt_len = sizeof(pt);
+    CHECK_RV(gcm_decrypt(s, soft, ct, ct_len, pt, &pt_len), CKR_USER_NOT_LOGGED_IN);
+    tag_len = sizeof(tag);
+    CHECK_RV(mac_of(s, mac, CKM_SHA256_HMAC, "logged out", tag, &tag_len),
+             CKR_USER_NOT_LOGGED_IN);
+    CHECK(inspect_log_count("needs the user logged in") >= 4);
+
+    const char *pin = getenv("CMK_PIN") ? getenv("CMK_PIN") : "1234";
+    CHECK_RV(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    pt_len = sizeof(pt);
+    CHECK_RV(gcm_decrypt(s, soft, ct, ct_len, pt, &pt_len), CKR_OK);
+    CHECK(pt_len == 15 && memcmp(pt, "attack at dawn!", 15) == 0);
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -640,6 +685,7 @@ int main(int argc, char **argv)
         T(test_software_master_key_is_made_once_by_racing_processes),
         T(test_software_level_refused_where_not_offered),
         T(test_software_hmac_keys_sign_and_verify_in_process),
+        T(test_software_key_needs_the_user_logged_in_like_an_hsm_key),
         T(test_fork_while_threads_use_software_keys_leaves_no_lock_held),
 #undef T
     };
