@@ -1,7 +1,8 @@
 /* cmd_store.c - audit-log and doctor: they read the module's SQLite store directly, read
  * only. They rely on these parts of its schema: audit(id, time, pid, uid, action, key_id,
  * detail), cmk(id, key_id, alias, alias_norm, state, deletion_date, primary_version,
- * rotating_to, objects), PRAGMA user_version. doctor also reads the backend token itself,
+ * rotating_to, objects, protection), cmk_import(cmk_id, wrap_id), cmk_sealed(cmk_id,
+ * version), PRAGMA user_version. doctor also reads the backend token itself,
  * read-only, to compare its material with the store: it relies on the identity cmkp11
  * gives material (src/cmk_create.c, cmk_backend_label and cmk_backend_id). */
 #define _GNU_SOURCE /* timegm, RTLD_NODELETE */
@@ -18,6 +19,7 @@
 
 #include "codec.h"
 #include "ctl.h"
+#include "doctor.h"
 #include "keyspec.h"
 #include "output.h"
 #include "pin.h"
@@ -181,11 +183,8 @@ const struct cmd_def cmd_audit_log = {
 
 static const struct opt_def doctor_opts[] = {{NULL, NULL, 0, NULL}};
 
-static int add_check(json_object *checks, const char *name, const char *status, const char *fmt,
-                     ...) __attribute__((format(printf, 4, 5)));
-
 /* Returns 1 when the check failed, so the caller can count. */
-static int add_check(json_object *checks, const char *name, const char *status, const char *fmt,
+int doctor_add_check(json_object *checks, const char *name, const char *status, const char *fmt,
                      ...)
 {
     char detail[1024];
@@ -221,26 +220,26 @@ static int check_store_content(sqlite3 *db, json_object *checks, json_object *fa
     int failed = 0, ok;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL) != SQLITE_OK) {
-        failed += add_check(checks, "integrity", "error", "%s", sqlite3_errmsg(db));
+        failed += doctor_add_check(checks, "integrity", "error", "%s", sqlite3_errmsg(db));
     } else {
         const char *first = NULL;
         if (sqlite3_step(q) == SQLITE_ROW) first = (const char *)sqlite3_column_text(q, 0);
         if (first && !strcmp(first, "ok"))
-            add_check(checks, "integrity", "ok", "PRAGMA integrity_check: ok");
+            doctor_add_check(checks, "integrity", "ok", "PRAGMA integrity_check: ok");
         else
-            failed += add_check(checks, "integrity", "error", "PRAGMA integrity_check: %s",
-                                first ? first : sqlite3_errmsg(db));
+            failed += doctor_add_check(checks, "integrity", "error", "PRAGMA integrity_check: %s",
+                                       first ? first : sqlite3_errmsg(db));
         sqlite3_finalize(q);
     }
     long long version = query_int(db, "PRAGMA user_version", &ok);
     json_object_object_add(facts, "SchemaVersion", json_object_new_int64(version));
     if (!ok || version == 0)
-        failed += add_check(checks, "schema", "error",
-                            "PRAGMA user_version is %lld: the module "
-                            "has not created its tables here",
-                            version);
+        failed += doctor_add_check(checks, "schema", "error",
+                                   "PRAGMA user_version is %lld: the module "
+                                   "has not created its tables here",
+                                   version);
     else
-        add_check(checks, "schema", "ok", "schema version %lld", version);
+        doctor_add_check(checks, "schema", "ok", "schema version %lld", version);
 
     json_object *by_state = json_object_new_object();
     const char *states[] = {"Enabled", "Disabled", "PendingDeletion", "PendingImport", "Creating"};
@@ -259,52 +258,36 @@ static int check_store_content(sqlite3 *db, json_object *checks, json_object *fa
             total += count;
         }
         sqlite3_finalize(q);
-        add_check(checks, "keys", "ok", "%lld keys", total - creating);
+        doctor_add_check(checks, "keys", "ok", "%lld keys", total - creating);
     } else {
-        failed += add_check(checks, "keys", "error", "cannot count keys: %s", sqlite3_errmsg(db));
+        failed +=
+            doctor_add_check(checks, "keys", "error", "cannot count keys: %s", sqlite3_errmsg(db));
     }
     json_object_object_add(facts, "KeysByState", by_state);
     if (creating)
-        add_check(checks, "half-created", "warning",
-                  "%lld keys in state Creating: a CreateKey is running, or its process died "
-                  "(removed at the next login)",
-                  creating);
+        doctor_add_check(checks, "half-created", "warning",
+                         "%lld keys in state Creating: a CreateKey is running, or its process died "
+                         "(removed at the next login)",
+                         creating);
     char sql[128];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM cmk WHERE state = 3 AND deletion_date <= %lld",
              (long long)time(NULL));
     long long overdue = query_int(db, sql, &ok);
     if (ok && overdue)
-        add_check(checks, "overdue-deletions", "warning",
-                  "%lld keys are past their deletion date (run cmkctl purge-due)", overdue);
+        doctor_add_check(checks, "overdue-deletions", "warning",
+                         "%lld keys are past their deletion date (run cmkctl purge-due)", overdue);
     return failed;
 }
 
 /* ---- doctor: the backend's material against the store ---- */
 
 /* cmkp11 names a version's material in the backend twice (src/cmk_create.c): CKA_LABEL
- * "cmkp11/<key id>/v<n>" and CKA_ID "CMK\x01" + the key id's 16 bytes + n, big-endian. */
+ * "cmkp11/<key id>/v<n>" and CKA_ID "CMK\x01" + the key id's 16 bytes + n, big-endian.
+ * Its other objects under the prefix are doctor_objects.c's. */
 #define MATERIAL_LABEL_PREFIX "cmkp11/"
 #define MATERIAL_ID_LEN 24
 
-/* One backend object that carries either name. */
-struct material {
-    CK_OBJECT_CLASS cls;
-    char *label;       /* CKA_LABEL as text ("" when absent) */
-    char *id_hex;      /* CKA_ID in hex ("" when absent) */
-    char key_id[37];   /* the key it names, lower case; "" when neither name is readable */
-    CK_ULONG version;  /* the version it names */
-    const char *fault; /* why the names themselves are wrong; NULL when they agree */
-};
-
-/* One cmk row, as far as material is concerned. */
-struct key_row {
-    char key_id[37];
-    char *alias;
-    CK_ULONG state, primary, rotating_to;
-    unsigned objects; /* src/cmk_record.h: 1 secret, 2 private, 4 public */
-};
-
-static int uuid_text_ok(const char *t)
+int doctor_uuid_text_ok(const char *t)
 {
     for (int i = 0; i < 36; i++) {
         int dash = i == 8 || i == 13 || i == 18 || i == 23;
@@ -313,7 +296,7 @@ static int uuid_text_ok(const char *t)
     return 1;
 }
 
-static void lower_copy(char out[37], const char *in)
+void doctor_lower_copy(char out[37], const char *in)
 {
     for (int i = 0; i < 36; i++)
         out[i] = (char)tolower((unsigned char)in[i]);
@@ -324,23 +307,27 @@ static void lower_copy(char out[37], const char *in)
 static int parse_material_label(const char *label, char key_id[37], CK_ULONG *version)
 {
     const char *p = label + strlen(MATERIAL_LABEL_PREFIX);
-    if (strlen(p) < 39 || !uuid_text_ok(p) || strncmp(p + 36, "/v", 2)) return -1;
+    if (strlen(p) < 39 || !doctor_uuid_text_ok(p) || strncmp(p + 36, "/v", 2)) return -1;
     const char *digits = p + 38;
     char *end;
     errno = 0;
     unsigned long v = strtoul(digits, &end, 10);
     if (errno || *end || !isdigit((unsigned char)*digits) || v == 0) return -1;
-    lower_copy(key_id, p);
+    doctor_lower_copy(key_id, p);
     *version = v;
     return 0;
 }
 
-static void parse_material_id(const unsigned char *id, char key_id[37], CK_ULONG *version)
+void doctor_key_id_of_bytes(const unsigned char b[16], char key_id[37])
 {
-    const unsigned char *b = id + 4;
     snprintf(key_id, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
              b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
              b[14], b[15]);
+}
+
+static void parse_material_id(const unsigned char *id, char key_id[37], CK_ULONG *version)
+{
+    doctor_key_id_of_bytes(id + 4, key_id);
     *version = (CK_ULONG)id[20] << 24 | (CK_ULONG)id[21] << 16 | (CK_ULONG)id[22] << 8 | id[23];
 }
 
@@ -349,6 +336,7 @@ static void parse_material_id(const unsigned char *id, char key_id[37], CK_ULONG
 static int material_identify(struct material *m, const struct attr_val *label,
                              const struct attr_val *id)
 {
+    if (token_object_identify(m, label, id)) return 1;
     int by_label = label && label->len >= strlen(MATERIAL_LABEL_PREFIX) &&
                    !memcmp(label->value, MATERIAL_LABEL_PREFIX, strlen(MATERIAL_LABEL_PREFIX));
     int by_id = id && id->len == MATERIAL_ID_LEN && !memcmp(id->value, "CMK\x01", 4);
@@ -359,7 +347,8 @@ static int material_identify(struct material *m, const struct attr_val *label,
                    parse_material_label((const char *)label->value, label_key, &label_version) == 0;
     if (by_id) parse_material_id(id->value, id_key, &id_version);
     if (by_label && !label_ok)
-        m->fault = "CKA_LABEL starts with cmkp11/ but is not cmkp11/<key id>/v<n>";
+        m->fault = "CKA_LABEL starts with cmkp11/ but is none of the names cmkp11 gives backend "
+                   "objects";
     else if (label_ok && by_id && (strcmp(label_key, id_key) || label_version != id_version))
         m->fault = "CKA_LABEL and CKA_ID name different keys or versions";
     snprintf(m->key_id, sizeof(m->key_id), "%s", label_ok ? label_key : id_key);
@@ -410,8 +399,13 @@ static int read_key_rows(sqlite3 *db, struct key_row **out, size_t *n, char *why
     *n = 0;
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(db,
-                           "SELECT key_id, coalesce(alias, ''), state, primary_version, "
-                           "rotating_to, objects FROM cmk",
+                           doctor_table_exists(db, "cmk_import")
+                               ? "SELECT key_id, coalesce(alias, ''), state, primary_version, "
+                                 "rotating_to, objects, protection, EXISTS (SELECT 1 FROM "
+                                 "cmk_import i WHERE i.cmk_id = cmk.id AND i.wrap_id IS NOT "
+                                 "NULL) FROM cmk"
+                               : "SELECT key_id, coalesce(alias, ''), state, primary_version, "
+                                 "rotating_to, objects, protection, 0 FROM cmk",
                            -1, &q, NULL) != SQLITE_OK) {
         snprintf(why, why_size, "cannot read the key table: %s", sqlite3_errmsg(db));
         return -1;
@@ -428,12 +422,14 @@ static int read_key_rows(sqlite3 *db, struct key_row **out, size_t *n, char *why
         }
         *out = grown;
         struct key_row *r = &grown[(*n)++];
-        lower_copy(r->key_id, key_id);
+        doctor_lower_copy(r->key_id, key_id);
         r->alias = column_dup(q, 1);
         r->state = (CK_ULONG)sqlite3_column_int64(q, 2);
         r->primary = (CK_ULONG)sqlite3_column_int64(q, 3);
         r->rotating_to = (CK_ULONG)sqlite3_column_int64(q, 4);
         r->objects = (unsigned)sqlite3_column_int64(q, 5);
+        r->protection = (CK_ULONG)sqlite3_column_int64(q, 6);
+        r->has_params = sqlite3_column_int(q, 7);
     }
     if (!rc && step != SQLITE_DONE) {
         rc = -1;
@@ -606,8 +602,9 @@ static int material_present(const struct material *m, size_t n, const struct key
 /* Why an object belongs to no version of any key in either reading of the store, or NULL
  * when it belongs. */
 static const char *stray_reason(const struct material *m, const struct key_row *a,
-                                const struct key_row *b, char *buf, size_t size)
+                                const struct key_row *b, size_t masters, char *buf, size_t size)
 {
+    if (m->kind != MATERIAL_VERSION) return token_object_stray_reason(m, a, b, masters, buf, size);
     if (m->fault) return m->fault;
     if (!a && !b) return "no key in the store has this key id";
     CK_ULONG last = 0;
@@ -659,18 +656,28 @@ static int pin_available(struct ctl *ctl)
            getenv("CMKP11_PIN") || isatty(STDIN_FILENO);
 }
 
-/* Every version of every key (but those being created or awaiting import) has its
- * material (each object the store counts for it), and every object carrying cmkp11's names belongs
- * to a version of a key. The store is read before and after the backend, so a key created, rotated
- * or purged meanwhile is not taken for an inconsistency: material is made before its row counts it
- * and destroyed before its row goes. Returns 1 when the check failed. */
+/* 1 when a key read from the store has material sealed under the master key. */
+static int has_sealed_material(const struct key_row *r)
+{
+    return r->protection == CMK_PROTECTION_SOFTWARE && r->state != CMK_STATE_CREATING &&
+           r->state != CMK_STATE_PENDING_IMPORT;
+}
+
+/* Every version of every HSM key (but those being created or awaiting import) has its
+ * material (each object the store counts for it), SOFTWARE keys have the master key that
+ * seals theirs, and every object carrying cmkp11's names belongs to a version of a key, to
+ * an import that can still use it, or is one of the token's own keys. The store is read before and
+ * after the backend, so a key created, rotated or purged meanwhile is not taken for an
+ * inconsistency: material is made before its row counts it and destroyed before its row goes.
+ * Returns 1 when the check failed. */
 static int check_material(struct ctl *ctl, const struct cmk_conf *conf, sqlite3 *db,
                           json_object *checks, json_object *facts)
 {
     if (!pin_available(ctl))
-        return add_check(checks, "material", "skipped",
-                         "no PIN (--pin-file or CMKP11_PIN) to log in to the backend token and "
-                         "compare its material with the store");
+        return doctor_add_check(
+            checks, "material", "skipped",
+            "no PIN (--pin-file or CMKP11_PIN) to log in to the backend token and "
+            "compare its material with the store");
     char why[PATH_MAX + 256];
     struct key_row *before = NULL, *after = NULL;
     size_t nbefore = 0, nafter = 0, nm = 0;
@@ -684,15 +691,23 @@ static int check_material(struct ctl *ctl, const struct cmk_conf *conf, sqlite3 
     if (!rc) rc = read_key_rows(db, &after, &nafter, why, sizeof(why));
     int failed = 0;
     if (rc) {
-        failed = add_check(checks, "material", "error", "%s", why);
+        failed = doctor_add_check(checks, "material", "error", "%s", why);
         goto out;
     }
     json_object *missing = json_object_new_array(), *stray = json_object_new_array();
-    size_t versions = 0;
+    size_t versions = 0, soft_keys = 0, masters = 0;
+    for (size_t i = 0; i < nm; i++)
+        masters += m[i].kind == MATERIAL_MASTER && !m[i].fault;
     for (size_t i = 0; i < nbefore; i++) {
         const struct key_row *r = &before[i], *now = key_row_find(after, nafter, r->key_id);
         if (r->state == CMK_STATE_CREATING || r->state == CMK_STATE_PENDING_IMPORT || !now)
             continue;
+        /* Its material is sealed in the store (checked by doctor_check_sealed); the master
+         * key that seals it existed before the key did. */
+        if (has_sealed_material(r)) {
+            soft_keys++;
+            continue;
+        }
         for (CK_ULONG v = 1; v <= r->primary; v++, versions++)
             for (size_t k = 0; k < sizeof(key_objects) / sizeof(key_objects[0]); k++)
                 if ((r->objects & key_objects[k].bit) &&
@@ -700,28 +715,31 @@ static int check_material(struct ctl *ctl, const struct cmk_conf *conf, sqlite3 
                     json_object_array_add(missing, missing_json(r, v, key_objects[k].cls));
     }
     for (size_t i = 0; i < nm; i++) {
-        char buf[96];
+        char buf[160];
         const char *reason =
             stray_reason(&m[i], key_row_find(before, nbefore, m[i].key_id),
-                         key_row_find(after, nafter, m[i].key_id), buf, sizeof(buf));
+                         key_row_find(after, nafter, m[i].key_id), masters, buf, sizeof(buf));
         if (reason) json_object_array_add(stray, stray_json(&m[i], reason));
     }
-    size_t nmissing = json_object_array_length(missing), nstray = json_object_array_length(stray);
+    json_object *token_keys = token_objects_missing(masters, soft_keys);
+    size_t nmissing = json_object_array_length(missing), nstray = json_object_array_length(stray),
+           ntoken = json_object_array_length(token_keys);
     json_object_object_add(facts, "BackendObjects", json_object_new_int64((int64_t)nm));
     json_object_object_add(facts, "MissingMaterial", missing);
+    json_object_object_add(facts, "MissingTokenKeys", token_keys);
     json_object_object_add(facts, "StrayMaterial", stray);
-    if (nmissing || nstray)
-        failed = add_check(checks, "material", "error",
-                           "%zu objects the store counts for key versions are missing from backend "
-                           "token '%s'; %zu "
-                           "backend objects named cmkp11/... belong to no key version (see "
-                           "MissingMaterial, StrayMaterial)",
-                           nmissing, backend_token_name(conf), nstray);
+    if (nmissing || nstray || ntoken)
+        failed = doctor_add_check(
+            checks, "material", "error",
+            "%zu objects the store counts for key versions and %zu of cmkp11's own keys are "
+            "missing from backend token '%s'; %zu backend objects named cmkp11/... belong to no "
+            "key version or import (see MissingMaterial, MissingTokenKeys, StrayMaterial)",
+            nmissing, ntoken, backend_token_name(conf), nstray);
     else
-        add_check(checks, "material", "ok",
-                  "%zu key versions have their material; the %zu backend objects named "
-                  "cmkp11/... all belong to them",
-                  versions, nm);
+        doctor_add_check(checks, "material", "ok",
+                         "%zu versions of HSM keys have their material; the %zu backend objects "
+                         "named cmkp11/... all belong to them, to imports or to the token",
+                         versions, nm);
 out:
     key_rows_free(before, nbefore);
     key_rows_free(after, nafter);
@@ -737,41 +755,43 @@ static int run_doctor(struct ctl *ctl)
     char why[PATH_MAX + 128];
     int have_conf = conf_load(&conf, why, sizeof(why)) == 0;
     if (have_conf)
-        add_check(checks, "config", "ok", "%s (store %s, token '%s')", conf.path, conf.store,
-                  conf.token_label);
+        doctor_add_check(checks, "config", "ok", "%s (store %s, token '%s')", conf.path, conf.store,
+                         conf.token_label);
     else
-        failed += add_check(checks, "config", "error", "%s", why);
+        failed += doctor_add_check(checks, "config", "error", "%s", why);
 
     /* The store first: loading the module creates a missing store, which would hide
      * that it was missing. Each failure is reported and the next check still runs. */
     sqlite3 *db = NULL;
     if (!have_conf) {
-        add_check(checks, "store", "skipped", "no configuration to name the store");
-        add_check(checks, "material", "skipped", "no configuration to name the backend");
+        doctor_add_check(checks, "store", "skipped", "no configuration to name the store");
+        doctor_add_check(checks, "material", "skipped", "no configuration to name the backend");
     } else if (store_open_ro(conf.store, &db, why, sizeof(why))) {
-        failed += add_check(checks, "store", "error", "%s", why);
-        add_check(checks, "material", "skipped", "no store to compare the backend with");
+        failed += doctor_add_check(checks, "store", "error", "%s", why);
+        doctor_add_check(checks, "material", "skipped", "no store to compare the backend with");
     } else {
-        add_check(checks, "store", "ok", "%s opened read-only", conf.store);
+        doctor_add_check(checks, "store", "ok", "%s opened read-only", conf.store);
         int store_failed = check_store_content(db, checks, facts);
         failed += store_failed;
         /* Before the module is loaded: both load the backend library, and this check
          * initialises and finalises it on its own. */
-        if (store_failed)
-            add_check(checks, "material", "skipped", "the store failed its checks");
-        else
+        if (store_failed) {
+            doctor_add_check(checks, "material", "skipped", "the store failed its checks");
+        } else {
+            failed += doctor_check_sealed(db, checks, facts);
             failed += check_material(ctl, &conf, db, checks, facts);
+        }
     }
     sqlite3_close(db);
     if (p11_load(ctl) == 0) {
-        add_check(checks, "module", "ok", "%s loaded and initialised", p11_module_path(ctl));
+        doctor_add_check(checks, "module", "ok", "%s loaded and initialised", p11_module_path(ctl));
         if (p11_open(ctl, P11_NO_LOGIN) == 0)
-            add_check(checks, "token", "ok", "token '%s' present", ctl->p11.token_label);
+            doctor_add_check(checks, "token", "ok", "token '%s' present", ctl->p11.token_label);
         else
-            failed += add_check(checks, "token", "error", "%s", ctl->err.message);
+            failed += doctor_add_check(checks, "token", "error", "%s", ctl->err.message);
     } else {
-        failed += add_check(checks, "module", "error", "%s", ctl->err.message);
-        add_check(checks, "token", "skipped", "the module did not load");
+        failed += doctor_add_check(checks, "module", "error", "%s", ctl->err.message);
+        doctor_add_check(checks, "token", "skipped", "the module did not load");
     }
     memset(&ctl->err, 0, sizeof(ctl->err));
 
@@ -793,9 +813,12 @@ const struct cmd_def cmd_doctor = {
     "PRAGMA user_version, and counts keys per state. With a PIN (--pin-file, CMKP11_PIN, or\n"
     "a terminal to ask on) it logs in to the backend token named in [backend] (its own\n"
     "module, a read-only session) and compares the material with the store: every version\n"
-    "of every key has its objects (MissingMaterial), and every object labelled cmkp11/...\n"
-    "belongs to a key version (StrayMaterial). Then it loads the module and finds the token\n"
-    "(no login). Healthy is false, and the exit code 1, when a check fails.",
+    "of every HSM key has its objects (MissingMaterial), SOFTWARE keys have the token master\n"
+    "key (MissingTokenKeys), and every object labelled cmkp11/... belongs to a key version,\n"
+    "an import or the token (StrayMaterial). Every version of every SOFTWARE key has its\n"
+    "sealed row in the store (MissingSealedMaterial, no PIN needed). Then it loads the\n"
+    "module and finds the token (no login). Healthy is false, and the exit code 1, when a\n"
+    "check fails.",
     "cmkctl doctor --output table",
     doctor_opts,
     run_doctor,
