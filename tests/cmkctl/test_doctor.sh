@@ -143,7 +143,7 @@ ctl doctor
 expect_true "doctor with the master key missing: exit 1" [ "$RC" -eq 1 ]
 expect_eq "MissingTokenKeys names the master key, and why it is needed" \
     '[(m["Label"], m["CkaId"], m["Object"], m["Reason"]) for m in d["MissingTokenKeys"]]' \
-    "[('cmkp11/master', '$master_id', 'SecretKey', '1 SOFTWARE keys have material sealed under the token master key')]"
+    "[('cmkp11/master', '$master_id', 'SecretKey', 'SOFTWARE keys with material sealed under the token master key: 1')]"
 backend master-1 --keygen --key-type AES:32 --label cmkp11/master --id "$master_id"
 backend master-2 --keygen --key-type AES:32 --label cmkp11/master --id "$master_id"
 expect_true "pkcs11-tool makes two master keys" [ "$RC" -eq 0 ]

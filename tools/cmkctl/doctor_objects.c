@@ -116,7 +116,7 @@ json_object *token_objects_missing(size_t masters, size_t soft_keys)
     char reason[96],
         *id_hex = hex_encode((const unsigned char *)token_keys[0].id, token_keys[0].id_len);
     snprintf(reason, sizeof(reason),
-             "%zu SOFTWARE keys have material sealed under the token master key", soft_keys);
+             "SOFTWARE keys with material sealed under the token master key: %zu", soft_keys);
     json_object *e = json_object_new_object();
     out_add_str(e, "Label", token_keys[0].label);
     out_add_str(e, "CkaId", id_hex ? id_hex : "");
