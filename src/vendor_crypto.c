@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_gcm.h"
 #include "cmk.h"
 #include "cmkp11/cmkp11.h"
 #include "envelope_sm4.h"
@@ -120,12 +121,7 @@ static CK_RV body_call(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
     }
     CK_GCM_PARAMS gcm = {iv,  ENVELOPE_IV_LEN, ENVELOPE_IV_LEN * 8,
                          aad, aad_len,         ENVELOPE_TAG_LEN * 8};
-    CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
-    CK_RV rv = encrypt ? module.be.fn->C_EncryptInit(session, &mech, material)
-                       : module.be.fn->C_DecryptInit(session, &mech, material);
-    if (rv == CKR_OK)
-        rv = encrypt ? module.be.fn->C_Encrypt(session, in, in_len, out, out_len)
-                     : module.be.fn->C_Decrypt(session, in, in_len, out, out_len);
+    CK_RV rv = backend_gcm_run(session, material, &gcm, encrypt, in, in_len, out, out_len);
     free(aad);
     return rv;
 }
@@ -213,11 +209,12 @@ static CK_RV envelope_open(CK_SESSION_HANDLE session, struct vendor_op *op, CK_B
     }
     rv = body_call(session, material, &facts, version, false, h.iv, in, op,
                    in + ENVELOPE_HEADER_LEN, in_len - ENVELOPE_HEADER_LEN, out, out_len);
-    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) {
-        log_warning("envelope: key %s version %lu: authentication failed (0x%lx)", facts.key_id,
+    /* Only a failed tag or MAC is the ciphertext's fault; anything else keeps its code. */
+    if (rv == CKR_ENCRYPTED_DATA_INVALID)
+        log_warning("envelope: key %s version %lu: authentication failed", facts.key_id, version);
+    else if (rv != CKR_OK)
+        log_warning("envelope: key %s version %lu: decryption failed (0x%lx)", facts.key_id,
                     version, rv);
-        rv = CKR_ENCRYPTED_DATA_INVALID;
-    }
     return rv;
 }
 
@@ -283,7 +280,7 @@ CK_RV vendor_encrypt_update(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_P
                             CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
     if (!out_len || (!in && in_len)) return CKR_ARGUMENTS_BAD;
-    *out_len = 0; /* everything comes out at Final, once the tag is known */
+    *out_len = 0;            /* everything comes out at Final, once the tag is known */
     if (!out) return CKR_OK; /* a length query: the part is not taken */
     CK_RV rv = vendor_op_buffer(op, in, in_len);
     if (rv != CKR_OK) vendor_op_end(s, true);
