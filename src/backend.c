@@ -138,6 +138,17 @@ bool backend_token_present(struct backend *be)
     return false;
 }
 
+CK_RV backend_find(struct backend *be, CK_SESSION_HANDLE session, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                   CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count)
+{
+    *count = 0;
+    CK_RV rv = be->fn->C_FindObjectsInit(session, tmpl, n);
+    if (rv != CKR_OK) return rv;
+    rv = be->fn->C_FindObjects(session, out, max, count);
+    CK_RV rv2 = be->fn->C_FindObjectsFinal(session);
+    return rv != CKR_OK ? rv : rv2;
+}
+
 CK_RV backend_find_by_id(struct backend *be, CK_SESSION_HANDLE session, const void *id,
                          CK_ULONG len, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out, CK_ULONG max,
                          CK_ULONG *count)
@@ -153,12 +164,8 @@ CK_RV backend_find_by_id(struct backend *be, CK_SESSION_HANDLE session, const vo
         {CKA_ID, (void *)id, len},
     };
     bool any_class = cls == (CK_OBJECT_CLASS)-1;
-    *count = 0;
-    CK_RV rv = be->fn->C_FindObjectsInit(session, any_class ? tmpl + 1 : tmpl, any_class ? 2 : 3);
-    if (rv != CKR_OK) return rv;
-    rv = be->fn->C_FindObjects(session, out, max, count);
-    CK_RV rv2 = be->fn->C_FindObjectsFinal(session);
-    return rv != CKR_OK ? rv : rv2;
+    return backend_find(be, session, any_class ? tmpl + 1 : tmpl, any_class ? 2 : 3, out, max,
+                        count);
 }
 
 CK_RV backend_object_matches(struct backend *be, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h,

@@ -26,6 +26,10 @@ void backend_reset_after_fork(struct backend *be);
  * CKR_DEVICE_REMOVED. */
 bool backend_token_present(struct backend *be);
 
+/* The first max objects matching tmpl (a whole find: Init, one C_FindObjects, Final);
+ * their count in *count. */
+CK_RV backend_find(struct backend *be, CK_SESSION_HANDLE session, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                   CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count);
 /* Finds the token objects whose CKA_ID is id (of len bytes) and, when cls is not
  * (CK_ULONG)-1, whose class is cls. Returns up to max handles in out and the count. */
 CK_RV backend_find_by_id(struct backend *be, CK_SESSION_HANDLE session, const void *id,

@@ -22,16 +22,7 @@ static CK_RV find_by_label(CK_SESSION_HANDLE session, const char *label, CK_OBJE
     CK_BBOOL token = CK_TRUE;
     CK_ATTRIBUTE t[] = {{CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)},
                         {CKA_TOKEN, &token, sizeof(token)}};
-    *n = 0;
-    module_token_lock_shared(); /* as every backend find: module_backend_find_by_id */
-    CK_RV rv = module.be.fn->C_FindObjectsInit(session, t, 2);
-    if (rv == CKR_OK) {
-        rv = module.be.fn->C_FindObjects(session, out, max, n);
-        CK_RV rv2 = module.be.fn->C_FindObjectsFinal(session);
-        if (rv == CKR_OK) rv = rv2;
-    }
-    module_token_unlock();
-    return rv;
+    return module_backend_find(session, t, 2, out, max, n);
 }
 
 static void destroy_handles(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n)

@@ -190,6 +190,15 @@ CK_RV module_backend_find_by_id(CK_SESSION_HANDLE session, const void *id, CK_UL
     return rv;
 }
 
+CK_RV module_backend_find(CK_SESSION_HANDLE session, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                          CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count)
+{
+    module_token_lock_shared();
+    CK_RV rv = backend_find(&module.be, session, tmpl, n, out, max, count);
+    module_token_unlock();
+    return rv;
+}
+
 bool module_backend_token_present(void)
 {
     module_token_lock_shared();

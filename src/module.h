@@ -57,6 +57,9 @@ void module_token_unlock(void);
 CK_RV module_backend_find_by_id(CK_SESSION_HANDLE session, const void *id, CK_ULONG len,
                                 CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out, CK_ULONG max,
                                 CK_ULONG *count);
+/* backend_find, under the shared token lock likewise. */
+CK_RV module_backend_find(CK_SESSION_HANDLE session, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                          CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count);
 /* backend_token_present, under the shared token lock (a rewrite by another process
  * must not pass for a removal). */
 bool module_backend_token_present(void);
