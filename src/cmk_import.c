@@ -224,12 +224,16 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         *key = handle_for_cmk(rec.row, kind);
         log_info("%s: key %s: material imported (%s), expires %lld", op, rec.key_id,
                  import_alg_name(req.alg), (long long)req.expires);
-    } else if (claimed) {
+    } else {
         /* Nothing of a failed import stays: the material made goes, the claim is released. */
-        if (soft)
-            import_soft_drop(&rec);
-        else
-            cmk_destroy_material(session, rec.key_id, 1);
+        if (claimed && soft) import_soft_drop(&rec);
+        if (claimed && !soft) cmk_destroy_material(session, rec.key_id, 1);
+        if (rv != CKR_ATTRIBUTE_VALUE_INVALID && import_token_used_meanwhile(&rec, req.wrap_id)) {
+            log_warning("%s: key %s: CKA_CMK_IMPORT_TOKEN was used by another import meanwhile "
+                        "(or replaced by newer parameters); this import failed on the way (0x%lx)",
+                        op, rec.key_id, rv);
+            rv = CKR_ATTRIBUTE_VALUE_INVALID;
+        }
     }
 out:
     /* The candidate lives until here: material decoded in the module is copied from it,

@@ -59,8 +59,8 @@ void import_destroy_wrapping_pair(CK_SESSION_HANDLE session, const unsigned char
 {
     CK_OBJECT_HANDLE found[4];
     CK_ULONG n = 0;
-    if (module_backend_find_by_id(session, wrap_id, IMPORT_WRAP_ID_LEN, (CK_OBJECT_CLASS)-1,
-                           found, 4, &n) == CKR_OK)
+    if (module_backend_find_by_id(session, wrap_id, IMPORT_WRAP_ID_LEN, (CK_OBJECT_CLASS)-1, found,
+                                  4, &n) == CKR_OK)
         destroy_handles(session, found, n);
 }
 
@@ -84,20 +84,23 @@ unsigned char *import_rsa_spki(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, si
 }
 
 /* Can the backend unwrap with OAEP-SHA-256? (SoftHSMv2 2.6.1 cannot: SHA-1 only.) Tried once
- * per process with a fresh wrapping pair: a random secret encrypted to its public key is
- * unwrapped into a session object. */
-bool import_backend_unwraps_oaep_sha256(CK_SESSION_HANDLE session, const unsigned char *spki,
-                                        size_t spki_len, CK_OBJECT_HANDLE wrap_priv)
+ * per process with a wrapping pair: a random secret encrypted to its public key is
+ * unwrapped into a session object. CKR_OK: it can; CKR_MECHANISM_INVALID: it cannot. Only a
+ * refusal of the mechanism or its parameters is an answer, kept for the process; any other
+ * failure (the wrapping key destroyed by a concurrent import, a busy device) says nothing
+ * about the HSM and is returned as it is, to be tried again next time. */
+CK_RV import_backend_oaep_sha256_probe(CK_SESSION_HANDLE session, const unsigned char *spki,
+                                       size_t spki_len, CK_OBJECT_HANDLE wrap_priv)
 {
-    static atomic_int known = -1; /* -1: not tried yet in this process */
+    static atomic_int known = -1; /* -1: no answer yet in this process */
     int k = atomic_load(&known);
-    if (k >= 0) return k;
+    if (k >= 0) return k ? CKR_OK : CKR_MECHANISM_INVALID;
     unsigned char secret[32], wrapped[512];
     size_t wrapped_len = sizeof(wrapped);
     if (getrandom(secret, sizeof(secret), 0) != sizeof(secret) ||
         pubkey_rsa_oaep_sha256_encrypt(spki, spki_len, secret, sizeof(secret), wrapped,
                                        &wrapped_len))
-        return false;
+        return CKR_FUNCTION_FAILED;
     CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
     CK_MECHANISM m = {CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep)};
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -111,8 +114,14 @@ bool import_backend_unwraps_oaep_sha256(CK_SESSION_HANDLE session, const unsigne
     CK_RV rv =
         module.be.fn->C_UnwrapKey(session, &m, wrap_priv, wrapped, (CK_ULONG)wrapped_len, t, 5, &h);
     if (h) module.be.fn->C_DestroyObject(session, h);
+    bool refused = rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID ||
+                   rv == CKR_ARGUMENTS_BAD || rv == CKR_FUNCTION_NOT_SUPPORTED;
+    if (rv != CKR_OK && !refused) {
+        log_warning("could not learn whether the HSM unwraps with RSA-OAEP SHA-256: 0x%lx", rv);
+        return rv;
+    }
     atomic_store(&known, rv == CKR_OK);
     log_info("the HSM %s unwrap with RSA-OAEP SHA-256 (0x%lx)", rv == CKR_OK ? "can" : "cannot",
              rv);
-    return rv == CKR_OK;
+    return rv == CKR_OK ? CKR_OK : CKR_MECHANISM_INVALID;
 }

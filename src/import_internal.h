@@ -89,8 +89,8 @@ void import_destroy_wrapping_pairs(CK_SESSION_HANDLE session, const char *key_id
 void import_destroy_wrapping_pair(CK_SESSION_HANDLE session, const unsigned char *wrap_id);
 unsigned char *import_rsa_spki(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, size_t *len,
                                CK_ULONG *modulus_len);
-bool import_backend_unwraps_oaep_sha256(CK_SESSION_HANDLE session, const unsigned char *spki,
-                                        size_t spki_len, CK_OBJECT_HANDLE wrap_priv);
+CK_RV import_backend_oaep_sha256_probe(CK_SESSION_HANDLE session, const unsigned char *spki,
+                                       size_t spki_len, CK_OBJECT_HANDLE wrap_priv);
 
 /* import_token_mac.c */
 CK_RV import_token_sign(CK_SESSION_HANDLE session, unsigned char token[IMPORT_TOKEN_LEN]);
@@ -103,6 +103,7 @@ enum store_status import_mark_material(int64_t row, bool has);
 CK_RV import_record_parameters(const struct cmk_record *rec, const struct import_token *f,
                                unsigned char *token, unsigned char *spki, size_t spki_len);
 bool import_params_current(const struct store_import *imp, const unsigned char *wrap_id);
+bool import_token_used_meanwhile(const struct cmk_record *rec, const unsigned char *wrap_id);
 CK_RV import_set_claim(const struct cmk_record *rec, const unsigned char *wrap_id);
 CK_RV import_commit(const struct cmk_record *rec, const struct import_request *req,
                     const struct import_facts *mf, bool first);

@@ -127,7 +127,10 @@ static CK_RV resolve_algorithm(CK_SESSION_HANDLE session, const struct cmk_recor
     bool asymmetric = import_material_class(rec) == CKO_PRIVATE_KEY;
     bool sha256 = !f->alg || f->alg == CMK_WRAP_RSAES_OAEP_SHA_256 ||
                   f->alg == CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256;
-    bool can = !sha256 || import_backend_unwraps_oaep_sha256(session, spki, spki_len, wrap_priv);
+    CK_RV probe =
+        sha256 ? import_backend_oaep_sha256_probe(session, spki, spki_len, wrap_priv) : CKR_OK;
+    if (probe != CKR_OK && probe != CKR_MECHANISM_INVALID) return probe;
+    bool can = probe == CKR_OK;
     if (sha256 && !can && module.cfg.import_oaep_decode_in_module) {
         /* The RSA step stays in the backend (CKM_RSA_X_509), which needs CKA_DECRYPT on the
          * wrapping key; the OAEP decoding is done by the module at import. */

@@ -71,6 +71,20 @@ bool import_params_current(const struct store_import *imp, const unsigned char *
            !memcmp(imp->wrap_id, wrap_id, IMPORT_WRAP_ID_LEN);
 }
 
+/* After a failed step: were the import parameters used up or replaced meanwhile? An import
+ * that won destroys the wrapping pair another may be using at that moment, and the backend
+ * then fails in ways of its own (a handle gone, a general error); the client should hear
+ * the one reason that counts, as it does when it comes second to the claim or the commit. */
+bool import_token_used_meanwhile(const struct cmk_record *rec, const unsigned char *wrap_id)
+{
+    struct store_import imp;
+    enum store_status s = store_import_get(module.store, rec->row, &imp);
+    if (s != STORE_OK) return s == STORE_NOT_FOUND;
+    bool used = !import_params_current(&imp, wrap_id);
+    store_import_free(&imp);
+    return used;
+}
+
 /* How long an import waits for another one of the same key to end (the store's busy
  * timeout), and how often it looks. */
 #define CLAIM_WAIT_MS 10000

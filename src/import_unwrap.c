@@ -138,9 +138,13 @@ CK_RV import_stage_open(CK_SESSION_HANDLE session, const struct import_request *
                     len, import_alg_name(req->alg), modulus_len * 8, modulus_len);
         return CKR_WRAPPED_KEY_LEN_RANGE;
     }
-    bool in_module =
-        req->oaep.hash_alg == CKM_SHA256 &&
-        !import_backend_unwraps_oaep_sha256(session, imp->spki, imp->spki_len, wrap_priv);
+    CK_RV probe =
+        req->oaep.hash_alg == CKM_SHA256
+            ? import_backend_oaep_sha256_probe(session, imp->spki, imp->spki_len, wrap_priv)
+            : CKR_OK;
+    if (probe != CKR_OK && probe != CKR_MECHANISM_INVALID)
+        return unwrap_failure(probe, "trying RSA-OAEP SHA-256 on the wrapping key");
+    bool in_module = probe == CKR_MECHANISM_INVALID;
     if (in_module && !module.cfg.import_oaep_decode_in_module) {
         log_warning("ImportKeyMaterial: the HSM cannot unwrap with RSA-OAEP SHA-256 and [import] "
                     "oaep_decode_in_module is off; use the _SHA_1 algorithm or turn it on");

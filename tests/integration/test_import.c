@@ -882,7 +882,7 @@ static void test_two_processes_importing_into_one_key_at_once_one_wins(void)
     fixture_close(s);
 }
 
-/* The same with two threads of one process, each on its own session. */
+/* The same with threads of one process, each on its own session. */
 struct racer {
     CK_OBJECT_HANDLE key;
     CK_ULONG alg;
@@ -903,11 +903,15 @@ static void *import_thread(void *arg)
     return NULL;
 }
 
-static void test_two_threads_importing_into_one_key_at_once_one_wins(void)
+/* Four at once: a loser may be in the middle of a backend call on the wrapping key when the
+ * winner destroys it, and the backend then fails in its own way (with two threads, CI saw
+ * CKR_MECHANISM_PARAM_INVALID now and then); each loser must still hear the token was used. */
+static void test_four_threads_importing_into_one_key_at_once_one_wins(void)
 {
     static const CK_ULONG algs[] = {CMK_WRAP_RSAES_OAEP_SHA_1, CMK_WRAP_RSAES_OAEP_SHA_256,
                                     CMK_WRAP_RSA_AES_KEY_WRAP_SHA_256};
-    const int rounds = 6;
+    enum { RACERS = 4 };
+    const int rounds = 9;
     CK_SESSION_HANDLE s = fixture_open();
     for (int r = 0; r < rounds; r++) {
         CK_OBJECT_HANDLE key;
@@ -919,19 +923,27 @@ static void test_two_threads_importing_into_one_key_at_once_one_wins(void)
         CK_ULONG alg = algs[r % 3];
         new_wrapped_aes(s, alias, alg, 2048, &key, &p, m, &b);
         pthread_barrier_t go;
-        pthread_barrier_init(&go, NULL, 2);
-        struct racer racers[2] = {{key, alg, &b, &p, &go, 0}, {key, alg, &b, &p, &go, 0}};
-        pthread_t t[2];
-        for (int i = 0; i < 2; i++)
+        pthread_barrier_init(&go, NULL, RACERS);
+        struct racer racers[RACERS];
+        pthread_t t[RACERS];
+        for (int i = 0; i < RACERS; i++) {
+            racers[i] = (struct racer){key, alg, &b, &p, &go, 0};
             CHECK(pthread_create(&t[i], NULL, import_thread, &racers[i]) == 0);
-        for (int i = 0; i < 2; i++)
+        }
+        for (int i = 0; i < RACERS; i++)
             pthread_join(t[i], NULL);
         pthread_barrier_destroy(&go);
-        CHECK((racers[0].rv == CKR_OK) != (racers[1].rv == CKR_OK));
-        CK_RV lost = racers[0].rv == CKR_OK ? racers[1].rv : racers[0].rv;
-        if (lost != CKR_ATTRIBUTE_VALUE_INVALID)
-            printf("  round %d (%lu): the losing import got 0x%lx\n", r, alg, lost);
-        CHECK(lost == CKR_ATTRIBUTE_VALUE_INVALID);
+        int won = 0;
+        for (int i = 0; i < RACERS; i++) {
+            if (racers[i].rv == CKR_OK) {
+                won++;
+                continue;
+            }
+            if (racers[i].rv != CKR_ATTRIBUTE_VALUE_INVALID)
+                printf("  round %d (%lu): a losing import got 0x%lx\n", r, alg, racers[i].rv);
+            CHECK(racers[i].rv == CKR_ATTRIBUTE_VALUE_INVALID);
+        }
+        CHECK(won == 1);
         CHECK(cmk_encrypts_like(s, key, m));
     }
     fixture_close(s);
@@ -971,7 +983,7 @@ int main(int argc, char **argv)
         T(test_cancelled_deletion_returns_a_key_without_material_to_pending_import),
         T(test_crash_during_import_leaves_the_key_pending_import),
         T(test_two_processes_importing_into_one_key_at_once_one_wins),
-        T(test_two_threads_importing_into_one_key_at_once_one_wins),
+        T(test_four_threads_importing_into_one_key_at_once_one_wins),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
