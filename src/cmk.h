@@ -13,7 +13,8 @@
 /* The backend identity of a version's material: CKA_ID and CKA_LABEL. */
 #define CMK_BACKEND_ID_LEN 24
 #define CMK_BACKEND_LABEL_PREFIX "cmkp11/"
-void cmk_backend_id(const char *key_id, unsigned long version, unsigned char out[CMK_BACKEND_ID_LEN]);
+void cmk_backend_id(const char *key_id, unsigned long version,
+                    unsigned char out[CMK_BACKEND_ID_LEN]);
 
 /* C_GenerateKey with CKA_TOKEN=TRUE. */
 CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTRIBUTE_PTR tmpl,
@@ -74,10 +75,10 @@ CK_RV cmk_object_size(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_ULO
 /* CKR_OK when the object (a CMK's or the backend's) exists for this session, else why
  * not: CKR_OBJECT_HANDLE_INVALID for a handle that names nothing. */
 CK_RV cmk_object_exists(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle);
-CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
-                         CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
-CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
-                         CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
+CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_ATTRIBUTE_PTR tmpl,
+                         CK_ULONG count);
+CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_ATTRIBUTE_PTR tmpl,
+                         CK_ULONG count);
 CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle);
 
 /* Destroys every backend object of one version of a key's material. */
@@ -91,6 +92,8 @@ CK_RV cmk_destroy_now(CK_SESSION_HANDLE session, const struct cmk_record *rec);
 
 /* Makes a new primary version of a symmetric CMK (on demand, or automatic when due). */
 CK_RV cmk_rotate(CK_SESSION_HANDLE session, int64_t row, bool automatic);
+/* Is a live process making a new version of rec now (claimed, not yet primary)? */
+bool cmk_rotation_under_way(const struct cmk_record *rec);
 /* Rotates every Enabled key whose next rotation date has passed, each exactly once
  * however many processes do this at the same time. */
 void cmk_rotate_due(CK_SESSION_HANDLE session);

@@ -7,6 +7,7 @@
 
 #include "cmk.h"
 #include "cmk_import.h"
+#include "cmk_material_attrs.h"
 #include "cmkp11/cmkp11.h"
 #include "handles.h"
 #include "keyspec.h"
@@ -33,10 +34,7 @@ CK_RV cmk_attr_put(CK_ATTRIBUTE *a, const void *value, CK_ULONG len)
     return CKR_OK;
 }
 
-static CK_RV put_ulong(CK_ATTRIBUTE *a, CK_ULONG v)
-{
-    return cmk_attr_put(a, &v, sizeof(v));
-}
+static CK_RV put_ulong(CK_ATTRIBUTE *a, CK_ULONG v) { return cmk_attr_put(a, &v, sizeof(v)); }
 
 static CK_RV put_text(CK_ATTRIBUTE *a, const char *s)
 {
@@ -130,7 +128,7 @@ static CK_RV answer_software(const struct cmk_record *rec, unsigned kind, CK_ATT
     case CKA_KEY_TYPE: return put_ulong(a, rec->key_type);
     case CKA_VALUE_LEN: return put_ulong(a, keyspec_secret_bytes(rec->key_spec));
     case CKA_KEY_GEN_MECHANISM:
-        return put_ulong(a, mac                             ? CKM_GENERIC_SECRET_KEY_GEN
+        return put_ulong(a, mac                            ? CKM_GENERIC_SECRET_KEY_GEN
                             : rec->key_type == CKK_CMK_SM4 ? CKM_CMK_SM4_KEY_GEN
                                                            : CKM_AES_KEY_GEN);
     case CKA_SIGN:
@@ -152,9 +150,7 @@ static CK_RV answer_software(const struct cmk_record *rec, unsigned kind, CK_ATT
     case CKA_TRUSTED:
     case CKA_WRAP_WITH_TRUSTED: return cmk_attr_put(a, &f, 1);
     case CKA_DESTROYABLE: return cmk_attr_put(a, &t, 1);
-    case CKA_VALUE:
-        a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
-        return CKR_ATTRIBUTE_SENSITIVE;
+    case CKA_VALUE: a->ulValueLen = CK_UNAVAILABLE_INFORMATION; return CKR_ATTRIBUTE_SENSITIVE;
     case CKA_START_DATE:
     case CKA_END_DATE: return cmk_attr_put(a, NULL, 0);
     default: a->ulValueLen = CK_UNAVAILABLE_INFORMATION; return CKR_ATTRIBUTE_TYPE_INVALID;
@@ -183,15 +179,16 @@ static CK_RV load_visible(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     if (rec->state == CMK_STATE_CREATING || !(rec->objects & handle_kind(handle)) ||
         handle_version(handle) > rec->primary_version ||
-        ((rec->private_mask & handle_kind(handle)) && !backend_session_logged_in(&module.be, session))) {
+        ((rec->private_mask & handle_kind(handle)) &&
+         !backend_session_logged_in(&module.be, session))) {
         cmk_record_free(rec);
         return CKR_OBJECT_HANDLE_INVALID;
     }
     return CKR_OK;
 }
 
-CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
-                         CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
+CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_ATTRIBUTE_PTR tmpl,
+                         CK_ULONG count)
 {
     struct cmk_record rec;
     CK_RV rv = load_visible(session, handle, &rec);
@@ -235,9 +232,11 @@ CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
         if (cmk_handle_went_stale(r)) { /* renumbered by the backend: look up once more */
             cmk_cache_forget_row_handles(handle_row(handle));
             r = cmk_resolve_backend(session, handle, &material);
-            if (r == CKR_OK) r = module.be.fn->C_GetAttributeValue(session, material, sub, nforward);
+            if (r == CKR_OK)
+                r = module.be.fn->C_GetAttributeValue(session, material, sub, nforward);
         }
-        for (CK_ULONG k = 0; k < nforward; k++) tmpl[forward[k]].ulValueLen = sub[k].ulValueLen;
+        for (CK_ULONG k = 0; k < nforward; k++)
+            tmpl[forward[k]].ulValueLen = sub[k].ulValueLen;
         if (rv_rank(r) > rv_rank(worst)) worst = r;
     }
 out:
@@ -257,15 +256,18 @@ static CK_RV apply_label(struct cmk_record *rec, const CK_ATTRIBUTE *a)
     char *text = strndup(a->pValue, a->ulValueLen);
     char *canon = malloc(a->ulValueLen + 1);
     CK_RV rv = CKR_OK;
-    if (!text || !canon) rv = CKR_HOST_MEMORY;
+    if (!text || !canon)
+        rv = CKR_HOST_MEMORY;
     else if (strlen(text) != a->ulValueLen || validate_alias(text, a->ulValueLen, canon, why)) {
         log_warning("SetAttributeValue: CKA_LABEL (alias) invalid: %s",
                     strlen(text) != a->ulValueLen ? "contains NUL" : why);
         rv = CKR_ATTRIBUTE_VALUE_INVALID;
     }
     free(text);
-    if (rv == CKR_OK) rec->alias = canon;
-    else free(canon);
+    if (rv == CKR_OK)
+        rec->alias = canon;
+    else
+        free(canon);
     return rv;
 }
 
@@ -321,15 +323,18 @@ static CK_RV apply_state(struct cmk_record *rec, const CK_ATTRIBUTE *a)
         rec->state = to;
         return CKR_OK;
     }
-    if (to == CMK_STATE_DISABLED && (from == CMK_STATE_ENABLED || from == CMK_STATE_PENDING_DELETION)) {
+    if (to == CMK_STATE_DISABLED &&
+        (from == CMK_STATE_ENABLED || from == CMK_STATE_PENDING_DELETION)) {
         /* From PendingDeletion this cancels the deletion; a key of EXTERNAL origin without
          * material goes back to waiting for it. */
         rec->state = cmk_import_has_material(rec) ? to : CMK_STATE_PENDING_IMPORT;
         rec->deletion_date = 0;
         return CKR_OK;
     }
-    if (to == CMK_STATE_PENDING_DELETION && (from == CMK_STATE_ENABLED || from == CMK_STATE_DISABLED)) {
-        unsigned long days = rec->pending_window ? rec->pending_window : module.cfg.pending_window_days;
+    if (to == CMK_STATE_PENDING_DELETION &&
+        (from == CMK_STATE_ENABLED || from == CMK_STATE_DISABLED)) {
+        unsigned long days =
+            rec->pending_window ? rec->pending_window : module.cfg.pending_window_days;
         rec->state = to;
         rec->deletion_date = util_now() + (int64_t)days * 86400;
         return CKR_OK;
@@ -339,7 +344,7 @@ static CK_RV apply_state(struct cmk_record *rec, const CK_ATTRIBUTE *a)
                 "PendingDeletion->Disabled)",
                 rec->key_id, from, to);
     return to <= CMK_STATE_PENDING_IMPORT && to != CMK_STATE_CREATING ? CKR_ACTION_PROHIBITED
-                                                                       : CKR_ATTRIBUTE_VALUE_INVALID;
+                                                                      : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
 static bool is_metadata_attr(CK_ATTRIBUTE_TYPE t)
@@ -444,7 +449,7 @@ static void describe_changes(const struct cmk_record *old, const struct cmk_reco
     out[0] = '\0';
 #define ADD(...)                                                                                   \
     do {                                                                                           \
-        if (n < size) n += (size_t)snprintf(out + n, size - n, __VA_ARGS__);                      \
+        if (n < size) n += (size_t)snprintf(out + n, size - n, __VA_ARGS__);                       \
     } while (0)
     if (old->state != new->state)
         ADD("state: %s -> %s; ", state_text(old->state), state_text(new->state));
@@ -457,9 +462,11 @@ static void describe_changes(const struct cmk_record *old, const struct cmk_reco
     if (old->cka_id_len != new->cka_id_len ||
         (old->cka_id_len && memcmp(old->cka_id, new->cka_id, old->cka_id_len))) {
         ADD("CKA_ID: ");
-        for (size_t i = 0; i < old->cka_id_len && i < 24; i++) ADD("%02x", old->cka_id[i]);
+        for (size_t i = 0; i < old->cka_id_len && i < 24; i++)
+            ADD("%02x", old->cka_id[i]);
         ADD(" -> ");
-        for (size_t i = 0; i < new->cka_id_len && i < 24; i++) ADD("%02x", new->cka_id[i]);
+        for (size_t i = 0; i < new->cka_id_len &&i < 24; i++)
+            ADD("%02x", new->cka_id[i]);
         ADD("; ");
     }
     if (old->rotation_enabled != new->rotation_enabled)
@@ -476,16 +483,16 @@ static void describe_changes(const struct cmk_record *old, const struct cmk_reco
     if (old->objects != new->objects) ADD("public key object removed; ");
     if (tags_changed) {
         ADD("tags replaced by:");
-        for (size_t i = 0; i < tag_count; i++) ADD(" %.40s=%.40s", tags[i].key, tags[i].value);
+        for (size_t i = 0; i < tag_count; i++)
+            ADD(" %.40s=%.40s", tags[i].key, tags[i].value);
         ADD("; ");
     }
 #undef ADD
     if (n >= size && size > 4) memcpy(out + size - 4, "...", 4); /* cut, and says so */
 }
 
-static CK_RV commit_changes(const struct cmk_record *old, struct cmk_record *rec,
-                            bool tags_changed, struct cmk_tag *tags, size_t tag_count,
-                            const char *what)
+static CK_RV commit_changes(const struct cmk_record *old, struct cmk_record *rec, bool tags_changed,
+                            struct cmk_tag *tags, size_t tag_count, const char *what)
 {
     char detail[1024];
     describe_changes(old, rec, tags_changed, tags, tag_count, detail, sizeof(detail));
@@ -493,7 +500,8 @@ static CK_RV commit_changes(const struct cmk_record *old, struct cmk_record *rec
     enum store_status s = store_begin(module.store);
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     s = store_cmk_update(module.store, rec);
-    if (s == STORE_OK && tags_changed) s = store_tags_replace(module.store, rec->row, tags, tag_count);
+    if (s == STORE_OK && tags_changed)
+        s = store_tags_replace(module.store, rec->row, tags, tag_count);
     if (s == STORE_OK) s = store_audit(module.store, what, rec->key_id, detail);
     if (s != STORE_OK) {
         store_rollback(module.store);
@@ -531,11 +539,11 @@ static CK_RV apply_template(struct cmk_record *rec, const CK_ATTRIBUTE *tmpl, CK
 
 static const char *action_of(unsigned long from, unsigned long to)
 {
-    return to == from                          ? "UpdateKeyAttributes"
-           : to == CMK_STATE_ENABLED           ? "EnableKey"
-           : to == CMK_STATE_PENDING_DELETION  ? "ScheduleKeyDeletion"
+    return to == from                           ? "UpdateKeyAttributes"
+           : to == CMK_STATE_ENABLED            ? "EnableKey"
+           : to == CMK_STATE_PENDING_DELETION   ? "ScheduleKeyDeletion"
            : from == CMK_STATE_PENDING_DELETION ? "CancelKeyDeletion"
-                                               : "DisableKey";
+                                                : "DisableKey";
 }
 
 /* Opens a write transaction and reads the row twice in it: rec to change, old to
@@ -555,8 +563,10 @@ static CK_RV end_and_free(CK_RV rv, struct cmk_record *rec, struct cmk_record *o
 {
     if (rv == CKR_OK) {
         util_crash_point("change:before-commit");
-        if (store_commit(module.store) != STORE_OK) rv = CKR_DEVICE_ERROR;
-        else util_crash_point("change:after-commit");
+        if (store_commit(module.store) != STORE_OK)
+            rv = CKR_DEVICE_ERROR;
+        else
+            util_crash_point("change:after-commit");
     } else {
         store_rollback(module.store);
     }
@@ -586,19 +596,37 @@ static CK_RV commit_template(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     return end_and_free(rv, &rec, &old);
 }
 
-/* The standard attributes of a CMK's material are the backend object's own; setting one
- * rewrites that object's file, under the token lock (module_token_lock). */
-static CK_RV set_on_material(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
+/* The standard attributes of a CMK's material are the backend objects' own, the same on
+ * every version (cmk_material_attrs.c). The change is made inside a store transaction, so
+ * a rotation cannot claim the key meanwhile: one that claimed it before is waited out by
+ * the client (refused here), one that claims it after reads the changed primary. */
+static CK_RV set_on_material(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                              const struct tmpl_builder *forward)
 {
-    module_token_lock();
-    CK_RV rv = module.be.fn->C_SetAttributeValue(session, material, forward->attrs, forward->count);
-    module_token_unlock();
+    if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
+    struct cmk_record cur;
+    enum store_status s = store_cmk_get(module.store, handle_row(handle), &cur);
+    if (s != STORE_OK) {
+        store_rollback(module.store);
+        return s == STORE_NOT_FOUND ? CKR_OBJECT_HANDLE_INVALID : CKR_DEVICE_ERROR;
+    }
+    CK_RV rv = CKR_OK;
+    if (cmk_rotation_under_way(&cur)) {
+        log_warning("SetAttributeValue: key %s is being rotated now (pid %ld); try again in a "
+                    "moment",
+                    cur.key_id, cur.rotating_pid);
+        rv = CKR_FUNCTION_FAILED;
+    } else {
+        rv = cmk_material_set_all_versions(session, cur.row, handle_kind(handle),
+                                           cur.primary_version, forward->attrs, forward->count);
+    }
+    store_rollback(module.store); /* nothing of ours was written */
+    cmk_record_free(&cur);
     return rv;
 }
 
-CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
-                         CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
+CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_ATTRIBUTE_PTR tmpl,
+                         CK_ULONG count)
 {
     struct cmk_record rec;
     CK_RV rv = load_visible(session, handle, &rec);
@@ -624,26 +652,17 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                     rec.key_id);
         rv = CKR_ATTRIBUTE_READ_ONLY;
     }
-    if (rv == CKR_OK && forward.count > 0) {
-        CK_OBJECT_HANDLE material;
-        rv = cmk_resolve_backend(session, handle, &material);
-        if (rv == CKR_OK) rv = set_on_material(session, material, &forward);
-        if (cmk_handle_went_stale(rv)) {
-            cmk_cache_forget_row_handles(handle_row(handle));
-            rv = cmk_resolve_backend(session, handle, &material);
-            if (rv == CKR_OK) rv = set_on_material(session, material, &forward);
-        }
+    if (rv == CKR_OK && handle_version(handle) != 0 && (metadata || forward.count > 0)) {
+        log_warning("SetAttributeValue: a version object is read-only; change the key");
+        rv = CKR_ACTION_PROHIBITED;
     }
+    if (rv == CKR_OK && forward.count > 0) rv = set_on_material(session, handle, &forward);
     bool rotate_now = false, delete_material = false;
     if (rv == CKR_OK) {
         bool v;
         rotate_now = attr_get_bool(tmpl, count, CKA_CMK_ROTATE_NOW, &v) == ATTR_PRESENT && v;
         delete_material =
             attr_get_bool(tmpl, count, CKA_CMK_DELETE_MATERIAL, &v) == ATTR_PRESENT && v;
-        if (handle_version(handle) != 0 && metadata) {
-            log_warning("SetAttributeValue: a version object is read-only; change the key");
-            rv = CKR_ACTION_PROHIBITED;
-        }
     }
     if (rv == CKR_OK && metadata) rv = commit_template(session, handle, tmpl, count);
     if (rv == CKR_OK && rotate_now) rv = cmk_rotate(session, rec.row, false);
@@ -673,7 +692,8 @@ CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
         rv = cmk_destroy_now(session, &rec);
         goto out;
     } else {
-        unsigned long days = rec.pending_window ? rec.pending_window : module.cfg.pending_window_days;
+        unsigned long days =
+            rec.pending_window ? rec.pending_window : module.cfg.pending_window_days;
         rec.state = CMK_STATE_PENDING_DELETION;
         rec.deletion_date = util_now() + (int64_t)days * 86400;
         what = "ScheduleKeyDeletion";

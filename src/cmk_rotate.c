@@ -12,17 +12,20 @@
 
 #include "cmk.h"
 #include "cmk_create.h"
+#include "cmk_material_attrs.h"
 #include "cmkp11/cmkp11.h"
+#include "handles.h"
 #include "keyspec.h"
 #include "log.h"
 #include "module.h"
 #include "sm_backend_map.h"
 #include "soft_key.h"
+#include "template.h"
 #include "util.h"
 
 static const CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
 
-static bool claim_is_live(const struct cmk_record *rec)
+bool cmk_rotation_under_way(const struct cmk_record *rec)
 {
     if (!rec->rotating_to) return false;
     int64_t start = util_process_start((pid_t)rec->rotating_pid);
@@ -54,7 +57,7 @@ static CK_RV claim(int64_t row, bool automatic, unsigned long *version, struct c
     if (automatic) {
         bool due = rec->rotation_enabled && rec->state == CMK_STATE_ENABLED &&
                    rec->next_rotation > 0 && rec->next_rotation <= now && can_rotate(rec);
-        if (!due || claim_is_live(rec)) goto done; /* nothing to do, or someone is on it */
+        if (!due || cmk_rotation_under_way(rec)) goto done; /* nothing to do, or someone is on it */
     } else if (!can_rotate(rec)) {
         log_warning("RotateKey: key %s: only symmetric keys of KMS origin rotate (key spec %s)",
                     rec->key_id, rec->key_spec);
@@ -64,9 +67,9 @@ static CK_RV claim(int64_t row, bool automatic, unsigned long *version, struct c
         log_warning("RotateKey: key %s: only Enabled keys rotate", rec->key_id);
         rv = CKR_ACTION_PROHIBITED;
         goto done;
-    } else if (claim_is_live(rec)) {
-        log_warning("RotateKey: key %s: another process (pid %ld) is rotating it now",
-                    rec->key_id, rec->rotating_pid);
+    } else if (cmk_rotation_under_way(rec)) {
+        log_warning("RotateKey: key %s: another process (pid %ld) is rotating it now", rec->key_id,
+                    rec->rotating_pid);
         rv = CKR_FUNCTION_FAILED;
         goto done;
     }
@@ -120,16 +123,37 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
     /* An SM4 key at level HSM: the backend's own key type (t points at type) and generation. */
     if (sm_map_is_sm_key(type) && !sm_map_keygen(type, &type, &mech.mechanism))
         return CKR_MECHANISM_INVALID;
+    /* The usage flags and dates the key has now (set at CreateKey or since) carry over. */
+    struct tmpl_builder b;
+    tmpl_init(&b);
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        tmpl_set(&b, t[i].type, t[i].pValue, t[i].ulValueLen);
+    struct cmk_inherited inherited;
+    CK_OBJECT_HANDLE primary = 0;
+    CK_RV rv = cmk_resolve_backend(session, handle_for_cmk(rec->row, CMK_OBJ_SECRET), &primary);
+    if (rv == CKR_OK) rv = cmk_material_read_inherited(session, primary, &inherited);
+    if (rv == CKR_OK)
+        for (CK_ULONG i = 0; i < inherited.count; i++)
+            tmpl_set(&b, inherited.attrs[i].type, inherited.attrs[i].pValue,
+                     inherited.attrs[i].ulValueLen);
+    else
+        log_warning("RotateKey: key %s: could not read version %lu's attributes (0x%lx); "
+                    "version %lu gets the defaults",
+                    rec->key_id, rec->primary_version, rv, version);
+    if (b.failed) {
+        tmpl_free(&b);
+        return CKR_HOST_MEMORY;
+    }
     CK_OBJECT_HANDLE h;
     /* Material a crashed attempt left under this identity would make two objects. */
     cmk_destroy_material(session, rec->key_id, version);
-    CK_RV rv = CKR_OK;
     for (int attempt = 0; attempt < CMK_CREATE_ATTEMPTS; attempt++) {
         module_token_lock();
-        rv = module.be.fn->C_GenerateKey(session, &mech, t, sizeof(t) / sizeof(t[0]), &h);
+        rv = module.be.fn->C_GenerateKey(session, &mech, b.attrs, b.count, &h);
         module_token_unlock();
         if (!cmk_create_should_retry(session, rv, rec->key_id, version, attempt)) break;
     }
+    tmpl_free(&b);
     return rv;
 }
 
@@ -217,7 +241,8 @@ void cmk_rotate_due(CK_SESSION_HANDLE session)
     struct store_match *m = NULL;
     size_t n = 0;
     if (store_cmk_find(module.store, &f, &m, &n) != STORE_OK) return;
-    for (size_t i = 0; i < n; i++) cmk_rotate(session, m[i].row, true);
+    for (size_t i = 0; i < n; i++)
+        cmk_rotate(session, m[i].row, true);
     free(m);
 }
 
@@ -233,14 +258,14 @@ void cmk_recover_rotations(CK_SESSION_HANDLE session)
     for (size_t i = 0; i < n; i++) {
         struct cmk_record rec;
         if (store_cmk_get(module.store, m[i].row, &rec) != STORE_OK) continue;
-        if (rec.rotating_to && !claim_is_live(&rec)) {
+        if (rec.rotating_to && !cmk_rotation_under_way(&rec)) {
             unsigned long version = rec.rotating_to;
             cmk_destroy_material(session, rec.key_id, version);
             release_claim(rec.row, version);
             store_audit(module.store, "RecoverRotateKey", rec.key_id,
                         "rotating process died; half-made version removed");
-            log_warning("recovery: key %s: removed version %lu left by a dead rotation",
-                        rec.key_id, version);
+            log_warning("recovery: key %s: removed version %lu left by a dead rotation", rec.key_id,
+                        version);
         }
         cmk_record_free(&rec);
     }

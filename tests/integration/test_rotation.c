@@ -60,12 +60,14 @@ static void test_rotate_three_times_and_decrypt_every_version_in_a_new_process(v
         CHECK(primary == (CK_ULONG)v + 1);
         sealed[v].env_len = sizeof(sealed[v].env);
         CHECK_RV(envelope(s, key, true, NULL, secret_msg, sizeof(secret_msg), sealed[v].env,
-                          &sealed[v].env_len), CKR_OK);
+                          &sealed[v].env_len),
+                 CKR_OK);
         CHECK(sealed[v].env_len == 33 + sizeof(secret_msg) + 16);
         CHECK(sealed[v].env[20] == v + 1); /* the header names the version */
         sealed[v].gcm_len = sizeof(sealed[v].gcm);
-        CHECK_RV(gcm(s, key, true, secret_msg, sizeof(secret_msg), sealed[v].gcm,
-                     &sealed[v].gcm_len), CKR_OK);
+        CHECK_RV(
+            gcm(s, key, true, secret_msg, sizeof(secret_msg), sealed[v].gcm, &sealed[v].gcm_len),
+            CKR_OK);
     }
     fixture_close(s);
     CHECK(inspect_backend_material() == 4);
@@ -80,8 +82,9 @@ static void test_rotate_three_times_and_decrypt_every_version_in_a_new_process(v
         for (int v = 0; v < 4; v++) {
             unsigned char plain[128];
             CK_ULONG plain_len = sizeof(plain);
-            CHECK_RV(envelope(c, k, false, NULL, sealed[v].env, sealed[v].env_len, plain,
-                              &plain_len), CKR_OK);
+            CHECK_RV(
+                envelope(c, k, false, NULL, sealed[v].env, sealed[v].env_len, plain, &plain_len),
+                CKR_OK);
             CHECK(plain_len == sizeof(secret_msg) && memcmp(plain, secret_msg, plain_len) == 0);
             plain_len = sizeof(plain);
             CHECK_RV(gcm(c, k, false, sealed[v].gcm, sealed[v].gcm_len, plain, &plain_len), CKR_OK);
@@ -150,8 +153,9 @@ static void test_envelope_refuses_tampered_truncated_and_foreign_ciphertext(void
     CHECK_RV(p11->C_EncryptUpdate(s, (CK_BYTE_PTR)secret_msg, 5, ct, &part_len), CKR_OK);
     CHECK(part_len == 0);
     part_len = sizeof(ct);
-    CHECK_RV(p11->C_EncryptUpdate(s, (CK_BYTE_PTR)secret_msg + 5, sizeof(secret_msg) - 5, ct,
-                                  &part_len), CKR_OK);
+    CHECK_RV(
+        p11->C_EncryptUpdate(s, (CK_BYTE_PTR)secret_msg + 5, sizeof(secret_msg) - 5, ct, &part_len),
+        CKR_OK);
     ct_len = sizeof(ct);
     CHECK_RV(p11->C_EncryptFinal(s, ct, &ct_len), CKR_OK);
     pt_len = sizeof(pt);
@@ -161,7 +165,8 @@ static void test_envelope_refuses_tampered_truncated_and_foreign_ciphertext(void
     /* Disabled keys neither seal nor open. */
     CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
     pt_len = sizeof(pt);
-    CHECK_RV(envelope(s, key, false, "ctx", ct, ct_len, pt, &pt_len), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CHECK_RV(envelope(s, key, false, "ctx", ct, ct_len, pt, &pt_len),
+             CKR_KEY_FUNCTION_NOT_PERMITTED);
     fixture_close(s);
 }
 
@@ -196,6 +201,109 @@ static void test_version_objects_are_found_only_when_asked(void)
     fixture_close(s);
 }
 
+static CK_RV get_bool(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, CK_BBOOL *out)
+{
+    CK_ATTRIBUTE a = {t, out, sizeof(*out)};
+    return p11->C_GetAttributeValue(s, h, &a, 1);
+}
+
+static CK_RV set_bool(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, CK_BBOOL v)
+{
+    CK_ATTRIBUTE a = {t, &v, sizeof(v)};
+    return p11->C_SetAttributeValue(s, h, &a, 1);
+}
+
+/* CKA_VALUE of t on every version object of the key with this alias, 1..versions. */
+static bool every_version_has(CK_SESSION_HANDLE s, const char *alias, CK_ULONG versions,
+                              CK_ATTRIBUTE_TYPE t, CK_BBOOL want)
+{
+    bool all = true;
+    for (CK_ULONG v = 1; v <= versions; v++) {
+        CK_ATTRIBUTE q[] = {{CKA_LABEL, (void *)alias, (CK_ULONG)strlen(alias)},
+                            {CKA_CMK_VERSION, &v, sizeof(v)}};
+        CK_OBJECT_HANDLE h = 0;
+        CK_BBOOL got = !want;
+        if (find_count(s, q, 2, &h) != 1 || get_bool(s, h, t, &got) != CKR_OK || got != want) {
+            printf("  version %lu: attribute 0x%lx is not %d\n", v, t, want);
+            all = false;
+        }
+    }
+    return all;
+}
+
+/* Usage flags are the key's, not one version's: set at CreateKey or later, they hold on
+ * every version and on the versions rotations make afterwards. */
+static void test_usage_flags_hold_on_every_version_and_after_rotation(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CK_BBOOL no = CK_FALSE; /* SoftHSMv2's default for CKA_WRAP is CK_TRUE */
+    CK_ATTRIBUTE wrap[] = {{CKA_WRAP, &no, sizeof(no)}};
+    CHECK_RV(make_aes(s, "flags", wrap, 1, &key), CKR_OK);
+    unsigned char ct1[128], pt[128], ct[128];
+    CK_ULONG ct1_len = sizeof(ct1), pt_len, ct_len;
+    CHECK_RV(gcm(s, key, true, secret_msg, sizeof(secret_msg), ct1, &ct1_len), CKR_OK);
+    CHECK_RV(rotate_now(s, key), CKR_OK);
+    /* CreateKey's CKA_WRAP carried over to version 2. */
+    CHECK(every_version_has(s, "flags", 2, CKA_WRAP, CK_FALSE));
+
+    CHECK_RV(set_bool(s, key, CKA_ENCRYPT, CK_FALSE), CKR_OK);
+    CHECK(every_version_has(s, "flags", 2, CKA_ENCRYPT, CK_FALSE));
+    ct_len = sizeof(ct);
+    CHECK_RV(gcm(s, key, true, secret_msg, sizeof(secret_msg), ct, &ct_len),
+             CKR_KEY_FUNCTION_NOT_PERMITTED);
+    pt_len = sizeof(pt);
+    CHECK_RV(gcm(s, key, false, ct1, ct1_len, pt, &pt_len), CKR_OK);
+
+    /* The next version is made with the key's flags, not the defaults. */
+    CHECK_RV(rotate_now(s, key), CKR_OK);
+    CK_ULONG primary = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_PRIMARY_VERSION, &primary), CKR_OK);
+    CHECK(primary == 3);
+    CHECK(every_version_has(s, "flags", 3, CKA_ENCRYPT, CK_FALSE));
+    CHECK(every_version_has(s, "flags", 3, CKA_WRAP, CK_FALSE));
+    CHECK(every_version_has(s, "flags", 3, CKA_DECRYPT, CK_TRUE));
+    ct_len = sizeof(ct);
+    CHECK_RV(gcm(s, key, true, secret_msg, sizeof(secret_msg), ct, &ct_len),
+             CKR_KEY_FUNCTION_NOT_PERMITTED);
+
+    /* Turning decryption off reaches version 1 too: its ciphertext no longer decrypts. */
+    CHECK_RV(set_bool(s, key, CKA_DECRYPT, CK_FALSE), CKR_OK);
+    CHECK(every_version_has(s, "flags", 3, CKA_DECRYPT, CK_FALSE));
+    pt_len = sizeof(pt);
+    CHECK(gcm(s, key, false, ct1, ct1_len, pt, &pt_len) != CKR_OK);
+    /* A version object is read-only: its flags are the key's. */
+    CK_ULONG v1 = 1;
+    CK_ATTRIBUTE q[] = {{CKA_LABEL, "flags", 5}, {CKA_CMK_VERSION, &v1, sizeof(v1)}};
+    CK_OBJECT_HANDLE old = 0;
+    CHECK(find_count(s, q, 2, &old) == 1);
+    CHECK_RV(set_bool(s, old, CKA_DECRYPT, CK_TRUE), CKR_ACTION_PROHIBITED);
+    CHECK(every_version_has(s, "flags", 3, CKA_DECRYPT, CK_FALSE));
+    /* Back on, for every version at once. */
+    CHECK_RV(set_bool(s, key, CKA_DECRYPT, CK_TRUE), CKR_OK);
+    CHECK(every_version_has(s, "flags", 3, CKA_DECRYPT, CK_TRUE));
+    pt_len = sizeof(pt);
+    CHECK_RV(gcm(s, key, false, ct1, ct1_len, pt, &pt_len), CKR_OK);
+    CHECK(pt_len == sizeof(secret_msg) && memcmp(pt, secret_msg, pt_len) == 0);
+    /* A change the backend refuses changes no version. */
+    CHECK_RV(set_bool(s, key, CKA_SENSITIVE, CK_FALSE), CKR_ATTRIBUTE_READ_ONLY);
+    CHECK(every_version_has(s, "flags", 3, CKA_SENSITIVE, CK_TRUE));
+    fixture_close(s);
+
+    /* Another process sees the same. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE c = fixture_open();
+        CHECK(every_version_has(c, "flags", 3, CKA_ENCRYPT, CK_FALSE));
+        CHECK(every_version_has(c, "flags", 3, CKA_WRAP, CK_FALSE));
+        fixture_close(c);
+        _exit(harness_failed_checks ? 1 : 0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_rotation_is_refused_where_the_clouds_refuse_it(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
@@ -212,8 +320,10 @@ static void test_rotation_is_refused_where_the_clouds_refuse_it(void)
     /* HMAC keys: neither on demand, nor automatically, at create or later */
     CK_MECHANISM hmac_gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
     CK_ULONG len = 32;
-    CK_ATTRIBUTE hmac[] = {{CKA_TOKEN, &yes, 1}, {CKA_VALUE_LEN, &len, sizeof(len)},
-                           {CKA_SIGN, &yes, 1}, {CKA_VERIFY, &yes, 1},
+    CK_ATTRIBUTE hmac[] = {{CKA_TOKEN, &yes, 1},
+                           {CKA_VALUE_LEN, &len, sizeof(len)},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_VERIFY, &yes, 1},
                            {CKA_CMK_ROTATION_ENABLED, &yes, 1}};
     CK_OBJECT_HANDLE mac;
     CHECK_RV(p11->C_GenerateKey(s, &hmac_gen, hmac, 5, &mac), CKR_TEMPLATE_INCONSISTENT);
@@ -235,7 +345,8 @@ static void test_due_key_rotates_exactly_once_across_four_processes(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
-    CK_ATTRIBUTE weekly[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1}, {CKA_CMK_ROTATION_PERIOD, "7d", 2}};
+    CK_ATTRIBUTE weekly[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1},
+                             {CKA_CMK_ROTATION_PERIOD, "7d", 2}};
     CHECK_RV(make_aes(s, "weekly", weekly, 2, &key), CKR_OK);
     fixture_close(s);
     set_now_offset_days(8);
@@ -266,7 +377,8 @@ static void test_disabled_key_rotation_is_suspended_until_enabled(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
-    CK_ATTRIBUTE weekly[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1}, {CKA_CMK_ROTATION_INTERVAL, &(CK_ULONG){604800}, sizeof(CK_ULONG)}};
+    CK_ATTRIBUTE weekly[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1},
+                             {CKA_CMK_ROTATION_INTERVAL, &(CK_ULONG){604800}, sizeof(CK_ULONG)}};
     CHECK_RV(make_aes(s, "paused", weekly, 2, &key), CKR_OK);
     CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
     fixture_close(s);
@@ -346,7 +458,8 @@ static void test_logged_in_application_rotates_due_keys_at_session_open(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
-    CK_ATTRIBUTE weekly[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1}, {CKA_CMK_ROTATION_PERIOD, "7d", 2}};
+    CK_ATTRIBUTE weekly[] = {{CKA_CMK_ROTATION_ENABLED, &yes, 1},
+                             {CKA_CMK_ROTATION_PERIOD, "7d", 2}};
     CHECK_RV(make_aes(s, "served", weekly, 2, &key), CKR_OK);
     CK_SESSION_HANDLE other;
     set_now_offset_days(8);
@@ -374,6 +487,7 @@ int main(int argc, char **argv)
         T(test_rotate_three_times_and_decrypt_every_version_in_a_new_process),
         T(test_envelope_refuses_tampered_truncated_and_foreign_ciphertext),
         T(test_version_objects_are_found_only_when_asked),
+        T(test_usage_flags_hold_on_every_version_and_after_rotation),
         T(test_rotation_is_refused_where_the_clouds_refuse_it),
         T(test_logged_in_application_rotates_due_keys_at_session_open),
         T(test_due_key_rotates_exactly_once_across_four_processes),
