@@ -220,7 +220,7 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     if (rv == CKR_OK) rv = import_commit(&rec, &req, &mf, !imp.fingerprint);
     if (rv == CKR_OK) {
         claimed = false;
-        import_destroy_wrapping_pairs(session, rec.key_id, NULL);
+        import_clean_wrapping_pairs(session, rec.key_id, req.wrap_id, NULL);
         *key = handle_for_cmk(rec.row, kind);
         log_info("%s: key %s: material imported (%s), expires %lld", op, rec.key_id,
                  import_alg_name(req.alg), (long long)req.expires);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "pubkey.h"
 
@@ -33,11 +34,49 @@ static void destroy_handles(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h
     module_token_unlock();
 }
 
+/* A wrapping pair's CKA_ID is "CMKW", the key's UUID, when the pair was made (seconds
+ * since the epoch, 4 bytes big-endian) and 4 random bytes. The time tells a pair a crash
+ * left from one a GetParametersForImport in flight elsewhere has made and not yet
+ * recorded. */
+#define WRAP_ID_TIME 20
+#define IMPORT_PAIR_IN_FLIGHT_SECONDS 600
+
+CK_RV import_new_wrap_id(const char *key_id, unsigned char id[IMPORT_WRAP_ID_LEN])
+{
+    memcpy(id, "CMKW", 4);
+    util_uuid_bytes(key_id, id + 4);
+    uint32_t now = (uint32_t)time(NULL);
+    for (int i = 0; i < 4; i++)
+        id[WRAP_ID_TIME + i] = (unsigned char)(now >> (24 - 8 * i));
+    return getrandom(id + WRAP_ID_TIME + 4, 4, 0) == 4 ? CKR_OK : CKR_FUNCTION_FAILED;
+}
+
+static bool made_long_ago(const unsigned char id[IMPORT_WRAP_ID_LEN])
+{
+    uint32_t made = 0;
+    for (int i = 0; i < 4; i++)
+        made = made << 8 | id[WRAP_ID_TIME + i];
+    uint32_t now = (uint32_t)time(NULL);
+    return made <= now && now - made > IMPORT_PAIR_IN_FLIGHT_SECONDS;
+}
+
 /* Every wrapping pair of the key, whatever parameters it belonged to. */
-/* Every wrapping pair of the key, whatever parameters it belonged to, but the one whose
- * CKA_ID is keep (NULL: none kept). */
-void import_destroy_wrapping_pairs(CK_SESSION_HANDLE session, const char *key_id,
-                                   const unsigned char *keep)
+void cmk_import_forget(CK_SESSION_HANDLE session, const char *key_id)
+{
+    char label[80];
+    import_wrap_label(key_id, label);
+    CK_OBJECT_HANDLE found[16];
+    CK_ULONG n = 0;
+    if (find_by_label(session, label, found, 16, &n) == CKR_OK) destroy_handles(session, found, n);
+}
+
+/* The key's wrapping pairs no request can use any more: the one gone names (replaced or
+ * used up), and any other but keep made long ago (a crash left it). A younger pair may be
+ * another request's, made and not yet recorded: that request records it, replacing (and
+ * destroying) the one before, or destroys it when it fails. So of requests at once, the
+ * one recorded last keeps its pair, and no request destroys a pair that is outstanding. */
+void import_clean_wrapping_pairs(CK_SESSION_HANDLE session, const char *key_id,
+                                 const unsigned char *gone, const unsigned char *keep)
 {
     char label[80];
     import_wrap_label(key_id, label);
@@ -47,9 +86,12 @@ void import_destroy_wrapping_pairs(CK_SESSION_HANDLE session, const char *key_id
     for (CK_ULONG i = 0; i < n; i++) {
         unsigned char id[IMPORT_WRAP_ID_LEN];
         CK_ATTRIBUTE a = {CKA_ID, id, sizeof(id)};
-        bool kept = keep && module.be.fn->C_GetAttributeValue(session, found[i], &a, 1) == CKR_OK &&
-                    a.ulValueLen == IMPORT_WRAP_ID_LEN && !memcmp(id, keep, IMPORT_WRAP_ID_LEN);
-        if (!kept) doomed[k++] = found[i];
+        if (module.be.fn->C_GetAttributeValue(session, found[i], &a, 1) != CKR_OK ||
+            a.ulValueLen != IMPORT_WRAP_ID_LEN)
+            continue;
+        bool named = gone && !memcmp(id, gone, IMPORT_WRAP_ID_LEN);
+        bool kept = keep && !memcmp(id, keep, IMPORT_WRAP_ID_LEN);
+        if (!kept && (named || made_long_ago(id))) doomed[k++] = found[i];
     }
     destroy_handles(session, doomed, k);
 }
@@ -62,11 +104,6 @@ void import_destroy_wrapping_pair(CK_SESSION_HANDLE session, const unsigned char
     if (module_backend_find_by_id(session, wrap_id, IMPORT_WRAP_ID_LEN, (CK_OBJECT_CLASS)-1, found,
                                   4, &n) == CKR_OK)
         destroy_handles(session, found, n);
-}
-
-void cmk_import_forget(CK_SESSION_HANDLE session, const char *key_id)
-{
-    import_destroy_wrapping_pairs(session, key_id, NULL);
 }
 
 /* SPKI of an RSA key from the modulus and exponent the object carries. */

@@ -84,8 +84,9 @@ CK_RV import_check_importable(const struct cmk_record *rec, const char *op);
 
 /* import_backend.c */
 void import_wrap_label(const char *key_id, char out[80]);
-void import_destroy_wrapping_pairs(CK_SESSION_HANDLE session, const char *key_id,
-                                   const unsigned char *keep);
+CK_RV import_new_wrap_id(const char *key_id, unsigned char id[IMPORT_WRAP_ID_LEN]);
+void import_clean_wrapping_pairs(CK_SESSION_HANDLE session, const char *key_id,
+                                 const unsigned char *gone, const unsigned char *keep);
 void import_destroy_wrapping_pair(CK_SESSION_HANDLE session, const unsigned char *wrap_id);
 unsigned char *import_rsa_spki(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, size_t *len,
                                CK_ULONG *modulus_len);
@@ -100,8 +101,10 @@ bool import_token_authentic(CK_SESSION_HANDLE session, const unsigned char *toke
 CK_RV import_audit_and_commit(enum store_status s, int64_t row, const char *action,
                               const char *key_id, const char *detail);
 enum store_status import_mark_material(int64_t row, bool has);
+/* Records new parameters; replaced gets the wrapping id of those they replace, if any. */
 CK_RV import_record_parameters(const struct cmk_record *rec, const struct import_token *f,
-                               unsigned char *token, unsigned char *spki, size_t spki_len);
+                               unsigned char *token, unsigned char *spki, size_t spki_len,
+                               unsigned char replaced[IMPORT_WRAP_ID_LEN], bool *had);
 bool import_params_current(const struct store_import *imp, const unsigned char *wrap_id);
 bool import_token_used_meanwhile(const struct cmk_record *rec, const unsigned char *wrap_id);
 CK_RV import_set_claim(const struct cmk_record *rec, const unsigned char *wrap_id);

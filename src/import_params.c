@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define IMPORT_VALIDITY_SECONDS (24 * 3600)
 
@@ -178,12 +177,7 @@ CK_RV cmk_import_get_parameters(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR pub,
     if ((rv = parse_params_request(pub, npub, priv, npriv, &rec, &f)) != CKR_OK) goto out;
 
     memcpy(f.key_id, rec.key_id, sizeof(f.key_id));
-    memcpy(f.wrap_id, "CMKW", 4);
-    util_uuid_bytes(rec.key_id, f.wrap_id + 4);
-    if (getrandom(f.wrap_id + 20, 8, 0) != 8) {
-        rv = CKR_FUNCTION_FAILED;
-        goto out;
-    }
+    if ((rv = import_new_wrap_id(rec.key_id, f.wrap_id)) != CKR_OK) goto out;
     f.valid_to = util_now() + IMPORT_VALIDITY_SECONDS;
     if ((rv = generate_wrapping_pair(session, rec.key_id, &f, &wpub, &wpriv)) != CKR_OK) goto out;
     if (!(spki = import_rsa_spki(session, wpub, &spki_len, NULL))) rv = CKR_FUNCTION_FAILED;
@@ -192,7 +186,10 @@ CK_RV cmk_import_get_parameters(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR pub,
         import_token_encode(&f, token);
         rv = import_token_sign(session, token);
     }
-    if (rv == CKR_OK) rv = import_record_parameters(&rec, &f, token, spki, spki_len);
+    unsigned char replaced[IMPORT_WRAP_ID_LEN];
+    bool had = false;
+    if (rv == CKR_OK)
+        rv = import_record_parameters(&rec, &f, token, spki, spki_len, replaced, &had);
     if (rv != CKR_OK) {
         if (rv != CKR_MECHANISM_PARAM_INVALID)
             log_warning("%s: key %s: could not make the import parameters: 0x%lx", op, rec.key_id,
@@ -201,7 +198,7 @@ CK_RV cmk_import_get_parameters(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR pub,
         goto out;
     }
     /* Asking again replaces the parameters: the earlier pair goes (and any a crash left). */
-    import_destroy_wrapping_pairs(session, rec.key_id, f.wrap_id);
+    import_clean_wrapping_pairs(session, rec.key_id, had ? replaced : NULL, f.wrap_id);
     *pub_key = wpub;
     *priv_key = wpriv;
     log_info("%s: key %s: %s RSA_%lu wrapping pair, valid to %lld", op, rec.key_id,

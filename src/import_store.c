@@ -35,14 +35,20 @@ enum store_status import_mark_material(int64_t row, bool has)
 
 /* Records the parameters (replacing any earlier ones) and audits, at once. */
 CK_RV import_record_parameters(const struct cmk_record *rec, const struct import_token *f,
-                               unsigned char *token, unsigned char *spki, size_t spki_len)
+                               unsigned char *token, unsigned char *spki, size_t spki_len,
+                               unsigned char replaced[IMPORT_WRAP_ID_LEN], bool *had)
 {
     struct store_import imp;
+    *had = false;
     enum store_status s = store_begin(module.store);
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     s = store_import_get(module.store, rec->row, &imp);
     if (s == STORE_NOT_FOUND) s = STORE_OK;
     if (s == STORE_OK) {
+        if (imp.wrap_id && imp.wrap_id_len == IMPORT_WRAP_ID_LEN) {
+            memcpy(replaced, imp.wrap_id, IMPORT_WRAP_ID_LEN);
+            *had = true;
+        }
         free(imp.wrap_id);
         free(imp.token);
         free(imp.spki);

@@ -951,6 +951,80 @@ static void test_four_threads_importing_into_one_key_at_once_one_wins(void)
     CHECK(audits("ImportKeyMaterial") == rounds);
 }
 
+/* GetParametersForImport asked for by several threads at once: each call succeeds, and
+ * what stays is one wrapping pair, the one the key's outstanding token names; importing
+ * with that token works, and then no pair is left. */
+struct asker {
+    CK_OBJECT_HANDLE key;
+    pthread_barrier_t *go;
+    struct params p;
+    CK_RV rv;
+};
+
+static void *params_thread(void *arg)
+{
+    struct asker *a = arg;
+    CK_SESSION_HANDLE s = 0;
+    a->rv = p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+    pthread_barrier_wait(a->go);
+    if (a->rv == CKR_OK) a->rv = get_params(s, a->key, CMK_WRAP_RSAES_OAEP_SHA_1, 2048, &a->p);
+    if (s) p11->C_CloseSession(s);
+    return NULL;
+}
+
+static void test_parameters_asked_for_at_once_leave_the_outstanding_pair(void)
+{
+    enum { ASKERS = 4 };
+    const int rounds = 6;
+    CK_SESSION_HANDLE s = fixture_open();
+    for (int r = 0; r < rounds; r++) {
+        CK_OBJECT_HANDLE key;
+        char alias[16], key_id[40], prefix[80];
+        snprintf(alias, sizeof(alias), "askers-%d", r);
+        CHECK_RV(make_external_aes(s, alias, &key), CKR_OK);
+        key_id_of(s, key, key_id);
+        snprintf(prefix, sizeof(prefix), "cmkp11/import/%s", key_id);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, ASKERS);
+        struct asker askers[ASKERS];
+        pthread_t t[ASKERS];
+        for (int i = 0; i < ASKERS; i++) {
+            memset(&askers[i], 0, sizeof(askers[i]));
+            askers[i].key = key;
+            askers[i].go = &go;
+            CHECK(pthread_create(&t[i], NULL, params_thread, &askers[i]) == 0);
+        }
+        for (int i = 0; i < ASKERS; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        for (int i = 0; i < ASKERS; i++)
+            CHECK_RV(askers[i].rv, CKR_OK);
+        fixture_close(s); /* the backend is read directly, which needs it finalized here */
+        long pairs = inspect_backend_objects(prefix);
+        if (pairs != 2) printf("  round %d: %ld wrapping key objects left, not 2\n", r, pairs);
+        CHECK(pairs == 2);
+        s = fixture_open();
+        /* The outstanding token, read now, imports; its pair is the one left. */
+        struct params now;
+        CK_ATTRIBUTE a[] = {{CKA_CMK_IMPORT_TOKEN, now.token, sizeof(now.token)},
+                            {CKA_CMK_IMPORT_PUBLIC_KEY, now.spki, sizeof(now.spki)}};
+        CHECK_RV(p11->C_GetAttributeValue(s, key, a, 2), CKR_OK);
+        now.token_len = a[0].ulValueLen;
+        now.spki_len = a[1].ulValueLen;
+        unsigned char m[32];
+        struct blob b;
+        RAND_bytes(m, sizeof(m));
+        wrap_material(CMK_WRAP_RSAES_OAEP_SHA_1, &now, m, sizeof(m), &b);
+        CHECK_RV(import(s, key, CMK_WRAP_RSAES_OAEP_SHA_1, &b, &now, 0), CKR_OK);
+        CHECK(cmk_encrypts_like(s, key, m));
+        fixture_close(s);
+        CHECK(inspect_backend_objects(prefix) == 0);
+        s = fixture_open();
+    }
+    fixture_close(s);
+    CHECK(audits("GetParametersForImport") == rounds * ASKERS);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -984,6 +1058,7 @@ int main(int argc, char **argv)
         T(test_crash_during_import_leaves_the_key_pending_import),
         T(test_two_processes_importing_into_one_key_at_once_one_wins),
         T(test_four_threads_importing_into_one_key_at_once_one_wins),
+        T(test_parameters_asked_for_at_once_leave_the_outstanding_pair),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
