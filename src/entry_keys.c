@@ -1,6 +1,7 @@
 /* entry_keys.c - key generation (CreateKey for token keys), wrap, unwrap, derive. */
 #include "cmk.h"
 #include "cmk_import.h"
+#include "cmk_unwrap.h"
 #include "cmkp11/cmkp11.h"
 #include "entry.h"
 #include "handles.h"
@@ -33,7 +34,8 @@ CK_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (!mech || !key) return CKR_ARGUMENTS_BAD;
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_GenerateKey");
     if (rv == CKR_OK) {
-        if (tmpl_wants_token(tmpl, count)) rv = cmk_generate_key(session, mech, tmpl, count, key);
+        if (tmpl_wants_token(tmpl, count))
+            rv = cmk_generate_key(session, mech, tmpl, count, key);
         else if ((rv = refuse_vendor_on_session_key(tmpl, count)) == CKR_OK &&
                  (rv = module.be.fn->C_GenerateKey(session, mech, tmpl, count, key)) == CKR_OK)
             object_track_new(session, *key);
@@ -70,23 +72,23 @@ CK_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR me
     CK_RV rv = tmpl_check_shape(pub, pub_count, "C_GenerateKeyPair public template");
     if (rv == CKR_OK) rv = tmpl_check_shape(priv, priv_count, "C_GenerateKeyPair private template");
     if (rv == CKR_OK && mech->mechanism == CKM_CMK_IMPORT_PARAMS)
-        rv = cmk_import_get_parameters(session, pub, pub_count, priv, priv_count, pub_key,
-                                       priv_key);
+        rv =
+            cmk_import_get_parameters(session, pub, pub_count, priv, priv_count, pub_key, priv_key);
     else if (rv == CKR_OK) {
         if (tmpl_wants_token(priv, priv_count))
             rv = cmk_generate_key_pair(session, mech, pub, pub_count, priv, priv_count, pub_key,
                                        priv_key);
         else if ((rv = refuse_vendor_on_session_key(pub, pub_count)) == CKR_OK &&
                  (rv = refuse_vendor_on_session_key(priv, priv_count)) == CKR_OK)
-            rv = generate_pair_passthrough(session, mech, pub, pub_count, priv, priv_count,
-                                           pub_key, priv_key);
+            rv = generate_pair_passthrough(session, mech, pub, pub_count, priv, priv_count, pub_key,
+                                           priv_key);
     }
     ENTRY_RETURN("C_GenerateKeyPair", rv);
 }
 
 CK_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
-                          CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key,
-                          CK_BYTE_PTR wrapped, CK_ULONG_PTR wrapped_len)
+                          CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key, CK_BYTE_PTR wrapped,
+                          CK_ULONG_PTR wrapped_len)
 {
     ENTRY_BEGIN("C_WrapKey");
     CK_RV rv = CKR_OK;
@@ -115,10 +117,9 @@ CK_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         ENTRY_RETURN("C_UnwrapKey", cmk_import_material(session, mech, unwrapping_key, wrapped,
                                                         wrapped_len, tmpl, count, key));
     if (rv == CKR_OK) rv = refuse_vendor_on_session_key(tmpl, count);
-    CK_MECHANISM mapped;
-    if (rv == CKR_OK && handle_is_cmk(unwrapping_key))
-        rv = sm_map_resolve(session, &unwrapping_key, CMK_USE_UNWRAP, &mech, &mapped);
-    if (rv == CKR_OK) {
+    if (rv == CKR_OK && handle_is_cmk(unwrapping_key)) {
+        rv = cmk_unwrap(session, mech, unwrapping_key, wrapped, wrapped_len, tmpl, count, key);
+    } else if (rv == CKR_OK) {
         bool token = tmpl_wants_token(tmpl, count); /* it writes the token: module_token_lock */
         if (token) module_token_lock();
         rv = module.be.fn->C_UnwrapKey(session, mech, unwrapping_key, wrapped, wrapped_len, tmpl,

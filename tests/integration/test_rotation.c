@@ -304,6 +304,90 @@ static void test_usage_flags_hold_on_every_version_and_after_rotation(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* An extractable session AES key, wrapped under the CMK with AES key wrap (RFC 5649). */
+static CK_OBJECT_HANDLE session_aes(CK_SESSION_HANDLE s)
+{
+    CK_ULONG len = 32;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE t[] = {{CKA_VALUE_LEN, &len, sizeof(len)},
+                        {CKA_TOKEN, &no, sizeof(no)},
+                        {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+                        {CKA_SENSITIVE, &no, sizeof(no)},
+                        {CKA_ENCRYPT, &yes, sizeof(yes)}};
+    CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_OBJECT_HANDLE h = 0;
+    CHECK_RV(p11->C_GenerateKey(s, &gen, t, 5, &h), CKR_OK);
+    return h;
+}
+
+static CK_RV unwrap_aes(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE cmk, const unsigned char *blob,
+                        CK_ULONG len, CK_OBJECT_HANDLE *out)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_AES;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_KEY_TYPE, &type, sizeof(type)},
+                        {CKA_TOKEN, &no, sizeof(no)},
+                        {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+                        {CKA_SENSITIVE, &no, sizeof(no)}};
+    CK_MECHANISM kw = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+    *out = 0;
+    return p11->C_UnwrapKey(s, &kw, cmk, (CK_BYTE_PTR)blob, len, t, 5, out);
+}
+
+static bool same_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_OBJECT_HANDLE b)
+{
+    unsigned char va[32], vb[32];
+    CK_ATTRIBUTE x = {CKA_VALUE, va, sizeof(va)}, y = {CKA_VALUE, vb, sizeof(vb)};
+    return a && b && p11->C_GetAttributeValue(s, a, &x, 1) == CKR_OK &&
+           p11->C_GetAttributeValue(s, b, &y, 1) == CKR_OK && x.ulValueLen == 32 &&
+           y.ulValueLen == 32 && memcmp(va, vb, 32) == 0;
+}
+
+/* A key wrapped before a rotation unwraps with the key, as old ciphertext decrypts; a blob
+ * no version wrapped is CKR_WRAPPED_KEY_INVALID. */
+static void test_keys_wrapped_before_a_rotation_unwrap_with_the_key(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, other;
+    CHECK_RV(make_aes(s, "wrapper", NULL, 0, &key), CKR_OK);
+    CHECK_RV(make_aes(s, "wrapper-other", NULL, 0, &other), CKR_OK);
+    CK_MECHANISM kw = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+    CK_OBJECT_HANDLE dek[3];
+    unsigned char blob[3][64];
+    CK_ULONG blob_len[3];
+    for (int v = 0; v < 3; v++) {
+        if (v > 0) CHECK_RV(rotate_now(s, key), CKR_OK);
+        dek[v] = session_aes(s);
+        blob_len[v] = sizeof(blob[v]);
+        CHECK_RV(p11->C_WrapKey(s, &kw, key, dek[v], blob[v], &blob_len[v]), CKR_OK);
+    }
+    for (int v = 0; v < 3; v++) {
+        CK_OBJECT_HANDLE back = 0;
+        CHECK_RV(unwrap_aes(s, key, blob[v], blob_len[v], &back), CKR_OK);
+        CHECK(same_value(s, back, dek[v]));
+    }
+    /* A version object unwraps only what it wrapped. */
+    CK_ULONG v1 = 1;
+    CK_ATTRIBUTE q[] = {{CKA_LABEL, "wrapper", 7}, {CKA_CMK_VERSION, &v1, sizeof(v1)}};
+    CK_OBJECT_HANDLE first = 0, back = 0;
+    CHECK(find_count(s, q, 2, &first) == 1);
+    CHECK_RV(unwrap_aes(s, first, blob[0], blob_len[0], &back), CKR_OK);
+    CHECK(same_value(s, back, dek[0]));
+    CHECK_RV(unwrap_aes(s, first, blob[2], blob_len[2], &back), CKR_WRAPPED_KEY_INVALID);
+    /* Another key's blob, or a changed one, unwraps under no version. */
+    CHECK_RV(unwrap_aes(s, other, blob[0], blob_len[0], &back), CKR_WRAPPED_KEY_INVALID);
+    blob[1][9] ^= 1;
+    CHECK_RV(unwrap_aes(s, key, blob[1], blob_len[1], &back), CKR_WRAPPED_KEY_INVALID);
+    /* A disabled key unwraps nothing, whatever version wrapped it. */
+    CK_ULONG disabled = CMK_STATE_DISABLED;
+    CK_ATTRIBUTE st = {CKA_CMK_KEY_STATE, &disabled, sizeof(disabled)};
+    CHECK_RV(p11->C_SetAttributeValue(s, key, &st, 1), CKR_OK);
+    CHECK_RV(unwrap_aes(s, key, blob[0], blob_len[0], &back), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+}
+
 static void test_rotation_is_refused_where_the_clouds_refuse_it(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
@@ -488,6 +572,7 @@ int main(int argc, char **argv)
         T(test_envelope_refuses_tampered_truncated_and_foreign_ciphertext),
         T(test_version_objects_are_found_only_when_asked),
         T(test_usage_flags_hold_on_every_version_and_after_rotation),
+        T(test_keys_wrapped_before_a_rotation_unwrap_with_the_key),
         T(test_rotation_is_refused_where_the_clouds_refuse_it),
         T(test_logged_in_application_rotates_due_keys_at_session_open),
         T(test_due_key_rotates_exactly_once_across_four_processes),
