@@ -29,7 +29,8 @@
 
 static const CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
 
-void cmk_backend_id(const char *key_id, unsigned long version, unsigned char out[CMK_BACKEND_ID_LEN])
+void cmk_backend_id(const char *key_id, unsigned long version,
+                    unsigned char out[CMK_BACKEND_ID_LEN])
 {
     memcpy(out, "CMK\x01", 4);
     util_uuid_bytes(key_id, out + 4);
@@ -46,7 +47,8 @@ CK_RV cmk_create_backend_failed(CK_SESSION_HANDLE session, CK_RV rv, struct cmk_
     if (!module_backend_token_present()) rv = CKR_DEVICE_REMOVED;
     /* An HSM may fail after it made the key: what carries this key's identity goes, or it
      * would stay behind owned by no row. */
-    else cmk_destroy_material(session, rec->key_id, 1);
+    else
+        cmk_destroy_material(session, rec->key_id, 1);
     store_cmk_delete(module.store, rec->row);
     return rv;
 }
@@ -121,7 +123,7 @@ CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct
 
 /* Reads one attribute of any length from a backend object into malloc'd memory. */
 unsigned char *cmk_create_read_attr(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h,
-                                   CK_ATTRIBUTE_TYPE type, CK_ULONG *len)
+                                    CK_ATTRIBUTE_TYPE type, CK_ULONG *len)
 {
     CK_ATTRIBUTE a = {type, NULL, 0};
     if (module.be.fn->C_GetAttributeValue(session, h, &a, 1) != CKR_OK ||
@@ -137,7 +139,7 @@ unsigned char *cmk_create_read_attr(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE 
 }
 
 void cmk_create_read_public_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE pub, CK_KEY_TYPE type,
-                            struct public_key *out)
+                                struct public_key *out)
 {
     memset(out, 0, sizeof(*out));
     CK_ULONG a_len = 0, b_len = 0;
@@ -185,8 +187,10 @@ CK_RV cmk_create_commit_state(struct cmk_record *rec, unsigned long state, const
             if (s == STORE_OK) s = store_audit(module.store, action, cur.key_id, detail);
             cmk_record_free(&cur);
         }
-        if (s == STORE_OK) s = store_commit(module.store);
-        else store_rollback(module.store);
+        if (s == STORE_OK)
+            s = store_commit(module.store);
+        else
+            store_rollback(module.store);
     }
     return cmk_create_store_rv(s);
 }
@@ -197,11 +201,12 @@ void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigne
     cmk_backend_id(key_id, version, bid);
     CK_OBJECT_HANDLE found[8];
     CK_ULONG n = 0;
-    if (module_backend_find_by_id(session, bid, sizeof(bid), (CK_OBJECT_CLASS)-1, found, 8,
-                           &n) != CKR_OK)
+    if (module_backend_find_by_id(session, bid, sizeof(bid), (CK_OBJECT_CLASS)-1, found, 8, &n) !=
+        CKR_OK)
         return;
     module_token_lock();
-    for (CK_ULONG i = 0; i < n; i++) module.be.fn->C_DestroyObject(session, found[i]);
+    for (CK_ULONG i = 0; i < n; i++)
+        module.be.fn->C_DestroyObject(session, found[i]);
     module_token_unlock();
 }
 
@@ -272,9 +277,9 @@ bool cmk_create_should_retry(CK_SESSION_HANDLE session, CK_RV rv, const char *ke
     return true;
 }
 
-void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *client,
-                                  CK_ULONG n, const unsigned char *bid, const char *label,
-                                  CK_OBJECT_CLASS cls, CK_ULONG usage)
+void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *client, CK_ULONG n,
+                                  const unsigned char *bid, const char *label, CK_OBJECT_CLASS cls,
+                                  CK_ULONG usage)
 {
     tmpl_copy_standard(b, client, n);
     cmk_create_backend_identity(b, bid, label);
@@ -372,8 +377,8 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     cmk_backend_label(rec.key_id, 1, label);
     cmk_create_material_template(&b, tmpl, count, bid, label, CKO_SECRET_KEY, req.usage);
     CK_MECHANISM gen = *mech; /* an SM key: the backend's own type and mechanism */
-    bool gen_ok = !sm_map_is_sm_key(req.spec.key_type) ||
-                  sm_map_generate(req.spec.key_type, &b, NULL, &gen);
+    bool gen_ok =
+        !sm_map_is_sm_key(req.spec.key_type) || sm_map_generate(req.spec.key_type, &b, NULL, &gen);
     if (b.failed || !gen_ok) {
         rv = gen_ok ? CKR_HOST_MEMORY : CKR_MECHANISM_INVALID;
         store_cmk_delete(module.store, rec.row);
@@ -388,8 +393,8 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
-        rv = cmk_create_backend_failed(session, rv, &rec, "CreateKey: the backend refused to generate",
-                                       req.spec.name);
+        rv = cmk_create_backend_failed(session, rv, &rec,
+                                       "CreateKey: the backend refused to generate", req.spec.name);
         goto out;
     }
     util_crash_point("create:after-generate");
@@ -423,8 +428,8 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     tmpl_init(&bpriv);
     CK_RV rv = cmk_request_session_writable(session);
     if (rv == CKR_OK)
-        rv = cmk_request_parse(&req, mech->mechanism, priv_tmpl, priv_count, pub_tmpl ? pub_tmpl : priv_tmpl,
-                           pub_tmpl ? pub_count : 0);
+        rv = cmk_request_parse(&req, mech->mechanism, priv_tmpl, priv_count,
+                               pub_tmpl ? pub_tmpl : priv_tmpl, pub_tmpl ? pub_count : 0);
     if (rv == CKR_OK) rv = cmk_request_check_quota();
     if (rv != CKR_OK) goto out;
     rv = cmk_create_insert_row(&req, CMK_OBJ_PRIVATE | CMK_OBJ_PUBLIC, &rec);
@@ -471,8 +476,8 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
-        rv = cmk_create_backend_failed(session, rv, &rec, "CreateKey: the backend refused to generate",
-                                       req.spec.name);
+        rv = cmk_create_backend_failed(session, rv, &rec,
+                                       "CreateKey: the backend refused to generate", req.spec.name);
         goto out;
     }
     util_crash_point("create:after-generate");
@@ -502,8 +507,7 @@ out:
 /* A Creating row belongs to a live CreateKey unless its creator process is gone. */
 static bool creator_is_gone(const struct cmk_record *rec)
 {
-    int64_t start = util_process_start((pid_t)rec->creator_pid);
-    return start == 0 || start != rec->creator_start;
+    return !util_process_alive(rec->creator_pid, rec->creator_start);
 }
 
 void cmk_recover(CK_SESSION_HANDLE session)
@@ -524,8 +528,8 @@ void cmk_recover(CK_SESSION_HANDLE session)
             if (store_cmk_delete(module.store, rec.row) == STORE_OK) {
                 store_audit(module.store, "RecoverCreateKey", rec.key_id,
                             "creator died mid-CreateKey; row and material removed");
-                log_warning("recovery: removed key %s left half-created by process %ld",
-                            rec.key_id, rec.creator_pid);
+                log_warning("recovery: removed key %s left half-created by process %ld", rec.key_id,
+                            rec.creator_pid);
             }
         }
         cmk_record_free(&rec);

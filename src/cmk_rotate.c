@@ -27,9 +27,7 @@ static const CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
 
 bool cmk_rotation_under_way(const struct cmk_record *rec)
 {
-    if (!rec->rotating_to) return false;
-    int64_t start = util_process_start((pid_t)rec->rotating_pid);
-    return start != 0 && start == rec->rotating_start;
+    return rec->rotating_to && util_process_alive(rec->rotating_pid, rec->rotating_start);
 }
 
 /* Symmetric encryption keys of KMS origin only, as the clouds rule: an HMAC key's

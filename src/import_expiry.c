@@ -83,7 +83,7 @@ void cmk_import_recover(CK_SESSION_HANDLE session)
         struct store_import imp;
         if (store_cmk_get(module.store, rows[i], &rec) != STORE_OK) continue;
         if (store_import_get(module.store, rows[i], &imp) == STORE_OK &&
-            util_process_start((pid_t)imp.importing_pid) != imp.importing_start) {
+            !util_process_alive(imp.importing_pid, imp.importing_start)) {
             if (rec.state == CMK_STATE_PENDING_IMPORT && import_is_soft(&rec))
                 import_soft_drop(&rec);
             else if (rec.state == CMK_STATE_PENDING_IMPORT)

@@ -115,8 +115,7 @@ static CK_RV claim_once(const struct cmk_record *rec, const unsigned char *wrap_
     s = store_import_get(module.store, rec->row, &imp);
     if (s == STORE_NOT_FOUND) s = STORE_OK;
     if (wrap_id && s == STORE_OK) {
-        *busy = imp.importing_pid &&
-                util_process_start((pid_t)imp.importing_pid) == imp.importing_start;
+        *busy = util_process_alive(imp.importing_pid, imp.importing_start);
         if (*busy) {
             rv = CKR_FUNCTION_FAILED;
         } else if (cur.state == CMK_STATE_PENDING_DELETION) {

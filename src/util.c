@@ -1,6 +1,7 @@
 /* util.c - ids, clock and process identity. */
 #include "util.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +16,9 @@ int util_uuid4(char out[37], unsigned char bytes[16])
     if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) return -1;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
     if (bytes) memcpy(bytes, b, 16);
     return 0;
 }
@@ -30,8 +30,10 @@ int util_uuid_bytes(const char *text, unsigned char bytes[16])
         if (*p == '-') continue;
         unsigned v;
         if (sscanf(p, "%1x", &v) != 1) return -1;
-        if (n % 2 == 0) bytes[n / 2] = (unsigned char)(v << 4);
-        else bytes[n / 2] |= (unsigned char)v;
+        if (n % 2 == 0)
+            bytes[n / 2] = (unsigned char)(v << 4);
+        else
+            bytes[n / 2] |= (unsigned char)v;
         n++;
     }
     return n == 32 ? 0 : -1;
@@ -62,6 +64,19 @@ int64_t util_process_start(pid_t pid)
     for (p++; *p && field < 22; p++)
         if (*p == ' ') field++;
     return field == 22 ? strtoll(p, NULL, 10) : 0;
+}
+
+/* Another process's work (a CreateKey, a rotation, an import) is undone only when that
+ * process is surely gone. Its start time rules out a reused pid. Where /proc hides it
+ * (mounted with hidepid=1/2, and the process is another user's), kill(pid, 0) still says
+ * whether the pid exists: EPERM means it does. Then it counts as alive: recovery waits
+ * rather than undo a live process's work (a reused pid only delays it). */
+bool util_process_alive(long pid, int64_t start)
+{
+    if (pid <= 0) return false;
+    int64_t now = util_process_start((pid_t)pid);
+    if (now) return now == start;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
 #ifdef CMKP11_TESTING

@@ -16,15 +16,14 @@ int64_t util_now(void);
 /* The start time of a process in clock ticks since boot, 0 when it does not exist:
  * with the pid it names one process even after pids are reused. */
 int64_t util_process_start(pid_t pid);
+/* Is the process that recorded (pid, start) still running? Unsure counts as alive. */
+bool util_process_alive(long pid, int64_t start);
 /* Fault injection: in test builds, kills the process with SIGKILL when
  * CMKP11_TEST_CRASH_AT names this point. Compiled to nothing otherwise. */
 #ifdef CMKP11_TESTING
 void util_crash_point(const char *name);
 #else
-static inline void util_crash_point(const char *name)
-{
-    (void)name;
-}
+static inline void util_crash_point(const char *name) { (void)name; }
 #endif
 
 #endif
