@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmk.h"
 #include "cmk_import.h"
@@ -596,31 +597,58 @@ static CK_RV commit_template(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     return end_and_free(rv, &rec, &old);
 }
 
-/* The standard attributes of a CMK's material are the backend objects' own, the same on
- * every version (cmk_material_attrs.c). The change is made inside a store transaction, so
- * a rotation cannot claim the key meanwhile: one that claimed it before is waited out by
- * the client (refused here), one that claims it after reads the changed primary. */
-static CK_RV set_on_material(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
-                             const struct tmpl_builder *forward)
+/* How long a change of standard attributes waits for a rotation under way elsewhere. */
+#define ROTATION_WAIT_MS 10000
+#define ROTATION_POLL_MS 20
+
+/* Opens the store transaction a change of standard attributes runs in and reads the key
+ * in it, once no rotation of it is under way: a rotation cannot claim the key while the
+ * transaction is open, and one that claims it after reads the changed primary. */
+static CK_RV begin_without_rotation(CK_OBJECT_HANDLE handle, struct cmk_record *cur)
 {
-    if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
-    struct cmk_record cur;
-    enum store_status s = store_cmk_get(module.store, handle_row(handle), &cur);
-    if (s != STORE_OK) {
+    for (int waited = 0;; waited += ROTATION_POLL_MS) {
+        if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
+        enum store_status s = store_cmk_get(module.store, handle_row(handle), cur);
+        if (s != STORE_OK) {
+            store_rollback(module.store);
+            return s == STORE_NOT_FOUND ? CKR_OBJECT_HANDLE_INVALID : CKR_DEVICE_ERROR;
+        }
+        if (!cmk_rotation_under_way(cur)) return CKR_OK;
         store_rollback(module.store);
-        return s == STORE_NOT_FOUND ? CKR_OBJECT_HANDLE_INVALID : CKR_DEVICE_ERROR;
+        if (waited >= ROTATION_WAIT_MS) {
+            log_warning("SetAttributeValue: key %s has been rotating for %d s (pid %ld); try "
+                        "again",
+                        cur->key_id, ROTATION_WAIT_MS / 1000, cur->rotating_pid);
+            cmk_record_free(cur);
+            return CKR_FUNCTION_FAILED;
+        }
+        cmk_record_free(cur);
+        usleep(ROTATION_POLL_MS * 1000);
     }
-    CK_RV rv = CKR_OK;
-    if (cmk_rotation_under_way(&cur)) {
-        log_warning("SetAttributeValue: key %s is being rotated now (pid %ld); try again in a "
-                    "moment",
-                    cur.key_id, cur.rotating_pid);
-        rv = CKR_FUNCTION_FAILED;
-    } else {
-        rv = cmk_material_set_all_versions(session, cur.row, handle_kind(handle),
-                                           cur.primary_version, forward->attrs, forward->count);
-    }
-    store_rollback(module.store); /* nothing of ours was written */
+}
+
+/* The standard attributes of a CMK's material are the backend objects' own, the same on
+ * every version (cmk_material_attrs.c). They change, and the template's metadata with
+ * them, in one store transaction: if the store refuses the metadata (an alias taken
+ * meanwhile), the material's change is put back. */
+static CK_RV change_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                        const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                        const struct tmpl_builder *forward, bool metadata)
+{
+    struct cmk_record cur;
+    CK_RV rv = begin_without_rotation(handle, &cur);
+    if (rv != CKR_OK) return rv;
+    cmk_cache_forget(cur.row); /* versions resolve by the primary read here */
+    struct cmk_material_change change = {0};
+    rv = cmk_material_set_all_versions(session, &cur, handle_kind(handle), forward->attrs,
+                                       forward->count, &change);
+    if (rv == CKR_OK && metadata) rv = commit_template(session, handle, tmpl, count);
+    if (rv == CKR_OK && store_commit(module.store) != STORE_OK)
+        rv = CKR_DEVICE_ERROR;
+    else if (rv != CKR_OK)
+        store_rollback(module.store);
+    if (rv != CKR_OK && change.count) cmk_material_undo(session, &cur, &change);
+    cmk_material_change_free(&change);
     cmk_record_free(&cur);
     return rv;
 }
@@ -656,7 +684,6 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_
         log_warning("SetAttributeValue: a version object is read-only; change the key");
         rv = CKR_ACTION_PROHIBITED;
     }
-    if (rv == CKR_OK && forward.count > 0) rv = set_on_material(session, handle, &forward);
     bool rotate_now = false, delete_material = false;
     if (rv == CKR_OK) {
         bool v;
@@ -664,7 +691,10 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_
         delete_material =
             attr_get_bool(tmpl, count, CKA_CMK_DELETE_MATERIAL, &v) == ATTR_PRESENT && v;
     }
-    if (rv == CKR_OK && metadata) rv = commit_template(session, handle, tmpl, count);
+    if (rv == CKR_OK && forward.count > 0)
+        rv = change_key(session, handle, tmpl, count, &forward, metadata);
+    else if (rv == CKR_OK && metadata)
+        rv = commit_template(session, handle, tmpl, count);
     if (rv == CKR_OK && rotate_now) rv = cmk_rotate(session, rec.row, false);
     if (rv == CKR_OK && delete_material) rv = cmk_import_delete_material(session, rec.row);
     tmpl_free(&forward);

@@ -108,6 +108,22 @@ CK_RV cmk_import_finish_create(struct cmk_record *rec)
     return CKR_OK;
 }
 
+/* The result of a step that uses the parameters' wrapping key. An import that came second
+ * may find that key destroyed under it by the one that won (or by newer parameters), and
+ * the backend then fails in ways of its own (a handle gone, a general error): the client
+ * hears the one reason that counts, as it does when it comes second to the claim. */
+static CK_RV wrapping_step(CK_RV rv, const struct cmk_record *rec, const struct import_request *req)
+{
+    if (rv == CKR_OK || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+        !import_token_used_meanwhile(rec, req->wrap_id))
+        return rv;
+    log_warning("ImportKeyMaterial: key %s: CKA_CMK_IMPORT_TOKEN was used by another import "
+                "meanwhile (or replaced by newer parameters); this import failed on the way "
+                "(0x%lx)",
+                rec->key_id, rv);
+    return CKR_ATTRIBUTE_VALUE_INVALID;
+}
+
 CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE cmk,
                           CK_BYTE_PTR wrapped, CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl,
                           CK_ULONG n, CK_OBJECT_HANDLE_PTR key)
@@ -184,15 +200,18 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         if (type == CKK_EC) tmpl_set(&cand, CKA_DERIVE, &ck_true, sizeof(CK_BBOOL));
         if (soft) import_soft_candidate(&cand);
     }
-    rv = import_stage_open(session, &req, wrap_priv, modulus_len, &imp, wrapped, wrapped_len,
-                           &stage);
+    rv = wrapping_step(import_stage_open(session, &req, wrap_priv, modulus_len, &imp, wrapped,
+                                         wrapped_len, &stage),
+                       &rec, &req);
     if (rv == CKR_OK && (b.failed || cand.failed)) rv = CKR_HOST_MEMORY;
-    if (rv == CKR_OK) rv = import_stage_unwrap(session, &stage, &cand, &candidate);
+    if (rv == CKR_OK)
+        rv = wrapping_step(import_stage_unwrap(session, &stage, &cand, &candidate), &rec, &req);
     /* A secret's length: known when the module decoded it, else asked of the backend. */
     CK_ULONG secret_len = stage.msg_len;
     if (rv == CKR_OK && soft) rv = import_soft_length(session, candidate, &secret_len);
     if (rv == CKR_OK && cls == CKO_SECRET_KEY && !secret_len)
-        rv = import_secret_length(session, &stage, &cand, candidate, &secret_len);
+        rv = wrapping_step(import_secret_length(session, &stage, &cand, candidate, &secret_len),
+                           &rec, &req);
     if (rv == CKR_OK)
         rv = soft_pair ? import_soft_check_pair(session, &rec, candidate, secret_len, &mf)
                        : import_check_material(session, &rec, candidate, secret_len, &mf);
@@ -211,8 +230,9 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
          * from it); no backend object stays, and the public key is committed with the
          * state. */
         rv = soft_pair ? import_soft_take_pair(&rec, &mf)
-             : soft    ? import_soft_take(session, &rec, candidate, secret_len)
-                       : import_stage_unwrap(session, &stage, &b, &material);
+             : soft
+                 ? import_soft_take(session, &rec, candidate, secret_len)
+                 : wrapping_step(import_stage_unwrap(session, &stage, &b, &material), &rec, &req);
         if (rv == CKR_OK && cls == CKO_PRIVATE_KEY && !soft)
             rv = import_make_public_object(session, &rec, material, &mf);
         if (rv == CKR_OK) util_crash_point("import:after-unwrap");
@@ -228,12 +248,6 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         /* Nothing of a failed import stays: the material made goes, the claim is released. */
         if (claimed && soft) import_soft_drop(&rec);
         if (claimed && !soft) cmk_destroy_material(session, rec.key_id, 1);
-        if (rv != CKR_ATTRIBUTE_VALUE_INVALID && import_token_used_meanwhile(&rec, req.wrap_id)) {
-            log_warning("%s: key %s: CKA_CMK_IMPORT_TOKEN was used by another import meanwhile "
-                        "(or replaced by newer parameters); this import failed on the way (0x%lx)",
-                        op, rec.key_id, rv);
-            rv = CKR_ATTRIBUTE_VALUE_INVALID;
-        }
     }
 out:
     /* The candidate lives until here: material decoded in the module is copied from it,

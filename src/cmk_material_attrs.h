@@ -5,6 +5,8 @@
 #include <p11-kit/pkcs11.h>
 #include <stdint.h>
 
+#include "cmk_record.h"
+
 #define CMK_INHERITED_MAX 9
 
 /* The attributes a new version takes over from the primary one: attrs[0..count) point
@@ -15,15 +17,28 @@ struct cmk_inherited {
     CK_ULONG count;
 };
 
-/* Reads, from a version's backend object, the usage flags and dates a client may have
- * set on the key (at CreateKey or later). */
-CK_RV cmk_material_read_inherited(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
-                                  struct cmk_inherited *out);
+/* Reads, from version `version` of rec's secret material, the usage flags and dates a
+ * client may have set on the key (at CreateKey or later). Any failure is returned: a
+ * rotation must not fall back to defaults that would allow more. */
+CK_RV cmk_material_read_inherited(CK_SESSION_HANDLE session, const struct cmk_record *rec,
+                                  unsigned long version, struct cmk_inherited *out);
 
-/* Sets standard attributes on every version (1..primary) of one kind of a key's material:
- * all take the change or none keeps it. */
-CK_RV cmk_material_set_all_versions(CK_SESSION_HANDLE session, int64_t row, unsigned kind,
-                                    unsigned long primary, const CK_ATTRIBUTE *tmpl,
-                                    CK_ULONG count);
+/* A change made on every version, with what each had before, to put back. */
+struct material_saved;
+struct cmk_material_change {
+    struct material_saved *saved;
+    unsigned long count;
+};
+
+/* Sets standard attributes on every version (1..rec->primary_version) of one kind of a
+ * key's material. All take the change or none keeps it: on failure what changed is put
+ * back. On success, change can undo it (cmk_material_undo) if a later step fails; free it
+ * with cmk_material_change_free either way. */
+CK_RV cmk_material_set_all_versions(CK_SESSION_HANDLE session, const struct cmk_record *rec,
+                                    unsigned kind, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                                    struct cmk_material_change *change);
+void cmk_material_undo(CK_SESSION_HANDLE session, const struct cmk_record *rec,
+                       struct cmk_material_change *change);
+void cmk_material_change_free(struct cmk_material_change *change);
 
 #endif

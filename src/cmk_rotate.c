@@ -14,7 +14,6 @@
 #include "cmk_create.h"
 #include "cmk_material_attrs.h"
 #include "cmkp11/cmkp11.h"
-#include "handles.h"
 #include "keyspec.h"
 #include "log.h"
 #include "module.h"
@@ -121,23 +120,25 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
     /* An SM4 key at level HSM: the backend's own key type (t points at type) and generation. */
     if (sm_map_is_sm_key(type) && !sm_map_keygen(type, &type, &mech.mechanism))
         return CKR_MECHANISM_INVALID;
-    /* The usage flags and dates the key has now (set at CreateKey or since) carry over. */
+    /* The usage flags and dates the key has now (set at CreateKey or since) carry over.
+     * Unread, the rotation fails: the defaults could allow what the key was kept from. */
     struct tmpl_builder b;
     tmpl_init(&b);
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
         tmpl_set(&b, t[i].type, t[i].pValue, t[i].ulValueLen);
     struct cmk_inherited inherited;
-    CK_OBJECT_HANDLE primary = 0;
-    CK_RV rv = cmk_resolve_backend(session, handle_for_cmk(rec->row, CMK_OBJ_SECRET), &primary);
-    if (rv == CKR_OK) rv = cmk_material_read_inherited(session, primary, &inherited);
-    if (rv == CKR_OK)
-        for (CK_ULONG i = 0; i < inherited.count; i++)
-            tmpl_set(&b, inherited.attrs[i].type, inherited.attrs[i].pValue,
-                     inherited.attrs[i].ulValueLen);
-    else
-        log_warning("RotateKey: key %s: could not read version %lu's attributes (0x%lx); "
-                    "version %lu gets the defaults",
-                    rec->key_id, rec->primary_version, rv, version);
+    cmk_cache_forget(rec->row); /* the primary read with the claim, not an older cached one */
+    CK_RV rv = cmk_material_read_inherited(session, rec, rec->primary_version, &inherited);
+    if (rv != CKR_OK) {
+        log_error("RotateKey: key %s: could not read version %lu's usage flags (0x%lx); not "
+                  "rotated",
+                  rec->key_id, rec->primary_version, rv);
+        tmpl_free(&b);
+        return rv;
+    }
+    for (CK_ULONG i = 0; i < inherited.count; i++)
+        tmpl_set(&b, inherited.attrs[i].type, inherited.attrs[i].pValue,
+                 inherited.attrs[i].ulValueLen);
     if (b.failed) {
         tmpl_free(&b);
         return CKR_HOST_MEMORY;

@@ -5,6 +5,8 @@
  * and AES-GCM): under another key they fail, where CBC could hand back garbage. */
 #include "cmk_unwrap.h"
 
+#include <stdlib.h>
+
 #include "cmk.h"
 #include "cmk_cache.h"
 #include "handles.h"
@@ -13,10 +15,15 @@
 #include "sm_backend_map.h"
 #include "template.h"
 
+/* AES-GCM counts only with a tag of 96 bits or more: a short tag could let a wrong version
+ * through now and then. */
 static bool checks_integrity(const CK_MECHANISM *mech)
 {
-    return mech && (mech->mechanism == CKM_AES_KEY_WRAP ||
-                    mech->mechanism == CKM_AES_KEY_WRAP_PAD || mech->mechanism == CKM_AES_GCM);
+    if (!mech) return false;
+    if (mech->mechanism == CKM_AES_KEY_WRAP || mech->mechanism == CKM_AES_KEY_WRAP_PAD) return true;
+    return mech->mechanism == CKM_AES_GCM && mech->pParameter &&
+           mech->ulParameterLen == sizeof(CK_GCM_PARAMS) &&
+           ((const CK_GCM_PARAMS *)mech->pParameter)->ulTagBits >= 96;
 }
 
 /* How a backend says a wrapped key fails its integrity check under this key. SoftHSMv2
@@ -27,20 +34,80 @@ static bool integrity_failed(CK_RV rv)
            rv == CKR_ENCRYPTED_DATA_INVALID;
 }
 
-/* One version (its CMK handle): state and usage checked, the mechanism mapped for an SM
- * key, the backend's unwrap under the token lock when it makes a token object. */
-static CK_RV unwrap_with(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE cmk,
-                         CK_BYTE_PTR wrapped, CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl,
-                         CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
-{
+/* One version's backend object and mechanism, checked for the use (state, usage) and
+ * mapped for an SM key. Done before the token lock is taken: the checks may read the
+ * store, and the store is never waited for under the token lock. */
+struct unwrap_target {
+    CK_OBJECT_HANDLE material;
+    CK_MECHANISM_PTR mech;
     CK_MECHANISM mapped;
-    CK_OBJECT_HANDLE material = cmk;
-    CK_RV rv = sm_map_resolve(session, &material, CMK_USE_UNWRAP, &mech, &mapped);
-    if (rv != CKR_OK) return rv;
+};
+
+static CK_RV target_of(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE cmk,
+                       struct unwrap_target *t)
+{
+    t->material = cmk;
+    t->mech = mech;
+    return sm_map_resolve(session, &t->material, CMK_USE_UNWRAP, &t->mech, &t->mapped);
+}
+
+static CK_RV backend_unwrap(CK_SESSION_HANDLE session, struct unwrap_target *t, CK_BYTE_PTR wrapped,
+                            CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                            CK_OBJECT_HANDLE_PTR key)
+{
+    return module.be.fn->C_UnwrapKey(session, t->mech, t->material, wrapped, wrapped_len, tmpl,
+                                     count, key);
+}
+
+/* After the primary's integrity check failed: the primary once more with other writers
+ * held off (SoftHSMv2 also says CKR_GENERAL_ERROR for a good blob when another process
+ * rewrites the token's files meanwhile), then the older versions, newest first. *own gets
+ * the reason of a version that could not try (its material missing): it may be the one
+ * that wrapped the blob. */
+static CK_RV try_every_version(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+                               CK_OBJECT_HANDLE cmk, CK_BYTE_PTR wrapped, CK_ULONG wrapped_len,
+                               CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR key,
+                               const struct cmk_live *live, CK_RV *own)
+{
+    unsigned long n = handle_version(cmk) == 0 ? live->primary_version : 1;
+    struct unwrap_target *t = calloc(n ? n : 1, sizeof(*t));
+    bool *ready = calloc(n ? n : 1, sizeof(*ready));
+    CK_RV rv = t && ready ? target_of(session, mech, cmk, &t[0]) : CKR_HOST_MEMORY;
+    if (rv != CKR_OK) goto out;
+    ready[0] = true;
+    for (unsigned long i = 1; i < n; i++) { /* t[i]: version primary - i */
+        unsigned long v = live->primary_version - i;
+        CK_RV r = target_of(session, mech, handle_for_version(handle_row(cmk), handle_kind(cmk), v),
+                            &t[i]);
+        ready[i] = r == CKR_OK;
+        if (r != CKR_OK && *own == CKR_OK) {
+            log_warning("C_UnwrapKey: key %s: version %lu cannot unwrap (0x%lx)", live->key_id, v,
+                        r);
+            *own = r;
+        }
+    }
     bool token = tmpl_wants_token(tmpl, count);
-    if (token) module_token_lock();
-    rv = module.be.fn->C_UnwrapKey(session, mech, material, wrapped, wrapped_len, tmpl, count, key);
-    if (token) module_token_unlock();
+    if (token)
+        module_token_lock();
+    else
+        module_token_lock_shared();
+    rv = backend_unwrap(session, &t[0], wrapped, wrapped_len, tmpl, count, key);
+    unsigned long used = 0; /* which of t unwrapped it */
+    for (unsigned long i = 1; i < n && rv != CKR_OK && integrity_failed(rv); i++) {
+        if (!ready[i]) continue;
+        CK_RV r = backend_unwrap(session, &t[i], wrapped, wrapped_len, tmpl, count, key);
+        if (r == CKR_OK)
+            rv = CKR_OK, used = i;
+        else if (!integrity_failed(r) && *own == CKR_OK)
+            *own = r;
+    }
+    module_token_unlock();
+    if (rv == CKR_OK && used)
+        log_info("C_UnwrapKey: key %s: unwrapped with its version %lu", live->key_id,
+                 live->primary_version - used);
+out:
+    free(t);
+    free(ready);
     return rv;
 }
 
@@ -48,24 +115,23 @@ CK_RV cmk_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HAN
                  CK_BYTE_PTR wrapped, CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
                  CK_OBJECT_HANDLE_PTR key)
 {
-    CK_RV rv = unwrap_with(session, mech, cmk, wrapped, wrapped_len, tmpl, count, key);
+    struct unwrap_target first;
+    CK_RV rv = target_of(session, mech, cmk, &first);
+    if (rv != CKR_OK) return rv;
+    bool token = tmpl_wants_token(tmpl, count);
+    if (token) module_token_lock();
+    rv = backend_unwrap(session, &first, wrapped, wrapped_len, tmpl, count, key);
+    if (token) module_token_unlock();
     if (rv == CKR_OK || !checks_integrity(mech) || !integrity_failed(rv)) return rv;
     struct cmk_live live;
     if (cmk_cache_get(handle_row(cmk), &live) != CKR_OK) return rv;
-    unsigned long tried = 1;
-    if (handle_version(cmk) == 0) {
-        for (unsigned long v = live.primary_version - 1; v >= 1; v--, tried++) {
-            CK_OBJECT_HANDLE older = handle_for_version(handle_row(cmk), handle_kind(cmk), v);
-            CK_RV r = unwrap_with(session, mech, older, wrapped, wrapped_len, tmpl, count, key);
-            if (r == CKR_OK) {
-                log_info("C_UnwrapKey: key %s: unwrapped with its version %lu", live.key_id, v);
-                return CKR_OK;
-            }
-            if (!integrity_failed(r)) return r; /* refused for a reason of its own: say it */
-        }
-    }
+    CK_RV own = CKR_OK;
+    rv = try_every_version(session, mech, cmk, wrapped, wrapped_len, tmpl, count, key, &live, &own);
+    if (rv == CKR_OK || !integrity_failed(rv)) return rv;
+    if (own != CKR_OK) return own;
+    bool all = handle_version(cmk) == 0 && live.primary_version > 1;
     log_warning("C_UnwrapKey: key %s: the wrapped key fails the integrity check of %s "
                 "(0x%lx from the backend): it was not wrapped by this key, or was changed",
-                live.key_id, tried > 1 ? "every version of the key" : "this version", rv);
+                live.key_id, all ? "every version of the key" : "this version", rv);
     return CKR_WRAPPED_KEY_INVALID;
 }

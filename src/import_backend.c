@@ -122,10 +122,10 @@ unsigned char *import_rsa_spki(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, si
 
 /* Can the backend unwrap with OAEP-SHA-256? (SoftHSMv2 2.6.1 cannot: SHA-1 only.) Tried once
  * per process with a wrapping pair: a random secret encrypted to its public key is
- * unwrapped into a session object. CKR_OK: it can; CKR_MECHANISM_INVALID: it cannot. Only a
- * refusal of the mechanism or its parameters is an answer, kept for the process; any other
- * failure (the wrapping key destroyed by a concurrent import, a busy device) says nothing
- * about the HSM and is returned as it is, to be tried again next time. */
+ * unwrapped into a session object. CKR_OK: it can; CKR_MECHANISM_INVALID: it cannot, kept
+ * for the process whatever code the HSM said it with. Two failures are no answer and are
+ * not kept: CKR_KEY_HANDLE_INVALID, the wrapping key went meanwhile (a concurrent import
+ * won and destroyed it), and CKR_FUNCTION_FAILED, the module's own encryption failed. */
 CK_RV import_backend_oaep_sha256_probe(CK_SESSION_HANDLE session, const unsigned char *spki,
                                        size_t spki_len, CK_OBJECT_HANDLE wrap_priv)
 {
@@ -136,8 +136,10 @@ CK_RV import_backend_oaep_sha256_probe(CK_SESSION_HANDLE session, const unsigned
     size_t wrapped_len = sizeof(wrapped);
     if (getrandom(secret, sizeof(secret), 0) != sizeof(secret) ||
         pubkey_rsa_oaep_sha256_encrypt(spki, spki_len, secret, sizeof(secret), wrapped,
-                                       &wrapped_len))
+                                       &wrapped_len)) {
+        log_error("could not encrypt a test secret to the wrapping key (RSA-OAEP SHA-256)");
         return CKR_FUNCTION_FAILED;
+    }
     CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
     CK_MECHANISM m = {CKM_RSA_PKCS_OAEP, &oaep, sizeof(oaep)};
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -151,11 +153,14 @@ CK_RV import_backend_oaep_sha256_probe(CK_SESSION_HANDLE session, const unsigned
     CK_RV rv =
         module.be.fn->C_UnwrapKey(session, &m, wrap_priv, wrapped, (CK_ULONG)wrapped_len, t, 5, &h);
     if (h) module.be.fn->C_DestroyObject(session, h);
-    bool refused = rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID ||
-                   rv == CKR_ARGUMENTS_BAD || rv == CKR_FUNCTION_NOT_SUPPORTED;
-    if (rv != CKR_OK && !refused) {
-        log_warning("could not learn whether the HSM unwraps with RSA-OAEP SHA-256: 0x%lx", rv);
-        return rv;
+    if (rv != CKR_OK) {
+        CK_OBJECT_CLASS c;
+        CK_ATTRIBUTE a = {CKA_CLASS, &c, sizeof(c)};
+        CK_RV still = module.be.fn->C_GetAttributeValue(session, wrap_priv, &a, 1);
+        if (still == CKR_OBJECT_HANDLE_INVALID || still == CKR_KEY_HANDLE_INVALID) {
+            log_warning("the wrapping key went while trying RSA-OAEP SHA-256 on it (0x%lx)", rv);
+            return CKR_KEY_HANDLE_INVALID;
+        }
     }
     atomic_store(&known, rv == CKR_OK);
     log_info("the HSM %s unwrap with RSA-OAEP SHA-256 (0x%lx)", rv == CKR_OK ? "can" : "cannot",

@@ -142,6 +142,7 @@ CK_RV import_stage_open(CK_SESSION_HANDLE session, const struct import_request *
         req->oaep.hash_alg == CKM_SHA256
             ? import_backend_oaep_sha256_probe(session, imp->spki, imp->spki_len, wrap_priv)
             : CKR_OK;
+    if (probe == CKR_FUNCTION_FAILED) return probe; /* the module's own failure */
     if (probe != CKR_OK && probe != CKR_MECHANISM_INVALID)
         return unwrap_failure(probe, "trying RSA-OAEP SHA-256 on the wrapping key");
     bool in_module = probe == CKR_MECHANISM_INVALID;

@@ -285,6 +285,14 @@ static void test_usage_flags_hold_on_every_version_and_after_rotation(void)
     pt_len = sizeof(pt);
     CHECK_RV(gcm(s, key, false, ct1, ct1_len, pt, &pt_len), CKR_OK);
     CHECK(pt_len == sizeof(secret_msg) && memcmp(pt, secret_msg, pt_len) == 0);
+    /* Flags and metadata change together or not at all: an alias another key holds takes
+     * the flag change back. */
+    CK_OBJECT_HANDLE taken;
+    CHECK_RV(make_aes(s, "flags-taken", NULL, 0, &taken), CKR_OK);
+    CK_BBOOL off = CK_FALSE;
+    CK_ATTRIBUTE both[] = {{CKA_DECRYPT, &off, sizeof(off)}, {CKA_LABEL, "flags-taken", 11}};
+    CHECK_RV(p11->C_SetAttributeValue(s, key, both, 2), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK(every_version_has(s, "flags", 3, CKA_DECRYPT, CK_TRUE));
     /* A change the backend refuses changes no version. */
     CHECK_RV(set_bool(s, key, CKA_SENSITIVE, CK_FALSE), CKR_ATTRIBUTE_READ_ONLY);
     CHECK(every_version_has(s, "flags", 3, CKA_SENSITIVE, CK_TRUE));
@@ -302,6 +310,51 @@ static void test_usage_flags_hold_on_every_version_and_after_rotation(void)
     int status;
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A version whose material is gone from the backend: a change of flags reaches no version,
+ * and a rotation that cannot read the primary's flags makes no version with defaults. */
+static void test_flag_changes_and_rotations_fail_closed_when_material_is_missing(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, lone;
+    CHECK_RV(make_aes(s, "holes", NULL, 0, &key), CKR_OK);
+    CHECK_RV(make_aes(s, "lone", NULL, 0, &lone), CKR_OK);
+    CHECK_RV(rotate_now(s, key), CKR_OK);
+    CHECK_RV(rotate_now(s, key), CKR_OK);
+    CHECK_RV(set_bool(s, key, CKA_ENCRYPT, CK_FALSE), CKR_OK);
+    char id[40], lone_id[40], prefix[80];
+    CK_ATTRIBUTE a = {CKA_CMK_KEY_ID, id, 36}, b = {CKA_CMK_KEY_ID, lone_id, 36};
+    CHECK_RV(p11->C_GetAttributeValue(s, key, &a, 1), CKR_OK);
+    CHECK_RV(p11->C_GetAttributeValue(s, lone, &b, 1), CKR_OK);
+    id[36] = lone_id[36] = '\0';
+    fixture_close(s);
+    snprintf(prefix, sizeof(prefix), "cmkp11/%s/v1", id);
+    CHECK(inspect_backend_destroy(prefix) == 1);
+    snprintf(prefix, sizeof(prefix), "cmkp11/%s/v1", lone_id);
+    CHECK(inspect_backend_destroy(prefix) == 1);
+
+    s = fixture_open();
+    /* Versions 3 and 2 are there, version 1 is not: neither of them changes. */
+    CHECK_RV(set_bool(s, key, CKA_ENCRYPT, CK_TRUE), CKR_FUNCTION_FAILED);
+    CK_BBOOL got = CK_TRUE;
+    CHECK_RV(get_bool(s, key, CKA_ENCRYPT, &got), CKR_OK);
+    CHECK(got == CK_FALSE);
+    CK_ULONG v2 = 2;
+    CK_ATTRIBUTE q[] = {{CKA_LABEL, "holes", 5}, {CKA_CMK_VERSION, &v2, sizeof(v2)}};
+    CK_OBJECT_HANDLE second = 0;
+    CHECK(find_count(s, q, 2, &second) == 1);
+    got = CK_TRUE;
+    CHECK_RV(get_bool(s, second, CKA_ENCRYPT, &got), CKR_OK);
+    CHECK(got == CK_FALSE);
+    /* The primary's material gone: no version 2 with default flags. */
+    CHECK(rotate_now(s, lone) != CKR_OK);
+    CK_ULONG primary = 0;
+    CHECK_RV(get_ulong(s, lone, CKA_CMK_PRIMARY_VERSION, &primary), CKR_OK);
+    CHECK(primary == 1);
+    fixture_close(s);
+    snprintf(prefix, sizeof(prefix), "cmkp11/%s/", lone_id);
+    CHECK(inspect_backend_objects(prefix) == 0);
 }
 
 /* An extractable session AES key, wrapped under the CMK with AES key wrap (RFC 5649). */
@@ -376,6 +429,10 @@ static void test_keys_wrapped_before_a_rotation_unwrap_with_the_key(void)
     CHECK_RV(unwrap_aes(s, first, blob[0], blob_len[0], &back), CKR_OK);
     CHECK(same_value(s, back, dek[0]));
     CHECK_RV(unwrap_aes(s, first, blob[2], blob_len[2], &back), CKR_WRAPPED_KEY_INVALID);
+    /* The key's CKA_UNWRAP turned off holds for every version's blob. */
+    CHECK_RV(set_bool(s, key, CKA_UNWRAP, CK_FALSE), CKR_OK);
+    CHECK_RV(unwrap_aes(s, key, blob[0], blob_len[0], &back), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CHECK_RV(set_bool(s, key, CKA_UNWRAP, CK_TRUE), CKR_OK);
     /* Another key's blob, or a changed one, unwraps under no version. */
     CHECK_RV(unwrap_aes(s, other, blob[0], blob_len[0], &back), CKR_WRAPPED_KEY_INVALID);
     blob[1][9] ^= 1;
@@ -573,6 +630,7 @@ int main(int argc, char **argv)
         T(test_version_objects_are_found_only_when_asked),
         T(test_usage_flags_hold_on_every_version_and_after_rotation),
         T(test_keys_wrapped_before_a_rotation_unwrap_with_the_key),
+        T(test_flag_changes_and_rotations_fail_closed_when_material_is_missing),
         T(test_rotation_is_refused_where_the_clouds_refuse_it),
         T(test_logged_in_application_rotates_due_keys_at_session_open),
         T(test_due_key_rotates_exactly_once_across_four_processes),

@@ -12,7 +12,8 @@
 #include "output.h"
 
 #define PAIR_LABEL_PREFIX "cmkp11/import/"
-/* src/import_params.c: "CMKW", the key id's 16 bytes, 8 random bytes. */
+/* src/import_backend.c: "CMKW", the key id's 16 bytes, when the pair was made (4 bytes),
+ * 4 random bytes. */
 #define PAIR_ID_LEN 28
 
 /* The keys made once per token, found by cmkp11 by CKA_ID alone. */
