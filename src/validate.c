@@ -68,8 +68,12 @@ static int check_controls(const char *text, size_t len, bool allow_whitespace, c
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
-        if (c == '\0' || (c < 0x20 && !(allow_whitespace && (c == '\t' || c == '\n' || c == '\r'))) ||
-            c == 0x7f)
+        /* C0 and DEL; and C1 (U+0080..U+009F), which UTF-8 writes as C2 80..C2 9F. */
+        bool c1 = c == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] >= 0x80 &&
+                  (unsigned char)text[i + 1] <= 0x9f;
+        if (c == '\0' ||
+            (c < 0x20 && !(allow_whitespace && (c == '\t' || c == '\n' || c == '\r'))) ||
+            c == 0x7f || c1)
             return WHY("%s must not contain control characters (byte %zu)", field, i + 1);
     }
     return 0;

@@ -145,7 +145,20 @@ static void test_description_and_tags_round_trip_and_validate(void)
     const char *reserved = "aws:owner=me";
     CK_ATTRIBUTE res_tags[] = {{CKA_CMK_TAGS, (void *)reserved, strlen(reserved)}};
     CHECK_RV(make_aes(s, "res-tags", res_tags, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
-    CHECK(find_count(s, NULL, 0, NULL) == 1);
+    /* Control characters: C0 (a TAB, LF and CR aside), DEL, and C1 as UTF-8 writes it. */
+    static const char *const bad_desc[] = {"bell\x07", "del\x7f", "c1 \xc2\x85 nel",
+                                           "c1 \xc2\x9f"};
+    for (size_t i = 0; i < sizeof(bad_desc) / sizeof(bad_desc[0]); i++) {
+        CK_ATTRIBUTE d[] = {{CKA_CMK_DESCRIPTION, (void *)bad_desc[i], strlen(bad_desc[i])}};
+        CHECK_RV(make_aes(s, "ctl", d, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    }
+    const char *c1_tag = "k=\xc2\x80";
+    CK_ATTRIBUTE c1_tags[] = {{CKA_CMK_TAGS, (void *)c1_tag, strlen(c1_tag)}};
+    CHECK_RV(make_aes(s, "ctl-tag", c1_tags, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    const char *fine = "tab\tline\nÄ \xc2\xa0 nbsp";
+    CK_ATTRIBUTE ok_desc[] = {{CKA_CMK_DESCRIPTION, (void *)fine, strlen(fine)}};
+    CHECK_RV(make_aes(s, "fine-desc", ok_desc, 1, &key), CKR_OK);
+    CHECK(find_count(s, NULL, 0, NULL) == 2);
     fixture_close(s);
 }
 
