@@ -332,8 +332,10 @@ static CK_RV apply_state(struct cmk_record *rec, const CK_ATTRIBUTE *a)
         rec->deletion_date = 0;
         return CKR_OK;
     }
+    /* A key waiting for imported material may be scheduled too, as C_DestroyObject does. */
     if (to == CMK_STATE_PENDING_DELETION &&
-        (from == CMK_STATE_ENABLED || from == CMK_STATE_DISABLED)) {
+        (from == CMK_STATE_ENABLED || from == CMK_STATE_DISABLED ||
+         from == CMK_STATE_PENDING_IMPORT)) {
         unsigned long days =
             rec->pending_window ? rec->pending_window : module.cfg.pending_window_days;
         rec->state = to;
@@ -341,7 +343,7 @@ static CK_RV apply_state(struct cmk_record *rec, const CK_ATTRIBUTE *a)
         return CKR_OK;
     }
     log_warning("SetAttributeValue: key %s: CKA_CMK_KEY_STATE cannot move from %lu to %lu "
-                "(allowed: Enabled<->Disabled, Enabled/Disabled->PendingDeletion, "
+                "(allowed: Enabled<->Disabled, Enabled/Disabled/PendingImport->PendingDeletion, "
                 "PendingDeletion->Disabled)",
                 rec->key_id, from, to);
     return to <= CMK_STATE_PENDING_IMPORT && to != CMK_STATE_CREATING ? CKR_ACTION_PROHIBITED

@@ -747,8 +747,19 @@ static void test_cancelled_deletion_returns_a_key_without_material_to_pending_im
     CHECK_RV(get_ulong(s, key, CKA_CLASS, &cls), CKR_OK); /* still answered from the record */
     CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
     CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    /* Writing the state schedules it as C_DestroyObject does, and cancels it again. */
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_PENDING_DELETION), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_DELETION);
+    CK_ULONG when = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_DELETION_DATE, &when), CKR_OK);
+    CHECK(when > (CK_ULONG)time(NULL));
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    /* A key waiting for material is never enabled by a state write. */
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_ENABLED), CKR_ACTION_PROHIBITED);
     fixture_close(s);
-    CHECK(audits("CancelKeyDeletion") == 1);
+    CHECK(audits("CancelKeyDeletion") == 2);
+    CHECK(audits("ScheduleKeyDeletion") == 2);
 }
 
 /* An importing process killed at a crash point: the next login undoes what it made, the
