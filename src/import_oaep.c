@@ -7,9 +7,12 @@
 #include "import_oaep.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#include "pubkey.h"
 
 #define HLEN SHA256_DIGEST_LENGTH
 
@@ -56,7 +59,9 @@ static void mgf1_xor(unsigned char *out, size_t len, const unsigned char *seed, 
         scratch[seed_len + 1] = (unsigned char)(counter >> 16);
         scratch[seed_len + 2] = (unsigned char)(counter >> 8);
         scratch[seed_len + 3] = (unsigned char)counter;
-        SHA256(scratch, seed_len + 4, mask);
+        /* The module's own library context: never a provider the host application loaded. */
+        if (!EVP_Q_digest(pubkey_libctx(), "SHA256", NULL, scratch, seed_len + 4, mask, NULL))
+            memset(mask, 0xff, sizeof(mask)); /* a wrong mask: the label hash check fails */
         for (size_t i = 0; i < HLEN && done < len; i++, done++)
             out[done] ^= mask[i];
     }

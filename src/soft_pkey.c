@@ -90,7 +90,9 @@ static int spki_ec_parts(const unsigned char *spki, size_t spki_len, unsigned ch
                          CK_ULONG *point_len, unsigned char **params, int *params_len)
 {
     const unsigned char *p = spki;
-    X509_PUBKEY *xpk = d2i_X509_PUBKEY(NULL, &p, (long)spki_len);
+    /* Decoded in the module's library context: never a provider the host application loaded. */
+    X509_PUBKEY *xpk = X509_PUBKEY_new_ex(pubkey_libctx(), NULL);
+    if (xpk && !d2i_X509_PUBKEY(&xpk, &p, (long)spki_len)) xpk = NULL; /* d2i freed it */
     const unsigned char *raw = NULL;
     int raw_len = 0, ptype = 0;
     const void *pval = NULL;

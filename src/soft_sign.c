@@ -241,10 +241,13 @@ static bool set_rsa_params(EVP_PKEY_CTX *pctx, const struct mech_info *mi,
     if (mi->key_type != CKK_RSA) return true;
     if (EVP_PKEY_CTX_set_rsa_padding(pctx, mi->pad) <= 0) return false;
     if (mi->pad == RSA_PKCS1_PSS_PADDING) {
-        const EVP_MD *md = EVP_get_digestbyname(md_of(op->hash));
-        return (mi->md || EVP_PKEY_CTX_set_signature_md(pctx, md) > 0) &&
-               EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) > 0 &&
-               EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, (int)op->salt_len) > 0;
+        /* Fetched from the module's own library context, as everything it runs. */
+        EVP_MD *md = EVP_MD_fetch(pubkey_libctx(), md_of(op->hash), NULL);
+        bool ok = md && (mi->md || EVP_PKEY_CTX_set_signature_md(pctx, md) > 0) &&
+                  EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, md_of(op->hash), NULL) > 0 &&
+                  EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, (int)op->salt_len) > 0;
+        EVP_MD_free(md);
+        return ok;
     }
     if (mi->pad == RSA_PKCS1_OAEP_PADDING) {
         unsigned char *label = op->aad_len ? OPENSSL_memdup(op->aad, op->aad_len) : NULL;
