@@ -4,6 +4,7 @@
 #include "cmk.h"
 #include "entry.h"
 #include "handles.h"
+#include "op_cancel.h"
 #include "sm_backend_map.h"
 #include "soft_crypt.h"
 #include "soft_digest.h"
@@ -66,7 +67,7 @@ static CK_RV key_op_init(const char *name, backend_init_fn backend_init, CK_SESS
 #define RECOVER_INIT(func, use)                                                                    \
     CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)   \
     {                                                                                              \
-        if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;                                 \
+        if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;                                  \
         bool ours;                                                                                 \
         struct cmk_live facts;                                                                     \
         return key_op_init(#func, module.be.fn->func, session, mech, key, use, NO_SOFT_OP, &ours,  \
@@ -77,23 +78,23 @@ RECOVER_INIT(C_SignRecoverInit, CMK_USE_SIGN)
 RECOVER_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
 
 /* in -> out: one-shot and update forms share this shape. */
-#define FORWARD_IN_OUT(func)                                                                         \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,                 \
-                       CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                      \
+#define FORWARD_IN_OUT(func)                                                                       \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
+                         CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
     {                                                                                              \
-        FORWARD(func, session, in, in_len, out, out_len);                                            \
+        FORWARD(func, session, in, in_len, out, out_len);                                          \
     }
 
-#define FORWARD_FINAL(func)                                                                          \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)           \
+#define FORWARD_FINAL(func)                                                                        \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)         \
     {                                                                                              \
-        FORWARD(func, session, out, out_len);                                                        \
+        FORWARD(func, session, out, out_len);                                                      \
     }
 
-#define FORWARD_UPDATE(func)                                                                         \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)             \
+#define FORWARD_UPDATE(func)                                                                       \
+    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)           \
     {                                                                                              \
-        FORWARD(func, session, part, part_len);                                                      \
+        FORWARD(func, session, part, part_len);                                                    \
     }
 
 FORWARD_IN_OUT(C_SignRecover)
@@ -191,6 +192,7 @@ static CK_RV sign_verify_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         return CKR_OK;
     }
     bool sign = slot == VOP_SLOT_SIGN, ours;
+    if (!mech) return op_cancel_backend(session, sign ? OP_CANCEL_SIGN : OP_CANCEL_VERIFY);
     struct cmk_live facts;
     return sign ? key_op_init("C_SignInit", module.be.fn->C_SignInit, session, mech, key,
                               CMK_USE_SIGN, VOP_PKEY_SIGN, &ours, &facts)
@@ -215,7 +217,9 @@ CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (vendor_op_any() && vendor_op_get(session, true)) {
         if (mech) return CKR_OPERATION_ACTIVE;
         vendor_op_end(session, true); /* a NULL mechanism cancels (PKCS#11 3.0) */
+        return CKR_OK;
     }
+    if (!mech) return op_cancel_backend(session, OP_CANCEL_ENCRYPT);
     if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, true);
     bool ours;
     struct cmk_live facts;
@@ -230,8 +234,11 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (vendor_op_any() && vendor_op_get(session, false)) {
         if (mech) return CKR_OPERATION_ACTIVE;
         vendor_op_end(session, false);
+        return CKR_OK;
     }
-    if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, false);
+    if (!mech) return op_cancel_backend(session, OP_CANCEL_DECRYPT);
+    if (mech && mech->mechanism == CKM_CMK_ENVELOPE)
+        return envelope_init(session, mech, key, false);
     bool ours;
     struct cmk_live facts;
     CK_RV rv = key_op_init("C_DecryptInit", module.be.fn->C_DecryptInit, session, mech, key,
@@ -386,8 +393,8 @@ CK_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG d
     struct vendor_op *op = op_in(session, VOP_SLOT_VERIFY);
     if (op && !data && data_len) ENTRY_RETURN("C_Verify", CKR_ARGUMENTS_BAD);
     if (op)
-        ENTRY_RETURN("C_Verify",
-                     verify_run(session, op, data ? data : (CK_BYTE_PTR) "", data_len, sig, sig_len));
+        ENTRY_RETURN("C_Verify", verify_run(session, op, data ? data : (CK_BYTE_PTR) "", data_len,
+                                            sig, sig_len));
     ENTRY_RETURN("C_Verify", module.be.fn->C_Verify(session, data, data_len, sig, sig_len));
 }
 
