@@ -16,7 +16,6 @@
 #include "module.h"
 #include "util.h"
 
-
 /* What the rules need to know of the key, read from the template or the source. */
 struct key_facts {
     CK_OBJECT_CLASS cls;
@@ -29,9 +28,8 @@ struct key_facts {
     bool flag_known[7];
 };
 
-static const CK_ATTRIBUTE_TYPE flag_types[7] = {CKA_DECRYPT, CKA_SIGN, CKA_UNWRAP,
-                                                 CKA_SIGN_RECOVER, CKA_ENCRYPT, CKA_VERIFY,
-                                                 CKA_WRAP};
+static const CK_ATTRIBUTE_TYPE flag_types[7] = {
+    CKA_DECRYPT, CKA_SIGN, CKA_UNWRAP, CKA_SIGN_RECOVER, CKA_ENCRYPT, CKA_VERIFY, CKA_WRAP};
 
 static bool adoptable_class(CK_OBJECT_CLASS cls)
 {
@@ -40,10 +38,12 @@ static bool adoptable_class(CK_OBJECT_CLASS cls)
 
 static CK_ULONG modulus_bits(const unsigned char *m, CK_ULONG len)
 {
-    while (len > 0 && m[0] == 0) m++, len--;
+    while (len > 0 && m[0] == 0)
+        m++, len--;
     if (len == 0) return 0;
     CK_ULONG bits = len * 8;
-    for (unsigned char top = m[0]; !(top & 0x80); top <<= 1) bits--;
+    for (unsigned char top = m[0]; !(top & 0x80); top <<= 1)
+        bits--;
     return bits;
 }
 
@@ -119,7 +119,8 @@ static CK_RV facts_from_object(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, st
     CK_ATTRIBUTE mod = {CKA_MODULUS, modulus, sizeof(modulus)};
     if (k->type == CKK_AES || k->type == CKK_GENERIC_SECRET)
         rv = module.be.fn->C_GetAttributeValue(session, h, &len, 1);
-    else if (k->type == CKK_RSA && (rv = module.be.fn->C_GetAttributeValue(session, h, &mod, 1)) == CKR_OK)
+    else if (k->type == CKK_RSA &&
+             (rv = module.be.fn->C_GetAttributeValue(session, h, &mod, 1)) == CKR_OK)
         k->modulus_bits = modulus_bits(modulus, mod.ulValueLen);
     else if (k->type == CKK_EC || k->type == CKK_EC_EDWARDS) {
         rv = module.be.fn->C_GetAttributeValue(session, h, &params, 1);
@@ -129,13 +130,12 @@ static CK_RV facts_from_object(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, st
 }
 
 /* Makes the material through make() and turns it into a CMK, as CreateKey does. */
-typedef CK_RV (*make_fn)(CK_SESSION_HANDLE session, const void *ctx, CK_ATTRIBUTE *t,
-                         CK_ULONG n, CK_OBJECT_HANDLE *out);
+typedef CK_RV (*make_fn)(CK_SESSION_HANDLE session, const void *ctx, CK_ATTRIBUTE *t, CK_ULONG n,
+                         CK_OBJECT_HANDLE *out);
 
-static CK_RV adopt(CK_SESSION_HANDLE session, const struct key_facts *k,
-                   const CK_ATTRIBUTE *client, CK_ULONG n, const CK_ATTRIBUTE *rules, CK_ULONG nrules,
-                   CK_ULONG origin, const char *how, make_fn make, const void *ctx,
-                   CK_OBJECT_HANDLE *handle)
+static CK_RV adopt(CK_SESSION_HANDLE session, const struct key_facts *k, const CK_ATTRIBUTE *client,
+                   CK_ULONG n, const CK_ATTRIBUTE *rules, CK_ULONG nrules, CK_ULONG origin,
+                   const char *how, make_fn make, const void *ctx, CK_OBJECT_HANDLE *handle)
 {
     struct tmpl_builder spec, b;
     tmpl_init(&spec);
@@ -148,12 +148,12 @@ static CK_RV adopt(CK_SESSION_HANDLE session, const struct key_facts *k,
     if (rv == CKR_OK) {
         tmpl_copy_standard(&spec, rules, nrules);
         for (CK_ULONG i = 0; i < nrules; i++)
-            if (attr_is_vendor(rules[i].type)) tmpl_set(&spec, rules[i].type, rules[i].pValue, rules[i].ulValueLen);
+            if (attr_is_vendor(rules[i].type))
+                tmpl_set(&spec, rules[i].type, rules[i].pValue, rules[i].ulValueLen);
         rv = spec_template(k, &mech, &spec);
     }
     if (rv == CKR_OK && spec.failed) rv = CKR_HOST_MEMORY;
     if (rv == CKR_OK) rv = cmk_request_parse(&req, mech, spec.attrs, spec.count, NULL, 0);
-    if (rv == CKR_OK) rv = cmk_request_check_quota();
     if (rv != CKR_OK) goto out;
     req.origin = origin;
     if (origin == CMK_ORIGIN_EXTERNAL && req.rotation_enabled) {
@@ -178,8 +178,8 @@ static CK_RV adopt(CK_SESSION_HANDLE session, const struct key_facts *k,
         module_token_unlock();
     }
     if (rv != CKR_OK) {
-        rv = cmk_create_backend_failed(session, rv, &rec, "import: the backend refused to make the key",
-                                       req.spec.name);
+        rv = cmk_create_backend_failed(
+            session, rv, &rec, "import: the backend refused to make the key", req.spec.name);
         goto out;
     }
     util_crash_point("import:after-material");
@@ -202,8 +202,8 @@ out:
     return rv;
 }
 
-static CK_RV make_by_create(CK_SESSION_HANDLE session, const void *ctx, CK_ATTRIBUTE *t,
-                            CK_ULONG n, CK_OBJECT_HANDLE *out)
+static CK_RV make_by_create(CK_SESSION_HANDLE session, const void *ctx, CK_ATTRIBUTE *t, CK_ULONG n,
+                            CK_OBJECT_HANDLE *out)
 {
     (void)ctx;
     return module.be.fn->C_CreateObject(session, t, n, out);
@@ -219,8 +219,8 @@ static bool copy_may_change(CK_ATTRIBUTE_TYPE type)
            type == CKA_PRIVATE;
 }
 
-static CK_RV make_by_copy(CK_SESSION_HANDLE session, const void *ctx, CK_ATTRIBUTE *t,
-                          CK_ULONG n, CK_OBJECT_HANDLE *out)
+static CK_RV make_by_copy(CK_SESSION_HANDLE session, const void *ctx, CK_ATTRIBUTE *t, CK_ULONG n,
+                          CK_OBJECT_HANDLE *out)
 {
     CK_OBJECT_HANDLE source = *(const CK_OBJECT_HANDLE *)ctx;
     struct tmpl_builder copy, flags;
@@ -231,8 +231,10 @@ static CK_RV make_by_copy(CK_SESSION_HANDLE session, const void *ctx, CK_ATTRIBU
                      t[i].type == CKA_DECRYPT || t[i].type == CKA_SIGN || t[i].type == CKA_VERIFY ||
                      t[i].type == CKA_WRAP || t[i].type == CKA_UNWRAP ||
                      t[i].type == CKA_SIGN_RECOVER || t[i].type == CKA_VERIFY_RECOVER;
-        if (copy_may_change(t[i].type)) tmpl_set(&copy, t[i].type, t[i].pValue, t[i].ulValueLen);
-        else if (usage) tmpl_set(&flags, t[i].type, t[i].pValue, t[i].ulValueLen);
+        if (copy_may_change(t[i].type))
+            tmpl_set(&copy, t[i].type, t[i].pValue, t[i].ulValueLen);
+        else if (usage)
+            tmpl_set(&flags, t[i].type, t[i].pValue, t[i].ulValueLen);
     }
     CK_RV rv = copy.failed || flags.failed
                    ? CKR_HOST_MEMORY
@@ -292,12 +294,13 @@ CK_RV cmk_adopt_copy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE source, CK_ATTR
     tmpl_init(&rules);
     for (int i = 0; i < 7; i++)
         if (k.flag_known[i]) tmpl_set(&rules, flag_types[i], &k.flags[i], 1);
-    for (CK_ULONG i = 0; i < n; i++) tmpl_set(&rules, tmpl[i].type, tmpl[i].pValue, tmpl[i].ulValueLen);
-    rv = rules.failed ? CKR_HOST_MEMORY
-                      : adopt(session, &k, tmpl, n, rules.attrs, rules.count,
-                              k.local ? CMK_ORIGIN_KMS : CMK_ORIGIN_EXTERNAL,
-                              "copy of a session key into the token", make_by_copy, &source,
-                              handle);
+    for (CK_ULONG i = 0; i < n; i++)
+        tmpl_set(&rules, tmpl[i].type, tmpl[i].pValue, tmpl[i].ulValueLen);
+    rv = rules.failed
+             ? CKR_HOST_MEMORY
+             : adopt(session, &k, tmpl, n, rules.attrs, rules.count,
+                     k.local ? CMK_ORIGIN_KMS : CMK_ORIGIN_EXTERNAL,
+                     "copy of a session key into the token", make_by_copy, &source, handle);
     tmpl_free(&rules);
     return rv;
 }

@@ -102,13 +102,25 @@ CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct
     rec->tags = req->tags;
     rec->tag_count = req->tag_count;
 
-    enum store_status s = store_cmk_insert(module.store, rec);
+    /* The quota is counted in the transaction that inserts: two creators at once cannot
+     * both take the last place. */
+    enum store_status s = store_begin(module.store);
+    CK_RV quota = CKR_OK;
+    if (s == STORE_OK) {
+        quota = cmk_request_check_quota();
+        if (quota == CKR_OK) s = store_cmk_insert(module.store, rec);
+        if (quota == CKR_OK && s == STORE_OK)
+            s = store_commit(module.store);
+        else
+            store_rollback(module.store);
+    }
     free(desc_copy);
     rec->alias = NULL;
     rec->cka_id = NULL;
     rec->description = NULL;
     rec->tags = NULL;
     rec->tag_count = 0;
+    if (quota != CKR_OK) return quota;
     if (s == STORE_ALIAS_EXISTS) {
         log_warning("CreateKey: CKA_LABEL (alias) '%s' already exists on this token (aliases "
                     "are unique ignoring case)",
@@ -356,7 +368,6 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     tmpl_init(&b);
     CK_RV rv = cmk_request_session_writable(session);
     if (rv == CKR_OK) rv = cmk_request_parse(&req, mech->mechanism, tmpl, count, NULL, 0);
-    if (rv == CKR_OK) rv = cmk_request_check_quota();
     if (rv != CKR_OK) goto out;
     rv = cmk_create_insert_row(&req, CMK_OBJ_SECRET, &rec);
     if (rv != CKR_OK) goto out;
@@ -430,7 +441,6 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (rv == CKR_OK)
         rv = cmk_request_parse(&req, mech->mechanism, priv_tmpl, priv_count,
                                pub_tmpl ? pub_tmpl : priv_tmpl, pub_tmpl ? pub_count : 0);
-    if (rv == CKR_OK) rv = cmk_request_check_quota();
     if (rv != CKR_OK) goto out;
     rv = cmk_create_insert_row(&req, CMK_OBJ_PRIVATE | CMK_OBJ_PUBLIC, &rec);
     if (rv != CKR_OK) goto out;

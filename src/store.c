@@ -70,7 +70,8 @@ static const char *const stmt_sql[STMT_MAX] = {
     [STMT_AUDIT] = "INSERT INTO audit (time, pid, uid, action, key_id, detail) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_DATA_VERSION] = "PRAGMA data_version",
-    [STMT_COUNT] = "SELECT count(*) FROM cmk WHERE state != 0",
+    /* Keys being created count: they take their place the moment their row exists. */
+    [STMT_COUNT] = "SELECT count(*) FROM cmk",
     [STMT_SET_PUBLIC] = "UPDATE cmk SET public_key_info = ?2, ec_point = ?3 WHERE id = ?1",
     [STMT_VERSION_INSERT] = "INSERT INTO cmk_version (cmk_id, version, created, reason) "
                             "VALUES (?1, ?2, ?3, ?4)",

@@ -54,6 +54,7 @@ enum store_status store_cmk_delete(struct store *st, int64_t row);
 enum store_status store_tags_load(struct store *st, struct cmk_record *rec);
 enum store_status store_tags_replace(struct store *st, int64_t row, const struct cmk_tag *tags,
                                      size_t count);
+/* Every key row, those still being created too (the quota counts them). */
 enum store_status store_cmk_count(struct store *st, int64_t *count);
 
 /* A find: every field left at its "any" value matches everything. */

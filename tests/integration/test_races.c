@@ -145,9 +145,9 @@ static void flip_states(int go, CK_ULONG to_first)
     if (read(go, &byte, 1) != 1) _exit(255);
     int failures = 0;
     for (int i = 0; i < 150; i++) {
-        CK_ULONG to = (i % 2) ? (to_first == CMK_STATE_ENABLED ? CMK_STATE_DISABLED
-                                                              : CMK_STATE_ENABLED)
-                              : to_first;
+        CK_ULONG to = (i % 2)
+                          ? (to_first == CMK_STATE_ENABLED ? CMK_STATE_DISABLED : CMK_STATE_ENABLED)
+                          : to_first;
         if (set_ulong(s, k, CKA_CMK_KEY_STATE, to) != CKR_OK) failures++;
     }
     fixture_close(s);
@@ -238,14 +238,17 @@ static void test_creating_while_another_thread_finds_needs_no_retry(void)
      * backend, which scans every object. */
     CK_OBJECT_CLASS data = CKO_DATA;
     CK_BBOOL yes = CK_TRUE;
-    CK_ATTRIBUTE note[] = {{CKA_CLASS, &data, sizeof(data)}, {CKA_TOKEN, &yes, sizeof(yes)},
-                           {CKA_LABEL, "raced note", 10}, {CKA_VALUE, "x", 1}};
+    CK_ATTRIBUTE note[] = {{CKA_CLASS, &data, sizeof(data)},
+                           {CKA_TOKEN, &yes, sizeof(yes)},
+                           {CKA_LABEL, "raced note", 10},
+                           {CKA_VALUE, "x", 1}};
     CK_OBJECT_HANDLE note_h = 0;
     CHECK(p11->C_CreateObject(s, note, 4, &note_h) == CKR_OK);
     struct newest n = {0};
     pthread_t user;
     CHECK(pthread_create(&user, NULL, use_newest, &n) == 0);
-    while (atomic_load(&n.uses) == 0) usleep(1000); /* the finds are running */
+    while (atomic_load(&n.uses) == 0)
+        usleep(1000); /* the finds are running */
     int failed = 0;
     for (int i = 0; i < RACED_KEYS; i++) {
         char alias[32];
@@ -266,8 +269,7 @@ static void test_creating_while_another_thread_finds_needs_no_retry(void)
     CHECK(failed == 0);
     CHECK(n.use_failures == 0);
     CHECK(retries == 0);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias LIKE 'raced-%'") ==
-          RACED_KEYS);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias LIKE 'raced-%'") == RACED_KEYS);
     fixture_close(s); /* the inspection loads SoftHSMv2 itself */
     CHECK(inspect_backend_material() == RACED_KEYS);
 }
@@ -301,6 +303,53 @@ static void test_key_made_by_another_process_works_after_a_create_of_our_own(voi
     fixture_close(s);
 }
 
+/* The key quota (policy max_keys) holds when processes create at once: it is counted in
+ * the transaction that inserts, so no two creators take the last place. */
+static void test_quota_holds_when_processes_create_at_once(void)
+{
+    enum { CHILDREN = 4, EACH = 3, QUOTA = 5 };
+    append_policy("max_keys = 5");
+    int go[2];
+    CHECK(pipe(go) == 0);
+    pid_t kids[CHILDREN];
+    for (int c = 0; c < CHILDREN; c++) {
+        if ((kids[c] = fork()) == 0) {
+            close(go[1]);
+            CK_SESSION_HANDLE cs = fixture_open();
+            char byte;
+            if (read(go[0], &byte, 1) != 0) _exit(255); /* EOF: all start at once */
+            int made = 0;
+            for (int i = 0; i < EACH; i++) {
+                char alias[24];
+                CK_OBJECT_HANDLE k;
+                snprintf(alias, sizeof(alias), "quota-%d-%d", c, i);
+                CK_RV rv = make_aes(cs, alias, NULL, 0, &k);
+                if (rv == CKR_OK)
+                    made++;
+                else if (rv != CKR_DEVICE_MEMORY)
+                    _exit(200); /* the quota's code, or nothing */
+            }
+            fixture_close(cs);
+            _exit(made);
+        }
+    }
+    close(go[0]);
+    usleep(300 * 1000); /* let the children log in */
+    close(go[1]);
+    int made = 0;
+    for (int c = 0; c < CHILDREN; c++) {
+        int status;
+        waitpid(kids[c], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) <= EACH);
+        if (WIFEXITED(status) && WEXITSTATUS(status) <= EACH) made += WEXITSTATUS(status);
+    }
+    printf("  %d keys made against a quota of %d\n", made, QUOTA);
+    CHECK(made == QUOTA);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == QUOTA);
+    CHECK(inspect_backend_material() == QUOTA);
+    CHECK(inspect_log_count("the quota (policy max_keys) is 5") == CHILDREN * EACH - QUOTA);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -312,6 +361,7 @@ int main(int argc, char **argv)
         T(test_racing_enable_and_disable_audit_a_consistent_history),
         T(test_creating_while_another_thread_finds_needs_no_retry),
         T(test_key_made_by_another_process_works_after_a_create_of_our_own),
+        T(test_quota_holds_when_processes_create_at_once),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

@@ -285,7 +285,12 @@ static int run_create_key(struct ctl *ctl)
         goto out;
     }
     case CKR_DEVICE_MEMORY:
-        rc = ctl_fail(ctl, KMS_LIMIT, "the token's key quota is reached (CKR_DEVICE_MEMORY)");
+        /* The module says this for its key quota and for a full store disk alike; its log
+         * line tells which. */
+        rc = ctl_fail(ctl, KMS_LIMIT,
+                      "the token has no room for another key: its key quota (max_keys) is "
+                      "reached, or its store's disk is full (CKR_DEVICE_MEMORY; the module's log "
+                      "says which)");
         goto out;
     default: rc = ctl_fail_rv(ctl, rv, "CreateKey"); goto out;
     }
