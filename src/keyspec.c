@@ -187,7 +187,8 @@ CK_RV keyspec_from_request(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_
             log_warning("CreateKey: key spec %s is not a cloud key spec and policy "
                         "cloud_specs_only refuses it",
                         out->name);
-            return out->key_type == CKK_RSA ? CKR_KEY_SIZE_RANGE : CKR_CURVE_NOT_SUPPORTED;
+            bool curve = out->key_type == CKK_EC || out->key_type == CKK_EC_EDWARDS;
+            return curve ? CKR_CURVE_NOT_SUPPORTED : CKR_KEY_SIZE_RANGE; /* RSA, HMAC sizes */
         }
         log_info("CreateKey: key spec %s is not one of the clouds' specs; accepted", out->name);
     }

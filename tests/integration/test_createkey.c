@@ -40,7 +40,8 @@ static void test_default_cka_id_is_the_key_id_bytes(void)
     CHECK(a.ulValueLen == 16);
     char key_id[40], hex[40] = "";
     CHECK_RV(get_text(s, key, CKA_CMK_KEY_ID, key_id, sizeof(key_id)), CKR_OK);
-    for (int i = 0, n = 0; i < 16; i++) n += snprintf(hex + n, sizeof(hex) - (size_t)n, "%02x", id[i]);
+    for (int i = 0, n = 0; i < 16; i++)
+        n += snprintf(hex + n, sizeof(hex) - (size_t)n, "%02x", id[i]);
     char plain[40] = "";
     for (int i = 0, n = 0; key_id[i]; i++)
         if (key_id[i] != '-') plain[n++] = key_id[i];
@@ -84,11 +85,12 @@ static void test_alias_rules_are_enforced(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
-    const char *bad[] = {"aws/x", "ACS/x", "kms-abc", "cmk/x", "team/default", "a//b", "a/",
-                         "/lead", "sp ace", "alias/"};
+    const char *bad[] = {"aws/x", "ACS/x", "kms-abc", "cmk/x",  "team/default",
+                         "a//b",  "a/",    "/lead",   "sp ace", "alias/"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         CK_RV rv = make_aes(s, bad[i], NULL, 0, &key);
-        if (rv != CKR_ATTRIBUTE_VALUE_INVALID) fprintf(stderr, "  alias '%s' -> 0x%lx\n", bad[i], rv);
+        if (rv != CKR_ATTRIBUTE_VALUE_INVALID)
+            fprintf(stderr, "  alias '%s' -> 0x%lx\n", bad[i], rv);
         CHECK(rv == CKR_ATTRIBUTE_VALUE_INVALID);
     }
     char long_alias[300];
@@ -146,8 +148,7 @@ static void test_description_and_tags_round_trip_and_validate(void)
     CK_ATTRIBUTE res_tags[] = {{CKA_CMK_TAGS, (void *)reserved, strlen(reserved)}};
     CHECK_RV(make_aes(s, "res-tags", res_tags, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
     /* Control characters: C0 (a TAB, LF and CR aside), DEL, and C1 as UTF-8 writes it. */
-    static const char *const bad_desc[] = {"bell\x07", "del\x7f", "c1 \xc2\x85 nel",
-                                           "c1 \xc2\x9f"};
+    static const char *const bad_desc[] = {"bell\x07", "del\x7f", "c1 \xc2\x85 nel", "c1 \xc2\x9f"};
     for (size_t i = 0; i < sizeof(bad_desc) / sizeof(bad_desc[0]); i++) {
         CK_ATTRIBUTE d[] = {{CKA_CMK_DESCRIPTION, (void *)bad_desc[i], strlen(bad_desc[i])}};
         CHECK_RV(make_aes(s, "ctl", d, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
@@ -387,10 +388,13 @@ static void test_rsa_pair_asking_both_usages_becomes_sign_verify(void)
     CK_SESSION_HANDLE s = fixture_open();
     CK_MECHANISM mech = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
     CK_ULONG bits = 2048;
-    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1}, {CKA_MODULUS_BITS, &bits, sizeof(bits)},
-                         {CKA_ENCRYPT, &yes, 1}, {CKA_VERIFY, &yes, 1}, {CKA_LABEL, "rsa", 3}};
-    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1}, {CKA_DECRYPT, &yes, 1}, {CKA_SIGN, &yes, 1},
+    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1},
+                         {CKA_MODULUS_BITS, &bits, sizeof(bits)},
+                         {CKA_ENCRYPT, &yes, 1},
+                         {CKA_VERIFY, &yes, 1},
                          {CKA_LABEL, "rsa", 3}};
+    CK_ATTRIBUTE vt[] = {
+        {CKA_TOKEN, &yes, 1}, {CKA_DECRYPT, &yes, 1}, {CKA_SIGN, &yes, 1}, {CKA_LABEL, "rsa", 3}};
     CK_OBJECT_HANDLE pub, priv;
     CHECK_RV(p11->C_GenerateKeyPair(s, &mech, pt, 5, vt, 4, &pub, &priv), CKR_OK);
     CK_ULONG usage = 0;
@@ -470,13 +474,15 @@ static void test_key_specs_follow_mechanism_and_template(void)
     };
     CK_MECHANISM ec = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
     for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
-        CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1}, {CKA_EC_PARAMS, (void *)curves[i].oid, curves[i].len}};
+        CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1},
+                             {CKA_EC_PARAMS, (void *)curves[i].oid, curves[i].len}};
         CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &yes, 1}};
         CK_OBJECT_HANDLE pub, priv;
         CHECK_RV(p11->C_GenerateKeyPair(s, &ec, pt, 2, vt, 1, &pub, &priv), CKR_OK);
         char spec[40];
         CHECK_RV(get_text(s, priv, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
-        if (strcmp(spec, curves[i].spec)) fprintf(stderr, "  got %s want %s\n", spec, curves[i].spec);
+        if (strcmp(spec, curves[i].spec))
+            fprintf(stderr, "  got %s want %s\n", spec, curves[i].spec);
         CHECK(strcmp(spec, curves[i].spec) == 0);
     }
     CK_MECHANISM aes = {CKM_AES_KEY_GEN, NULL, 0};
@@ -495,9 +501,11 @@ static void test_key_specs_follow_mechanism_and_template(void)
 static void test_interface_list_offers_pkcs11(void)
 {
     void *dl = dlopen(getenv("CMK_MODULE"), RTLD_NOW | RTLD_LOCAL);
-    CK_RV (*get_list)(CK_INTERFACE_PTR, CK_ULONG_PTR) =
+    CK_RV(*get_list)
+    (CK_INTERFACE_PTR, CK_ULONG_PTR) =
         (CK_RV(*)(CK_INTERFACE_PTR, CK_ULONG_PTR))dlsym(dl, "C_GetInterfaceList");
-    CK_RV (*get_one)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) =
+    CK_RV(*get_one)
+    (CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) =
         (CK_RV(*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))dlsym(
             dl, "C_GetInterface");
     CHECK(get_list && get_one);
@@ -561,7 +569,8 @@ static void test_cmk_keys_do_not_derive(void)
     CK_MECHANISM ecdh = {CKM_ECDH1_DERIVE, &params, sizeof(params)};
     CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
     CK_KEY_TYPE generic = CKK_GENERIC_SECRET;
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &secret, sizeof(secret)}, {CKA_KEY_TYPE, &generic, sizeof(generic)}};
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &secret, sizeof(secret)},
+                        {CKA_KEY_TYPE, &generic, sizeof(generic)}};
     CK_OBJECT_HANDLE out;
     CHECK_RV(p11->C_DeriveKey(s, &ecdh, priv, t, 2, &out), CKR_KEY_FUNCTION_NOT_PERMITTED);
     fixture_close(s);
@@ -573,8 +582,10 @@ static void test_key_imported_in_clear_becomes_a_cmk(void)
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_AES;
     unsigned char value[16] = {1, 2, 3};
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &type, sizeof(type)},
-                        {CKA_TOKEN, &yes, 1}, {CKA_VALUE, value, sizeof(value)},
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_KEY_TYPE, &type, sizeof(type)},
+                        {CKA_TOKEN, &yes, 1},
+                        {CKA_VALUE, value, sizeof(value)},
                         {CKA_LABEL, "imported", 8}};
     CK_OBJECT_HANDLE h;
     CHECK_RV(p11->C_CreateObject(s, t, 5, &h), CKR_OK);
@@ -593,8 +604,10 @@ static void test_key_imported_in_clear_becomes_a_cmk(void)
     CHECK_RV(aes_gcm_roundtrip(s, h), CKR_OK);
     /* A certificate-like data object, renamed, then destroyed: the record follows. */
     CK_OBJECT_CLASS data = CKO_DATA;
-    CK_ATTRIBUTE d[] = {{CKA_CLASS, &data, sizeof(data)}, {CKA_TOKEN, &yes, 1},
-                        {CKA_LABEL, "note", 4}, {CKA_VALUE, "hello", 5}};
+    CK_ATTRIBUTE d[] = {{CKA_CLASS, &data, sizeof(data)},
+                        {CKA_TOKEN, &yes, 1},
+                        {CKA_LABEL, "note", 4},
+                        {CKA_VALUE, "hello", 5}};
     CK_OBJECT_HANDLE dh;
     CHECK_RV(p11->C_CreateObject(s, d, 4, &dh), CKR_OK);
     CK_ATTRIBUTE by_note[] = {{CKA_LABEL, "note", 4}};
@@ -623,8 +636,10 @@ static void test_clear_import_can_be_refused_by_policy(void)
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_AES;
     unsigned char value[16] = {9};
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &type, sizeof(type)},
-                        {CKA_TOKEN, &yes, 1}, {CKA_VALUE, value, sizeof(value)}};
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_KEY_TYPE, &type, sizeof(type)},
+                        {CKA_TOKEN, &yes, 1},
+                        {CKA_VALUE, value, sizeof(value)}};
     CK_OBJECT_HANDLE h;
     CHECK_RV(p11->C_CreateObject(s, t, 4, &h), CKR_TEMPLATE_INCONSISTENT);
     fixture_close(s);
@@ -632,11 +647,86 @@ static void test_clear_import_can_be_refused_by_policy(void)
     CHECK(inspect_backend_material() == 0);
 }
 
+static void append_policy(const char *line)
+{
+    FILE *f = fopen(getenv("CMKP11_CONF"), "a");
+    CHECK(f != NULL);
+    if (f) fprintf(f, "\n[policy]\n%s\n", line), fclose(f);
+}
+
+static CK_RV make_rsa_pair(CK_SESSION_HANDLE s, const char *alias, CK_ULONG bits, bool both)
+{
+    CK_BYTE e[] = {1, 0, 1};
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_MODULUS_BITS, &bits, sizeof(bits)},
+                          {CKA_PUBLIC_EXPONENT, e, sizeof(e)},
+                          {CKA_LABEL, (void *)alias, (CK_ULONG)strlen(alias)},
+                          {CKA_VERIFY, &yes, 1},
+                          {CKA_ENCRYPT, &yes, 1}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
+                           {CKA_LABEL, (void *)alias, (CK_ULONG)strlen(alias)},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_DECRYPT, &yes, 1}};
+    CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+    CK_OBJECT_HANDLE h1, h2;
+    return p11->C_GenerateKeyPair(s, &gen, pub, both ? 6 : 5, priv, both ? 4 : 3, &h1, &h2);
+}
+
+/* cloud_specs_only: sizes the clouds do not offer are CKR_KEY_SIZE_RANGE, curves they do
+ * not offer CKR_CURVE_NOT_SUPPORTED, each with a log line; the clouds' specs still work. */
+static void test_cloud_specs_only_refuses_other_sizes_and_curves(void)
+{
+    append_policy("cloud_specs_only = true");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_MECHANISM hmac_gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+    CK_OBJECT_HANDLE h;
+    for (CK_ULONG len = 16; len <= 64; len += 16) {
+        CK_ATTRIBUTE t[] = {{CKA_TOKEN, &yes, 1},
+                            {CKA_VALUE_LEN, &len, sizeof(len)},
+                            {CKA_SIGN, &yes, 1},
+                            {CKA_LABEL, "mac", 3}};
+        CHECK_RV(p11->C_GenerateKey(s, &hmac_gen, t, 4, &h),
+                 len == 32 ? CKR_OK : CKR_KEY_SIZE_RANGE);
+    }
+    CHECK_RV(make_rsa_pair(s, "rsa-1024", 1024, false), CKR_KEY_SIZE_RANGE);
+    CHECK_RV(make_rsa_pair(s, "rsa-2048", 2048, false), CKR_OK);
+    static const CK_BYTE secp224r1[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x21};
+    CK_ATTRIBUTE ec_pub[] = {{CKA_TOKEN, &yes, 1},
+                             {CKA_EC_PARAMS, (void *)secp224r1, sizeof(secp224r1)},
+                             {CKA_LABEL, "ec-224", 6}};
+    CK_ATTRIBUTE ec_priv[] = {{CKA_TOKEN, &yes, 1}, {CKA_SIGN, &yes, 1}, {CKA_LABEL, "ec-224", 6}};
+    CK_MECHANISM ec_gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(p11->C_GenerateKeyPair(s, &ec_gen, ec_pub, 3, ec_priv, 3, &pub, &priv),
+             CKR_CURVE_NOT_SUPPORTED);
+    CHECK_RV(make_ec(s, "ec-256", NULL, 0, &pub, &priv), CKR_OK);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 3);
+    CHECK(inspect_log_count("policy cloud_specs_only refuses it") == 5);
+}
+
+/* usage_conflict = reject: an RSA template asking both encrypt and sign is refused
+ * (pkcs11-tool's default asks both); with the default, it becomes SIGN_VERIFY. */
+static void test_usage_conflict_reject_refuses_both_usages(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CHECK_RV(make_rsa_pair(s, "both-default", 2048, true), CKR_OK);
+    fixture_close(s);
+    append_policy("usage_conflict = reject");
+    s = fixture_open();
+    CHECK_RV(make_rsa_pair(s, "both-refused", 2048, true), CKR_TEMPLATE_INCONSISTENT);
+    CHECK_RV(make_rsa_pair(s, "sign-only", 2048, false), CKR_OK);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 2);
+    CHECK(inspect_log_count("usage_conflict = reject refuses it") == 1);
+}
+
 static void test_session_key_copied_into_the_token_becomes_a_cmk(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     /* What Java's keytool does: a session pair, then a copy of the private key. */
-    static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                         0xce, 0x3d, 0x03, 0x01, 0x07};
     CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
     CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, (void *)p256, sizeof(p256)}};
     CK_OBJECT_HANDLE pub, priv, copy;
@@ -676,12 +766,14 @@ static void test_keys_made_outside_cmkp11_are_listed_when_configured(void)
     CK_ULONG n = 8;
     CHECK_RV(be->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
     CK_SESSION_HANDLE bs;
-    CHECK_RV(be->C_OpenSession(slots[0], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &bs), CKR_OK);
+    CHECK_RV(be->C_OpenSession(slots[0], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &bs),
+             CKR_OK);
     const char *pin = getenv("CMK_PIN");
     CHECK_RV(be->C_Login(bs, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
     CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
     CK_ULONG len = 16;
-    CK_ATTRIBUTE t[] = {{CKA_TOKEN, &yes, 1}, {CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_LABEL, "legacy", 6}};
+    CK_ATTRIBUTE t[] = {
+        {CKA_TOKEN, &yes, 1}, {CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_LABEL, "legacy", 6}};
     CK_OBJECT_HANDLE h;
     CHECK_RV(be->C_GenerateKey(bs, &mech, t, 3, &h), CKR_OK);
     be->C_Finalize(NULL);
@@ -732,6 +824,8 @@ int main(int argc, char **argv)
         T(test_key_imported_in_clear_becomes_a_cmk),
         T(test_session_key_copied_into_the_token_becomes_a_cmk),
         T(test_clear_import_can_be_refused_by_policy),
+        T(test_cloud_specs_only_refuses_other_sizes_and_curves),
+        T(test_usage_conflict_reject_refuses_both_usages),
         T(test_keys_made_outside_cmkp11_are_listed_when_configured),
 #undef T
     };
