@@ -120,6 +120,8 @@ ctl create-key --rotation-interval 3d --enable-automatic-rotation
 expect_error "rotation interval under 7 days" InvalidParameter 2
 ctl create-key --key-spec EC_P256 --enable-automatic-rotation
 expect_error "rotation of an EC key" UnsupportedOperation 4
+ctl create-key --origin EXTERNAL --enable-automatic-rotation
+expect_error "rotation of a key of EXTERNAL origin" UnsupportedOperation 4
 
 # Nothing refused above left a key behind.
 ctl list-keys --limit 1000

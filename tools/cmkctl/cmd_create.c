@@ -248,6 +248,11 @@ static int explain_refusal(struct ctl *ctl, CK_RV rv, const struct create_req *r
         return ctl_fail(ctl, KMS_UNSUPPORTED,
                         "automatic rotation is only for symmetric keys; %s cannot rotate (%s)",
                         r->spec->name, rvname);
+    if (r->rotation && r->has_origin && r->origin == CMK_ORIGIN_EXTERNAL)
+        return ctl_fail(ctl, KMS_UNSUPPORTED,
+                        "automatic rotation is only for keys of origin TENCENT_KMS/KMS: imported "
+                        "material cannot be made anew (%s)",
+                        rvname);
     return ctl_fail(ctl, KMS_INVALID_PARAMETER,
                     "the module refused the request (%s): check --description (at most 8192 "
                     "characters, no control characters), --tags (at most 50; key 1-128, value "

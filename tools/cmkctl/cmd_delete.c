@@ -59,6 +59,11 @@ static int run_schedule_key_deletion(struct ctl *ctl)
     /* Destroying the secret or private object is what schedules a CMK's deletion. */
     rv = ctl->p11.fn->C_DestroyObject(ctl->p11.session, ref.main);
     if (rv != CKR_OK) {
+        if (days_text) { /* nothing half done: the key keeps the window it had */
+            CK_ULONG before = keymeta_ulong(&m, CKA_CMK_PENDING_WINDOW_DAYS, 0);
+            CK_ATTRIBUTE back = {CKA_CMK_PENDING_WINDOW_DAYS, &before, sizeof(before)};
+            if (before) p11_set(&ctl->p11, ref.main, &back, 1);
+        }
         rc = keymeta_fail(ctl, rv, "ScheduleKeyDeletion", &m);
         goto out;
     }
