@@ -233,7 +233,10 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;
     if (vendor_op_any() && vendor_op_get(session, false)) {
         if (mech) return CKR_OPERATION_ACTIVE;
+        /* A GCM decrypt under a rotated key runs in the backend too, beside our record of
+         * it: that one ends as well (with nothing of the backend's active, this is a no-op). */
         vendor_op_end(session, false);
+        (void)op_cancel_backend(session, OP_CANCEL_DECRYPT);
         return CKR_OK;
     }
     if (!mech) return op_cancel_backend(session, OP_CANCEL_DECRYPT);

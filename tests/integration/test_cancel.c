@@ -61,6 +61,28 @@ static void test_null_mechanism_cancels_cipher_operations_on_software_keys(void)
     fixture_close(s);
 }
 
+/* GCM decrypt under a rotated key runs in the backend and in the module (which tries the
+ * older versions if the tag fails): a cancel ends both. */
+static void test_null_mechanism_cancels_gcm_decrypt_under_a_rotated_key(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "cancel-rotated", NULL, 0, &key), CKR_OK);
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE rotate = {CKA_CMK_ROTATE_NOW, &yes, sizeof(yes)};
+    CHECK_RV(p11->C_SetAttributeValue(s, key, &rotate, 1), CKR_OK);
+    unsigned char gcm_iv[12] = {3};
+    CK_GCM_PARAMS gp = {gcm_iv, sizeof(gcm_iv), 96, NULL, 0, 128};
+    CK_MECHANISM gcm = {CKM_AES_GCM, &gp, sizeof(gp)};
+    CHECK_RV(p11->C_DecryptInit(s, &gcm, key), CKR_OK);
+    CHECK_RV(p11->C_DecryptInit(s, &gcm, key), CKR_OPERATION_ACTIVE);
+    CHECK_RV(p11->C_DecryptInit(s, NULL, key), CKR_OK);
+    CHECK_RV(p11->C_DecryptInit(s, &gcm, key), CKR_OK);
+    CHECK_RV(p11->C_DecryptInit(s, NULL, key), CKR_OK);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    fixture_close(s);
+}
+
 /* Single-part-only (raw ECDSA) and multi-part (SHA-256 RSA PKCS#1) signatures, and a
  * verification, at level HSM. */
 static void test_null_mechanism_cancels_sign_and_verify_on_hsm_keys(void)
@@ -113,6 +135,7 @@ int main(int argc, char **argv)
 #define T(name) {#name, name}
         T(test_null_mechanism_cancels_cipher_operations_on_hsm_keys),
         T(test_null_mechanism_cancels_cipher_operations_on_software_keys),
+        T(test_null_mechanism_cancels_gcm_decrypt_under_a_rotated_key),
         T(test_null_mechanism_cancels_sign_and_verify_on_hsm_keys),
 #undef T
     };
