@@ -57,6 +57,42 @@ backend list-before -O
 expect_true "the backend labels aes's versions cmkp11/<key id>/v1 and /v2" bash -c \
     'grep -Eq "label: +cmkp11/$1/v1\$" "$2" && grep -Eq "label: +cmkp11/$1/v2\$" "$2"' _ "$aes" "$OUT/list-before"
 
+# --- a version's usage flags changed with the backend's own tools -------------------------
+# set_flag MODULE TOKEN LABEL_OR_ALIAS ATTRIBUTE VALUE: PyKCS11 sets one boolean attribute on
+# the secret key with that label (SoftHSMv2's own object, or through cmkp11 the key itself).
+set_flag() {
+    RC=0
+    "$PY" - "$@" >"$OUT/set-flag" 2>&1 <<'PYEOF' || RC=$?
+import os, sys, PyKCS11
+module, token, label, attr, value = sys.argv[1:]
+lib = PyKCS11.PyKCS11Lib()
+lib.load(module)
+slot = next(s for s in lib.getSlotList(tokenPresent=True)
+            if lib.getTokenInfo(s).label.strip() == token)
+session = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+session.login(os.environ["CMK_PIN"])
+key = session.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_LABEL, label)])
+assert len(key) == 1, "found %d keys labelled %s" % (len(key), label)
+session.setAttributeValue(key[0], [(getattr(PyKCS11, attr), value == "true")])
+PYEOF
+}
+set_flag "$CMK_BACKEND" "$CMK_BACKEND_TOKEN" "cmkp11/$aes/v1" CKA_ENCRYPT false
+expect_true "PyKCS11 turns CKA_ENCRYPT off on aes's version 1 in the backend" [ "$RC" -eq 0 ]
+ctl doctor
+expect_ok "doctor with differing version flags: a warning, exit 0"
+expect_eq "the version-flags check warns" \
+    '[c["Status"] for c in d["Checks"] if c["Check"] == "version-flags"]' "['warning']"
+expect_eq "VersionFlagsDiffer names aes's version 1 and CKA_ENCRYPT" \
+    '[(v["KeyId"], v["KeyVersion"], v["PrimaryVersion"], v["Differs"]) for v in d["VersionFlagsDiffer"]]' \
+    "[('$aes', 1, 2, ['CKA_ENCRYPT'])]"
+# Setting the flag on the key, through cmkp11, reaches every version.
+token_label=$CMK_TOKEN
+set_flag "$CMK_MODULE" "$token_label" aes CKA_ENCRYPT true
+expect_true "PyKCS11 sets CKA_ENCRYPT on the key through cmkp11" [ "$RC" -eq 0 ]
+ctl doctor
+expect_eq "the versions agree again" \
+    '([c["Status"] for c in d["Checks"] if c["Check"] == "version-flags"], d["VersionFlagsDiffer"])' "(['ok'], [])"
+
 # --- material removed with the backend's own tools -----------------------------------------
 backend delete-aes-v2 --delete-object --type secrkey --label "cmkp11/$aes/v2"
 expect_true "pkcs11-tool deletes aes's version 2 on the backend" [ "$RC" -eq 0 ]

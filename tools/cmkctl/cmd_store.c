@@ -537,17 +537,21 @@ static int backend_scan(struct p11 *be, struct material **out, size_t *count, ch
         return -1;
     }
     int rc = 0;
+    enum { NA = 3 + DOCTOR_FLAGS };
     for (CK_ULONG i = 0; i < n && !rc; i++) {
-        struct attr_val a[3] = {
+        struct attr_val a[NA] = {
             {CKA_CLASS, NULL, 0, 0}, {CKA_LABEL, NULL, 0, 0}, {CKA_ID, NULL, 0, 0}};
-        if (p11_get_attrs(be, all[i], a, 3) != CKR_OK) continue; /* gone meanwhile */
+        for (size_t f = 0; f < DOCTOR_FLAGS; f++)
+            a[3 + f] = (struct attr_val){doctor_flag_types[f], NULL, 0, 0};
+        if (p11_get_attrs(be, all[i], a, NA) != CKR_OK) continue; /* gone meanwhile */
         struct material m;
         memset(&m, 0, sizeof(m));
-        m.cls = attr_ulong(a, 3, CKA_CLASS, (CK_ULONG)-1);
-        const struct attr_val *id = attr_lookup(a, 3, CKA_ID);
-        if (material_identify(&m, attr_lookup(a, 3, CKA_LABEL), id)) {
+        m.cls = attr_ulong(a, NA, CKA_CLASS, (CK_ULONG)-1);
+        const struct attr_val *id = attr_lookup(a, NA, CKA_ID);
+        if (material_identify(&m, attr_lookup(a, NA, CKA_LABEL), id)) {
+            doctor_read_flags(&m, a, NA);
             struct material *grown = realloc(*out, (*count + 1) * sizeof(*grown));
-            m.label = strdup(attr_text(a, 3, CKA_LABEL));
+            m.label = strdup(attr_text(a, NA, CKA_LABEL));
             m.id_hex = id ? hex_encode(id->value, id->len) : strdup("");
             if (!grown || !m.label || !m.id_hex) {
                 free(m.label);
@@ -559,7 +563,7 @@ static int backend_scan(struct p11 *be, struct material **out, size_t *count, ch
                 grown[(*count)++] = m;
             }
         }
-        p11_attrs_free(a, 3);
+        p11_attrs_free(a, NA);
     }
     free(all);
     if (!rc) qsort(*out, *count, sizeof(**out), material_cmp);
@@ -740,6 +744,7 @@ static int check_material(struct ctl *ctl, const struct cmk_conf *conf, sqlite3 
                          "%zu versions of HSM keys have their material; the %zu backend objects "
                          "named cmkp11/... all belong to them, to imports or to the token",
                          versions, nm);
+    doctor_check_version_flags(m, nm, checks, facts);
 out:
     key_rows_free(before, nbefore);
     key_rows_free(after, nafter);

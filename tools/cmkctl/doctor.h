@@ -26,6 +26,8 @@ struct material {
     char key_id[37];   /* the key it names, lower case; "" when none */
     CK_ULONG version;  /* the version it names (0: not a version's material) */
     const char *fault; /* why the names themselves are wrong; NULL when they agree */
+    int flags_known;   /* a version's secret or private object: flags were read */
+    unsigned flags;    /* bit i: doctor_flag_types[i] is TRUE */
 };
 
 /* One cmk row, as far as backend objects are concerned. */
@@ -36,6 +38,15 @@ struct key_row {
     unsigned objects; /* src/cmk_record.h: 1 secret, 2 private, 4 public */
     int has_params;   /* import parameters outstanding (cmk_import.wrap_id set) */
 };
+
+/* The usage flags doctor compares across a key's versions (doctor_flags.c). */
+#define DOCTOR_FLAGS 7
+extern const CK_ATTRIBUTE_TYPE doctor_flag_types[DOCTOR_FLAGS];
+/* Fills m's flags from a, the object's attributes read with doctor_flag_types. */
+void doctor_read_flags(struct material *m, const struct attr_val *a, size_t n);
+/* Older versions whose flags differ from the newest version's: a warning, 0 returned. */
+int doctor_check_version_flags(const struct material *m, size_t n, json_object *checks,
+                               json_object *facts);
 
 int doctor_add_check(json_object *checks, const char *name, const char *status, const char *fmt,
                      ...) __attribute__((format(printf, 4, 5)));
