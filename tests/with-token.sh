@@ -5,8 +5,6 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export CMK_MODULE=$1
-# Sanitizer builds: leaks inside SoftHSMv2 itself are not reported (tests/lsan.supp).
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/lsan.supp:print_suppressions=0}
 shift
 work=$(mktemp -d /tmp/cmkp11-test.XXXXXX)
 . "$here/lib/testenv.sh"
