@@ -51,63 +51,58 @@ static CK_RV target_of(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJE
     return sm_map_resolve(session, &t->material, CMK_USE_UNWRAP, &t->mech, &t->mapped);
 }
 
-static CK_RV backend_unwrap(CK_SESSION_HANDLE session, struct unwrap_target *t, CK_BYTE_PTR wrapped,
-                            CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
-                            CK_OBJECT_HANDLE_PTR key)
+static CK_RV backend_unwrap(CK_SESSION_HANDLE session, const struct unwrap_target *t,
+                            CK_BYTE_PTR wrapped, CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl,
+                            CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
     return module.be.fn->C_UnwrapKey(session, t->mech, t->material, wrapped, wrapped_len, tmpl,
                                      count, key);
 }
 
-/* After the primary's integrity check failed: the primary once more with other writers
- * held off (SoftHSMv2 also says CKR_GENERAL_ERROR for a good blob when another process
- * rewrites the token's files meanwhile), then the older versions, newest first. *own gets
- * the reason of a version that could not try (its material missing): it may be the one
- * that wrapped the blob. */
+/* After the primary's integrity check failed: the primary (first, resolved by the caller)
+ * once more with other writers held off (SoftHSMv2 also says CKR_GENERAL_ERROR for a good
+ * blob when another process rewrites the token's files meanwhile), then the older
+ * versions, newest first. *own gets the reason of a version that could not try (its
+ * material missing): it may be the one that wrapped the blob. */
 static CK_RV try_every_version(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
-                               CK_OBJECT_HANDLE cmk, CK_BYTE_PTR wrapped, CK_ULONG wrapped_len,
-                               CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR key,
+                               CK_OBJECT_HANDLE cmk, const struct unwrap_target *first,
+                               CK_BYTE_PTR wrapped, CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl,
+                               CK_ULONG count, CK_OBJECT_HANDLE_PTR key,
                                const struct cmk_live *live, CK_RV *own)
 {
-    unsigned long n = handle_version(cmk) == 0 ? live->primary_version : 1;
-    struct unwrap_target *t = calloc(n ? n : 1, sizeof(*t));
-    bool *ready = calloc(n ? n : 1, sizeof(*ready));
-    CK_RV rv = t && ready ? target_of(session, mech, cmk, &t[0]) : CKR_HOST_MEMORY;
-    if (rv != CKR_OK) goto out;
-    ready[0] = true;
-    for (unsigned long i = 1; i < n; i++) { /* t[i]: version primary - i */
-        unsigned long v = live->primary_version - i;
+    /* older[i]: version primary - 1 - i; its material CK_INVALID_HANDLE when it cannot try */
+    unsigned long n = handle_version(cmk) == 0 ? live->primary_version - 1 : 0;
+    struct unwrap_target *older = n ? calloc(n, sizeof(*older)) : NULL;
+    if (n && !older) return CKR_HOST_MEMORY;
+    for (unsigned long i = 0; i < n; i++) {
+        unsigned long v = live->primary_version - 1 - i;
         CK_RV r = target_of(session, mech, handle_for_version(handle_row(cmk), handle_kind(cmk), v),
-                            &t[i]);
-        ready[i] = r == CKR_OK;
-        if (r != CKR_OK && *own == CKR_OK) {
+                            &older[i]);
+        if (r == CKR_OK) continue;
+        older[i].material = CK_INVALID_HANDLE;
+        if (*own == CKR_OK) {
             log_warning("C_UnwrapKey: key %s: version %lu cannot unwrap (0x%lx)", live->key_id, v,
                         r);
             *own = r;
         }
     }
-    bool token = tmpl_wants_token(tmpl, count);
-    if (token)
+    if (tmpl_wants_token(tmpl, count))
         module_token_lock();
     else
         module_token_lock_shared();
-    rv = backend_unwrap(session, &t[0], wrapped, wrapped_len, tmpl, count, key);
-    unsigned long used = 0; /* which of t unwrapped it */
-    for (unsigned long i = 1; i < n && rv != CKR_OK && integrity_failed(rv); i++) {
-        if (!ready[i]) continue;
-        CK_RV r = backend_unwrap(session, &t[i], wrapped, wrapped_len, tmpl, count, key);
+    CK_RV rv = backend_unwrap(session, first, wrapped, wrapped_len, tmpl, count, key);
+    unsigned long used = 0; /* the older version that unwrapped it */
+    for (unsigned long i = 0; i < n && rv != CKR_OK && integrity_failed(rv); i++) {
+        if (older[i].material == CK_INVALID_HANDLE) continue;
+        CK_RV r = backend_unwrap(session, &older[i], wrapped, wrapped_len, tmpl, count, key);
         if (r == CKR_OK)
-            rv = CKR_OK, used = i;
+            rv = CKR_OK, used = live->primary_version - 1 - i;
         else if (!integrity_failed(r) && *own == CKR_OK)
             *own = r;
     }
     module_token_unlock();
-    if (rv == CKR_OK && used)
-        log_info("C_UnwrapKey: key %s: unwrapped with its version %lu", live->key_id,
-                 live->primary_version - used);
-out:
-    free(t);
-    free(ready);
+    if (used) log_info("C_UnwrapKey: key %s: unwrapped with its version %lu", live->key_id, used);
+    free(older);
     return rv;
 }
 
@@ -126,7 +121,8 @@ CK_RV cmk_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HAN
     struct cmk_live live;
     if (cmk_cache_get(handle_row(cmk), &live) != CKR_OK) return rv;
     CK_RV own = CKR_OK;
-    rv = try_every_version(session, mech, cmk, wrapped, wrapped_len, tmpl, count, key, &live, &own);
+    rv = try_every_version(session, mech, cmk, &first, wrapped, wrapped_len, tmpl, count, key,
+                           &live, &own);
     if (rv == CKR_OK || !integrity_failed(rv)) return rv;
     if (own != CKR_OK) return own;
     bool all = handle_version(cmk) == 0 && live.primary_version > 1;
