@@ -244,10 +244,12 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         *key = handle_for_cmk(rec.row, kind);
         log_info("%s: key %s: material imported (%s), expires %lld", op, rec.key_id,
                  import_alg_name(req.alg), (long long)req.expires);
-    } else {
+    } else if (claimed) {
         /* Nothing of a failed import stays: the material made goes, the claim is released. */
-        if (claimed && soft) import_soft_drop(&rec);
-        if (claimed && !soft) cmk_destroy_material(session, rec.key_id, 1);
+        if (soft)
+            import_soft_drop(&rec);
+        else
+            cmk_destroy_material(session, rec.key_id, 1);
     }
 out:
     /* The candidate lives until here: material decoded in the module is copied from it,

@@ -220,7 +220,7 @@ CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         return CKR_OK;
     }
     if (!mech) return op_cancel_backend(session, OP_CANCEL_ENCRYPT);
-    if (mech && mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, true);
+    if (mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, true);
     bool ours;
     struct cmk_live facts;
     return key_op_init("C_EncryptInit", module.be.fn->C_EncryptInit, session, mech, key,
@@ -240,15 +240,14 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         return CKR_OK;
     }
     if (!mech) return op_cancel_backend(session, OP_CANCEL_DECRYPT);
-    if (mech && mech->mechanism == CKM_CMK_ENVELOPE)
-        return envelope_init(session, mech, key, false);
+    if (mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, false);
     bool ours;
     struct cmk_live facts;
     CK_RV rv = key_op_init("C_DecryptInit", module.be.fn->C_DecryptInit, session, mech, key,
                            CMK_USE_DECRYPT, VOP_PKEY_DECRYPT, &ours, &facts);
     /* GCM under a rotated key: older versions may be needed if the tag fails (a SOFTWARE
      * key's own operation tries them itself). */
-    if (rv == CKR_OK && !ours && mech && mech->mechanism == CKM_AES_GCM && handle_is_cmk(key) &&
+    if (rv == CKR_OK && !ours && mech->mechanism == CKM_AES_GCM && handle_is_cmk(key) &&
         handle_version(key) == 0 && facts.primary_version > 1)
         rv = gcm_fallback_begin(session, mech, key);
     return rv;
