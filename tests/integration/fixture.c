@@ -7,7 +7,8 @@
 CK_FUNCTION_LIST_PTR p11;
 
 static CK_BBOOL yes = CK_TRUE;
-static const unsigned char p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const unsigned char p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                         0xce, 0x3d, 0x03, 0x01, 0x07};
 
 CK_C_INITIALIZE_ARGS *fixture_init_args;
 
@@ -49,11 +50,21 @@ void fixture_close(CK_SESSION_HANDLE s)
     CHECK_RV(p11->C_Finalize(NULL), CKR_OK);
 }
 
+void fixture_append_policy(const char *line)
+{
+    FILE *f = fopen(getenv("CMKP11_CONF"), "a");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "\n[policy]\n%s\n", line);
+    fclose(f);
+}
+
 static CK_ULONG merge(CK_ATTRIBUTE *dst, CK_ULONG n, const CK_ATTRIBUTE *extra, CK_ULONG k)
 {
     for (CK_ULONG i = 0; i < k; i++) {
         CK_ULONG j;
-        for (j = 0; j < n && dst[j].type != extra[i].type; j++) {}
+        for (j = 0; j < n && dst[j].type != extra[i].type; j++) {
+        }
         dst[j] = extra[i];
         if (j == n) n++;
     }
@@ -120,14 +131,36 @@ CK_RV get_ulong(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, CK
 
 /* Every standard attribute a client may ask of a key's objects. */
 static const CK_ATTRIBUTE_TYPE key_attrs[] = {
-    CKA_CLASS,           CKA_KEY_TYPE,         CKA_TOKEN,          CKA_PRIVATE,
-    CKA_MODIFIABLE,      CKA_LOCAL,            CKA_DERIVE,         CKA_SENSITIVE,
-    CKA_EXTRACTABLE,     CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_SIGN,
-    CKA_VERIFY,          CKA_ENCRYPT,          CKA_DECRYPT,        CKA_WRAP,
-    CKA_UNWRAP,          CKA_SIGN_RECOVER,     CKA_VERIFY_RECOVER, CKA_KEY_GEN_MECHANISM,
-    CKA_EC_PARAMS,       CKA_EC_POINT,         CKA_MODULUS,        CKA_PUBLIC_EXPONENT,
-    CKA_MODULUS_BITS,    CKA_PUBLIC_KEY_INFO,  CKA_VALUE,          CKA_PRIVATE_EXPONENT,
-    CKA_PRIME_1,         CKA_ALWAYS_AUTHENTICATE,
+    CKA_CLASS,
+    CKA_KEY_TYPE,
+    CKA_TOKEN,
+    CKA_PRIVATE,
+    CKA_MODIFIABLE,
+    CKA_LOCAL,
+    CKA_DERIVE,
+    CKA_SENSITIVE,
+    CKA_EXTRACTABLE,
+    CKA_ALWAYS_SENSITIVE,
+    CKA_NEVER_EXTRACTABLE,
+    CKA_SIGN,
+    CKA_VERIFY,
+    CKA_ENCRYPT,
+    CKA_DECRYPT,
+    CKA_WRAP,
+    CKA_UNWRAP,
+    CKA_SIGN_RECOVER,
+    CKA_VERIFY_RECOVER,
+    CKA_KEY_GEN_MECHANISM,
+    CKA_EC_PARAMS,
+    CKA_EC_POINT,
+    CKA_MODULUS,
+    CKA_PUBLIC_EXPONENT,
+    CKA_MODULUS_BITS,
+    CKA_PUBLIC_KEY_INFO,
+    CKA_VALUE,
+    CKA_PRIVATE_EXPONENT,
+    CKA_PRIME_1,
+    CKA_ALWAYS_AUTHENTICATE,
 };
 
 /* The attributes whose value is the key's own. */
@@ -150,8 +183,8 @@ void fixture_same_answers(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE soft, CK_OBJECT_
         CK_RV rx = p11->C_GetAttributeValue(s, soft, &x, 1);
         CK_RV ry = p11->C_GetAttributeValue(s, hsm, &y, 1);
         bool compare_value = rx == CKR_OK && (same_material || !of_the_material(key_attrs[i]));
-        bool same = rx == ry && (!compare_value || (x.ulValueLen == y.ulValueLen &&
-                                                    memcmp(a, b, x.ulValueLen) == 0));
+        bool same = rx == ry && (!compare_value ||
+                                 (x.ulValueLen == y.ulValueLen && memcmp(a, b, x.ulValueLen) == 0));
         if (!same)
             fprintf(stderr, "  attribute 0x%lx: 0x%lx (%lu bytes) vs HSM 0x%lx (%lu bytes)\n",
                     key_attrs[i], rx, x.ulValueLen, ry, y.ulValueLen);
@@ -159,8 +192,7 @@ void fixture_same_answers(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE soft, CK_OBJECT_
     }
 }
 
-CK_RV get_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, char *buf,
-               size_t size)
+CK_RV get_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, char *buf, size_t size)
 {
     CK_ATTRIBUTE a = {t, buf, size - 1};
     CK_RV rv = p11->C_GetAttributeValue(s, h, &a, 1);

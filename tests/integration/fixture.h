@@ -14,6 +14,9 @@ CK_RV fixture_init_capturing(char *out, size_t size);
 /* C_Initialize + R/W session + user login, on slot 0 of the module under test. */
 CK_SESSION_HANDLE fixture_open(void);
 void fixture_close(CK_SESSION_HANDLE s);
+/* Appends "[policy]\n<line>" to the configuration CMKP11_CONF names (the last value read
+ * wins): the next fixture_open runs under that policy. */
+void fixture_append_policy(const char *line);
 
 /* Extra attributes appended to the helpers' templates (NULL, 0 for none). */
 CK_RV make_aes(CK_SESSION_HANDLE s, const char *alias, const CK_ATTRIBUTE *extra, CK_ULONG n,

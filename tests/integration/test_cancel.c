@@ -19,8 +19,12 @@ static void start_cbc(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, bool encrypt)
              CKR_OK);
 }
 
-static void cancel_cipher_operations(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
+/* On a new AES key (extra: its vendor attributes), made by a session of its own. */
+static void cancel_cipher_operations(const char *alias, const CK_ATTRIBUTE *extra, CK_ULONG n)
 {
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, alias, extra, n, &key), CKR_OK);
     for (int encrypt = 1; encrypt >= 0; encrypt--) {
         CK_MECHANISM cbc = {CKM_AES_CBC_PAD, iv, sizeof(iv)};
         start_cbc(s, key, encrypt);
@@ -40,25 +44,18 @@ static void cancel_cipher_operations(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
                  CKR_ARGUMENTS_BAD);
     }
     CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    fixture_close(s);
 }
 
 static void test_null_mechanism_cancels_cipher_operations_on_hsm_keys(void)
 {
-    CK_SESSION_HANDLE s = fixture_open();
-    CK_OBJECT_HANDLE key;
-    CHECK_RV(make_aes(s, "cancel-hsm", NULL, 0, &key), CKR_OK);
-    cancel_cipher_operations(s, key);
-    fixture_close(s);
+    cancel_cipher_operations("cancel-hsm", NULL, 0);
 }
 
 static void test_null_mechanism_cancels_cipher_operations_on_software_keys(void)
 {
-    CK_SESSION_HANDLE s = fixture_open();
-    CK_OBJECT_HANDLE key;
     CK_ATTRIBUTE soft[] = {{CKA_CMK_PROTECTION_LEVEL, &software, sizeof(software)}};
-    CHECK_RV(make_aes(s, "cancel-soft", soft, 1, &key), CKR_OK);
-    cancel_cipher_operations(s, key);
-    fixture_close(s);
+    cancel_cipher_operations("cancel-soft", soft, 1);
 }
 
 /* GCM decrypt under a rotated key runs in the backend and in the module (which tries the

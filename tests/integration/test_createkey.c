@@ -629,9 +629,7 @@ static void test_key_imported_in_clear_becomes_a_cmk(void)
 
 static void test_clear_import_can_be_refused_by_policy(void)
 {
-    FILE *f = fopen(getenv("CMKP11_CONF"), "a");
-    fputs("\n[policy]\nrefuse_clear_import = true\n", f);
-    fclose(f);
+    fixture_append_policy("refuse_clear_import = true");
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_AES;
@@ -645,13 +643,6 @@ static void test_clear_import_can_be_refused_by_policy(void)
     fixture_close(s);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 0);
     CHECK(inspect_backend_material() == 0);
-}
-
-static void append_policy(const char *line)
-{
-    FILE *f = fopen(getenv("CMKP11_CONF"), "a");
-    CHECK(f != NULL);
-    if (f) fprintf(f, "\n[policy]\n%s\n", line), fclose(f);
 }
 
 static CK_RV make_rsa_pair(CK_SESSION_HANDLE s, const char *alias, CK_ULONG bits, bool both)
@@ -676,7 +667,7 @@ static CK_RV make_rsa_pair(CK_SESSION_HANDLE s, const char *alias, CK_ULONG bits
  * not offer CKR_CURVE_NOT_SUPPORTED, each with a log line; the clouds' specs still work. */
 static void test_cloud_specs_only_refuses_other_sizes_and_curves(void)
 {
-    append_policy("cloud_specs_only = true");
+    fixture_append_policy("cloud_specs_only = true");
     CK_SESSION_HANDLE s = fixture_open();
     CK_MECHANISM hmac_gen = {CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
     CK_OBJECT_HANDLE h;
@@ -712,7 +703,7 @@ static void test_usage_conflict_reject_refuses_both_usages(void)
     CK_SESSION_HANDLE s = fixture_open();
     CHECK_RV(make_rsa_pair(s, "both-default", 2048, true), CKR_OK);
     fixture_close(s);
-    append_policy("usage_conflict = reject");
+    fixture_append_policy("usage_conflict = reject");
     s = fixture_open();
     CHECK_RV(make_rsa_pair(s, "both-refused", 2048, true), CKR_TEMPLATE_INCONSISTENT);
     CHECK_RV(make_rsa_pair(s, "sign-only", 2048, false), CKR_OK);

@@ -12,14 +12,6 @@
 
 #define ROTATIONS 12
 
-static void append_policy(const char *line)
-{
-    FILE *f = fopen(getenv("CMKP11_CONF"), "a");
-    if (!f) return;
-    fprintf(f, "\n[policy]\n%s\n", line);
-    fclose(f);
-}
-
 /* Child: rotates the key ROTATIONS times; exits with the number that succeeded. */
 static void rotate_repeatedly(int go)
 {
@@ -114,7 +106,7 @@ static void test_attribute_changes_racing_rotations_lose_no_version(void)
  * or an old handle would reach (and could destroy) the wrong key. */
 static void test_purged_key_handle_never_names_a_newer_key(void)
 {
-    append_policy("allow_immediate_destroy = true");
+    fixture_append_policy("allow_immediate_destroy = true");
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE first, second;
     CHECK_RV(make_aes(s, "first", NULL, 0, &first), CKR_OK);
@@ -308,7 +300,7 @@ static void test_key_made_by_another_process_works_after_a_create_of_our_own(voi
 static void test_quota_holds_when_processes_create_at_once(void)
 {
     enum { CHILDREN = 4, EACH = 3, QUOTA = 5 };
-    append_policy("max_keys = 5");
+    fixture_append_policy("max_keys = 5");
     int go[2];
     CHECK(pipe(go) == 0);
     pid_t kids[CHILDREN];
