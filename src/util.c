@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,5 +85,26 @@ void util_crash_point(const char *name)
 {
     const char *at = getenv("CMKP11_TEST_CRASH_AT");
     if (at && strcmp(at, name) == 0) raise(SIGKILL);
+}
+#endif
+
+#ifdef CMKP11_TESTING
+/* O_EXCL makes exactly one arrival the one that waits: the file is the claim, across
+ * threads and processes alike. */
+void util_pause_point(const char *name)
+{
+    const char *at = getenv("CMKP11_TEST_PAUSE_AT");
+    const char *dir = getenv("CMKP11_TEST_PAUSE_DIR");
+    if (!at || !dir || strcmp(at, name) != 0) return;
+    char reached[4096], go[4096];
+    snprintf(reached, sizeof(reached), "%s/%s.reached", dir, name);
+    snprintf(go, sizeof(go), "%s/%s.go", dir, name);
+    int fd = open(reached, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    close(fd);
+    for (int waited_ms = 0; waited_ms < 60000 && access(go, F_OK) != 0; waited_ms++) {
+        struct timespec ms = {0, 1000 * 1000};
+        nanosleep(&ms, NULL);
+    }
 }
 #endif

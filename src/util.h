@@ -20,10 +20,17 @@ int64_t util_process_start(pid_t pid);
 bool util_process_alive(long pid, int64_t start);
 /* Fault injection: in test builds, kills the process with SIGKILL when
  * CMKP11_TEST_CRASH_AT names this point. Compiled to nothing otherwise. */
+/* Interleaving control: in test builds, when CMKP11_TEST_PAUSE_AT names this point and
+ * CMKP11_TEST_PAUSE_DIR a folder, the first thread (of any process) to reach it creates
+ * DIR/NAME.reached and waits (at most 60 s) until DIR/NAME.go exists, so a test can hold
+ * one caller inside a window while another thread or process acts. Later arrivals pass.
+ * Compiled to nothing otherwise. */
 #ifdef CMKP11_TESTING
 void util_crash_point(const char *name);
+void util_pause_point(const char *name);
 #else
 static inline void util_crash_point(const char *name) { (void)name; }
+static inline void util_pause_point(const char *name) { (void)name; }
 #endif
 
 #endif

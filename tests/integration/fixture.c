@@ -59,6 +59,43 @@ void fixture_append_policy(const char *line)
     fclose(f);
 }
 
+static void pause_path(const char *point, const char *suffix, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s.%s", getenv("CMK_WORK"), point, suffix);
+}
+
+void pause_arm(const char *point)
+{
+    char path[4096];
+    pause_path(point, "reached", path, sizeof(path));
+    unlink(path);
+    pause_path(point, "go", path, sizeof(path));
+    unlink(path);
+    setenv("CMKP11_TEST_PAUSE_DIR", getenv("CMK_WORK"), 1);
+    setenv("CMKP11_TEST_PAUSE_AT", point, 1);
+}
+
+bool pause_wait_reached(const char *point)
+{
+    char path[4096];
+    pause_path(point, "reached", path, sizeof(path));
+    for (int ms = 0; ms < 30000; ms++) {
+        if (access(path, F_OK) == 0) return true;
+        usleep(1000);
+    }
+    fprintf(stderr, "  pause point %s was never reached\n", point);
+    return false;
+}
+
+void pause_release(const char *point)
+{
+    char path[4096];
+    pause_path(point, "go", path, sizeof(path));
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) close(fd);
+    unsetenv("CMKP11_TEST_PAUSE_AT");
+}
+
 static CK_ULONG merge(CK_ATTRIBUTE *dst, CK_ULONG n, const CK_ATTRIBUTE *extra, CK_ULONG k)
 {
     for (CK_ULONG i = 0; i < k; i++) {

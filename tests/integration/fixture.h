@@ -18,6 +18,14 @@ void fixture_close(CK_SESSION_HANDLE s);
  * wins): the next fixture_open runs under that policy. */
 void fixture_append_policy(const char *line);
 
+/* Pause points (util_pause_point in the module): pause_arm makes the first caller that
+ * reaches point wait there (in this process and in children started afterwards);
+ * pause_wait_reached waits (at most 30 s) until one has arrived, true when one did;
+ * pause_release lets it go on and disarms the point for later callers. */
+void pause_arm(const char *point);
+bool pause_wait_reached(const char *point);
+void pause_release(const char *point);
+
 /* Extra attributes appended to the helpers' templates (NULL, 0 for none). */
 CK_RV make_aes(CK_SESSION_HANDLE s, const char *alias, const CK_ATTRIBUTE *extra, CK_ULONG n,
                CK_OBJECT_HANDLE *key);
