@@ -39,6 +39,14 @@
         ENTRY_RETURN(#func, forwarded_rv);                                                         \
     } while (0)
 
+/* The body of a function that acts on one session: the exported name (entry_gate.c) holds
+ * the session around it (session_gate.h). Bodies call each other by this name, never by
+ * the exported one, which would wait on the session they already hold. */
+#define ENTRY_IMPL(name) entry_impl_##name
+#define ENTRY_GATED(name, params, args) CK_RV ENTRY_IMPL(name) params;
+#include "entry_gated.def"
+#undef ENTRY_GATED
+
 extern CK_FUNCTION_LIST entry_function_list;
 
 #endif

@@ -65,7 +65,7 @@ static CK_RV key_op_init(const char *name, backend_init_fn backend_init, CK_SESS
 
 /* The recover forms: forwarded only (SOFTWARE keys have no recover operation). */
 #define RECOVER_INIT(func, use)                                                                    \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)   \
+    CK_RV ENTRY_IMPL(func)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)   \
     {                                                                                              \
         if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;                                  \
         bool ours;                                                                                 \
@@ -79,20 +79,20 @@ RECOVER_INIT(C_VerifyRecoverInit, CMK_USE_VERIFY)
 
 /* in -> out: one-shot and update forms share this shape. */
 #define FORWARD_IN_OUT(func)                                                                       \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
+    CK_RV ENTRY_IMPL(func)(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
                          CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
     {                                                                                              \
         FORWARD(func, session, in, in_len, out, out_len);                                          \
     }
 
 #define FORWARD_FINAL(func)                                                                        \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)         \
+    CK_RV ENTRY_IMPL(func)(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)         \
     {                                                                                              \
         FORWARD(func, session, out, out_len);                                                      \
     }
 
 #define FORWARD_UPDATE(func)                                                                       \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)           \
+    CK_RV ENTRY_IMPL(func)(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)           \
     {                                                                                              \
         FORWARD(func, session, part, part_len);                                                    \
     }
@@ -106,7 +106,7 @@ static struct vendor_op *digest_op(CK_SESSION_HANDLE session)
     return vendor_op_any() ? vendor_op_get_digest(session) : NULL;
 }
 
-CK_EXPORT CK_RV C_DigestInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech)
+CK_RV ENTRY_IMPL(C_DigestInit)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech)
 {
     ENTRY_BEGIN("C_DigestInit");
     if (digest_op(session)) {
@@ -119,7 +119,7 @@ CK_EXPORT CK_RV C_DigestInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech)
     ENTRY_RETURN("C_DigestInit", module.be.fn->C_DigestInit(session, mech));
 }
 
-CK_EXPORT CK_RV C_Digest(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,
+CK_RV ENTRY_IMPL(C_Digest)(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,
                          CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
     ENTRY_BEGIN("C_Digest");
@@ -128,7 +128,7 @@ CK_EXPORT CK_RV C_Digest(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_
     ENTRY_RETURN("C_Digest", module.be.fn->C_Digest(session, in, in_len, out, out_len));
 }
 
-CK_EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)
+CK_RV ENTRY_IMPL(C_DigestUpdate)(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)
 {
     ENTRY_BEGIN("C_DigestUpdate");
     struct vendor_op *op = digest_op(session);
@@ -136,7 +136,7 @@ CK_EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_U
     ENTRY_RETURN("C_DigestUpdate", module.be.fn->C_DigestUpdate(session, part, part_len));
 }
 
-CK_EXPORT CK_RV C_DigestFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+CK_RV ENTRY_IMPL(C_DigestFinal)(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
     ENTRY_BEGIN("C_DigestFinal");
     struct vendor_op *op = digest_op(session);
@@ -144,7 +144,7 @@ CK_EXPORT CK_RV C_DigestFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULO
     ENTRY_RETURN("C_DigestFinal", module.be.fn->C_DigestFinal(session, out, out_len));
 }
 
-CK_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
+CK_RV ENTRY_IMPL(C_DigestKey)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
 {
     ENTRY_BEGIN("C_DigestKey");
     if (digest_op(session)) {
@@ -160,12 +160,12 @@ CK_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
     ENTRY_RETURN("C_DigestKey", rv);
 }
 
-CK_EXPORT CK_RV C_SeedRandom(CK_SESSION_HANDLE session, CK_BYTE_PTR seed, CK_ULONG len)
+CK_RV ENTRY_IMPL(C_SeedRandom)(CK_SESSION_HANDLE session, CK_BYTE_PTR seed, CK_ULONG len)
 {
     FORWARD(C_SeedRandom, session, seed, len);
 }
 
-CK_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG len)
+CK_RV ENTRY_IMPL(C_GenerateRandom)(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG len)
 {
     FORWARD(C_GenerateRandom, session, out, len);
 }
@@ -200,17 +200,17 @@ static CK_RV sign_verify_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                               CMK_USE_VERIFY, VOP_PKEY_VERIFY, &ours, &facts);
 }
 
-CK_EXPORT CK_RV C_SignInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+CK_RV ENTRY_IMPL(C_SignInit)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
     return sign_verify_init(session, mech, key, VOP_SLOT_SIGN);
 }
 
-CK_EXPORT CK_RV C_VerifyInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+CK_RV ENTRY_IMPL(C_VerifyInit)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
     return sign_verify_init(session, mech, key, VOP_SLOT_VERIFY);
 }
 
-CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+CK_RV ENTRY_IMPL(C_EncryptInit)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                               CK_OBJECT_HANDLE key)
 {
     if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;
@@ -227,7 +227,7 @@ CK_EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                        CMK_USE_ENCRYPT, VOP_PKEY_ENCRYPT, &ours, &facts);
 }
 
-CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+CK_RV ENTRY_IMPL(C_DecryptInit)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                               CK_OBJECT_HANDLE key)
 {
     if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;
@@ -248,8 +248,12 @@ CK_EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     /* GCM under a rotated key: older versions may be needed if the tag fails (a SOFTWARE
      * key's own operation tries them itself). */
     if (rv == CKR_OK && !ours && mech->mechanism == CKM_AES_GCM && handle_is_cmk(key) &&
-        handle_version(key) == 0 && facts.primary_version > 1)
+        handle_version(key) == 0 && facts.primary_version > 1) {
         rv = gcm_fallback_begin(session, mech, key);
+        /* The backend's decryption has begun: a failed Init must not leave it active, or
+         * every later C_DecryptInit in the session would answer CKR_OPERATION_ACTIVE. */
+        if (rv != CKR_OK) (void)op_cancel_backend(session, OP_CANCEL_DECRYPT);
+    }
     return rv;
 }
 
@@ -302,7 +306,7 @@ static struct vendor_op *op_in(CK_SESSION_HANDLE session, enum vendor_op_slot sl
 }
 
 #define ROUTE_IN_OUT(func, slot, ours)                                                             \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
+    CK_RV ENTRY_IMPL(func)(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
                          CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
     {                                                                                              \
         ENTRY_BEGIN(#func);                                                                        \
@@ -312,7 +316,7 @@ static struct vendor_op *op_in(CK_SESSION_HANDLE session, enum vendor_op_slot sl
     }
 
 #define ROUTE_FINAL(func, slot, ours)                                                              \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)         \
+    CK_RV ENTRY_IMPL(func)(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)         \
     {                                                                                              \
         ENTRY_BEGIN(#func);                                                                        \
         struct vendor_op *op = op_in(session, slot);                                               \
@@ -321,7 +325,7 @@ static struct vendor_op *op_in(CK_SESSION_HANDLE session, enum vendor_op_slot sl
     }
 
 #define ROUTE_PART(func, slot, ours)                                                               \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)           \
+    CK_RV ENTRY_IMPL(func)(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)           \
     {                                                                                              \
         ENTRY_BEGIN(#func);                                                                        \
         struct vendor_op *op = op_in(session, slot);                                               \
@@ -388,7 +392,7 @@ ROUTE_PART(C_VerifyUpdate, VOP_SLOT_VERIFY, gather_op)
 ROUTE_PART(C_VerifyFinal, VOP_SLOT_VERIFY, verify_final_op)
 
 /* C_Verify alone has data and a signature in. */
-CK_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
+CK_RV ENTRY_IMPL(C_Verify)(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
                          CK_BYTE_PTR sig, CK_ULONG sig_len)
 {
     ENTRY_BEGIN("C_Verify");
@@ -407,15 +411,15 @@ CK_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG d
  * there, the other half untouched. The other half then takes the plaintext: the input when
  * encrypting, the output when decrypting. */
 #define ROUTE_DUAL(func, cipher_update, other_update, over_output)                                 \
-    CK_EXPORT CK_RV func(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
+    CK_RV ENTRY_IMPL(func)(CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,               \
                          CK_BYTE_PTR out, CK_ULONG_PTR out_len)                                    \
     {                                                                                              \
         ENTRY_BEGIN(#func);                                                                        \
         if (!out_len || (!in && in_len)) ENTRY_RETURN(#func, CKR_ARGUMENTS_BAD);                   \
-        CK_RV rv = cipher_update(session, in, in_len, out, out_len);                               \
+        CK_RV rv = ENTRY_IMPL(cipher_update)(session, in, in_len, out, out_len);                   \
         if (rv != CKR_OK || !out) ENTRY_RETURN(#func, rv);                                         \
-        ENTRY_RETURN(#func, over_output ? other_update(session, out, *out_len)                     \
-                                        : other_update(session, in, in_len));                      \
+        ENTRY_RETURN(#func, over_output ? ENTRY_IMPL(other_update)(session, out, *out_len)         \
+                                        : ENTRY_IMPL(other_update)(session, in, in_len));          \
     }
 
 ROUTE_DUAL(C_DigestEncryptUpdate, C_EncryptUpdate, C_DigestUpdate, false)

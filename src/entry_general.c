@@ -5,6 +5,7 @@
 
 #include "entry.h"
 #include "mech_extra.h"
+#include "session_gate.h"
 #include "soft_sign.h"
 
 #define LIBRARY_DESCRIPTION "cmkp11 cloud-KMS CMK layer"
@@ -30,7 +31,16 @@ CK_EXPORT CK_RV C_Finalize(CK_VOID_PTR reserved)
     /* Traced before, not after: finalising closes the log file, and an "out" line
      * would land on the application's stderr. */
     log_debug("C_Finalize: finalising");
-    return module_finalize();
+    /* Calls still running on any session end first, and none starts meanwhile: the
+     * spec leaves C_Finalize during other threads' calls undefined, and undefined here
+     * must not mean a crash. */
+    session_gate_hold_all();
+    CK_RV rv = module_finalize();
+    if (rv == CKR_OK)
+        session_gate_release_all_forget();
+    else
+        session_gate_release_all();
+    return rv;
 }
 
 CK_EXPORT CK_RV C_GetInfo(CK_INFO_PTR info)
@@ -223,12 +233,12 @@ CK_EXPORT CK_RV C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_l
     ENTRY_RETURN("C_InitToken", CKR_FUNCTION_NOT_SUPPORTED);
 }
 
-CK_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+CK_RV ENTRY_IMPL(C_InitPIN)(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
     FORWARD_WRITING_TOKEN(C_InitPIN, session, pin, len); /* SoftHSMv2 rewrites token.object */
 }
 
-CK_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
+CK_RV ENTRY_IMPL(C_SetPIN)(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
                          CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len)
 {
     FORWARD_WRITING_TOKEN(C_SetPIN, session, old_pin, old_len, new_pin, new_len);

@@ -27,7 +27,7 @@ static CK_RV refuse_vendor_on_session_key(const CK_ATTRIBUTE *tmpl, CK_ULONG cou
     return CKR_OK;
 }
 
-CK_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+CK_RV ENTRY_IMPL(C_GenerateKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                               CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
     ENTRY_BEGIN("C_GenerateKey");
@@ -62,7 +62,7 @@ static CK_RV generate_pair_passthrough(CK_SESSION_HANDLE session, CK_MECHANISM_P
     return rv;
 }
 
-CK_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+CK_RV ENTRY_IMPL(C_GenerateKeyPair)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                                   CK_ATTRIBUTE_PTR pub, CK_ULONG pub_count, CK_ATTRIBUTE_PTR priv,
                                   CK_ULONG priv_count, CK_OBJECT_HANDLE_PTR pub_key,
                                   CK_OBJECT_HANDLE_PTR priv_key)
@@ -86,7 +86,7 @@ CK_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR me
     ENTRY_RETURN("C_GenerateKeyPair", rv);
 }
 
-CK_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+CK_RV ENTRY_IMPL(C_WrapKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                           CK_OBJECT_HANDLE wrapping_key, CK_OBJECT_HANDLE key, CK_BYTE_PTR wrapped,
                           CK_ULONG_PTR wrapped_len)
 {
@@ -106,7 +106,7 @@ CK_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     ENTRY_RETURN("C_WrapKey", rv);
 }
 
-CK_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+CK_RV ENTRY_IMPL(C_UnwrapKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                             CK_OBJECT_HANDLE unwrapping_key, CK_BYTE_PTR wrapped,
                             CK_ULONG wrapped_len, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
                             CK_OBJECT_HANDLE_PTR key)
@@ -130,7 +130,7 @@ CK_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     ENTRY_RETURN("C_UnwrapKey", rv);
 }
 
-CK_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+CK_RV ENTRY_IMPL(C_DeriveKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                             CK_OBJECT_HANDLE base_key, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
                             CK_OBJECT_HANDLE_PTR key)
 {

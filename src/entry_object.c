@@ -10,7 +10,7 @@
 #include "session.h"
 #include "template.h"
 
-CK_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+CK_RV ENTRY_IMPL(C_CreateObject)(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
                                CK_OBJECT_HANDLE_PTR object)
 {
     ENTRY_BEGIN("C_CreateObject");
@@ -45,7 +45,7 @@ CK_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl,
     ENTRY_RETURN("C_CreateObject", rv);
 }
 
-CK_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+CK_RV ENTRY_IMPL(C_CopyObject)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                              CK_ATTRIBUTE_PTR tmpl, CK_ULONG count, CK_OBJECT_HANDLE_PTR copy)
 {
     ENTRY_BEGIN("C_CopyObject");
@@ -69,7 +69,7 @@ CK_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
     ENTRY_RETURN("C_CopyObject", rv);
 }
 
-CK_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
+CK_RV ENTRY_IMPL(C_DestroyObject)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
 {
     ENTRY_BEGIN("C_DestroyObject");
     if (handle_is_cmk(object)) {
@@ -89,7 +89,7 @@ CK_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obje
     ENTRY_RETURN("C_DestroyObject", rv);
 }
 
-CK_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+CK_RV ENTRY_IMPL(C_GetObjectSize)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                                 CK_ULONG_PTR size)
 {
     ENTRY_BEGIN("C_GetObjectSize");
@@ -98,7 +98,7 @@ CK_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE obje
     ENTRY_RETURN("C_GetObjectSize", module.be.fn->C_GetObjectSize(session, object, size));
 }
 
-CK_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+CK_RV ENTRY_IMPL(C_GetAttributeValue)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                                     CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
 {
     ENTRY_BEGIN("C_GetAttributeValue");
@@ -113,7 +113,7 @@ CK_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE 
                  module.be.fn->C_GetAttributeValue(session, object, tmpl, count));
 }
 
-CK_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+CK_RV ENTRY_IMPL(C_SetAttributeValue)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                                     CK_ATTRIBUTE_PTR tmpl, CK_ULONG count)
 {
     ENTRY_BEGIN("C_SetAttributeValue");
@@ -136,7 +136,7 @@ CK_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE 
     ENTRY_RETURN("C_SetAttributeValue", rv);
 }
 
-CK_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl,
+CK_RV ENTRY_IMPL(C_FindObjectsInit)(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl,
                                   CK_ULONG count)
 {
     ENTRY_BEGIN("C_FindObjectsInit");
@@ -152,7 +152,7 @@ CK_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tm
     ENTRY_RETURN("C_FindObjectsInit", rv);
 }
 
-CK_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects,
+CK_RV ENTRY_IMPL(C_FindObjects)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR objects,
                               CK_ULONG max, CK_ULONG_PTR count)
 {
     ENTRY_BEGIN("C_FindObjects");
@@ -166,7 +166,7 @@ CK_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE_PTR ob
     ENTRY_RETURN("C_FindObjects", rv);
 }
 
-CK_EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE session)
+CK_RV ENTRY_IMPL(C_FindObjectsFinal)(CK_SESSION_HANDLE session)
 {
     ENTRY_BEGIN("C_FindObjectsFinal");
     CK_RV rv = session_find_end(session);

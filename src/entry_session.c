@@ -4,52 +4,80 @@
 #include "handles.h"
 #include "entry.h"
 #include "session.h"
+#include "session_gate.h"
 #include "vendor_op.h"
 
+/* Opening holds the sessions' list shared, so that no login, logout or close-all runs
+ * between the backend's open and the record of it. The housekeeping that may follow
+ * runs inside the new session like any call on it. */
 CK_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
                               CK_NOTIFY notify, CK_SESSION_HANDLE_PTR session)
 {
     ENTRY_BEGIN("C_OpenSession");
     if (slot != MODULE_SLOT_ID) return CKR_SLOT_ID_INVALID;
+    session_gate_list_shared();
     module_token_lock_shared();
     CK_RV rv = module.be.fn->C_OpenSession(module.be.slot, flags, app, notify, session);
     module_token_unlock();
     if (rv == CKR_OK) {
+        rv = session_gate_add(*session);
+        if (rv != CKR_OK) module.be.fn->C_CloseSession(*session);
+    }
+    session_gate_list_unlock();
+    if (rv == CKR_OK) {
         __atomic_add_fetch(&module.open_sessions, 1, __ATOMIC_RELAXED);
-        cmk_housekeeping_if_due(*session);
+        struct session_gate_entry *pass;
+        if (session_gate_enter(*session, &pass) == CKR_OK) {
+            cmk_housekeeping_if_due(*session);
+            session_gate_leave(pass);
+        }
     }
     ENTRY_RETURN("C_OpenSession", rv);
 }
 
-/* When the last session closes, the backend drops its object handles, and so must
- * our cache of them. */
+/* What the module keeps of a session the backend has closed. When the last session
+ * closes, the backend drops its object handles, and so must our cache of them. */
+static void forget_closed_session(CK_SESSION_HANDLE session)
+{
+    session_forget(session);
+    if (vendor_op_any()) vendor_op_end_session(session);
+    if (__atomic_sub_fetch(&module.open_sessions, 1, __ATOMIC_RELAXED) == 0) cmk_cache_forget_handles();
+}
+
+/* A call running on the session ends first; calls after the close, or waiting for it,
+ * answer CKR_SESSION_HANDLE_INVALID. */
 CK_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE session)
 {
     ENTRY_BEGIN("C_CloseSession");
-    CK_RV rv = module.be.fn->C_CloseSession(session);
-    if (rv == CKR_OK) {
-        session_forget(session);
-        if (vendor_op_any()) vendor_op_end_session(session);
-        if (__atomic_sub_fetch(&module.open_sessions, 1, __ATOMIC_RELAXED) == 0) cmk_cache_forget_handles();
-    }
+    struct session_gate_entry *pass;
+    CK_RV rv = session_gate_close_begin(session, &pass);
+    if (rv != CKR_OK) ENTRY_RETURN("C_CloseSession", rv);
+    rv = module.be.fn->C_CloseSession(session);
+    if (rv == CKR_OK) forget_closed_session(session);
+    session_gate_close_end(pass, rv == CKR_OK);
     ENTRY_RETURN("C_CloseSession", rv);
 }
 
+/* Every session held: no call runs in any while the backend closes them all. */
 CK_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
 {
     ENTRY_BEGIN("C_CloseAllSessions");
     if (slot != MODULE_SLOT_ID) return CKR_SLOT_ID_INVALID;
+    session_gate_hold_all();
     CK_RV rv = module.be.fn->C_CloseAllSessions(module.be.slot);
     if (rv == CKR_OK) {
         session_forget_all();
         vendor_op_end_all();
         __atomic_store_n(&module.open_sessions, 0, __ATOMIC_RELAXED);
         cmk_cache_forget_handles();
+        session_gate_release_all_forget();
+    } else {
+        session_gate_release_all();
     }
     ENTRY_RETURN("C_CloseAllSessions", rv);
 }
 
-CK_EXPORT CK_RV C_GetSessionInfo(CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info)
+CK_RV ENTRY_IMPL(C_GetSessionInfo)(CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info)
 {
     ENTRY_BEGIN("C_GetSessionInfo");
     CK_RV rv = module.be.fn->C_GetSessionInfo(session, info);
@@ -57,13 +85,13 @@ CK_EXPORT CK_RV C_GetSessionInfo(CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR 
     ENTRY_RETURN("C_GetSessionInfo", rv);
 }
 
-CK_EXPORT CK_RV C_GetOperationState(CK_SESSION_HANDLE session, CK_BYTE_PTR state,
+CK_RV ENTRY_IMPL(C_GetOperationState)(CK_SESSION_HANDLE session, CK_BYTE_PTR state,
                                     CK_ULONG_PTR len)
 {
     FORWARD(C_GetOperationState, session, state, len);
 }
 
-CK_EXPORT CK_RV C_SetOperationState(CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG len,
+CK_RV ENTRY_IMPL(C_SetOperationState)(CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG len,
                                     CK_OBJECT_HANDLE enc_key, CK_OBJECT_HANDLE auth_key)
 {
     ENTRY_BEGIN("C_SetOperationState");
@@ -78,39 +106,55 @@ CK_EXPORT CK_RV C_SetOperationState(CK_SESSION_HANDLE session, CK_BYTE_PTR state
     ENTRY_RETURN("C_SetOperationState", rv);
 }
 
+/* Login and logout change every session's state at once: they hold every session, so
+ * no call is between its look at the key and the backend's use of it meanwhile (an
+ * *Init that saw a key logged in must not reach the backend logged out). */
 CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin,
                         CK_ULONG len)
 {
     ENTRY_BEGIN("C_Login");
-    module_token_lock();
-    CK_RV rv = module.be.fn->C_Login(session, user, pin, len);
-    module_token_unlock();
+    session_gate_hold_all();
+    CK_RV rv = CKR_SESSION_HANDLE_INVALID;
+    if (session_gate_is_open(session)) {
+        module_token_lock();
+        rv = module.be.fn->C_Login(session, user, pin, len);
+        module_token_unlock();
+    }
+    session_gate_release_all();
     /* Only a logged-in user sees private material, so this is where half-made keys
      * left by crashed processes are cleaned and keys past their window destroyed, and
-     * keys due for automatic rotation rotated. */
-    if (rv == CKR_OK && user == CKU_USER) cmk_housekeeping(session);
+     * keys due for automatic rotation rotated. Inside the session like any call: a
+     * logout waits for the chores to end. */
+    struct session_gate_entry *pass;
+    if (rv == CKR_OK && user == CKU_USER && session_gate_enter(session, &pass) == CKR_OK) {
+        cmk_housekeeping(session);
+        session_gate_leave(pass);
+    }
     ENTRY_RETURN("C_Login", rv);
 }
 
 CK_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE session)
 {
     ENTRY_BEGIN("C_Logout");
+    session_gate_hold_all();
+    CK_RV rv = CKR_SESSION_HANDLE_INVALID;
     /* SoftHSMv2 says CKR_OK to a logout with nobody logged in; the spec does not. */
     CK_SESSION_INFO info;
-    CK_RV rv = module.be.fn->C_GetSessionInfo(session, &info);
+    if (session_gate_is_open(session)) rv = module.be.fn->C_GetSessionInfo(session, &info);
     if (rv == CKR_OK && (info.state == CKS_RO_PUBLIC_SESSION || info.state == CKS_RW_PUBLIC_SESSION))
         rv = CKR_USER_NOT_LOGGED_IN;
     if (rv == CKR_OK) rv = module.be.fn->C_Logout(session);
     if (rv == CKR_OK) cmk_cache_forget_handles(); /* private objects get new handles */
+    session_gate_release_all();
     ENTRY_RETURN("C_Logout", rv);
 }
 
-CK_EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE session)
+CK_RV ENTRY_IMPL(C_GetFunctionStatus)(CK_SESSION_HANDLE session)
 {
     FORWARD(C_GetFunctionStatus, session);
 }
 
-CK_EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE session)
+CK_RV ENTRY_IMPL(C_CancelFunction)(CK_SESSION_HANDLE session)
 {
     FORWARD(C_CancelFunction, session);
 }

@@ -16,6 +16,7 @@
 #include "object_track.h"
 #include "pubkey.h"
 #include "session.h"
+#include "session_gate.h"
 #include "session_objects.h"
 #include "soft_key.h"
 #include "soft_pubcache.h"
@@ -58,7 +59,7 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static void at_fork(enum fork_phase p)
 {
     void (*const each[])(enum fork_phase) = {
-        session_at_fork,         session_objects_at_fork, vendor_op_at_fork, cmk_cache_at_fork,
+        session_gate_at_fork,    session_at_fork,         session_objects_at_fork, vendor_op_at_fork, cmk_cache_at_fork,
         soft_key_at_fork,        soft_pubcache_at_fork,   log_at_fork,
     };
     const size_t n = sizeof(each) / sizeof(each[0]);

@@ -17,9 +17,19 @@
 
 static OSSL_LIB_CTX *libctx;
 
+/* Run by OPENSSL_cleanup at exit, in the exiting thread, after that thread's own state was
+ * let go and before OpenSSL tears itself down (see pubkey_cleanup). */
+static void free_at_exit(void)
+{
+    OSSL_LIB_CTX_free(libctx);
+    libctx = NULL;
+}
+
 int pubkey_init(void)
 {
+    static bool exit_handler;
     if (!libctx) libctx = OSSL_LIB_CTX_new();
+    if (libctx && !exit_handler) exit_handler = OPENSSL_atexit(free_at_exit) == 1;
     return libctx ? 0 : -1;
 }
 
@@ -28,11 +38,14 @@ OSSL_LIB_CTX *pubkey_libctx(void)
     return libctx;
 }
 
-void pubkey_cleanup(void)
-{
-    OSSL_LIB_CTX_free(libctx);
-    libctx = NULL;
-}
+/* The context outlives C_Finalize, and a later C_Initialize takes it up again. OpenSSL 3.0
+ * keeps per-thread state (the DRBGs) for a context in every thread that used it, and frees
+ * it only in the thread that frees the context: freed by a C_Finalize on another thread
+ * (an application's closing thread), the context left the other threads' exit handlers
+ * pointing at freed locks, and the process crashed in OPENSSL_cleanup at exit. It is freed
+ * at exit instead (free_at_exit); the module is linked -z nodelete, so a dlclose leaves
+ * that handler mapped. */
+void pubkey_cleanup(void) {}
 
 static unsigned char *encode(EVP_PKEY *pkey, size_t *der_len)
 {
