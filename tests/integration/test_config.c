@@ -1,5 +1,6 @@
 /* test_config.c - C_Initialize with a missing or wrong configuration, backend or store
  * fails with the documented code and one log line that says what is wrong. */
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,6 +108,80 @@ static void test_store_is_created_private_and_in_wal_mode(void)
     CHECK(system(cmd) == 0);
 }
 
+/* A C_Initialize that hangs fails the test instead of holding ctest until its timeout. */
+static void on_hang(int sig)
+{
+    (void)sig;
+    static const char msg[] = "  C_Initialize did not return within 30 s: hung\n";
+    if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0) {}
+    _exit(3);
+}
+
+static CK_RV init_bounded(char *log, size_t size)
+{
+    signal(SIGALRM, on_hang);
+    alarm(30);
+    CK_RV rv = fixture_init_capturing(log, size);
+    alarm(0);
+    return rv;
+}
+
+static void expect_bounded(CK_RV want, const char *needle)
+{
+    char log[8192];
+    CK_RV rv = init_bounded(log, sizeof(log));
+    if (rv != want || !strstr(log, needle))
+        fprintf(stderr, "  CMKP11_CONF %s -> rv 0x%lx, log: %s", getenv("CMKP11_CONF"), rv, log);
+    CHECK(rv == want);
+    CHECK(strstr(log, needle) != NULL);
+}
+
+static void test_config_that_is_not_a_regular_file_is_refused(void)
+{
+    setenv("CMKP11_CONF", "/dev/zero", 1); /* read before: endless */
+    expect_bounded(CKR_GENERAL_ERROR, "config /dev/zero: is a character device, not a regular file");
+    char fifo[4096], log[8192];
+    snprintf(fifo, sizeof(fifo), "%s/fifo.conf", getenv("CMK_WORK"));
+    CHECK(mkfifo(fifo, 0600) == 0);
+    setenv("CMKP11_CONF", fifo, 1); /* opened before: waited for a writer forever */
+    expect_bounded(CKR_GENERAL_ERROR, "fifo.conf: is a FIFO, not a regular file");
+    setenv("CMKP11_CONF", getenv("CMK_WORK"), 1); /* read before as empty: "missing key" */
+    expect_bounded(CKR_GENERAL_ERROR, "is a directory, not a regular file");
+    /* The same settings in a file are taken. */
+    remember_backend();
+    char body[1024];
+    snprintf(body, sizeof(body), "%s[token]\nstore = x.db\n", good_backend);
+    write_conf(body);
+    CHECK_RV(init_bounded(log, sizeof(log)), CKR_OK);
+}
+
+static void test_key_given_twice_is_refused_naming_both_lines(void)
+{
+    remember_backend(); /* lines 1 to 3 */
+    char body[1024];
+    snprintf(body, sizeof(body), "%s[token]\nstore = x.db\nlabel = a\nstore = other.db\n",
+             good_backend);
+    expect(body, CKR_GENERAL_ERROR,
+           "test.conf line 7: [token] store: given twice (first at line 5)");
+    /* A second [token] section is the same section: the key is there twice all the same. */
+    snprintf(body, sizeof(body), "%s[token]\nstore = x.db\n[log]\nlevel = info\n\n[token]\n"
+             "store = other.db\n", good_backend);
+    expect(body, CKR_GENERAL_ERROR,
+           "test.conf line 10: [token] store: given twice (first at line 5)");
+    snprintf(body, sizeof(body), "%s[gm_backend]\nsm4_cbc = 0x1082\nsm4_cbc = 0x1082\n"
+             "[token]\nstore = x.db\n", good_backend);
+    expect(body, CKR_GENERAL_ERROR, "line 6: [gm_backend] sm4_cbc: given twice (first at line 5)");
+    /* A line that starts with a blank is read as more of the value above it. */
+    snprintf(body, sizeof(body), "%s[token]\nstore = x.db\n  other.db\n", good_backend);
+    expect(body, CKR_GENERAL_ERROR,
+           "test.conf line 6: [token] store: a line that starts with a blank continues the "
+           "value of line 5");
+    /* Sections may still be repeated with other keys, and the file is then taken. */
+    snprintf(body, sizeof(body), "%s[token]\nstore = x.db\n[log]\nlevel = info\n[token]\n"
+             "label = again\n", good_backend);
+    expect(body, CKR_OK, "");
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -121,6 +196,8 @@ int main(int argc, char **argv)
         T(test_missing_backend_token_fails_with_device_error),
         T(test_unusable_store_fails_with_device_error),
         T(test_store_is_created_private_and_in_wal_mode),
+        T(test_config_that_is_not_a_regular_file_is_refused),
+        T(test_key_given_twice_is_refused_naming_both_lines),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
