@@ -182,6 +182,86 @@ static void test_key_given_twice_is_refused_naming_both_lines(void)
     expect(body, CKR_OK, "");
 }
 
+/* The fault backend built beside this test (fault_backend.c), over the module at
+ * forward_to, with the tests' backend token. */
+static void use_fault_backend(const char *forward_to)
+{
+    char exe[4096], body[8192];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    CHECK(n > 0);
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = '\0';
+    setenv("CMK_FAULT_BACKEND", forward_to, 1);
+    snprintf(body, sizeof(body), "[backend]\nmodule = %s/libcmk_fault_backend.so\n"
+             "token_label = %s\n[token]\nstore = x.db\n", exe, getenv("CMK_BACKEND_TOKEN"));
+    write_conf(body);
+}
+
+static void test_backend_function_list_with_a_null_entry_is_refused(void)
+{
+    use_fault_backend(getenv("CMK_BACKEND"));
+    /* Called at once, called while the token is looked for, or only forwarded later: each
+     * is refused at C_Initialize (before, the first two crashed it, the last was taken). */
+    static const char *const entries[] = {"C_Initialize", "C_GetSlotList", "C_SignRecover",
+                                          "C_CancelFunction"};
+    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+        char needle[256];
+        snprintf(needle, sizeof(needle), "libcmk_fault_backend.so: its function list has no %s, "
+                 "which cmkp11 calls", entries[i]);
+        setenv("CMK_FAULT_NULL_ENTRY", entries[i], 1);
+        expect_bounded(CKR_GENERAL_ERROR, needle);
+    }
+    setenv("CMK_FAULT_VERSION_MAJOR", "1", 1);
+    unsetenv("CMK_FAULT_NULL_ENTRY");
+    expect_bounded(CKR_GENERAL_ERROR, "its function list has version 1.40; PKCS#11 2.x or 3.x");
+    /* The same backend with a whole list is taken: the entry was what was refused. */
+    unsetenv("CMK_FAULT_VERSION_MAJOR");
+    expect_bounded(CKR_OK, "");
+}
+
+static void test_cmkp11_as_its_own_backend_fails_without_hanging(void)
+{
+    const char *self = getenv("CMK_MODULE");
+    char sym[4096], hard[4096], copy[4096], body[16384];
+    snprintf(sym, sizeof(sym), "%s/symlink.so", getenv("CMK_WORK"));
+    snprintf(hard, sizeof(hard), "%s/hardlink.so", getenv("CMK_WORK"));
+    snprintf(copy, sizeof(copy), "%s/copy.so", getenv("CMK_WORK"));
+    CHECK(symlink(self, sym) == 0);
+    char cmd[8400];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", self, copy);
+    CHECK(system(cmd) == 0);
+    /* /tmp and the build folder may be different file systems: a hard link where it can. */
+    bool linked = link(self, hard) == 0;
+    const char *paths[] = {self, sym, copy, linked ? hard : self};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        snprintf(body, sizeof(body), "[backend]\nmodule = %s\ntoken_label = %s\n"
+                 "[token]\nstore = x.db\n", paths[i], getenv("CMK_BACKEND_TOKEN"));
+        write_conf(body);
+        expect_bounded(CKR_GENERAL_ERROR, paths[i] == copy ? ": is cmkp11 itself (a copy of its file)"
+                                                          : ": is cmkp11 itself;");
+    }
+    remember_backend();
+    snprintf(body, sizeof(body), "%s[token]\nstore = x.db\n", good_backend);
+    expect(body, CKR_OK, "");
+}
+
+/* A module that forwards to cmkp11 (as p11-kit-proxy does when its module list includes
+ * cmkp11) calls cmkp11's C_Initialize from inside its own. */
+static void test_backend_that_forwards_to_cmkp11_fails_without_hanging(void)
+{
+    use_fault_backend(getenv("CMK_MODULE"));
+    expect_bounded(CKR_GENERAL_ERROR, "C_Initialize: called again from inside its own C_Initialize");
+    char log[8192];
+    CHECK_RV(init_bounded(log, sizeof(log)), CKR_GENERAL_ERROR);
+    CHECK(strstr(log, "libcmk_fault_backend.so: C_Initialize failed: 0x5") != NULL);
+    /* The refusal left nothing behind: the real backend is taken at once. */
+    remember_backend();
+    char body[1024];
+    snprintf(body, sizeof(body), "%s[token]\nstore = x.db\n", good_backend);
+    expect(body, CKR_OK, "");
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -198,6 +278,9 @@ int main(int argc, char **argv)
         T(test_store_is_created_private_and_in_wal_mode),
         T(test_config_that_is_not_a_regular_file_is_refused),
         T(test_key_given_twice_is_refused_naming_both_lines),
+        T(test_backend_function_list_with_a_null_entry_is_refused),
+        T(test_cmkp11_as_its_own_backend_fails_without_hanging),
+        T(test_backend_that_forwards_to_cmkp11_fails_without_hanging),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
