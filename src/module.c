@@ -275,18 +275,23 @@ out:
 
 /* Set while this thread runs initialize(). A backend that forwards to cmkp11 (a p11-kit
  * proxy whose module list includes cmkp11) calls our C_Initialize again from inside the
- * backend's, on this thread, while init_lock is held: waiting for it would never end. */
-static __thread bool initializing;
+ * backend's, on this thread, while init_lock is held: waiting for it would never end.
+ * Said once per C_Initialize: backend_open may initialise the backend again and again
+ * while it looks for its token (p11-kit's proxy then drops cmkp11 and goes on). */
+static __thread bool initializing, reentry_told;
 
 CK_RV module_initialize(CK_VOID_PTR init_args)
 {
     if (initializing) {
-        log_error("C_Initialize: called again from inside its own C_Initialize: the backend "
-                  "module forwards to cmkp11 (a p11-kit proxy that lists cmkp11?); [backend] "
-                  "module must name the HSM's PKCS#11 module");
+        if (!reentry_told)
+            log_error("C_Initialize: called again from inside its own C_Initialize: the "
+                      "backend module forwards to cmkp11 (a p11-kit proxy that lists "
+                      "cmkp11?); [backend] module must name the HSM's PKCS#11 module");
+        reentry_told = true;
         return CKR_GENERAL_ERROR;
     }
     initializing = true;
+    reentry_told = false;
     CK_RV rv = initialize(init_args);
     initializing = false;
     return rv;
