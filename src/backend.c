@@ -1,4 +1,5 @@
 /* backend.c - loading the vendor module and the few lookups cmkp11 itself needs. */
+#define _GNU_SOURCE /* dladdr: is the backend cmkp11 itself? */
 #include "backend.h"
 
 #include <dlfcn.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "entry.h" /* entry_function_list: is the backend cmkp11 itself? */
 #include "log.h"
 
 void backend_field_to_string(const CK_UTF8CHAR *field, size_t len, char *out, size_t out_size)
@@ -43,6 +45,66 @@ static CK_RV backend_find_slot(struct backend *be, const char *label, const char
     return found ? CKR_OK : CKR_TOKEN_NOT_PRESENT;
 }
 
+/* Every function-list entry cmkp11 calls on the backend, directly or by forwarding an
+ * application's call (entry.h's FORWARD, entry_crypto.c's ROUTE_* and RECOVER_INIT,
+ * op_cancel.c). PKCS#11 lets a module leave an entry it does not implement NULL, and
+ * a call through it would crash the application mid-operation; checked once at
+ * C_Initialize instead, so an incomplete backend is refused with its name in the log.
+ * A new backend call must be added here. C_GetFunctionList (found with dlsym),
+ * C_GetInfo, C_InitToken and C_WaitForSlotEvent are never called on the backend. */
+#define BACKEND_CALLS(X)                                                                           \
+    X(C_Initialize) X(C_Finalize) X(C_GetSlotList) X(C_GetSlotInfo) X(C_GetTokenInfo)             \
+    X(C_GetMechanismList) X(C_GetMechanismInfo) X(C_InitPIN) X(C_SetPIN) X(C_OpenSession)        \
+    X(C_CloseSession) X(C_CloseAllSessions) X(C_GetSessionInfo) X(C_GetOperationState)           \
+    X(C_SetOperationState) X(C_Login) X(C_Logout) X(C_CreateObject) X(C_CopyObject)              \
+    X(C_DestroyObject) X(C_GetObjectSize) X(C_GetAttributeValue) X(C_SetAttributeValue)          \
+    X(C_FindObjectsInit) X(C_FindObjects) X(C_FindObjectsFinal) X(C_EncryptInit) X(C_Encrypt)    \
+    X(C_EncryptUpdate) X(C_EncryptFinal) X(C_DecryptInit) X(C_Decrypt) X(C_DecryptUpdate)        \
+    X(C_DecryptFinal) X(C_DigestInit) X(C_Digest) X(C_DigestUpdate) X(C_DigestKey)               \
+    X(C_DigestFinal) X(C_SignInit) X(C_Sign) X(C_SignUpdate) X(C_SignFinal) X(C_SignRecoverInit) \
+    X(C_SignRecover) X(C_VerifyInit) X(C_Verify) X(C_VerifyUpdate) X(C_VerifyFinal)              \
+    X(C_VerifyRecoverInit) X(C_VerifyRecover) X(C_DigestEncryptUpdate) X(C_DecryptDigestUpdate)  \
+    X(C_SignEncryptUpdate) X(C_DecryptVerifyUpdate) X(C_GenerateKey) X(C_GenerateKeyPair)        \
+    X(C_WrapKey) X(C_UnwrapKey) X(C_DeriveKey) X(C_SeedRandom) X(C_GenerateRandom)               \
+    X(C_GetFunctionStatus) X(C_CancelFunction)
+
+/* The first entry of BACKEND_CALLS the list leaves NULL, or NULL when there is none. */
+static const char *missing_call(CK_FUNCTION_LIST_PTR fn)
+{
+#define MISSING_IF_NULL(name)                                                                      \
+    if (!fn->name) return #name;
+    BACKEND_CALLS(MISSING_IF_NULL)
+#undef MISSING_IF_NULL
+    return NULL;
+}
+
+/* Is the backend cmkp11 itself? Named as its own backend, cmkp11's C_Initialize would
+ * run again from inside itself and wait forever: on its init lock when it is this very
+ * object (its path, a symlink or a hard link: dlopen gives back the object already
+ * loaded), on the token lock's flock (held across backend_open) when it is a copy of the
+ * file, loaded as another object that reads the same configuration. The first is told
+ * by the object the backend's C_Initialize lies in, the second by where the function
+ * list and its C_Initialize lie within their object: a copy of this build puts them
+ * exactly where we do, another module does not. A module that forwards to cmkp11 (a
+ * p11-kit proxy listing it) is caught when it re-enters our C_Initialize
+ * (module_initialize). Returns NULL, or how it is cmkp11. */
+static const char *as_cmkp11(CK_FUNCTION_LIST_PTR fn)
+{
+    Dl_info ours, their_init, their_list, our_init;
+    if (!dladdr((void *)backend_open, &ours) || !dladdr((void *)fn->C_Initialize, &their_init))
+        return NULL;
+    if (their_init.dli_fbase == ours.dli_fbase) return "";
+    if (!dladdr((void *)fn, &their_list) || their_list.dli_fbase != their_init.dli_fbase ||
+        !dladdr((void *)entry_function_list.C_Initialize, &our_init) ||
+        our_init.dli_fbase != ours.dli_fbase)
+        return NULL;
+    const char *their_base = their_init.dli_fbase, *our_base = ours.dli_fbase;
+    bool same_list = (const char *)fn - their_base == (const char *)&entry_function_list - our_base;
+    bool same_init = (const char *)(void *)fn->C_Initialize - their_base ==
+                     (const char *)(void *)entry_function_list.C_Initialize - our_base;
+    return same_list && same_init ? " (a copy of its file)" : NULL;
+}
+
 CK_RV backend_open(struct backend *be, const char *path, const char *token_label,
                    const char *token_serial)
 {
@@ -62,7 +124,32 @@ CK_RV backend_open(struct backend *be, const char *path, const char *token_label
     }
     CK_RV rv = get_list(&be->fn);
     if (rv != CKR_OK || !be->fn) {
-        log_error("backend module %s: C_GetFunctionList failed: 0x%lx", path, rv);
+        log_error("backend module %s: C_GetFunctionList failed: 0x%lx%s", path, rv,
+                  rv == CKR_OK ? " (it gave no function list)" : "");
+        goto fail;
+    }
+    /* Nothing else is called before these checks (backend_find_slot included). A list
+     * that is not one at all cannot be told in general; its version is a cheap sign. */
+    if (be->fn->version.major != 2 && be->fn->version.major != 3) {
+        log_error("backend module %s: its function list has version %u.%u; PKCS#11 2.x or 3.x "
+                  "is needed",
+                  path, be->fn->version.major, be->fn->version.minor);
+        rv = CKR_GENERAL_ERROR;
+        goto fail;
+    }
+    const char *missing = missing_call(be->fn);
+    if (missing) {
+        log_error("backend module %s: its function list has no %s, which cmkp11 calls",
+                  path, missing);
+        rv = CKR_GENERAL_ERROR;
+        goto fail;
+    }
+    const char *self = as_cmkp11(be->fn);
+    if (self) {
+        log_error("backend module %s: is cmkp11 itself%s; [backend] module must name the "
+                  "HSM's PKCS#11 module",
+                  path, self);
+        rv = CKR_GENERAL_ERROR;
         goto fail;
     }
     /* We call the backend from many threads; it must lock for itself. */

@@ -2,12 +2,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -15,12 +18,43 @@
 #define CMKP11_DEFAULT_CONF "/etc/cmkp11/cmkp11.conf"
 #endif
 
+/* A key read so far, to refuse it the second time. Every key cmkp11 knows, and its
+ * section's name, is shorter than these fields; a longer one is unknown and fails the
+ * load by itself, so it need not be remembered. */
+struct seen_key {
+    char section[32];
+    char name[32];
+    int line;
+};
+
 struct parse_state {
     struct config *cfg;
     char dir[PATH_MAX]; /* relative paths in the file are relative to its folder */
     char reason[200];   /* why the current entry failed */
     char error[256];    /* the first failure, as reported */
+    int error_line;     /* its line */
+    FILE *file;
+    int line;           /* the line being parsed (counted by read_line) */
+    bool line_indented; /* it starts with a blank */
+    bool line_started;  /* the last read ended its line: the next read starts one */
+    struct seen_key seen[64];
+    size_t n_seen;
 };
+
+/* inih's reader: fgets that also counts lines, so that an error can name a line that
+ * inih itself did not report (the first of two). A line longer than inih's buffer comes
+ * in several reads, which count as one line. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct parse_state *st = stream;
+    if (!fgets(str, num, st->file)) return NULL;
+    if (st->line_started) {
+        st->line++;
+        st->line_indented = str[0] == ' ' || str[0] == '\t';
+    }
+    st->line_started = strchr(str, '\n') != NULL;
+    return str;
+}
 
 static int set_string(char **field, const char *value)
 {
@@ -155,16 +189,82 @@ static int apply_entry(struct parse_state *st, const char *section, const char *
     return 0;
 }
 
-/* Only the first error is reported (inih returns its line), so it is named once. */
+/* A key read a second time is refused, not taken: "the last wins" would let a line
+ * appended at the end (a second store = ..., a second [token] section) move every
+ * process to another store without a word. inih also calls back with the same key for
+ * a line that starts with a blank: it reads that line as more of the value above. */
+static int check_once(struct parse_state *st, const char *section, const char *name)
+{
+    if (strlen(section) >= sizeof(st->seen[0].section) || strlen(name) >= sizeof(st->seen[0].name))
+        return 1;
+    for (size_t i = 0; i < st->n_seen; i++) {
+        const struct seen_key *k = &st->seen[i];
+        if (strcmp(k->section, section) || strcmp(k->name, name)) continue;
+        if (st->line_indented)
+            snprintf(st->reason, sizeof(st->reason),
+                     "a line that starts with a blank continues the value of line %d, which "
+                     "cmkp11 does not take; start the line with its key",
+                     k->line);
+        else
+            snprintf(st->reason, sizeof(st->reason),
+                     "given twice (first at line %d); a key may appear once in all [%s] "
+                     "sections together",
+                     k->line, section);
+        return 0;
+    }
+    if (st->n_seen < sizeof(st->seen) / sizeof(st->seen[0])) {
+        struct seen_key *k = &st->seen[st->n_seen++];
+        snprintf(k->section, sizeof(k->section), "%s", section);
+        snprintf(k->name, sizeof(k->name), "%s", name);
+        k->line = st->line;
+    }
+    return 1;
+}
+
+/* Only the first error is reported, so it is named once. */
 static int handle_entry(void *user, const char *section, const char *name, const char *value)
 {
     struct parse_state *st = user;
-    if (apply_entry(st, section, name, value)) return 1;
-    if (!st->error[0])
+    if (check_once(st, section, name) && apply_entry(st, section, name, value)) return 1;
+    if (!st->error[0]) {
         snprintf(st->error, sizeof(st->error), "[%s] %s: %s", section, name,
                  st->reason[0] ? st->reason : "invalid value");
+        st->error_line = st->line;
+    }
     st->reason[0] = '\0';
     return 0;
+}
+
+/* Opens path for reading if it is a regular file. /dev/zero would never end, a FIFO may
+ * never answer (its open alone waits for a writer, hence O_NONBLOCK), and a directory
+ * reads as empty, which would be reported as missing keys. */
+static FILE *open_regular(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        log_error("config %s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat sb = {0};
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        const char *kind = S_ISDIR(sb.st_mode)    ? "a directory"
+                           : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                           : S_ISCHR(sb.st_mode)  ? "a character device"
+                           : S_ISBLK(sb.st_mode)  ? "a block device"
+                           : S_ISSOCK(sb.st_mode) ? "a socket"
+                                                  : "unreadable";
+        log_error("config %s: is %s, not a regular file; CMKP11_CONF must name the "
+                  "configuration file",
+                  path, kind);
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        log_error("config %s: cannot open: %s", path, strerror(errno));
+        close(fd);
+    }
+    return f;
 }
 
 static void config_defaults(struct config *cfg)
@@ -185,16 +285,17 @@ int config_load_file(struct config *cfg, const char *path)
     if (!set_string(&cfg->path, path)) return -1;
 
     /* inih stops at no error: it reports the first failing line, and our handler
-     * says why in st.error. We also remember the section/key to name it. */
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        log_error("config %s: cannot open: %s", path, strerror(errno));
+     * says why in st.error, at the line read_line counted. */
+    st.file = open_regular(path);
+    if (!st.file) {
+        config_free(cfg);
         return -1;
     }
-    int line = ini_parse_file(f, handle_entry, &st);
-    fclose(f);
+    st.line_started = true;
+    int line = ini_parse_stream(read_line, &st, handle_entry, &st);
+    fclose(st.file);
     if (line != 0) {
-        log_error("config %s line %d: %s", path, line,
+        log_error("config %s line %d: %s", path, st.error[0] ? st.error_line : line,
                   st.error[0] ? st.error : "syntax error (expected [section] or key = value)");
         config_free(cfg);
         return -1;

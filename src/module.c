@@ -215,7 +215,7 @@ static CK_RV open_store(void)
                                                                         : CKR_DEVICE_ERROR;
 }
 
-CK_RV module_initialize(CK_VOID_PTR init_args)
+static CK_RV initialize(CK_VOID_PTR init_args)
 {
     CK_RV rv = check_init_args(init_args);
     if (rv != CKR_OK) return rv;
@@ -271,6 +271,30 @@ CK_RV module_initialize(CK_VOID_PTR init_args)
              module.cfg.backend_module, module.cfg.store_path);
 out:
     pthread_mutex_unlock(&init_lock);
+    return rv;
+}
+
+/* Set while this thread runs initialize(). A backend that forwards to cmkp11 (a p11-kit
+ * proxy whose module list includes cmkp11) calls our C_Initialize again from inside the
+ * backend's, on this thread, while init_lock is held: waiting for it would never end.
+ * Said once per C_Initialize: backend_open may initialise the backend again and again
+ * while it looks for its token (p11-kit's proxy then drops cmkp11 and goes on). */
+static __thread bool initializing, reentry_told;
+
+CK_RV module_initialize(CK_VOID_PTR init_args)
+{
+    if (initializing) {
+        if (!reentry_told)
+            log_error("C_Initialize: called again from inside its own C_Initialize: the "
+                      "backend module forwards to cmkp11 (a p11-kit proxy that lists "
+                      "cmkp11?); [backend] module must name the HSM's PKCS#11 module");
+        reentry_told = true;
+        return CKR_GENERAL_ERROR;
+    }
+    initializing = true;
+    reentry_told = false;
+    CK_RV rv = initialize(init_args);
+    initializing = false;
     return rv;
 }
 

@@ -2,7 +2,13 @@
  * and, while the file CMK_FAULT_FILE exists, answers CKR_DEVICE_ERROR to the calls that
  * make, find, read or use objects, as a failing HSM would. When the file says "late", only
  * key generation fails, and only after the key was made (an HSM that failed to answer).
- * Used by test_faults. */
+ * Used by test_faults.
+ *
+ * It also stands for a broken or hostile backend (test_config): CMK_FAULT_NULL_ENTRY names
+ * an entry its function list leaves NULL, CMK_FAULT_VERSION_MAJOR sets the list's major
+ * version, and its C_Initialize forwards (a proxy's does too), so with CMK_FAULT_BACKEND
+ * naming cmkp11 it is a proxy that lists cmkp11. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <dlfcn.h>
@@ -52,6 +58,34 @@ FAULTY(C_SignInit, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
 FAULTY(C_VerifyInit, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k), (s, m, k))
 #undef FAULTY
 
+/* Not wrapped by FAULTY: a proxy's C_Initialize is its own function, not the module's. */
+static CK_RV forward_C_Initialize(CK_VOID_PTR args) { return real->C_Initialize(args); }
+
+static CK_FUNCTION_LIST given; /* list, as changed by CMK_FAULT_NULL_ENTRY and _VERSION_MAJOR */
+
+/* The entries CMK_FAULT_NULL_ENTRY may name: one that cmkp11 calls while it looks for the
+ * token, one it only forwards, the first and one of the last. */
+static const struct {
+    const char *name;
+    size_t offset;
+} nullable[] = {
+    {"C_Initialize", offsetof(CK_FUNCTION_LIST, C_Initialize)},
+    {"C_GetSlotList", offsetof(CK_FUNCTION_LIST, C_GetSlotList)},
+    {"C_SignRecover", offsetof(CK_FUNCTION_LIST, C_SignRecover)},
+    {"C_CancelFunction", offsetof(CK_FUNCTION_LIST, C_CancelFunction)},
+};
+
+static void change_given(void)
+{
+    given = list;
+    const char *name = getenv("CMK_FAULT_NULL_ENTRY");
+    for (size_t i = 0; name && i < sizeof(nullable) / sizeof(nullable[0]); i++)
+        if (!strcmp(name, nullable[i].name))
+            memset((char *)&given + nullable[i].offset, 0, sizeof(CK_C_Initialize));
+    const char *major = getenv("CMK_FAULT_VERSION_MAJOR");
+    if (major) given.version.major = (CK_BYTE)atoi(major);
+}
+
 __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out)
 {
     if (!out) return CKR_ARGUMENTS_BAD;
@@ -74,7 +108,9 @@ __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST_
         list.C_DecryptInit = faulty_C_DecryptInit;
         list.C_SignInit = faulty_C_SignInit;
         list.C_VerifyInit = faulty_C_VerifyInit;
+        list.C_Initialize = forward_C_Initialize;
     }
-    *out = &list;
+    change_given();
+    *out = &given;
     return CKR_OK;
 }

@@ -50,14 +50,54 @@ void fixture_close(CK_SESSION_HANDLE s)
     CHECK_RV(p11->C_Finalize(NULL), CKR_OK);
 }
 
-void fixture_append_policy(const char *line)
+/* The length of the key a "key = value" line starts with. */
+static size_t key_length(const char *line)
 {
-    FILE *f = fopen(getenv("CMKP11_CONF"), "a");
+    size_t n = strcspn(line, "=");
+    while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+        n--;
+    return n;
+}
+
+void fixture_set_conf(const char *section, const char *line)
+{
+    /* The module refuses a key given twice, so a key the file already sets in the
+     * section has its line replaced; any other is appended in a section of its own. */
+    char header[64];
+    snprintf(header, sizeof(header), "[%s]", section);
+    const char *path = getenv("CMKP11_CONF");
+    FILE *f = fopen(path, "r");
     CHECK(f != NULL);
     if (!f) return;
-    fprintf(f, "\n[policy]\n%s\n", line);
+    static char text[65536];
+    size_t used = 0, key_len = key_length(line);
+    bool in_section = false, replaced = false;
+    char have[4096];
+    while (fgets(have, sizeof(have), f)) {
+        const char *start = have + strspn(have, " \t");
+        if (*start == '[') in_section = !strncmp(start, header, strlen(header));
+        bool same_key = in_section && *start != '[' && key_length(start) == key_len &&
+                        !strncmp(start, line, key_len) && start[strcspn(start, "=")] == '=';
+        int n = snprintf(text + used, sizeof(text) - used, "%s%s", same_key ? line : have,
+                         same_key ? "\n" : "");
+        CHECK(n >= 0 && (size_t)n < sizeof(text) - used);
+        if (n < 0 || (size_t)n >= sizeof(text) - used) {
+            fclose(f);
+            return;
+        }
+        used += (size_t)n;
+        replaced |= same_key;
+    }
+    fclose(f);
+    if (!replaced) snprintf(text + used, sizeof(text) - used, "\n%s\n%s\n", header, line);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs(text, f);
     fclose(f);
 }
+
+void fixture_append_policy(const char *line) { fixture_set_conf("policy", line); }
 
 static void pause_path(const char *point, const char *suffix, char *out, size_t size)
 {

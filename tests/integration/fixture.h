@@ -14,8 +14,11 @@ CK_RV fixture_init_capturing(char *out, size_t size);
 /* C_Initialize + R/W session + user login, on slot 0 of the module under test. */
 CK_SESSION_HANDLE fixture_open(void);
 void fixture_close(CK_SESSION_HANDLE s);
-/* Appends "[policy]\n<line>" to the configuration CMKP11_CONF names (the last value read
- * wins): the next fixture_open runs under that policy. */
+/* Sets line ("<key> = <value>") in [section] of the configuration CMKP11_CONF names:
+ * replaces the key's line when the file sets it already (the module refuses a key given
+ * twice), else appends "[section]\n<line>". The next C_Initialize reads it. */
+void fixture_set_conf(const char *section, const char *line);
+/* fixture_set_conf("policy", line): the next fixture_open runs under that policy. */
 void fixture_append_policy(const char *line);
 
 /* Pause points (util_pause_point in the module): pause_arm makes the first caller that

@@ -211,8 +211,9 @@ static void test_import_oaep_sha1_aes_material_is_the_material_in_use(void)
     CHECK(audits("ImportKeyMaterial") == 1);
 }
 
-/* The tests' configuration turns [import] oaep_decode_in_module on; this appends a section
- * that sets it as asked (the last value read wins) and points CMKP11_CONF at the copy. */
+/* The tests' configuration turns [import] oaep_decode_in_module on; this copies it with
+ * that line set as asked (a second line would be refused) and points CMKP11_CONF at the
+ * copy. */
 static void set_oaep_decode_in_module(bool on)
 {
     static char path[4096];
@@ -221,11 +222,18 @@ static void set_oaep_decode_in_module(bool on)
     snprintf(path, sizeof(path), "%s/cmkp11-oaep.conf", getenv("CMK_WORK"));
     FILE *in = fopen(src, "r"), *out = fopen(path, "w");
     CHECK(in && out);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-        fwrite(buf, 1, n, out);
-    fprintf(out, "\n[import]\noaep_decode_in_module = %s\n", on ? "true" : "false");
+    if (!in || !out) {
+        if (in) fclose(in);
+        if (out) fclose(out);
+        return;
+    }
+    char line[4096];
+    while (fgets(line, sizeof(line), in)) {
+        if (!strncmp(line, "oaep_decode_in_module", 21))
+            fprintf(out, "oaep_decode_in_module = %s\n", on ? "true" : "false");
+        else
+            fputs(line, out);
+    }
     fclose(in);
     fclose(out);
     setenv("CMKP11_CONF", path, 1);
