@@ -207,19 +207,25 @@ CK_RV cmk_create_commit_state(struct cmk_record *rec, unsigned long state, const
     return cmk_create_store_rv(s);
 }
 
-void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version)
+bool cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version)
 {
     unsigned char bid[CMK_BACKEND_ID_LEN];
     cmk_backend_id(key_id, version, bid);
-    CK_OBJECT_HANDLE found[8];
-    CK_ULONG n = 0;
-    if (module_backend_find_by_id(session, bid, sizeof(bid), (CK_OBJECT_CLASS)-1, found, 8, &n) !=
-        CKR_OK)
-        return;
-    module_token_lock();
-    for (CK_ULONG i = 0; i < n; i++)
-        module.be.fn->C_DestroyObject(session, found[i]);
-    module_token_unlock();
+    /* Found again until none is left: a version has one or two objects, but a crash of an
+     * attempt the backend failed may have left more than one find returns at once. */
+    for (int round = 0; round < 4; round++) {
+        CK_OBJECT_HANDLE found[8];
+        CK_ULONG n = 0;
+        if (module_backend_find_by_id(session, bid, sizeof(bid), (CK_OBJECT_CLASS)-1, found, 8,
+                                      &n) != CKR_OK)
+            return false;
+        if (n == 0) return true;
+        module_token_lock();
+        for (CK_ULONG i = 0; i < n; i++)
+            module.be.fn->C_DestroyObject(session, found[i]);
+        module_token_unlock();
+    }
+    return false;
 }
 
 void cmk_create_undo(CK_SESSION_HANDLE session, struct cmk_record *rec)
@@ -520,6 +526,55 @@ static bool creator_is_gone(const struct cmk_record *rec)
     return !util_process_alive(rec->creator_pid, rec->creator_start);
 }
 
+/* This process as the owner of a claim: its pid and start time. */
+static void claim_owner(long *pid, int64_t *start)
+{
+    *pid = (long)getpid();
+    *start = util_process_start(getpid());
+}
+
+/* Undoes one dead creation. The row is first taken over: its creator becomes this
+ * process, in a transaction that matches the dead creator seen (store_claim_move), so of
+ * recoveries that saw the same dead creator one goes on and the others, and any that read
+ * the row before it was undone, leave it alone. Only then the material goes; the row is
+ * deleted and audited in one transaction that matches this process as the creator, so the
+ * undo is audited once. Dying half-way leaves the row Creating under a dead creator (this
+ * process), and the next recovery takes it over in turn. */
+static void recover_one(CK_SESSION_HANDLE session, const struct cmk_record *seen)
+{
+    long me;
+    int64_t my_start;
+    claim_owner(&me, &my_start);
+    enum store_status s =
+        store_claim_move(module.store, STORE_CLAIM_CREATION, seen->row, 0, seen->creator_pid,
+                         seen->creator_start, me, my_start);
+    if (s != STORE_OK) return; /* undone, or being undone, by another process */
+    util_pause_point("recover-create:taken");
+    /* The client never got a handle: roll back rather than finish. */
+    if (!cmk_destroy_material(session, seen->key_id, 1)) {
+        log_error("recovery: key %s: its half-made material could not be destroyed; the "
+                  "next recovery after this process ends tries again",
+                  seen->key_id);
+        return;
+    }
+    if (store_begin(module.store) != STORE_OK) return;
+    struct cmk_record cur = {0};
+    s = store_cmk_get(module.store, seen->row, &cur);
+    if (s == STORE_OK && (cur.state != CMK_STATE_CREATING || cur.creator_pid != me ||
+                          cur.creator_start != my_start))
+        s = STORE_NOT_FOUND;
+    cmk_record_free(&cur);
+    if (s == STORE_OK) s = store_cmk_delete(module.store, seen->row);
+    if (s == STORE_OK)
+        s = store_audit(module.store, "RecoverCreateKey", seen->key_id,
+                        "creator died mid-CreateKey; row and material removed");
+    if (s == STORE_OK) s = store_commit(module.store);
+    else store_rollback(module.store);
+    if (s == STORE_OK)
+        log_warning("recovery: removed key %s left half-created by process %ld", seen->key_id,
+                    seen->creator_pid);
+}
+
 void cmk_recover(CK_SESSION_HANDLE session)
 {
     struct store_filter f;
@@ -532,15 +587,10 @@ void cmk_recover(CK_SESSION_HANDLE session)
     for (size_t i = 0; i < n; i++) {
         struct cmk_record rec;
         if (store_cmk_get(module.store, m[i].row, &rec) != STORE_OK) continue;
+        /* A look without the lock: only a row that seems dead is taken over. */
         if (rec.state == CMK_STATE_CREATING && creator_is_gone(&rec)) {
-            /* The client never got a handle: roll back rather than finish. */
-            cmk_destroy_material(session, rec.key_id, 1);
-            if (store_cmk_delete(module.store, rec.row) == STORE_OK) {
-                store_audit(module.store, "RecoverCreateKey", rec.key_id,
-                            "creator died mid-CreateKey; row and material removed");
-                log_warning("recovery: removed key %s left half-created by process %ld", rec.key_id,
-                            rec.creator_pid);
-            }
+            util_pause_point("recover-create:read");
+            recover_one(session, &rec);
         }
         cmk_record_free(&rec);
     }

@@ -50,6 +50,10 @@ static CK_RV purge_one(CK_SESSION_HANDLE session, int64_t row, purge_check still
     }
     for (unsigned long v = 1; v <= rec.primary_version; v++)
         cmk_destroy_material(session, rec.key_id, v);
+    /* A dead rotation's half-made version would outlive the row that names it. A live
+     * rotator's is left to it: it finds its claim gone and destroys what it made. */
+    if (rec.rotating_to > rec.primary_version && !cmk_rotation_under_way(&rec))
+        cmk_destroy_material(session, rec.key_id, rec.rotating_to);
     cmk_import_forget(session, rec.key_id);
     util_crash_point("purge:after-material");
     if (rec.protection == CMK_PROTECTION_SOFTWARE) s = store_sealed_delete(module.store, rec.row);

@@ -1,0 +1,264 @@
+/* test_claims.c - recovery is a claim, not a guess: a process that undoes another's
+ * half-made work (a creation, a rotation, an import) first takes the work over in the
+ * store, so that of several recoveries one undoes it, once, and a recovery that read the
+ * row before someone else finished or redid the work leaves it alone. Each interleaving
+ * is forced with a pause point: one process is held right after it read the row, while
+ * others act, then let go. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "import_client.h"
+#include "inspect.h"
+
+static CK_BBOOL yes = CK_TRUE;
+
+static CK_RV rotate_now(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
+{
+    CK_ATTRIBUTE a = {CKA_CMK_ROTATE_NOW, &yes, sizeof(yes)};
+    return p11->C_SetAttributeValue(s, key, &a, 1);
+}
+
+/* The envelope names the version it was made under: decrypting it later needs that
+ * version's material, whatever the primary is by then. */
+static CK_RV envelope(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, bool encrypt,
+                      const unsigned char *in, CK_ULONG in_len, unsigned char *out,
+                      CK_ULONG *out_len)
+{
+    CK_MECHANISM mech = {CKM_CMK_ENVELOPE, NULL, 0};
+    CK_RV rv = encrypt ? p11->C_EncryptInit(s, &mech, key) : p11->C_DecryptInit(s, &mech, key);
+    if (rv != CKR_OK) return rv;
+    return encrypt ? p11->C_Encrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len)
+                   : p11->C_Decrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len);
+}
+
+struct sealed {
+    unsigned char ct[512];
+    CK_ULONG len;
+};
+
+static const unsigned char msg[] = "data sealed under one version of the key";
+
+static void seal(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, struct sealed *out)
+{
+    out->len = sizeof(out->ct);
+    CHECK_RV(envelope(s, key, true, msg, sizeof(msg), out->ct, &out->len), CKR_OK);
+}
+
+static bool opens(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, const struct sealed *in)
+{
+    unsigned char pt[512];
+    CK_ULONG len = sizeof(pt);
+    CK_RV rv = envelope(s, key, false, in->ct, in->len, pt, &len);
+    if (rv != CKR_OK) fprintf(stderr, "  decrypting failed: 0x%lx\n", rv);
+    return rv == CKR_OK && len == sizeof(msg) && memcmp(pt, msg, len) == 0;
+}
+
+static int exit_code(pid_t pid)
+{
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return -1;
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A process that logs in (which runs recovery) and leaves. */
+static pid_t spawn_login(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE s = fixture_open();
+        fixture_close(s);
+        _exit(harness_failed_checks ? 1 : 0);
+    }
+    return pid;
+}
+
+/* A login held at point: the child reads the row and stops there until released. The
+ * point is armed for the child alone; later children run free. */
+static pid_t spawn_held_login(const char *point)
+{
+    pause_arm(point);
+    pid_t pid = spawn_login();
+    CHECK(pause_wait_reached(point));
+    unsetenv("CMKP11_TEST_PAUSE_AT");
+    return pid;
+}
+
+/* A rotation of key by a process SIGKILLed with its new version made and claimed. */
+static void rotation_dies(CK_OBJECT_HANDLE key)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE s = fixture_open();
+        setenv("CMKP11_TEST_CRASH_AT", "rotate:after-generate", 1);
+        rotate_now(s, key);
+        _exit(0);
+    }
+    CHECK(exit_code(pid) == 128 + SIGKILL);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE rotating_to = 2") == 1);
+}
+
+/* Every version the store lists has its material in the backend, and nothing else. */
+static void check_versions_have_material(void)
+{
+    long versions = inspect_store_count("SELECT count(*) FROM cmk_version");
+    CHECK(versions == inspect_store_count("SELECT sum(primary_version) FROM cmk"));
+    CHECK(inspect_backend_material() == versions);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0 OR rotating_to != 0") ==
+          0);
+}
+
+/* A process that rotates key and exits 0 when the rotation answers want. */
+static pid_t spawn_rotation(CK_OBJECT_HANDLE key, CK_RV want)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE s = fixture_open();
+        CK_RV rv = rotate_now(s, key);
+        fixture_close(s);
+        _exit(rv == want && !harness_failed_checks ? 0 : 1);
+    }
+    return pid;
+}
+
+/* The key rotated once, to version 2, and data sealed under either version opens; one
+ * recovery and one rotation audited; every version has its material. */
+static void check_rotated_once(CK_OBJECT_HANDLE key, const struct sealed *v1,
+                               const struct sealed *v2)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_ULONG primary = 0;
+    CHECK_RV(get_ulong(s, key, CKA_CMK_PRIMARY_VERSION, &primary), CKR_OK);
+    CHECK(primary == 2);
+    CHECK(opens(s, key, v1));
+    CHECK(opens(s, key, v2));
+    fixture_close(s);
+    CHECK(audits("RecoverRotateKey") == 1);
+    CHECK(audits("RotateKey") == 1);
+    check_versions_have_material();
+}
+
+/* A key with data sealed under version 1 (*v1) and a rotation that died; R1 logs in,
+ * reads the dead claim and is held (its pid returned), R2 logs in and undoes it. */
+static pid_t stale_rotation_recovery(CK_OBJECT_HANDLE *key, struct sealed *v1)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CHECK_RV(make_aes(s, "rotated", NULL, 0, key), CKR_OK);
+    seal(s, *key, v1);
+    fixture_close(s);
+    rotation_dies(*key);
+    pid_t r1 = spawn_held_login("recover-rotate:read");
+    CHECK(exit_code(spawn_login()) == 0);
+    CHECK(audits("RecoverRotateKey") == 1);
+    return r1;
+}
+
+/* (a) R1 reads a dead rotator's claim and is held; R2 recovers it; the key rotates for
+ * real to the same version number; R1 goes on. Before claims, R1 destroyed the new
+ * primary's material and audited a second recovery. */
+static void test_a_stale_rotation_recovery_destroys_nothing(void)
+{
+    CK_OBJECT_HANDLE key;
+    struct sealed v1, v2;
+    pid_t r1 = stale_rotation_recovery(&key, &v1);
+    CK_SESSION_HANDLE s = fixture_open();
+    CHECK_RV(rotate_now(s, key), CKR_OK); /* version 2 again, made for real */
+    seal(s, key, &v2);
+    fixture_close(s);
+    pause_release("recover-rotate:read");
+    CHECK(exit_code(r1) == 0);
+
+    check_rotated_once(key, &v1, &v2);
+}
+
+/* (b) The same stale recovery meets a live rotator held inside its window (its version
+ * made, not yet primary), and more processes log in and try to rotate meanwhile: the live
+ * claim is never released by anyone else, no one else makes that version, and the
+ * rotation ends well. Before claims, R1 destroyed the rotator's material and released its
+ * claim; another rotator then took the same version, and the first one's promotion failed
+ * and its clean-up destroyed the second one's material. */
+static void test_b_a_live_rotators_claim_is_never_recovered(void)
+{
+    CK_OBJECT_HANDLE key;
+    struct sealed v1, v2;
+    pid_t r1 = stale_rotation_recovery(&key, &v1);
+    pause_arm("rotate:before-promote");
+    pid_t rotator = spawn_rotation(key, CKR_OK);
+    CHECK(pause_wait_reached("rotate:before-promote"));
+    unsetenv("CMKP11_TEST_PAUSE_AT");
+
+    pause_release("recover-rotate:read"); /* R1 goes on with what it read */
+    CHECK(exit_code(r1) == 0);
+    pid_t others[4];
+    for (int i = 0; i < 4; i++)
+        others[i] = spawn_login();
+    pid_t second = spawn_rotation(key, CKR_FUNCTION_FAILED); /* the live claim refuses it */
+    for (int i = 0; i < 4; i++)
+        CHECK(exit_code(others[i]) == 0);
+    CHECK(exit_code(second) == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE rotating_to = 2") == 1);
+    pause_release("rotate:before-promote");
+    CHECK(exit_code(rotator) == 0);
+
+    CK_SESSION_HANDLE s = fixture_open();
+    seal(s, key, &v2);
+    fixture_close(s);
+    check_rotated_once(key, &v1, &v2);
+}
+
+/* (d) A creator dies with its material made; three processes recover at once, one of
+ * them held after its read until the others are done and the alias is taken again.
+ * Before claims, each recovery that had read the Creating row audited it (here two
+ * RecoverCreateKey rows for one key). */
+static void test_d_one_dead_creation_is_recovered_once(void)
+{
+    fflush(NULL);
+    pid_t creator = fork();
+    if (creator == 0) {
+        setenv("CMKP11_TEST_CRASH_AT", "create:after-generate", 1);
+        CK_SESSION_HANDLE c = fixture_open();
+        CK_OBJECT_HANDLE k;
+        make_aes(c, "crashy", NULL, 0, &k);
+        _exit(0);
+    }
+    CHECK(exit_code(creator) == 128 + SIGKILL);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0") == 1);
+    CHECK(inspect_backend_material() == 1);
+
+    pid_t r1 = spawn_held_login("recover-create:read");
+    pid_t r2 = spawn_login(), r3 = spawn_login();
+    CHECK(exit_code(r2) == 0);
+    CHECK(exit_code(r3) == 0);
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "crashy", NULL, 0, &key), CKR_OK); /* the alias is free again */
+    fixture_close(s);
+    pause_release("recover-create:read");
+    CHECK(exit_code(r1) == 0);
+
+    s = fixture_open();
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    fixture_close(s);
+    CHECK(audits("RecoverCreateKey") == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 1);
+    check_versions_have_material();
+}
+
+int main(int argc, char **argv)
+{
+    const char *module = getenv("CMK_MODULE");
+    p11 = harness_load(module ? module : "libcmkp11.so");
+    static const struct test_case tests[] = {
+#define T(name) {#name, name}
+        T(test_a_stale_rotation_recovery_destroys_nothing),
+        T(test_b_a_live_rotators_claim_is_never_recovered),
+        T(test_d_one_dead_creation_is_recovered_once),
+#undef T
+    };
+    return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+}
