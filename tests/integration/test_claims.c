@@ -4,6 +4,7 @@
  * row before someone else finished or redid the work leaves it alone. Each interleaving
  * is forced with a pause point: one process is held right after it read the row, while
  * others act, then let go. */
+#include <openssl/rand.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -211,6 +212,59 @@ static void test_b_a_live_rotators_claim_is_never_recovered(void)
     check_rotated_once(key, &v1, &v2);
 }
 
+/* (c) Case 7: an importer dies with its material made; R1 reads the claim and is held;
+ * R2 undoes the import; the import is then made again and the key is Enabled; R1 goes
+ * on. Before claims, R1 destroyed the Enabled key's material (the store said Enabled,
+ * the key answered CmkNotFound). */
+static void test_c_a_stale_import_recovery_keeps_a_later_import(void)
+{
+    static const CK_ULONG alg = CMK_WRAP_RSAES_OAEP_SHA_256;
+    CK_ULONG external = CMK_ORIGIN_EXTERNAL;
+    CK_ATTRIBUTE extra[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)}};
+    unsigned char m[32];
+    RAND_bytes(m, sizeof(m));
+    struct params p;
+    struct blob b;
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "imported", extra, 1, &key), CKR_OK);
+    CHECK_RV(get_params(s, key, alg, 2048, &p), CKR_OK);
+    wrap_material(alg, &p, m, sizeof(m), &b);
+    fixture_close(s);
+    fflush(NULL);
+    pid_t importer = fork();
+    if (importer == 0) {
+        CK_SESSION_HANDLE c = fixture_open();
+        setenv("CMKP11_TEST_CRASH_AT", "import:after-unwrap", 1);
+        import(c, key, alg, &b, &p, 0);
+        _exit(0);
+    }
+    CHECK(exit_code(importer) == 128 + SIGKILL);
+
+    pid_t r1 = spawn_held_login("recover-import:read");
+    CHECK(exit_code(spawn_login()) == 0); /* R2 undoes the dead import */
+    CHECK(audits("RecoverImportKeyMaterial") == 1);
+    s = fixture_open();
+    CHECK(state_of(s, key) == CMK_STATE_PENDING_IMPORT);
+    CHECK_RV(import(s, key, alg, &b, &p, 0), CKR_OK); /* the parameters still import */
+    CHECK(state_of(s, key) == CMK_STATE_ENABLED);
+    fixture_close(s);
+    pause_release("recover-import:read");
+    CHECK(exit_code(r1) == 0);
+
+    s = fixture_open();
+    CHECK(state_of(s, key) == CMK_STATE_ENABLED);
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK); /* its material is there */
+    char key_id[40], material[64];
+    key_id_of(s, key, key_id);
+    fixture_close(s);
+    CHECK(audits("RecoverImportKeyMaterial") == 1);
+    CHECK(audits("ImportKeyMaterial") == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_import WHERE importing_pid != 0") == 0);
+    snprintf(material, sizeof(material), "cmkp11/%s/v1", key_id);
+    CHECK(inspect_backend_objects(material) == 1); /* the material, once */
+}
+
 /* (d) A creator dies with its material made; three processes recover at once, one of
  * them held after its read until the others are done and the alias is taken again.
  * Before claims, each recovery that had read the Creating row audited it (here two
@@ -257,6 +311,7 @@ int main(int argc, char **argv)
 #define T(name) {#name, name}
         T(test_a_stale_rotation_recovery_destroys_nothing),
         T(test_b_a_live_rotators_claim_is_never_recovered),
+        T(test_c_a_stale_import_recovery_keeps_a_later_import),
         T(test_d_one_dead_creation_is_recovered_once),
 #undef T
     };
