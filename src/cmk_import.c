@@ -102,7 +102,7 @@ CK_RV cmk_import_finish_create(struct cmk_record *rec)
         rv = cmk_create_commit_state(rec, CMK_STATE_PENDING_IMPORT, "CreateKey",
                                      "origin=EXTERNAL (no material yet)", NULL);
     if (rv != CKR_OK) {
-        store_cmk_delete(module.store, rec->row);
+        cmk_create_drop_row(rec);
         return rv;
     }
     log_info("CreateKey: %s %s origin EXTERNAL, PendingImport", rec->key_id, rec->key_spec);

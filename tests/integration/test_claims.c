@@ -4,8 +4,16 @@
  * row before someone else finished or redid the work leaves it alone. Each interleaving
  * is forced with a pause point: one process is held right after it read the row, while
  * others act, then let go. */
+#define _GNU_SOURCE /* unshare */
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdint.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -303,6 +311,79 @@ static void test_d_one_dead_creation_is_recovered_once(void)
     check_versions_have_material();
 }
 
+/* ---- Case 10: a CreateKey refused by a full store ------------------------------- */
+
+static const char *in_work(const char *name, char out[4096])
+{
+    snprintf(out, 4096, "%s/%s", getenv("CMK_WORK"), name);
+    return out;
+}
+
+/* The store (and its WAL) moved onto a 2 MB tmpfs mounted in this process's own mount
+ * namespace; false where that is not permitted. Before any thread starts. */
+static bool store_on_tmpfs(void)
+{
+    char disk[4096], db[4096], link[4096];
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return false;
+    in_work("small", disk);
+    if (mkdir(disk, 0700) != 0 || mount("tmpfs", disk, "tmpfs", 0, "size=2m,mode=0700") != 0)
+        return false;
+    return symlink(in_work("small/cmk.db", db), in_work("cmk.db", link)) == 0;
+}
+
+static void fill(const char *path)
+{
+    static char chunk[4096];
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    while (fd >= 0 && write(fd, chunk, sizeof(chunk)) > 0) {}
+    CHECK(errno == ENOSPC);
+    if (fd >= 0) close(fd);
+}
+
+static CK_SESSION_HANDLE creating_session;
+
+static void *create_during(void *unused)
+{
+    (void)unused;
+    CK_OBJECT_HANDLE k;
+    return (void *)(uintptr_t)make_aes(creating_session, "during", NULL, 0, &k);
+}
+
+/* A CreateKey whose row was written and whose disk then filled: the Enabled commit is
+ * refused, and the row (with its alias) must not outlive the call, in this very process
+ * (whose live creator recovery leaves alone) as soon as the store takes writes again.
+ * Before, the alias stayed taken until the process ended and another one logged in. */
+static void test_e_a_createkey_refused_by_a_full_store_leaves_no_row(void)
+{
+    if (!store_on_tmpfs()) {
+        harness_skip("cannot mount a tmpfs in a private mount namespace here");
+        return;
+    }
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE before, key;
+    CHECK_RV(make_aes(s, "before", NULL, 0, &before), CKR_OK);
+    creating_session = s;
+    pause_arm("create:after-insert");
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, create_during, NULL) == 0);
+    CHECK(pause_wait_reached("create:after-insert"));
+    char filler[4096];
+    fill(in_work("small/filler", filler));
+    pause_release("create:after-insert");
+    void *rv = NULL;
+    pthread_join(t, &rv);
+    CHECK((CK_RV)(uintptr_t)rv == CKR_DEVICE_MEMORY);
+    CHECK(unlink(filler) == 0);
+    CHECK_RV(make_aes(s, "during", NULL, 0, &key), CKR_OK); /* the alias is free again */
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    CHECK_RV(aes_gcm_roundtrip(s, before), CKR_OK);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 2);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state != 1") == 0);
+    CHECK(inspect_backend_material() == 2);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -313,6 +394,7 @@ int main(int argc, char **argv)
         T(test_b_a_live_rotators_claim_is_never_recovered),
         T(test_c_a_stale_import_recovery_keeps_a_later_import),
         T(test_d_one_dead_creation_is_recovered_once),
+        T(test_e_a_createkey_refused_by_a_full_store_leaves_no_row),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
