@@ -612,6 +612,7 @@ static void recover_one(CK_SESSION_HANDLE session, const struct cmk_record *seen
         store_claim_move(module.store, STORE_CLAIM_CREATION, seen->row, 0, seen->creator_pid,
                          seen->creator_start, me, my_start);
     if (s != STORE_OK) return; /* undone, or being undone, by another process */
+    util_crash_point("recover-create:taken");
     util_pause_point("recover-create:taken");
     /* The client never got a handle: roll back rather than finish. */
     if (!cmk_destroy_material(session, seen->key_id, 1)) {

@@ -322,6 +322,7 @@ static void recover_rotation(CK_SESSION_HANDLE session, const struct cmk_record 
     if (store_claim_move(module.store, STORE_CLAIM_ROTATION, seen->row, version,
                          seen->rotating_pid, seen->rotating_start, me, my_start) != STORE_OK)
         return; /* undone, being undone, or claimed anew by a live rotator */
+    util_crash_point("recover-rotate:taken");
     util_pause_point("recover-rotate:taken");
     if (!cmk_destroy_material(session, seen->key_id, version)) {
         log_error("recovery: key %s: version %lu left by a dead rotation could not be "

@@ -89,6 +89,7 @@ static void recover_import(CK_SESSION_HANDLE session, int64_t row, long dead, in
     if (store_claim_move(module.store, STORE_CLAIM_IMPORT, row, 0, dead, dead_start, me,
                          my_start) != STORE_OK)
         return; /* undone, or being undone, by another process, or the import ended */
+    util_crash_point("recover-import:taken");
     util_pause_point("recover-import:taken");
     if (store_begin(module.store) != STORE_OK) return;
     struct cmk_record rec = {0};

@@ -111,6 +111,21 @@ static void rotation_dies(CK_OBJECT_HANDLE key)
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE rotating_to = 2") == 1);
 }
 
+/* A CreateKey of alias "crashy" by a process SIGKILLed with the material made. */
+static void creation_dies(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("CMKP11_TEST_CRASH_AT", "create:after-generate", 1);
+        CK_SESSION_HANDLE s = fixture_open();
+        CK_OBJECT_HANDLE k;
+        make_aes(s, "crashy", NULL, 0, &k);
+        _exit(0);
+    }
+    CHECK(exit_code(pid) == 128 + SIGKILL);
+}
+
 /* Every version the store lists has its material in the backend, and nothing else. */
 static void check_versions_have_material(void)
 {
@@ -279,16 +294,7 @@ static void test_c_a_stale_import_recovery_keeps_a_later_import(void)
  * RecoverCreateKey rows for one key). */
 static void test_d_one_dead_creation_is_recovered_once(void)
 {
-    fflush(NULL);
-    pid_t creator = fork();
-    if (creator == 0) {
-        setenv("CMKP11_TEST_CRASH_AT", "create:after-generate", 1);
-        CK_SESSION_HANDLE c = fixture_open();
-        CK_OBJECT_HANDLE k;
-        make_aes(c, "crashy", NULL, 0, &k);
-        _exit(0);
-    }
-    CHECK(exit_code(creator) == 128 + SIGKILL);
+    creation_dies();
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0") == 1);
     CHECK(inspect_backend_material() == 1);
 
@@ -309,6 +315,51 @@ static void test_d_one_dead_creation_is_recovered_once(void)
     CHECK(audits("RecoverCreateKey") == 1);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 1);
     check_versions_have_material();
+}
+
+/* A login that SIGKILLs itself at point (a recovery that took work over and died). */
+static void login_dies_at(const char *point)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("CMKP11_TEST_CRASH_AT", point, 1);
+        CK_SESSION_HANDLE s = fixture_open();
+        fixture_close(s);
+        _exit(0);
+    }
+    CHECK(exit_code(pid) == 128 + SIGKILL);
+}
+
+/* A recovery that dies after taking the work over leaves it to a dead owner (itself): the
+ * next recovery takes it over in turn and finishes it, audited once. */
+static void test_f_a_recovery_that_dies_is_finished_by_the_next(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "rotated", NULL, 0, &key), CKR_OK);
+    struct sealed v1;
+    seal(s, key, &v1);
+    fixture_close(s);
+    rotation_dies(key);
+    login_dies_at("recover-rotate:taken");
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE rotating_to = 2") == 1);
+    CHECK(audits("RecoverRotateKey") == 0);
+    creation_dies();
+    login_dies_at("recover-create:taken");
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0") == 1);
+
+    CHECK(exit_code(spawn_login()) == 0);
+    CHECK(audits("RecoverRotateKey") == 1);
+    CHECK(audits("RecoverCreateKey") == 1);
+    check_versions_have_material();
+    s = fixture_open();
+    CHECK(opens(s, key, &v1));
+    CHECK_RV(rotate_now(s, key), CKR_OK);
+    struct sealed v2;
+    seal(s, key, &v2);
+    fixture_close(s);
+    check_rotated_once(key, &v1, &v2);
 }
 
 /* ---- Case 10: a CreateKey refused by a full store ------------------------------- */
@@ -395,6 +446,7 @@ int main(int argc, char **argv)
         T(test_c_a_stale_import_recovery_keeps_a_later_import),
         T(test_d_one_dead_creation_is_recovered_once),
         T(test_e_a_createkey_refused_by_a_full_store_leaves_no_row),
+        T(test_f_a_recovery_that_dies_is_finished_by_the_next),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
