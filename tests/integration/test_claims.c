@@ -362,6 +362,38 @@ static void test_f_a_recovery_that_dies_is_finished_by_the_next(void)
     check_rotated_once(key, &v1, &v2);
 }
 
+/* An immediate destroy (policy allow_immediate_destroy) killed after the material went
+ * and before its transaction committed: the key was made due first, in a transaction of
+ * its own, so the next login's purge ends the job. Before, the destroy's one transaction
+ * rolled back and left an Enabled key whose material was gone. */
+static void test_g_an_immediate_destroy_killed_half_way_is_finished(void)
+{
+    fixture_append_policy("allow_immediate_destroy = true");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, kept;
+    CHECK_RV(make_aes(s, "doomed", NULL, 0, &key), CKR_OK);
+    CHECK_RV(make_aes(s, "kept", NULL, 0, &kept), CKR_OK);
+    fixture_close(s);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE c = fixture_open();
+        setenv("CMKP11_TEST_CRASH_AT", "purge:after-material", 1);
+        p11->C_DestroyObject(c, key);
+        _exit(0);
+    }
+    CHECK(exit_code(pid) == 128 + SIGKILL);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 1") == 1);
+    CHECK(exit_code(spawn_login()) == 0); /* its purge ends the destruction */
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 1);
+    CHECK(audits("DeleteKey") == 1);
+    check_versions_have_material();
+    s = fixture_open();
+    CHECK(find_by_label(s, "doomed", CKO_SECRET_KEY, NULL) == 0);
+    CHECK_RV(aes_gcm_roundtrip(s, kept), CKR_OK);
+    fixture_close(s);
+}
+
 /* ---- Case 10: a CreateKey refused by a full store ------------------------------- */
 
 static const char *in_work(const char *name, char out[4096])
@@ -447,6 +479,7 @@ int main(int argc, char **argv)
         T(test_d_one_dead_creation_is_recovered_once),
         T(test_e_a_createkey_refused_by_a_full_store_leaves_no_row),
         T(test_f_a_recovery_that_dies_is_finished_by_the_next),
+        T(test_g_an_immediate_destroy_killed_half_way_is_finished),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
