@@ -239,13 +239,20 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         if ((rv = import_set_claim(&rec, req.wrap_id)) != CKR_OK) goto out;
         claimed = true;
         util_crash_point("import:after-claim");
+        /* The claim is ours and the key waits for material, so whatever carries its identity
+         * was left by a dead import whose claim we took over (import_set_claim takes a dead
+         * owner's claim): it goes first, or the key would hold two materials under one
+         * identity. */
+        if (!soft && !cmk_destroy_material(session, rec.key_id, 1)) rv = CKR_DEVICE_ERROR;
         /* A SOFTWARE key's material is the candidate, sealed (a pair's as the key decoded
          * from it); no backend object stays, and the public key is committed with the
          * state. */
-        rv = soft_pair ? import_soft_take_pair(&rec, &mf)
-             : soft
-                 ? import_soft_take(session, &rec, candidate, secret_len)
-                 : wrapping_step(import_stage_unwrap(session, &stage, &b, &material), &rec, &req);
+        if (rv == CKR_OK && soft_pair)
+            rv = import_soft_take_pair(&rec, &mf);
+        else if (rv == CKR_OK && soft)
+            rv = import_soft_take(session, &rec, candidate, secret_len);
+        else if (rv == CKR_OK)
+            rv = wrapping_step(import_stage_unwrap(session, &stage, &b, &material), &rec, &req);
         if (rv == CKR_OK && cls == CKO_PRIVATE_KEY && !soft)
             rv = import_make_public_object(session, &rec, material, &mf);
         if (rv == CKR_OK) util_crash_point("import:after-unwrap");

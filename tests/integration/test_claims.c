@@ -236,6 +236,20 @@ static void test_b_a_live_rotators_claim_is_never_recovered(void)
     check_rotated_once(key, &v1, &v2);
 }
 
+/* An import of b into key by a process SIGKILLed with the material made and claimed. */
+static void import_dies(CK_OBJECT_HANDLE key, CK_ULONG alg, struct blob *b, const struct params *p)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE s = fixture_open();
+        setenv("CMKP11_TEST_CRASH_AT", "import:after-unwrap", 1);
+        import(s, key, alg, b, p, 0);
+        _exit(0);
+    }
+    CHECK(exit_code(pid) == 128 + SIGKILL);
+}
+
 /* (c) Case 7: an importer dies with its material made; R1 reads the claim and is held;
  * R2 undoes the import; the import is then made again and the key is Enabled; R1 goes
  * on. Before claims, R1 destroyed the Enabled key's material (the store said Enabled,
@@ -255,15 +269,7 @@ static void test_c_a_stale_import_recovery_keeps_a_later_import(void)
     CHECK_RV(get_params(s, key, alg, 2048, &p), CKR_OK);
     wrap_material(alg, &p, m, sizeof(m), &b);
     fixture_close(s);
-    fflush(NULL);
-    pid_t importer = fork();
-    if (importer == 0) {
-        CK_SESSION_HANDLE c = fixture_open();
-        setenv("CMKP11_TEST_CRASH_AT", "import:after-unwrap", 1);
-        import(c, key, alg, &b, &p, 0);
-        _exit(0);
-    }
-    CHECK(exit_code(importer) == 128 + SIGKILL);
+    import_dies(key, alg, &b, &p);
 
     pid_t r1 = spawn_held_login("recover-import:read");
     CHECK(exit_code(spawn_login()) == 0); /* R2 undoes the dead import */
@@ -361,6 +367,54 @@ static void test_f_a_recovery_that_dies_is_finished_by_the_next(void)
     seal(s, key, &v2);
     fixture_close(s);
     check_rotated_once(key, &v1, &v2);
+}
+
+/* An importer dies with the material made, and a process that logged in before (so its
+ * recovery never saw the dead claim) imports other material with the same parameters:
+ * the import claim it takes is a dead one, and what the dead import made under the key's
+ * identity must go before the new material is made under it. Before, the key was left
+ * with two objects under one identity, holding different material. */
+static void test_h_an_import_over_a_dead_claim_leaves_one_material(void)
+{
+    CK_ULONG external = CMK_ORIGIN_EXTERNAL;
+    CK_ATTRIBUTE extra[] = {{CKA_CMK_ORIGIN, &external, sizeof(external)}};
+    unsigned char m1[32], m2[32];
+    RAND_bytes(m1, sizeof(m1));
+    RAND_bytes(m2, sizeof(m2));
+    struct params p;
+    struct blob b1, b2;
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    char key_id[40], material[64];
+    CHECK_RV(make_aes(s, "imported", extra, 1, &key), CKR_OK);
+    key_id_of(s, key, key_id);
+    CHECK_RV(get_params(s, key, CMK_WRAP_RSAES_OAEP_SHA_256, 2048, &p), CKR_OK);
+    wrap_material(CMK_WRAP_RSAES_OAEP_SHA_256, &p, m1, sizeof(m1), &b1);
+    wrap_material(CMK_WRAP_RSAES_OAEP_SHA_256, &p, m2, sizeof(m2), &b2);
+    fixture_close(s);
+
+    int go[2];
+    CHECK(pipe(go) == 0);
+    fflush(NULL);
+    pid_t later = fork(); /* logs in now, imports once the other import is dead */
+    if (later == 0) {
+        close(go[1]);
+        CK_SESSION_HANDLE c = fixture_open();
+        char byte;
+        if (read(go[0], &byte, 1) != 1) _exit(2);
+        CK_RV rv = import(c, key, CMK_WRAP_RSAES_OAEP_SHA_256, &b2, &p, 0);
+        if (rv == CKR_OK) rv = aes_gcm_roundtrip(c, key);
+        fixture_close(c);
+        _exit(rv == CKR_OK && !harness_failed_checks ? 0 : 1);
+    }
+    close(go[0]);
+    import_dies(key, CMK_WRAP_RSAES_OAEP_SHA_256, &b1, &p);
+    CHECK(write(go[1], "g", 1) == 1);
+    close(go[1]);
+    CHECK(exit_code(later) == 0);
+    snprintf(material, sizeof(material), "cmkp11/%s/v1", key_id);
+    CHECK(inspect_backend_objects(material) == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_import WHERE importing_pid != 0") == 0);
 }
 
 /* An immediate destroy (policy allow_immediate_destroy) killed after the material went
@@ -700,6 +754,7 @@ int main(int argc, char **argv)
         T(test_e_a_createkey_refused_by_a_full_store_leaves_no_row),
         T(test_f_a_recovery_that_dies_is_finished_by_the_next),
         T(test_g_an_immediate_destroy_killed_half_way_is_finished),
+        T(test_h_an_import_over_a_dead_claim_leaves_one_material),
         T(test_chaos_kills_lose_no_version_and_audit_each_undo_once),
 #undef T
     };
