@@ -608,9 +608,8 @@ static void recover_one(CK_SESSION_HANDLE session, const struct cmk_record *seen
     long me;
     int64_t my_start;
     claim_owner(&me, &my_start);
-    enum store_status s =
-        store_claim_move(module.store, STORE_CLAIM_CREATION, seen->row, 0, seen->creator_pid,
-                         seen->creator_start, me, my_start);
+    enum store_status s = store_claim_move(module.store, STORE_CLAIM_CREATION, seen->row, 0,
+                                           seen->creator_pid, seen->creator_start, me, my_start);
     if (s != STORE_OK) return; /* undone, or being undone, by another process */
     util_crash_point("recover-create:taken");
     util_pause_point("recover-create:taken");
@@ -624,16 +623,18 @@ static void recover_one(CK_SESSION_HANDLE session, const struct cmk_record *seen
     if (store_begin(module.store) != STORE_OK) return;
     struct cmk_record cur = {0};
     s = store_cmk_get(module.store, seen->row, &cur);
-    if (s == STORE_OK && (cur.state != CMK_STATE_CREATING || cur.creator_pid != me ||
-                          cur.creator_start != my_start))
+    if (s == STORE_OK &&
+        (cur.state != CMK_STATE_CREATING || cur.creator_pid != me || cur.creator_start != my_start))
         s = STORE_NOT_FOUND;
     cmk_record_free(&cur);
     if (s == STORE_OK) s = store_cmk_delete(module.store, seen->row);
     if (s == STORE_OK)
         s = store_audit(module.store, "RecoverCreateKey", seen->key_id,
                         "creator died mid-CreateKey; row and material removed");
-    if (s == STORE_OK) s = store_commit(module.store);
-    else store_rollback(module.store);
+    if (s == STORE_OK)
+        s = store_commit(module.store);
+    else
+        store_rollback(module.store);
     if (s == STORE_OK)
         log_warning("recovery: removed key %s left half-created by process %ld", seen->key_id,
                     seen->creator_pid);

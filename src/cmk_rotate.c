@@ -42,8 +42,7 @@ static void claim_owner(long *pid, int64_t *start)
     *start = util_process_start(getpid());
 }
 
-static bool claim_is(const struct cmk_record *rec, unsigned long version, long pid,
-                     int64_t start)
+static bool claim_is(const struct cmk_record *rec, unsigned long version, long pid, int64_t start)
 {
     return rec->rotating_to == version && version != 0 && rec->rotating_pid == pid &&
            rec->rotating_start == start;
@@ -319,8 +318,8 @@ static void recover_rotation(CK_SESSION_HANDLE session, const struct cmk_record 
     int64_t my_start;
     claim_owner(&me, &my_start);
     unsigned long version = seen->rotating_to;
-    if (store_claim_move(module.store, STORE_CLAIM_ROTATION, seen->row, version,
-                         seen->rotating_pid, seen->rotating_start, me, my_start) != STORE_OK)
+    if (store_claim_move(module.store, STORE_CLAIM_ROTATION, seen->row, version, seen->rotating_pid,
+                         seen->rotating_start, me, my_start) != STORE_OK)
         return; /* undone, being undone, or claimed anew by a live rotator */
     util_crash_point("recover-rotate:taken");
     util_pause_point("recover-rotate:taken");
@@ -335,12 +334,13 @@ static void recover_rotation(CK_SESSION_HANDLE session, const struct cmk_record 
     enum store_status s = store_claim_move(module.store, STORE_CLAIM_ROTATION, seen->row, version,
                                            me, my_start, 0, 0);
     char detail[128];
-    snprintf(detail, sizeof(detail),
-             "rotating process %ld died; half-made version %lu removed", seen->rotating_pid,
-             version);
+    snprintf(detail, sizeof(detail), "rotating process %ld died; half-made version %lu removed",
+             seen->rotating_pid, version);
     if (s == STORE_OK) s = store_audit(module.store, "RecoverRotateKey", seen->key_id, detail);
-    if (s == STORE_OK) s = store_commit(module.store);
-    else store_rollback(module.store);
+    if (s == STORE_OK)
+        s = store_commit(module.store);
+    else
+        store_rollback(module.store);
     if (s == STORE_OK)
         log_warning("recovery: key %s: removed version %lu left by a dead rotation (process %ld)",
                     seen->key_id, version, seen->rotating_pid);

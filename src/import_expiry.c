@@ -97,23 +97,28 @@ static void recover_import(CK_SESSION_HANDLE session, int64_t row, long dead, in
     bool gone = true;
     if (s == STORE_OK && rec.state == CMK_STATE_PENDING_IMPORT) {
         /* A SOFTWARE key's sealed material goes in this transaction. */
-        if (import_is_soft(&rec)) s = import_soft_drop(&rec);
-        else gone = cmk_destroy_material(session, rec.key_id, 1);
+        if (import_is_soft(&rec))
+            s = import_soft_drop(&rec);
+        else
+            gone = cmk_destroy_material(session, rec.key_id, 1);
         if (s == STORE_OK) s = import_mark_material(row, false);
     }
     if (s == STORE_OK && !gone) s = STORE_ERROR; /* the claim stays: tried again later */
     if (s == STORE_OK)
         s = store_claim_move(module.store, STORE_CLAIM_IMPORT, row, 0, me, my_start, 0, 0);
     char detail[128];
-    snprintf(detail, sizeof(detail), "importing process %ld died mid-import; its material removed",
-             dead);
-    if (s == STORE_OK) s = store_audit(module.store, "RecoverImportKeyMaterial", rec.key_id, detail);
-    if (s == STORE_OK) s = store_commit(module.store);
-    else store_rollback(module.store);
+    snprintf(detail, sizeof(detail), "importing process %ld died mid-import; %s", dead,
+             rec.state == CMK_STATE_PENDING_IMPORT ? "its material removed"
+                                                   : "the key no longer waits for it: kept");
+    if (s == STORE_OK)
+        s = store_audit(module.store, "RecoverImportKeyMaterial", rec.key_id, detail);
+    if (s == STORE_OK)
+        s = store_commit(module.store);
+    else
+        store_rollback(module.store);
     cmk_cache_forget(row);
     if (s == STORE_OK)
-        log_warning("recovery: undid the import into key %s left by process %ld", rec.key_id,
-                    dead);
+        log_warning("recovery: undid the import into key %s left by process %ld", rec.key_id, dead);
     else if (!gone)
         log_error("recovery: key %s: the material of a dead import could not be destroyed; the "
                   "next recovery after this process ends tries again",

@@ -1217,8 +1217,10 @@ enum store_status store_claim_move(struct store *st, enum store_claim which, int
         sqlite3_bind_int64(q, 5, to_start);
         if (which == STORE_CLAIM_ROTATION) sqlite3_bind_int64(q, 6, (sqlite3_int64)version);
         rc = sqlite3_step(q);
-        if (rc != SQLITE_DONE) s = status_of(st, rc, "move a claim");
-        else s = sqlite3_changes(st->db) == 1 ? STORE_OK : STORE_NOT_FOUND;
+        if (rc != SQLITE_DONE)
+            s = status_of(st, rc, "move a claim");
+        else
+            s = sqlite3_changes(st->db) == 1 ? STORE_OK : STORE_NOT_FOUND;
         sqlite3_finalize(q);
     }
     if (s == STORE_OK) return store_commit(st);

@@ -133,8 +133,7 @@ static void check_versions_have_material(void)
     long versions = inspect_store_count("SELECT count(*) FROM cmk_version");
     CHECK(versions == inspect_store_count("SELECT sum(primary_version) FROM cmk"));
     CHECK(inspect_backend_material() == versions);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0 OR rotating_to != 0") ==
-          0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0 OR rotating_to != 0") == 0);
 }
 
 /* A process that rotates key and exits 0 when the rotation answers want. */
@@ -474,7 +473,8 @@ static void fill(const char *path)
 {
     static char chunk[4096];
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    while (fd >= 0 && write(fd, chunk, sizeof(chunk)) > 0) {}
+    while (fd >= 0 && write(fd, chunk, sizeof(chunk)) > 0) {
+    }
     CHECK(errno == ENOSPC);
     if (fd >= 0) close(fd);
 }
@@ -722,8 +722,7 @@ static void test_chaos_kills_lose_no_version_and_audit_each_undo_once(void)
            records, inspect_store_count("SELECT count(*) FROM audit WHERE action LIKE 'Recover%'"),
            audits("RecoverCreateKey"), audits("RecoverRotateKey"),
            audits("RecoverImportKeyMaterial"));
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0 OR rotating_to != 0") ==
-          0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0 OR rotating_to != 0") == 0);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk_import WHERE importing_pid != 0") == 0);
     /* each undo audited once: a dead creation by its key, a dead rotation or import by the
      * dead process named in the detail */
