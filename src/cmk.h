@@ -81,14 +81,16 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_
                          CK_ULONG count);
 CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle);
 
-/* Destroys every backend object of one version of a key's material. */
-void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version);
+/* Destroys every backend object of one version of a key's material; true when none is
+ * left (an undo that cannot be sure keeps its claim, and is tried again). */
+bool cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version);
 
 /* Destroys keys whose pending window has passed: material of every version, then the
  * row, audited. Idempotent, so a crash half-way is finished by the next run. */
 void cmk_purge_due(CK_SESSION_HANDLE session);
-/* Destroys a key at once (policy allow_immediate_destroy, for test tokens). */
-CK_RV cmk_destroy_now(CK_SESSION_HANDLE session, const struct cmk_record *rec);
+/* Destroys a key at once (policy allow_immediate_destroy, for test tokens) that the
+ * caller has made PendingDeletion and due now, in a transaction committed first. */
+CK_RV cmk_destroy_now(CK_SESSION_HANDLE session, int64_t row);
 
 /* Makes a new primary version of a symmetric CMK (on demand, or automatic when due). */
 CK_RV cmk_rotate(CK_SESSION_HANDLE session, int64_t row, bool automatic);

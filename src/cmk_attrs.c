@@ -721,8 +721,15 @@ CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
         rec.objects &= ~(unsigned)CMK_OBJ_PUBLIC;
         what = "DeletePublicKeyObject";
     } else if (module.cfg.allow_immediate_destroy) {
-        rv = cmk_destroy_now(session, &rec);
-        goto out;
+        /* Due at once, committed before any material goes: the purge destroys material
+         * inside its own transaction, and a process killed there would otherwise leave an
+         * Enabled row naming material that is gone. A due row is ended by the next purge. */
+        rec.state = CMK_STATE_PENDING_DELETION;
+        rec.deletion_date = util_now();
+        int64_t row = rec.row;
+        if (store_cmk_update(module.store, &rec) != STORE_OK) rv = CKR_DEVICE_ERROR;
+        rv = end_and_free(rv, &rec, &old);
+        return rv == CKR_OK ? cmk_destroy_now(session, row) : rv;
     } else {
         unsigned long days =
             rec.pending_window ? rec.pending_window : module.cfg.pending_window_days;

@@ -5,6 +5,7 @@
  * an identity derived from the key id, then the row turns Enabled. A crash between
  * the steps leaves a Creating row whose creator is dead: cmk_recover removes it and
  * any material carrying its identity. Clients never see Creating rows. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,64 @@ void cmk_backend_id(const char *key_id, unsigned long version,
     out[23] = (unsigned char)version;
 }
 
+/* Rows of this process's refused CreateKeys that the store would not delete either: a
+ * full disk refuses the delete as it refused the commit. Recovery leaves a live creator's
+ * rows alone, so left to it such a row would hold its alias and its place in the quota
+ * until this process ended. This process keeps them and removes them itself as soon as
+ * the store takes writes again: before its next CreateKey and at its next housekeeping.
+ * Should it die first, recovery finds a dead creator and removes them as any other. */
+#define ABANDONED_MAX 64
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int64_t row;
+    char key_id[37];
+} abandoned[ABANDONED_MAX];
+static size_t abandoned_count; /* under abandoned_lock */
+
+void cmk_create_drop_row(const struct cmk_record *rec)
+{
+    if (store_cmk_delete(module.store, rec->row) == STORE_OK) return;
+    pthread_mutex_lock(&abandoned_lock);
+    bool kept = abandoned_count < ABANDONED_MAX;
+    if (kept) {
+        abandoned[abandoned_count].row = rec->row;
+        memcpy(abandoned[abandoned_count].key_id, rec->key_id, sizeof(rec->key_id));
+        abandoned_count++;
+    }
+    pthread_mutex_unlock(&abandoned_lock);
+    log_warning("CreateKey: key %s: its Creating row could not be removed now; %s", rec->key_id,
+                kept ? "it is removed as soon as the store takes writes again"
+                     : "recovery removes it once this process has ended");
+}
+
+/* Tries the removals the store refused before; with a session, destroying first what may
+ * carry the key's identity (a failure with the token gone could not). The list is copied
+ * out: no lock of ours is held across the store and the backend. */
+static void drop_abandoned(CK_SESSION_HANDLE session, bool with_session)
+{
+    pthread_mutex_lock(&abandoned_lock);
+    size_t n = abandoned_count;
+    int64_t rows[ABANDONED_MAX];
+    char key_ids[ABANDONED_MAX][37];
+    for (size_t i = 0; i < n; i++) {
+        rows[i] = abandoned[i].row;
+        memcpy(key_ids[i], abandoned[i].key_id, sizeof(key_ids[i]));
+    }
+    pthread_mutex_unlock(&abandoned_lock);
+    for (size_t i = 0; i < n; i++) {
+        if (with_session && !cmk_destroy_material(session, key_ids[i], 1)) continue;
+        if (store_cmk_delete(module.store, rows[i]) != STORE_OK) continue;
+        log_info("CreateKey: key %s: its refused creation's row is removed now", key_ids[i]);
+        pthread_mutex_lock(&abandoned_lock);
+        for (size_t j = 0; j < abandoned_count; j++)
+            if (abandoned[j].row == rows[i]) {
+                abandoned[j] = abandoned[--abandoned_count];
+                break;
+            }
+        pthread_mutex_unlock(&abandoned_lock);
+    }
+}
+
 CK_RV cmk_create_backend_failed(CK_SESSION_HANDLE session, CK_RV rv, struct cmk_record *rec,
                                 const char *what, const char *spec)
 {
@@ -49,7 +108,7 @@ CK_RV cmk_create_backend_failed(CK_SESSION_HANDLE session, CK_RV rv, struct cmk_
      * would stay behind owned by no row. */
     else
         cmk_destroy_material(session, rec->key_id, 1);
-    store_cmk_delete(module.store, rec->row);
+    cmk_create_drop_row(rec);
     return rv;
 }
 
@@ -69,6 +128,8 @@ CK_RV cmk_create_store_rv(enum store_status s)
 CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct cmk_record *rec)
 {
     memset(rec, 0, sizeof(*rec));
+    /* An alias a refused CreateKey of ours still holds comes free first, if it can. */
+    drop_abandoned(0, false);
     unsigned char id_bytes[16];
     if (util_uuid4(rec->key_id, id_bytes) != 0) return CKR_FUNCTION_FAILED;
     rec->alias = req->has_alias ? req->alias : NULL;
@@ -207,25 +268,31 @@ CK_RV cmk_create_commit_state(struct cmk_record *rec, unsigned long state, const
     return cmk_create_store_rv(s);
 }
 
-void cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version)
+bool cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigned long version)
 {
     unsigned char bid[CMK_BACKEND_ID_LEN];
     cmk_backend_id(key_id, version, bid);
-    CK_OBJECT_HANDLE found[8];
-    CK_ULONG n = 0;
-    if (module_backend_find_by_id(session, bid, sizeof(bid), (CK_OBJECT_CLASS)-1, found, 8, &n) !=
-        CKR_OK)
-        return;
-    module_token_lock();
-    for (CK_ULONG i = 0; i < n; i++)
-        module.be.fn->C_DestroyObject(session, found[i]);
-    module_token_unlock();
+    /* Found again until none is left: a version has one or two objects, but a crash of an
+     * attempt the backend failed may have left more than one find returns at once. */
+    for (int round = 0; round < 4; round++) {
+        CK_OBJECT_HANDLE found[8];
+        CK_ULONG n = 0;
+        if (module_backend_find_by_id(session, bid, sizeof(bid), (CK_OBJECT_CLASS)-1, found, 8,
+                                      &n) != CKR_OK)
+            return false;
+        if (n == 0) return true;
+        module_token_lock();
+        for (CK_ULONG i = 0; i < n; i++)
+            module.be.fn->C_DestroyObject(session, found[i]);
+        module_token_unlock();
+    }
+    return false;
 }
 
 void cmk_create_undo(CK_SESSION_HANDLE session, struct cmk_record *rec)
 {
     cmk_destroy_material(session, rec->key_id, 1);
-    store_cmk_delete(module.store, rec->row);
+    cmk_create_drop_row(rec);
 }
 
 /* The backend's own identity for the material: never the client's label or id. */
@@ -335,7 +402,7 @@ static CK_RV create_software(CK_SESSION_HANDLE session, const struct create_requ
     else
         rv = soft_key_make(session, rec->row, rec->key_id, 1, keyspec_secret_bytes(req->spec.name));
     if (rv != CKR_OK) {
-        store_cmk_delete(module.store, rec->row);
+        cmk_create_drop_row(rec);
         return rv;
     }
     util_crash_point("create:after-generate");
@@ -347,7 +414,7 @@ static CK_RV create_software(CK_SESSION_HANDLE session, const struct create_requ
     free(pk.spki);
     free(pk.ec_point);
     if (rv != CKR_OK) {
-        store_cmk_delete(module.store, rec->row);
+        cmk_create_drop_row(rec);
         return rv;
     }
     util_crash_point("create:after-commit");
@@ -377,6 +444,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
         goto out;
     }
     util_crash_point("create:after-insert");
+    util_pause_point("create:after-insert");
     if (req.protection == CMK_PROTECTION_SOFTWARE) {
         rv = create_software(session, &req, &rec, mech, key, NULL, NULL, 0);
         goto out;
@@ -392,7 +460,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
         !sm_map_is_sm_key(req.spec.key_type) || sm_map_generate(req.spec.key_type, &b, NULL, &gen);
     if (b.failed || !gen_ok) {
         rv = gen_ok ? CKR_HOST_MEMORY : CKR_MECHANISM_INVALID;
-        store_cmk_delete(module.store, rec.row);
+        cmk_create_drop_row(&rec);
         goto out;
     }
 
@@ -452,6 +520,7 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         goto out;
     }
     util_crash_point("create:after-insert");
+    util_pause_point("create:after-insert");
     if (req.protection == CMK_PROTECTION_SOFTWARE) {
         rv = create_software(session, &req, &rec, mech, priv_key, pub_key, pub_tmpl, pub_count);
         goto out;
@@ -473,7 +542,7 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                   sm_map_generate(req.spec.key_type, &bpriv, &bpub, &gen);
     if (bpub.failed || bpriv.failed || !gen_ok) {
         rv = gen_ok ? CKR_HOST_MEMORY : CKR_MECHANISM_INVALID;
-        store_cmk_delete(module.store, rec.row);
+        cmk_create_drop_row(&rec);
         goto out;
     }
 
@@ -520,6 +589,57 @@ static bool creator_is_gone(const struct cmk_record *rec)
     return !util_process_alive(rec->creator_pid, rec->creator_start);
 }
 
+/* This process as the owner of a claim: its pid and start time. */
+static void claim_owner(long *pid, int64_t *start)
+{
+    *pid = (long)getpid();
+    *start = util_process_start(getpid());
+}
+
+/* Undoes one dead creation. The row is first taken over: its creator becomes this
+ * process, in a transaction that matches the dead creator seen (store_claim_move), so of
+ * recoveries that saw the same dead creator one goes on and the others, and any that read
+ * the row before it was undone, leave it alone. Only then the material goes; the row is
+ * deleted and audited in one transaction that matches this process as the creator, so the
+ * undo is audited once. Dying half-way leaves the row Creating under a dead creator (this
+ * process), and the next recovery takes it over in turn. */
+static void recover_one(CK_SESSION_HANDLE session, const struct cmk_record *seen)
+{
+    long me;
+    int64_t my_start;
+    claim_owner(&me, &my_start);
+    enum store_status s = store_claim_move(module.store, STORE_CLAIM_CREATION, seen->row, 0,
+                                           seen->creator_pid, seen->creator_start, me, my_start);
+    if (s != STORE_OK) return; /* undone, or being undone, by another process */
+    util_crash_point("recover-create:taken");
+    util_pause_point("recover-create:taken");
+    /* The client never got a handle: roll back rather than finish. */
+    if (!cmk_destroy_material(session, seen->key_id, 1)) {
+        log_error("recovery: key %s: its half-made material could not be destroyed; the "
+                  "next recovery after this process ends tries again",
+                  seen->key_id);
+        return;
+    }
+    if (store_begin(module.store) != STORE_OK) return;
+    struct cmk_record cur = {0};
+    s = store_cmk_get(module.store, seen->row, &cur);
+    if (s == STORE_OK &&
+        (cur.state != CMK_STATE_CREATING || cur.creator_pid != me || cur.creator_start != my_start))
+        s = STORE_NOT_FOUND;
+    cmk_record_free(&cur);
+    if (s == STORE_OK) s = store_cmk_delete(module.store, seen->row);
+    if (s == STORE_OK)
+        s = store_audit(module.store, "RecoverCreateKey", seen->key_id,
+                        "creator died mid-CreateKey; row and material removed");
+    if (s == STORE_OK)
+        s = store_commit(module.store);
+    else
+        store_rollback(module.store);
+    if (s == STORE_OK)
+        log_warning("recovery: removed key %s left half-created by process %ld", seen->key_id,
+                    seen->creator_pid);
+}
+
 void cmk_recover(CK_SESSION_HANDLE session)
 {
     struct store_filter f;
@@ -528,19 +648,15 @@ void cmk_recover(CK_SESSION_HANDLE session)
     f.include_creating = true;
     struct store_match *m = NULL;
     size_t n = 0;
+    drop_abandoned(session, true);
     if (store_cmk_find(module.store, &f, &m, &n) != STORE_OK) return;
     for (size_t i = 0; i < n; i++) {
         struct cmk_record rec;
         if (store_cmk_get(module.store, m[i].row, &rec) != STORE_OK) continue;
+        /* A look without the lock: only a row that seems dead is taken over. */
         if (rec.state == CMK_STATE_CREATING && creator_is_gone(&rec)) {
-            /* The client never got a handle: roll back rather than finish. */
-            cmk_destroy_material(session, rec.key_id, 1);
-            if (store_cmk_delete(module.store, rec.row) == STORE_OK) {
-                store_audit(module.store, "RecoverCreateKey", rec.key_id,
-                            "creator died mid-CreateKey; row and material removed");
-                log_warning("recovery: removed key %s left half-created by process %ld", rec.key_id,
-                            rec.creator_pid);
-            }
+            util_pause_point("recover-create:read");
+            recover_one(session, &rec);
         }
         cmk_record_free(&rec);
     }

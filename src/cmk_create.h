@@ -35,6 +35,9 @@ CK_RV cmk_create_commit_state(struct cmk_record *rec, unsigned long state, const
                               const char *how, const struct public_key *pk);
 /* Removes the row and any material made for it. */
 void cmk_create_undo(CK_SESSION_HANDLE session, struct cmk_record *rec);
+/* Removes a refused CreateKey's row; one the store will not delete now (a full disk) is
+ * removed by this process as soon as the store takes writes again. */
+void cmk_create_drop_row(const struct cmk_record *rec);
 /* The backend's own identity for a version's material: never the client's. */
 void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bid,
                                  const char *label);

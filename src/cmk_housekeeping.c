@@ -5,7 +5,20 @@
  * They need a logged-in user (private backend objects are invisible before), so they
  * run at C_Login, and again at C_OpenSession of an application that stays logged in,
  * at most once per CMK_HOUSEKEEPING_INTERVAL: a long-running server that logged in
- * once still sees its keys rotate and expire. The time check costs a clock read. */
+ * once still sees its keys rotate and expire. The time check costs a clock read.
+ *
+ * Recovery is a claim, not a guess. Half-made work carries its owner in the store (a
+ * Creating row its creator_pid and _start, a rotation rotating_pid and _start, an import
+ * importing_pid and _start). A process that finds the owner dead first takes the work
+ * over with store_claim_move, one write transaction matching that dead owner, and only
+ * then destroys material; it ends the work (row deleted, claim released) and writes the
+ * audit row in one transaction matching itself as the owner. So each undo is done and
+ * audited once, a recovery that read the row before someone else finished or redid the
+ * work does nothing, and a live owner's claim is never taken: only the owner promotes or
+ * releases it. Whoever holds the claim on material that is not yet live may destroy what
+ * carries its identity; one that lost its claim destroys only the object it made. A purge
+ * destroys inside the write transaction that deletes the row, and a key destroyed at once
+ * is made due in a transaction of its own first. */
 #include "cmk.h"
 #include "cmk_import.h"
 #include "module.h"

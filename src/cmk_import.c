@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *import_alg_name(unsigned long alg)
 {
@@ -101,11 +102,23 @@ CK_RV cmk_import_finish_create(struct cmk_record *rec)
         rv = cmk_create_commit_state(rec, CMK_STATE_PENDING_IMPORT, "CreateKey",
                                      "origin=EXTERNAL (no material yet)", NULL);
     if (rv != CKR_OK) {
-        store_cmk_delete(module.store, rec->row);
+        cmk_create_drop_row(rec);
         return rv;
     }
     log_info("CreateKey: %s %s origin EXTERNAL, PendingImport", rec->key_id, rec->key_spec);
     return CKR_OK;
+}
+
+/* Is the key's import claim this process's (its pid and start time)? A live owner's
+ * claim moves only by the owner's hand, so the answer holds until we release it. */
+static bool claim_still_mine(const struct cmk_record *rec)
+{
+    struct store_import imp;
+    bool mine = store_import_get(module.store, rec->row, &imp) == STORE_OK &&
+                imp.importing_pid == (long)getpid() &&
+                imp.importing_start == util_process_start(getpid());
+    store_import_free(&imp);
+    return mine;
 }
 
 /* The result of a step that uses the parameters' wrapping key. An import that came second
@@ -226,13 +239,20 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         if ((rv = import_set_claim(&rec, req.wrap_id)) != CKR_OK) goto out;
         claimed = true;
         util_crash_point("import:after-claim");
+        /* The claim is ours and the key waits for material, so whatever carries its identity
+         * was left by a dead import whose claim we took over (import_set_claim takes a dead
+         * owner's claim): it goes first, or the key would hold two materials under one
+         * identity. */
+        if (!soft && !cmk_destroy_material(session, rec.key_id, 1)) rv = CKR_DEVICE_ERROR;
         /* A SOFTWARE key's material is the candidate, sealed (a pair's as the key decoded
          * from it); no backend object stays, and the public key is committed with the
          * state. */
-        rv = soft_pair ? import_soft_take_pair(&rec, &mf)
-             : soft
-                 ? import_soft_take(session, &rec, candidate, secret_len)
-                 : wrapping_step(import_stage_unwrap(session, &stage, &b, &material), &rec, &req);
+        if (rv == CKR_OK && soft_pair)
+            rv = import_soft_take_pair(&rec, &mf);
+        else if (rv == CKR_OK && soft)
+            rv = import_soft_take(session, &rec, candidate, secret_len);
+        else if (rv == CKR_OK)
+            rv = wrapping_step(import_stage_unwrap(session, &stage, &b, &material), &rec, &req);
         if (rv == CKR_OK && cls == CKO_PRIVATE_KEY && !soft)
             rv = import_make_public_object(session, &rec, material, &mf);
         if (rv == CKR_OK) util_crash_point("import:after-unwrap");
@@ -244,19 +264,34 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
         *key = handle_for_cmk(rec.row, kind);
         log_info("%s: key %s: material imported (%s), expires %lld", op, rec.key_id,
                  import_alg_name(req.alg), (long long)req.expires);
-    } else if (claimed) {
-        /* Nothing of a failed import stays: the material made goes, the claim is released. */
+    } else if (claimed && claim_still_mine(&rec)) {
+        /* Nothing of a failed import stays: the material made goes, the claim is released.
+         * While the claim is ours nobody else may make the key's material, so whatever
+         * carries its identity is ours. */
         if (soft)
             import_soft_drop(&rec);
         else
             cmk_destroy_material(session, rec.key_id, 1);
+    } else if (claimed) {
+        /* The claim was taken from us (which the owner check keeps from a live process):
+         * another import may be making this identity now. Only what we made goes. */
+        log_error("%s: key %s: this process no longer holds the import claim", op, rec.key_id);
+        claimed = false;
+        if (material) {
+            module_token_lock();
+            module.be.fn->C_DestroyObject(session, material);
+            module_token_unlock();
+        }
     }
 out:
     /* The candidate lives until here: material decoded in the module is copied from it,
      * a SOFTWARE key's is sealed from it. */
     if (candidate) module.be.fn->C_DestroyObject(session, candidate);
     import_stage_close(session, &stage);
-    if (claimed) import_set_claim(&rec, NULL);
+    /* Released matched by owner: a claim that is no longer ours is not ours to clear. */
+    if (claimed)
+        store_claim_move(module.store, STORE_CLAIM_IMPORT, rec.row, 0, (long)getpid(),
+                         util_process_start(getpid()), 0, 0);
     import_facts_free(&mf);
     store_import_free(&imp);
     tmpl_free(&b);

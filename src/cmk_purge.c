@@ -18,12 +18,6 @@ static bool past_window(const struct cmk_record *rec, int64_t now)
     return rec->state == CMK_STATE_PENDING_DELETION && rec->deletion_date <= now;
 }
 
-static bool not_pending(const struct cmk_record *rec, int64_t now)
-{
-    (void)now;
-    return rec->state != CMK_STATE_CREATING && rec->state != CMK_STATE_PENDING_DELETION;
-}
-
 /* The row is read again and the material destroyed inside one write transaction, so a
  * cancel committed by another process after our search is seen (and the key kept), and
  * none can slip in while the material goes. Material first, row last: if we die between
@@ -50,6 +44,10 @@ static CK_RV purge_one(CK_SESSION_HANDLE session, int64_t row, purge_check still
     }
     for (unsigned long v = 1; v <= rec.primary_version; v++)
         cmk_destroy_material(session, rec.key_id, v);
+    /* A dead rotation's half-made version would outlive the row that names it. A live
+     * rotator's is left to it: it finds its claim gone and destroys what it made. */
+    if (rec.rotating_to > rec.primary_version && !cmk_rotation_under_way(&rec))
+        cmk_destroy_material(session, rec.key_id, rec.rotating_to);
     cmk_import_forget(session, rec.key_id);
     util_crash_point("purge:after-material");
     if (rec.protection == CMK_PROTECTION_SOFTWARE) s = store_sealed_delete(module.store, rec.row);
@@ -86,8 +84,8 @@ void cmk_purge_due(CK_SESSION_HANDLE session)
     free(m);
 }
 
-CK_RV cmk_destroy_now(CK_SESSION_HANDLE session, const struct cmk_record *rec)
+CK_RV cmk_destroy_now(CK_SESSION_HANDLE session, int64_t row)
 {
-    return purge_one(session, rec->row, not_pending,
+    return purge_one(session, row, past_window,
                      "destroyed at once (policy allow_immediate_destroy)");
 }

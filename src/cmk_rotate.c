@@ -4,7 +4,17 @@
  * makes it the primary version. Before generating, the process claims the rotation in
  * the row (rotating_to, with its pid and start time): other processes that notice the
  * same due key see the claim and leave it, so a due key rotates exactly once. A claim
- * left by a dead process is undone by recovery (its half-made material destroyed). */
+ * left by a dead process is undone by recovery (its half-made material destroyed).
+ *
+ * The claim rule: a claim is matched by its owner (pid and start time) and version,
+ * never by version alone. Only the owner promotes or releases it. Recovery takes a dead
+ * owner's claim over (store_claim_move: one write transaction that matches the dead
+ * owner it saw and makes this process the owner) before it destroys anything, so of
+ * several recoveries one undoes it, and one that read the row before the claim was undone
+ * or taken anew by a live rotator does nothing. While a process owns the claim for
+ * version v (> the primary), nobody else may make v: what carries v's identity is the
+ * owner's to destroy. A rotation that finds its claim gone destroys only the object its
+ * own C_GenerateKey made, by that handle. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +33,20 @@
 #include "util.h"
 
 static const CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
+
+/* This process as the owner of a claim: its pid and its start time (a later process
+ * given the same pid has another start time). */
+static void claim_owner(long *pid, int64_t *start)
+{
+    *pid = (long)getpid();
+    *start = util_process_start(getpid());
+}
+
+static bool claim_is(const struct cmk_record *rec, unsigned long version, long pid, int64_t start)
+{
+    return rec->rotating_to == version && version != 0 && rec->rotating_pid == pid &&
+           rec->rotating_start == start;
+}
 
 bool cmk_rotation_under_way(const struct cmk_record *rec)
 {
@@ -71,8 +95,7 @@ static CK_RV claim(int64_t row, bool automatic, unsigned long *version, struct c
         goto done;
     }
     rec->rotating_to = rec->primary_version + 1;
-    rec->rotating_pid = (long)getpid();
-    rec->rotating_start = util_process_start(getpid());
+    claim_owner(&rec->rotating_pid, &rec->rotating_start);
     if (store_cmk_update(module.store, rec) != STORE_OK) {
         rv = CKR_DEVICE_ERROR;
         goto done;
@@ -85,10 +108,12 @@ done:
     return rv;
 }
 
-/* Step 2: the material, with the same spec and usage as version 1. */
+/* Step 2: the material, with the same spec and usage as version 1; *made is the object
+ * made (CK_INVALID_HANDLE when none, or for a SOFTWARE key, sealed in the store). */
 static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record *rec,
-                              unsigned long version)
+                              unsigned long version, CK_OBJECT_HANDLE *made)
 {
+    *made = CK_INVALID_HANDLE;
     if (rec->protection == CMK_PROTECTION_SOFTWARE) /* a sealed row left by a crash is replaced */
         return soft_key_make(session, rec->row, rec->key_id, version,
                              keyspec_secret_bytes(rec->key_spec));
@@ -143,8 +168,9 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
         tmpl_free(&b);
         return CKR_HOST_MEMORY;
     }
-    CK_OBJECT_HANDLE h;
-    /* Material a crashed attempt left under this identity would make two objects. */
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    /* Material a crashed attempt left under this identity would make two objects. We own
+     * the claim for this version, so nothing under its identity is a live process's. */
     cmk_destroy_material(session, rec->key_id, version);
     for (int attempt = 0; attempt < CMK_CREATE_ATTEMPTS; attempt++) {
         module_token_lock();
@@ -153,16 +179,26 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
         if (!cmk_create_should_retry(session, rv, rec->key_id, version, attempt)) break;
     }
     tmpl_free(&b);
+    if (rv == CKR_OK) *made = h;
     return rv;
 }
 
 /* Step 3: the new version becomes primary, with its version row and audit, at once. */
 static CK_RV promote(int64_t row, unsigned long version, bool automatic)
 {
+    long me;
+    int64_t my_start;
+    claim_owner(&me, &my_start);
     if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
     struct cmk_record rec;
     enum store_status s = store_cmk_get(module.store, row, &rec);
-    if (s == STORE_OK && rec.rotating_to != version) s = STORE_ERROR; /* claim lost */
+    if (s == STORE_OK && !claim_is(&rec, version, me, my_start)) {
+        /* Our version number in another's claim is not ours to promote. */
+        log_error("RotateKey: key %s: this process no longer holds the claim on version %lu",
+                  rec.key_id, version);
+        cmk_record_free(&rec);
+        s = STORE_NOT_FOUND;
+    }
     if (s == STORE_OK) {
         int64_t now = util_now();
         unsigned long from = rec.primary_version;
@@ -192,18 +228,44 @@ static CK_RV promote(int64_t row, unsigned long version, bool automatic)
     return store_commit(module.store) == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
 }
 
-static void release_claim(int64_t row, unsigned long version)
+/* A rotation that failed undoes what it made. While the claim is still this process's,
+ * nobody else may make this version, so whatever carries its identity is ours (an
+ * attempt the backend failed may have left an object too): it goes, and then the claim
+ * is released, matched by owner. A rotation that finds its claim gone (the key purged
+ * meanwhile; or taken over, which the owner check keeps from a live process) may share
+ * the version number with another process's attempt: it destroys only the object its own
+ * C_GenerateKey made, by the handle it got. */
+static void give_up(CK_SESSION_HANDLE session, const struct cmk_record *rec, unsigned long version,
+                    CK_OBJECT_HANDLE made)
 {
-    if (store_begin(module.store) != STORE_OK) return;
-    struct cmk_record rec;
-    if (store_cmk_get(module.store, row, &rec) == STORE_OK && rec.rotating_to == version) {
-        rec.rotating_to = 0;
-        rec.rotating_pid = 0;
-        rec.rotating_start = 0;
-        store_cmk_update(module.store, &rec);
+    long me;
+    int64_t my_start;
+    claim_owner(&me, &my_start);
+    struct cmk_record cur = {0};
+    /* No lock needed: a live owner's claim moves only by the owner's own hand. */
+    bool ours = store_cmk_get(module.store, rec->row, &cur) == STORE_OK &&
+                claim_is(&cur, version, me, my_start);
+    cmk_record_free(&cur);
+    if (!ours) {
+        if (made != CK_INVALID_HANDLE) {
+            module_token_lock();
+            module.be.fn->C_DestroyObject(session, made);
+            module_token_unlock();
+        }
+        return;
     }
-    cmk_record_free(&rec);
-    store_commit(module.store);
+    if (!cmk_destroy_material(session, rec->key_id, version)) {
+        /* Keeping the claim keeps others from the version; recovery ends it after us. */
+        log_error("RotateKey: key %s: version %lu's material could not be destroyed; its "
+                  "claim stays until this process ends",
+                  rec->key_id, version);
+        return;
+    }
+    if (store_claim_move(module.store, STORE_CLAIM_ROTATION, rec->row, version, me, my_start, 0,
+                         0) != STORE_OK)
+        log_error("RotateKey: key %s: the claim on version %lu could not be released; it is "
+                  "recovered after this process ends",
+                  rec->key_id, version);
 }
 
 CK_RV cmk_rotate(CK_SESSION_HANDLE session, int64_t row, bool automatic)
@@ -217,15 +279,16 @@ CK_RV cmk_rotate(CK_SESSION_HANDLE session, int64_t row, bool automatic)
         return rv;
     }
     util_crash_point("rotate:after-claim");
-    rv = generate_version(session, &rec, version);
+    CK_OBJECT_HANDLE made;
+    rv = generate_version(session, &rec, version, &made);
     if (rv == CKR_OK) {
         util_crash_point("rotate:after-generate");
+        util_pause_point("rotate:before-promote");
         rv = promote(row, version, automatic);
     }
     if (rv != CKR_OK) {
         log_warning("RotateKey: key %s: making version %lu failed: 0x%lx", rec.key_id, version, rv);
-        cmk_destroy_material(session, rec.key_id, version);
-        release_claim(row, version);
+        give_up(session, &rec, version, made);
     }
     cmk_record_free(&rec);
     return rv;
@@ -245,6 +308,44 @@ void cmk_rotate_due(CK_SESSION_HANDLE session)
     free(m);
 }
 
+/* Undoes one dead rotation (the claim rule above): taken over, material destroyed, then
+ * released and audited in one transaction that matches this process as the owner, so the
+ * undo is audited once. Dying half-way leaves the claim to a dead owner (this process):
+ * the next recovery takes it over in turn. */
+static void recover_rotation(CK_SESSION_HANDLE session, const struct cmk_record *seen)
+{
+    long me;
+    int64_t my_start;
+    claim_owner(&me, &my_start);
+    unsigned long version = seen->rotating_to;
+    if (store_claim_move(module.store, STORE_CLAIM_ROTATION, seen->row, version, seen->rotating_pid,
+                         seen->rotating_start, me, my_start) != STORE_OK)
+        return; /* undone, being undone, or claimed anew by a live rotator */
+    util_crash_point("recover-rotate:taken");
+    util_pause_point("recover-rotate:taken");
+    if (!cmk_destroy_material(session, seen->key_id, version)) {
+        log_error("recovery: key %s: version %lu left by a dead rotation could not be "
+                  "destroyed; the next recovery after this process ends tries again",
+                  seen->key_id, version);
+        return;
+    }
+    cmk_cache_forget(seen->row);
+    if (store_begin(module.store) != STORE_OK) return;
+    enum store_status s = store_claim_move(module.store, STORE_CLAIM_ROTATION, seen->row, version,
+                                           me, my_start, 0, 0);
+    char detail[128];
+    snprintf(detail, sizeof(detail), "rotating process %ld died; half-made version %lu removed",
+             seen->rotating_pid, version);
+    if (s == STORE_OK) s = store_audit(module.store, "RecoverRotateKey", seen->key_id, detail);
+    if (s == STORE_OK)
+        s = store_commit(module.store);
+    else
+        store_rollback(module.store);
+    if (s == STORE_OK)
+        log_warning("recovery: key %s: removed version %lu left by a dead rotation (process %ld)",
+                    seen->key_id, version, seen->rotating_pid);
+}
+
 void cmk_recover_rotations(CK_SESSION_HANDLE session)
 {
     struct store_filter f;
@@ -257,14 +358,10 @@ void cmk_recover_rotations(CK_SESSION_HANDLE session)
     for (size_t i = 0; i < n; i++) {
         struct cmk_record rec;
         if (store_cmk_get(module.store, m[i].row, &rec) != STORE_OK) continue;
+        /* A look without the lock: only a claim that seems dead is taken over. */
         if (rec.rotating_to && !cmk_rotation_under_way(&rec)) {
-            unsigned long version = rec.rotating_to;
-            cmk_destroy_material(session, rec.key_id, version);
-            release_claim(rec.row, version);
-            store_audit(module.store, "RecoverRotateKey", rec.key_id,
-                        "rotating process died; half-made version removed");
-            log_warning("recovery: key %s: removed version %lu left by a dead rotation", rec.key_id,
-                        version);
+            util_pause_point("recover-rotate:read");
+            recover_rotation(session, &rec);
         }
         cmk_record_free(&rec);
     }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Destroys a key's material and makes it PendingImport. Material first, row after: a crash
  * between leaves the expiry due, and the next run finds no material and ends the job. */
@@ -73,30 +74,72 @@ CK_RV cmk_import_delete_material(CK_SESSION_HANDLE session, int64_t row)
     return rv;
 }
 
+/* Undoes one dead import. The claim is first taken over (store_claim_move matches the
+ * dead importer seen), so of recoveries that saw it one goes on, and one that read the
+ * claim before it was undone, or before a later import made the key Enabled, does
+ * nothing. Then, in one write transaction: the state is read again, the material goes
+ * only if the key is still waiting for it (no commit can come between the read and the
+ * destruction while we hold the write lock), the claim is released matched by owner, and
+ * the undo audited: once. Dying half-way leaves the claim to a dead owner (this process),
+ * and the next recovery takes it over in turn. */
+static void recover_import(CK_SESSION_HANDLE session, int64_t row, long dead, int64_t dead_start)
+{
+    long me = (long)getpid();
+    int64_t my_start = util_process_start(getpid());
+    if (store_claim_move(module.store, STORE_CLAIM_IMPORT, row, 0, dead, dead_start, me,
+                         my_start) != STORE_OK)
+        return; /* undone, or being undone, by another process, or the import ended */
+    util_crash_point("recover-import:taken");
+    util_pause_point("recover-import:taken");
+    if (store_begin(module.store) != STORE_OK) return;
+    struct cmk_record rec = {0};
+    enum store_status s = store_cmk_get(module.store, row, &rec);
+    bool gone = true;
+    if (s == STORE_OK && rec.state == CMK_STATE_PENDING_IMPORT) {
+        /* A SOFTWARE key's sealed material goes in this transaction. */
+        if (import_is_soft(&rec))
+            s = import_soft_drop(&rec);
+        else
+            gone = cmk_destroy_material(session, rec.key_id, 1);
+        if (s == STORE_OK) s = import_mark_material(row, false);
+    }
+    if (s == STORE_OK && !gone) s = STORE_ERROR; /* the claim stays: tried again later */
+    if (s == STORE_OK)
+        s = store_claim_move(module.store, STORE_CLAIM_IMPORT, row, 0, me, my_start, 0, 0);
+    char detail[128];
+    snprintf(detail, sizeof(detail), "importing process %ld died mid-import; %s", dead,
+             rec.state == CMK_STATE_PENDING_IMPORT ? "its material removed"
+                                                   : "the key no longer waits for it: kept");
+    if (s == STORE_OK)
+        s = store_audit(module.store, "RecoverImportKeyMaterial", rec.key_id, detail);
+    if (s == STORE_OK)
+        s = store_commit(module.store);
+    else
+        store_rollback(module.store);
+    cmk_cache_forget(row);
+    if (s == STORE_OK)
+        log_warning("recovery: undid the import into key %s left by process %ld", rec.key_id, dead);
+    else if (!gone)
+        log_error("recovery: key %s: the material of a dead import could not be destroyed; the "
+                  "next recovery after this process ends tries again",
+                  rec.key_id);
+    cmk_record_free(&rec);
+}
+
 void cmk_import_recover(CK_SESSION_HANDLE session)
 {
     int64_t *rows = NULL;
     size_t n = 0;
     if (store_import_rows(module.store, true, 0, &rows, &n) != STORE_OK) return;
     for (size_t i = 0; i < n; i++) {
-        struct cmk_record rec;
         struct store_import imp;
-        if (store_cmk_get(module.store, rows[i], &rec) != STORE_OK) continue;
-        if (store_import_get(module.store, rows[i], &imp) == STORE_OK &&
+        /* A look without the lock: only a claim that seems dead is taken over. */
+        if (store_import_get(module.store, rows[i], &imp) == STORE_OK && imp.importing_pid &&
             !util_process_alive(imp.importing_pid, imp.importing_start)) {
-            if (rec.state == CMK_STATE_PENDING_IMPORT && import_is_soft(&rec))
-                import_soft_drop(&rec);
-            else if (rec.state == CMK_STATE_PENDING_IMPORT)
-                cmk_destroy_material(session, rec.key_id, 1);
-            if (import_set_claim(&rec, NULL) == CKR_OK) {
-                store_audit(module.store, "RecoverImportKeyMaterial", rec.key_id,
-                            "importer died mid-import; its material removed");
-                log_warning("recovery: undid the import into key %s left by process %ld",
-                            rec.key_id, imp.importing_pid);
-            }
+            util_pause_point("recover-import:read");
+            recover_import(session, rows[i], imp.importing_pid, imp.importing_start);
         }
         store_import_free(&imp);
-        cmk_record_free(&rec);
     }
     free(rows);
 }

@@ -1184,6 +1184,50 @@ out:
     return s;
 }
 
+enum store_status store_claim_move(struct store *st, enum store_claim which, int64_t row,
+                                   unsigned long version, long from_pid, int64_t from_start,
+                                   long to_pid, int64_t to_start)
+{
+    /* The owner (and for a rotation the version) is matched in the WHERE clause, so the
+     * read and the write are one step no other process can come between. */
+    static const char *const sql[] = {
+        [STORE_CLAIM_CREATION] = "UPDATE cmk SET creator_pid = ?4, creator_start = ?5 "
+                                 "WHERE id = ?1 AND state = 0 AND creator_pid = ?2 AND "
+                                 "creator_start = ?3",
+        [STORE_CLAIM_ROTATION] = "UPDATE cmk SET rotating_pid = ?4, rotating_start = ?5, "
+                                 "rotating_to = CASE WHEN ?4 = 0 THEN 0 ELSE rotating_to END "
+                                 "WHERE id = ?1 AND rotating_to = ?6 AND rotating_to != 0 AND "
+                                 "rotating_pid = ?2 AND rotating_start = ?3",
+        [STORE_CLAIM_IMPORT] = "UPDATE cmk_import SET importing_pid = ?4, importing_start = ?5 "
+                               "WHERE cmk_id = ?1 AND importing_pid = ?2 AND "
+                               "importing_start = ?3 AND importing_pid != 0",
+    };
+    /* Its own write transaction (BEGIN IMMEDIATE; nested in the caller's, if any). */
+    enum store_status s = store_begin(st);
+    if (s != STORE_OK) return s;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(st->db, sql[which], -1, &q, NULL);
+    if (rc != SQLITE_OK) {
+        s = status_of(st, rc, "prepare claim move");
+    } else {
+        sqlite3_bind_int64(q, 1, row);
+        sqlite3_bind_int64(q, 2, from_pid);
+        sqlite3_bind_int64(q, 3, from_start);
+        sqlite3_bind_int64(q, 4, to_pid);
+        sqlite3_bind_int64(q, 5, to_start);
+        if (which == STORE_CLAIM_ROTATION) sqlite3_bind_int64(q, 6, (sqlite3_int64)version);
+        rc = sqlite3_step(q);
+        if (rc != SQLITE_DONE)
+            s = status_of(st, rc, "move a claim");
+        else
+            s = sqlite3_changes(st->db) == 1 ? STORE_OK : STORE_NOT_FOUND;
+        sqlite3_finalize(q);
+    }
+    if (s == STORE_OK) return store_commit(st);
+    store_rollback(st);
+    return s;
+}
+
 enum store_status store_sealed_put(struct store *st, int64_t row, unsigned long version,
                                    const unsigned char *blob, size_t len)
 {

@@ -127,6 +127,20 @@ enum store_status store_cmk_set_material_expires(struct store *st, int64_t row, 
 enum store_status store_import_rows(struct store *st, bool claimed, int64_t expired_by,
                                     int64_t **rows, size_t *count);
 
+/* The claims a process holds on half-made work: a key being created (creator_pid and
+ * _start while the row is Creating), a version being made (rotating_to with rotating_pid
+ * and _start) and an import under way (importing_pid and _start). */
+enum store_claim { STORE_CLAIM_CREATION, STORE_CLAIM_ROTATION, STORE_CLAIM_IMPORT };
+/* Moves a claim from one owner (pid and start time) to another, in one statement that
+ * matches the claim as the caller last saw it: STORE_OK when it moved, STORE_NOT_FOUND
+ * when the claim is no longer that owner's (someone else took, ended or released it).
+ * For a rotation, version must be the version claimed; to_pid 0 releases it. A write
+ * transaction of its own (or part of the caller's). This is how recovery takes over a
+ * dead process's work before it undoes any of it. */
+enum store_status store_claim_move(struct store *st, enum store_claim which, int64_t row,
+                                   unsigned long version, long from_pid, int64_t from_start,
+                                   long to_pid, int64_t to_start);
+
 /* SOFTWARE protection level: a version's sealed material (IV || ciphertext || tag).
  * get: malloc'd copy, STORE_NOT_FOUND when the version has none. */
 enum store_status store_sealed_put(struct store *st, int64_t row, unsigned long version,
