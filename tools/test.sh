@@ -10,6 +10,10 @@ jobs=$(nproc)
 cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMKP11_TESTING=ON
 cmake --build "$top/build" -j"$jobs"
 (cd "$top/build" && ctest --output-on-failure -j"$jobs")
+# Stress stage: the races between threads and processes (label race) run again and again,
+# each up to ${CMKP11_RACE_REPEAT:-5} times in all, so a race that fails one run in ten
+# shows here rather than in one submission of ten.
+(cd "$top/build" && ctest --output-on-failure -j"$jobs" -L race --repeat until-fail:"${CMKP11_RACE_REPEAT:-5}")
 
 cmake -S "$top" -B "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMKP11_SANITIZE=ON -DCMKP11_TESTING=ON
 cmake --build "$top/build-asan" -j"$jobs"
