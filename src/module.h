@@ -60,15 +60,20 @@ void module_token_unlock(void);
  *     first backend call of the use to its last (C_DecryptInit through C_Decrypt, one
  *     C_UnwrapKey, a C_GetAttributeValue), is one section under module_token_lock_shared
  *     (or under module_token_lock when the call also writes the token);
- *   - every DESTROY is module_backend_destroy_own: under module_token_lock, exclusive, so
- *     it waits until no thread of this process and no other process is inside a use.
- * A use section never lasts longer than one entry point's backend calls (never across
- * the application's C_*Init and its final call), and calls neither the store nor a
- * destroy: a destroy inside the same thread's shared section could not be exclusive.
+ *   - every DESTROY is under module_token_lock, exclusive, so it waits until no thread of
+ *     this process and no other process is inside a use: module_backend_destroy_own,
+ *     which also refuses to run inside the caller's own shared section.
+ * A use section never lasts longer than one entry point's backend calls, and calls
+ * neither the store nor a destroy: a destroy inside the same thread's shared section
+ * could not be exclusive, and a destroyer may hold the store's write lock while it waits.
  * Once the destroy has run, a later use fails cleanly with a handle error, which the
  * caller tells in its own terms (an import: the token was used or replaced). Objects
  * made by one call for itself alone (a session candidate, an ephemeral key) are used by
- * that thread only; they go through the same helper for the rule to be in one place. */
+ * that thread only; they go through the same helper for the rule to be in one place.
+ * An application's own operation on a version (its C_*Init, then its final call in a
+ * later entry point) cannot hold the lock between the two: there the state stands in
+ * (a key is destroyed only PendingDeletion past its window, or at once where the policy
+ * allow_immediate_destroy says so). */
 void module_backend_destroy_own(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n);
 /* backend_find_by_id, under the shared token lock. A backend find reads every object
  * of the token: SoftHSMv2 then re-reads from its file any object another thread is still
