@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1046,6 +1047,7 @@ struct held_job {
     struct blob *b;
     const struct params *p;
     bool params;         /* GetParametersForImport instead of an import */
+    bool by_process;     /* run by another process, not another thread */
     struct params fresh; /* what it gave */
     CK_RV rv;
     atomic_bool done;
@@ -1064,25 +1066,71 @@ static void *held_job_run(void *arg)
     return NULL;
 }
 
+/* A child process for job: initialised and logged in before the hold (so that only the
+ * job runs during it), it runs job at the word on go and sends back its code and the
+ * parameters it got on result. */
+static pid_t held_job_child(struct held_job *job, int go, int result)
+{
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    int before = harness_failed_checks; /* the parent's, inherited */
+    CK_SESSION_HANDLE c = fixture_open();
+    char byte;
+    if (read(go, &byte, 1) == 1) held_job_run(job);
+    if (write(result, &job->rv, sizeof(job->rv)) != sizeof(job->rv) ||
+        write(result, &job->fresh, sizeof(job->fresh)) != sizeof(job->fresh))
+        _exit(2);
+    fixture_close(c);
+    _exit(harness_failed_checks > before ? 1 : 0);
+}
+
+/* Whether other has ended: its thread said so, or its process sent its result. */
+static bool held_job_ended(struct held_job *other, int result)
+{
+    struct pollfd p = {result, POLLIN, 0};
+    return other->by_process ? poll(&p, 1, 0) == 1 : atomic_load(&other->done);
+}
+
 /* Holds importer a at point, inside its use of the wrapping key, and runs other meanwhile
- * (an import with the same token, or new parameters, either of which destroys the pair).
- * Unhindered, other ends in a fraction of a second; it is given 2 s, and must not have
- * ended: its destroy of the pair waits until a is out of the backend. Then a goes on and
- * both end (a waits at most 60 s at the point, so nothing here can hang). True when other
- * did not end while a was held. */
+ * (an import with the same token, or new parameters, either of which destroys the pair),
+ * in another thread or another process. Unhindered, other ends in a fraction of a second;
+ * it is given 2 s, and must not have ended: its destroy of the pair waits until a is out
+ * of the backend. Then a goes on and both end (a waits at most 60 s at the point, so
+ * nothing here can hang). True when other did not end while a was held. */
 static bool run_while_held(const char *point, struct held_job *a, struct held_job *other)
 {
+    int go[2] = {-1, -1}, result[2] = {-1, -1};
+    pid_t child = -1;
+    if (other->by_process) {
+        CHECK(pipe(go) == 0 && pipe(result) == 0);
+        child = held_job_child(other, go[0], result[1]);
+    }
     pause_arm(point);
     pthread_t ta, to;
     CHECK(pthread_create(&ta, NULL, held_job_run, a) == 0);
     CHECK(pause_wait_reached(point));
-    CHECK(pthread_create(&to, NULL, held_job_run, other) == 0);
-    for (int ms = 0; ms < 2000 && !atomic_load(&other->done); ms += 10)
+    if (other->by_process)
+        CHECK(write(go[1], "g", 1) == 1);
+    else
+        CHECK(pthread_create(&to, NULL, held_job_run, other) == 0);
+    for (int ms = 0; ms < 2000 && !held_job_ended(other, result[0]); ms += 10)
         usleep(10 * 1000);
-    bool waited = !atomic_load(&other->done);
+    bool waited = !held_job_ended(other, result[0]);
     pause_release(point);
     pthread_join(ta, NULL);
-    pthread_join(to, NULL);
+    if (other->by_process) {
+        CHECK(read(result[0], &other->rv, sizeof(other->rv)) == sizeof(other->rv));
+        CHECK(read(result[0], &other->fresh, sizeof(other->fresh)) == sizeof(other->fresh));
+        int status = 0;
+        waitpid(child, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        for (int i = 0; i < 2; i++) {
+            close(go[i]);
+            close(result[i]);
+        }
+    } else {
+        pthread_join(to, NULL);
+    }
     if (!waited)
         printf("  %s: the other call (0x%lx) ended while the import was held there\n", point,
                other->rv);
@@ -1100,12 +1148,16 @@ static const struct {
     {"import:unwrapping-with-wrapping-key", CMK_WRAP_RSAES_OAEP_SHA_1},
     {"import:unwrapping-with-wrapping-key", CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1},
 };
-enum { HELD_CASES = sizeof(held_at) / sizeof(held_at[0]) };
+enum { HELD_POINTS = sizeof(held_at) / sizeof(held_at[0]) };
+/* Each point with the other call in another thread, and the first point once more with
+ * it in another process (the token lock's flock, not only its threads' half). */
+enum { HELD_CASES = HELD_POINTS + 1 };
 
-/* One case of held_at: a new key, its parameters and material m wrapped for them; the
- * import a held at the case's point while other (an import of the same blob, or new
- * parameters) runs. */
+/* Case i: a new key, its parameters and material m wrapped for them; the import a held at
+ * the case's point while other (an import of the same blob, or new parameters) runs. */
 struct held_case {
+    const char *point;
+    CK_ULONG alg;
     CK_OBJECT_HANDLE key;
     struct params p;
     struct blob b;
@@ -1117,11 +1169,14 @@ static void held_case_run(CK_SESSION_HANDLE s, int i, bool params, struct held_c
 {
     char alias[32];
     snprintf(alias, sizeof(alias), "held-%d-%s", i, params ? "params" : "import");
-    new_wrapped_aes(s, alias, held_at[i].alg, 2048, &c->key, &c->p, c->m, &c->b);
-    c->a = (struct held_job){.key = c->key, .alg = held_at[i].alg, .b = &c->b, .p = &c->p};
+    c->point = held_at[i % HELD_POINTS].point;
+    c->alg = held_at[i % HELD_POINTS].alg;
+    new_wrapped_aes(s, alias, c->alg, 2048, &c->key, &c->p, c->m, &c->b);
+    c->a = (struct held_job){.key = c->key, .alg = c->alg, .b = &c->b, .p = &c->p};
     c->other = c->a;
     c->other.params = params;
-    CHECK(run_while_held(held_at[i].point, &c->a, &c->other));
+    c->other.by_process = i >= HELD_POINTS;
+    CHECK(run_while_held(c->point, &c->a, &c->other));
 }
 
 /* Issue 16, case 1: the winner of two imports with one token destroyed the wrapping pair
@@ -1136,8 +1191,7 @@ static void test_an_import_on_the_wrapping_key_holds_off_the_winner_s_destroy(vo
         CHECK((c.a.rv == CKR_OK) != (c.other.rv == CKR_OK));
         CK_RV lost = c.a.rv == CKR_OK ? c.other.rv : c.a.rv;
         if (lost != CKR_ATTRIBUTE_VALUE_INVALID)
-            printf("  %s (%lu): the losing import got 0x%lx\n", held_at[i].point, held_at[i].alg,
-                   lost);
+            printf("  %s (%lu): the losing import got 0x%lx\n", c.point, c.alg, lost);
         CHECK_RV(lost, CKR_ATTRIBUTE_VALUE_INVALID);
         CHECK(state_of(s, c.key) == CMK_STATE_ENABLED);
         CHECK(cmk_encrypts_like(s, c.key, c.m));
@@ -1164,8 +1218,8 @@ static void test_an_import_on_the_wrapping_key_holds_off_new_parameters(void)
             CHECK_RV(c.a.rv, CKR_ATTRIBUTE_VALUE_INVALID);
             CHECK(state_of(s, c.key) == CMK_STATE_PENDING_IMPORT);
             /* The new parameters take the same material. */
-            wrap_material(held_at[i].alg, &c.other.fresh, c.m, sizeof(c.m), &c.b);
-            CHECK_RV(import(s, c.key, held_at[i].alg, &c.b, &c.other.fresh, 0), CKR_OK);
+            wrap_material(c.alg, &c.other.fresh, c.m, sizeof(c.m), &c.b);
+            CHECK_RV(import(s, c.key, c.alg, &c.b, &c.other.fresh, 0), CKR_OK);
         } else {
             outstanding++;
         }
