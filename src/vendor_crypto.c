@@ -261,8 +261,7 @@ static CK_RV gcm_fallback_decrypt(CK_SESSION_HANDLE session, struct vendor_op *o
     if (first == CKR_OK || first == CKR_BUFFER_TOO_SMALL || !out || !tag_failed(first))
         return first;
     struct cmk_live facts;
-    CK_OBJECT_HANDLE material;
-    CK_RV rv = cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_DECRYPT, &material, &facts);
+    CK_RV rv = cmk_check_use(session, op->key, 0, CMK_USE_DECRYPT, &facts);
     if (rv != CKR_OK) return rv;
     /* older[i]: version primary - 1 - i; CK_INVALID_HANDLE when it cannot try (logged). */
     unsigned long n = facts.primary_version - 1;
