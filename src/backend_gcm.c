@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "module.h"
+#include "util.h"
 
 /* Room beyond input plus tag: a backend may ask up to a block more than it will write. */
 #define SLACK 16
@@ -56,6 +57,9 @@ static void cancel(CK_SESSION_HANDLE session, bool encrypt)
                   encrypt ? "encrypt" : "decrypt", rv);
 }
 
+/* The material is a CMK version's, which a purge or a deletion of imported material
+ * destroys: the whole operation, Init to its end, is one shared token-lock section
+ * (module.h: the lifetime of the module's own backend objects). */
 CK_RV backend_gcm_run(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
                       const CK_GCM_PARAMS *gcm, bool encrypt, const unsigned char *in,
                       CK_ULONG in_len, unsigned char *out, CK_ULONG_PTR out_len)
@@ -64,6 +68,7 @@ CK_RV backend_gcm_run(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
     CK_MECHANISM mech = {CKM_AES_GCM, (void *)gcm, sizeof(*gcm)};
     CK_ULONG cap = in_len + gcm->ulTagBits / 8 + SLACK, got = cap;
     unsigned char *buf = NULL;
+    module_token_lock_shared();
     CK_RV rv = encrypt ? module.be.fn->C_EncryptInit(session, &mech, material)
                        : module.be.fn->C_DecryptInit(session, &mech, material);
     if (rv != CKR_OK) {
@@ -71,6 +76,7 @@ CK_RV backend_gcm_run(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
         if (!code_is_telling(rv)) rv = CKR_DEVICE_ERROR;
         goto out;
     }
+    util_pause_point("backend-gcm:running");
     buf = malloc(cap);
     if (buf) rv = call(session, encrypt, in, in_len, buf, &got);
     if (buf && rv == CKR_BUFFER_TOO_SMALL && got > cap && got - in_len <= MOST_EXTRA) {
@@ -108,6 +114,7 @@ CK_RV backend_gcm_run(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
     memcpy(out, buf, got);
     *out_len = got;
 out:
+    module_token_unlock();
     if (buf) {
         OPENSSL_cleanse(buf, cap);
         free(buf);

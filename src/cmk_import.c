@@ -286,7 +286,7 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
 out:
     /* The candidate lives until here: material decoded in the module is copied from it,
      * a SOFTWARE key's is sealed from it. */
-    if (candidate) module.be.fn->C_DestroyObject(session, candidate);
+    module_backend_destroy_own(session, &candidate, candidate ? 1 : 0);
     import_stage_close(session, &stage);
     /* Released matched by owner: a claim that is no longer ours is not ours to clear. */
     if (claimed)

@@ -113,10 +113,15 @@ CK_RV cmk_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HAN
     struct unwrap_target first;
     CK_RV rv = target_of(session, mech, cmk, &first);
     if (rv != CKR_OK) return rv;
-    bool token = tmpl_wants_token(tmpl, count);
-    if (token) module_token_lock();
+    /* A token object writes the token: exclusive. A session object's unwrap still uses the
+     * version's material, which a purge destroys: shared (module.h: the lifetime of the
+     * module's own backend objects). */
+    if (tmpl_wants_token(tmpl, count))
+        module_token_lock();
+    else
+        module_token_lock_shared();
     rv = backend_unwrap(session, &first, wrapped, wrapped_len, tmpl, count, key);
-    if (token) module_token_unlock();
+    module_token_unlock();
     if (rv == CKR_OK || !checks_integrity(mech) || !integrity_failed(rv)) return rv;
     struct cmk_live live;
     if (cmk_cache_get(handle_row(cmk), &live) != CKR_OK) return rv;

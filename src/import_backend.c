@@ -26,12 +26,11 @@ static CK_RV find_by_label(CK_SESSION_HANDLE session, const char *label, CK_OBJE
     return module_backend_find(session, t, 2, out, max, n);
 }
 
+/* Pairs go only through module_backend_destroy_own, which waits for every import still
+ * inside a backend call on them (module.h: the lifetime of the module's own objects). */
 static void destroy_handles(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n)
 {
-    module_token_lock();
-    for (CK_ULONG i = 0; i < n; i++)
-        module.be.fn->C_DestroyObject(session, h[i]);
-    module_token_unlock();
+    module_backend_destroy_own(session, h, n);
 }
 
 /* A wrapping pair's CKA_ID is "CMKW", the key's UUID, when the pair was made (seconds
@@ -150,13 +149,18 @@ CK_RV import_backend_oaep_sha256_probe(CK_SESSION_HANDLE session, const unsigned
                         {CKA_SENSITIVE, (void *)&ck_true, 1},
                         {CKA_EXTRACTABLE, (void *)&ck_false, 1}};
     CK_OBJECT_HANDLE h = 0;
+    /* The wrapping key may be another request's outstanding pair: used under the shared
+     * token lock, so that no import or GetParametersForImport destroys it meanwhile. */
+    CK_OBJECT_CLASS c;
+    CK_ATTRIBUTE a = {CKA_CLASS, &c, sizeof(c)};
+    CK_RV still = CKR_OK;
+    module_token_lock_shared();
     CK_RV rv =
         module.be.fn->C_UnwrapKey(session, &m, wrap_priv, wrapped, (CK_ULONG)wrapped_len, t, 5, &h);
-    if (h) module.be.fn->C_DestroyObject(session, h);
+    if (rv != CKR_OK) still = module.be.fn->C_GetAttributeValue(session, wrap_priv, &a, 1);
+    module_token_unlock();
+    module_backend_destroy_own(session, &h, h ? 1 : 0);
     if (rv != CKR_OK) {
-        CK_OBJECT_CLASS c;
-        CK_ATTRIBUTE a = {CKA_CLASS, &c, sizeof(c)};
-        CK_RV still = module.be.fn->C_GetAttributeValue(session, wrap_priv, &a, 1);
         if (still == CKR_OBJECT_HANDLE_INVALID || still == CKR_KEY_HANDLE_INVALID) {
             log_warning("the wrapping key went while trying RSA-OAEP SHA-256 on it (0x%lx)", rv);
             return CKR_KEY_HANDLE_INVALID;

@@ -34,7 +34,7 @@ static CK_RV wrap_length(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, CK_ULONG
     if (rv != CKR_OK) return rv;
     if (module.be.fn->C_WrapKey(session, &kw, kek, h, wrapped, &wl) == CKR_OK && wl > 8)
         *len = wl - 8;
-    module.be.fn->C_DestroyObject(session, kek);
+    module_backend_destroy_own(session, &kek, 1);
     return CKR_OK;
 }
 
@@ -57,7 +57,7 @@ CK_RV import_secret_length(CK_SESSION_HANDLE session, struct import_stage *st,
     CK_OBJECT_HANDLE copy = 0;
     CK_RV rv = m.failed ? CKR_HOST_MEMORY : import_stage_unwrap(session, st, &m, &copy);
     if (rv == CKR_OK) rv = wrap_length(session, copy, len);
-    if (copy) module.be.fn->C_DestroyObject(session, copy);
+    module_backend_destroy_own(session, &copy, copy ? 1 : 0);
     tmpl_free(&m);
     return rv;
 }
@@ -112,7 +112,7 @@ static bool ec_point_is_public_key_of(CK_SESSION_HANDLE session, const struct im
               module.be.fn->C_VerifyInit(session, &m, pub) == CKR_OK &&
               module.be.fn->C_Verify(session, (CK_BYTE_PTR)digest, 32, (CK_BYTE_PTR)sig, sig_len) ==
                   CKR_OK;
-    if (pub) module.be.fn->C_DestroyObject(session, pub);
+    module_backend_destroy_own(session, &pub, pub ? 1 : 0);
     free(der);
     return ok;
 }
@@ -155,7 +155,7 @@ static CK_RV ec_public_point(CK_SESSION_HANDLE session, const struct cmk_record 
     CK_OBJECT_HANDLE shared = 0;
     CK_RV rv = module.be.fn->C_DeriveKey(session, &dm, h, dt, 6, &shared);
     if (rv == CKR_OK) rv = module.be.fn->C_GetAttributeValue(session, shared, &xa, 1);
-    if (shared) module.be.fn->C_DestroyObject(session, shared);
+    module_backend_destroy_own(session, &shared, shared ? 1 : 0);
     if (rv == CKR_OK) rv = module.be.fn->C_SignInit(session, &sm, h);
     if (rv == CKR_OK) rv = module.be.fn->C_Sign(session, (CK_BYTE_PTR)digest, 32, sig, &sig_len);
     if (rv == CKR_OK && pubkey_ec_points_with_x(mf->ec_params, mf->ec_params_len, x, xa.ulValueLen,

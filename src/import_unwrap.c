@@ -48,6 +48,50 @@ static CK_RV unwrap_failure(CK_RV rv, const char *step)
     }
 }
 
+/* The wrapping key belongs to the key's outstanding import parameters: any import that
+ * uses them, or a GetParametersForImport that replaces them, destroys it, in this process
+ * or another, and SoftHSMv2 frees an object under a call that is using it (a crash in
+ * C_Decrypt or C_UnwrapKey, not an error). So each use of it below, from its first
+ * backend call to its last, is one shared token-lock section, and the destroyer
+ * (module_backend_destroy_own, exclusive) waits for it (module.h: the lifetime of the
+ * module's own backend objects). A use that comes after the destroy fails cleanly with a
+ * handle error: unwrap_failure tells it as the token used. */
+
+/* The raw RSA step with the wrapping key: C_DecryptInit through C_Decrypt. */
+static CK_RV wrapping_key_decrypt_raw(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE wrap_priv,
+                                      CK_BYTE_PTR blob, CK_ULONG k, unsigned char *em,
+                                      CK_ULONG *em_len)
+{
+    CK_MECHANISM raw = {CKM_RSA_X_509, NULL, 0};
+    module_token_lock_shared();
+    CK_RV rv = module.be.fn->C_DecryptInit(session, &raw, wrap_priv);
+    if (rv == CKR_OK) {
+        util_pause_point("import:decrypting-with-wrapping-key");
+        rv = module.be.fn->C_Decrypt(session, blob, k, em, em_len);
+    }
+    module_token_unlock();
+    return rv;
+}
+
+/* One C_UnwrapKey of len bytes of data with the stage's key and mechanism. A token object
+ * (the key's material) writes the token and holds the lock exclusively, which keeps every
+ * destroyer out too; a session object holds it shared, for the wrapping key's sake (the
+ * ephemeral AES key, the stage's own, would need none, and a shared one costs nothing). */
+static CK_RV unwrap_once(CK_SESSION_HANDLE session, struct import_stage *st, CK_BYTE_PTR data,
+                         CK_ULONG len, const CK_ATTRIBUTE *t, CK_ULONG n, bool token,
+                         CK_OBJECT_HANDLE *out)
+{
+    if (token)
+        module_token_lock();
+    else
+        module_token_lock_shared();
+    if (!token && st->key != st->eph) util_pause_point("import:unwrapping-with-wrapping-key");
+    CK_RV rv = module.be.fn->C_UnwrapKey(session, &st->mech, st->key, data, len,
+                                         (CK_ATTRIBUTE_PTR)t, n, out);
+    module_token_unlock();
+    return rv;
+}
+
 static void stage_wipe(struct import_stage *st)
 {
     import_secret_free(st->locked, st->locked_len);
@@ -65,17 +109,15 @@ static CK_RV decode_in_module(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE wrap_p
         return CKR_HOST_MEMORY;
     }
     unsigned char *em = st->locked, *work = em + k, *msg = em + 3 * (size_t)k;
-    CK_MECHANISM raw = {CKM_RSA_X_509, NULL, 0};
     CK_ULONG em_len = k;
     size_t msg_len = 0;
-    CK_RV rv = module.be.fn->C_DecryptInit(session, &raw, wrap_priv);
+    CK_RV rv = wrapping_key_decrypt_raw(session, wrap_priv, blob, k, em, &em_len);
     if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
         log_warning("%s: these import parameters were made while [import] oaep_decode_in_module "
                     "was off (the wrapping key cannot decrypt); get new parameters",
                     op);
         return CKR_MECHANISM_PARAM_INVALID;
     }
-    if (rv == CKR_OK) rv = module.be.fn->C_Decrypt(session, blob, k, em, &em_len);
     if (rv != CKR_OK) return unwrap_failure(rv, "raw RSA of the OAEP-SHA-256 block");
     if (em_len != k || import_oaep_sha256_decode(em, k, work, msg, k, &msg_len) != 0) {
         log_warning("%s: RSA-OAEP SHA-256: the wrapped key material does not decrypt under the "
@@ -172,8 +214,7 @@ CK_RV import_stage_open(CK_SESSION_HANDLE session, const struct import_request *
         stage_wipe(st);
         st->msg_len = 0; /* the material's length is not known: it is unwrapped below */
     } else {
-        rv = module.be.fn->C_UnwrapKey(session, &st->mech, wrap_priv, blob, modulus_len, et, net,
-                                       &st->eph);
+        rv = unwrap_once(session, st, blob, modulus_len, et, net, false, &st->eph);
         if (rv != CKR_OK) return unwrap_failure(rv, "RSA-OAEP of the ephemeral AES key");
         /* RFC 5649 output is 8 + the material rounded up to 8: the AES sizes are exact. */
         CK_ATTRIBUTE vl = {CKA_VALUE_LEN, &eph_len, sizeof(eph_len)};
@@ -223,21 +264,12 @@ CK_RV import_stage_unwrap(CK_SESSION_HANDLE session, struct import_stage *st,
                       rv);
         return rv;
     }
-    if (token) module_token_lock();
-    CK_RV rv = module.be.fn->C_UnwrapKey(session, (CK_MECHANISM_PTR)&st->mech, st->key, st->data,
-                                         st->len, t->attrs, t->count, out);
-    if (token) module_token_unlock();
+    CK_RV rv = unwrap_once(session, st, st->data, st->len, t->attrs, t->count, token, out);
     if (rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_FUNCTION_FAILED || rv == CKR_GENERAL_ERROR) {
-        /* SoftHSMv2 can fail an unwrap with these while another thread or process rewrites
-         * the token's files (seen with two imports racing): once more with writers held
-         * off. A blob that is really wrong fails the same way again. */
-        if (token)
-            module_token_lock();
-        else
-            module_token_lock_shared();
-        rv = module.be.fn->C_UnwrapKey(session, (CK_MECHANISM_PTR)&st->mech, st->key, st->data,
-                                       st->len, t->attrs, t->count, out);
-        module_token_unlock();
+        /* SoftHSMv2 has failed an unwrap with these while two imports raced (before every
+         * unwrap held the token lock): once more. A blob that is really wrong fails the
+         * same way again. */
+        rv = unwrap_once(session, st, st->data, st->len, t->attrs, t->count, token, out);
     }
     return rv == CKR_OK ? rv : unwrap_failure(rv, st->step);
 }
@@ -245,6 +277,6 @@ CK_RV import_stage_unwrap(CK_SESSION_HANDLE session, struct import_stage *st,
 void import_stage_close(CK_SESSION_HANDLE session, struct import_stage *st)
 {
     stage_wipe(st);
-    if (st->eph) module.be.fn->C_DestroyObject(session, st->eph);
+    module_backend_destroy_own(session, &st->eph, st->eph ? 1 : 0);
     st->eph = 0;
 }

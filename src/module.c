@@ -324,3 +324,20 @@ CK_RV module_finalize(void)
     pthread_mutex_unlock(&init_lock);
     return CKR_OK;
 }
+
+/* module.h: the lifetime of the module's own backend objects. Refused inside the same
+ * thread's shared section, where the destroy could not wait for the other users: a
+ * leaked object (a later clean-up finds it by its identity) is better than a crash. */
+void module_backend_destroy_own(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n)
+{
+    if (n == 0) return;
+    if (token_held_shared && !token_held_exclusive) {
+        log_error("internal: a destroy of the module's own backend object inside a token "
+                  "read section; not destroyed");
+        return;
+    }
+    module_token_lock();
+    for (CK_ULONG i = 0; i < n; i++)
+        if (h[i] != CK_INVALID_HANDLE) module.be.fn->C_DestroyObject(session, h[i]);
+    module_token_unlock();
+}

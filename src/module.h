@@ -49,6 +49,32 @@ void module_token_lock(void);
  * by a thread that holds it either way, it only counts. */
 void module_token_lock_shared(void);
 void module_token_unlock(void);
+/* The lifetime of the module's own backend objects. Import wrapping pairs, import
+ * candidates, the material of a CMK's versions, the SOFTWARE master key, the import token
+ * key: the module makes them for its own use, and destroys or replaces them itself (an
+ * import that used the parameters, newer parameters, a purge, an undone creation).
+ * SoftHSMv2 frees an object under a call of another thread that is using it (the next
+ * read of it crashes: C_Decrypt -> RSA_size, C_UnwrapKey), and another process's destroy
+ * of a token object spoils this process's view of it likewise. So, the rule:
+ *   - every USE of such an object that other threads or processes could destroy, from the
+ *     first backend call of the use to its last (C_DecryptInit through C_Decrypt, one
+ *     C_UnwrapKey, a C_GetAttributeValue), is one section under module_token_lock_shared
+ *     (or under module_token_lock when the call also writes the token);
+ *   - every DESTROY is under module_token_lock, exclusive, so it waits until no thread of
+ *     this process and no other process is inside a use: module_backend_destroy_own,
+ *     which also refuses to run inside the caller's own shared section.
+ * A use section never lasts longer than one entry point's backend calls, and calls
+ * neither the store nor a destroy: a destroy inside the same thread's shared section
+ * could not be exclusive, and a destroyer may hold the store's write lock while it waits.
+ * Once the destroy has run, a later use fails cleanly with a handle error, which the
+ * caller tells in its own terms (an import: the token was used or replaced). Objects
+ * made by one call for itself alone (a session candidate, an ephemeral key) are used by
+ * that thread only; they go through the same helper for the rule to be in one place.
+ * An application's own operation on a version (its C_*Init, then its final call in a
+ * later entry point) cannot hold the lock between the two: there the state stands in
+ * (a key is destroyed only PendingDeletion past its window, or at once where the policy
+ * allow_immediate_destroy says so). */
+void module_backend_destroy_own(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n);
 /* backend_find_by_id, under the shared token lock. A backend find reads every object
  * of the token: SoftHSMv2 then re-reads from its file any object another thread is still
  * creating, and can drop the attributes that thread set a moment before (its

@@ -236,33 +236,66 @@ CK_RV gcm_fallback_begin(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OB
     return vendor_op_begin(session, &op);
 }
 
+/* How a backend says an AES-GCM tag does not verify: SoftHSMv2 2.6 says
+ * CKR_GENERAL_ERROR, the standard CKR_ENCRYPTED_DATA_INVALID. */
+static bool tag_failed(CK_RV rv)
+{
+    return rv == CKR_GENERAL_ERROR || rv == CKR_ENCRYPTED_DATA_INVALID;
+}
+
 /* The backend has the primary version's decrypt running; if its tag fails, each older
- * version is tried, newest first, until one verifies. */
+ * version is tried, newest first, until one verifies. The key is checked again first, as
+ * the older versions' own Init is made now: a key disabled (or scheduled for deletion)
+ * since the application's C_DecryptInit answers as its use does everywhere
+ * (CKR_KEY_FUNCTION_NOT_PERMITTED, logged by the check), not with the primary's tag
+ * failure. A ciphertext no version verifies is CKR_ENCRYPTED_DATA_INVALID, the code
+ * PKCS#11 gives AES-GCM for it, never the backend's CKR_GENERAL_ERROR. The versions are
+ * resolved first (the store is never waited for under the token lock), and their
+ * C_DecryptInit..C_Decrypt run in one shared token-lock section, so that no purge
+ * destroys a version's material meanwhile (module.h: the lifetime of the module's own
+ * backend objects). */
 static CK_RV gcm_fallback_decrypt(CK_SESSION_HANDLE session, struct vendor_op *op, CK_BYTE_PTR in,
                                   CK_ULONG in_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
     CK_RV first = module.be.fn->C_Decrypt(session, in, in_len, out, out_len);
-    if (first == CKR_OK || first == CKR_BUFFER_TOO_SMALL || !out) return first;
-    struct cmk_live facts;
-    CK_OBJECT_HANDLE material;
-    if (cmk_resolve_version_for_use(session, op->key, 0, CMK_USE_DECRYPT, &material, &facts) !=
-        CKR_OK)
+    if (first == CKR_OK || first == CKR_BUFFER_TOO_SMALL || !out || !tag_failed(first))
         return first;
+    struct cmk_live facts;
+    CK_RV rv = cmk_check_use(session, op->key, 0, CMK_USE_DECRYPT, &facts);
+    if (rv != CKR_OK) return rv;
+    /* older[i]: version primary - 1 - i; CK_INVALID_HANDLE when it cannot try (logged). */
+    unsigned long n = facts.primary_version - 1;
+    CK_OBJECT_HANDLE *older = n ? calloc(n, sizeof(*older)) : NULL;
+    if (n && !older) return CKR_HOST_MEMORY;
+    for (unsigned long i = 0; i < n; i++)
+        if (cmk_resolve_version_for_use(session, op->key, facts.primary_version - 1 - i,
+                                        CMK_USE_DECRYPT, &older[i], NULL) != CKR_OK)
+            older[i] = CK_INVALID_HANDLE;
     CK_GCM_PARAMS gcm = {op->iv, op->iv_len, op->iv_bits, op->aad, op->aad_len, op->tag_bits};
     CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
     CK_ULONG capacity = *out_len;
-    for (unsigned long v = facts.primary_version - 1; v >= 1; v--) {
-        if (cmk_resolve_version_for_use(session, op->key, v, CMK_USE_DECRYPT, &material, NULL))
+    unsigned long used = 0;
+    module_token_lock_shared();
+    for (unsigned long i = 0; i < n && !used; i++) {
+        if (older[i] == CK_INVALID_HANDLE ||
+            module.be.fn->C_DecryptInit(session, &mech, older[i]) != CKR_OK)
             continue;
-        if (module.be.fn->C_DecryptInit(session, &mech, material) != CKR_OK) continue;
         *out_len = capacity;
-        CK_RV rv = module.be.fn->C_Decrypt(session, in, in_len, out, out_len);
-        if (rv == CKR_OK) {
-            log_debug("AES-GCM decrypt: key %s: version %lu verified", facts.key_id, v);
-            return rv;
-        }
+        if (module.be.fn->C_Decrypt(session, in, in_len, out, out_len) == CKR_OK)
+            used = facts.primary_version - 1 - i;
     }
-    return first;
+    module_token_unlock();
+    free(older);
+    if (used) {
+        log_debug("AES-GCM decrypt: key %s: version %lu verified", facts.key_id, used);
+        return CKR_OK;
+    }
+    *out_len = capacity;
+    log_warning("AES-GCM decrypt: key %s: the tag verifies under none of its %lu versions "
+                "(0x%lx from the backend): the ciphertext, IV, AAD or tag was changed, or it "
+                "is not this key's",
+                facts.key_id, facts.primary_version, first);
+    return CKR_ENCRYPTED_DATA_INVALID;
 }
 
 CK_RV vendor_encrypt(CK_SESSION_HANDLE s, struct vendor_op *op, CK_BYTE_PTR in, CK_ULONG in_len,

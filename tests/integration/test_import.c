@@ -7,8 +7,10 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1044,6 +1046,202 @@ static void test_parameters_asked_for_at_once_leave_the_outstanding_pair(void)
     CHECK(audits("GetParametersForImport") == rounds * ASKERS);
 }
 
+/* ---- The wrapping key while an import is inside a backend call on it ---------------- */
+
+/* An import, or new parameters, run on a session of its own; done once it returned. */
+struct held_job {
+    CK_OBJECT_HANDLE key;
+    CK_ULONG alg;
+    struct blob *b;
+    const struct params *p;
+    bool params;         /* GetParametersForImport instead of an import */
+    bool by_process;     /* run by another process, not another thread */
+    struct params fresh; /* what it gave */
+    CK_RV rv;
+    atomic_bool done;
+};
+
+static void *held_job_run(void *arg)
+{
+    struct held_job *j = arg;
+    CK_SESSION_HANDLE s = 0;
+    j->rv = p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+    if (j->rv == CKR_OK)
+        j->rv = j->params ? get_params(s, j->key, j->alg, 2048, &j->fresh)
+                          : import(s, j->key, j->alg, j->b, j->p, 0);
+    if (s) p11->C_CloseSession(s);
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+/* A child process for job: initialised and logged in before the hold (so that only the
+ * job runs during it), it runs job at the word on go and sends back its code and the
+ * parameters it got on result. */
+static pid_t held_job_child(struct held_job *job, int go, int result)
+{
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    int before = harness_failed_checks; /* the parent's, inherited */
+    CK_SESSION_HANDLE c = fixture_open();
+    char byte;
+    if (read(go, &byte, 1) == 1) held_job_run(job);
+    if (write(result, &job->rv, sizeof(job->rv)) != sizeof(job->rv) ||
+        write(result, &job->fresh, sizeof(job->fresh)) != sizeof(job->fresh))
+        _exit(2);
+    fixture_close(c);
+    _exit(harness_failed_checks > before ? 1 : 0);
+}
+
+/* Whether other has ended: its thread said so, or its process sent its result. */
+static bool held_job_ended(struct held_job *other, int result)
+{
+    struct pollfd p = {result, POLLIN, 0};
+    return other->by_process ? poll(&p, 1, 0) == 1 : atomic_load(&other->done);
+}
+
+/* Holds importer a at point, inside its use of the wrapping key, and runs other meanwhile
+ * (an import with the same token, or new parameters, either of which destroys the pair),
+ * in another thread or another process. Unhindered, other ends in a fraction of a second;
+ * it is given 2 s, and must not have ended: its destroy of the pair waits until a is out
+ * of the backend. Then a goes on and both end (a waits at most 60 s at the point, so
+ * nothing here can hang). True when other did not end while a was held. */
+static bool run_while_held(const char *point, struct held_job *a, struct held_job *other)
+{
+    int go[2] = {-1, -1}, result[2] = {-1, -1};
+    pid_t child = -1;
+    if (other->by_process) {
+        CHECK(pipe(go) == 0 && pipe(result) == 0);
+        child = held_job_child(other, go[0], result[1]);
+    }
+    pause_arm(point);
+    pthread_t ta, to;
+    CHECK(pthread_create(&ta, NULL, held_job_run, a) == 0);
+    CHECK(pause_wait_reached(point));
+    if (other->by_process)
+        CHECK(write(go[1], "g", 1) == 1);
+    else
+        CHECK(pthread_create(&to, NULL, held_job_run, other) == 0);
+    for (int ms = 0; ms < 2000 && !held_job_ended(other, result[0]); ms += 10)
+        usleep(10 * 1000);
+    bool waited = !held_job_ended(other, result[0]);
+    pause_release(point);
+    pthread_join(ta, NULL);
+    if (other->by_process) {
+        CHECK(read(result[0], &other->rv, sizeof(other->rv)) == sizeof(other->rv));
+        CHECK(read(result[0], &other->fresh, sizeof(other->fresh)) == sizeof(other->fresh));
+        int status = 0;
+        waitpid(child, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        for (int i = 0; i < 2; i++) {
+            close(go[i]);
+            close(result[i]);
+        }
+    } else {
+        pthread_join(to, NULL);
+    }
+    if (!waited)
+        printf("  %s: the other call (0x%lx) ended while the import was held there\n", point,
+               other->rv);
+    return waited;
+}
+
+/* Where an import uses the wrapping key: the raw RSA step of OAEP-SHA-256 decoded in the
+ * module (between C_DecryptInit and C_Decrypt), the backend's OAEP unwrap of the material
+ * and the one of RSA_AES_KEY_WRAP's ephemeral key (just before C_UnwrapKey). */
+static const struct {
+    const char *point;
+    CK_ULONG alg;
+} held_at[] = {
+    {"import:decrypting-with-wrapping-key", CMK_WRAP_RSAES_OAEP_SHA_256},
+    {"import:unwrapping-with-wrapping-key", CMK_WRAP_RSAES_OAEP_SHA_1},
+    {"import:unwrapping-with-wrapping-key", CMK_WRAP_RSA_AES_KEY_WRAP_SHA_1},
+};
+enum { HELD_POINTS = sizeof(held_at) / sizeof(held_at[0]) };
+/* Each point with the other call in another thread, and the first point once more with
+ * it in another process (the token lock's flock, not only its threads' half). */
+enum { HELD_CASES = HELD_POINTS + 1 };
+
+/* Case i: a new key, its parameters and material m wrapped for them; the import a held at
+ * the case's point while other (an import of the same blob, or new parameters) runs. */
+struct held_case {
+    const char *point;
+    CK_ULONG alg;
+    CK_OBJECT_HANDLE key;
+    struct params p;
+    struct blob b;
+    unsigned char m[32];
+    struct held_job a, other;
+};
+
+static void held_case_run(CK_SESSION_HANDLE s, int i, bool params, struct held_case *c)
+{
+    char alias[32];
+    snprintf(alias, sizeof(alias), "held-%d-%s", i, params ? "params" : "import");
+    c->point = held_at[i % HELD_POINTS].point;
+    c->alg = held_at[i % HELD_POINTS].alg;
+    new_wrapped_aes(s, alias, c->alg, 2048, &c->key, &c->p, c->m, &c->b);
+    c->a = (struct held_job){.key = c->key, .alg = c->alg, .b = &c->b, .p = &c->p};
+    c->other = c->a;
+    c->other.params = params;
+    c->other.by_process = i >= HELD_POINTS;
+    CHECK(run_while_held(c->point, &c->a, &c->other));
+}
+
+/* Issue 16, case 1: the winner of two imports with one token destroyed the wrapping pair
+ * while the loser was inside C_Decrypt or C_UnwrapKey on it, and SoftHSMv2 crashed. Now
+ * the winner's destroy waits; exactly one import wins, the other hears the token was used. */
+static void test_an_import_on_the_wrapping_key_holds_off_the_winner_s_destroy(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    for (int i = 0; i < HELD_CASES; i++) {
+        struct held_case c;
+        held_case_run(s, i, false, &c);
+        CHECK((c.a.rv == CKR_OK) != (c.other.rv == CKR_OK));
+        CK_RV lost = c.a.rv == CKR_OK ? c.other.rv : c.a.rv;
+        if (lost != CKR_ATTRIBUTE_VALUE_INVALID)
+            printf("  %s (%lu): the losing import got 0x%lx\n", c.point, c.alg, lost);
+        CHECK_RV(lost, CKR_ATTRIBUTE_VALUE_INVALID);
+        CHECK(state_of(s, c.key) == CMK_STATE_ENABLED);
+        CHECK(cmk_encrypts_like(s, c.key, c.m));
+    }
+    fixture_close(s);
+    /* The token key and one material object per key: no pair, no candidate left. */
+    CHECK(inspect_backend_objects("") == 1 + HELD_CASES);
+    CHECK(audits("ImportKeyMaterial") == HELD_CASES);
+}
+
+/* Issue 16, case 2: GetParametersForImport replaced (destroyed) the pair while an import
+ * with the old parameters was inside C_UnwrapKey on it. Now the replacement waits; the
+ * import then either wins (it came first) or hears its token was replaced, and the key
+ * ends with the material either way. */
+static void test_an_import_on_the_wrapping_key_holds_off_new_parameters(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    int outstanding = 0; /* new parameters left unused, where the held import won */
+    for (int i = 0; i < HELD_CASES; i++) {
+        struct held_case c;
+        held_case_run(s, i, true, &c);
+        CHECK_RV(c.other.rv, CKR_OK);
+        if (c.a.rv != CKR_OK) {
+            CHECK_RV(c.a.rv, CKR_ATTRIBUTE_VALUE_INVALID);
+            CHECK(state_of(s, c.key) == CMK_STATE_PENDING_IMPORT);
+            /* The new parameters take the same material. */
+            wrap_material(c.alg, &c.other.fresh, c.m, sizeof(c.m), &c.b);
+            CHECK_RV(import(s, c.key, c.alg, &c.b, &c.other.fresh, 0), CKR_OK);
+        } else {
+            outstanding++;
+        }
+        CHECK(state_of(s, c.key) == CMK_STATE_ENABLED);
+        CHECK(cmk_encrypts_like(s, c.key, c.m));
+    }
+    fixture_close(s);
+    /* The token key, one material object per key, the pair of each set of new parameters
+     * left unused; the replaced pairs went. */
+    CHECK(inspect_backend_objects("") == 1 + HELD_CASES + 2 * outstanding);
+    CHECK(audits("ImportKeyMaterial") == HELD_CASES);
+    CHECK(audits("GetParametersForImport") == 2 * HELD_CASES);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -1078,6 +1276,8 @@ int main(int argc, char **argv)
         T(test_two_processes_importing_into_one_key_at_once_one_wins),
         T(test_four_threads_importing_into_one_key_at_once_one_wins),
         T(test_parameters_asked_for_at_once_leave_the_outstanding_pair),
+        T(test_an_import_on_the_wrapping_key_holds_off_the_winner_s_destroy),
+        T(test_an_import_on_the_wrapping_key_holds_off_new_parameters),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

@@ -342,6 +342,116 @@ static void test_quota_holds_when_processes_create_at_once(void)
     CHECK(inspect_log_count("the quota (policy max_keys) is 5") == CHILDREN * EACH - QUOTA);
 }
 
+/* ---- A version's material while a call is inside the backend on it ------------------ */
+
+static const unsigned char held_msg[] = "decrypted while the key is destroyed";
+
+/* One envelope call (CKM_CMK_ENVELOPE, no AAD) on its own session. */
+static CK_RV envelope_call(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, bool encrypt,
+                           const unsigned char *in, CK_ULONG in_len, unsigned char *out,
+                           CK_ULONG *out_len)
+{
+    CK_MECHANISM mech = {CKM_CMK_ENVELOPE, NULL, 0};
+    CK_RV rv = encrypt ? p11->C_EncryptInit(s, &mech, key) : p11->C_DecryptInit(s, &mech, key);
+    if (rv != CKR_OK) return rv;
+    return encrypt ? p11->C_Encrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len)
+                   : p11->C_Decrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len);
+}
+
+/* On a session of its own: the envelope decryption of ct, or the destroy of the key. */
+struct held_call {
+    CK_OBJECT_HANDLE key;
+    bool destroy;
+    unsigned char ct[128], pt[128];
+    CK_ULONG ct_len, pt_len;
+    CK_RV rv;
+    atomic_bool done;
+};
+
+static void *held_call_run(void *arg)
+{
+    struct held_call *c = arg;
+    CK_SESSION_HANDLE s = 0;
+    c->pt_len = sizeof(c->pt);
+    c->rv = p11->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+    if (c->rv == CKR_OK && c->destroy) c->rv = p11->C_DestroyObject(s, c->key);
+    if (c->rv == CKR_OK && !c->destroy)
+        c->rv = envelope_call(s, c->key, false, c->ct, c->ct_len, c->pt, &c->pt_len);
+    if (s) p11->C_CloseSession(s);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+/* Issue 16, the lifetime rule at a purge (here the immediate destroy the policy allows): an
+ * envelope decryption held inside the backend's AES-GCM, between the C_DecryptInit and the
+ * C_Decrypt on the version's material, keeps the destroy of that material waiting, whether
+ * the destroyer is another thread or another process. Unhindered, the destroy takes a
+ * fraction of a second; it is given 2 s and must not have ended. Then the decryption ends
+ * with the plaintext, the destroy succeeds, and nothing of the key is left. */
+static void test_a_call_inside_the_backend_on_a_version_holds_off_its_purge(void)
+{
+    fixture_append_policy("allow_immediate_destroy = true");
+    for (int by_process = 0; by_process < 2; by_process++) {
+        CK_SESSION_HANDLE s = fixture_open();
+        struct held_call o = {.ct_len = sizeof(o.ct)};
+        const char *alias = by_process ? "purged-by-a-process" : "purged-by-a-thread";
+        CHECK_RV(make_aes(s, alias, NULL, 0, &o.key), CKR_OK);
+        CHECK_RV(envelope_call(s, o.key, true, held_msg, sizeof(held_msg), o.ct, &o.ct_len),
+                 CKR_OK);
+        struct held_call d = {.key = o.key, .destroy = true};
+        int go[2] = {-1, -1};
+        pid_t child = -1;
+        if (by_process) {
+            /* Started before the hold (and ready, logged in), told to destroy during it;
+             * its exit status is the destroy's verdict. */
+            CHECK(pipe(go) == 0);
+            child = fork();
+            if (child == 0) {
+                CK_SESSION_HANDLE c = fixture_open();
+                char byte;
+                CK_RV rv =
+                    read(go[0], &byte, 1) == 1 ? p11->C_DestroyObject(c, o.key) : CKR_GENERAL_ERROR;
+                fixture_close(c);
+                _exit(rv == CKR_OK ? 0 : 1);
+            }
+        }
+        pause_arm("backend-gcm:running");
+        pthread_t ta, td;
+        CHECK(pthread_create(&ta, NULL, held_call_run, &o) == 0);
+        CHECK(pause_wait_reached("backend-gcm:running"));
+        if (by_process)
+            CHECK(write(go[1], "g", 1) == 1);
+        else
+            CHECK(pthread_create(&td, NULL, held_call_run, &d) == 0);
+        bool ended = false;
+        int status = 0;
+        for (int ms = 0; ms < 2000 && !ended; ms += 10) {
+            usleep(10 * 1000);
+            ended = by_process ? waitpid(child, &status, WNOHANG) == child : atomic_load(&d.done);
+        }
+        if (ended)
+            printf("  %s: the destroy ended under the held decryption\n",
+                   by_process ? "another process" : "another thread");
+        CHECK(!ended);
+        pause_release("backend-gcm:running");
+        pthread_join(ta, NULL);
+        if (by_process) {
+            if (!ended) waitpid(child, &status, 0);
+            d.rv = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? CKR_OK : CKR_GENERAL_ERROR;
+            close(go[0]);
+            close(go[1]);
+        } else {
+            pthread_join(td, NULL);
+        }
+        CHECK_RV(o.rv, CKR_OK);
+        CHECK(o.pt_len == sizeof(held_msg) && memcmp(o.pt, held_msg, o.pt_len) == 0);
+        CHECK_RV(d.rv, CKR_OK);
+        CHECK(find_by_label(s, alias, CKO_SECRET_KEY, NULL) == 0);
+        fixture_close(s);
+        CHECK(inspect_backend_material() == 0);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -354,6 +464,7 @@ int main(int argc, char **argv)
         T(test_creating_while_another_thread_finds_needs_no_retry),
         T(test_key_made_by_another_process_works_after_a_create_of_our_own),
         T(test_quota_holds_when_processes_create_at_once),
+        T(test_a_call_inside_the_backend_on_a_version_holds_off_its_purge),
 #undef T
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);

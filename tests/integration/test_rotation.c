@@ -312,6 +312,81 @@ static void test_usage_flags_hold_on_every_version_and_after_rotation(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* Sets the state of the key labelled alias from another process. */
+static void set_state_in_another_process(const char *alias, CK_ULONG state)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int before = harness_failed_checks; /* the parent's, inherited */
+        CK_SESSION_HANDLE c = fixture_open();
+        CK_OBJECT_HANDLE k = 0;
+        CHECK(find_by_label(c, alias, CKO_SECRET_KEY, &k) == 1);
+        CHECK_RV(set_ulong(c, k, CKA_CMK_KEY_STATE, state), CKR_OK);
+        fixture_close(c);
+        _exit(harness_failed_checks > before ? 1 : 0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Issue 16, case 9: plain AES-GCM under a rotated key, where a ciphertext of an older
+ * version needs the fallback past the primary's failed tag. A key disabled by another
+ * process between the C_DecryptInit and the C_Decrypt answers what a Disabled key's use
+ * answers, CKR_KEY_FUNCTION_NOT_PERMITTED; a ciphertext no version verifies answers
+ * CKR_ENCRYPTED_DATA_INVALID (both were SoftHSMv2's CKR_GENERAL_ERROR). */
+static void test_gcm_fallback_answers_a_disabled_key_and_a_tampered_ciphertext_precisely(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(make_aes(s, "gcm-fallback", NULL, 0, &key), CKR_OK);
+    unsigned char ct1[128], ct2[128], pt[128];
+    CK_ULONG ct1_len = sizeof(ct1), ct2_len = sizeof(ct2), pt_len;
+    CHECK_RV(gcm(s, key, true, secret_msg, sizeof(secret_msg), ct1, &ct1_len), CKR_OK);
+    CHECK_RV(rotate_now(s, key), CKR_OK);
+    CHECK_RV(rotate_now(s, key), CKR_OK);
+    CHECK_RV(gcm(s, key, true, secret_msg, sizeof(secret_msg), ct2, &ct2_len), CKR_OK);
+    pt_len = sizeof(pt);
+    CHECK_RV(gcm(s, key, false, ct1, ct1_len, pt, &pt_len), CKR_OK); /* version 1 verifies */
+    CHECK(pt_len == sizeof(secret_msg) && memcmp(pt, secret_msg, pt_len) == 0);
+
+    /* Tampered: the body, then the tag; no version verifies it. */
+    for (CK_ULONG at = 0; at < ct1_len; at += ct1_len - 1) {
+        unsigned char bad[128];
+        memcpy(bad, ct1, ct1_len);
+        bad[at] ^= 0x01;
+        pt_len = sizeof(pt);
+        CHECK_RV(gcm(s, key, false, bad, ct1_len, pt, &pt_len), CKR_ENCRYPTED_DATA_INVALID);
+    }
+
+    /* Disabled between the Init and the call: version 1's ciphertext is refused as any use
+     * of a Disabled key is, and the session can start a decryption again. */
+    unsigned char iv[12] = {7, 7, 7};
+    CK_GCM_PARAMS p = {iv, sizeof(iv), 96, NULL, 0, 128};
+    CK_MECHANISM mech = {CKM_AES_GCM, &p, sizeof(p)};
+    CHECK_RV(p11->C_DecryptInit(s, &mech, key), CKR_OK);
+    set_state_in_another_process("gcm-fallback", CMK_STATE_DISABLED);
+    pt_len = sizeof(pt);
+    CHECK_RV(p11->C_Decrypt(s, ct1, ct1_len, pt, &pt_len), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    pt_len = sizeof(pt);
+    CHECK_RV(gcm(s, key, false, ct2, ct2_len, pt, &pt_len), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    /* The primary's own ciphertext needs no fallback: the Init's check stands for it, as
+     * the backend's does for any operation begun before a change. */
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_ENABLED), CKR_OK);
+    CHECK_RV(p11->C_DecryptInit(s, &mech, key), CKR_OK);
+    set_state_in_another_process("gcm-fallback", CMK_STATE_DISABLED);
+    pt_len = sizeof(pt);
+    CHECK_RV(p11->C_Decrypt(s, ct2, ct2_len, pt, &pt_len), CKR_OK);
+    CHECK(pt_len == sizeof(secret_msg) && memcmp(pt, secret_msg, pt_len) == 0);
+
+    /* Enabled again, everything decrypts as before. */
+    CHECK_RV(set_ulong(s, key, CKA_CMK_KEY_STATE, CMK_STATE_ENABLED), CKR_OK);
+    pt_len = sizeof(pt);
+    CHECK_RV(gcm(s, key, false, ct1, ct1_len, pt, &pt_len), CKR_OK);
+    CHECK(pt_len == sizeof(secret_msg) && memcmp(pt, secret_msg, pt_len) == 0);
+    fixture_close(s);
+}
+
 /* A version whose material is gone from the backend: a change of flags reaches no version,
  * and a rotation that cannot read the primary's flags makes no version with defaults. */
 static void test_flag_changes_and_rotations_fail_closed_when_material_is_missing(void)
@@ -631,6 +706,7 @@ int main(int argc, char **argv)
         T(test_usage_flags_hold_on_every_version_and_after_rotation),
         T(test_keys_wrapped_before_a_rotation_unwrap_with_the_key),
         T(test_flag_changes_and_rotations_fail_closed_when_material_is_missing),
+        T(test_gcm_fallback_answers_a_disabled_key_and_a_tampered_ciphertext_precisely),
         T(test_rotation_is_refused_where_the_clouds_refuse_it),
         T(test_logged_in_application_rotates_due_keys_at_session_open),
         T(test_due_key_rotates_exactly_once_across_four_processes),
