@@ -68,8 +68,9 @@ CK_RV backend_gcm_run(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material,
     CK_MECHANISM mech = {CKM_AES_GCM, (void *)gcm, sizeof(*gcm)};
     CK_ULONG cap = in_len + gcm->ulTagBits / 8 + SLACK, got = cap;
     unsigned char *buf = NULL;
-    module_token_lock_shared();
-    CK_RV rv = encrypt ? module.be.fn->C_EncryptInit(session, &mech, material)
+    CK_RV rv = module_token_lock_shared();
+    if (rv != CKR_OK) return rv;
+    rv = encrypt ? module.be.fn->C_EncryptInit(session, &mech, material)
                        : module.be.fn->C_DecryptInit(session, &mech, material);
     if (rv != CKR_OK) {
         log_warning("backend AES-GCM %s: the backend refused to start (0x%lx)", what, rv);

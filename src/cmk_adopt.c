@@ -173,9 +173,7 @@ static CK_RV adopt(CK_SESSION_HANDLE session, const struct key_facts *k, const C
     CK_OBJECT_HANDLE material = 0;
     rv = b.failed ? CKR_HOST_MEMORY : CKR_OK;
     if (rv == CKR_OK) {
-        module_token_lock();
-        rv = make(session, ctx, b.attrs, b.count, &material);
-        module_token_unlock();
+        MODULE_UNDER_TOKEN_LOCK(rv, make(session, ctx, b.attrs, b.count, &material));
     }
     if (rv != CKR_OK) {
         rv = cmk_create_backend_failed(

@@ -281,10 +281,7 @@ bool cmk_destroy_material(CK_SESSION_HANDLE session, const char *key_id, unsigne
                                       &n) != CKR_OK)
             return false;
         if (n == 0) return true;
-        module_token_lock();
-        for (CK_ULONG i = 0; i < n; i++)
-            module.be.fn->C_DestroyObject(session, found[i]);
-        module_token_unlock();
+        if (!module_backend_destroy_own(session, found, n)) return false;
     }
     return false;
 }
@@ -319,9 +316,7 @@ CK_RV cmk_create_internal_key(CK_SESSION_HANDLE session, CK_MECHANISM_TYPE mech,
     CK_RV rv = CKR_HOST_MEMORY;
     if (!b.failed) {
         CK_MECHANISM gen = {mech, NULL, 0};
-        module_token_lock();
-        rv = module.be.fn->C_GenerateKey(session, &gen, b.attrs, b.count, out);
-        module_token_unlock();
+        MODULE_UNDER_TOKEN_LOCK(rv, module.be.fn->C_GenerateKey(session, &gen, b.attrs, b.count, out));
     }
     tmpl_free(&b);
     return rv;
@@ -347,8 +342,9 @@ bool cmk_create_should_retry(CK_SESSION_HANDLE session, CK_RV rv, const char *ke
      * code is retried only for later versions, whose template is ours and already made
      * version 1. Whatever the failed attempt left under this version's identity goes
      * first. Each retry is logged as a warning: an operator should see a failing HSM. */
-    bool transient = rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED ||
-                     (rv == CKR_TEMPLATE_INCONSISTENT && version > 1);
+    bool transient = (rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED ||
+                      (rv == CKR_TEMPLATE_INCONSISTENT && version > 1)) &&
+                     !module_token_lock_gave_up();
     if (!transient || attempt + 1 >= CMK_CREATE_ATTEMPTS) return false;
     log_warning("key %s version %lu: the backend failed to make material (0x%lx); trying again",
                 key_id, version, rv);
@@ -466,9 +462,8 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
 
     CK_OBJECT_HANDLE material = 0;
     for (int attempt = 0; attempt < CMK_CREATE_ATTEMPTS; attempt++) {
-        module_token_lock();
-        rv = module.be.fn->C_GenerateKey(session, &gen, b.attrs, b.count, &material);
-        module_token_unlock();
+        MODULE_UNDER_TOKEN_LOCK(
+            rv, module.be.fn->C_GenerateKey(session, &gen, b.attrs, b.count, &material));
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {
@@ -548,10 +543,9 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
 
     CK_OBJECT_HANDLE mpub = 0, mpriv = 0;
     for (int attempt = 0; attempt < CMK_CREATE_ATTEMPTS; attempt++) {
-        module_token_lock();
-        rv = module.be.fn->C_GenerateKeyPair(session, &gen, bpub.attrs, bpub.count, bpriv.attrs,
-                                             bpriv.count, &mpub, &mpriv);
-        module_token_unlock();
+        MODULE_UNDER_TOKEN_LOCK(rv, module.be.fn->C_GenerateKeyPair(session, &gen, bpub.attrs,
+                                                                    bpub.count, bpriv.attrs,
+                                                                    bpriv.count, &mpub, &mpriv));
         if (!cmk_create_should_retry(session, rv, rec.key_id, 1, attempt)) break;
     }
     if (rv != CKR_OK) {

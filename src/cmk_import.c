@@ -277,11 +277,7 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
          * another import may be making this identity now. Only what we made goes. */
         log_error("%s: key %s: this process no longer holds the import claim", op, rec.key_id);
         claimed = false;
-        if (material) {
-            module_token_lock();
-            module.be.fn->C_DestroyObject(session, material);
-            module_token_unlock();
-        }
+        if (material) module_backend_destroy_own(session, &material, 1);
     }
 out:
     /* The candidate lives until here: material decoded in the module is copied from it,

@@ -106,9 +106,9 @@ static CK_RV save_current(CK_SESSION_HANDLE session, const CK_ATTRIBUTE *tmpl, C
 static CK_RV set_on(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material, const CK_ATTRIBUTE *tmpl,
                     CK_ULONG count)
 {
-    module_token_lock();
-    CK_RV rv = module.be.fn->C_SetAttributeValue(session, material, (CK_ATTRIBUTE_PTR)tmpl, count);
-    module_token_unlock();
+    CK_RV rv;
+    MODULE_UNDER_TOKEN_LOCK(
+        rv, module.be.fn->C_SetAttributeValue(session, material, (CK_ATTRIBUTE_PTR)tmpl, count));
     return rv;
 }
 

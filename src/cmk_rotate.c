@@ -173,9 +173,7 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
      * the claim for this version, so nothing under its identity is a live process's. */
     cmk_destroy_material(session, rec->key_id, version);
     for (int attempt = 0; attempt < CMK_CREATE_ATTEMPTS; attempt++) {
-        module_token_lock();
-        rv = module.be.fn->C_GenerateKey(session, &mech, b.attrs, b.count, &h);
-        module_token_unlock();
+        MODULE_UNDER_TOKEN_LOCK(rv, module.be.fn->C_GenerateKey(session, &mech, b.attrs, b.count, &h));
         if (!cmk_create_should_retry(session, rv, rec->key_id, version, attempt)) break;
     }
     tmpl_free(&b);
@@ -247,11 +245,7 @@ static void give_up(CK_SESSION_HANDLE session, const struct cmk_record *rec, uns
                 claim_is(&cur, version, me, my_start);
     cmk_record_free(&cur);
     if (!ours) {
-        if (made != CK_INVALID_HANDLE) {
-            module_token_lock();
-            module.be.fn->C_DestroyObject(session, made);
-            module_token_unlock();
-        }
+        if (made != CK_INVALID_HANDLE) module_backend_destroy_own(session, &made, 1);
         return;
     }
     if (!cmk_destroy_material(session, rec->key_id, version)) {

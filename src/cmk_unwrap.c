@@ -86,11 +86,9 @@ static CK_RV try_every_version(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
             *own = r;
         }
     }
-    if (tmpl_wants_token(tmpl, count))
-        module_token_lock();
-    else
-        module_token_lock_shared();
-    CK_RV rv = backend_unwrap(session, first, wrapped, wrapped_len, tmpl, count, key);
+    CK_RV rv = module_token_lock_as(tmpl_wants_token(tmpl, count));
+    if (rv != CKR_OK) return rv;
+    rv = backend_unwrap(session, first, wrapped, wrapped_len, tmpl, count, key);
     unsigned long used = 0; /* the older version that unwrapped it */
     for (unsigned long i = 0; i < n && rv != CKR_OK && integrity_failed(rv); i++) {
         if (older[i].material == CK_INVALID_HANDLE) continue;
@@ -116,10 +114,8 @@ CK_RV cmk_unwrap(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HAN
     /* A token object writes the token: exclusive. A session object's unwrap still uses the
      * version's material, which a purge destroys: shared (module.h: the lifetime of the
      * module's own backend objects). */
-    if (tmpl_wants_token(tmpl, count))
-        module_token_lock();
-    else
-        module_token_lock_shared();
+    rv = module_token_lock_as(tmpl_wants_token(tmpl, count));
+    if (rv != CKR_OK) return rv;
     rv = backend_unwrap(session, &first, wrapped, wrapped_len, tmpl, count, key);
     module_token_unlock();
     if (rv == CKR_OK || !checks_integrity(mech) || !integrity_failed(rv)) return rv;

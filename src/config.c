@@ -155,6 +155,11 @@ static int apply_entry(struct parse_state *st, const char *section, const char *
             return set_string(&cfg->token_label, value);
         }
         if (!strcmp(name, "store")) return set_path(st, &cfg->store_path, value);
+        if (!strcmp(name, "lock_wait_seconds")) {
+            if (parse_ulong(value, 1, 600, &cfg->lock_wait_seconds)) return 1;
+            snprintf(st->reason, sizeof(st->reason), "must be a whole number of seconds from 1 to 600");
+            return 0;
+        }
         if (!strcmp(name, "foreign_objects")) {
             if (parse_bool(value, &cfg->foreign_objects)) return 1;
             snprintf(st->reason, sizeof(st->reason), "must be true or false");
@@ -272,6 +277,7 @@ static void config_defaults(struct config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->log_level = LOG_LEVEL_WARNING;
     cfg->pending_window_days = 30;
+    cfg->lock_wait_seconds = 10; /* as long as the store waits for its own lock */
     cfg->usage_conflict = USAGE_CONFLICT_PREFER_SIGN;
 }
 

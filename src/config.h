@@ -16,6 +16,7 @@ struct config {
     char *token_label;         /* [token] label: what clients see */
     char *store_path;          /* [token] store */
     bool foreign_objects;      /* [token] foreign_objects: the backend holds objects made elsewhere */
+    unsigned long lock_wait_seconds; /* [token] lock_wait_seconds: longest wait for the token lock */
     int log_level;             /* [log] level */
     char *log_file;            /* [log] file */
     unsigned long pending_window_days;        /* [policy] pending_window_days */

@@ -33,9 +33,8 @@
 #define FORWARD_WRITING_TOKEN(func, ...)                                                           \
     do {                                                                                           \
         ENTRY_BEGIN(#func);                                                                        \
-        module_token_lock();                                                                       \
-        CK_RV forwarded_rv = module.be.fn->func(__VA_ARGS__);                                      \
-        module_token_unlock();                                                                     \
+        CK_RV forwarded_rv;                                                                        \
+        MODULE_UNDER_TOKEN_LOCK(forwarded_rv, module.be.fn->func(__VA_ARGS__));                    \
         ENTRY_RETURN(#func, forwarded_rv);                                                         \
     } while (0)
 

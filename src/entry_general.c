@@ -139,9 +139,8 @@ CK_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
     if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
     if (!info) return CKR_ARGUMENTS_BAD;
     /* SoftHSMv2 reads its token file here; another process may be rewriting it. */
-    module_token_lock_shared();
-    CK_RV rv = module.be.fn->C_GetTokenInfo(module.be.slot, info);
-    module_token_unlock();
+    CK_RV rv;
+    MODULE_UNDER_TOKEN_LOCK_SHARED(rv, module.be.fn->C_GetTokenInfo(module.be.slot, info));
     if (rv == CKR_OK) {
         /* URIs match on these: token=<label>;manufacturer=cmkp11;model=CMK */
         pad_copy(info->label, sizeof(info->label), module.cfg.token_label);

@@ -50,11 +50,10 @@ static CK_RV generate_pair_passthrough(CK_SESSION_HANDLE session, CK_MECHANISM_P
                                        CK_ATTRIBUTE_PTR priv, CK_ULONG priv_count,
                                        CK_OBJECT_HANDLE_PTR pub_key, CK_OBJECT_HANDLE_PTR priv_key)
 {
-    bool token = tmpl_wants_token(pub, pub_count);
-    if (token) module_token_lock();
-    CK_RV rv = module.be.fn->C_GenerateKeyPair(session, mech, pub, pub_count, priv, priv_count,
-                                               pub_key, priv_key);
-    if (token) module_token_unlock();
+    CK_RV rv;
+    MODULE_UNDER_TOKEN_LOCK_IF(tmpl_wants_token(pub, pub_count), rv,
+                               module.be.fn->C_GenerateKeyPair(session, mech, pub, pub_count, priv,
+                                                               priv_count, pub_key, priv_key));
     if (rv == CKR_OK) {
         object_track_new(session, *pub_key);
         object_track_new(session, *priv_key);
@@ -97,11 +96,17 @@ CK_RV ENTRY_IMPL(C_WrapKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         ENTRY_RETURN("C_WrapKey", CKR_KEY_UNEXTRACTABLE);
     }
     CK_MECHANISM mapped; /* an SM mechanism: the backend's code (sm_backend_map.h) */
+    const CK_OBJECT_HANDLE original_wrapping = wrapping_key;
     if (handle_is_cmk(wrapping_key)) {
         rv = sm_map_resolve(session, &wrapping_key, CMK_USE_WRAP, &mech, &mapped);
         if (rv == CKR_KEY_HANDLE_INVALID) rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
     }
-    if (rv == CKR_OK)
+    /* A CMK's version material is the module's own, which a purge destroys: its use is a
+     * shared token-lock section (module.h: the lifetime of the module's own objects). */
+    if (rv == CKR_OK && handle_is_cmk(original_wrapping))
+        MODULE_UNDER_TOKEN_LOCK_SHARED(rv, module.be.fn->C_WrapKey(session, mech, wrapping_key, key,
+                                                                   wrapped, wrapped_len));
+    else if (rv == CKR_OK)
         rv = module.be.fn->C_WrapKey(session, mech, wrapping_key, key, wrapped, wrapped_len);
     ENTRY_RETURN("C_WrapKey", rv);
 }
@@ -120,11 +125,10 @@ CK_RV ENTRY_IMPL(C_UnwrapKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     if (rv == CKR_OK && handle_is_cmk(unwrapping_key)) {
         rv = cmk_unwrap(session, mech, unwrapping_key, wrapped, wrapped_len, tmpl, count, key);
     } else if (rv == CKR_OK) {
-        bool token = tmpl_wants_token(tmpl, count); /* it writes the token: module_token_lock */
-        if (token) module_token_lock();
-        rv = module.be.fn->C_UnwrapKey(session, mech, unwrapping_key, wrapped, wrapped_len, tmpl,
-                                       count, key);
-        if (token) module_token_unlock();
+        /* A token key writes the token: module_token_lock. */
+        MODULE_UNDER_TOKEN_LOCK_IF(tmpl_wants_token(tmpl, count), rv,
+                                   module.be.fn->C_UnwrapKey(session, mech, unwrapping_key, wrapped,
+                                                             wrapped_len, tmpl, count, key));
     }
     if (rv == CKR_OK) object_track_new(session, *key);
     ENTRY_RETURN("C_UnwrapKey", rv);
@@ -137,14 +141,17 @@ CK_RV ENTRY_IMPL(C_DeriveKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     ENTRY_BEGIN("C_DeriveKey");
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_DeriveKey");
     if (rv == CKR_OK) rv = refuse_vendor_on_session_key(tmpl, count);
-    if (rv == CKR_OK && handle_is_cmk(base_key))
+    /* A token key writes the token: exclusive. A CMK's material, which a purge destroys,
+     * is used under the shared side at least (module.h). */
+    bool writes = tmpl_wants_token(tmpl, count), cmk_base = handle_is_cmk(base_key);
+    if (rv == CKR_OK && cmk_base)
         rv = cmk_resolve_for_use(session, base_key, CMK_USE_DERIVE, &base_key);
-    if (rv == CKR_OK) {
-        bool token = tmpl_wants_token(tmpl, count); /* it writes the token: module_token_lock */
-        if (token) module_token_lock();
-        rv = module.be.fn->C_DeriveKey(session, mech, base_key, tmpl, count, key);
-        if (token) module_token_unlock();
-    }
+    if (rv == CKR_OK && cmk_base)
+        MODULE_UNDER_TOKEN_LOCK_AS(writes, rv, module.be.fn->C_DeriveKey(session, mech, base_key,
+                                                                         tmpl, count, key));
+    else if (rv == CKR_OK)
+        MODULE_UNDER_TOKEN_LOCK_IF(writes, rv,
+                                   module.be.fn->C_DeriveKey(session, mech, base_key, tmpl, count, key));
     if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name for it */
     if (rv == CKR_OK) object_track_new(session, *key);
     ENTRY_RETURN("C_DeriveKey", rv);

@@ -33,7 +33,8 @@ CK_RV ENTRY_IMPL(C_CreateObject)(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmp
         ENTRY_RETURN("C_CreateObject", cmk_adopt_create(session, tmpl, count, object));
     /* Writes to the backend token's files are made under the token lock (module.h). */
     bool token = tmpl_wants_token(tmpl, count);
-    if (token) module_token_lock();
+    rv = token ? module_token_lock() : CKR_OK;
+    if (rv != CKR_OK) ENTRY_RETURN("C_CreateObject", rv);
     rv = module.be.fn->C_CreateObject(session, tmpl, count, object);
     if (rv == CKR_OK && handle_is_cmk(*object)) {
         log_error("C_CreateObject: backend handle collides with cmkp11's range");
@@ -62,9 +63,8 @@ CK_RV ENTRY_IMPL(C_CopyObject)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE objec
     bool adopted = false;
     if (rv == CKR_OK) rv = cmk_adopt_copy(session, object, tmpl, count, copy, &adopted);
     if (rv != CKR_OK || adopted) ENTRY_RETURN("C_CopyObject", rv);
-    module_token_lock(); /* the copy may be a token object, whatever the template says */
-    rv = module.be.fn->C_CopyObject(session, object, tmpl, count, copy);
-    module_token_unlock();
+    /* The copy may be a token object, whatever the template says. */
+    MODULE_UNDER_TOKEN_LOCK(rv, module.be.fn->C_CopyObject(session, object, tmpl, count, copy));
     if (rv == CKR_OK) object_track_new(session, *copy);
     ENTRY_RETURN("C_CopyObject", rv);
 }
@@ -82,9 +82,8 @@ CK_RV ENTRY_IMPL(C_DestroyObject)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ob
     struct object_identity was;
     object_track_identity(session, object, &was);
     bool token = !was.known || was.token;
-    if (token) module_token_lock();
-    CK_RV rv = module.be.fn->C_DestroyObject(session, object);
-    if (token) module_token_unlock();
+    CK_RV rv;
+    MODULE_UNDER_TOKEN_LOCK_IF(token, rv, module.be.fn->C_DestroyObject(session, object));
     if (rv == CKR_OK) object_track_destroyed(object, &was);
     ENTRY_RETURN("C_DestroyObject", rv);
 }
@@ -129,9 +128,8 @@ CK_RV ENTRY_IMPL(C_SetAttributeValue)(CK_SESSION_HANDLE session, CK_OBJECT_HANDL
     struct object_identity was = {.known = false};
     bool renames = attr_find(tmpl, count, CKA_LABEL) || attr_find(tmpl, count, CKA_ID);
     if (renames) object_track_identity(session, object, &was);
-    module_token_lock(); /* a token object's file is rewritten */
-    rv = module.be.fn->C_SetAttributeValue(session, object, tmpl, count);
-    module_token_unlock();
+    /* A token object's file is rewritten. */
+    MODULE_UNDER_TOKEN_LOCK(rv, module.be.fn->C_SetAttributeValue(session, object, tmpl, count));
     if (rv == CKR_OK && renames) object_track_changed(session, object, &was);
     ENTRY_RETURN("C_SetAttributeValue", rv);
 }

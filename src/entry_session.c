@@ -16,9 +16,9 @@ CK_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
     ENTRY_BEGIN("C_OpenSession");
     if (slot != MODULE_SLOT_ID) return CKR_SLOT_ID_INVALID;
     session_gate_list_shared();
-    module_token_lock_shared();
-    CK_RV rv = module.be.fn->C_OpenSession(module.be.slot, flags, app, notify, session);
-    module_token_unlock();
+    CK_RV rv;
+    MODULE_UNDER_TOKEN_LOCK_SHARED(
+        rv, module.be.fn->C_OpenSession(module.be.slot, flags, app, notify, session));
     if (rv == CKR_OK) {
         rv = session_gate_add(*session);
         if (rv != CKR_OK) module.be.fn->C_CloseSession(*session);
@@ -115,11 +115,8 @@ CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHA
     ENTRY_BEGIN("C_Login");
     session_gate_hold_all();
     CK_RV rv = CKR_SESSION_HANDLE_INVALID;
-    if (session_gate_is_open(session)) {
-        module_token_lock();
-        rv = module.be.fn->C_Login(session, user, pin, len);
-        module_token_unlock();
-    }
+    if (session_gate_is_open(session))
+        MODULE_UNDER_TOKEN_LOCK(rv, module.be.fn->C_Login(session, user, pin, len));
     session_gate_release_all();
     /* Only a logged-in user sees private material, so this is where half-made keys
      * left by crashed processes are cleaned and keys past their window destroyed, and

@@ -154,9 +154,9 @@ CK_RV import_backend_oaep_sha256_probe(CK_SESSION_HANDLE session, const unsigned
     CK_OBJECT_CLASS c;
     CK_ATTRIBUTE a = {CKA_CLASS, &c, sizeof(c)};
     CK_RV still = CKR_OK;
-    module_token_lock_shared();
-    CK_RV rv =
-        module.be.fn->C_UnwrapKey(session, &m, wrap_priv, wrapped, (CK_ULONG)wrapped_len, t, 5, &h);
+    CK_RV rv = module_token_lock_shared();
+    if (rv != CKR_OK) return rv;
+    rv = module.be.fn->C_UnwrapKey(session, &m, wrap_priv, wrapped, (CK_ULONG)wrapped_len, t, 5, &h);
     if (rv != CKR_OK) still = module.be.fn->C_GetAttributeValue(session, wrap_priv, &a, 1);
     module_token_unlock();
     module_backend_destroy_own(session, &h, h ? 1 : 0);

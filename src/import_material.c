@@ -272,9 +272,7 @@ CK_RV import_make_public_object(CK_SESSION_HANDLE session, const struct cmk_reco
     CK_OBJECT_HANDLE h;
     CK_RV rv = (rsa && (!n || !e)) || b.failed ? CKR_FUNCTION_FAILED : CKR_OK;
     if (rv == CKR_OK) {
-        module_token_lock();
-        rv = module.be.fn->C_CreateObject(session, b.attrs, b.count, &h);
-        module_token_unlock();
+        MODULE_UNDER_TOKEN_LOCK(rv, module.be.fn->C_CreateObject(session, b.attrs, b.count, &h));
     }
     if (rv != CKR_OK)
         log_error("ImportKeyMaterial: could not make the public key object: 0x%lx", rv);

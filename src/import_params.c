@@ -106,10 +106,10 @@ static CK_RV generate_wrapping_pair(CK_SESSION_HANDLE session, const char *key_i
         {CKA_LABEL, label, label_len},
     };
     CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
-    module_token_lock();
-    CK_RV rv = module.be.fn->C_GenerateKeyPair(session, &gen, pt, sizeof(pt) / sizeof(pt[0]), st,
-                                               sizeof(st) / sizeof(st[0]), pub, priv);
-    module_token_unlock();
+    CK_RV rv;
+    MODULE_UNDER_TOKEN_LOCK(rv, module.be.fn->C_GenerateKeyPair(session, &gen, pt,
+                                                                sizeof(pt) / sizeof(pt[0]), st,
+                                                                sizeof(st) / sizeof(st[0]), pub, priv));
     if (rv != CKR_OK)
         log_warning("GetParametersForImport: the backend refused to generate an RSA %lu "
                     "wrapping pair: 0x%lx",
@@ -134,9 +134,8 @@ static CK_RV resolve_algorithm(CK_SESSION_HANDLE session, const struct cmk_recor
         /* The RSA step stays in the backend (CKM_RSA_X_509), which needs CKA_DECRYPT on the
          * wrapping key; the OAEP decoding is done by the module at import. */
         CK_ATTRIBUTE d = {CKA_DECRYPT, (void *)&ck_true, 1};
-        module_token_lock();
-        CK_RV rv = module.be.fn->C_SetAttributeValue(session, wrap_priv, &d, 1);
-        module_token_unlock();
+        CK_RV rv;
+        MODULE_UNDER_TOKEN_LOCK(rv, module.be.fn->C_SetAttributeValue(session, wrap_priv, &d, 1));
         if (rv != CKR_OK) {
             log_error("GetParametersForImport: the backend refused CKA_DECRYPT on the wrapping "
                       "key (needed by [import] oaep_decode_in_module): 0x%lx",

@@ -63,8 +63,9 @@ static CK_RV wrapping_key_decrypt_raw(CK_SESSION_HANDLE session, CK_OBJECT_HANDL
                                       CK_ULONG *em_len)
 {
     CK_MECHANISM raw = {CKM_RSA_X_509, NULL, 0};
-    module_token_lock_shared();
-    CK_RV rv = module.be.fn->C_DecryptInit(session, &raw, wrap_priv);
+    CK_RV rv = module_token_lock_shared();
+    if (rv != CKR_OK) return rv;
+    rv = module.be.fn->C_DecryptInit(session, &raw, wrap_priv);
     if (rv == CKR_OK) {
         util_pause_point("import:decrypting-with-wrapping-key");
         rv = module.be.fn->C_Decrypt(session, blob, k, em, em_len);
@@ -81,12 +82,10 @@ static CK_RV unwrap_once(CK_SESSION_HANDLE session, struct import_stage *st, CK_
                          CK_ULONG len, const CK_ATTRIBUTE *t, CK_ULONG n, bool token,
                          CK_OBJECT_HANDLE *out)
 {
-    if (token)
-        module_token_lock();
-    else
-        module_token_lock_shared();
+    CK_RV rv = module_token_lock_as(token);
+    if (rv != CKR_OK) return rv;
     if (!token && st->key != st->eph) util_pause_point("import:unwrapping-with-wrapping-key");
-    CK_RV rv = module.be.fn->C_UnwrapKey(session, &st->mech, st->key, data, len,
+    rv = module.be.fn->C_UnwrapKey(session, &st->mech, st->key, data, len,
                                          (CK_ATTRIBUTE_PTR)t, n, out);
     module_token_unlock();
     return rv;
@@ -142,9 +141,7 @@ static CK_RV create_from_decoded(CK_SESSION_HANDLE session, struct import_stage 
         t[n] = (CK_ATTRIBUTE){CKA_VALUE, st->msg, st->msg_len};
         bool token = false;
         attr_get_bool(tmpl, n, CKA_TOKEN, &token);
-        if (token) module_token_lock();
-        rv = module.be.fn->C_CreateObject(session, t, n + 1, out);
-        if (token) module_token_unlock();
+        MODULE_UNDER_TOKEN_LOCK_IF(token, rv, module.be.fn->C_CreateObject(session, t, n + 1, out));
         free(t);
     }
     stage_wipe(st);
@@ -255,9 +252,8 @@ CK_RV import_stage_unwrap(CK_SESSION_HANDLE session, struct import_stage *st,
             const CK_ATTRIBUTE *a = attr_find(t->attrs, t->count, carried[i]);
             if (a) ct[n++] = *a;
         }
-        if (token) module_token_lock();
-        CK_RV rv = module.be.fn->C_CopyObject(session, st->made, ct, n, out);
-        if (token) module_token_unlock();
+        CK_RV rv;
+        MODULE_UNDER_TOKEN_LOCK_IF(token, rv, module.be.fn->C_CopyObject(session, st->made, ct, n, out));
         if (rv != CKR_OK)
             log_error("ImportKeyMaterial: the backend could not copy the material into the "
                       "key's identity: 0x%lx",

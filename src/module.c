@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmk.h"
@@ -21,6 +22,7 @@
 #include "soft_key.h"
 #include "soft_pubcache.h"
 #include "vendor_op.h"
+#include "util.h"
 
 struct module module;
 volatile bool module_forked;
@@ -99,7 +101,9 @@ static int open_token_lock(const char *store_path)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s-token.lock", store_path);
-    return open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* Never through a link: in a folder others can write, a planted symlink would make
+     * this process create or lock another file. */
+    return open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 }
 
 static void close_token_lock(void)
@@ -114,11 +118,67 @@ static void close_token_lock(void)
  * among themselves (token_rw), and the flock then stands for the whole process: taken
  * exclusive by one writer, or shared by the first of the readers and dropped by the
  * last. Sections under it make backend calls (a find's whole scan, at most), and take no
- * other lock than the log's. */
-static void token_flock(int op)
+ * other lock than the log's.
+ *
+ * Every wait is bounded ([token] lock_wait_seconds): a process stopped while it holds the
+ * lock (SIGSTOP, Ctrl-Z, a debugger) would otherwise hang every other process sharing the
+ * store, C_Initialize included. flock has no timeout, so it is tried without blocking, at
+ * growing intervals up to 20 ms, until the deadline. */
+static bool token_flock_until(int op, const struct timespec *deadline)
+{
+    if (module.token_lock_fd < 0) return true;
+    long pause_ns = 1000 * 1000;
+    for (;;) {
+        if (flock(module.token_lock_fd, op | LOCK_NB) == 0) return true;
+        if (errno == EINTR) continue;
+        if (errno != EWOULDBLOCK) return true; /* as before the bound: no lock to be had */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > deadline->tv_sec ||
+            (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec))
+            return false;
+        struct timespec pause = {0, pause_ns};
+        nanosleep(&pause, NULL);
+        if (pause_ns < 20 * 1000 * 1000) pause_ns *= 2;
+    }
+}
+
+static void token_unflock(void)
 {
     if (module.token_lock_fd >= 0)
-        while (flock(module.token_lock_fd, op) != 0 && errno == EINTR) {}
+        while (flock(module.token_lock_fd, LOCK_UN) != 0 && errno == EINTR) {}
+}
+
+static struct timespec token_deadline(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += module.cfg.lock_wait_seconds ? (time_t)module.cfg.lock_wait_seconds : 10;
+    return t;
+}
+
+/* Set when this thread's last wait for the token lock ran out (module_token_lock_gave_up). */
+static __thread bool token_gave_up;
+
+bool module_token_lock_gave_up(void) { return token_gave_up; }
+
+/* The one line a wait that ran out says: whose lock it was, when that can be known. */
+static CK_RV token_wait_failed(bool other_process)
+{
+    token_gave_up = true;
+    unsigned long waited = module.cfg.lock_wait_seconds ? module.cfg.lock_wait_seconds : 10;
+    long holder = other_process ? util_flock_holder(module.token_lock_fd) : 0;
+    if (!other_process)
+        log_error("token lock: another thread of this process held it for more than %lu s",
+                  waited);
+    else if (holder > 0)
+        log_error("token lock: process %ld held it for more than %lu s (stopped or hung "
+                  "while it writes the backend token?); gave up waiting",
+                  holder, waited);
+    else
+        log_error("token lock: another process held it for more than %lu s; gave up waiting",
+                  waited);
+    return CKR_FUNCTION_FAILED;
 }
 
 /* SoftHSMv2 lists its token's objects again only when the token's generation number on
@@ -134,7 +194,7 @@ static void see_other_processes_writes(void)
     if (module.be.fn) module.be.fn->C_GetTokenInfo(module.be.slot, &info);
 }
 
-void module_token_lock(void)
+CK_RV module_token_lock(void)
 {
     if (token_held_exclusive || token_held_shared) {
         /* Within a section that already holds it: never wait on ourselves. Under the
@@ -142,25 +202,42 @@ void module_token_lock(void)
         if (!token_held_exclusive)
             log_error("internal: a token write inside a token read section; not exclusive");
         token_nested++;
-        return;
+        return CKR_OK;
     }
-    pthread_rwlock_wrlock(&token_rw);
-    token_flock(LOCK_EX);
+    token_gave_up = false;
+    struct timespec deadline = token_deadline();
+    if (pthread_rwlock_clockwrlock(&token_rw, CLOCK_MONOTONIC, &deadline) != 0)
+        return token_wait_failed(false);
+    if (!token_flock_until(LOCK_EX, &deadline)) {
+        pthread_rwlock_unlock(&token_rw);
+        return token_wait_failed(true);
+    }
     token_held_exclusive = true;
+    util_pause_point("token-lock:held"); /* tests: a process stopped while it holds it */
     see_other_processes_writes();
+    return CKR_OK;
 }
 
-void module_token_lock_shared(void)
+CK_RV module_token_lock_shared(void)
 {
     if (token_held_exclusive || token_held_shared) {
         token_nested++;
-        return;
+        return CKR_OK;
     }
-    pthread_rwlock_rdlock(&token_rw);
-    token_held_shared = true;
+    token_gave_up = false;
+    struct timespec deadline = token_deadline();
+    if (pthread_rwlock_clockrdlock(&token_rw, CLOCK_MONOTONIC, &deadline) != 0)
+        return token_wait_failed(false);
     pthread_mutex_lock(&token_readers_lock);
-    if (token_readers++ == 0) token_flock(LOCK_SH);
+    bool had = token_readers > 0 || token_flock_until(LOCK_SH, &deadline);
+    if (had) token_readers++;
     pthread_mutex_unlock(&token_readers_lock);
+    if (!had) {
+        pthread_rwlock_unlock(&token_rw);
+        return token_wait_failed(true);
+    }
+    token_held_shared = true;
+    return CKR_OK;
 }
 
 void module_token_unlock(void)
@@ -171,10 +248,10 @@ void module_token_unlock(void)
     }
     if (token_held_exclusive) {
         token_held_exclusive = false;
-        token_flock(LOCK_UN);
+        token_unflock();
     } else {
         pthread_mutex_lock(&token_readers_lock);
-        if (--token_readers == 0) token_flock(LOCK_UN);
+        if (--token_readers == 0) token_unflock();
         pthread_mutex_unlock(&token_readers_lock);
         token_held_shared = false;
     }
@@ -185,24 +262,24 @@ CK_RV module_backend_find_by_id(CK_SESSION_HANDLE session, const void *id, CK_UL
                                 CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out, CK_ULONG max,
                                 CK_ULONG *count)
 {
-    module_token_lock_shared();
-    CK_RV rv = backend_find_by_id(&module.be, session, id, len, cls, out, max, count);
-    module_token_unlock();
+    CK_RV rv;
+    MODULE_UNDER_TOKEN_LOCK_SHARED(
+        rv, backend_find_by_id(&module.be, session, id, len, cls, out, max, count));
     return rv;
 }
 
 CK_RV module_backend_find(CK_SESSION_HANDLE session, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                           CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count)
 {
-    module_token_lock_shared();
-    CK_RV rv = backend_find(&module.be, session, tmpl, n, out, max, count);
-    module_token_unlock();
+    CK_RV rv;
+    MODULE_UNDER_TOKEN_LOCK_SHARED(rv, backend_find(&module.be, session, tmpl, n, out, max, count));
     return rv;
 }
 
 bool module_backend_token_present(void)
 {
-    module_token_lock_shared();
+    /* A lock not had is no evidence of a removal: present, as far as we know. */
+    if (module_token_lock_shared() != CKR_OK) return true;
     bool present = backend_token_present(&module.be);
     module_token_unlock();
     return present;
@@ -246,10 +323,18 @@ static CK_RV initialize(CK_VOID_PTR init_args)
     if (module.cfg.log_file && log_open_file(module.cfg.log_file) != 0)
         log_error("C_Initialize: cannot open log file %s; logging to stderr", module.cfg.log_file);
     module.token_lock_fd = open_token_lock(module.cfg.store_path);
-    module_token_lock();
-    rv = backend_open(&module.be, module.cfg.backend_module, module.cfg.backend_token_label,
-                      module.cfg.backend_token_serial);
-    module_token_unlock();
+    if (module.token_lock_fd < 0 && errno == ELOOP) {
+        /* A link planted where the lock file goes. Other failures (no such folder, no
+         * write access) are the store's too, and its open names them next. */
+        log_error("C_Initialize: the token lock file %s-token.lock is a symbolic link; "
+                  "refused",
+                  module.cfg.store_path);
+        rv = CKR_DEVICE_ERROR;
+    } else {
+        MODULE_UNDER_TOKEN_LOCK(rv, backend_open(&module.be, module.cfg.backend_module,
+                                                 module.cfg.backend_token_label,
+                                                 module.cfg.backend_token_serial));
+    }
     if (rv != CKR_OK) {
         if (rv != CKR_GENERAL_ERROR) rv = CKR_DEVICE_ERROR;
         close_token_lock();
@@ -328,16 +413,17 @@ CK_RV module_finalize(void)
 /* module.h: the lifetime of the module's own backend objects. Refused inside the same
  * thread's shared section, where the destroy could not wait for the other users: a
  * leaked object (a later clean-up finds it by its identity) is better than a crash. */
-void module_backend_destroy_own(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n)
+bool module_backend_destroy_own(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n)
 {
-    if (n == 0) return;
+    if (n == 0) return true;
     if (token_held_shared && !token_held_exclusive) {
         log_error("internal: a destroy of the module's own backend object inside a token "
                   "read section; not destroyed");
-        return;
+        return false;
     }
-    module_token_lock();
+    if (module_token_lock() != CKR_OK) return false;
     for (CK_ULONG i = 0; i < n; i++)
         if (h[i] != CK_INVALID_HANDLE) module.be.fn->C_DestroyObject(session, h[i]);
     module_token_unlock();
+    return true;
 }

@@ -43,12 +43,43 @@ static inline bool module_ready(void)
  * and a reader meanwhile fails or, within one process, spoils the object being written
  * (module_backend_find_by_id). Every backend call that writes a token object takes it
  * exclusively, every backend find shared. Cheap: an uncontended flock, on calls that
- * take milliseconds anyway. */
-void module_token_lock(void);
+ * take milliseconds anyway. The wait is bounded ([token] lock_wait_seconds, 10 s): past
+ * it, CKR_FUNCTION_FAILED and one log line naming the holder when it can be known, and
+ * the caller must not make the backend call; unlock only after CKR_OK. */
+CK_RV module_token_lock(void) __attribute__((warn_unused_result));
 /* The same lock, shared: for calls that only read the token's state files. Taken again
  * by a thread that holds it either way, it only counts. */
-void module_token_lock_shared(void);
+CK_RV module_token_lock_shared(void) __attribute__((warn_unused_result));
 void module_token_unlock(void);
+/* True when this thread's last wait for the token lock ran out: a retry would only wait
+ * again (CKR_FUNCTION_FAILED is also a backend's transient failure). */
+bool module_token_lock_gave_up(void);
+/* The token lock exclusive when the section writes the token, else shared. */
+static inline CK_RV module_token_lock_as(bool writes)
+{
+    return writes ? module_token_lock() : module_token_lock_shared();
+}
+/* rv = call, made under the token lock, exclusive when `writes`, else shared; a lock not
+ * had within the bound is the answer, and then the call is not made. */
+#define MODULE_UNDER_TOKEN_LOCK_AS(writes, rv, call)                                               \
+    do {                                                                                           \
+        (rv) = module_token_lock_as(writes);                                                       \
+        if ((rv) == CKR_OK) {                                                                      \
+            (rv) = (call);                                                                         \
+            module_token_unlock();                                                                 \
+        }                                                                                          \
+    } while (0)
+#define MODULE_UNDER_TOKEN_LOCK(rv, call) MODULE_UNDER_TOKEN_LOCK_AS(true, rv, call)
+#define MODULE_UNDER_TOKEN_LOCK_SHARED(rv, call) MODULE_UNDER_TOKEN_LOCK_AS(false, rv, call)
+/* Under the exclusive lock when `writes` (a token object is written), else the call alone. */
+#define MODULE_UNDER_TOKEN_LOCK_IF(writes, rv, call)                                               \
+    do {                                                                                           \
+        (rv) = (writes) ? module_token_lock() : CKR_OK;                                            \
+        if ((rv) == CKR_OK) {                                                                      \
+            (rv) = (call);                                                                         \
+            if (writes) module_token_unlock();                                                     \
+        }                                                                                          \
+    } while (0)
 /* The lifetime of the module's own backend objects. Import wrapping pairs, import
  * candidates, the material of a CMK's versions, the SOFTWARE master key, the import token
  * key: the module makes them for its own use, and destroys or replaces them itself (an
@@ -74,7 +105,8 @@ void module_token_unlock(void);
  * later entry point) cannot hold the lock between the two: there the state stands in
  * (a key is destroyed only PendingDeletion past its window, or at once where the policy
  * allow_immediate_destroy says so). */
-void module_backend_destroy_own(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n);
+/* False when the objects were not destroyed (the lock was not had, or a read section). */
+bool module_backend_destroy_own(CK_SESSION_HANDLE session, const CK_OBJECT_HANDLE *h, CK_ULONG n);
 /* backend_find_by_id, under the shared token lock. A backend find reads every object
  * of the token: SoftHSMv2 then re-reads from its file any object another thread is still
  * creating, and can drop the attributes that thread set a moment before (its

@@ -299,8 +299,9 @@ static CK_RV find_passthrough(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULO
     bool need_check = !label || label->ulValueLen < prefix ||
                       memcmp(label->pValue, CMK_BACKEND_LABEL_PREFIX, prefix) == 0;
     /* Under the shared token lock, as every backend find (module_backend_find_by_id). */
-    module_token_lock_shared();
-    CK_RV rv = module.be.fn->C_FindObjectsInit(session, t, n);
+    CK_RV rv = module_token_lock_shared();
+    if (rv != CKR_OK) return rv;
+    rv = module.be.fn->C_FindObjectsInit(session, t, n);
     if (rv != CKR_OK) {
         module_token_unlock();
         return rv;

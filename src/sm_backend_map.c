@@ -166,8 +166,13 @@ CK_RV sm_map_sm4_ecb(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE material, const
     CK_RV rv = sm_map_mechanism(&ours, &ecb);
     if (rv != CKR_OK) return rv;
     CK_ULONG out_len = len;
+    /* The material is a CMK version's, which a purge destroys: Init to its end is one
+     * shared token-lock section (module.h: the lifetime of the module's own objects). */
+    rv = module_token_lock_shared();
+    if (rv != CKR_OK) return rv;
     rv = module.be.fn->C_EncryptInit(session, &ecb, material);
     if (rv == CKR_OK) rv = module.be.fn->C_Encrypt(session, (CK_BYTE_PTR)in, len, out, &out_len);
+    module_token_unlock();
     if (rv == CKR_OK && out_len != len) rv = CKR_DEVICE_ERROR;
     return rv;
 }

@@ -125,9 +125,7 @@ static CK_RV master_key(CK_SESSION_HANDLE s, bool create, CK_OBJECT_HANDLE *out)
             st = store_audit(module.store, "CreateMasterKey", NULL,
                              "AES-256 token master key for SOFTWARE keys made in the backend");
         if (rv == CKR_OK && st != STORE_OK) {
-            module_token_lock();
-            module.be.fn->C_DestroyObject(s, *out);
-            module_token_unlock();
+            module_backend_destroy_own(s, out, 1);
             rv = CKR_DEVICE_ERROR;
         }
         if (rv == CKR_OK)

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +80,31 @@ bool util_process_alive(long pid, int64_t start)
     int64_t now = util_process_start((pid_t)pid);
     if (now) return now == start;
     return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* /proc/locks lines read "N: FLOCK ADVISORY WRITE pid MAJ:MIN:INODE start end", the
+ * device in hex; a line that waits for the lock starts "N: -> ". */
+long util_flock_holder(int fd)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) return 0;
+    char want[64];
+    snprintf(want, sizeof(want), "%02x:%02x:%lu", major(st.st_dev), minor(st.st_dev),
+             (unsigned long)st.st_ino);
+    FILE *f = fopen("/proc/locks", "re");
+    if (!f) return 0;
+    char line[256];
+    long holder = 0;
+    while (!holder && fgets(line, sizeof(line), f)) {
+        char kind[16], mode[16], access[16], dev[64];
+        long pid;
+        if (strstr(line, "->")) continue;
+        if (sscanf(line, "%*d: %15s %15s %15s %ld %63s", kind, mode, access, &pid, dev) == 5 &&
+            strcmp(kind, "FLOCK") == 0 && strcmp(dev, want) == 0)
+            holder = pid;
+    }
+    fclose(f);
+    return holder;
 }
 
 #ifdef CMKP11_TESTING

@@ -275,7 +275,11 @@ static CK_RV gcm_fallback_decrypt(CK_SESSION_HANDLE session, struct vendor_op *o
     CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
     CK_ULONG capacity = *out_len;
     unsigned long used = 0;
-    module_token_lock_shared();
+    CK_RV locked = module_token_lock_shared();
+    if (locked != CKR_OK) {
+        free(older);
+        return locked;
+    }
     for (unsigned long i = 0; i < n && !used; i++) {
         if (older[i] == CK_INVALID_HANDLE ||
             module.be.fn->C_DecryptInit(session, &mech, older[i]) != CKR_OK)
