@@ -366,11 +366,7 @@ void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *cl
         cmk_request_usage_flags(b, usage, true, false, client, n);
         return;
     }
-    bool crypt = usage == CMK_USAGE_ENCRYPT_DECRYPT;
-    tmpl_set(b, CKA_ENCRYPT, crypt ? &ck_true : &ck_false, sizeof(CK_BBOOL));
-    tmpl_set(b, CKA_DECRYPT, crypt ? &ck_true : &ck_false, sizeof(CK_BBOOL));
-    tmpl_set(b, CKA_SIGN, crypt ? &ck_false : &ck_true, sizeof(CK_BBOOL));
-    tmpl_set(b, CKA_VERIFY, crypt ? &ck_false : &ck_true, sizeof(CK_BBOOL));
+    cmk_request_secret_flags(b, usage, client, n);
 }
 
 void cmk_backend_label(const char *key_id, unsigned long version, char out[80])
@@ -529,7 +525,6 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     cmk_create_backend_identity(&bpub, bid, label);
     tmpl_set(&bpub, CKA_PRIVATE, req.public_private ? &ck_true : &ck_false, sizeof(CK_BBOOL));
     cmk_request_usage_flags(&bpub, req.usage, false, true, pub_tmpl, pub_count);
-    tmpl_set(&bpub, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
     cmk_create_material_template(&bpriv, priv_tmpl, priv_count, bid, label, CKO_PRIVATE_KEY,
                                  req.usage);
     CK_MECHANISM gen = *mech;

@@ -42,7 +42,7 @@ void cmk_create_drop_row(const struct cmk_record *rec);
 void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bid,
                                  const char *label);
 /* The material's template: the client's standard attributes, cmkp11's identity, always
- * sensitive, non-extractable, private, never deriving, and the usage's flags. */
+ * sensitive, non-extractable, private, and the usage's flags (cmk_request_usage_flags). */
 void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *client,
                                   CK_ULONG n, const unsigned char *bid, const char *label,
                                   CK_OBJECT_CLASS cls, CK_ULONG usage);

@@ -195,12 +195,68 @@ static const CK_ATTRIBUTE_TYPE crypt_flags[] = {CKA_ENCRYPT, CKA_DECRYPT, CKA_WR
 static const CK_ATTRIBUTE_TYPE sign_flags[] = {CKA_SIGN, CKA_VERIFY, CKA_SIGN_RECOVER,
                                                CKA_VERIFY_RECOVER};
 
+/* A request speaks the KMS vocabulary when it names one of our vendor attributes in either
+ * template or a key type only cmkp11 has (SM2, SM4): it then gets the clouds' CreateKey
+ * rules, one usage per key (cmkctl always sends CKA_CMK_KEY_USAGE). A plain template is
+ * what a PKCS#11 client sends that knows nothing of CMKs; it gets what the backend would
+ * give it unless the operator chose the one-usage rule for it too (usage_conflict). */
+static bool speaks_kms(const CK_ATTRIBUTE *a, CK_ULONG na, const CK_ATTRIBUTE *b, CK_ULONG nb,
+                       const struct keyspec *spec)
+{
+    for (CK_ULONG i = 0; i < na; i++)
+        if (attr_is_vendor(a[i].type)) return true;
+    for (CK_ULONG i = 0; b && i < nb; i++)
+        if (attr_is_vendor(b[i].type)) return true;
+    return sm_map_is_sm_key(spec->key_type);
+}
+
+/* Only an EC key has a standard key agreement (CKM_ECDH1_DERIVE) usable on a CMK: deriving
+ * from a secret key would make new key material outside the CMK's lifecycle, and RSA and
+ * EdDSA keys derive nothing. */
+static bool derive_is_agreement(const struct keyspec *spec)
+{
+    return spec->key_type == CKK_EC;
+}
+
+/* usage_conflict = honour, plain template: every usage the flags ask for (TRUE in either
+ * template) is the key's, as on the backend; a template that asks none gets the usage the
+ * clouds default to for its spec. The primary one is the clouds' reading of the key:
+ * SIGN_VERIFY for a pair that signs (what the narrowing used to keep), ENCRYPT_DECRYPT for
+ * AES, GENERATE_VERIFY_MAC for a generic secret (CMK_USAGE_ALSO in cmkp11.h). */
+static void honour_usage(struct create_request *req, bool crypt, bool sign, bool derive)
+{
+    const struct keyspec *spec = &req->spec;
+    CK_ULONG primary, also = 0;
+    if (spec->key_type == CKK_GENERIC_SECRET) {
+        primary = CMK_USAGE_GENERATE_VERIFY_MAC;
+        if (crypt) also |= CMK_USAGE_ALSO(CMK_USAGE_ENCRYPT_DECRYPT);
+    } else if (spec->symmetric) {
+        primary = CMK_USAGE_ENCRYPT_DECRYPT;
+        if (sign) also |= CMK_USAGE_ALSO(CMK_USAGE_GENERATE_VERIFY_MAC); /* AES-CMAC */
+    } else {
+        bool agree = derive && derive_is_agreement(spec);
+        primary = sign || (!crypt && !agree) ? CMK_USAGE_SIGN_VERIFY
+                  : crypt                    ? CMK_USAGE_ENCRYPT_DECRYPT
+                                             : CMK_USAGE_KEY_AGREEMENT;
+        if (crypt && primary != CMK_USAGE_ENCRYPT_DECRYPT)
+            also |= CMK_USAGE_ALSO(CMK_USAGE_ENCRYPT_DECRYPT);
+        if (agree && primary != CMK_USAGE_KEY_AGREEMENT)
+            also |= CMK_USAGE_ALSO(CMK_USAGE_KEY_AGREEMENT);
+    }
+    req->usage = primary | also;
+    if (also)
+        log_info("CreateKey: the template asks for several usages; usage_conflict = honour "
+                 "gives the key all of them (CKA_CMK_KEY_USAGE 0x%lx)",
+                 req->usage);
+}
+
 /* Decides the key usage from the spec, the flags asked for and the vendor usage. */
 static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK_ULONG na,
                            const CK_ATTRIBUTE *b, CK_ULONG nb)
 {
     bool crypt = any_true(a, na, crypt_flags, 4) || (b && any_true(b, nb, crypt_flags, 4));
     bool sign = any_true(a, na, sign_flags, 4) || (b && any_true(b, nb, sign_flags, 4));
+    bool derive = flag_of(a, na, CKA_DERIVE) == 1 || (b && flag_of(b, nb, CKA_DERIVE) == 1);
     CK_RV rv = CKR_OK;
     const CK_ATTRIBUTE *u = find_either(a, na, b, nb, CKA_CMK_KEY_USAGE, &rv);
     if (rv != CKR_OK) return rv;
@@ -209,17 +265,32 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
     bool rsa = spec->key_type == CKK_RSA || spec->key_type == CKK_CMK_SM2; /* either usage */
     bool symmetric_crypt = spec->symmetric && !hmac;
 
+    req->strict_usage = speaks_kms(a, na, b, nb, spec) ||
+                        module.cfg.usage_conflict != USAGE_CONFLICT_HONOUR;
+    if (!req->strict_usage) {
+        honour_usage(req, crypt, sign, derive);
+        return CKR_OK;
+    }
     if (u) {
         if ((rv = read_ulong_attr(u, "CKA_CMK_KEY_USAGE", &req->usage)) != CKR_OK) return rv;
         bool allowed = (req->usage == CMK_USAGE_ENCRYPT_DECRYPT && (symmetric_crypt || rsa)) ||
                        (req->usage == CMK_USAGE_SIGN_VERIFY && !spec->symmetric) ||
-                       (req->usage == CMK_USAGE_GENERATE_VERIFY_MAC && hmac);
+                       (req->usage == CMK_USAGE_GENERATE_VERIFY_MAC && hmac) ||
+                       (req->usage == CMK_USAGE_KEY_AGREEMENT && derive_is_agreement(spec));
         if (!allowed) {
             log_warning("CreateKey: CKA_CMK_KEY_USAGE %lu is not allowed for key spec %s "
-                        "(AES, SM4: ENCRYPT_DECRYPT; EC: SIGN_VERIFY; RSA: one of the two; HMAC: "
-                        "GENERATE_VERIFY_MAC)",
+                        "(AES, SM4: ENCRYPT_DECRYPT; EC: SIGN_VERIFY or KEY_AGREEMENT; RSA: "
+                        "ENCRYPT_DECRYPT or SIGN_VERIFY; HMAC: GENERATE_VERIFY_MAC)",
                         req->usage, spec->name);
             return CKR_ATTRIBUTE_VALUE_INVALID;
+        }
+        if (req->usage == CMK_USAGE_KEY_AGREEMENT) {
+            if (crypt || sign || flag_of(a, na, CKA_DERIVE) == 0) {
+                log_warning("CreateKey: CKA_CMK_KEY_USAGE KEY_AGREEMENT contradicts the "
+                            "CKA_ENCRYPT/CKA_SIGN/CKA_DERIVE flags of the template");
+                return CKR_TEMPLATE_INCONSISTENT;
+            }
+            return CKR_OK;
         }
         bool wants_sign = req->usage != CMK_USAGE_ENCRYPT_DECRYPT;
         if ((wants_sign && crypt) || (!wants_sign && sign)) {
@@ -231,8 +302,9 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
     }
     if (symmetric_crypt) {
         if (sign) {
-            log_warning("CreateKey: key spec %s is ENCRYPT_DECRYPT only; CKA_SIGN/CKA_VERIFY "
-                        "may not be TRUE",
+            log_warning("CreateKey: key spec %s is ENCRYPT_DECRYPT only under the one-usage "
+                        "rule (a vendor attribute or usage_conflict = sign/reject); "
+                        "CKA_SIGN/CKA_VERIFY may not be TRUE",
                         spec->name);
             return CKR_TEMPLATE_INCONSISTENT;
         }
@@ -241,7 +313,8 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
     }
     if (hmac) {
         if (crypt) {
-            log_warning("CreateKey: key spec %s is GENERATE_VERIFY_MAC only; CKA_ENCRYPT/"
+            log_warning("CreateKey: key spec %s is GENERATE_VERIFY_MAC only under the one-usage "
+                        "rule (a vendor attribute or usage_conflict = sign/reject); CKA_ENCRYPT/"
                         "CKA_DECRYPT may not be TRUE",
                         spec->name);
             return CKR_TEMPLATE_INCONSISTENT;
@@ -249,10 +322,13 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
         req->usage = CMK_USAGE_GENERATE_VERIFY_MAC;
         return CKR_OK;
     }
+    /* Under the one-usage rule an EC key agrees keys only when CKA_CMK_KEY_USAGE says
+     * KEY_AGREEMENT, as the clouds' CreateKey defaults EC keys to SIGN_VERIFY; CKA_DERIVE
+     * alone is ignored there, as it always was (check_export_policy logs it). */
     if (crypt && !sign) {
         if (!rsa) {
-            log_warning("CreateKey: key spec %s is SIGN_VERIFY only; CKA_ENCRYPT/CKA_DECRYPT "
-                        "may not be TRUE",
+            log_warning("CreateKey: key spec %s is SIGN_VERIFY or KEY_AGREEMENT under the "
+                        "one-usage rule; CKA_ENCRYPT/CKA_DECRYPT may not be TRUE",
                         spec->name);
             return CKR_TEMPLATE_INCONSISTENT;
         }
@@ -272,32 +348,58 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
     return CKR_OK;
 }
 
+/* One flag of the material: TRUE when the key's usage allows it and the client did not
+ * ask it FALSE (an explicit FALSE is honoured in every mode); optional flags (wrap, unwrap,
+ * recover, a public key's derive) only when the client asked them TRUE. */
+static void put_flag(struct tmpl_builder *b, CK_ATTRIBUTE_TYPE type, bool allowed, bool optional,
+                     const CK_ATTRIBUTE *client, CK_ULONG n)
+{
+    int asked = flag_of(client, n, type);
+    bool on = allowed && (optional ? asked == 1 : asked != 0);
+    tmpl_set(b, type, on ? &ck_true : &ck_false, sizeof(CK_BBOOL));
+}
+
 /* Sets the usage flags the backend material gets; the rest is FALSE. */
 void cmk_request_usage_flags(struct tmpl_builder *b, CK_ULONG usage, bool private_half,
                              bool public_half, const CK_ATTRIBUTE *client, CK_ULONG n)
 {
-    bool crypt = usage == CMK_USAGE_ENCRYPT_DECRYPT;
+    bool crypt = CMK_USAGE_HAS(usage, CMK_USAGE_ENCRYPT_DECRYPT);
+    bool sign = CMK_USAGE_HAS(usage, CMK_USAGE_SIGN_VERIFY);
+    bool agree = CMK_USAGE_HAS(usage, CMK_USAGE_KEY_AGREEMENT);
     if (private_half) {
-        tmpl_set(b, CKA_DECRYPT, crypt ? &ck_true : &ck_false, sizeof(CK_BBOOL));
-        tmpl_set(b, CKA_SIGN, crypt ? &ck_false : &ck_true, sizeof(CK_BBOOL));
-        /* Unwrap and recover are kept only where the client asked and usage allows. */
-        if (!crypt || flag_of(client, n, CKA_UNWRAP) != 1) tmpl_set(b, CKA_UNWRAP, &ck_false, 1);
-        if (crypt || flag_of(client, n, CKA_SIGN_RECOVER) != 1)
-            tmpl_set(b, CKA_SIGN_RECOVER, &ck_false, 1);
+        put_flag(b, CKA_DECRYPT, crypt, false, client, n);
+        put_flag(b, CKA_SIGN, sign, false, client, n);
+        put_flag(b, CKA_UNWRAP, crypt, true, client, n);
+        put_flag(b, CKA_SIGN_RECOVER, sign, true, client, n);
+        put_flag(b, CKA_DERIVE, agree, false, client, n);
     }
     if (public_half) {
-        tmpl_set(b, CKA_ENCRYPT, crypt ? &ck_true : &ck_false, sizeof(CK_BBOOL));
-        tmpl_set(b, CKA_VERIFY, crypt ? &ck_false : &ck_true, sizeof(CK_BBOOL));
-        if (!crypt || flag_of(client, n, CKA_WRAP) != 1) tmpl_set(b, CKA_WRAP, &ck_false, 1);
-        if (crypt || flag_of(client, n, CKA_VERIFY_RECOVER) != 1)
-            tmpl_set(b, CKA_VERIFY_RECOVER, &ck_false, 1);
+        put_flag(b, CKA_ENCRYPT, crypt, false, client, n);
+        put_flag(b, CKA_VERIFY, sign, false, client, n);
+        put_flag(b, CKA_WRAP, crypt, true, client, n);
+        put_flag(b, CKA_VERIFY_RECOVER, sign, true, client, n);
+        /* ECDH needs only the private key's flag; a public key has it when asked. */
+        put_flag(b, CKA_DERIVE, agree, true, client, n);
     }
+}
+
+void cmk_request_secret_flags(struct tmpl_builder *b, CK_ULONG usage, const CK_ATTRIBUTE *client,
+                              CK_ULONG n)
+{
+    bool crypt = CMK_USAGE_HAS(usage, CMK_USAGE_ENCRYPT_DECRYPT);
+    bool mac = CMK_USAGE_HAS(usage, CMK_USAGE_GENERATE_VERIFY_MAC);
+    put_flag(b, CKA_ENCRYPT, crypt, false, client, n);
+    put_flag(b, CKA_DECRYPT, crypt, false, client, n);
+    put_flag(b, CKA_SIGN, mac, false, client, n);
+    put_flag(b, CKA_VERIFY, mac, false, client, n);
+    tmpl_set(b, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL)); /* see derive_is_agreement */
 }
 
 /* CMK material never leaves the backend. Asking for extractable material is refused;
  * CKA_SENSITIVE=FALSE and CKA_PRIVATE=FALSE are what plain tools send by default
  * (pkcs11-tool --keygen), so they are raised to TRUE with a log line instead. */
-static CK_RV check_export_policy(const CK_ATTRIBUTE *t, CK_ULONG n)
+static CK_RV check_export_policy(const struct create_request *req, const CK_ATTRIBUTE *t,
+                                 CK_ULONG n)
 {
     if (flag_of(t, n, CKA_EXTRACTABLE) == 1) {
         log_warning("CreateKey: CKA_EXTRACTABLE=TRUE is refused: CMK material never leaves "
@@ -308,8 +410,9 @@ static CK_RV check_export_policy(const CK_ATTRIBUTE *t, CK_ULONG n)
         log_warning("CreateKey: CKA_SENSITIVE=FALSE ignored: CMK material is always sensitive");
     if (flag_of(t, n, CKA_PRIVATE) == 0)
         log_info("CreateKey: CKA_PRIVATE=FALSE ignored: CMK material is always private");
-    if (flag_of(t, n, CKA_DERIVE) == 1)
-        log_warning("CreateKey: CKA_DERIVE=TRUE ignored: no CMK key usage includes derivation");
+    if (flag_of(t, n, CKA_DERIVE) == 1 && !CMK_USAGE_HAS(req->usage, CMK_USAGE_KEY_AGREEMENT))
+        log_warning("CreateKey: CKA_DERIVE=TRUE ignored: derivation is a CMK usage only as key "
+                    "agreement (KEY_AGREEMENT) of an EC key");
     return CKR_OK;
 }
 
@@ -431,7 +534,7 @@ CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
     if (req->origin == CMK_ORIGIN_EXTERNAL && (rv = cmk_import_spec_supported(&req->spec)))
         return rv;
     if ((rv = resolve_usage(req, main, nmain, pub, npub)) != CKR_OK) return rv;
-    if ((rv = check_export_policy(main, nmain)) != CKR_OK) return rv;
+    if ((rv = check_export_policy(req, main, nmain)) != CKR_OK) return rv;
     if ((rv = check_rotation_allowed(req)) != CKR_OK) return rv;
     if ((rv = check_protection_allowed(req)) != CKR_OK) return rv;
     bool v;

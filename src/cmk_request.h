@@ -22,6 +22,7 @@ struct create_request {
     CK_ULONG description_len;
     CK_ULONG usage, origin, protection;
     bool protection_given; /* CKA_CMK_PROTECTION_LEVEL was in the template */
+    bool strict_usage;     /* the clouds' one-usage rule applied (resolve_usage) */
     bool rotation_enabled;
     int64_t rotation_interval;
     struct cmk_tag *tags;
@@ -38,8 +39,14 @@ CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
                         CK_ULONG npub);
 CK_RV cmk_request_check_quota(void);
 CK_RV cmk_request_session_writable(CK_SESSION_HANDLE session);
-/* Sets the usage flags the backend material gets; the rest is FALSE. */
+/* Sets the usage flags a pair's backend material gets (CMK_USAGE_HAS of each usage, an
+ * explicit FALSE in client kept; wrap, unwrap, recover and a public key's derive only when
+ * client asks them); the rest is FALSE. */
 void cmk_request_usage_flags(struct tmpl_builder *b, CK_ULONG usage, bool private_half,
                              bool public_half, const CK_ATTRIBUTE *client, CK_ULONG n);
+/* The same for a secret key: encrypt/decrypt, sign/verify (MAC), never derive. Wrap and
+ * unwrap are left as the client's template gives them. */
+void cmk_request_secret_flags(struct tmpl_builder *b, CK_ULONG usage, const CK_ATTRIBUTE *client,
+                              CK_ULONG n);
 
 #endif

@@ -1,4 +1,5 @@
 /* cmk_use.c - may this CMK do this now? And which backend object does it? */
+#include <stdio.h>
 #include <string.h>
 
 #include "cmk.h"
@@ -26,17 +27,20 @@ static const char *state_name(unsigned long state)
     }
 }
 
+/* A key may have several usages (CMK_USAGE_ALSO): each operation needs one of them. The
+ * backend still checks the object's own flag (CKA_DECRYPT...), as it would alone. */
 static bool usage_allows(unsigned long usage, enum cmk_use use)
 {
     switch (use) {
     case CMK_USE_ENCRYPT:
     case CMK_USE_DECRYPT:
     case CMK_USE_WRAP:
-    case CMK_USE_UNWRAP: return usage == CMK_USAGE_ENCRYPT_DECRYPT;
+    case CMK_USE_UNWRAP: return CMK_USAGE_HAS(usage, CMK_USAGE_ENCRYPT_DECRYPT);
     case CMK_USE_SIGN:
     case CMK_USE_VERIFY:
-        return usage == CMK_USAGE_SIGN_VERIFY || usage == CMK_USAGE_GENERATE_VERIFY_MAC;
-    case CMK_USE_DERIVE: return false; /* no cloud key usage includes key agreement */
+        return CMK_USAGE_HAS(usage, CMK_USAGE_SIGN_VERIFY) ||
+               CMK_USAGE_HAS(usage, CMK_USAGE_GENERATE_VERIFY_MAC);
+    case CMK_USE_DERIVE: return CMK_USAGE_HAS(usage, CMK_USAGE_KEY_AGREEMENT);
     case CMK_USE_DIGEST: return false;
     }
     return false;
@@ -131,11 +135,23 @@ CK_RV cmk_resolve_backend(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     return lookup_backend(session, &live, handle_kind(handle), handle_version(handle), backend);
 }
 
-static const char *usage_name(unsigned long usage)
+static const char *usage_word(unsigned long u)
 {
-    return usage == CMK_USAGE_ENCRYPT_DECRYPT ? "ENCRYPT_DECRYPT"
-           : usage == CMK_USAGE_SIGN_VERIFY   ? "SIGN_VERIFY"
-                                              : "GENERATE_VERIFY_MAC";
+    return u == CMK_USAGE_ENCRYPT_DECRYPT       ? "ENCRYPT_DECRYPT"
+           : u == CMK_USAGE_SIGN_VERIFY         ? "SIGN_VERIFY"
+           : u == CMK_USAGE_GENERATE_VERIFY_MAC ? "GENERATE_VERIFY_MAC"
+           : u == CMK_USAGE_KEY_AGREEMENT       ? "KEY_AGREEMENT"
+                                                : "unknown";
+}
+
+/* The primary usage, then the others: "SIGN_VERIFY+ENCRYPT_DECRYPT". */
+static const char *usage_name(unsigned long usage, char out[80])
+{
+    snprintf(out, 80, "%s", usage_word(CMK_USAGE_PRIMARY(usage)));
+    for (unsigned long u = CMK_USAGE_ENCRYPT_DECRYPT; u <= CMK_USAGE_KEY_AGREEMENT; u++)
+        if (usage & CMK_USAGE_ALSO(u))
+            snprintf(out + strlen(out), 80 - strlen(out), "+%s", usage_word(u));
+    return out;
 }
 
 static CK_RV check_use(const struct cmk_live *live, enum cmk_use use, unsigned long version)
@@ -151,8 +167,9 @@ static CK_RV check_use(const struct cmk_live *live, enum cmk_use use, unsigned l
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
     if (!usage_allows(live->usage, use)) {
+        char names[80];
         log_warning("key %s: cannot %s: key usage is %s", live->key_id, use_name(use),
-                    usage_name(live->usage));
+                    usage_name(live->usage, names));
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
     bool producing = use == CMK_USE_ENCRYPT || use == CMK_USE_SIGN || use == CMK_USE_WRAP;

@@ -112,8 +112,10 @@ static int handle_policy(struct parse_state *st, const char *name, const char *v
             cfg->usage_conflict = USAGE_CONFLICT_PREFER_SIGN;
         else if (!strcasecmp(value, "reject"))
             cfg->usage_conflict = USAGE_CONFLICT_REJECT;
+        else if (!strcasecmp(value, "honour") || !strcasecmp(value, "honor"))
+            cfg->usage_conflict = USAGE_CONFLICT_HONOUR;
         else {
-            snprintf(st->reason, sizeof(st->reason), "must be 'sign' or 'reject'");
+            snprintf(st->reason, sizeof(st->reason), "must be 'honour', 'sign' or 'reject'");
             return 0;
         }
         return 1;
@@ -278,7 +280,8 @@ static void config_defaults(struct config *cfg)
     cfg->log_level = LOG_LEVEL_WARNING;
     cfg->pending_window_days = 30;
     cfg->lock_wait_seconds = 10; /* as long as the store waits for its own lock */
-    cfg->usage_conflict = USAGE_CONFLICT_PREFER_SIGN;
+    /* A plain template gets what the backend would give it (issue 17). */
+    cfg->usage_conflict = USAGE_CONFLICT_HONOUR;
 }
 
 int config_load_file(struct config *cfg, const char *path)

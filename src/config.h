@@ -6,7 +6,15 @@
 
 #include "config_gm.h"
 
-enum usage_conflict_policy { USAGE_CONFLICT_PREFER_SIGN = 0, USAGE_CONFLICT_REJECT };
+/* [policy] usage_conflict: what a plain template (no vendor attribute) asking for several
+ * usages gets. HONOUR (default): every usage its flags ask, as on the backend alone.
+ * PREFER_SIGN: the clouds' one-usage rule, a pair asking both is made SIGN_VERIFY (the
+ * behaviour before HONOUR existed). REJECT: the one-usage rule, refused. */
+enum usage_conflict_policy {
+    USAGE_CONFLICT_PREFER_SIGN = 0,
+    USAGE_CONFLICT_REJECT,
+    USAGE_CONFLICT_HONOUR
+};
 
 struct config {
     char *path;                /* the file read, for messages */

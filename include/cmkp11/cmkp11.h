@@ -36,8 +36,10 @@ extern "C" {
  * Follows from mechanism and template; may be given at create, where it must agree
  * with them (CKR_TEMPLATE_INCONSISTENT otherwise). find. */
 #define CKA_CMK_KEY_SPEC CKA_CMK(0x03)
-/* Key usage: CK_ULONG, one of CMK_USAGE_*. create (must agree with CKA_ENCRYPT/
- * CKA_SIGN flags given in the same template), find. Immutable. */
+/* Key usage: CK_ULONG. create (one of CMK_USAGE_*, the clouds' one-usage rule: must agree
+ * with the CKA_ENCRYPT/CKA_SIGN/CKA_DERIVE flags given in the same template), find (the
+ * exact value), read. Immutable. A key made from a plain template (no vendor attribute)
+ * may do what its flags ask, so it may have several usages: see CMK_USAGE_ALSO below. */
 #define CKA_CMK_KEY_USAGE CKA_CMK(0x04)
 /* Origin: CK_ULONG, one of CMK_ORIGIN_*. create, find. A key created with
  * CMK_ORIGIN_EXTERNAL (specs AES, SM4, HMAC, RSA, EC, EC_SM2; at either protection level
@@ -218,6 +220,18 @@ typedef struct CK_CMK_SM2_PARAMS {
 #define CMK_USAGE_ENCRYPT_DECRYPT 1UL
 #define CMK_USAGE_SIGN_VERIFY 2UL
 #define CMK_USAGE_GENERATE_VERIFY_MAC 3UL
+#define CMK_USAGE_KEY_AGREEMENT 4UL /* EC with CKA_DERIVE: CKM_ECDH1_DERIVE (AWS's usage) */
+/* A key with several usages reads as its primary usage (low byte, one of the values
+ * above) plus one CMK_USAGE_ALSO bit for each other usage, so a one-usage key reads
+ * exactly as before and a reader that knows only the values above still sees the primary
+ * one. The primary usage is SIGN_VERIFY for a pair that signs, else ENCRYPT_DECRYPT, else
+ * KEY_AGREEMENT; ENCRYPT_DECRYPT for an AES key, GENERATE_VERIFY_MAC for a generic secret.
+ * Example: pkcs11-tool's RSA pair (sign and decrypt) reads
+ * CMK_USAGE_SIGN_VERIFY | CMK_USAGE_ALSO(CMK_USAGE_ENCRYPT_DECRYPT) = 0x102. The key's
+ * CKA_SIGN, CKA_DECRYPT, CKA_DERIVE... flags say the same, object by object. */
+#define CMK_USAGE_PRIMARY(v) ((v)&0xffUL)
+#define CMK_USAGE_ALSO(u) (1UL << (7 + (u)))
+#define CMK_USAGE_HAS(v, u) (CMK_USAGE_PRIMARY(v) == (u) || ((v)&CMK_USAGE_ALSO(u)) != 0)
 
 /* CKA_CMK_ORIGIN values */
 #define CMK_ORIGIN_KMS 1UL      /* material generated in the HSM */

@@ -51,7 +51,8 @@ static void check_loaded(const struct config *cfg)
     CHECK(cfg->log_level >= LOG_LEVEL_ERROR && cfg->log_level <= LOG_LEVEL_DEBUG);
     CHECK(cfg->pending_window_days >= 7 && cfg->pending_window_days <= 1096);
     CHECK(cfg->usage_conflict == USAGE_CONFLICT_PREFER_SIGN ||
-          cfg->usage_conflict == USAGE_CONFLICT_REJECT);
+          cfg->usage_conflict == USAGE_CONFLICT_REJECT ||
+          cfg->usage_conflict == USAGE_CONFLICT_HONOUR);
     CHECK(cfg->max_keys <= 100000000UL);
 }
 

@@ -163,17 +163,19 @@ static void test_description_and_tags_round_trip_and_validate(void)
     fixture_close(s);
 }
 
+/* A request in the KMS vocabulary (here a description) gets the clouds' one-usage rules;
+ * plain templates are test_usage_compat's. */
 static void test_usage_rules_follow_the_spec(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key, pub, priv;
-    CK_ATTRIBUTE aes_sign[] = {{CKA_SIGN, &yes, sizeof(yes)}};
-    CHECK_RV(make_aes(s, "aes-sign", aes_sign, 1, &key), CKR_TEMPLATE_INCONSISTENT);
+    CK_ATTRIBUTE aes_sign[] = {{CKA_SIGN, &yes, sizeof(yes)}, {CKA_CMK_DESCRIPTION, "d", 1}};
+    CHECK_RV(make_aes(s, "aes-sign", aes_sign, 2, &key), CKR_TEMPLATE_INCONSISTENT);
     CK_ULONG sign_usage = CMK_USAGE_SIGN_VERIFY;
     CK_ATTRIBUTE aes_usage[] = {{CKA_CMK_KEY_USAGE, &sign_usage, sizeof(sign_usage)}};
     CHECK_RV(make_aes(s, "aes-usage", aes_usage, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
-    CK_ATTRIBUTE ec_decrypt[] = {{CKA_DECRYPT, &yes, sizeof(yes)}};
-    CHECK_RV(make_ec(s, "ec-decrypt", ec_decrypt, 1, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
+    CK_ATTRIBUTE ec_decrypt[] = {{CKA_DECRYPT, &yes, sizeof(yes)}, {CKA_CMK_DESCRIPTION, "d", 1}};
+    CHECK_RV(make_ec(s, "ec-decrypt", ec_decrypt, 2, &pub, &priv), CKR_TEMPLATE_INCONSISTENT);
     CK_ULONG enc_usage = CMK_USAGE_ENCRYPT_DECRYPT;
     CK_ATTRIBUTE contradiction[] = {{CKA_CMK_KEY_USAGE, &enc_usage, sizeof(enc_usage)},
                                     {CKA_SIGN, &yes, sizeof(yes)}};
@@ -383,8 +385,10 @@ static void test_private_key_keeps_public_key_info_after_public_object_is_gone(v
     fixture_close(s);
 }
 
+/* usage_conflict = sign: the one-usage rule for plain templates, as before honour. */
 static void test_rsa_pair_asking_both_usages_becomes_sign_verify(void)
 {
+    fixture_append_policy("usage_conflict = sign");
     CK_SESSION_HANDLE s = fixture_open();
     CK_MECHANISM mech = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
     CK_ULONG bits = 2048;
@@ -554,8 +558,11 @@ static void test_keys_stay_usable_after_logout_and_last_session_close(void)
     fixture_close(s);
 }
 
+/* usage_conflict = sign: an EC key asked for derive and sign (make_ec asks sign) is made
+ * SIGN_VERIFY and cannot derive, as before honour. */
 static void test_cmk_keys_do_not_derive(void)
 {
+    fixture_append_policy("usage_conflict = sign");
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE pub, priv;
     CK_ATTRIBUTE derive[] = {{CKA_DERIVE, &yes, 1}};
@@ -697,7 +704,7 @@ static void test_cloud_specs_only_refuses_other_sizes_and_curves(void)
 }
 
 /* usage_conflict = reject: an RSA template asking both encrypt and sign is refused
- * (pkcs11-tool's default asks both); with the default, it becomes SIGN_VERIFY. */
+ * (pkcs11-tool's default asks both); with the default (honour), it gets both. */
 static void test_usage_conflict_reject_refuses_both_usages(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
@@ -731,7 +738,8 @@ static void test_session_key_copied_into_the_token_becomes_a_cmk(void)
     CHECK_RV(get_ulong(s, copy, CKA_CMK_ORIGIN, &origin), CKR_OK);
     CHECK(origin == CMK_ORIGIN_KMS); /* generated in the HSM (CKA_LOCAL) */
     CHECK_RV(get_ulong(s, copy, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
-    CHECK(usage == CMK_USAGE_SIGN_VERIFY);
+    /* The copy keeps the source's flags (SoftHSMv2 defaults them TRUE), signing first. */
+    CHECK(CMK_USAGE_PRIMARY(usage) == CMK_USAGE_SIGN_VERIFY);
     CK_BBOOL sensitive = CK_FALSE, extractable = CK_TRUE;
     CK_ATTRIBUTE q[] = {{CKA_SENSITIVE, &sensitive, 1}, {CKA_EXTRACTABLE, &extractable, 1}};
     CHECK_RV(p11->C_GetAttributeValue(s, copy, q, 2), CKR_OK);
