@@ -47,9 +47,9 @@ ok keygen-aes "${P[@]}" "${L[@]}" --keygen --key-type AES:32 --label "$AES"
 has keygen-aes "^[[:space:]]*label:[[:space:]]+$AES\$" "the AES key has label $AES"
 ok keypairgen-ec "${P[@]}" "${L[@]}" --keypairgen --key-type EC:prime256v1 --label "$EC" --id 01
 ok keypairgen-rsa "${P[@]}" "${L[@]}" --keypairgen --key-type RSA:2048 --label "$RSA" --id 02
-# pkcs11-tool asks an RSA pair for both encrypt and sign; a CMK has one usage, so the
-# module makes it SIGN_VERIFY and says so in its log (README, "Key usage").
-check "the module log records the RSA usage conflict" \
+# pkcs11-tool asks an RSA pair for both decrypt and sign: under the default
+# usage_conflict = honour the key gets both, as on the backend (README, "Key usage").
+check_not "no usage conflict is logged for the RSA pair" \
     grep -q "the template asks both encrypt and sign" "$W/cmkp11.log"
 
 # --- listing: each key once, no backend material ----------------------------------
@@ -154,21 +154,31 @@ ok encrypt-other-iv "${P[@]}" "${L[@]}" --encrypt -m AES-CBC-PAD --iv 0f0e0d0c0b
     --id "$AES_ID" -i "$W/plain.small" -o "$W/ct.small.iv2"
 differ "another IV gives another ciphertext (the IV is used)" "$W/ct.small" "$W/ct.small.iv2"
 
-# --- one usage per CMK ------------------------------------------------------------------
-# The RSA pair became SIGN_VERIFY: its private key does not decrypt.
+# --- the usages pkcs11-tool asks for (issue 17 items 2, 3) ----------------------------
+# The RSA pair decrypts what OpenSSL encrypts to its public key (PKCS#1 v1.5 and OAEP).
 head -c 32 /dev/urandom >"$W/rand32"
-refused decrypt-rsa CKR_KEY_FUNCTION_NOT_PERMITTED \
-    "${P[@]}" "${L[@]}" --decrypt -m RSA-PKCS --id 02 -i "$W/rand32" -o "$W/rsa.dec"
-# README: EC keys are SIGN_VERIFY only, like the RSA pair above that lost decrypt. So
-# pkcs11-tool's default CKA_DERIVE=TRUE must not survive, and ECDH must be refused.
+check "OpenSSL encrypts to the RSA public key (PKCS#1)" openssl pkeyutl -encrypt -pubin \
+    -keyform DER -inkey "$W/rsa.pub.der" -in "$W/rand32" -out "$W/rsa.ct"
+ok decrypt-rsa "${P[@]}" "${L[@]}" --decrypt -m RSA-PKCS --id 02 -i "$W/rsa.ct" -o "$W/rsa.dec"
+check "the token key decrypts it (PKCS#1)" cmp "$W/rand32" "$W/rsa.dec"
+check "OpenSSL encrypts to the RSA public key (OAEP)" openssl pkeyutl -encrypt -pubin \
+    -keyform DER -inkey "$W/rsa.pub.der" -pkeyopt rsa_padding_mode:oaep -in "$W/rand32" \
+    -out "$W/rsa.oaep"
+ok decrypt-rsa-oaep "${P[@]}" "${L[@]}" --decrypt -m RSA-PKCS-OAEP --hash-algorithm SHA-1 \
+    --mgf MGF1-SHA1 --id 02 -i "$W/rsa.oaep" -o "$W/rsa.oaep.dec"
+check "the token key decrypts it (OAEP)" cmp "$W/rand32" "$W/rsa.oaep.dec"
 block list-objects "^Private Key Object; RSA" rsa-priv
-has rsa-priv "^[[:space:]]*Usage:[[:space:]]+sign\$" "the RSA private key's usage is sign only"
+has rsa-priv "^[[:space:]]*Usage:[[:space:]]+decrypt, sign\$" "the RSA private key decrypts and signs"
+# pkcs11-tool asks EC keys for CKA_DERIVE too: ECDH gives the secret OpenSSL computes.
 block list-objects "^Private Key Object; EC" ec-priv
-has ec-priv "^[[:space:]]*Usage:[[:space:]]+sign\$" "the EC private key's usage is sign only (no derive)"
+has ec-priv "^[[:space:]]*Usage:[[:space:]]+sign, derive\$" "the EC private key signs and derives"
 openssl ecparam -name prime256v1 -genkey -noout -out "$W/peer.key"
 openssl pkey -in "$W/peer.key" -pubout -outform DER -out "$W/peer.pub.der"
-refused derive-ecdh CKR_KEY_FUNCTION_NOT_PERMITTED \
-    "${P[@]}" "${L[@]}" --derive -m ECDH1-DERIVE --id 01 -i "$W/peer.pub.der" -o "$W/shared"
+ok derive-ecdh "${P[@]}" "${L[@]}" --derive -m ECDH1-DERIVE --id 01 -i "$W/peer.pub.der" \
+    -o "$W/shared"
+check "OpenSSL derives from the peer's side" openssl pkeyutl -derive -inkey "$W/peer.key" \
+    -peerkey "$W/ec.pub.der" -keyform PEM -peerform DER -out "$W/shared.openssl"
+check "both sides hold the same shared secret" cmp "$W/shared" "$W/shared.openssl"
 
 # --- scheduled deletion ---------------------------------------------------------------
 ok delete-ec "${P[@]}" "${L[@]}" --delete-object --type privkey --label "$EC"
@@ -185,7 +195,18 @@ ok backend-after-delete pkcs11-tool --module "$CMK_BACKEND" --token-label "$CMK_
 count_is backend-after-delete "^[[:space:]]*label:[[:space:]]+cmkp11/" 5 "the material is kept during the pending window"
 
 # --- pkcs11-tool's own test -------------------------------------------------------------
-ok self-test "${P[@]}" --test --login --pin "$CMK_PIN"
-has self-test "^No errors" "pkcs11-tool --test reports no errors"
+# The RSA key now decrypts, so the self-test tries decryption too, and its OAEP
+# parameters are refused by SoftHSMv2 itself (CKR_ARGUMENTS_BAD at C_DecryptInit): the
+# same test on the backend token directly, whose keys are the CMKs' material, must report
+# the same errors and no other.
+run self-test "${P[@]}" --test --login --pin "$CMK_PIN"
+run self-test-backend pkcs11-tool --module "$CMK_BACKEND" --token-label "$CMK_BACKEND_TOKEN" \
+    --test --login --pin "$CMK_PIN"
+grep '^error:' "$OUT/self-test" | sort -u >"$W/self-test.errors"
+grep '^error:' "$OUT/self-test-backend" | sort -u >"$W/self-test-backend.errors"
+check "pkcs11-tool --test reports the errors it reports on SoftHSMv2 alone" \
+    cmp "$W/self-test.errors" "$W/self-test-backend.errors"
+lacks self-test "^error: .*(KEY_FUNCTION_NOT_PERMITTED|TEMPLATE_INCONSISTENT)" \
+    "pkcs11-tool --test meets no usage refusal of cmkp11's"
 
 finish
