@@ -14,7 +14,8 @@
 #include "inspect.h"
 
 static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-static const unsigned char p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const unsigned char p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                         0xce, 0x3d, 0x03, 0x01, 0x07};
 
 /* What one side answered: the return codes of a fixed sequence of calls, flags, secrets. */
 struct answers {

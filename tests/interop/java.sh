@@ -118,7 +118,9 @@ has store-plain "^EC_P256\|1\|1\$" "the token key keytool copied from a session 
 # (not "always sensitive": the session key it was copied from need not have been)
 has list-priv-plain "^[[:space:]]*Access:[[:space:]]+sensitive,.*never extractable" \
     "the copied token key is sensitive and never extractable, like CMK material"
-has list-priv-plain "^[[:space:]]*Usage:[[:space:]]+sign\$" "the copied token key has one usage (sign)"
+# The copy keeps the usage flags of the session key it was copied from, as C_CopyObject
+# does on the backend (README, "Key usage"): SunPKCS11's EC key signs.
+has list-priv-plain "^[[:space:]]*Usage:[[:space:]]+.*sign" "the copied token key signs"
 enabled=$(sqlite3 "$W/cmk.db" "select count(*) from cmk where state = 1" || echo -1)
 count_is list-objects-plain "^Private Key Object" "$enabled" "every private key on the token is an Enabled CMK ($enabled in the store)"
 

@@ -40,14 +40,16 @@ openssl pkey -pubin -inform DER -in "$W/rsa.pub.der" -out "$W/rsa.pub.pem" || fa
 # attributes through them, and exports their public keys from the CMK.
 store store-keys "select alias || '|' || key_id from cmk order by alias"
 for k in tls-key tls-rsa; do
-    spec=EC_P256
-    [ "$k" = tls-rsa ] && spec=RSA_2048
+    # pkcs11-tool's templates ask EC keys to sign and derive, RSA keys to sign and
+    # decrypt; the key has every usage asked, the primary one first (README, "Key usage").
+    spec=EC_P256 usage=SIGN_VERIFY+KEY_AGREEMENT
+    [ "$k" = tls-rsa ] && spec=RSA_2048 usage=SIGN_VERIFY+ENCRYPT_DECRYPT
     key_id=$(sed -n "s/^$k|//p" "$OUT/store-keys")
     ctl "describe-$k" describe-key --key-id "pkcs11:token=$CMK_TOKEN;object=$k;type=private"
     json_is "describe-$k" \
         'tuple(d["KeyMetadata"][f] for f in ("Alias", "KeyId", "KeySpec", "KeyUsage", "KeyState", "Origin")) + (d["KeyMetadata"]["Pkcs11"]["Token"],)' \
-        "('$k', '${key_id:-?}', '$spec', 'SIGN_VERIFY', 'Enabled', 'KMS', '$CMK_TOKEN')" \
-        "the engine's URI for $k is CMK ${key_id:-?} ($spec, SIGN_VERIFY, Enabled, KMS) on token $CMK_TOKEN"
+        "('$k', '${key_id:-?}', '$spec', '$usage', 'Enabled', 'KMS', '$CMK_TOKEN')" \
+        "the engine's URI for $k is CMK ${key_id:-?} ($spec, $usage, Enabled, KMS) on token $CMK_TOKEN"
     ctl "public-$k" get-public-key --key-id "pkcs11:token=$CMK_TOKEN;object=$k;type=private" --out "$W/$k.cmkctl.pem"
     pub_to_der "$W/$k.cmkctl.pem" "$W/$k.cmkctl.der" || fail "cannot read the public key cmkctl exported for $k"
 done

@@ -130,7 +130,7 @@ static int run_get_public_key(struct ctl *ctl)
         out_add_str(resp, "KeySpec", keymeta_text(&m, CKA_CMK_KEY_SPEC));
         CK_ULONG usage = keymeta_ulong(&m, CKA_CMK_KEY_USAGE, 0);
         out_add_str(resp, "KeyUsage", keyusage_name(usage));
-        if (usage == CMK_USAGE_SIGN_VERIFY) {
+        if (CMK_USAGE_HAS(usage, CMK_USAGE_SIGN_VERIFY)) {
             int rsa = keymeta_ulong(&m, CKA_KEY_TYPE, 0) == CKK_RSA;
             json_object *algs = json_object_new_array();
             for (size_t i = 0; i < sizeof(algorithms) / sizeof(algorithms[0]); i++)
@@ -511,8 +511,8 @@ static int need_symmetric(struct ctl *ctl, const struct key_ref *ref, const stru
 {
     if (ref->main_class == CKO_SECRET_KEY) return 0;
     CK_ULONG usage = keymeta_ulong(m, CKA_CMK_KEY_USAGE, 0);
-    return ctl_fail(ctl,
-                    usage == CMK_USAGE_ENCRYPT_DECRYPT ? KMS_UNSUPPORTED : KMS_INVALID_KEY_USAGE,
+    int crypt = CMK_USAGE_HAS(usage, CMK_USAGE_ENCRYPT_DECRYPT);
+    return ctl_fail(ctl, crypt ? KMS_UNSUPPORTED : KMS_INVALID_KEY_USAGE,
                     "%s: key %s is %s (%s): cmkctl encrypts with the envelope mechanism, which "
                     "needs a symmetric ENCRYPT_DECRYPT key",
                     what, ref->key_id, keymeta_text(m, CKA_CMK_KEY_SPEC), keyusage_name(usage));

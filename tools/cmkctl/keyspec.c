@@ -2,6 +2,8 @@
  * the clouds' spellings into a PKCS#11 request and the module's values back into names. */
 #include "keyspec.h"
 
+#include <stdio.h>
+#include <string.h>
 #include <strings.h>
 
 #include "cmkp11/cmkp11.h"
@@ -127,14 +129,28 @@ CK_ULONG keyusage_default(const struct key_spec *spec)
     }
 }
 
-const char *keyusage_name(CK_ULONG usage)
+static const char *one_usage_name(CK_ULONG usage)
 {
     switch (usage) {
     case CMK_USAGE_ENCRYPT_DECRYPT: return "ENCRYPT_DECRYPT";
     case CMK_USAGE_SIGN_VERIFY: return "SIGN_VERIFY";
     case CMK_USAGE_GENERATE_VERIFY_MAC: return "GENERATE_VERIFY_MAC";
+    case CMK_USAGE_KEY_AGREEMENT: return "KEY_AGREEMENT";
     default: return "";
     }
+}
+
+/* A key made from a plain template may have several usages (cmkp11.h, CMK_USAGE_ALSO):
+ * the primary one first, the others after a '+', e.g. "SIGN_VERIFY+ENCRYPT_DECRYPT". A
+ * one-usage key reads as before. */
+const char *keyusage_name(CK_ULONG usage)
+{
+    static char text[96];
+    snprintf(text, sizeof(text), "%s", one_usage_name(CMK_USAGE_PRIMARY(usage)));
+    for (CK_ULONG u = CMK_USAGE_ENCRYPT_DECRYPT; u <= CMK_USAGE_KEY_AGREEMENT; u++)
+        if (usage & CMK_USAGE_ALSO(u))
+            snprintf(text + strlen(text), sizeof(text) - strlen(text), "+%s", one_usage_name(u));
+    return text;
 }
 
 static const char *const state_names[] = {
