@@ -17,6 +17,8 @@
 #include "util.h"
 
 /* What the rules need to know of the key, read from the template or the source. */
+#define ADOPT_FLAGS 8
+
 struct key_facts {
     CK_OBJECT_CLASS cls;
     CK_KEY_TYPE type;
@@ -24,12 +26,15 @@ struct key_facts {
     unsigned char params[128];
     CK_ULONG params_len;
     CK_BBOOL local, extractable;
-    CK_BBOOL flags[7]; /* decrypt, sign, unwrap, sign_recover, encrypt, verify, wrap */
-    bool flag_known[7];
+    /* decrypt, sign, unwrap, sign_recover, encrypt, verify, wrap, derive: a copy keeps the
+     * source's usages, as C_CopyObject does on the backend (an EC key's derive included). */
+    CK_BBOOL flags[ADOPT_FLAGS];
+    bool flag_known[ADOPT_FLAGS];
 };
 
-static const CK_ATTRIBUTE_TYPE flag_types[7] = {
-    CKA_DECRYPT, CKA_SIGN, CKA_UNWRAP, CKA_SIGN_RECOVER, CKA_ENCRYPT, CKA_VERIFY, CKA_WRAP};
+static const CK_ATTRIBUTE_TYPE flag_types[ADOPT_FLAGS] = {
+    CKA_DECRYPT, CKA_SIGN,   CKA_UNWRAP, CKA_SIGN_RECOVER,
+    CKA_ENCRYPT, CKA_VERIFY, CKA_WRAP,   CKA_DERIVE};
 
 static bool adoptable_class(CK_OBJECT_CLASS cls)
 {
@@ -109,7 +114,7 @@ static CK_RV facts_from_object(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h, st
                         {CKA_LOCAL, &k->local, 1},
                         {CKA_EXTRACTABLE, &k->extractable, 1}};
     if ((rv = module.be.fn->C_GetAttributeValue(session, h, b, 3)) != CKR_OK) return rv;
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < ADOPT_FLAGS; i++) {
         CK_ATTRIBUTE f = {flag_types[i], &k->flags[i], 1};
         k->flag_known[i] = module.be.fn->C_GetAttributeValue(session, h, &f, 1) == CKR_OK;
     }
@@ -290,7 +295,7 @@ CK_RV cmk_adopt_copy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE source, CK_ATTR
     /* The rules see the source's usage flags, overridden by the copy template. */
     struct tmpl_builder rules;
     tmpl_init(&rules);
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < ADOPT_FLAGS; i++)
         if (k.flag_known[i]) tmpl_set(&rules, flag_types[i], &k.flags[i], 1);
     for (CK_ULONG i = 0; i < n; i++)
         tmpl_set(&rules, tmpl[i].type, tmpl[i].pValue, tmpl[i].ulValueLen);

@@ -1,3 +1,5 @@
+
+
 /* test_usage_compat.c - a plain template's usage flags are honoured (issue 17 items 2, 3,
  * 10): what a client asks of the backend alone, it gets through cmkp11. Each test runs the
  * same calls on SoftHSMv2 alone (in a child process that loads the backend module itself,
@@ -501,6 +503,59 @@ static void test_ec_key_imported_with_derive_derives(void)
     fixture_close(s);
 }
 
+/* Item 10: an EC key copied to the token (C_CopyObject, as Java does) or unwrapped there
+ * (C_UnwrapKey) with CKA_DERIVE=TRUE derives the secret its peer computes. */
+static void test_ec_key_copied_or_unwrapped_with_derive_derives(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE peer_pub, peer_priv;
+    CHECK_RV(make_peer(p11, s, &peer_pub, &peer_priv), CKR_OK);
+    unsigned char theirs[65];
+    CHECK(ec_point(p11, s, peer_pub, theirs) == 65);
+    /* A session pair, not extractable (a copy of an extractable key cannot be a CMK).
+     * CKA_SENSITIVE is left to the backend's default: a token copy of a source made with
+     * CKA_SENSITIVE=TRUE is refused today (CKR_ATTRIBUTE_READ_ONLY from the backend during
+     * the copy; not a usage matter, left to issue 17's item 7). */
+    CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &no, 1}, {CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid)}};
+    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &no, 1}, {CKA_DERIVE, &yes, 1}, {CKA_SIGN, &yes, 1},
+                         {CKA_EXTRACTABLE, &no, 1}};
+    CK_OBJECT_HANDLE spub, spriv, copy;
+    CHECK_RV(p11->C_GenerateKeyPair(s, &gen, pt, 2, vt, 4, &spub, &spriv), CKR_OK);
+    unsigned char mine[65], a[64], b[64];
+    CHECK(ec_point(p11, s, spub, mine) == 65);
+    CK_ATTRIBUTE to_token[] = {{CKA_TOKEN, &yes, 1}, {CKA_LABEL, "copied-ecdh", 11}};
+    CHECK_RV(p11->C_CopyObject(s, spriv, to_token, 2, &copy), CKR_OK);
+    CK_ULONG usage = 0, al = 0, bl = 0;
+    CHECK_RV(get_ulong(s, copy, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(CMK_USAGE_HAS(usage, CMK_USAGE_KEY_AGREEMENT));
+    CHECK_RV(ecdh(p11, s, copy, theirs, 65, a, &al), CKR_OK);
+    CHECK_RV(ecdh(p11, s, peer_priv, mine, 65, b, &bl), CKR_OK);
+    CHECK(al == 32 && bl == 32 && !memcmp(a, b, 32));
+
+    /* Unwrapped: a CMK wraps an extractable session key, which comes back as a token key. */
+    CK_ATTRIBUTE wrap_flags[] = {{CKA_WRAP, &yes, 1}, {CKA_UNWRAP, &yes, 1}};
+    CK_OBJECT_HANDLE kek, xpub, xpriv, unwrapped;
+    CHECK_RV(make_secret(p11, s, CK_TRUE, CKM_AES_KEY_GEN, "kek", wrap_flags, 2, &kek), CKR_OK);
+    CHECK_RV(make_peer(p11, s, &xpub, &xpriv), CKR_OK);
+    CHECK(ec_point(p11, s, xpub, mine) == 65);
+    CK_MECHANISM kw = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+    unsigned char wrapped[512];
+    CK_ULONG wrapped_len = sizeof(wrapped);
+    CHECK_RV(p11->C_WrapKey(s, &kw, kek, xpriv, wrapped, &wrapped_len), CKR_OK);
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_KEY_TYPE type = CKK_EC;
+    CK_ATTRIBUTE ut[] = {{CKA_CLASS, &cls, sizeof(cls)},      {CKA_KEY_TYPE, &type, sizeof(type)},
+                         {CKA_TOKEN, &yes, 1},                {CKA_SENSITIVE, &yes, 1},
+                         {CKA_EXTRACTABLE, &no, 1},           {CKA_DERIVE, &yes, 1},
+                         {CKA_LABEL, "unwrapped-ecdh", 14}};
+    CHECK_RV(p11->C_UnwrapKey(s, &kw, kek, wrapped, wrapped_len, ut, 7, &unwrapped), CKR_OK);
+    CHECK_RV(ecdh(p11, s, unwrapped, theirs, 65, a, &al), CKR_OK);
+    CHECK_RV(ecdh(p11, s, peer_priv, mine, 65, b, &bl), CKR_OK);
+    CHECK(al == 32 && bl == 32 && !memcmp(a, b, 32));
+    fixture_close(s);
+}
+
 /* usage_conflict = sign and reject keep the one-usage rule for plain templates, as before:
  * sign narrows pkcs11-tool's RSA pair to SIGN_VERIFY (no decrypt) and refuses an AES key
  * asked to sign and a generic secret asked to encrypt; reject refuses the RSA pair. */
@@ -603,6 +658,7 @@ int main(int argc, char **argv)
         T(test_secret_keys_keep_the_flags_asked),
         T(test_finds_by_usage_flag_count_as_on_the_backend),
         T(test_ec_key_imported_with_derive_derives),
+        T(test_ec_key_copied_or_unwrapped_with_derive_derives),
         T(test_policy_sign_and_reject_keep_one_usage),
         T(test_kms_vocabulary_keeps_one_usage),
         T(test_usage_conflict_value_is_checked),
