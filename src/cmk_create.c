@@ -255,8 +255,9 @@ CK_RV cmk_create_commit_state(struct cmk_record *rec, unsigned long state, const
             if (s == STORE_OK && pk)
                 s = store_cmk_set_public(module.store, cur.row, pk->spki, pk->spki_len,
                                          pk->ec_point, pk->ec_point_len);
-            char detail[128];
-            snprintf(detail, sizeof(detail), "spec=%s %s", cur.key_spec, how);
+            char detail[256], usage[CMK_USAGE_NAME_SIZE];
+            snprintf(detail, sizeof(detail), "spec=%s %s usage=%s", cur.key_spec, how,
+                     cmk_request_usage_name(cur.usage, usage));
             if (s == STORE_OK) s = store_audit(module.store, action, cur.key_id, detail);
             cmk_record_free(&cur);
         }

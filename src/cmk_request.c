@@ -348,6 +348,24 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
     return CKR_OK;
 }
 
+static const char *usage_word(unsigned long u)
+{
+    return u == CMK_USAGE_ENCRYPT_DECRYPT       ? "ENCRYPT_DECRYPT"
+           : u == CMK_USAGE_SIGN_VERIFY         ? "SIGN_VERIFY"
+           : u == CMK_USAGE_GENERATE_VERIFY_MAC ? "GENERATE_VERIFY_MAC"
+           : u == CMK_USAGE_KEY_AGREEMENT       ? "KEY_AGREEMENT"
+                                                : "unknown";
+}
+
+const char *cmk_request_usage_name(unsigned long usage, char out[CMK_USAGE_NAME_SIZE])
+{
+    snprintf(out, CMK_USAGE_NAME_SIZE, "%s", usage_word(CMK_USAGE_PRIMARY(usage)));
+    for (unsigned long u = CMK_USAGE_ENCRYPT_DECRYPT; u <= CMK_USAGE_KEY_AGREEMENT; u++)
+        if (usage & CMK_USAGE_ALSO(u))
+            snprintf(out + strlen(out), CMK_USAGE_NAME_SIZE - strlen(out), "+%s", usage_word(u));
+    return out;
+}
+
 /* One flag of the material: TRUE when the key's usage allows it and the client did not
  * ask it FALSE (an explicit FALSE is honoured in every mode); optional flags (wrap, unwrap,
  * recover, a public key's derive) only when the client asked them TRUE. */

@@ -39,6 +39,10 @@ CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
                         CK_ULONG npub);
 CK_RV cmk_request_check_quota(void);
 CK_RV cmk_request_session_writable(CK_SESSION_HANDLE session);
+/* A usage as log lines, the audit and cmkctl name it: the primary usage, then the others
+ * after '+' ("SIGN_VERIFY+ENCRYPT_DECRYPT"; cmkp11.h, CMK_USAGE_ALSO). */
+#define CMK_USAGE_NAME_SIZE 80
+const char *cmk_request_usage_name(unsigned long usage, char out[CMK_USAGE_NAME_SIZE]);
 /* Sets the usage flags a pair's backend material gets (CMK_USAGE_HAS of each usage, an
  * explicit FALSE in client kept; wrap, unwrap, recover and a public key's derive only when
  * client asks them); the rest is FALSE. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmk.h"
+#include "cmk_request.h"
 #include "cmkp11/cmkp11.h"
 #include "handles.h"
 #include "log.h"
@@ -135,25 +136,6 @@ CK_RV cmk_resolve_backend(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     return lookup_backend(session, &live, handle_kind(handle), handle_version(handle), backend);
 }
 
-static const char *usage_word(unsigned long u)
-{
-    return u == CMK_USAGE_ENCRYPT_DECRYPT       ? "ENCRYPT_DECRYPT"
-           : u == CMK_USAGE_SIGN_VERIFY         ? "SIGN_VERIFY"
-           : u == CMK_USAGE_GENERATE_VERIFY_MAC ? "GENERATE_VERIFY_MAC"
-           : u == CMK_USAGE_KEY_AGREEMENT       ? "KEY_AGREEMENT"
-                                                : "unknown";
-}
-
-/* The primary usage, then the others: "SIGN_VERIFY+ENCRYPT_DECRYPT". */
-static const char *usage_name(unsigned long usage, char out[80])
-{
-    snprintf(out, 80, "%s", usage_word(CMK_USAGE_PRIMARY(usage)));
-    for (unsigned long u = CMK_USAGE_ENCRYPT_DECRYPT; u <= CMK_USAGE_KEY_AGREEMENT; u++)
-        if (usage & CMK_USAGE_ALSO(u))
-            snprintf(out + strlen(out), 80 - strlen(out), "+%s", usage_word(u));
-    return out;
-}
-
 static CK_RV check_use(const struct cmk_live *live, enum cmk_use use, unsigned long version)
 {
     if (live->state != CMK_STATE_ENABLED) {
@@ -167,9 +149,9 @@ static CK_RV check_use(const struct cmk_live *live, enum cmk_use use, unsigned l
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
     if (!usage_allows(live->usage, use)) {
-        char names[80];
+        char names[CMK_USAGE_NAME_SIZE];
         log_warning("key %s: cannot %s: key usage is %s", live->key_id, use_name(use),
-                    usage_name(live->usage, names));
+                    cmk_request_usage_name(live->usage, names));
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
     bool producing = use == CMK_USE_ENCRYPT || use == CMK_USE_SIGN || use == CMK_USE_WRAP;

@@ -191,6 +191,9 @@ static void test_rsa_pair_asking_sign_and_decrypt_does_both(void)
     CK_ATTRIBUTE by_usage[] = {{CKA_CMK_KEY_USAGE, &usage, sizeof(usage)}};
     CHECK(find_count(s, by_usage, 1, NULL) == 2);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE key_usage = 258") == 1);
+    /* The audit names the usages the way cmkctl and the log do. */
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE action = 'CreateKey' AND "
+                              "detail LIKE '%usage=SIGN_VERIFY+ENCRYPT_DECRYPT'") == 1);
     fixture_close(s);
 }
 
@@ -306,6 +309,8 @@ static void test_ec_key_asking_derive_agrees_keys(void)
     CK_ULONG usage = 0;
     CHECK_RV(get_ulong(s, priv, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
     CHECK(usage == CMK_USAGE_KEY_AGREEMENT);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE detail LIKE "
+                              "'%usage=KEY_AGREEMENT'") == 1);
     CHECK_RV(get_ulong(s, priv2, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
     CHECK(usage == (CMK_USAGE_SIGN_VERIFY | CMK_USAGE_ALSO(CMK_USAGE_KEY_AGREEMENT)));
     /* The KEY_AGREEMENT-only key does not sign: the backend refuses it for its flag too. */
