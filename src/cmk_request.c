@@ -265,9 +265,9 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
     bool rsa = spec->key_type == CKK_RSA || spec->key_type == CKK_CMK_SM2; /* either usage */
     bool symmetric_crypt = spec->symmetric && !hmac;
 
-    req->strict_usage = speaks_kms(a, na, b, nb, spec) ||
-                        module.cfg.usage_conflict != USAGE_CONFLICT_HONOUR;
-    if (!req->strict_usage) {
+    bool one_usage = speaks_kms(a, na, b, nb, spec) ||
+                     module.cfg.usage_conflict != USAGE_CONFLICT_HONOUR;
+    if (!one_usage) {
         honour_usage(req, crypt, sign, derive);
         return CKR_OK;
     }

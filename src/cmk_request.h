@@ -22,7 +22,6 @@ struct create_request {
     CK_ULONG description_len;
     CK_ULONG usage, origin, protection;
     bool protection_given; /* CKA_CMK_PROTECTION_LEVEL was in the template */
-    bool strict_usage;     /* the clouds' one-usage rule applied (resolve_usage) */
     bool rotation_enabled;
     int64_t rotation_interval;
     struct cmk_tag *tags;
