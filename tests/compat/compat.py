@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+"""compat.py - the deterministic parts of the differential harness (called by compat.sh).
+
+  compat.py normalize TRANSCRIPT WORKDIR MODULE    -> normalised transcript on stdout
+  compat.py check SCENARIO DIFF EXPECTED_DIR KNOWN [--update]
+
+normalize: replaces what legitimately differs between two runs or two modules (the
+module's path and identity, the folder, slot ids, serials, random hex, UUIDs, dates,
+handles) with placeholders. Random values are numbered by first appearance (HEX#1,
+HEX#2...), not erased, so that relations survive: a public and a private key that share
+an ID still share a placeholder, and an ID that changes still shows as a change.
+
+check: compares a scenario's normalised diff (backend -> cmkp11) with the expected one
+(EXPECTED_DIR/SCENARIO.diff) and with its documentation (KNOWN, one line per hunk:
+`scenario hunk-hash item reason`). Any hunk not documented fails, and so does a
+documented hunk that no longer occurs, so the list can only shrink as fixes land.
+"""
+import hashlib
+import os
+import re
+import sys
+
+
+class Numberer:
+    """Maps each distinct volatile value to KIND#n, n by first appearance."""
+
+    def __init__(self):
+        self.seen = {}
+
+    def __call__(self, kind, value):
+        key = (kind, value)
+        if key not in self.seen:
+            self.seen[key] = '%s#%d' % (kind, sum(1 for k in self.seen if k[0] == kind) + 1)
+        return self.seen[key]
+
+
+def canon_hex(text):
+    """The bytes of a hex value however a client printed it (plain, colons, %XX)."""
+    return re.sub(r'[^0-9a-f]', '', text.lower())
+
+
+# Module and token identity: what the two modules rightly report differently about
+# themselves. The harness compares behaviour, not names, versions or serial numbers.
+IDENTITY = [
+    (re.compile(r'^(\s*(?:token manufacturer|token model|serial num|hardware version|firmware version)\s*:).*$'), r'\1 <identity>'),
+    (re.compile(r'^((?:Manufacturer|Library)\s{2,}).*$'), r'\1<identity>'),
+    (re.compile(r'^(\s*(?:Manufacturer|Model|Serial|Hardware version|Firmware version|Library description|Library manufacturer|Library version)\s*:).*$', re.I), r'\1 <identity>'),
+    (re.compile(r'\b(model|manufacturer|serial|library-description|library-manufacturer|library-version|slot-description|slot-manufacturer|slot-id)=[^;\s]*'), r'\1=<identity>'),
+    (re.compile(r'^(Slot \d+) \(0x[0-9a-f]+\): .*$'), r'\1 (<slot>): <slot description>'),
+    (re.compile(r'(with a present token) \(0x[0-9a-f]+\)'), r'\1 (<slot>)'),
+]
+
+UUID = re.compile(r'\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b')
+# Random byte strings: 16 bytes or more (IDs made by the module or by pkcs11-tool from
+# the public key, EC points, digests of random keys). IDs a scenario gives (01, 0a) are
+# shorter and stay as they are, so a module that changes them shows.
+HEXES = [
+    re.compile(r'(?:%[0-9A-Fa-f]{2}){16,}'),
+    re.compile(r'\b(?:[0-9a-fA-F]{2}:){15,}[0-9a-fA-F]{2}\b'),
+    re.compile(r'(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])'),
+]
+DATES = [
+    re.compile(r'\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?Z?'),
+    re.compile(r'\b[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}(?: GMT| UTC)?'),
+]
+# openssl -text dumps of random key material: a run of lines of colon-separated bytes
+# becomes one line, whatever its length (a leading 00: comes and goes with the value).
+HEXDUMP_LINE = re.compile(r'^\s+(?:[0-9a-fA-F]{2}:)+[0-9a-fA-F]{0,2}$')
+HANDLE = re.compile(r'\b(handle|hObject|hKey)([ =:]+)(0x[0-9a-fA-F]+|\d+)', re.I)
+
+
+def normalize(path, workdir, module):
+    num = Numberer()
+    out = []
+    with open(path, encoding='utf-8', errors='backslashreplace') as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        if HEXDUMP_LINE.match(line):
+            if out and out[-1] == '    <hex dump>':
+                continue
+            out.append('    <hex dump>')
+            continue
+        # Longest first: the folder holds the module's config, and may hold the module.
+        for literal, name in sorted([(workdir, 'WORK'), (module, 'MODULE')], key=lambda p: -len(p[0])):
+            if literal:
+                line = line.replace(literal, name)
+        line = re.sub(r'/tmp/cmkp11-compat\.[A-Za-z0-9]+', 'TMP', line)
+        for rx, rep in IDENTITY:
+            line = rx.sub(rep, line)
+        line = UUID.sub(lambda m: num('UUID', m.group(0).lower()), line)
+        for rx in HEXES:
+            line = rx.sub(lambda m: num('HEX', canon_hex(m.group(0))), line)
+        for rx in DATES:
+            line = rx.sub('DATE', line)
+        line = HANDLE.sub(lambda m: m.group(1) + m.group(2) + num('HANDLE', m.group(3)), line)
+        out.append(line)
+    sys.stdout.write('\n'.join(out) + ('\n' if out else ''))
+
+
+def hunks(diff_text):
+    """The hunks of a unified diff whose @@ headers were reduced to '@@'."""
+    result, cur = [], None
+    for line in diff_text.splitlines(keepends=True):
+        if line.startswith('@@'):
+            cur = []
+            result.append(cur)
+        elif cur is not None:
+            cur.append(line)
+    return [''.join(h) for h in result]
+
+
+def hunk_hash(text):
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]
+
+
+def read_known(path):
+    entries = []
+    with open(path, encoding='utf-8') as f:
+        for n, raw in enumerate(f, 1):
+            line = raw.rstrip('\n')
+            if not line.strip() or line.lstrip().startswith('#'):
+                continue
+            parts = line.split(None, 3)
+            if len(parts) < 4:
+                entries.append((n, parts[0], parts[1] if len(parts) > 1 else '', '?', ''))
+                continue
+            entries.append((n, parts[0], parts[1], parts[2], parts[3]))
+    return entries
+
+
+def check(scenario, diff_path, expected_dir, known_path, update):
+    with open(diff_path, encoding='utf-8') as f:
+        actual = f.read()
+    expected_path = os.path.join(expected_dir, scenario + '.diff')
+    expected = None
+    if os.path.exists(expected_path):
+        with open(expected_path, encoding='utf-8') as f:
+            expected = f.read()
+    known = read_known(known_path)
+    mine = [e for e in known if e[1] == scenario]
+    actual_hunks = {hunk_hash(h): h for h in hunks(actual)}
+
+    if update:
+        if actual:
+            with open(expected_path, 'w', encoding='utf-8') as f:
+                f.write(actual)
+        elif os.path.exists(expected_path):
+            os.remove(expected_path)
+        # Keep the documented lines still true, drop the stale ones, add the new hunks
+        # as TODO lines (which fail until someone gives them an item and a reason).
+        with open(known_path, encoding='utf-8') as f:
+            lines = f.read().splitlines()
+        kept = []
+        for line in lines:
+            p = line.split(None, 3)
+            if line.strip() and not line.lstrip().startswith('#') and p[0] == scenario \
+                    and (len(p) < 2 or p[1] not in actual_hunks):
+                print('compat: %s: dropped (no longer occurs): %s' % (scenario, line))
+                continue
+            kept.append(line)
+        have = {e[2] for e in mine}
+        for h in actual_hunks:
+            if h not in have:
+                line = '%-28s %s  ?  TODO: say why, and which issue-17 item' % (scenario, h)
+                print('compat: %s: added: %s' % (scenario, line))
+                kept.append(line)
+        with open(known_path, 'w', encoding='utf-8') as f:
+            f.write('\n'.join(kept) + '\n')
+        return 0
+
+    problems = []
+    documented = {}
+    for n, _, h, item, reason in mine:
+        if item == '?' or not reason or reason.startswith('TODO'):
+            problems.append('%s:%d: hunk %s has no issue-17 item or no reason' % (known_path, n, h))
+        documented[h] = (item, reason)
+    for h, text in actual_hunks.items():
+        if h not in documented:
+            problems.append('UNDOCUMENTED difference (hunk %s):\n%s' % (h, text.rstrip('\n')))
+    for h, (item, reason) in documented.items():
+        if h not in actual_hunks:
+            problems.append('STALE: documented difference %s (item %s: %s) no longer occurs;'
+                            ' remove its line and update expected/%s.diff' % (h, item, reason, scenario))
+    if (expected or '') != actual:
+        problems.append('the diff is not expected/%s.diff (%s)' % (
+            scenario, 'absent' if expected is None else 'different'))
+    for h, (item, reason) in documented.items():
+        if h in actual_hunks:
+            print('compat: %s: known difference %s (issue 17 item %s): %s' % (scenario, h, item, reason))
+    for p in problems:
+        print('compat: %s: %s' % (scenario, p))
+    return 1 if problems else 0
+
+
+def main(argv):
+    if len(argv) >= 4 and argv[0] == 'normalize':
+        normalize(argv[1], argv[2], argv[3])
+        return 0
+    if len(argv) >= 5 and argv[0] == 'check':
+        return check(argv[1], argv[2], argv[3], argv[4], '--update' in argv[5:])
+    sys.stderr.write(__doc__)
+    return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
