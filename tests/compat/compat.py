@@ -46,7 +46,7 @@ IDENTITY = [
     (re.compile(r'^((?:Manufacturer|Library)\s{2,}).*$'), r'\1<identity>'),
     (re.compile(r'^(\s*(?:Manufacturer|Model|Serial|Hardware version|Firmware version|Library description|Library manufacturer|Library version)\s*:).*$', re.I), r'\1 <identity>'),
     (re.compile(r'\b(model|manufacturer|serial|library-description|library-manufacturer|library-version|slot-description|slot-manufacturer|slot-id)=[^;\s]*'), r'\1=<identity>'),
-    (re.compile(r'^(Slot \d+) \(0x[0-9a-f]+\): .*$'), r'\1 (<slot>): <slot description>'),
+    (re.compile(r'^(Slot\b[^(]*) \(0x[0-9a-f]+\): .*$'), r'\1 (<slot>): <slot description>'),
     (re.compile(r'(with a present token) \(0x[0-9a-f]+\)'), r'\1 (<slot>)'),
 ]
 
@@ -66,14 +66,62 @@ DATES = [
 # openssl -text dumps of random key material: a run of lines of colon-separated bytes
 # becomes one line, whatever its length (a leading 00: comes and goes with the value).
 HEXDUMP_LINE = re.compile(r'^\s+(?:[0-9a-fA-F]{2}:)+[0-9a-fA-F]{0,2}$')
+# OpenSSL prefixes each error line with its thread id.
+OPENSSL_ERROR = re.compile(r'^[0-9A-F]{8,16}:error:')
 HANDLE = re.compile(r'\b(handle|hObject|hKey)([ =:]+)(0x[0-9a-fA-F]+|\d+)', re.I)
+
+
+# A listing's object blocks: pkcs11-tool's "Private Key Object; EC" and p11tool's
+# "Object 3:", each followed by its indented lines.
+OBJECT_HEADER = re.compile(r'^(?:(?:Private Key|Public Key|Secret Key|Certificate|Data|Profile) Object\b|Object \d+:$|Data object \d+$|Slot \d+ \(0x[0-9a-f]+\): )')
+
+
+def _mask(text):
+    """The block with its random values hidden: the order key of a listing."""
+    text = re.sub(r'^Slot \d+ \(0x[0-9a-f]+\): .*$', 'Slot', text, flags=re.M)
+    for rx, rep in IDENTITY:
+        text = '\n'.join(rx.sub(rep, line) for line in text.split('\n'))
+    for rx in [UUID] + HEXES:
+        text = rx.sub('X', text)
+    return text
+
+
+def sort_listings(lines):
+    """Sorts each run of object blocks in a step's output.
+
+    A module returns found objects in an order of its own (SoftHSMv2's follows pointer
+    and file-name order, which changes from run to run); PKCS#11 promises none. The
+    harness compares what is listed, not the order, so runs of object blocks are put in
+    the order of their text, random values masked. p11tool's running "Object N:" number
+    goes with the order, so it is dropped.
+    The same holds for the slots pkcs11-tool lists (SoftHSMv2 orders them by token).
+    """
+    result, i = [], 0
+    while i < len(lines):
+        if not OBJECT_HEADER.match(lines[i]):
+            result.append(lines[i])
+            i += 1
+            continue
+        blocks = []
+        while i < len(lines) and OBJECT_HEADER.match(lines[i]):
+            block = [re.sub(r'^(Object \d+:|Data object \d+)$', lambda m: re.sub(r' \d+', '', m.group(1)), lines[i])]
+            block[0] = re.sub(r'^Slot \d+ ', 'Slot ', block[0])
+            i += 1
+            while i < len(lines) and (lines[i] == '' or lines[i][0] in ' \t'):
+                block.append(lines[i])
+                i += 1
+            blocks.append(block)
+        blocks.sort(key=lambda b: _mask('\n'.join(b)))
+        for b in blocks:
+            result.extend(b)
+    return result
 
 
 def normalize(path, workdir, module):
     num = Numberer()
     out = []
     with open(path, encoding='utf-8', errors='backslashreplace') as f:
-        lines = f.read().splitlines()
+        lines = sort_listings(f.read().splitlines())
     for line in lines:
         if HEXDUMP_LINE.match(line):
             if out and out[-1] == '    <hex dump>':
@@ -92,6 +140,7 @@ def normalize(path, workdir, module):
             line = rx.sub(lambda m: num('HEX', canon_hex(m.group(0))), line)
         for rx in DATES:
             line = rx.sub('DATE', line)
+        line = OPENSSL_ERROR.sub('<thread>:error:', line)
         line = HANDLE.sub(lambda m: m.group(1) + m.group(2) + num('HANDLE', m.group(3)), line)
         out.append(line)
     sys.stdout.write('\n'.join(out) + ('\n' if out else ''))

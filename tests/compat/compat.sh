@@ -94,6 +94,14 @@ for file in "${list[@]}"; do
         /usr/bin/python3 "$here/compat.py" normalize "$root/$side/transcript.raw" \
             "$root/$side" "$module" >"$root/$side.txt"
     done
+    # A program that crashes on the backend alone is a broken scenario, not a
+    # difference: a transcript of two identical tracebacks would compare equal.
+    # A step that times out on the backend alone is one too.
+    if grep -Eq '^(Traceback \(most recent call last\):|\[exit (124|137)\])$' "$root/backend.txt"; then
+        echo "compat: $name: the scenario crashes or hangs on the backend alone:" >&2
+        grep -E -B3 -A12 '^(Traceback|\[exit (124|137)\])' "$root/backend.txt" | sed 's/^/    /' >&2
+        echo "[harness: the scenario crashes on the backend alone]" >>"$root/backend.txt"
+    fi
     # Hunk headers carry line numbers: a step added above a difference must not make it
     # a new one, so they are reduced to '@@'.
     { diff -U2 --label backend --label cmkp11 "$root/backend.txt" "$root/cmkp11.txt" || true; } \

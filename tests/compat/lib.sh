@@ -87,3 +87,12 @@ py() {
 
 # note TEXT: a line of the scenario's own in the transcript (what a step means).
 note() { printf '# %s\n' "$*" >>"$TRANSCRIPT"; }
+
+# tls NAME SHOW SERVER... -- CLIENT...: a TLS handshake between SERVER (using this
+# side's token key) and CLIENT on 127.0.0.1:4433 in a network namespace of its own;
+# the step shows the client's lines matching the ERE SHOW and its exit status.
+tls() {
+    local name=$1 show=$2
+    shift 2
+    run "$name" unshare --net bash "$COMPAT_DIR/tls-pair.sh" "$W" "$show" "$@"
+}

@@ -61,12 +61,19 @@ def count(s, template):
     return len(s.findObjects(template))
 
 
+def text(value):
+    """A CKA_LABEL as text: PyKCS11 gives a str, or a byte list for odd encodings."""
+    if value is None or isinstance(value, str):
+        return value
+    return bytes(value).decode('utf-8', 'replace')
+
+
 def labels(s, template):
     """Sorted (class, label) of what a find returns: the view a client gets."""
     got = []
     for o in s.findObjects(template):
         cls, label = s.getAttributeValue(o, [PyKCS11.CKA_CLASS, PyKCS11.CKA_LABEL])
-        got.append((PyKCS11.CKO[cls], bytes(label).decode('utf-8', 'replace') if label is not None else None))
+        got.append((PyKCS11.CKO[cls], text(label)))
     return sorted(got, key=repr)
 
 
