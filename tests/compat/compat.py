@@ -68,6 +68,7 @@ DATES = [
 HEXDUMP_LINE = re.compile(r'^\s+(?:[0-9a-fA-F]{2}:)+[0-9a-fA-F]{0,2}$')
 # OpenSSL prefixes each error line with its thread id.
 OPENSSL_ERROR = re.compile(r'^[0-9A-F]{8,16}:error:')
+PROGRESS = re.compile(r'^[.+*\s]+$')
 HANDLE = re.compile(r'\b(handle|hObject|hKey)([ =:]+)(0x[0-9a-fA-F]+|\d+)', re.I)
 
 
@@ -122,14 +123,35 @@ def normalize(path, workdir, module):
     out = []
     with open(path, encoding='utf-8', errors='backslashreplace') as f:
         lines = sort_listings(f.read().splitlines())
+    in_pem = False
     for line in lines:
+        # The body of a PEM block of random material (a public key, a certificate with
+        # a random key): one line, so that only its kind shows.
+        if line.startswith('-----BEGIN '):
+            in_pem = True
+            out.append(line)
+            out.append('<pem body>')
+            continue
+        if in_pem:
+            if line.startswith('-----END '):
+                in_pem = False
+                out.append(line)
+            continue
+        # OpenSSL's key-generation progress dots.
+        if line and PROGRESS.match(line):
+            if out and out[-1] == '<progress>':
+                continue
+            out.append('<progress>')
+            continue
         if HEXDUMP_LINE.match(line):
             if out and out[-1] == '    <hex dump>':
                 continue
             out.append('    <hex dump>')
             continue
         # Longest first: the folder holds the module's config, and may hold the module.
-        for literal, name in sorted([(workdir, 'WORK'), (module, 'MODULE')], key=lambda p: -len(p[0])):
+        # The harness's own folder (PYTHONPATH, tls-pair.sh) depends on the checkout.
+        here = os.path.dirname(os.path.abspath(__file__))
+        for literal, name in sorted([(workdir, 'WORK'), (module, 'MODULE'), (here, 'COMPAT')], key=lambda p: -len(p[0])):
             if literal:
                 line = line.replace(literal, name)
         line = re.sub(r'/tmp/cmkp11-compat\.[A-Za-z0-9]+', 'TMP', line)
