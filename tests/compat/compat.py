@@ -3,6 +3,7 @@
 
   compat.py normalize TRANSCRIPT WORKDIR MODULE    -> normalised transcript on stdout
   compat.py check SCENARIO DIFF EXPECTED_DIR KNOWN [--update]
+  compat.py lint                                   -> orphaned documentation
 
 normalize: replaces what legitimately differs between two runs or two modules (the
 module's path and identity, the folder, slot ids, serials, random hex, UUIDs, dates,
@@ -263,7 +264,30 @@ def check(scenario, diff_path, expected_dir, known_path, update):
     return 1 if problems else 0
 
 
+def lint(here):
+    """Orphans: documentation of a scenario that no longer exists is never checked."""
+    scen = {os.path.basename(f)[:-3] for f in os.listdir(os.path.join(here, 'scenarios')) if f.endswith('.sh')}
+    problems = []
+    for f in sorted(os.listdir(os.path.join(here, 'expected'))):
+        if f.endswith('.diff') and f[:-5] not in scen:
+            problems.append('expected/%s: no scenario %s' % (f, f[:-5]))
+    for n, sc, h, item, reason in read_known(os.path.join(here, 'known-differences.txt')):
+        if sc not in scen:
+            problems.append('known-differences.txt:%d: no scenario %s' % (n, sc))
+        elif not os.path.exists(os.path.join(here, 'expected', sc + '.diff')):
+            problems.append('known-differences.txt:%d: no expected/%s.diff' % (n, sc))
+        if not re.fullmatch(r'[0-9a-f]{12}', h):
+            problems.append('known-differences.txt:%d: %r is no hunk hash' % (n, h))
+    for p in problems:
+        print('compat: lint: ' + p)
+    if not problems:
+        print('compat: lint: %d scenarios, documentation consistent' % len(scen))
+    return 1 if problems else 0
+
+
 def main(argv):
+    if argv[:1] == ['lint']:
+        return lint(os.path.dirname(os.path.abspath(__file__)))
     if len(argv) >= 4 and argv[0] == 'normalize':
         normalize(argv[1], argv[2], argv[3])
         return 0
