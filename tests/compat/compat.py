@@ -49,6 +49,7 @@ IDENTITY = [
     (re.compile(r'\b(model|manufacturer|serial|library-description|library-manufacturer|library-version|slot-description|slot-manufacturer|slot-id)=[^;\s]*'), r'\1=<identity>'),
     (re.compile(r'^(Slot\b[^(]*) \(0x[0-9a-f]+\): .*$'), r'\1 (<slot>): <slot description>'),
     (re.compile(r'(with a present token) \(0x[0-9a-f]+\)'), r'\1 (<slot>)'),
+    (re.compile(r'(in slot) "[^"]*"'), r'\1 "<slot description>"'),
 ]
 
 UUID = re.compile(r'\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b')
@@ -75,7 +76,7 @@ HANDLE = re.compile(r'\b(handle|hObject|hKey)([ =:]+)(0x[0-9a-fA-F]+|\d+)', re.I
 
 # A listing's object blocks: pkcs11-tool's "Private Key Object; EC" and p11tool's
 # "Object 3:", each followed by its indented lines.
-OBJECT_HEADER = re.compile(r'^(?:(?:Private Key|Public Key|Secret Key|Certificate|Data|Profile) Object\b|Object \d+:$|Data object \d+$|Slot \d+ \(0x[0-9a-f]+\): )')
+OBJECT_HEADER = re.compile(r'^(?:(?:Private Key|Public Key|Secret Key|Certificate|Data|Profile) Object\b|Object \d+:$|Data object \d+$|Slot \d+ \(0x[0-9a-f]+\): |< *\d+> )')
 
 
 def _mask(text):
@@ -95,7 +96,7 @@ def sort_listings(lines):
     and file-name order, which changes from run to run); PKCS#11 promises none. The
     harness compares what is listed, not the order, so runs of object blocks are put in
     the order of their text, random values masked. p11tool's running "Object N:" number
-    goes with the order, so it is dropped.
+    goes with the order, so it is dropped, as is certutil -K's "< N>".
     The same holds for the slots pkcs11-tool lists (SoftHSMv2 orders them by token).
     """
     result, i = [], 0
@@ -108,6 +109,7 @@ def sort_listings(lines):
         while i < len(lines) and OBJECT_HEADER.match(lines[i]):
             block = [re.sub(r'^(Object \d+:|Data object \d+)$', lambda m: re.sub(r' \d+', '', m.group(1)), lines[i])]
             block[0] = re.sub(r'^Slot \d+ ', 'Slot ', block[0])
+            block[0] = re.sub(r'^< *\d+> ', '<n> ', block[0])
             i += 1
             while i < len(lines) and (lines[i] == '' or lines[i][0] in ' \t'):
                 block.append(lines[i])
