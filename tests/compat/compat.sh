@@ -77,6 +77,7 @@ failed=()
 for file in "${list[@]}"; do
     name=$(basename "$file" .sh)
     root=$(mktemp -d /tmp/cmkp11-compat.XXXXXX)
+    broken=0
     for side in backend cmkp11; do
         module=$backend_module
         [ "$side" = cmkp11 ] && module=$cmk_module
@@ -90,17 +91,19 @@ for file in "${list[@]}"; do
             echo "compat: $name: the $side side failed (exit $rc):" >&2
             sed 's/^/    /' "$root/$side.log" >&2
             echo "[harness: side exited $rc]" >>"$root/$side/transcript.raw"
+            broken=1
         fi
         /usr/bin/python3 "$here/compat.py" normalize "$root/$side/transcript.raw" \
             "$root/$side" "$module" >"$root/$side.txt"
     done
     # A program that crashes on the backend alone is a broken scenario, not a
-    # difference: a transcript of two identical tracebacks would compare equal.
-    # A step that times out on the backend alone is one too.
-    if grep -Eq '^(Traceback \(most recent call last\):|\[exit (124|137)\])$' "$root/backend.txt"; then
-        echo "compat: $name: the scenario crashes or hangs on the backend alone:" >&2
-        grep -E -B3 -A12 '^(Traceback|\[exit (124|137)\])' "$root/backend.txt" | sed 's/^/    /' >&2
-        echo "[harness: the scenario crashes on the backend alone]" >>"$root/backend.txt"
+    # difference: a transcript of two identical tracebacks would compare equal. So is
+    # a step that times out (124, 137) or a client that is missing or cannot run (126,
+    # 127, or timeout's own 125): two equal "command not found" prove nothing.
+    if grep -Eq '^(Traceback \(most recent call last\):|\[exit (12[4-7]|137)\])$' "$root/backend.txt"; then
+        echo "compat: $name: the scenario crashes, hangs or lacks a client on the backend alone:" >&2
+        grep -E -B6 -A12 '^(Traceback|\[exit (12[4-7]|137)\])' "$root/backend.txt" | sed 's/^/    /' >&2
+        broken=1
     fi
     # Hunk headers carry line numbers: a step added above a difference must not make it
     # a new one, so they are reduced to '@@'.
@@ -109,7 +112,13 @@ for file in "${list[@]}"; do
     args=(check "$name" "$root/diff" "$here/expected" "$here/known-differences.txt")
     [ "$update" = 1 ] && args+=(--update)
     rc=0
-    /usr/bin/python3 "$here/compat.py" "${args[@]}" || rc=$?
+    if [ "$broken" = 1 ]; then
+        # Nothing to compare, and nothing to record with --update.
+        echo "compat: $name: BROKEN scenario (see above); fix it, then compare"
+        rc=1
+    else
+        /usr/bin/python3 "$here/compat.py" "${args[@]}" || rc=$?
+    fi
     if [ "$rc" -ne 0 ]; then
         failed+=("$name")
         if [ -s "$root/cmkp11/cmkp11.log" ]; then

@@ -32,6 +32,12 @@ URI="pkcs11:token=$TOKEN"
 printf '# empty: the compat harness uses no global OpenSSL configuration\n' >"$W/openssl-none.cnf"
 export OPENSSL_CONF=$W/openssl-none.cnf
 ENGINE_SO=$(find /usr/lib -name pkcs11.so -path '*engines-3*' 2>/dev/null | head -n 1)
+if [ -z "$ENGINE_SO" ]; then
+    # Both sides would fail alike and compare equal: a missing client is a broken
+    # machine, never a pass.
+    echo "compat: the OpenSSL 3 pkcs11 engine is not installed (libengine-pkcs11-openssl)" >&2
+    exit 1
+fi
 cat >"$W/openssl-engine.cnf" <<CNF
 openssl_conf = openssl_init
 [openssl_init]
@@ -40,7 +46,7 @@ engines = engine_section
 pkcs11 = pkcs11_section
 [pkcs11_section]
 engine_id = pkcs11
-dynamic_path = ${ENGINE_SO:-/missing/engines-3/pkcs11.so}
+dynamic_path = $ENGINE_SO
 MODULE_PATH = $MODULE
 init = 0
 CNF
