@@ -120,11 +120,48 @@ static void close_token_lock(void)
  * last. Sections under it make backend calls (a find's whole scan, at most), and take no
  * other lock than the log's.
  *
- * Every wait is bounded ([token] lock_wait_seconds): a process stopped while it holds the
- * lock (SIGSTOP, Ctrl-Z, a debugger) would otherwise hang every other process sharing the
- * store, C_Initialize included. flock has no timeout, so it is tried without blocking, at
- * growing intervals up to 20 ms, until the deadline. */
-static bool token_flock_until(int op, const struct timespec *deadline)
+ * Every wait is bounded: a process stopped (SIGSTOP, Ctrl-Z, a debugger) while it holds
+ * the lock would otherwise hang every other process sharing the store, C_Initialize
+ * included. A busy lock is no fault, though: under load many processes and threads queue
+ * for it, and a wait of more than [token] lock_wait_seconds then means nothing is wrong.
+ * So a lock found busy is waited for in the kernel's queue (a blocking flock: fair, where
+ * polling let one process's threads take it again and again while others slept) unless
+ * a holder is stopped (read from /proc/locks and /proc/PID/stat): then it is tried at
+ * growing intervals, and the wait gives up after lock_wait_seconds. A process that was
+ * already queued when the holder stopped waits until the holder goes on. Among this
+ * process's threads the wait gives up after TOKEN_WAIT_CAP times lock_wait_seconds. */
+#define TOKEN_WAIT_CAP 6
+
+struct token_wait {
+    struct timespec patience; /* from here on, a stopped holder ends the wait */
+    struct timespec cap;      /* from here on, the wait among this process's threads ends */
+    long holder;              /* who held the flock when last looked at, 0 when unknown */
+    bool stopped;             /* ... and whether it was stopped */
+};
+
+static bool past(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+static unsigned long token_wait_seconds(void)
+{
+    return module.cfg.lock_wait_seconds ? module.cfg.lock_wait_seconds : 10;
+}
+
+static struct token_wait token_wait_start(void)
+{
+    struct token_wait w = {.holder = 0, .stopped = false};
+    clock_gettime(CLOCK_MONOTONIC, &w.patience);
+    w.cap = w.patience;
+    w.patience.tv_sec += (time_t)token_wait_seconds();
+    w.cap.tv_sec += (time_t)(token_wait_seconds() * TOKEN_WAIT_CAP);
+    return w;
+}
+
+static bool token_flock_until(int op, struct token_wait *w)
 {
     if (module.token_lock_fd < 0) return true;
     long pause_ns = 1000 * 1000;
@@ -132,11 +169,13 @@ static bool token_flock_until(int op, const struct timespec *deadline)
         if (flock(module.token_lock_fd, op | LOCK_NB) == 0) return true;
         if (errno == EINTR) continue;
         if (errno != EWOULDBLOCK) return true; /* as before the bound: no lock to be had */
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec > deadline->tv_sec ||
-            (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec))
-            return false;
+        w->holder = util_flock_holder(module.token_lock_fd, &w->stopped);
+        if (!w->stopped) {
+            while (flock(module.token_lock_fd, op) != 0)
+                if (errno != EINTR) return true;
+            return true;
+        }
+        if (past(&w->patience)) return false;
         struct timespec pause = {0, pause_ns};
         nanosleep(&pause, NULL);
         if (pause_ns < 20 * 1000 * 1000) pause_ns *= 2;
@@ -149,35 +188,26 @@ static void token_unflock(void)
         while (flock(module.token_lock_fd, LOCK_UN) != 0 && errno == EINTR) {}
 }
 
-static struct timespec token_deadline(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += module.cfg.lock_wait_seconds ? (time_t)module.cfg.lock_wait_seconds : 10;
-    return t;
-}
-
 /* Set when this thread's last wait for the token lock ran out (module_token_lock_gave_up). */
 static __thread bool token_gave_up;
 
 bool module_token_lock_gave_up(void) { return token_gave_up; }
 
-/* The one line a wait that ran out says: whose lock it was, when that can be known. */
-static CK_RV token_wait_failed(bool other_process)
+/* The one line a wait that ran out says: whose lock it was, when that can be known.
+ * other_process: the flock's wait, else the wait among this process's threads (whose
+ * holder is running: it works, or itself waits for the flock, which ends). */
+static CK_RV token_wait_failed(const struct token_wait *w, bool other_process)
 {
     token_gave_up = true;
-    unsigned long waited = module.cfg.lock_wait_seconds ? module.cfg.lock_wait_seconds : 10;
-    long holder = other_process ? util_flock_holder(module.token_lock_fd) : 0;
+    unsigned long patience = token_wait_seconds(), cap = patience * TOKEN_WAIT_CAP;
     if (!other_process)
-        log_error("token lock: another thread of this process held it for more than %lu s",
-                  waited);
-    else if (holder > 0)
-        log_error("token lock: process %ld held it for more than %lu s (stopped or hung "
-                  "while it writes the backend token?); gave up waiting",
-                  holder, waited);
-    else
-        log_error("token lock: another process held it for more than %lu s; gave up waiting",
-                  waited);
+        log_error("token lock: another thread of this process held it for more than %lu s; "
+                  "gave up waiting",
+                  cap);
+    else /* token_flock_until gives up on a stopped holder only */
+        log_error("token lock: process %ld is stopped (SIGSTOP, Ctrl-Z or a debugger) while it "
+                  "holds it; gave up waiting after %lu s",
+                  w->holder, patience);
     return CKR_FUNCTION_FAILED;
 }
 
@@ -205,12 +235,12 @@ CK_RV module_token_lock(void)
         return CKR_OK;
     }
     token_gave_up = false;
-    struct timespec deadline = token_deadline();
-    if (pthread_rwlock_clockwrlock(&token_rw, CLOCK_MONOTONIC, &deadline) != 0)
-        return token_wait_failed(false);
-    if (!token_flock_until(LOCK_EX, &deadline)) {
+    struct token_wait w = token_wait_start();
+    if (pthread_rwlock_clockwrlock(&token_rw, CLOCK_MONOTONIC, &w.cap) != 0)
+        return token_wait_failed(&w, false);
+    if (!token_flock_until(LOCK_EX, &w)) {
         pthread_rwlock_unlock(&token_rw);
-        return token_wait_failed(true);
+        return token_wait_failed(&w, true);
     }
     token_held_exclusive = true;
     util_pause_point("token-lock:held"); /* tests: a process stopped while it holds it */
@@ -225,16 +255,16 @@ CK_RV module_token_lock_shared(void)
         return CKR_OK;
     }
     token_gave_up = false;
-    struct timespec deadline = token_deadline();
-    if (pthread_rwlock_clockrdlock(&token_rw, CLOCK_MONOTONIC, &deadline) != 0)
-        return token_wait_failed(false);
+    struct token_wait w = token_wait_start();
+    if (pthread_rwlock_clockrdlock(&token_rw, CLOCK_MONOTONIC, &w.cap) != 0)
+        return token_wait_failed(&w, false);
     pthread_mutex_lock(&token_readers_lock);
-    bool had = token_readers > 0 || token_flock_until(LOCK_SH, &deadline);
+    bool had = token_readers > 0 || token_flock_until(LOCK_SH, &w);
     if (had) token_readers++;
     pthread_mutex_unlock(&token_readers_lock);
     if (!had) {
         pthread_rwlock_unlock(&token_rw);
-        return token_wait_failed(true);
+        return token_wait_failed(&w, true);
     }
     token_held_shared = true;
     return CKR_OK;

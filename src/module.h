@@ -43,9 +43,10 @@ static inline bool module_ready(void)
  * and a reader meanwhile fails or, within one process, spoils the object being written
  * (module_backend_find_by_id). Every backend call that writes a token object takes it
  * exclusively, every backend find shared. Cheap: an uncontended flock, on calls that
- * take milliseconds anyway. The wait is bounded ([token] lock_wait_seconds, 10 s): past
- * it, CKR_FUNCTION_FAILED and one log line naming the holder when it can be known, and
- * the caller must not make the backend call; unlock only after CKR_OK. */
+ * take milliseconds anyway. A holder found stopped (SIGSTOP, a debugger) is waited for
+ * [token] lock_wait_seconds (10 s) at most, and this process's other threads six times
+ * that; past it, CKR_FUNCTION_FAILED and one log line naming the holder, and the caller
+ * must not make the backend call; unlock only after CKR_OK. */
 CK_RV module_token_lock(void) __attribute__((warn_unused_result));
 /* The same lock, shared: for calls that only read the token's state files. Taken again
  * by a thread that holds it either way, it only counts. */

@@ -84,8 +84,23 @@ bool util_process_alive(long pid, int64_t start)
 
 /* /proc/locks lines read "N: FLOCK ADVISORY WRITE pid MAJ:MIN:INODE start end", the
  * device in hex; a line that waits for the lock starts "N: -> ". */
-long util_flock_holder(int fd)
+/* 'T' (stopped: SIGSTOP, Ctrl-Z) or 't' (stopped by a debugger), from /proc/PID/stat. */
+static bool process_stopped(long pid)
 {
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+}
+
+long util_flock_holder(int fd, bool *stopped)
+{
+    *stopped = false;
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) return 0;
     char want[64];
@@ -95,13 +110,16 @@ long util_flock_holder(int fd)
     if (!f) return 0;
     char line[256];
     long holder = 0;
-    while (!holder && fgets(line, sizeof(line), f)) {
+    /* Shared holders are several lines: a stopped one is the one to name. */
+    while (!*stopped && fgets(line, sizeof(line), f)) {
         char kind[16], mode[16], access[16], dev[64];
         long pid;
         if (strstr(line, "->")) continue;
         if (sscanf(line, "%*d: %15s %15s %15s %ld %63s", kind, mode, access, &pid, dev) == 5 &&
-            strcmp(kind, "FLOCK") == 0 && strcmp(dev, want) == 0)
+            strcmp(kind, "FLOCK") == 0 && strcmp(dev, want) == 0) {
             holder = pid;
+            *stopped = process_stopped(pid);
+        }
     }
     fclose(f);
     return holder;

@@ -19,8 +19,9 @@ int64_t util_process_start(pid_t pid);
 /* Is the process that recorded (pid, start) still running? Unsure counts as alive. */
 bool util_process_alive(long pid, int64_t start);
 /* The pid of a process holding a flock on the file open as fd (read from /proc/locks),
- * 0 when none can be named. For messages only. */
-long util_flock_holder(int fd);
+ * 0 when none can be named; *stopped tells whether it is stopped (SIGSTOP, a debugger),
+ * a stopped holder being named first. */
+long util_flock_holder(int fd, bool *stopped);
 /* Fault injection: in test builds, kills the process with SIGKILL when
  * CMKP11_TEST_CRASH_AT names this point. Compiled to nothing otherwise. */
 /* Interleaving control: in test builds, when CMKP11_TEST_PAUSE_AT names this point and
