@@ -389,10 +389,21 @@ enum store_status store_open(const char *path, struct store **out)
     }
     sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
     char *err = NULL;
-    if (sqlite3_exec(st->db,
-                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-                     "PRAGMA foreign_keys = ON;",
-                     NULL, NULL, &err) != SQLITE_OK) {
+    /* Switching to WAL while another process opens the same new store can answer
+     * SQLITE_BUSY at once, without the busy handler (SQLite avoids a deadlock there): the
+     * switch is tried again for as long as the busy timeout. */
+    int wal_rc = SQLITE_BUSY;
+    for (int waited_ms = 0; waited_ms <= STORE_BUSY_TIMEOUT_MS; waited_ms += 10) {
+        sqlite3_free(err);
+        err = NULL;
+        wal_rc = sqlite3_exec(st->db,
+                              "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                              "PRAGMA foreign_keys = ON;",
+                              NULL, NULL, &err);
+        if (wal_rc != SQLITE_BUSY && wal_rc != SQLITE_LOCKED) break;
+        sqlite3_sleep(10);
+    }
+    if (wal_rc != SQLITE_OK) {
         log_error("store %s: cannot set WAL mode: %s", path, err ? err : "?");
         rv = status_of(st, sqlite3_errcode(st->db), "set WAL mode");
         sqlite3_free(err);
