@@ -54,5 +54,10 @@ CK_RV set_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, con
 CK_RV sign_verify_ec(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub);
 /* AES-GCM encrypt then decrypt of a short message; CKR_OK when it round-trips. */
 CK_RV aes_gcm_roundtrip(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key);
+/* One CKM_CMK_ENVELOPE call (no context), Init and the one-shot call: the envelope names
+ * the version it was made under, so a later decryption needs that version's material. */
+CK_RV envelope_call(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, bool encrypt,
+                    const unsigned char *in, CK_ULONG in_len, unsigned char *out,
+                    CK_ULONG *out_len);
 
 #endif

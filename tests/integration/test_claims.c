@@ -30,18 +30,6 @@ static CK_RV rotate_now(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
     return p11->C_SetAttributeValue(s, key, &a, 1);
 }
 
-/* The envelope names the version it was made under: decrypting it later needs that
- * version's material, whatever the primary is by then. */
-static CK_RV envelope(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, bool encrypt,
-                      const unsigned char *in, CK_ULONG in_len, unsigned char *out,
-                      CK_ULONG *out_len)
-{
-    CK_MECHANISM mech = {CKM_CMK_ENVELOPE, NULL, 0};
-    CK_RV rv = encrypt ? p11->C_EncryptInit(s, &mech, key) : p11->C_DecryptInit(s, &mech, key);
-    if (rv != CKR_OK) return rv;
-    return encrypt ? p11->C_Encrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len)
-                   : p11->C_Decrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len);
-}
 
 struct sealed {
     unsigned char ct[512];
@@ -53,14 +41,14 @@ static const unsigned char msg[] = "data sealed under one version of the key";
 static void seal(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, struct sealed *out)
 {
     out->len = sizeof(out->ct);
-    CHECK_RV(envelope(s, key, true, msg, sizeof(msg), out->ct, &out->len), CKR_OK);
+    CHECK_RV(envelope_call(s, key, true, msg, sizeof(msg), out->ct, &out->len), CKR_OK);
 }
 
 static bool opens(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, const struct sealed *in)
 {
     unsigned char pt[512];
     CK_ULONG len = sizeof(pt);
-    CK_RV rv = envelope(s, key, false, in->ct, in->len, pt, &len);
+    CK_RV rv = envelope_call(s, key, false, in->ct, in->len, pt, &len);
     if (rv != CKR_OK) fprintf(stderr, "  decrypting failed: 0x%lx\n", rv);
     return rv == CKR_OK && len == sizeof(msg) && memcmp(pt, msg, len) == 0;
 }
@@ -544,7 +532,7 @@ static int chaos_log(int flags)
 static void chaos_seal(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, int fd)
 {
     struct chaos_record r = {key, {{0}, sizeof(r.data.ct)}};
-    if (envelope(s, key, true, msg, sizeof(msg), r.data.ct, &r.data.len) == CKR_OK &&
+    if (envelope_call(s, key, true, msg, sizeof(msg), r.data.ct, &r.data.len) == CKR_OK &&
         write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
         _exit(2);
 }

@@ -346,17 +346,6 @@ static void test_quota_holds_when_processes_create_at_once(void)
 
 static const unsigned char held_msg[] = "decrypted while the key is destroyed";
 
-/* One envelope call (CKM_CMK_ENVELOPE, no AAD) on its own session. */
-static CK_RV envelope_call(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, bool encrypt,
-                           const unsigned char *in, CK_ULONG in_len, unsigned char *out,
-                           CK_ULONG *out_len)
-{
-    CK_MECHANISM mech = {CKM_CMK_ENVELOPE, NULL, 0};
-    CK_RV rv = encrypt ? p11->C_EncryptInit(s, &mech, key) : p11->C_DecryptInit(s, &mech, key);
-    if (rv != CKR_OK) return rv;
-    return encrypt ? p11->C_Encrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len)
-                   : p11->C_Decrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len);
-}
 
 /* On a session of its own: the envelope decryption of ct, or the destroy of the key. */
 struct held_call {
