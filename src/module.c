@@ -125,9 +125,11 @@ static void close_token_lock(void)
  * included. A busy lock is no fault, though: under load many processes and threads queue
  * for it, and a wait of more than [token] lock_wait_seconds then means nothing is wrong.
  * So a lock found busy is waited for in the kernel's queue (a blocking flock: fair, where
- * polling let one process's threads take it again and again while others slept) unless
- * a holder is stopped (read from /proc/locks and /proc/PID/stat): then it is tried at
- * growing intervals, and the wait gives up after lock_wait_seconds. A process that was
+ * polling let one process's threads take it again and again while others slept) once its
+ * holder is seen running (read from /proc/locks and /proc/PID/stat). A stopped holder
+ * is tried at growing intervals, and the wait gives up after lock_wait_seconds; a holder
+ * not seen (util_flock_holder) is looked for again, never queued for blindly. A process
+ * that was
  * already queued when the holder stopped waits until the holder goes on. Among this
  * process's threads the wait gives up after TOKEN_WAIT_CAP times lock_wait_seconds. */
 #define TOKEN_WAIT_CAP 6
@@ -161,24 +163,35 @@ static struct token_wait token_wait_start(void)
     return w;
 }
 
+/* Consecutive looks that saw no holder after which /proc/locks is taken not to list this
+ * file's locks at all (the wait then blocks, as it did before it was bounded). */
+#define TOKEN_HOLDER_UNSEEN_MAX 64
+
 static bool token_flock_until(int op, struct token_wait *w)
 {
     if (module.token_lock_fd < 0) return true;
     long pause_ns = 1000 * 1000;
+    int unseen = 0;
     for (;;) {
         if (flock(module.token_lock_fd, op | LOCK_NB) == 0) return true;
         if (errno == EINTR) continue;
         if (errno != EWOULDBLOCK) return true; /* as before the bound: no lock to be had */
-        w->holder = util_flock_holder(module.token_lock_fd, &w->stopped);
-        if (!w->stopped) {
+        enum util_flock_holder h = util_flock_holder(module.token_lock_fd, &w->holder);
+        w->stopped = h == UTIL_HOLDER_STOPPED;
+        unseen = h == UTIL_HOLDER_UNSEEN ? unseen + 1 : 0;
+        /* Only a holder seen running is queued for: a wait must never block on a holder
+         * that may be stopped. An unseen one (it just let go, or a busy /proc/locks lost
+         * its line) is looked for again. */
+        if (h == UTIL_HOLDER_RUNNING || h == UTIL_HOLDER_UNKNOWN ||
+            unseen > TOKEN_HOLDER_UNSEEN_MAX) {
             while (flock(module.token_lock_fd, op) != 0)
                 if (errno != EINTR) return true;
             return true;
         }
-        if (past(&w->patience)) return false;
-        struct timespec pause = {0, pause_ns};
+        if (w->stopped && past(&w->patience)) return false;
+        struct timespec pause = {0, w->stopped ? pause_ns : 1000 * 1000};
         nanosleep(&pause, NULL);
-        if (pause_ns < 20 * 1000 * 1000) pause_ns *= 2;
+        if (w->stopped && pause_ns < 20 * 1000 * 1000) pause_ns *= 2;
     }
 }
 

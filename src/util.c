@@ -98,31 +98,34 @@ static bool process_stopped(long pid)
     return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
 }
 
-long util_flock_holder(int fd, bool *stopped)
+/* A holder can be unseen (UTIL_HOLDER_UNSEEN) though the lock is busy: it let go between
+ * our try and this look, or, on a system with more locks than fit one page of
+ * /proc/locks, the lines moved between two page reads. */
+enum util_flock_holder util_flock_holder(int fd, long *pid)
 {
-    *stopped = false;
+    *pid = 0;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) return 0;
+    if (fd < 0 || fstat(fd, &st) != 0) return UTIL_HOLDER_UNKNOWN;
     char want[64];
     snprintf(want, sizeof(want), "%02x:%02x:%lu", major(st.st_dev), minor(st.st_dev),
              (unsigned long)st.st_ino);
     FILE *f = fopen("/proc/locks", "re");
-    if (!f) return 0;
+    if (!f) return UTIL_HOLDER_UNKNOWN;
     char line[256];
-    long holder = 0;
+    enum util_flock_holder seen = UTIL_HOLDER_UNSEEN;
     /* Shared holders are several lines: a stopped one is the one to name. */
-    while (!*stopped && fgets(line, sizeof(line), f)) {
+    while (seen != UTIL_HOLDER_STOPPED && fgets(line, sizeof(line), f)) {
         char kind[16], mode[16], access[16], dev[64];
-        long pid;
+        long holder;
         if (strstr(line, "->")) continue;
-        if (sscanf(line, "%*d: %15s %15s %15s %ld %63s", kind, mode, access, &pid, dev) == 5 &&
+        if (sscanf(line, "%*d: %15s %15s %15s %ld %63s", kind, mode, access, &holder, dev) == 5 &&
             strcmp(kind, "FLOCK") == 0 && strcmp(dev, want) == 0) {
-            holder = pid;
-            *stopped = process_stopped(pid);
+            *pid = holder;
+            seen = process_stopped(holder) ? UTIL_HOLDER_STOPPED : UTIL_HOLDER_RUNNING;
         }
     }
     fclose(f);
-    return holder;
+    return seen;
 }
 
 #ifdef CMKP11_TESTING

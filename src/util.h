@@ -18,10 +18,15 @@ int64_t util_now(void);
 int64_t util_process_start(pid_t pid);
 /* Is the process that recorded (pid, start) still running? Unsure counts as alive. */
 bool util_process_alive(long pid, int64_t start);
-/* The pid of a process holding a flock on the file open as fd (read from /proc/locks),
- * 0 when none can be named; *stopped tells whether it is stopped (SIGSTOP, a debugger),
- * a stopped holder being named first. */
-long util_flock_holder(int fd, bool *stopped);
+/* What /proc/locks says of the flock held on the file open as fd. */
+enum util_flock_holder {
+    UTIL_HOLDER_UNKNOWN, /* /proc/locks cannot be read */
+    UTIL_HOLDER_UNSEEN,  /* no holder listed: it has just let go, or its line was missed */
+    UTIL_HOLDER_RUNNING,
+    UTIL_HOLDER_STOPPED, /* SIGSTOP, Ctrl-Z, a debugger; named first among shared holders */
+};
+/* *pid is the holder's when one is listed, else 0. */
+enum util_flock_holder util_flock_holder(int fd, long *pid);
 /* Fault injection: in test builds, kills the process with SIGKILL when
  * CMKP11_TEST_CRASH_AT names this point. Compiled to nothing otherwise. */
 /* Interleaving control: in test builds, when CMKP11_TEST_PAUSE_AT names this point and
