@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmk.h"
+#include "cmk_alias.h"
 #include "cmk_import.h"
 #include "cmk_material_attrs.h"
 #include "cmkp11/cmkp11.h"
@@ -64,8 +65,18 @@ static CK_RV answer_from_record(struct cmk_record *rec, CK_OBJECT_HANDLE handle,
     case CKA_EC_POINT:
         if (kind != CMK_OBJ_PRIVATE || !rec->ec_point) return (CK_RV)-1;
         return cmk_attr_put(a, rec->ec_point, (CK_ULONG)rec->ec_point_len);
-    case CKA_LABEL: return put_text(a, rec->alias);
-    case CKA_ID: return cmk_attr_put(a, rec->cka_id, (CK_ULONG)rec->cka_id_len);
+    case CKA_LABEL:
+        return kind == CMK_OBJ_PUBLIC ? cmk_attr_put(a, rec->pub_label, (CK_ULONG)rec->pub_label_len)
+                                      : cmk_attr_put(a, rec->label, (CK_ULONG)rec->label_len);
+    case CKA_ID:
+        return kind == CMK_OBJ_PUBLIC
+                   ? cmk_attr_put(a, rec->pub_cka_id, (CK_ULONG)rec->pub_cka_id_len)
+                   : cmk_attr_put(a, rec->cka_id, (CK_ULONG)rec->cka_id_len);
+    case CKA_CMK_ALIAS: return put_text(a, rec->alias);
+    case CKA_CMK_ALIASES: return cmk_alias_answer_all(rec, a);
+    case CKA_CMK_ADD_ALIAS:
+    case CKA_CMK_REMOVE_ALIAS:
+    case CKA_CMK_MOVE_ALIAS: return put_text(a, NULL); /* actions: they read empty */
     case CKA_CMK_KEY_ID: return put_text(a, rec->key_id);
     case CKA_CMK_DESCRIPTION: return put_text(a, rec->description);
     case CKA_CMK_KEY_SPEC: return put_text(a, rec->key_spec);
@@ -170,15 +181,28 @@ static int rv_rank(CK_RV rv)
     }
 }
 
+static bool template_has_vendor(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    for (CK_ULONG i = 0; i < n; i++)
+        if (attr_is_vendor(t[i].type)) return true;
+    return false;
+}
+
 /* The key behind a handle, if this session may see it: like the backend, a private
- * object does not exist for a session that is not logged in. */
+ * object does not exist for a session that is not logged in, and a destroyed one (the
+ * secret or private object of a key pending deletion) does not exist for plain PKCS#11.
+ * A template that speaks the KMS vocabulary (a CKA_CMK_* attribute) still reaches it: it
+ * is how a deletion is looked at and cancelled. A pair's public object stays until it is
+ * destroyed itself, as on the backend. */
 static CK_RV load_visible(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
-                          struct cmk_record *rec)
+                          struct cmk_record *rec, bool kms_view)
 {
     enum store_status s = store_cmk_get(module.store, handle_row(handle), rec);
     if (s == STORE_NOT_FOUND) return CKR_OBJECT_HANDLE_INVALID;
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
-    if (rec->state == CMK_STATE_CREATING || !(rec->objects & handle_kind(handle)) ||
+    bool destroyed = rec->state == CMK_STATE_PENDING_DELETION &&
+                     handle_kind(handle) != CMK_OBJ_PUBLIC && !kms_view;
+    if (rec->state == CMK_STATE_CREATING || destroyed || !(rec->objects & handle_kind(handle)) ||
         handle_version(handle) > rec->primary_version ||
         ((rec->private_mask & handle_kind(handle)) &&
          !backend_session_logged_in(&module.be, session))) {
@@ -192,7 +216,7 @@ CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_
                          CK_ULONG count)
 {
     struct cmk_record rec;
-    CK_RV rv = load_visible(session, handle, &rec);
+    CK_RV rv = load_visible(session, handle, &rec, template_has_vendor(tmpl, count));
     if (rv != CKR_OK) return rv;
     CK_RV worst = CKR_OK;
     CK_ULONG *forward = calloc(count ? count : 1, sizeof(*forward));
@@ -247,29 +271,30 @@ out:
     return worst;
 }
 
-/* Applies one metadata change to rec in memory; the caller commits. */
-static CK_RV apply_label(struct cmk_record *rec, const CK_ATTRIBUTE *a)
+/* What one C_SetAttributeValue changes besides the record's own fields. */
+struct change {
+    unsigned kind; /* the object named: its label and CKA_ID change, not its twin's */
+    struct cmk_tag *tags;
+    size_t tag_count;
+    bool tags_changed;
+    struct cmk_alias_ops aliases;
+};
+
+static void change_free(struct change *c)
 {
-    char why[VALIDATE_WHY_SIZE];
-    free(rec->alias);
-    rec->alias = NULL;
-    if (a->ulValueLen == 0) return CKR_OK; /* an empty label removes the alias */
-    char *text = strndup(a->pValue, a->ulValueLen);
-    char *canon = malloc(a->ulValueLen + 1);
-    CK_RV rv = CKR_OK;
-    if (!text || !canon)
-        rv = CKR_HOST_MEMORY;
-    else if (strlen(text) != a->ulValueLen || validate_alias(text, a->ulValueLen, canon, why)) {
-        log_warning("SetAttributeValue: CKA_LABEL (alias) invalid: %s",
-                    strlen(text) != a->ulValueLen ? "contains NUL" : why);
-        rv = CKR_ATTRIBUTE_VALUE_INVALID;
-    }
-    free(text);
-    if (rv == CKR_OK)
-        rec->alias = canon;
-    else
-        free(canon);
-    return rv;
+    cmk_tags_free(c->tags, c->tag_count);
+}
+
+/* CKA_LABEL and CKA_ID are the named object's, free bytes as on any token. */
+static CK_RV apply_object_bytes(struct cmk_record *rec, unsigned kind, const CK_ATTRIBUTE *a)
+{
+    if (a->ulValueLen && !a->pValue) return CKR_ATTRIBUTE_VALUE_INVALID;
+    bool pub = kind == CMK_OBJ_PUBLIC, label = a->type == CKA_LABEL;
+    unsigned char **field = label ? (pub ? &rec->pub_label : &rec->label)
+                                  : (pub ? &rec->pub_cka_id : &rec->cka_id);
+    size_t *len = label ? (pub ? &rec->pub_label_len : &rec->label_len)
+                        : (pub ? &rec->pub_cka_id_len : &rec->cka_id_len);
+    return cmk_record_set_bytes(field, len, a->pValue, a->ulValueLen) ? CKR_HOST_MEMORY : CKR_OK;
 }
 
 static CK_RV apply_rotation(struct cmk_record *rec, const CK_ATTRIBUTE *a)
@@ -356,28 +381,21 @@ static bool is_metadata_attr(CK_ATTRIBUTE_TYPE t)
 }
 
 /* Checks and applies the store-held part of a C_SetAttributeValue to rec. */
-static CK_RV apply_metadata(struct cmk_record *rec, const CK_ATTRIBUTE *a, struct cmk_tag **tags,
-                            size_t *tag_count, bool *tags_changed)
+static CK_RV apply_metadata(struct cmk_record *rec, const CK_ATTRIBUTE *a, struct change *c)
 {
     char why[VALIDATE_WHY_SIZE];
     bool pending = rec->state == CMK_STATE_PENDING_DELETION;
-    if (pending && a->type != CKA_CMK_KEY_STATE) {
+    /* A key pending deletion may still lose an alias (DeleteAlias), as on the clouds. */
+    if (pending && a->type != CKA_CMK_KEY_STATE && a->type != CKA_CMK_REMOVE_ALIAS) {
         log_warning("SetAttributeValue: key %s is pending deletion: only cancelling (state "
                     "Disabled) is allowed",
                     rec->key_id);
         return CKR_ACTION_PROHIBITED;
     }
+    if (cmk_alias_is_change(a->type)) return cmk_alias_queue(&c->aliases, a);
     switch (a->type) {
-    case CKA_LABEL: return apply_label(rec, a);
-    case CKA_ID: {
-        unsigned char *copy = malloc(a->ulValueLen ? a->ulValueLen : 1);
-        if (!copy) return CKR_HOST_MEMORY;
-        if (a->ulValueLen) memcpy(copy, a->pValue, a->ulValueLen);
-        free(rec->cka_id);
-        rec->cka_id = copy;
-        rec->cka_id_len = a->ulValueLen;
-        return CKR_OK;
-    }
+    case CKA_LABEL:
+    case CKA_ID: return apply_object_bytes(rec, c->kind, a);
     case CKA_CMK_DESCRIPTION: {
         if (validate_description(a->pValue, a->ulValueLen, why)) {
             log_warning("SetAttributeValue: CKA_CMK_DESCRIPTION invalid: %s", why);
@@ -407,14 +425,14 @@ static CK_RV apply_metadata(struct cmk_record *rec, const CK_ATTRIBUTE *a, struc
         rec->pending_window = *(CK_ULONG *)a->pValue;
         return CKR_OK;
     case CKA_CMK_TAGS:
-        cmk_tags_free(*tags, *tag_count);
-        *tags = NULL;
-        *tag_count = 0;
-        if (validate_tags(a->pValue, a->ulValueLen, tags, tag_count, why)) {
+        cmk_tags_free(c->tags, c->tag_count);
+        c->tags = NULL;
+        c->tag_count = 0;
+        if (validate_tags(a->pValue, a->ulValueLen, &c->tags, &c->tag_count, why)) {
             log_warning("SetAttributeValue: CKA_CMK_TAGS invalid: %s", why);
             return CKR_ATTRIBUTE_VALUE_INVALID;
         }
-        *tags_changed = true;
+        c->tags_changed = true;
         return CKR_OK;
     }
     if (a->type <= CKA_CMK_CREATOR) {
@@ -444,9 +462,23 @@ static const char *state_text(unsigned long state)
 }
 
 /* "field: old -> new" for each change, as the audit row's detail. */
+/* Labels and ids are client bytes: the audit shows them as hex, never raw. */
+static size_t describe_bytes(char *out, size_t size, const char *what, const unsigned char *a,
+                             size_t a_len, const unsigned char *b, size_t b_len)
+{
+    if (a_len == b_len && (!a_len || !memcmp(a, b, a_len))) return 0;
+    size_t n = (size_t)snprintf(out, size, "%s: ", what);
+    for (size_t i = 0; i < a_len && i < 24 && n < size; i++)
+        n += (size_t)snprintf(out + n, size - n, "%02x", a[i]);
+    if (n < size) n += (size_t)snprintf(out + n, size - n, " -> ");
+    for (size_t i = 0; i < b_len && i < 24 && n < size; i++)
+        n += (size_t)snprintf(out + n, size - n, "%02x", b[i]);
+    if (n < size) n += (size_t)snprintf(out + n, size - n, "; ");
+    return n < size ? n : size;
+}
+
 static void describe_changes(const struct cmk_record *old, const struct cmk_record *new,
-                             bool tags_changed, const struct cmk_tag *tags, size_t tag_count,
-                             char *out, size_t size)
+                             const struct change *c, char *out, size_t size)
 {
     size_t n = 0;
     out[0] = '\0';
@@ -456,22 +488,22 @@ static void describe_changes(const struct cmk_record *old, const struct cmk_reco
     } while (0)
     if (old->state != new->state)
         ADD("state: %s -> %s; ", state_text(old->state), state_text(new->state));
-    const char *oa = old->alias ? old->alias : "", *na = new->alias ? new->alias : "";
-    if (strcmp(oa, na)) ADD("alias: '%.80s' -> '%.80s'; ", oa, na);
     if (strcmp(old->description, new->description))
         ADD("description: '%.60s%s' -> '%.60s%s'; ", old->description,
             strlen(old->description) > 60 ? "..." : "", new->description,
             strlen(new->description) > 60 ? "..." : "");
-    if (old->cka_id_len != new->cka_id_len ||
-        (old->cka_id_len && memcmp(old->cka_id, new->cka_id, old->cka_id_len))) {
-        ADD("CKA_ID: ");
-        for (size_t i = 0; i < old->cka_id_len && i < 24; i++)
-            ADD("%02x", old->cka_id[i]);
-        ADD(" -> ");
-        for (size_t i = 0; i < new->cka_id_len &&i < 24; i++)
-            ADD("%02x", new->cka_id[i]);
-        ADD("; ");
-    }
+    if (n < size)
+        n += describe_bytes(out + n, size - n, "CKA_LABEL", old->label, old->label_len,
+                            new->label, new->label_len);
+    if (n < size)
+        n += describe_bytes(out + n, size - n, "CKA_ID", old->cka_id, old->cka_id_len,
+                            new->cka_id, new->cka_id_len);
+    if (n < size)
+        n += describe_bytes(out + n, size - n, "public CKA_LABEL", old->pub_label,
+                            old->pub_label_len, new->pub_label, new->pub_label_len);
+    if (n < size)
+        n += describe_bytes(out + n, size - n, "public CKA_ID", old->pub_cka_id,
+                            old->pub_cka_id_len, new->pub_cka_id, new->pub_cka_id_len);
     if (old->rotation_enabled != new->rotation_enabled)
         ADD("rotation: %s -> %s; ", old->rotation_enabled ? "on" : "off",
             new->rotation_enabled ? "on" : "off");
@@ -484,36 +516,35 @@ static void describe_changes(const struct cmk_record *old, const struct cmk_reco
         ADD("deletion date: %lld -> %lld; ", (long long)old->deletion_date,
             (long long)new->deletion_date);
     if (old->objects != new->objects) ADD("public key object removed; ");
-    if (tags_changed) {
+    if (c && c->tags_changed) {
         ADD("tags replaced by:");
-        for (size_t i = 0; i < tag_count; i++)
-            ADD(" %.40s=%.40s", tags[i].key, tags[i].value);
+        for (size_t i = 0; i < c->tag_count; i++)
+            ADD(" %.40s=%.40s", c->tags[i].key, c->tags[i].value);
         ADD("; ");
     }
 #undef ADD
     if (n >= size && size > 4) memcpy(out + size - 4, "...", 4); /* cut, and says so */
 }
 
-static CK_RV commit_changes(const struct cmk_record *old, struct cmk_record *rec, bool tags_changed,
-                            struct cmk_tag *tags, size_t tag_count, const char *what)
+static CK_RV commit_changes(const struct cmk_record *old, struct cmk_record *rec,
+                            const struct change *c, const char *what)
 {
     char detail[1024];
-    describe_changes(old, rec, tags_changed, tags, tag_count, detail, sizeof(detail));
-    if (!detail[0]) return CKR_OK; /* nothing changed (a rotate-now alone, a value set again) */
+    describe_changes(old, rec, c, detail, sizeof(detail));
+    bool aliases = c && c->aliases.count > 0;
+    if (!detail[0] && !aliases) return CKR_OK; /* nothing changed (a rotate-now alone, ...) */
     enum store_status s = store_begin(module.store);
     if (s != STORE_OK) return CKR_DEVICE_ERROR;
     s = store_cmk_update(module.store, rec);
-    if (s == STORE_OK && tags_changed)
-        s = store_tags_replace(module.store, rec->row, tags, tag_count);
-    if (s == STORE_OK) s = store_audit(module.store, what, rec->key_id, detail);
-    if (s != STORE_OK) {
+    if (s == STORE_OK && c && c->tags_changed)
+        s = store_tags_replace(module.store, rec->row, c->tags, c->tag_count);
+    CK_RV rv = s == STORE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+    if (rv == CKR_OK && aliases) rv = cmk_alias_apply(rec, &c->aliases, detail, sizeof(detail));
+    if (rv == CKR_OK && store_audit(module.store, what, rec->key_id, detail) != STORE_OK)
+        rv = CKR_DEVICE_ERROR;
+    if (rv != CKR_OK) {
         store_rollback(module.store);
-        if (s == STORE_ALIAS_EXISTS) {
-            log_warning("SetAttributeValue: CKA_LABEL (alias) '%s' already exists on this token",
-                        rec->alias ? rec->alias : "");
-            return CKR_ATTRIBUTE_VALUE_INVALID;
-        }
-        return CKR_DEVICE_ERROR;
+        return rv;
     }
     s = store_commit(module.store);
     cmk_cache_forget(rec->row);
@@ -521,17 +552,16 @@ static CK_RV commit_changes(const struct cmk_record *old, struct cmk_record *rec
 }
 
 /* Applies a C_SetAttributeValue template to rec: the store-held attributes are checked
- * and changed in rec, the standard ones checked and, when forward is given, gathered to
- * go to the backend. */
+ * and changed in rec (or queued in c), the standard ones checked and, when forward is
+ * given, gathered to go to the backend. */
 static CK_RV apply_template(struct cmk_record *rec, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
-                            struct cmk_tag **tags, size_t *tag_count, bool *tags_changed,
-                            bool *metadata, struct tmpl_builder *forward)
+                            struct change *c, bool *metadata, struct tmpl_builder *forward)
 {
     CK_RV rv = CKR_OK;
     for (CK_ULONG i = 0; i < count && rv == CKR_OK; i++) {
         if (is_metadata_attr(tmpl[i].type)) {
             *metadata = true;
-            rv = apply_metadata(rec, &tmpl[i], tags, tag_count, tags_changed);
+            rv = apply_metadata(rec, &tmpl[i], c);
         } else {
             rv = check_standard_change(&tmpl[i]);
             if (forward) tmpl_set(forward, tmpl[i].type, tmpl[i].pValue, tmpl[i].ulValueLen);
@@ -551,12 +581,13 @@ static const char *action_of(unsigned long from, unsigned long to)
 
 /* Opens a write transaction and reads the row twice in it: rec to change, old to
  * compare (the audit's "from"). On failure nothing is left open. */
-static CK_RV begin_and_load(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+static CK_RV begin_and_load(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, bool kms_view,
                             struct cmk_record *rec, struct cmk_record *old)
 {
     if (store_begin(module.store) != STORE_OK) return CKR_DEVICE_ERROR;
-    CK_RV rv = load_visible(session, handle, rec);
-    if (rv == CKR_OK && (rv = load_visible(session, handle, old)) != CKR_OK) cmk_record_free(rec);
+    CK_RV rv = load_visible(session, handle, rec, kms_view);
+    if (rv == CKR_OK && (rv = load_visible(session, handle, old, kms_view)) != CKR_OK)
+        cmk_record_free(rec);
     if (rv != CKR_OK) store_rollback(module.store);
     return rv;
 }
@@ -586,16 +617,13 @@ static CK_RV commit_template(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                              const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
     struct cmk_record rec, old;
-    struct cmk_tag *tags = NULL;
-    size_t tag_count = 0;
-    bool tags_changed = false, metadata = false;
-    CK_RV rv = begin_and_load(session, handle, &rec, &old);
+    struct change c = {.kind = handle_kind(handle)};
+    bool metadata = false;
+    CK_RV rv = begin_and_load(session, handle, template_has_vendor(tmpl, count), &rec, &old);
     if (rv != CKR_OK) return rv;
-    rv = apply_template(&rec, tmpl, count, &tags, &tag_count, &tags_changed, &metadata, NULL);
-    if (rv == CKR_OK)
-        rv = commit_changes(&old, &rec, tags_changed, tags, tag_count,
-                            action_of(old.state, rec.state));
-    cmk_tags_free(tags, tag_count);
+    rv = apply_template(&rec, tmpl, count, &c, &metadata, NULL);
+    if (rv == CKR_OK) rv = commit_changes(&old, &rec, &c, action_of(old.state, rec.state));
+    change_free(&c);
     return end_and_free(rv, &rec, &old);
 }
 
@@ -659,15 +687,14 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_
                          CK_ULONG count)
 {
     struct cmk_record rec;
-    CK_RV rv = load_visible(session, handle, &rec);
+    CK_RV rv = load_visible(session, handle, &rec, template_has_vendor(tmpl, count));
     if (rv != CKR_OK) return rv;
-    struct cmk_tag *tags = NULL;
-    size_t tag_count = 0;
-    bool tags_changed = false, metadata = false;
+    struct change c = {.kind = handle_kind(handle)};
+    bool metadata = false;
     struct tmpl_builder forward;
     tmpl_init(&forward);
     /* A first pass checks the whole template before anything changes anywhere. */
-    rv = apply_template(&rec, tmpl, count, &tags, &tag_count, &tags_changed, &metadata, &forward);
+    rv = apply_template(&rec, tmpl, count, &c, &metadata, &forward);
     if (rv == CKR_OK && forward.failed) rv = CKR_HOST_MEMORY;
     /* Backend first: it may refuse, and then nothing of ours has changed. */
     if (rv == CKR_OK && forward.count > 0 && !cmk_import_has_material(&rec)) {
@@ -700,7 +727,7 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_
     if (rv == CKR_OK && rotate_now) rv = cmk_rotate(session, rec.row, false);
     if (rv == CKR_OK && delete_material) rv = cmk_import_delete_material(session, rec.row);
     tmpl_free(&forward);
-    cmk_tags_free(tags, tag_count);
+    change_free(&c);
     cmk_record_free(&rec);
     return rv;
 }
@@ -709,15 +736,12 @@ CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
 {
     /* Read, decide and write under the store's write lock (see commit_template). */
     struct cmk_record rec, old;
-    CK_RV rv = begin_and_load(session, handle, &rec, &old);
-    if (rv != CKR_OK) return rv;
+    CK_RV rv = begin_and_load(session, handle, false, &rec, &old);
+    if (rv != CKR_OK) return rv; /* a secret or private object already destroyed too */
     const char *what;
-    if (rec.state == CMK_STATE_PENDING_DELETION) {
-        rv = CKR_OBJECT_HANDLE_INVALID; /* already "destroyed" as far as PKCS#11 goes */
-        goto out;
-    }
     if (handle_kind(handle) == CMK_OBJ_PUBLIC) {
-        /* Clients drop the public half and keep signing: only that object goes. */
+        /* Clients drop the public half and keep signing, or drop both halves in either
+         * order: only that object goes, the key's state stays. */
         rec.objects &= ~(unsigned)CMK_OBJ_PUBLIC;
         what = "DeletePublicKeyObject";
     } else if (module.cfg.allow_immediate_destroy) {
@@ -738,7 +762,6 @@ CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
         what = "ScheduleKeyDeletion";
         log_info("key %s: scheduled for deletion in %lu days", rec.key_id, days);
     }
-    rv = commit_changes(&old, &rec, false, NULL, 0, what);
-out:
+    rv = commit_changes(&old, &rec, NULL, what);
     return end_and_free(rv, &rec, &old);
 }

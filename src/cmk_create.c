@@ -133,8 +133,16 @@ CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct
     unsigned char id_bytes[16];
     if (util_uuid4(rec->key_id, id_bytes) != 0) return CKR_FUNCTION_FAILED;
     rec->alias = req->has_alias ? req->alias : NULL;
+    rec->alias_if_free = req->alias_from_label;
+    /* The record points into the request here; nothing of it is freed (see below). */
+    rec->label = (unsigned char *)req->label;
+    rec->label_len = req->label_len;
+    rec->pub_label = (unsigned char *)req->pub_label;
+    rec->pub_label_len = req->pub_label_len;
     rec->cka_id = req->has_cka_id ? (unsigned char *)req->cka_id : id_bytes;
     rec->cka_id_len = req->has_cka_id ? req->cka_id_len : 16;
+    rec->pub_cka_id = req->has_cka_id ? (unsigned char *)req->pub_cka_id : id_bytes;
+    rec->pub_cka_id_len = req->has_cka_id ? req->pub_cka_id_len : 16;
     char description[1] = "";
     rec->description = description;
     char *desc_copy = NULL;
@@ -176,15 +184,21 @@ CK_RV cmk_create_insert_row(struct create_request *req, unsigned objects, struct
             store_rollback(module.store);
     }
     free(desc_copy);
+    if (s == STORE_OK && req->alias_from_label && !rec->alias) {
+        log_info("CreateKey: key %s: its label '%s' is another key's alias; it has no alias",
+                 rec->key_id, req->alias);
+        req->has_alias = false;
+    }
     rec->alias = NULL;
-    rec->cka_id = NULL;
+    rec->label = rec->pub_label = NULL;
+    rec->cka_id = rec->pub_cka_id = NULL;
     rec->description = NULL;
     rec->tags = NULL;
     rec->tag_count = 0;
     if (quota != CKR_OK) return quota;
     if (s == STORE_ALIAS_EXISTS) {
-        log_warning("CreateKey: CKA_LABEL (alias) '%s' already exists on this token (aliases "
-                    "are unique ignoring case)",
+        log_warning("CreateKey: CKA_CMK_ALIAS '%s' already exists on this token (aliases are "
+                    "unique ignoring case)",
                     req->alias);
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }

@@ -16,10 +16,24 @@ void cmk_tags_free(struct cmk_tag *tags, size_t count)
 void cmk_record_free(struct cmk_record *rec)
 {
     free(rec->alias);
+    free(rec->label);
     free(rec->cka_id);
+    free(rec->pub_label);
+    free(rec->pub_cka_id);
     free(rec->description);
     free(rec->public_key_info);
     free(rec->ec_point);
     cmk_tags_free(rec->tags, rec->tag_count);
     memset(rec, 0, sizeof(*rec));
+}
+
+int cmk_record_set_bytes(unsigned char **field, size_t *len, const void *value, size_t n)
+{
+    unsigned char *copy = malloc(n ? n : 1);
+    if (!copy) return -1;
+    if (n) memcpy(copy, value, n);
+    free(*field);
+    *field = copy;
+    *len = n;
+    return 0;
 }

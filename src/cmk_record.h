@@ -17,9 +17,20 @@ struct cmk_tag {
 struct cmk_record {
     int64_t row;
     char key_id[37];
-    char *alias; /* NULL when the key has none */
+    /* The key's first alias (cmk_alias rows; a key may have several, or none). Reading
+     * a key gives the oldest; an insert adds this one. */
+    char *alias;
+    bool alias_if_free; /* insert only: the alias came from the label; none if taken */
+    /* Each object keeps its own label and CKA_ID, as on any token: the secret or private
+     * object's here, the public object's in pub_*. */
+    unsigned char *label;
+    size_t label_len;
     unsigned char *cka_id;
     size_t cka_id_len;
+    unsigned char *pub_label;
+    size_t pub_label_len;
+    unsigned char *pub_cka_id;
+    size_t pub_cka_id_len;
     char *description;
     char key_spec[40];
     unsigned long key_type; /* CKK_* */
@@ -50,5 +61,7 @@ struct cmk_record {
 
 void cmk_record_free(struct cmk_record *rec);
 void cmk_tags_free(struct cmk_tag *tags, size_t count);
+/* Replaces a byte field (label, CKA_ID) with a copy of value; -1 when out of memory. */
+int cmk_record_set_bytes(unsigned char **field, size_t *len, const void *value, size_t n);
 
 #endif

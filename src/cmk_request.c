@@ -56,7 +56,8 @@ static CK_RV read_bool_attr(const CK_ATTRIBUTE *a, const char *field, bool *out)
 /* The vendor attributes known at create; anything else in our range is refused. */
 static bool vendor_attr_allowed_at_create(CK_ATTRIBUTE_TYPE t)
 {
-    return t == CKA_CMK_DESCRIPTION || t == CKA_CMK_KEY_SPEC || t == CKA_CMK_KEY_USAGE ||
+    return t == CKA_CMK_ALIAS || t == CKA_CMK_DESCRIPTION || t == CKA_CMK_KEY_SPEC ||
+           t == CKA_CMK_KEY_USAGE ||
            t == CKA_CMK_ORIGIN || t == CKA_CMK_PROTECTION_LEVEL || t == CKA_CMK_ROTATION_ENABLED ||
            t == CKA_CMK_ROTATION_INTERVAL || t == CKA_CMK_ROTATION_PERIOD || t == CKA_CMK_TAGS;
 }
@@ -75,36 +76,63 @@ static CK_RV check_vendor_attrs(const CK_ATTRIBUTE *t, CK_ULONG n)
     return CKR_OK;
 }
 
+/* An explicit CKA_CMK_ALIAS follows the clouds' rules; an empty one means none. */
+static CK_RV parse_explicit_alias(struct create_request *req, const CK_ATTRIBUTE *a)
+{
+    char why[VALIDATE_WHY_SIZE];
+    if (a->ulValueLen == 0) return CKR_OK;
+    if (!a->pValue || a->ulValueLen >= sizeof(req->alias) + 6 ||
+        memchr(a->pValue, 0, a->ulValueLen) ||
+        validate_alias(a->pValue, a->ulValueLen, req->alias, why) != 0) {
+        log_warning("CreateKey: CKA_CMK_ALIAS invalid: %s",
+                    !a->pValue || a->ulValueLen >= sizeof(req->alias) + 6
+                        ? "alias must be at most 255 characters"
+                    : memchr(a->pValue, 0, a->ulValueLen) ? "contains NUL"
+                                                            : why);
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    req->has_alias = true;
+    return CKR_OK;
+}
+
+/* The label as an alias, when it is shaped like one ([policy] alias_from_label). */
+static void alias_from_label(struct create_request *req, const CK_ATTRIBUTE *label)
+{
+    char why[VALIDATE_WHY_SIZE];
+    if (!module.cfg.alias_from_label || !label || !label->pValue || label->ulValueLen == 0 ||
+        label->ulValueLen >= sizeof(req->alias) + 6 || memchr(label->pValue, 0, label->ulValueLen))
+        return;
+    if (validate_alias(label->pValue, label->ulValueLen, req->alias, why) != 0) return;
+    req->has_alias = true;
+    req->alias_from_label = true;
+}
+
+/* Labels and CKA_IDs stay each object's own, as the backend keeps them. A CKA_ID is
+ * what clients pair the halves of a key by: a half whose template gives none takes the
+ * other's, and a key whose templates give none at all gets a random one shared by its
+ * objects (set in cmk_create_insert_row). */
 static CK_RV parse_alias_and_id(struct create_request *req, const CK_ATTRIBUTE *a, CK_ULONG na,
                                 const CK_ATTRIBUTE *b, CK_ULONG nb)
 {
     CK_RV rv = CKR_OK;
-    const CK_ATTRIBUTE *label = find_either(a, na, b, nb, CKA_LABEL, &rv);
+    const CK_ATTRIBUTE *alias = find_either(a, na, b, nb, CKA_CMK_ALIAS, &rv);
     if (rv != CKR_OK) return rv;
-    if (label && label->ulValueLen > 0) {
-        char why[VALIDATE_WHY_SIZE];
-        char text[300];
-        if (label->ulValueLen >= sizeof(text)) {
-            log_warning("CreateKey: CKA_LABEL (alias) must be at most 255 characters");
-            return CKR_ATTRIBUTE_VALUE_INVALID;
-        }
-        memcpy(text, label->pValue, label->ulValueLen);
-        text[label->ulValueLen] = '\0';
-        if (strlen(text) != label->ulValueLen ||
-            validate_alias(text, label->ulValueLen, req->alias, why) != 0) {
-            log_warning("CreateKey: CKA_LABEL (alias) invalid: %s",
-                        strlen(text) != label->ulValueLen ? "contains NUL" : why);
-            return CKR_ATTRIBUTE_VALUE_INVALID;
-        }
-        req->has_alias = true;
-    }
-    const CK_ATTRIBUTE *id = find_either(a, na, b, nb, CKA_ID, &rv);
+    const CK_ATTRIBUTE *label = attr_find(a, na, CKA_LABEL);
+    const CK_ATTRIBUTE *pub_label = b ? attr_find(b, nb, CKA_LABEL) : NULL;
+    if (alias)
+        rv = parse_explicit_alias(req, alias);
+    else
+        alias_from_label(req, label ? label : pub_label);
     if (rv != CKR_OK) return rv;
-    if (id) {
-        req->cka_id = id->pValue;
-        req->cka_id_len = id->ulValueLen;
-        req->has_cka_id = id->ulValueLen > 0;
-    }
+    if (label) req->label = label->pValue, req->label_len = label->ulValueLen;
+    if (pub_label) req->pub_label = pub_label->pValue, req->pub_label_len = pub_label->ulValueLen;
+    const CK_ATTRIBUTE *id = attr_find(a, na, CKA_ID);
+    const CK_ATTRIBUTE *pub_id = b ? attr_find(b, nb, CKA_ID) : NULL;
+    if (!id) id = pub_id;
+    if (!pub_id) pub_id = id;
+    if (id) req->cka_id = id->pValue, req->cka_id_len = id->ulValueLen;
+    if (pub_id) req->pub_cka_id = pub_id->pValue, req->pub_cka_id_len = pub_id->ulValueLen;
+    req->has_cka_id = id || pub_id;
     return CKR_OK;
 }
 

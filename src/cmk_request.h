@@ -15,8 +15,13 @@ struct create_request {
     struct keyspec spec;
     char alias[256];
     bool has_alias;
-    const void *cka_id;
-    CK_ULONG cka_id_len;
+    bool alias_from_label; /* the alias is the label's: taken only if no key has it */
+    /* Each object's own label and CKA_ID (the public object's in pub_*), as the templates
+     * give them; has_cka_id false when neither template gives a CKA_ID. */
+    const void *label, *pub_label;
+    CK_ULONG label_len, pub_label_len;
+    const void *cka_id, *pub_cka_id;
+    CK_ULONG cka_id_len, pub_cka_id_len;
     bool has_cka_id;
     const char *description;
     CK_ULONG description_len;

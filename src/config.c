@@ -121,11 +121,13 @@ static int handle_policy(struct parse_state *st, const char *name, const char *v
         return 1;
     }
     if (!strcmp(name, "allow_immediate_destroy") || !strcmp(name, "cloud_specs_only") ||
-        !strcmp(name, "refuse_clear_import") || !strcmp(name, "gm_mode")) {
-        bool *field = name[0] == 'a'   ? &cfg->allow_immediate_destroy
-                      : name[0] == 'c' ? &cfg->cloud_specs_only
-                      : name[0] == 'g' ? &cfg->gm_mode
-                                       : &cfg->refuse_clear_import;
+        !strcmp(name, "refuse_clear_import") || !strcmp(name, "gm_mode") ||
+        !strcmp(name, "alias_from_label")) {
+        bool *field = !strcmp(name, "alias_from_label") ? &cfg->alias_from_label
+                      : name[0] == 'a'                  ? &cfg->allow_immediate_destroy
+                      : name[0] == 'c'                  ? &cfg->cloud_specs_only
+                      : name[0] == 'g'                  ? &cfg->gm_mode
+                                                        : &cfg->refuse_clear_import;
         if (parse_bool(value, field)) return 1;
         snprintf(st->reason, sizeof(st->reason), "must be true or false");
         return 0;
@@ -282,6 +284,7 @@ static void config_defaults(struct config *cfg)
     cfg->lock_wait_seconds = 10; /* as long as the store waits for its own lock */
     /* A plain template gets what the backend would give it (issue 17). */
     cfg->usage_conflict = USAGE_CONFLICT_HONOUR;
+    cfg->alias_from_label = true;
 }
 
 int config_load_file(struct config *cfg, const char *path)

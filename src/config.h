@@ -32,6 +32,8 @@ struct config {
     bool allow_immediate_destroy;             /* [policy] allow_immediate_destroy */
     bool cloud_specs_only;                    /* [policy] cloud_specs_only */
     bool refuse_clear_import;                 /* [policy] refuse_clear_import */
+    bool alias_from_label; /* [policy] alias_from_label: a key made without CKA_CMK_ALIAS
+                              takes its label as alias when it is a valid one and free */
     unsigned long max_keys;                   /* [policy] max_keys, 0 = no quota */
     bool import_oaep_decode_in_module;        /* [import] oaep_decode_in_module */
     bool gm_mode; /* [policy] gm_mode: SM4 is cmkctl's default symmetric spec (the module's

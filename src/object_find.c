@@ -76,6 +76,16 @@ static bool query_vendor(struct cmk_query *q, const CK_ATTRIBUTE *a)
 {
     struct store_filter *f = &q->filter;
     switch (a->type) {
+    case CKA_CMK_ALIAS: {
+        /* "alias/x" finds x, as the clouds spell it; an empty alias finds nothing. */
+        char raw[300];
+        const char *text = text_copy(a, raw, sizeof(raw));
+        if (!text || a->ulValueLen == 0) return false;
+        if (!strncasecmp(text, "alias/", 6)) text += 6;
+        snprintf(q->alias, sizeof(q->alias), "%s", text);
+        f->alias = q->alias;
+        return true;
+    }
     case CKA_CMK_KEY_ID: {
         static __thread char key_id[40];
         f->key_id = text_copy(a, key_id, sizeof(key_id));
@@ -136,16 +146,12 @@ static bool query_standard(struct cmk_query *q, const CK_ATTRIBUTE *a)
         if (a->ulValueLen != sizeof(CK_BBOOL)) return false;
         q->want_private = *(CK_BBOOL *)a->pValue ? 1 : 0;
         return true;
-    case CKA_LABEL: {
-        /* "alias/x" finds x, as the clouds spell it; an empty label finds no alias. */
-        char raw[300];
-        const char *text = text_copy(a, raw, sizeof(raw));
-        if (!text || a->ulValueLen == 0) return false;
-        if (!strncasecmp(text, "alias/", 6)) text += 6;
-        snprintf(q->alias, sizeof(q->alias), "%s", text);
-        f->alias = q->alias;
+    case CKA_LABEL: /* the object's label, byte for byte, as on the backend */
+        if (a->ulValueLen && !a->pValue) return false;
+        f->has_label = true;
+        f->label = a->pValue;
+        f->label_len = a->ulValueLen;
         return true;
-    }
     case CKA_ID:
         f->has_cka_id = true;
         f->cka_id = a->pValue;
@@ -233,6 +239,11 @@ static CK_RV find_cmks(CK_SESSION_HANDLE session, const CK_ATTRIBUTE *t, CK_ULON
         for (int k = 0; k < 3; k++) {
             unsigned kind = kinds[k];
             if (!(m[i].objects & kind & q.kinds)) continue;
+            /* Of a key pending deletion, a plain find sees only a public object that was
+             * not destroyed itself; naming its state or key id (KMS) sees the key. */
+            if (m[i].state == CMK_STATE_PENDING_DELETION && kind != CMK_OBJ_PUBLIC &&
+                !q.filter.include_pending_deletion && !q.filter.key_id)
+                continue;
             bool is_private = (m[i].private_mask & kind) != 0;
             if (is_private && !user) continue; /* PKCS#11: private objects need login */
             if (q.want_private >= 0 && q.want_private != (int)is_private) continue;

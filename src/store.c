@@ -37,32 +37,41 @@ enum stmt_id {
     STMT_VERSION_CREATED,
     STMT_PASSTHROUGH_ADD,
     STMT_PASSTHROUGH_REMOVE,
+    STMT_ALIAS_ADD,
+    STMT_ALIAS_ADD_IF_FREE,
+    STMT_ALIAS_REMOVE,
+    STMT_ALIAS_REMOVE_ALL,
+    STMT_ALIAS_OWNER,
+    STMT_ALIAS_MOVE,
+    STMT_ALIAS_LIST,
     STMT_MAX
 };
 
+/* The first alias of a key is its oldest row in cmk_alias. */
 #define CMK_COLUMNS                                                                                \
-    "id, key_id, alias, cka_id, description, key_spec, key_type, key_usage, origin, "              \
+    "id, key_id, (SELECT alias FROM cmk_alias WHERE cmk_id = cmk.id ORDER BY created, rowid "     \
+    "LIMIT 1), cka_id, description, key_spec, key_type, key_usage, origin, "                       \
     "protection, state, created, creator_uid, creator_pid, creator_start, rotation_enabled, "      \
     "rotation_interval, last_rotation, next_rotation, primary_version, deletion_date, "            \
     "pending_window, objects, private_mask, public_key_info, ec_point, rotating_to, "             \
-    "rotating_pid, rotating_start, material_expires"
+    "rotating_pid, rotating_start, material_expires, label, pub_label, pub_cka_id"
 
 static const char *const stmt_sql[STMT_MAX] = {
     [STMT_GET_BY_ROW] = "SELECT " CMK_COLUMNS " FROM cmk WHERE id = ?1",
     [STMT_GET_BY_KEY_ID] = "SELECT " CMK_COLUMNS " FROM cmk WHERE key_id = ?1",
-    [STMT_INSERT] = "INSERT INTO cmk (key_id, alias, alias_norm, cka_id, description, key_spec, "
+    [STMT_INSERT] = "INSERT INTO cmk (key_id, label, cka_id, description, key_spec, "
                     "key_type, key_usage, origin, protection, state, created, creator_uid, "
                     "creator_pid, creator_start, rotation_enabled, rotation_interval, "
                     "last_rotation, next_rotation, primary_version, deletion_date, "
-                    "pending_window, objects, private_mask) VALUES (?1, ?2, lower(?2), ?3, ?4, "
-                    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
-                    "?21, ?22, ?23)",
-    [STMT_UPDATE] = "UPDATE cmk SET alias = ?2, alias_norm = lower(?2), cka_id = ?3, "
+                    "pending_window, objects, private_mask, pub_label, pub_cka_id) VALUES (?1, "
+                    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+                    "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+    [STMT_UPDATE] = "UPDATE cmk SET label = ?2, cka_id = ?3, "
                     "description = ?4, state = ?5, rotation_enabled = ?6, rotation_interval = ?7, "
                     "last_rotation = ?8, next_rotation = ?9, primary_version = ?10, "
                     "deletion_date = ?11, pending_window = ?12, objects = ?13, "
                     "private_mask = ?14, rotating_to = ?15, rotating_pid = ?16, "
-                    "rotating_start = ?17 WHERE id = ?1",
+                    "rotating_start = ?17, pub_label = ?18, pub_cka_id = ?19 WHERE id = ?1",
     [STMT_DELETE] = "DELETE FROM cmk WHERE id = ?1",
     [STMT_TAGS_LOAD] = "SELECT key, value FROM cmk_tag WHERE cmk_id = ?1 ORDER BY key",
     [STMT_TAGS_DELETE] = "DELETE FROM cmk_tag WHERE cmk_id = ?1",
@@ -79,6 +88,17 @@ static const char *const stmt_sql[STMT_MAX] = {
     [STMT_PASSTHROUGH_REMOVE] = "DELETE FROM passthrough WHERE id = (SELECT id FROM passthrough "
                                 "WHERE class = ?1 AND label = ?2 AND cka_id = ?3 LIMIT 1)",
     [STMT_VERSION_CREATED] = "SELECT created FROM cmk_version WHERE cmk_id = ?1 AND version = ?2",
+    /* Aliases are unique ignoring case (alias_norm), and found by their exact spelling. */
+    [STMT_ALIAS_ADD] = "INSERT INTO cmk_alias (alias_norm, alias, cmk_id, created) "
+                       "VALUES (lower(?2), ?2, ?1, ?3)",
+    [STMT_ALIAS_ADD_IF_FREE] = "INSERT OR IGNORE INTO cmk_alias (alias_norm, alias, cmk_id, "
+                               "created) VALUES (lower(?2), ?2, ?1, ?3)",
+    [STMT_ALIAS_REMOVE] = "DELETE FROM cmk_alias WHERE cmk_id = ?1 AND alias_norm = lower(?2)",
+    [STMT_ALIAS_REMOVE_ALL] = "DELETE FROM cmk_alias WHERE cmk_id = ?1",
+    [STMT_ALIAS_OWNER] = "SELECT cmk_id FROM cmk_alias WHERE alias_norm = lower(?1)",
+    [STMT_ALIAS_MOVE] = "UPDATE cmk_alias SET cmk_id = ?1, alias = ?2, created = ?3 "
+                        "WHERE alias_norm = lower(?2)",
+    [STMT_ALIAS_LIST] = "SELECT alias FROM cmk_alias WHERE cmk_id = ?1 ORDER BY created, rowid",
 };
 
 /* Each entry moves the schema one version forward; user_version counts them. */
@@ -198,6 +218,25 @@ static const char *const migrations[] = {
     /* 8: login's housekeeping looks for claimed rotations; without this index that was a
      * scan of every key at every login (30 M instructions at 10,000 keys) */
     "CREATE INDEX cmk_by_rotating ON cmk(rotating_to) WHERE rotating_to;",
+    /* 9: the alias is no longer the CKA_LABEL. Aliases are rows of their own (a key may
+     * have several, as on AWS and Alibaba, or none), and each object of a pair has its own
+     * label and CKA_ID, as on any token. A key's label was its alias until now: both
+     * halves keep that text as their label. The old columns stay, emptied: SQLite cannot
+     * drop a UNIQUE column. */
+    "CREATE TABLE cmk_alias ("
+    " alias_norm TEXT PRIMARY KEY, alias TEXT NOT NULL,"
+    " cmk_id INTEGER NOT NULL REFERENCES cmk(id) ON DELETE CASCADE, created INTEGER NOT NULL);"
+    "CREATE INDEX cmk_alias_by_key ON cmk_alias(cmk_id);"
+    "INSERT INTO cmk_alias SELECT alias_norm, alias, id, created FROM cmk WHERE alias IS NOT NULL;"
+    "ALTER TABLE cmk ADD COLUMN label BLOB NOT NULL DEFAULT x'';"
+    "ALTER TABLE cmk ADD COLUMN pub_label BLOB NOT NULL DEFAULT x'';"
+    "ALTER TABLE cmk ADD COLUMN pub_cka_id BLOB NOT NULL DEFAULT x'';"
+    "UPDATE cmk SET label = CAST(coalesce(alias, '') AS BLOB),"
+    " pub_label = CAST(coalesce(alias, '') AS BLOB), pub_cka_id = cka_id,"
+    " alias = NULL, alias_norm = NULL;"
+    "CREATE INDEX cmk_by_label ON cmk(label);"
+    "CREATE INDEX cmk_by_pub_label ON cmk(pub_label);"
+    "CREATE INDEX cmk_by_pub_cka_id ON cmk(pub_cka_id);",
 };
 
 struct store {
@@ -240,6 +279,7 @@ static enum store_status status_of(struct store *st, int rc, const char *what)
     case SQLITE_ROW: return STORE_OK;
     case SQLITE_CONSTRAINT:
         if (strstr(sqlite3_errmsg(st->db), "alias_norm")) return STORE_ALIAS_EXISTS;
+        if (strstr(sqlite3_errmsg(st->db), "FOREIGN KEY")) return STORE_NOT_FOUND;
         break;
     case SQLITE_READONLY: log_error("store: %s: read-only: %s", what, sqlite3_errmsg(st->db));
         return STORE_READ_ONLY;
@@ -404,7 +444,11 @@ enum store_status store_open(const char *path, struct store **out)
         sqlite3_sleep(10);
     }
     if (wal_rc != SQLITE_OK) {
-        log_error("store %s: cannot set WAL mode: %s", path, err ? err : "?");
+        /* A damaged file can fail as early as here; say so as the integrity check would. */
+        if ((wal_rc & 0xff) == SQLITE_CORRUPT)
+            log_error("store %s: damaged: %s", path, err ? err : "?");
+        else
+            log_error("store %s: cannot set WAL mode: %s", path, err ? err : "?");
         rv = status_of(st, sqlite3_errcode(st->db), "set WAL mode");
         sqlite3_free(err);
         goto fail;
@@ -539,15 +583,31 @@ static int column_blob_dup(sqlite3_stmt *q, int i, unsigned char **out, size_t *
     return 0;
 }
 
+/* Copies a BLOB column that may be empty but is never missing (a label, a CKA_ID): the
+ * copy is never NULL. Returns -1 when out of memory. */
+static int column_bytes_dup(sqlite3_stmt *q, int i, unsigned char **out, size_t *len)
+{
+    const void *v = sqlite3_column_blob(q, i);
+    *len = (size_t)sqlite3_column_bytes(q, i);
+    *out = malloc(*len ? *len : 1);
+    if (!*out) return -1;
+    if (*len) memcpy(*out, v, *len);
+    return 0;
+}
+
+/* SQLite binds a zero-length blob given a NULL pointer as NULL: an empty label or
+ * CKA_ID is bound from "". */
+static void bind_bytes(sqlite3_stmt *q, int i, const void *v, size_t len)
+{
+    sqlite3_bind_blob(q, i, len ? v : "", (int)len, SQLITE_STATIC);
+}
+
 static int record_from_row(sqlite3_stmt *q, struct cmk_record *rec)
 {
     memset(rec, 0, sizeof(*rec));
     rec->row = sqlite3_column_int64(q, 0);
     snprintf(rec->key_id, sizeof(rec->key_id), "%s", (const char *)sqlite3_column_text(q, 1));
     rec->alias = column_strdup(q, 2);
-    rec->cka_id_len = (size_t)sqlite3_column_bytes(q, 3);
-    rec->cka_id = malloc(rec->cka_id_len ? rec->cka_id_len : 1);
-    if (rec->cka_id_len) memcpy(rec->cka_id, sqlite3_column_blob(q, 3), rec->cka_id_len);
     rec->description = column_strdup(q, 4);
     snprintf(rec->key_spec, sizeof(rec->key_spec), "%s", (const char *)sqlite3_column_text(q, 5));
     rec->key_type = (unsigned long)sqlite3_column_int64(q, 6);
@@ -573,11 +633,15 @@ static int record_from_row(sqlite3_stmt *q, struct cmk_record *rec)
     rec->rotating_start = sqlite3_column_int64(q, 28);
     rec->material_expires = sqlite3_column_int64(q, 29);
     if (column_blob_dup(q, 24, &rec->public_key_info, &rec->public_key_info_len) ||
-        column_blob_dup(q, 25, &rec->ec_point, &rec->ec_point_len)) {
+        column_blob_dup(q, 25, &rec->ec_point, &rec->ec_point_len) ||
+        column_bytes_dup(q, 3, &rec->cka_id, &rec->cka_id_len) ||
+        column_bytes_dup(q, 30, &rec->label, &rec->label_len) ||
+        column_bytes_dup(q, 31, &rec->pub_label, &rec->pub_label_len) ||
+        column_bytes_dup(q, 32, &rec->pub_cka_id, &rec->pub_cka_id_len)) {
         cmk_record_free(rec);
         return -1;
     }
-    if (!rec->cka_id || !rec->description) {
+    if (!rec->description) {
         cmk_record_free(rec);
         return -1;
     }
@@ -648,8 +712,8 @@ enum store_status store_cmk_insert(struct store *st, struct cmk_record *rec)
         return STORE_ERROR;
     }
     sqlite3_bind_text(q, 1, rec->key_id, -1, SQLITE_STATIC);
-    bind_text_or_null(q, 2, rec->alias);
-    sqlite3_bind_blob(q, 3, rec->cka_id, (int)rec->cka_id_len, SQLITE_STATIC);
+    bind_bytes(q, 2, rec->label, rec->label_len);
+    bind_bytes(q, 3, rec->cka_id, rec->cka_id_len);
     sqlite3_bind_text(q, 4, rec->description ? rec->description : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 5, rec->key_spec, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 6, (sqlite3_int64)rec->key_type);
@@ -670,10 +734,19 @@ enum store_status store_cmk_insert(struct store *st, struct cmk_record *rec)
     sqlite3_bind_int64(q, 21, (sqlite3_int64)rec->pending_window);
     sqlite3_bind_int(q, 22, (int)rec->objects);
     sqlite3_bind_int(q, 23, (int)rec->private_mask);
+    bind_bytes(q, 24, rec->pub_label, rec->pub_label_len);
+    bind_bytes(q, 25, rec->pub_cka_id, rec->pub_cka_id_len);
     s = step_write(st, q, "insert key");
     if (s == STORE_OK) {
         rec->row = sqlite3_last_insert_rowid(st->db);
         s = insert_tags(st, rec->row, rec->tags, rec->tag_count);
+    }
+    if (s == STORE_OK && rec->alias) {
+        bool added = true;
+        s = rec->alias_if_free ? store_alias_add_if_free(st, rec->row, rec->alias, rec->created,
+                                                         &added)
+                               : store_alias_add(st, rec->row, rec->alias, rec->created);
+        if (s == STORE_OK && !added) rec->alias = NULL; /* the caller's: not freed here */
     }
     if (s != STORE_OK) {
         store_rollback(st);
@@ -689,8 +762,8 @@ enum store_status store_cmk_update(struct store *st, const struct cmk_record *re
     sqlite3_stmt *q = stmt_get(st, STMT_UPDATE);
     if (q) {
         sqlite3_bind_int64(q, 1, rec->row);
-        bind_text_or_null(q, 2, rec->alias);
-        sqlite3_bind_blob(q, 3, rec->cka_id, (int)rec->cka_id_len, SQLITE_STATIC);
+        bind_bytes(q, 2, rec->label, rec->label_len);
+        bind_bytes(q, 3, rec->cka_id, rec->cka_id_len);
         sqlite3_bind_text(q, 4, rec->description ? rec->description : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 5, (sqlite3_int64)rec->state);
         sqlite3_bind_int(q, 6, rec->rotation_enabled);
@@ -705,6 +778,8 @@ enum store_status store_cmk_update(struct store *st, const struct cmk_record *re
         sqlite3_bind_int64(q, 15, (sqlite3_int64)rec->rotating_to);
         sqlite3_bind_int64(q, 16, rec->rotating_pid);
         sqlite3_bind_int64(q, 17, rec->rotating_start);
+        bind_bytes(q, 18, rec->pub_label, rec->pub_label_len);
+        bind_bytes(q, 19, rec->pub_cka_id, rec->pub_cka_id_len);
         s = step_write(st, q, "update key");
         if (s == STORE_OK && sqlite3_changes(st->db) == 0) s = STORE_NOT_FOUND;
     }
@@ -831,6 +906,115 @@ enum store_status store_tags_replace(struct store *st, int64_t row, const struct
     return store_commit(st);
 }
 
+/* Runs one alias statement (?1 row, ?2 alias, ?3 time, as the statement has them). */
+static enum store_status alias_write(struct store *st, enum stmt_id id, int64_t row,
+                                     const char *alias, int64_t now, const char *what)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, id);
+    if (q) {
+        sqlite3_bind_int64(q, 1, row);
+        if (alias) sqlite3_bind_text(q, 2, alias, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, now);
+        s = step_write(st, q, what);
+        if (s == STORE_OK && sqlite3_changes(st->db) == 0) s = STORE_NOT_FOUND;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+enum store_status store_alias_add(struct store *st, int64_t row, const char *alias, int64_t now)
+{
+    return alias_write(st, STMT_ALIAS_ADD, row, alias, now, "add alias");
+}
+
+enum store_status store_alias_add_if_free(struct store *st, int64_t row, const char *alias,
+                                          int64_t now, bool *added)
+{
+    enum store_status s = alias_write(st, STMT_ALIAS_ADD_IF_FREE, row, alias, now, "add alias");
+    *added = s == STORE_OK;
+    return s == STORE_NOT_FOUND ? STORE_OK : s;
+}
+
+enum store_status store_alias_remove(struct store *st, int64_t row, const char *alias)
+{
+    return alias_write(st, STMT_ALIAS_REMOVE, row, alias, 0, "remove alias");
+}
+
+enum store_status store_alias_remove_all(struct store *st, int64_t row)
+{
+    enum store_status s = alias_write(st, STMT_ALIAS_REMOVE_ALL, row, NULL, 0, "remove aliases");
+    return s == STORE_NOT_FOUND ? STORE_OK : s;
+}
+
+enum store_status store_alias_move(struct store *st, int64_t row, const char *alias, int64_t now)
+{
+    return alias_write(st, STMT_ALIAS_MOVE, row, alias, now, "move alias");
+}
+
+enum store_status store_alias_owner(struct store *st, const char *alias, int64_t *row)
+{
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_ALIAS_OWNER);
+    if (q) {
+        sqlite3_bind_text(q, 1, alias, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) {
+            *row = sqlite3_column_int64(q, 0);
+            s = STORE_OK;
+        } else {
+            s = rc == SQLITE_DONE ? STORE_NOT_FOUND : status_of(st, rc, "find alias");
+        }
+        stmt_done(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
+void store_alias_list_free(char **aliases, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(aliases[i]);
+    free(aliases);
+}
+
+enum store_status store_alias_list(struct store *st, int64_t row, char ***aliases, size_t *count)
+{
+    *aliases = NULL;
+    *count = 0;
+    pthread_mutex_lock(&st->lock);
+    enum store_status s = STORE_ERROR;
+    sqlite3_stmt *q = stmt_get(st, STMT_ALIAS_LIST);
+    if (q) {
+        sqlite3_bind_int64(q, 1, row);
+        int rc;
+        s = STORE_OK;
+        while (s == STORE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            char **grown = realloc(*aliases, (*count + 1) * sizeof(*grown));
+            char *copy = column_strdup(q, 0);
+            if (!grown || !copy) {
+                free(copy);
+                if (grown) *aliases = grown;
+                s = STORE_ERROR;
+                break;
+            }
+            *aliases = grown;
+            grown[(*count)++] = copy;
+        }
+        if (s == STORE_OK && rc != SQLITE_DONE) s = status_of(st, rc, "list aliases");
+        stmt_done(q);
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (s != STORE_OK) {
+        store_alias_list_free(*aliases, *count);
+        *aliases = NULL;
+        *count = 0;
+    }
+    return s;
+}
+
 enum store_status store_cmk_count(struct store *st, int64_t *count)
 {
     pthread_mutex_lock(&st->lock);
@@ -860,12 +1044,25 @@ void store_filter_init(struct store_filter *f)
 /* Builds the WHERE clause from the filter; every value goes through a bound parameter. */
 static void filter_sql(const struct store_filter *f, char *sql, size_t size)
 {
+    /* A label or CKA_ID belongs to one object of a pair: the objects column answered is
+     * narrowed to the objects that carry it (3: the secret or private one, 4: the public). */
+    const char *by_label = f->has_label ? "(CASE WHEN label = :label THEN 3 ELSE 0 END | "
+                                          "CASE WHEN pub_label = :label THEN 4 ELSE 0 END)"
+                                        : "7";
+    const char *by_id = f->has_cka_id ? "(CASE WHEN cka_id = :cka_id THEN 3 ELSE 0 END | "
+                                        "CASE WHEN pub_cka_id = :cka_id THEN 4 ELSE 0 END)"
+                                      : "7";
     size_t n = (size_t)snprintf(sql, size,
-                                "SELECT id, objects, private_mask, state FROM cmk WHERE 1");
+                                "SELECT id, objects & %s & %s, private_mask, state FROM cmk "
+                                "WHERE 1",
+                                by_label, by_id);
 #define ADD(cond) n += (size_t)snprintf(sql + n, size - n, " AND " cond)
-    if (f->alias) ADD("alias_norm = lower(:alias) AND alias = :alias");
+    if (f->alias)
+        ADD("id IN (SELECT cmk_id FROM cmk_alias WHERE alias_norm = lower(:alias) AND "
+            "alias = :alias)");
     if (f->key_id) ADD("key_id = :key_id");
-    if (f->has_cka_id) ADD("cka_id = :cka_id");
+    if (f->has_label) ADD("(label = :label OR pub_label = :label)");
+    if (f->has_cka_id) ADD("(cka_id = :cka_id OR pub_cka_id = :cka_id)");
     if (f->key_spec) ADD("key_spec = :key_spec");
     if (f->description) ADD("description = :description");
     if (f->key_type >= 0) ADD("key_type = :key_type");
@@ -888,7 +1085,10 @@ static void filter_sql(const struct store_filter *f, char *sql, size_t size)
     if (f->due_before > 0)
         ADD("rotation_enabled AND next_rotation <= :due_before AND next_rotation > 0");
     if (!f->include_creating) ADD("state != 0");
-    if (!f->include_pending_deletion && f->state < 0 && !f->key_id) ADD("state != 3");
+    /* A key pending deletion is out of plain finds but for a public object not yet
+     * destroyed itself (object_find keeps only that one). */
+    if (!f->include_pending_deletion && f->state < 0 && !f->key_id)
+        ADD("(state != 3 OR objects & 4)");
 #undef ADD
     /* "+id" for the housekeeping shapes: ordering by the bare rowid makes the planner
      * prefer a scan of the whole table to the few rows their index gives. */
@@ -911,7 +1111,7 @@ static void bind_named_long(sqlite3_stmt *q, const char *name, long value)
 enum store_status store_cmk_find(struct store *st, const struct store_filter *f,
                                  struct store_match **out, size_t *count)
 {
-    char sql[1024];
+    char sql[2048];
     filter_sql(f, sql, sizeof(sql));
     pthread_mutex_lock(&st->lock);
     sqlite3_stmt *q;
@@ -924,11 +1124,10 @@ enum store_status store_cmk_find(struct store *st, const struct store_filter *f,
     }
     if (f->alias) bind_named_text(q, ":alias", f->alias);
     if (f->key_id) bind_named_text(q, ":key_id", f->key_id);
-    if (f->has_cka_id) {
-        int i = sqlite3_bind_parameter_index(q, ":cka_id");
-        sqlite3_bind_blob(q, i, f->cka_id_len ? (const void *)f->cka_id : "", (int)f->cka_id_len,
-                          SQLITE_STATIC);
-    }
+    if (f->has_cka_id) bind_bytes(q, sqlite3_bind_parameter_index(q, ":cka_id"), f->cka_id,
+                                  f->cka_id_len);
+    if (f->has_label) bind_bytes(q, sqlite3_bind_parameter_index(q, ":label"), f->label,
+                                 f->label_len);
     if (f->key_spec) bind_named_text(q, ":key_spec", f->key_spec);
     if (f->description) bind_named_text(q, ":description", f->description);
     bind_named_long(q, ":key_type", f->key_type);
@@ -944,6 +1143,7 @@ enum store_status store_cmk_find(struct store *st, const struct store_filter *f,
 
     enum store_status s = STORE_OK;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (sqlite3_column_int(q, 1) == 0) continue; /* its label is on a deleted object */
         struct store_match *grown = realloc(*out, (*count + 1) * sizeof(*grown));
         if (!grown) {
             s = STORE_ERROR;

@@ -61,6 +61,10 @@ enum store_status store_cmk_count(struct store *st, int64_t *count);
 struct store_filter {
     const char *alias; /* exact */
     const char *key_id;
+    /* A label or CKA_ID matches the objects that carry it (store_match.objects). */
+    const unsigned char *label;
+    size_t label_len;
+    bool has_label;
     const unsigned char *cka_id;
     size_t cka_id_len;
     bool has_cka_id;
@@ -79,12 +83,33 @@ void store_filter_init(struct store_filter *f);
 
 struct store_match {
     int64_t row;
-    unsigned objects, private_mask;
+    unsigned objects; /* the key's objects that match (label, CKA_ID) */
+    unsigned private_mask;
     unsigned long state;
 };
 /* Appends the matches to *out (realloc'd), count in *count, ordered by row. */
 enum store_status store_cmk_find(struct store *st, const struct store_filter *f,
                                  struct store_match **out, size_t *count);
+
+/* Aliases: unique on the token ignoring case; a key has any number of them (the first,
+ * its oldest, comes with the record). STORE_ALIAS_EXISTS when another key has it. */
+enum store_status store_alias_add(struct store *st, int64_t row, const char *alias,
+                                  int64_t now);
+/* Adds it only if no key has it yet; *added says whether it did. */
+enum store_status store_alias_add_if_free(struct store *st, int64_t row, const char *alias,
+                                          int64_t now, bool *added);
+/* STORE_NOT_FOUND when the key has no such alias. */
+enum store_status store_alias_remove(struct store *st, int64_t row, const char *alias);
+enum store_status store_alias_remove_all(struct store *st, int64_t row);
+/* The key that has the alias (STORE_NOT_FOUND: none). */
+enum store_status store_alias_owner(struct store *st, const char *alias, int64_t *row);
+/* Gives an existing alias to another key (UpdateAlias); STORE_NOT_FOUND when no key has it. */
+enum store_status store_alias_move(struct store *st, int64_t row, const char *alias,
+                                   int64_t now);
+/* Every alias of a key, oldest first: a malloc'd array of malloc'd strings. */
+enum store_status store_alias_list(struct store *st, int64_t row, char ***aliases,
+                                   size_t *count);
+void store_alias_list_free(char **aliases, size_t count);
 
 /* Appends an audit row: who (pid, uid) is taken from the process. */
 enum store_status store_audit(struct store *st, const char *action, const char *key_id,

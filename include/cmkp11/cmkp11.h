@@ -123,6 +123,30 @@ extern "C" {
  * Disabled CMK of EXTERNAL origin destroys its material at once (state PendingImport). set. */
 #define CKA_CMK_DELETE_MATERIAL CKA_CMK(0x1C)
 
+/*
+ * Aliases: a key's names in the clouds' sense, unique on the token ignoring case, each
+ * 1..255 characters of letters, digits, ':', '_', '-' and (not first) '/'; an "alias/"
+ * prefix is accepted and dropped; the prefixes aws/, acs/, kms-, cmk/ and the suffix
+ * /default are reserved. An alias is not a CKA_LABEL: a label is free text of one object,
+ * which any number of objects may share. A key made without CKA_CMK_ALIAS takes its label
+ * as its alias when the label is a valid alias that no key has yet ([policy]
+ * alias_from_label, default true); a key pending deletion keeps its aliases until it is
+ * purged. Finding by CKA_LABEL finds labels; finding by CKA_CMK_ALIAS finds aliases.
+ */
+/* The key's first (oldest) alias, empty when it has none. create (the alias; empty: none,
+ * and the label is not taken), find (the key that has it), set (replaces every alias of
+ * the key with this one; empty removes them all). */
+#define CKA_CMK_ALIAS CKA_CMK(0x1D)
+/* Every alias of the key, oldest first, separated by LF. Read-only. */
+#define CKA_CMK_ALIASES CKA_CMK(0x1E)
+/* Actions, write-only (they read empty). set: CKA_CMK_ADD_ALIAS gives the key one more
+ * alias (CreateAlias); CKA_CMK_REMOVE_ALIAS takes one of its aliases away (DeleteAlias);
+ * CKA_CMK_MOVE_ALIAS moves an alias another key has to this key (UpdateAlias: both keys
+ * of one kind - symmetric, asymmetric or HMAC - and one usage). */
+#define CKA_CMK_ADD_ALIAS CKA_CMK(0x1F)
+#define CKA_CMK_REMOVE_ALIAS CKA_CMK(0x20)
+#define CKA_CMK_MOVE_ALIAS CKA_CMK(0x21)
+
 /* CKA_CMK_WRAPPING_ALGORITHM values, named as the clouds name them. */
 #define CMK_WRAP_RSAES_OAEP_SHA_1 1UL        /* CKM_RSA_PKCS_OAEP, SHA-1, MGF1-SHA-1 */
 #define CMK_WRAP_RSAES_OAEP_SHA_256 2UL      /* CKM_RSA_PKCS_OAEP, SHA-256, MGF1-SHA-256 */

@@ -162,6 +162,19 @@ CK_RV make_aes(CK_SESSION_HANDLE s, const char *alias, const CK_ATTRIBUTE *extra
     return p11->C_GenerateKey(s, &mech, t, count, key);
 }
 
+CK_RV make_aes_alias(CK_SESSION_HANDLE s, const char *label, const char *alias,
+                     CK_OBJECT_HANDLE *key)
+{
+    CK_ATTRIBUTE a = {CKA_CMK_ALIAS, (void *)alias, strlen(alias)};
+    return make_aes(s, label, &a, 1, key);
+}
+
+CK_ULONG find_by_alias(CK_SESSION_HANDLE s, const char *alias, CK_OBJECT_HANDLE *first)
+{
+    CK_ATTRIBUTE t[] = {{CKA_CMK_ALIAS, (void *)alias, strlen(alias)}};
+    return find_count(s, t, 1, first);
+}
+
 CK_RV make_ec(CK_SESSION_HANDLE s, const char *alias, const CK_ATTRIBUTE *extra, CK_ULONG n,
               CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
 {

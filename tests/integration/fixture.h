@@ -32,6 +32,11 @@ void pause_release(const char *point);
 /* Extra attributes appended to the helpers' templates (NULL, 0 for none). */
 CK_RV make_aes(CK_SESSION_HANDLE s, const char *alias, const CK_ATTRIBUTE *extra, CK_ULONG n,
                CK_OBJECT_HANDLE *key);
+/* An AES key with an explicit alias (CKA_CMK_ALIAS, the clouds' rules) and a label. */
+CK_RV make_aes_alias(CK_SESSION_HANDLE s, const char *label, const char *alias,
+                     CK_OBJECT_HANDLE *key);
+/* Keys found by alias (CKA_CMK_ALIAS); *first the first one's handle. */
+CK_ULONG find_by_alias(CK_SESSION_HANDLE s, const char *alias, CK_OBJECT_HANDLE *first);
 CK_RV make_ec(CK_SESSION_HANDLE s, const char *alias, const CK_ATTRIBUTE *extra, CK_ULONG n,
               CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
 /* Finds objects matching tmpl; returns the count, the first handle in *first. */

@@ -14,7 +14,7 @@ static int key_row(sqlite3 *db, const char *alias, long long *row, char key_id[3
 {
     sqlite3_stmt *q;
     int rc = -1;
-    if (sqlite3_prepare_v2(db, "SELECT id, key_id FROM cmk WHERE alias = ?", -1, &q, NULL) !=
+    if (sqlite3_prepare_v2(db, "SELECT id, key_id FROM cmk WHERE id IN (SELECT cmk_id FROM cmk_alias WHERE alias = ?)", -1, &q, NULL) !=
         SQLITE_OK)
         return -1;
     sqlite3_bind_text(q, 1, alias, -1, SQLITE_STATIC);

@@ -109,7 +109,7 @@ static void creation_dies(void)
         setenv("CMKP11_TEST_CRASH_AT", "create:after-generate", 1);
         CK_SESSION_HANDLE s = fixture_open();
         CK_OBJECT_HANDLE k;
-        make_aes(s, "crashy", NULL, 0, &k);
+        make_aes_alias(s, "crashy", "crashy", &k);
         _exit(0);
     }
     CHECK(exit_code(pid) == 128 + SIGKILL);
@@ -298,7 +298,7 @@ static void test_d_one_dead_creation_is_recovered_once(void)
     CHECK(exit_code(r3) == 0);
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE key;
-    CHECK_RV(make_aes(s, "crashy", NULL, 0, &key), CKR_OK); /* the alias is free again */
+    CHECK_RV(make_aes_alias(s, "crashy", "crashy", &key), CKR_OK); /* the alias is free again */
     fixture_close(s);
     pause_release("recover-create:read");
     CHECK(exit_code(r1) == 0);
@@ -473,7 +473,7 @@ static void *create_during(void *unused)
 {
     (void)unused;
     CK_OBJECT_HANDLE k;
-    return (void *)(uintptr_t)make_aes(creating_session, "during", NULL, 0, &k);
+    return (void *)(uintptr_t)make_aes_alias(creating_session, "during", "during", &k);
 }
 
 /* A CreateKey whose row was written and whose disk then filled: the Enabled commit is
@@ -501,7 +501,7 @@ static void test_e_a_createkey_refused_by_a_full_store_leaves_no_row(void)
     pthread_join(t, &rv);
     CHECK((CK_RV)(uintptr_t)rv == CKR_DEVICE_MEMORY);
     CHECK(unlink(filler) == 0);
-    CHECK_RV(make_aes(s, "during", NULL, 0, &key), CKR_OK); /* the alias is free again */
+    CHECK_RV(make_aes_alias(s, "during", "during", &key), CKR_OK); /* the alias is free again */
     CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
     CHECK_RV(aes_gcm_roundtrip(s, before), CKR_OK);
     fixture_close(s);
@@ -725,7 +725,7 @@ static void test_chaos_kills_lose_no_version_and_audit_each_undo_once(void)
     long have = inspect_backend_objects("cmkp11/") - inspect_backend_objects("cmkp11/import");
     printf("  %ld versions with material expected, %ld objects found\n", want, have);
     CHECK(want == have);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias LIKE 's%'") == CHAOS_SEEDED);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_alias WHERE alias LIKE 's%'") == CHAOS_SEEDED);
 }
 
 int main(int argc, char **argv)

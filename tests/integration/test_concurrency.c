@@ -47,7 +47,7 @@ static void *work(void *arg)
         if (colliding) snprintf(alias, sizeof(alias), "shared-%ld", i % 6);
         else snprintf(alias, sizeof(alias), "r%d-p%d-t%d-%ld", run_number, w->process, w->thread, i);
         CK_OBJECT_HANDLE key;
-        CK_RV rv = make_aes(s, alias, NULL, 0, &key);
+        CK_RV rv = make_aes_alias(s, alias, alias, &key);
         if (rv == CKR_OK) {
             w->created++;
             mine = key;
@@ -196,8 +196,8 @@ static void run_all(void)
     CHECK(created > 0);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state != 0") == before + created);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE state = 0 OR rotating_to != 0") == 0);
-    CHECK(inspect_store_count("SELECT count(*) - count(DISTINCT lower(alias)) FROM cmk") == 0);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias LIKE 'shared-%'") <= 6);
+    CHECK(inspect_store_count("SELECT count(*) - count(DISTINCT lower(alias)) FROM cmk_alias") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_alias WHERE alias LIKE 'shared-%'") <= 6);
     long versions = inspect_store_count("SELECT count(*) FROM cmk_version");
     CHECK(versions == inspect_store_count("SELECT sum(primary_version) FROM cmk"));
     long material = inspect_backend_material();

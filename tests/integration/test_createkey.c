@@ -81,6 +81,7 @@ static void test_material_is_never_listed_as_a_second_object(void)
     fixture_close(s);
 }
 
+/* An explicit alias (CKA_CMK_ALIAS) keeps the clouds' rules. */
 static void test_alias_rules_are_enforced(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
@@ -88,7 +89,7 @@ static void test_alias_rules_are_enforced(void)
     const char *bad[] = {"aws/x", "ACS/x", "kms-abc", "cmk/x",  "team/default",
                          "a//b",  "a/",    "/lead",   "sp ace", "alias/"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        CK_RV rv = make_aes(s, bad[i], NULL, 0, &key);
+        CK_RV rv = make_aes_alias(s, NULL, bad[i], &key);
         if (rv != CKR_ATTRIBUTE_VALUE_INVALID)
             fprintf(stderr, "  alias '%s' -> 0x%lx\n", bad[i], rv);
         CHECK(rv == CKR_ATTRIBUTE_VALUE_INVALID);
@@ -96,12 +97,23 @@ static void test_alias_rules_are_enforced(void)
     char long_alias[300];
     memset(long_alias, 'a', 256);
     long_alias[256] = '\0';
-    CHECK_RV(make_aes(s, long_alias, NULL, 0, &key), CKR_ATTRIBUTE_VALUE_INVALID);
-    CHECK_RV(make_aes(s, "alias/team:app_1-x/y", NULL, 0, &key), CKR_OK);
-    char alias[64];
-    CHECK_RV(get_text(s, key, CKA_LABEL, alias, sizeof(alias)), CKR_OK);
-    CHECK(strcmp(alias, "team:app_1-x/y") == 0);
-    CHECK(find_count(s, NULL, 0, NULL) == 1); /* nothing of the refused ones remains */
+    CHECK_RV(make_aes_alias(s, NULL, long_alias, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK(find_count(s, NULL, 0, NULL) == 0); /* nothing of the refused ones remains */
+    CHECK_RV(make_aes_alias(s, "my key", "alias/team:app_1-x/y", &key), CKR_OK);
+    char text[64];
+    CHECK_RV(get_text(s, key, CKA_CMK_ALIAS, text, sizeof(text)), CKR_OK);
+    CHECK(strcmp(text, "team:app_1-x/y") == 0);
+    CHECK_RV(get_text(s, key, CKA_LABEL, text, sizeof(text)), CKR_OK);
+    CHECK(strcmp(text, "my key") == 0); /* the label stays the client's */
+    /* The same strings as labels are free text, as on any token: each key is made, and
+     * none of them takes an alias from its label. */
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_RV(make_aes(s, bad[i], NULL, 0, &key), CKR_OK);
+        CHECK_RV(get_text(s, key, CKA_CMK_ALIAS, text, sizeof(text)), CKR_OK);
+        CHECK(text[0] == '\0');
+    }
+    CHECK_RV(make_aes(s, long_alias, NULL, 0, &key), CKR_OK);
+    CHECK(find_count(s, NULL, 0, NULL) == 2 + sizeof(bad) / sizeof(bad[0]));
     fixture_close(s);
 }
 
@@ -109,10 +121,95 @@ static void test_duplicate_alias_ignoring_case_is_refused(void)
 {
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE a, b, pub, priv;
-    CHECK_RV(make_aes(s, "Orders", NULL, 0, &a), CKR_OK);
-    CHECK_RV(make_aes(s, "orders", NULL, 0, &b), CKR_ATTRIBUTE_VALUE_INVALID);
-    CHECK_RV(make_ec(s, "ORDERS", NULL, 0, &pub, &priv), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK_RV(make_aes_alias(s, NULL, "Orders", &a), CKR_OK);
+    CHECK_RV(make_aes_alias(s, NULL, "orders", &b), CKR_ATTRIBUTE_VALUE_INVALID);
+    CK_ATTRIBUTE taken = {CKA_CMK_ALIAS, "ORDERS", 6};
+    CHECK_RV(make_ec(s, NULL, &taken, 1, &pub, &priv), CKR_ATTRIBUTE_VALUE_INVALID);
     CHECK(find_count(s, NULL, 0, NULL) == 1);
+    /* A label that is another key's alias is only a label: the key is made, alias-less. */
+    CHECK_RV(make_aes(s, "orders", NULL, 0, &b), CKR_OK);
+    char text[64];
+    CHECK_RV(get_text(s, b, CKA_CMK_ALIAS, text, sizeof(text)), CKR_OK);
+    CHECK(text[0] == '\0');
+    CK_ATTRIBUTE by_alias[] = {{CKA_CMK_ALIAS, "Orders", 6}};
+    CK_OBJECT_HANDLE found = 0;
+    CHECK(find_count(s, by_alias, 1, &found) == 1 && found == a);
+    fixture_close(s);
+}
+
+/* Labels are free text and shared, as on any token: a find by label finds every object
+ * that has it, a find by alias the one key that has the alias. */
+static void test_labels_are_free_text_and_shared(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    const char *labels[] = {"My Public Key", "www.example.com", "Schl\xc3\xbcssel \xe2\x9c\x93",
+                            "Test RSA 2048"};
+    CK_OBJECT_HANDLE key, pub, priv;
+    for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
+        CHECK_RV(make_aes(s, labels[i], NULL, 0, &key), CKR_OK);
+        CHECK_RV(make_ec(s, labels[i], NULL, 0, &pub, &priv), CKR_OK);
+        CHECK(find_by_label(s, labels[i], CKO_SECRET_KEY, NULL) == 1);
+        CK_ATTRIBUTE by_label[] = {{CKA_LABEL, (void *)labels[i], strlen(labels[i])}};
+        CHECK(find_count(s, by_label, 1, NULL) == 3);
+    }
+    /* The first key labelled with a free alias takes it as its alias; the second one
+     * with that label does not, and both are found by the label. */
+    CHECK_RV(make_aes(s, "web", NULL, 0, &key), CKR_OK);
+    CK_OBJECT_HANDLE second;
+    CHECK_RV(make_aes(s, "web", NULL, 0, &second), CKR_OK);
+    CHECK(find_by_label(s, "web", CKO_SECRET_KEY, NULL) == 2);
+    CK_ATTRIBUTE by_alias[] = {{CKA_CMK_ALIAS, "alias/web", 9}};
+    CK_OBJECT_HANDLE found = 0;
+    CHECK(find_count(s, by_alias, 1, &found) == 1 && found == key);
+    /* A label is never read as an alias in a find. */
+    CK_ATTRIBUTE prefixed[] = {{CKA_LABEL, "alias/web", 9}};
+    CHECK(find_count(s, prefixed, 1, NULL) == 0);
+    fixture_close(s);
+}
+
+/* Several aliases per key (AWS, Alibaba): added, listed, found, moved and removed. */
+static void test_a_key_has_several_aliases_that_move_and_go(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE a, b, pub, priv;
+    CHECK_RV(make_aes_alias(s, "a", "first", &a), CKR_OK);
+    CHECK_RV(make_aes_alias(s, "b", "other", &b), CKR_OK);
+    CHECK_RV(set_text(s, a, CKA_CMK_ADD_ALIAS, "alias/second"), CKR_OK);
+    char text[128];
+    CHECK_RV(get_text(s, a, CKA_CMK_ALIASES, text, sizeof(text)), CKR_OK);
+    CHECK(strcmp(text, "first\nsecond") == 0);
+    CHECK_RV(get_text(s, a, CKA_CMK_ALIAS, text, sizeof(text)), CKR_OK);
+    CHECK(strcmp(text, "first") == 0);
+    CK_ATTRIBUTE by_second[] = {{CKA_CMK_ALIAS, "second", 6}};
+    CK_OBJECT_HANDLE found = 0;
+    CHECK(find_count(s, by_second, 1, &found) == 1 && found == a);
+    /* Taken (ignoring case) by another key: refused, nothing changes. */
+    CHECK_RV(set_text(s, a, CKA_CMK_ADD_ALIAS, "OTHER"), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK_RV(set_text(s, a, CKA_CMK_ADD_ALIAS, "aws/nope"), CKR_ATTRIBUTE_VALUE_INVALID);
+    /* UpdateAlias: "second" moves to b. */
+    CHECK_RV(set_text(s, b, CKA_CMK_MOVE_ALIAS, "second"), CKR_OK);
+    CHECK(find_count(s, by_second, 1, &found) == 1 && found == b);
+    CHECK_RV(get_text(s, a, CKA_CMK_ALIASES, text, sizeof(text)), CKR_OK);
+    CHECK(strcmp(text, "first") == 0);
+    CHECK_RV(set_text(s, b, CKA_CMK_MOVE_ALIAS, "nobody-has-it"), CKR_ATTRIBUTE_VALUE_INVALID);
+    /* Only between keys of one kind and usage: an EC signing key cannot take it. */
+    CHECK_RV(make_ec(s, "ec", NULL, 0, &pub, &priv), CKR_OK);
+    CHECK_RV(set_text(s, priv, CKA_CMK_MOVE_ALIAS, "second"), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK(find_count(s, by_second, 1, &found) == 1 && found == b);
+    /* DeleteAlias, and CKA_CMK_ALIAS replacing them all. */
+    CHECK_RV(set_text(s, b, CKA_CMK_REMOVE_ALIAS, "second"), CKR_OK);
+    CHECK(find_count(s, by_second, 1, NULL) == 0);
+    CHECK_RV(set_text(s, b, CKA_CMK_REMOVE_ALIAS, "second"), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK_RV(set_text(s, a, CKA_CMK_ADD_ALIAS, "third"), CKR_OK);
+    CHECK_RV(set_text(s, a, CKA_CMK_ALIAS, "only"), CKR_OK);
+    CHECK_RV(get_text(s, a, CKA_CMK_ALIASES, text, sizeof(text)), CKR_OK);
+    CHECK(strcmp(text, "only") == 0);
+    CHECK_RV(set_text(s, a, CKA_CMK_ALIAS, ""), CKR_OK);
+    CHECK_RV(get_text(s, a, CKA_CMK_ALIASES, text, sizeof(text)), CKR_OK);
+    CHECK(text[0] == '\0');
+    /* None of this touched the labels. */
+    CHECK_RV(get_text(s, a, CKA_LABEL, text, sizeof(text)), CKR_OK);
+    CHECK(strcmp(text, "a") == 0);
     fixture_close(s);
 }
 
@@ -252,8 +349,17 @@ static void test_set_attributes_change_alias_description_and_state(void)
     CHECK_RV(set_text(s, key, CKA_LABEL, "after"), CKR_OK);
     CHECK(find_by_label(s, "after", CKO_SECRET_KEY, NULL) == 1);
     CHECK(find_by_label(s, "before", CKO_SECRET_KEY, NULL) == 0);
-    CHECK_RV(set_text(s, key, CKA_LABEL, "TAKEN"), CKR_ATTRIBUTE_VALUE_INVALID);
-    CHECK_RV(set_text(s, key, CKA_LABEL, "aws/nope"), CKR_ATTRIBUTE_VALUE_INVALID);
+    /* A label is free text; the alias (taken from the first label) did not move with it. */
+    CHECK_RV(set_text(s, key, CKA_LABEL, "TAKEN"), CKR_OK);
+    CHECK(find_by_label(s, "TAKEN", CKO_SECRET_KEY, NULL) == 1);
+    char alias[32];
+    CHECK_RV(get_text(s, key, CKA_CMK_ALIAS, alias, sizeof(alias)), CKR_OK);
+    CHECK(strcmp(alias, "before") == 0);
+    CHECK_RV(set_text(s, key, CKA_CMK_ALIAS, "after"), CKR_OK);
+    CHECK_RV(set_text(s, key, CKA_CMK_ALIAS, "TAKEN"), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK_RV(set_text(s, key, CKA_CMK_ALIAS, "aws/nope"), CKR_ATTRIBUTE_VALUE_INVALID);
+    CHECK_RV(get_text(s, key, CKA_CMK_ALIAS, alias, sizeof(alias)), CKR_OK);
+    CHECK(strcmp(alias, "after") == 0);
     CHECK_RV(set_text(s, key, CKA_CMK_DESCRIPTION, "new words"), CKR_OK);
     CHECK_RV(set_text(s, key, CKA_CMK_KEY_SPEC, "AES_128"), CKR_ATTRIBUTE_READ_ONLY);
     CK_ATTRIBUTE weaken = {CKA_EXTRACTABLE, &yes, sizeof(yes)};
@@ -302,6 +408,55 @@ static void test_destroy_schedules_deletion_and_hides_the_key(void)
     CK_ULONG sig_len = sizeof(sig);
     CHECK_RV(p11->C_SignInit(s, &mech, priv), CKR_OK);
     CHECK_RV(p11->C_Sign(s, digest, 32, sig, &sig_len), CKR_OK);
+    fixture_close(s);
+}
+
+/* As on the backend: each half of a pair is destroyed by its own C_DestroyObject, in
+ * either order, each answering CKR_OK; a destroyed object's handle is invalid for plain
+ * PKCS#11 at once; its name is free for a new key. The material still waits out the
+ * pending window, and the KMS view (CKA_CMK_*) still reaches the key to cancel. */
+static void test_both_halves_are_destroyed_in_either_order_and_their_handles_go(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv, pub2, priv2, again_pub, again_priv;
+    CHECK_RV(make_ec(s, "pair-one", NULL, 0, &pub, &priv), CKR_OK);
+    CHECK_RV(make_ec(s, "pair-two", NULL, 0, &pub2, &priv2), CKR_OK);
+    char text[64];
+    /* Private half first: the public one stays, found and readable, until destroyed. */
+    CHECK_RV(p11->C_DestroyObject(s, priv), CKR_OK);
+    CHECK_RV(get_text(s, priv, CKA_LABEL, text, sizeof(text)), CKR_OBJECT_HANDLE_INVALID);
+    CHECK_RV(p11->C_DestroyObject(s, priv), CKR_OBJECT_HANDLE_INVALID);
+    CHECK(find_by_label(s, "pair-one", CKO_PRIVATE_KEY, NULL) == 0);
+    CK_OBJECT_HANDLE found = 0;
+    CHECK(find_by_label(s, "pair-one", CKO_PUBLIC_KEY, &found) == 1 && found == pub);
+    CHECK_RV(get_text(s, pub, CKA_LABEL, text, sizeof(text)), CKR_OK);
+    CHECK_RV(p11->C_DestroyObject(s, pub), CKR_OK);
+    CHECK(find_by_label(s, "pair-one", CKO_PUBLIC_KEY, NULL) == 0);
+    CHECK_RV(get_text(s, pub, CKA_LABEL, text, sizeof(text)), CKR_OBJECT_HANDLE_INVALID);
+    /* Public half first. */
+    CHECK_RV(p11->C_DestroyObject(s, pub2), CKR_OK);
+    CHECK_RV(p11->C_DestroyObject(s, priv2), CKR_OK);
+    CK_ATTRIBUTE by_label[] = {{CKA_LABEL, "pair-two", 8}};
+    CHECK(find_count(s, by_label, 1, NULL) == 0);
+    /* Both keys wait out their pending window, seen by the KMS view. */
+    CK_ULONG pending = CMK_STATE_PENDING_DELETION;
+    CK_ATTRIBUTE by_state[] = {{CKA_CMK_KEY_STATE, &pending, sizeof(pending)}};
+    CHECK(find_count(s, by_state, 1, NULL) == 2);
+    CK_ULONG state = 0;
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_KEY_STATE, &state), CKR_OK);
+    CHECK(state == CMK_STATE_PENDING_DELETION);
+    /* The label is free at once; the alias (from the first label) stays reserved until the
+     * purge, as the clouds keep it: the new key has none. */
+    CHECK_RV(make_ec(s, "pair-one", NULL, 0, &again_pub, &again_priv), CKR_OK);
+    CHECK(find_by_label(s, "pair-one", CKO_PRIVATE_KEY, &found) == 1 && found == again_priv);
+    CHECK_RV(get_text(s, again_priv, CKA_CMK_ALIAS, text, sizeof(text)), CKR_OK);
+    CHECK(text[0] == '\0');
+    CHECK_RV(sign_verify_ec(s, again_priv, again_pub), CKR_OK);
+    /* Cancelling brings the private key back (Disabled); its public object, destroyed by
+     * its own call, stays gone. */
+    CHECK_RV(set_ulong(s, priv, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    CHECK(find_by_label(s, "pair-one", CKO_PRIVATE_KEY, NULL) == 2);
+    CHECK(find_by_label(s, "pair-one", CKO_PUBLIC_KEY, NULL) == 1);
     fixture_close(s);
 }
 
@@ -792,6 +947,62 @@ static void test_keys_made_outside_cmkp11_are_listed_when_configured(void)
     fixture_close(s);
 }
 
+/* A store made before aliases had rows of their own (schema 8: the alias was the label,
+ * one per key, shared by both halves) keeps every key's name as its label and alias. */
+static void test_a_schema_8_store_keeps_each_name_as_label_and_alias(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, pub, priv, unnamed;
+    unsigned char id[] = {0x42};
+    CK_ATTRIBUTE with_id[] = {{CKA_ID, id, sizeof(id)}};
+    CHECK_RV(make_aes(s, "legacy-aes", NULL, 0, &key), CKR_OK);
+    CHECK_RV(make_ec(s, "legacy-pair", with_id, 1, &pub, &priv), CKR_OK);
+    CHECK_RV(make_aes(s, NULL, NULL, 0, &unnamed), CKR_OK);
+    fixture_close(s);
+    /* Back to schema 8, as an older cmkp11 left it. */
+    CHECK(inspect_store_exec(
+              "UPDATE cmk SET alias = (SELECT alias FROM cmk_alias WHERE cmk_id = cmk.id), "
+              "alias_norm = (SELECT alias_norm FROM cmk_alias WHERE cmk_id = cmk.id);"
+              "DROP TABLE cmk_alias; DROP INDEX cmk_by_label; DROP INDEX cmk_by_pub_label;"
+              "DROP INDEX cmk_by_pub_cka_id; ALTER TABLE cmk DROP COLUMN label;"
+              "ALTER TABLE cmk DROP COLUMN pub_label; ALTER TABLE cmk DROP COLUMN pub_cka_id;"
+              "PRAGMA user_version = 8;") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias IS NOT NULL") == 2);
+    s = fixture_open(); /* migrates */
+    CHECK(inspect_store_count("PRAGMA user_version") >= 9);
+    CK_OBJECT_HANDLE found = 0;
+    CHECK(find_by_label(s, "legacy-aes", CKO_SECRET_KEY, &found) == 1 && found == key);
+    CHECK(find_by_alias(s, "legacy-aes", &found) == 1 && found == key);
+    CK_ATTRIBUTE by_label[] = {{CKA_LABEL, "legacy-pair", 11}};
+    CHECK(find_count(s, by_label, 1, NULL) == 2);
+    CHECK(find_count(s, with_id, 1, NULL) == 2);
+    CHECK(find_by_alias(s, "legacy-pair", NULL) == 2); /* the pair's two objects */
+    char text[64];
+    CHECK_RV(get_text(s, unnamed, CKA_CMK_ALIAS, text, sizeof(text)), CKR_OK);
+    CHECK(text[0] == '\0');
+    CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
+    CHECK_RV(sign_verify_ec(s, priv, pub), CKR_OK);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias IS NOT NULL") == 0);
+    fixture_close(s);
+}
+
+/* [policy] alias_from_label = false: only CKA_CMK_ALIAS gives a key an alias. */
+static void test_policy_alias_from_label_false_takes_no_alias_from_labels(void)
+{
+    fixture_set_conf("policy", "alias_from_label = false");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, named;
+    CHECK_RV(make_aes(s, "plain", NULL, 0, &key), CKR_OK);
+    char text[64];
+    CHECK_RV(get_text(s, key, CKA_CMK_ALIAS, text, sizeof(text)), CKR_OK);
+    CHECK(text[0] == '\0');
+    CHECK(find_by_alias(s, "plain", NULL) == 0);
+    CHECK_RV(make_aes_alias(s, "plain", "named", &named), CKR_OK);
+    CHECK(find_by_alias(s, "named", NULL) == 1);
+    CHECK(find_by_label(s, "plain", CKO_SECRET_KEY, NULL) == 2);
+    fixture_close(s);
+}
+
 int main(int argc, char **argv)
 {
     const char *module = getenv("CMK_MODULE");
@@ -805,12 +1016,17 @@ int main(int argc, char **argv)
         T(test_material_is_never_listed_as_a_second_object),
         T(test_alias_rules_are_enforced),
         T(test_duplicate_alias_ignoring_case_is_refused),
+        T(test_labels_are_free_text_and_shared),
+        T(test_a_key_has_several_aliases_that_move_and_go),
+        T(test_a_schema_8_store_keeps_each_name_as_label_and_alias),
+        T(test_policy_alias_from_label_false_takes_no_alias_from_labels),
         T(test_description_and_tags_round_trip_and_validate),
         T(test_usage_rules_follow_the_spec),
         T(test_rotation_policy_at_create),
         T(test_session_keys_pass_through_untouched),
         T(test_set_attributes_change_alias_description_and_state),
         T(test_destroy_schedules_deletion_and_hides_the_key),
+        T(test_both_halves_are_destroyed_in_either_order_and_their_handles_go),
         T(test_read_only_session_cannot_create),
         T(test_buffer_too_small_and_length_query),
         T(test_private_key_keeps_public_key_info_after_public_object_is_gone),

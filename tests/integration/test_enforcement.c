@@ -259,6 +259,7 @@ static void test_audit_rows_name_old_and_new_values(void)
     CHECK_RV(set_text(s, key, CKA_CMK_DESCRIPTION, "second words"), CKR_OK);
     CHECK_RV(set_text(s, key, CKA_CMK_TAGS, "env=prod\nteam=pay"), CKR_OK);
     CHECK_RV(set_text(s, key, CKA_LABEL, "renamed"), CKR_OK);
+    CHECK_RV(set_text(s, key, CKA_CMK_ALIAS, "realiased"), CKR_OK);
     unsigned char id[] = {0xca, 0xfe};
     CK_ATTRIBUTE a = {CKA_ID, id, sizeof(id)};
     CHECK_RV(p11->C_SetAttributeValue(s, key, &a, 1), CKR_OK);
@@ -267,8 +268,11 @@ static void test_audit_rows_name_old_and_new_values(void)
                               "AND detail = 'description: ''first words'' -> ''second words''; '") == 1);
     CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE detail = "
                               "'tags replaced by: env=prod team=pay; '") == 1);
+    /* A label is client bytes: the audit shows it in hex ("audited" -> "renamed"). */
     CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE detail = "
-                              "'alias: ''audited'' -> ''renamed''; '") == 1);
+                              "'CKA_LABEL: 61756469746564 -> 72656e616d6564; '") == 1);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE detail = "
+                              "'aliases replaced by ''realiased''; '") == 1);
     CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE detail LIKE 'CKA_ID: % -> cafe; '") == 1);
 }
 

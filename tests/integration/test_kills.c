@@ -23,9 +23,9 @@ static void churn(unsigned seed, int ready)
         char alias[16];
         snprintf(alias, sizeof(alias), "k%d", rand() % POOL);
         CK_OBJECT_HANDLE key = 0;
-        bool have = find_by_label(s, alias, CKO_SECRET_KEY, &key) == 1;
+        bool have = find_by_alias(s, alias, &key) == 1;
         switch (rand() % 5) {
-        case 0: make_aes(s, alias, NULL, 0, &key); break; /* create (or collide) */
+        case 0: make_aes_alias(s, alias, alias, &key); break; /* create (or collide) */
         case 1: {                                         /* rotate now */
             CK_BBOOL yes = CK_TRUE;
             CK_ATTRIBUTE a = {CKA_CMK_ROTATE_NOW, &yes, 1};
@@ -35,7 +35,7 @@ static void churn(unsigned seed, int ready)
         case 2: { /* alias change */
             char to[16];
             snprintf(to, sizeof(to), "k%d", rand() % POOL);
-            if (have) set_text(s, key, CKA_LABEL, to);
+            if (have) set_text(s, key, CKA_CMK_ALIAS, to);
             break;
         }
         case 3: /* schedule deletion */
@@ -75,7 +75,7 @@ static void test_random_kills_leave_a_consistent_token(void)
         char alias[16];
         CK_OBJECT_HANDLE key = 0;
         snprintf(alias, sizeof(alias), "k%d", k);
-        CHECK_RV(make_aes(s, alias, NULL, 0, &key), CKR_OK);
+        CHECK_RV(make_aes_alias(s, alias, alias, &key), CKR_OK);
         CK_ATTRIBUTE id = {CKA_CMK_KEY_ID, seeded[k], 36};
         CHECK_RV(p11->C_GetAttributeValue(s, key, &id, 1), CKR_OK);
         seeded[k][36] = '\0';
@@ -113,7 +113,7 @@ static void test_random_kills_leave_a_consistent_token(void)
     for (int k = 0; k < POOL; k++) { /* every live key works with its primary version */
         char alias[16];
         snprintf(alias, sizeof(alias), "k%d", k);
-        if (find_by_label(s, alias, CKO_SECRET_KEY, &key) == 1) {
+        if (find_by_alias(s, alias, &key) == 1) {
             CK_ULONG state = 0;
             CHECK_RV(get_ulong(s, key, CKA_CMK_KEY_STATE, &state), CKR_OK);
             if (state == CMK_STATE_ENABLED) CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
@@ -143,8 +143,8 @@ static void test_random_kills_leave_a_consistent_token(void)
     CHECK(versions == inspect_store_count("SELECT sum(primary_version) FROM cmk"));
     CHECK(inspect_backend_material() == versions);
     /* aliases: unique, and never more keys holding them than the pool has names */
-    CHECK(inspect_store_count("SELECT count(alias) - count(DISTINCT lower(alias)) FROM cmk") == 0);
-    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias IS NOT NULL") <= POOL);
+    CHECK(inspect_store_count("SELECT count(alias) - count(DISTINCT lower(alias)) FROM cmk_alias") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk_alias") <= POOL);
     /* the audit agrees: each key has its creation, and each created key is either still
      * here or its removal was audited */
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE key_id NOT IN "

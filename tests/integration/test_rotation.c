@@ -290,7 +290,7 @@ static void test_usage_flags_hold_on_every_version_and_after_rotation(void)
     CK_OBJECT_HANDLE taken;
     CHECK_RV(make_aes(s, "flags-taken", NULL, 0, &taken), CKR_OK);
     CK_BBOOL off = CK_FALSE;
-    CK_ATTRIBUTE both[] = {{CKA_DECRYPT, &off, sizeof(off)}, {CKA_LABEL, "flags-taken", 11}};
+    CK_ATTRIBUTE both[] = {{CKA_DECRYPT, &off, sizeof(off)}, {CKA_CMK_ALIAS, "flags-taken", 11}};
     CHECK_RV(p11->C_SetAttributeValue(s, key, both, 2), CKR_ATTRIBUTE_VALUE_INVALID);
     CHECK(every_version_has(s, "flags", 3, CKA_DECRYPT, CK_TRUE));
     /* A change the backend refuses changes no version. */

@@ -135,7 +135,7 @@ static long sealed_len(const char *alias)
 {
     char sql[256];
     snprintf(sql, sizeof(sql),
-             "SELECT length(blob) FROM cmk_sealed JOIN cmk ON cmk.id = cmk_id WHERE alias = '%s'",
+             "SELECT length(blob) FROM cmk_sealed JOIN cmk_alias a ON a.cmk_id = cmk_sealed.cmk_id WHERE a.alias = '%s'",
              alias);
     return inspect_store_count(sql);
 }
@@ -321,8 +321,8 @@ static void test_tampered_or_moved_sealed_software_material_makes_the_key_unusab
     CHECK(inspect_store_exec(
               "UPDATE cmk_sealed SET blob = CAST(substr(blob, 1, 20) || "
               "(CASE WHEN substr(blob, 21, 1) = x'00' THEN x'01' ELSE x'00' END) || "
-              "substr(blob, 22) AS BLOB) WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
-              "'soft-a')") == 0);
+              "substr(blob, 22) AS BLOB) WHERE cmk_id = "
+              "(SELECT cmk_id FROM cmk_alias WHERE alias = 'soft-a')") == 0);
     CHECK(sealed_len("soft-a") == 60);
     s = fixture_open();
     CHECK(find_by_label(s, "soft-a", CKO_SECRET_KEY, &a) == 1);
@@ -336,8 +336,8 @@ static void test_tampered_or_moved_sealed_software_material_makes_the_key_unusab
     /* b's sealed material moved into a's row: bound to b's id, it does not open as a. */
     CHECK(inspect_store_exec(
               "UPDATE cmk_sealed SET blob = (SELECT blob FROM cmk_sealed WHERE cmk_id = "
-              "(SELECT id FROM cmk WHERE alias = 'soft-b')) WHERE cmk_id = "
-              "(SELECT id FROM cmk WHERE alias = 'soft-a')") == 0);
+              "(SELECT cmk_id FROM cmk_alias WHERE alias = 'soft-b')) WHERE cmk_id = "
+              "(SELECT cmk_id FROM cmk_alias WHERE alias = 'soft-a')") == 0);
     long before = inspect_log_count("sealed SOFTWARE material fails authentication");
     s = fixture_open();
     CHECK(find_by_label(s, "soft-a", CKO_SECRET_KEY, &a) == 1);
@@ -347,8 +347,8 @@ static void test_tampered_or_moved_sealed_software_material_makes_the_key_unusab
     CHECK(inspect_log_count("sealed SOFTWARE material fails authentication") == before + 1);
     /* A row gone: its own line, the same code. */
     CHECK(inspect_store_exec(
-              "DELETE FROM cmk_sealed WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
-              "'soft-a')") == 0);
+              "DELETE FROM cmk_sealed WHERE cmk_id = "
+              "(SELECT cmk_id FROM cmk_alias WHERE alias = 'soft-a')") == 0);
     s = fixture_open();
     CHECK(find_by_label(s, "soft-a", CKO_SECRET_KEY, &a) == 1);
     ct_len = sizeof(ct);

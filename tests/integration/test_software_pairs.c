@@ -784,7 +784,7 @@ static void test_no_private_key_bytes_in_the_store_or_log(void)
     CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed WHERE substr(blob, 1, 1) = x'30' "
                               "AND substr(blob, 3, 3) = x'020100'") == 0);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk_sealed s JOIN cmk c ON c.id = s.cmk_id "
-                              "WHERE c.alias = 'secret-ec' AND length(s.blob) = 12 + 138 + 16") ==
+                              "WHERE c.id IN (SELECT cmk_id FROM cmk_alias WHERE alias = 'secret-ec') AND length(s.blob) = 12 + 138 + 16") ==
           1);
     free(modulus);
     free(point);
@@ -904,8 +904,8 @@ static void test_damaged_sealed_pair_or_missing_master_key_makes_signing_fail_cl
     CHECK(inspect_store_exec(
               "UPDATE cmk_sealed SET blob = CAST(substr(blob, 1, 40) || "
               "(CASE WHEN substr(blob, 41, 1) = x'00' THEN x'01' ELSE x'00' END) || "
-              "substr(blob, 42) AS BLOB) WHERE cmk_id = (SELECT id FROM cmk WHERE alias = "
-              "'pair-a')") == 0);
+              "substr(blob, 42) AS BLOB) WHERE cmk_id = "
+              "(SELECT cmk_id FROM cmk_alias WHERE alias = 'pair-a')") == 0);
     s = fixture_open();
     CHECK_RV(sign_by_label(s, "pair-a"), CKR_DEVICE_ERROR);
     CHECK_RV(sign_by_label(s, "pair-b"), CKR_OK);
@@ -920,8 +920,8 @@ static void test_damaged_sealed_pair_or_missing_master_key_makes_signing_fail_cl
     /* b's sealed key moved into a's row: bound to b's id, it does not open as a. */
     CHECK(inspect_store_exec(
               "UPDATE cmk_sealed SET blob = (SELECT blob FROM cmk_sealed WHERE cmk_id = "
-              "(SELECT id FROM cmk WHERE alias = 'pair-b')) WHERE cmk_id = "
-              "(SELECT id FROM cmk WHERE alias = 'pair-a')") == 0);
+              "(SELECT cmk_id FROM cmk_alias WHERE alias = 'pair-b')) WHERE cmk_id = "
+              "(SELECT cmk_id FROM cmk_alias WHERE alias = 'pair-a')") == 0);
     s = fixture_open();
     CHECK_RV(sign_by_label(s, "pair-a"), CKR_DEVICE_ERROR);
     fixture_close(s);

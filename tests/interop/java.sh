@@ -57,7 +57,7 @@ has list-empty "^Your keystore contains 0 entries\$" "the new token holds no ent
 JK=javakey
 JK_HEX=$(hexof "$JK")
 ok genkeypair "${KT[@]}" -genkeypair -alias "$JK" -keyalg EC -groupname secp256r1 -dname CN=java -validity 2
-store store-genkeypair "select coalesce(alias, '') || '|' || key_spec || '|' || state || '|' || hex(cka_id) from cmk"
+store store-genkeypair "select cast(label as text) || '|' || key_spec || '|' || state || '|' || hex(cka_id) from cmk"
 has store-genkeypair "^\|EC_P256\|1\|$(hexof "$JK" | tr a-f A-F)\$" \
     "the store holds an EC_P256 CMK, Enabled, with CKA_ID \"$JK\" (set by Java after generation)"
 count_is store-genkeypair "." 1 "exactly one CMK"
@@ -82,7 +82,11 @@ has cert-text "^[[:space:]]*Subject: CN ?= ?java\$" "the certificate's subject i
 has cert-text "Signature Algorithm: ecdsa-with-SHA256" "signed with ecdsa-with-SHA256"
 check "the certificate's self-signature (made by the token key) verifies" \
     openssl verify -CAfile "$W/java.pem" "$W/java.pem"
-ok read-pub "${P[@]}" --read-object --type pubkey --id "$JK_HEX" -o "$W/java.pub.der"
+# Java gives the private key and the certificate the alias as CKA_ID; the public key
+# keeps the id it was made with (each object keeps its own, as on the backend alone).
+block list-objects "^Public Key Object" pub-obj
+PUB_HEX=$(sed -n 's/^[[:space:]]*ID:[[:space:]]*//p' "$OUT/pub-obj" | head -n1)
+ok read-pub "${P[@]}" --read-object --type pubkey --id "$PUB_HEX" -o "$W/java.pub.der"
 openssl x509 -in "$W/java.pem" -noout -pubkey >"$W/java-cert.pub.pem" || true
 pub_to_der "$W/java-cert.pub.pem" "$W/java-cert.pub.der" || true
 check "the certificate's public key is the CMK's" cmp "$W/java.pub.der" "$W/java-cert.pub.der"

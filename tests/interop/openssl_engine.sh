@@ -38,7 +38,7 @@ openssl pkey -pubin -inform DER -in "$W/rsa.pub.der" -out "$W/rsa.pub.pem" || fa
 
 # The URIs the engine signs with name CMKs of this module: cmkctl reads their vendor
 # attributes through them, and exports their public keys from the CMK.
-store store-keys "select alias || '|' || key_id from cmk order by alias"
+store store-keys "select cast(label as text) || '|' || key_id from cmk order by label"
 for k in tls-key tls-rsa; do
     # pkcs11-tool's templates ask EC keys to sign and derive, RSA keys to sign and
     # decrypt; the key has every usage asked, the primary one first (README, "Key usage").

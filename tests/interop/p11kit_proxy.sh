@@ -43,7 +43,7 @@ has list-mechs "^[[:space:]]*ECDSA-KEY-PAIR-GEN," "ECDSA-KEY-PAIR-GEN is listed 
 
 ok keypairgen-ec "${P[@]}" "${L[@]}" --keypairgen --key-type EC:prime256v1 --label "$KEY" --id 0a
 # Proof that the key went through cmkp11: the CMK store has it.
-ok store-after-keygen sqlite3 "$W/cmk.db" "select alias || '|' || key_spec || '|' || state from cmk"
+ok store-after-keygen sqlite3 "$W/cmk.db" "select cast(label as text) || '|' || key_spec || '|' || state from cmk"
 has store-after-keygen "^$KEY\|EC_P256\|1\$" "the store holds CMK $KEY, EC_P256, Enabled"
 
 ok list-objects "${P[@]}" "${L[@]}" -O
@@ -75,7 +75,7 @@ ok delete-key "${P[@]}" "${L[@]}" --delete-object --type privkey --label "$KEY"
 ok list-after-delete "${P[@]}" "${L[@]}" -O
 lacks list-after-delete "^Private Key Object" "the private key is no longer listed"
 lacks list-after-delete "label:[[:space:]]+cmkp11/" "still no backend material label"
-ok store-after-delete sqlite3 "$W/cmk.db" "select alias || '|' || state from cmk"
+ok store-after-delete sqlite3 "$W/cmk.db" "select cast(label as text) || '|' || state from cmk"
 has store-after-delete "^$KEY\|3\$" "the store has $KEY PendingDeletion (3)"
 # The deleted key no longer signs: pkcs11-tool no longer finds it (not some other error).
 refused sign-after-delete "Private key not found" \

@@ -38,7 +38,7 @@ ok keygen-aes pkcs11-tool --module "$CMK_MODULE" --login --pin "$CMK_PIN" \
     --keygen --key-type AES:32 --label "$AESK"
 
 # Proof that the pairs p11tool generated went through cmkp11: the CMK store has them.
-store store-keys "select alias || '|' || key_spec || '|' || state from cmk order by alias"
+store store-keys "select cast(label as text) || '|' || key_spec || '|' || state from cmk order by label"
 has store-keys "^$ECK\|EC_P256\|1\$" "the store holds CMK $ECK (EC_P256, Enabled)"
 has store-keys "^$RSAK\|RSA_2048\|1\$" "the store holds CMK $RSAK (RSA_2048, Enabled)"
 count_is store-keys "." 3 "three CMKs in all (with $AESK)"

@@ -42,7 +42,7 @@ has pykcs11 "^description=signed from PyKCS11\$" "CKA_CMK_DESCRIPTION is written
 has pykcs11 "^done=yes\$" "the script ran to its end"
 
 KEY_ID=$(sed -n 's/^key_id=//p' "$OUT/pykcs11")
-ok store sqlite3 "$W/cmk.db" "select alias || '|' || key_spec || '|' || state || '|' || key_id || '|' || description from cmk"
+ok store sqlite3 "$W/cmk.db" "select cast(label as text) || '|' || key_spec || '|' || state || '|' || key_id || '|' || description from cmk"
 has store "^$ALIAS\|EC_P256\|1\|${KEY_ID:-none}\|signed from PyKCS11\$" \
     "the store holds CMK $ALIAS (EC_P256, Enabled, the key id and description read through PyKCS11)"
 count_is store "." 1 "exactly one CMK"

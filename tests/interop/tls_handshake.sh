@@ -27,7 +27,7 @@ module_trace
 # --- the key and its certificate ------------------------------------------------------------
 ok keypairgen-ec "${P[@]}" --keypairgen --key-type EC:prime256v1 --label "$KEY" --id "$KID"
 ok read-pub "${P[@]}" --read-object --type pubkey --label "$KEY" -o "$W/key.pub.der"
-store store-key "select alias || '|' || key_spec || '|' || state from cmk"
+store store-key "select cast(label as text) || '|' || key_spec || '|' || state from cmk"
 has store-key "^$KEY\|EC_P256\|1\$" "the server key is CMK $KEY (EC_P256, Enabled)"
 
 signs_before=$(module_signs)

@@ -8,7 +8,7 @@
 #include "ctl.h"
 
 extern const struct cmd_def cmd_create_key, cmd_describe_key, cmd_list_keys, cmd_list_aliases,
-    cmd_update_alias, cmd_update_key_description, cmd_enable_key, cmd_disable_key,
+    cmd_update_alias, cmd_create_alias, cmd_delete_alias, cmd_update_key_description, cmd_enable_key, cmd_disable_key,
     cmd_schedule_key_deletion, cmd_cancel_key_deletion, cmd_purge_due, cmd_enable_key_rotation,
     cmd_disable_key_rotation, cmd_rotate_key, cmd_rotate_due, cmd_list_key_versions,
     cmd_tag_resource, cmd_untag_resource, cmd_get_public_key, cmd_encrypt, cmd_decrypt, cmd_sign,
@@ -20,7 +20,9 @@ const struct cmd_def *const cli_commands[] = {
     &cmd_describe_key,
     &cmd_list_keys,
     &cmd_list_aliases,
+    &cmd_create_alias,
     &cmd_update_alias,
+    &cmd_delete_alias,
     &cmd_update_key_description,
     &cmd_enable_key,
     &cmd_disable_key,

@@ -12,7 +12,7 @@
 #include "store_ro.h"
 
 static const struct opt_def create_opts[] = {
-    {"alias", "ALIAS", 0, "alias (CKA_LABEL); an 'alias/' prefix is accepted"},
+    {"alias", "ALIAS", 0, "alias (CKA_CMK_ALIAS, and the objects' CKA_LABEL); an 'alias/' prefix is accepted"},
     {"description", "TEXT", 0, "description, up to 8192 characters"},
     {"key-spec", "SPEC", 0,
      "AES_128, AES_192, AES_256, RSA_2048, RSA_3072, RSA_4096, EC_P256, EC_P384, EC_P521, "
@@ -150,9 +150,19 @@ static int parse_tags(struct ctl *ctl, struct create_req *r)
     return rc;
 }
 
-static void add_metadata(struct tmpl *t, const struct create_req *r, const char *label)
+/* The alias without the clouds' "alias/" prefix: the key's objects take it as label too,
+ * so pkcs11: URIs (object=NAME) find them by it. */
+static const char *bare_alias(const char *alias)
 {
-    if (label) tmpl_add(t, CKA_LABEL, label, (CK_ULONG)strlen(label));
+    return alias && !strncasecmp(alias, "alias/", 6) ? alias + 6 : alias;
+}
+
+static void add_metadata(struct tmpl *t, const struct create_req *r, const char *alias)
+{
+    if (alias) {
+        tmpl_add(t, CKA_CMK_ALIAS, alias, (CK_ULONG)strlen(alias));
+        tmpl_add(t, CKA_LABEL, bare_alias(alias), (CK_ULONG)strlen(bare_alias(alias)));
+    }
     tmpl_add(t, CKA_CMK_KEY_SPEC, r->spec->name, (CK_ULONG)strlen(r->spec->name));
     tmpl_add(t, CKA_CMK_KEY_USAGE, &r->usage, sizeof(r->usage));
     if (r->has_origin) tmpl_add(t, CKA_CMK_ORIGIN, &r->origin, sizeof(r->origin));
@@ -209,7 +219,8 @@ static CK_RV generate(struct ctl *ctl, const struct create_req *r, struct key_re
     /* A public half readable without login is what OpenSSL and p11tool expect. */
     tmpl_add_bool(&pub, CKA_PRIVATE, 0);
     tmpl_add_bool(&pub, crypt ? CKA_ENCRYPT : CKA_VERIFY, 1);
-    if (r->alias) tmpl_add(&pub, CKA_LABEL, r->alias, (CK_ULONG)strlen(r->alias));
+    if (r->alias)
+        tmpl_add(&pub, CKA_LABEL, bare_alias(r->alias), (CK_ULONG)strlen(bare_alias(r->alias)));
     if (spec->family == FAMILY_RSA) {
         tmpl_add(&pub, CKA_MODULUS_BITS, &size, sizeof(size));
         tmpl_add(&pub, CKA_PUBLIC_EXPONENT, f4, sizeof(f4));
@@ -317,7 +328,7 @@ const struct cmd_def cmd_create_key = {
     "create-key",
     "Create a customer master key (CreateKey)",
     "Generates the key in the token with C_GenerateKey (AES, HMAC) or C_GenerateKeyPair\n"
-    "(RSA, EC), CKA_TOKEN=TRUE, CKA_LABEL=alias, and cmkp11's vendor attributes for the\n"
+    "(RSA, EC), CKA_TOKEN=TRUE, CKA_CMK_ALIAS and CKA_LABEL = the alias, and cmkp11's vendor attributes for the\n"
     "description, spec, usage, origin, protection level, rotation policy and tags.",
     "cmkctl create-key --alias payments --description 'card data' --key-spec AES_256 "
     "--enable-automatic-rotation --rotation-interval 90d --tags team=pay,env=prod",

@@ -176,7 +176,7 @@ static int read_pending(struct ctl *ctl, struct pending **out, size_t *n)
     sqlite3_stmt *q;
     int rc = 0;
     if (sqlite3_prepare_v2(db,
-                           "SELECT key_id, alias, key_spec, deletion_date FROM cmk "
+                           "SELECT key_id, " CMK_FIRST_ALIAS ", key_spec, deletion_date FROM cmk "
                            "WHERE state = 3 ORDER BY deletion_date, key_id",
                            -1, &q, NULL) != SQLITE_OK) {
         rc =

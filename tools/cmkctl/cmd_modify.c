@@ -22,17 +22,18 @@ static int set_and_report(struct ctl *ctl, const struct key_ref *ref, const stru
     return keymeta_report(ctl, ref, fields);
 }
 
-/* ---- update-alias ---- */
+/* ---- update-alias, create-alias, delete-alias ---- */
 
 static const struct opt_def update_alias_opts[] = {
-    {"alias-name", "ALIAS", OPT_REQUIRED, "the new alias; an 'alias/' prefix is accepted"},
+    {"alias-name", "ALIAS", OPT_REQUIRED, "the alias; an 'alias/' prefix is accepted"},
     {"target-key-id", "KEY", OPT_REQUIRED, "key id, alias, or pkcs11: URI of the key"},
     {NULL, NULL, 0, NULL},
 };
 
-static int explain_alias(struct ctl *ctl, CK_RV rv, const struct key_meta *m, const char *alias)
+static int explain_alias(struct ctl *ctl, CK_RV rv, const struct key_meta *m, const char *alias,
+                         const char *what)
 {
-    if (rv != CKR_ATTRIBUTE_VALUE_INVALID) return keymeta_fail(ctl, rv, "UpdateAlias", m);
+    if (rv != CKR_ATTRIBUTE_VALUE_INVALID) return keymeta_fail(ctl, rv, what, m);
     char owner[37];
     int taken = keyref_alias_taken(ctl, alias, owner);
     if (taken < 0) return err_code_exit(ctl->err.code);
@@ -42,36 +43,92 @@ static int explain_alias(struct ctl *ctl, CK_RV rv, const struct key_meta *m, co
     const char *why = keyref_alias_problem(alias);
     return ctl_fail(ctl, why ? KMS_INVALID_ALIAS : KMS_INVALID_PARAMETER,
                     "alias '%s' was refused: %s", alias,
-                    why ? why : "see the module log (CKR_ATTRIBUTE_VALUE_INVALID)");
+                    why ? why
+                        : "see the module log (CKR_ATTRIBUTE_VALUE_INVALID: a key of another kind "
+                          "or usage, or no such alias)");
 }
 
-static int run_update_alias(struct ctl *ctl)
+/* Sets one alias attribute on the key named by key_name and reports its alias. type 0:
+ * UpdateAlias, which moves an alias some key has and renames the key otherwise. */
+static int set_alias(struct ctl *ctl, const char *key_name, CK_ATTRIBUTE_TYPE type,
+                     const char *alias, const char *what)
 {
-    const char *alias = arg_str(&ctl->args, "alias-name");
-    const char *bare = !strncmp(alias, "alias/", 6) ? alias + 6 : alias;
-    /* An empty label would remove the alias: that is not what "update" asks for. */
+    const char *bare = !strncasecmp(alias, "alias/", 6) ? alias + 6 : alias;
     if (!*bare) return ctl_fail(ctl, KMS_INVALID_ALIAS, "the alias must not be empty");
     struct key_ref ref;
     struct key_meta m;
-    int rc = keymeta_open(ctl, arg_str(&ctl->args, "target-key-id"), &ref, &m);
+    int rc = keymeta_open(ctl, key_name, &ref, &m);
+    if (!rc && type == 0) {
+        char owner[37];
+        int taken = keyref_alias_taken(ctl, alias, owner);
+        if (taken < 0) rc = err_code_exit(ctl->err.code);
+        /* AWS: an existing alias moves to the target key. Tencent: the key is renamed. */
+        type = taken ? CKA_CMK_MOVE_ALIAS : CKA_CMK_ALIAS;
+    }
     if (!rc) {
-        CK_ATTRIBUTE label = {CKA_LABEL, (void *)alias, (CK_ULONG)strlen(alias)};
-        CK_RV rv = p11_set(&ctl->p11, ref.main, &label, 1);
+        CK_ATTRIBUTE a = {type, (void *)alias, (CK_ULONG)strlen(alias)};
+        CK_RV rv = p11_set(&ctl->p11, ref.main, &a, 1);
         static const char *const fields[] = {"Alias", NULL};
-        rc = rv == CKR_OK ? keymeta_report(ctl, &ref, fields) : explain_alias(ctl, rv, &m, alias);
+        rc = rv == CKR_OK ? keymeta_report(ctl, &ref, fields)
+                          : explain_alias(ctl, rv, &m, alias, what);
     }
     keymeta_free(&m);
     return rc;
 }
 
+static int run_update_alias(struct ctl *ctl)
+{
+    return set_alias(ctl, arg_str(&ctl->args, "target-key-id"), 0,
+                     arg_str(&ctl->args, "alias-name"), "UpdateAlias");
+}
+
 const struct cmd_def cmd_update_alias = {
     "update-alias",
-    "Give a key a new alias (UpdateAlias)",
-    "Sets CKA_LABEL on the key. A key has one alias, so its old alias is released; an alias\n"
-    "used by another key is refused with InvalidParameterValue.AliasAlreadyExists.",
-    "cmkctl update-alias --alias-name alias/payments-v2 --target-key-id alias/payments",
+    "Point an alias at a key, or rename a key (UpdateAlias)",
+    "An alias another key has moves to the target key (CKA_CMK_MOVE_ALIAS), as AWS's\n"
+    "UpdateAlias does: both keys must be of one kind (symmetric, asymmetric or HMAC) and one\n"
+    "usage. An alias no key has replaces the target key's aliases (CKA_CMK_ALIAS), as\n"
+    "Tencent's UpdateAlias renames a key. The keys' CKA_LABELs do not change.",
+    "cmkctl update-alias --alias-name alias/payments-current --target-key-id alias/payments-v2",
     update_alias_opts,
     run_update_alias,
+};
+
+static int run_create_alias(struct ctl *ctl)
+{
+    return set_alias(ctl, arg_str(&ctl->args, "target-key-id"), CKA_CMK_ADD_ALIAS,
+                     arg_str(&ctl->args, "alias-name"), "CreateAlias");
+}
+
+const struct cmd_def cmd_create_alias = {
+    "create-alias",
+    "Give a key one more alias (CreateAlias)",
+    "Adds the alias to the key's aliases (CKA_CMK_ADD_ALIAS). Aliases are unique on the\n"
+    "token ignoring case: one another key has is refused with AliasAlreadyExists.",
+    "cmkctl create-alias --alias-name alias/billing --target-key-id alias/payments",
+    update_alias_opts,
+    run_create_alias,
+};
+
+static const struct opt_def delete_alias_opts[] = {
+    {"alias-name", "ALIAS", OPT_REQUIRED, "the alias; an 'alias/' prefix is accepted"},
+    {NULL, NULL, 0, NULL},
+};
+
+static int run_delete_alias(struct ctl *ctl)
+{
+    const char *alias = arg_str(&ctl->args, "alias-name");
+    return set_alias(ctl, alias, CKA_CMK_REMOVE_ALIAS, alias, "DeleteAlias");
+}
+
+const struct cmd_def cmd_delete_alias = {
+    "delete-alias",
+    "Remove an alias (DeleteAlias)",
+    "Takes the alias away from the key that has it (CKA_CMK_REMOVE_ALIAS); the key and its\n"
+    "other aliases stay.",
+    "cmkctl delete-alias --alias-name alias/billing",
+    delete_alias_opts,
+    run_delete_alias,
 };
 
 /* ---- update-key-description ---- */

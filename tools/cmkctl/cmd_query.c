@@ -150,7 +150,7 @@ static json_object *key_entry(const struct key_meta *m)
     json_object *e = json_object_new_object();
     out_add_str(e, "KeyId", keymeta_text(m, CKA_CMK_KEY_ID));
     out_add_str(e, "KeyArn", keymeta_text(m, CKA_CMK_ARN));
-    out_add_str(e, "Alias", keymeta_text(m, CKA_LABEL));
+    out_add_str(e, "Alias", keymeta_text(m, CKA_CMK_ALIAS));
     out_add_str(e, "KeySpec", keymeta_text(m, CKA_CMK_KEY_SPEC));
     out_add_str(e, "KeyUsage", keyusage_name(keymeta_ulong(m, CKA_CMK_KEY_USAGE, 0)));
     out_add_str(e, "KeyState", keystate_name(keymeta_ulong(m, CKA_CMK_KEY_STATE, (CK_ULONG)-1)));
@@ -237,7 +237,7 @@ const struct cmd_def cmd_list_keys = {
 /* ---- list-aliases ---- */
 
 static const struct opt_def list_aliases_opts[] = {
-    {"key-id", "KEY", 0, "only the alias of this key"},
+    {"key-id", "KEY", 0, "only the aliases of this key"},
     {"limit", "N", 0, "at most N aliases (1-1000, default 100)"},
     {"marker", "MARKER", 0, "continue after the NextMarker of a previous page"},
     {NULL, NULL, 0, NULL},
@@ -268,21 +268,22 @@ static int run_list_aliases(struct ctl *ctl)
             memset(&ctl->err, 0, sizeof(ctl->err));
             continue;
         }
-        char label[300];
-        CK_ATTRIBUTE a = {CKA_LABEL, label, sizeof(label) - 1};
-        if (ctl->p11.fn->C_GetAttributeValue(ctl->p11.session, ref.main, &a, 1) != CKR_OK ||
-            a.ulValueLen == 0)
-            continue;
-        label[a.ulValueLen] = '\0';
-        char name[310], arn[400];
-        snprintf(name, sizeof(name), "alias/%s", label);
-        snprintf(arn, sizeof(arn), "arn:cmkp11:%s:%s", ctl->p11.token_label, name);
-        json_object *e = json_object_new_object();
-        out_add_str(e, "AliasName", name);
-        out_add_str(e, "AliasArn", arn);
-        out_add_str(e, "KeyId", ids[i]);
-        if (items_add(&items, &nitems, strdup(name), e))
-            rc = ctl_fail(ctl, KMS_INTERNAL, "out of memory");
+        char *all = keyref_aliases(ctl, ref.main);
+        if (!all) continue;
+        /* A key may have several aliases: one entry each, as ListAliases lists them. */
+        for (char *save = NULL, *one = strtok_r(all, "\n", &save); !rc && one;
+             one = strtok_r(NULL, "\n", &save)) {
+            char name[310], arn[400];
+            snprintf(name, sizeof(name), "alias/%s", one);
+            snprintf(arn, sizeof(arn), "arn:cmkp11:%s:%s", ctl->p11.token_label, name);
+            json_object *e = json_object_new_object();
+            out_add_str(e, "AliasName", name);
+            out_add_str(e, "AliasArn", arn);
+            out_add_str(e, "KeyId", ids[i]);
+            if (items_add(&items, &nitems, strdup(name), e))
+                rc = ctl_fail(ctl, KMS_INTERNAL, "out of memory");
+        }
+        free(all);
     }
     free(ids);
     if (rc) {
@@ -295,7 +296,8 @@ static int run_list_aliases(struct ctl *ctl)
 const struct cmd_def cmd_list_aliases = {
     "list-aliases",
     "List aliases and the keys they name (ListAliases)",
-    "An alias is a key's CKA_LABEL; every key in every state is looked at.",
+    "A key's aliases are its CKA_CMK_ALIASES (not its CKA_LABEL); every key in every state\n"
+    "is looked at.",
     "cmkctl list-aliases --limit 50",
     list_aliases_opts,
     run_list_aliases,

@@ -154,7 +154,7 @@ static int read_due(struct ctl *ctl, sqlite3 *db, long long now, struct due **ou
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(
             db,
-            "SELECT key_id, alias, key_spec, primary_version, next_rotation FROM cmk "
+            "SELECT key_id, " CMK_FIRST_ALIAS ", key_spec, primary_version, next_rotation FROM cmk "
             "WHERE state = 1 AND rotation_enabled AND next_rotation > 0 "
             "AND next_rotation <= ?1 ORDER BY next_rotation, key_id",
             -1, &q, NULL) != SQLITE_OK)

@@ -55,7 +55,7 @@ static int key_filter(struct ctl *ctl, sqlite3 *db, const char *name, char **key
     }
     const char *alias = !strncasecmp(name, "alias/", 6) ? name + 6 : name;
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(db, "SELECT key_id FROM cmk WHERE alias_norm = lower(?1)", -1, &q,
+    if (sqlite3_prepare_v2(db, "SELECT key_id FROM cmk WHERE id IN (SELECT cmk_id FROM cmk_alias WHERE alias_norm = lower(?1))", -1, &q,
                            NULL) != SQLITE_OK)
         return ctl_fail(ctl, KMS_INTERNAL, "cannot read the store: %s", sqlite3_errmsg(db));
     sqlite3_bind_text(q, 1, alias, -1, SQLITE_STATIC);
@@ -400,11 +400,11 @@ static int read_key_rows(sqlite3 *db, struct key_row **out, size_t *n, char *why
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(db,
                            doctor_table_exists(db, "cmk_import")
-                               ? "SELECT key_id, coalesce(alias, ''), state, primary_version, "
+                               ? "SELECT key_id, coalesce(" CMK_FIRST_ALIAS ", ''), state, primary_version, "
                                  "rotating_to, objects, protection, EXISTS (SELECT 1 FROM "
                                  "cmk_import i WHERE i.cmk_id = cmk.id AND i.wrap_id IS NOT "
                                  "NULL) FROM cmk"
-                               : "SELECT key_id, coalesce(alias, ''), state, primary_version, "
+                               : "SELECT key_id, coalesce(" CMK_FIRST_ALIAS ", ''), state, primary_version, "
                                  "rotating_to, objects, protection, 0 FROM cmk",
                            -1, &q, NULL) != SQLITE_OK) {
         snprintf(why, why_size, "cannot read the key table: %s", sqlite3_errmsg(db));

@@ -36,6 +36,7 @@ static const CK_ATTRIBUTE_TYPE wanted[KEYMETA_ATTRS] = {
     CKA_CMK_ARN,
     CKA_CMK_CREATOR,
     CKA_CMK_MATERIAL_EXPIRES,
+    CKA_CMK_ALIAS,
 };
 
 int keymeta_read(struct ctl *ctl, const struct key_ref *ref, struct key_meta *m)
@@ -125,7 +126,7 @@ json_object *keymeta_json(struct ctl *ctl, const struct key_meta *m)
     CK_ULONG state = keymeta_ulong(m, CKA_CMK_KEY_STATE, (CK_ULONG)-1);
     CK_ULONG created = keymeta_ulong(m, CKA_CMK_CREATION_DATE, 0);
     out_add_str(o, "KeyId", keymeta_text(m, CKA_CMK_KEY_ID));
-    out_add_str(o, "Alias", keymeta_text(m, CKA_LABEL));
+    out_add_str(o, "Alias", keymeta_text(m, CKA_CMK_ALIAS));
     if (has(m, CKA_CMK_ARN)) out_add_str(o, "Arn", keymeta_text(m, CKA_CMK_ARN));
     if (created) {
         json_object_object_add(o, "CreationDate", out_time((int64_t)created));

@@ -8,7 +8,7 @@
 #include "keyref.h"
 #include "tags.h"
 
-#define KEYMETA_ATTRS 23
+#define KEYMETA_ATTRS 24
 
 struct key_meta {
     struct attr_val a[KEYMETA_ATTRS];

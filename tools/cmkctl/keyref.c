@@ -95,8 +95,12 @@ static int by_key_id(struct ctl *ctl, const char *key_id, struct key_ref *out, i
     if (rv != CKR_OK) return ctl_fail_rv(ctl, rv, "C_FindObjects");
     for (CK_ULONG i = 0; i < n; i++) {
         CK_OBJECT_CLASS cls;
-        CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof(cls)};
-        if (ctl->p11.fn->C_GetAttributeValue(ctl->p11.session, found[i], &a, 1) != CKR_OK) continue;
+        CK_ULONG state;
+        /* With a CKA_CMK_* attribute: the KMS view, which reaches a key pending deletion
+         * (plain PKCS#11 no longer sees its secret or private object). */
+        CK_ATTRIBUTE a[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                            {CKA_CMK_KEY_STATE, &state, sizeof(state)}};
+        if (ctl->p11.fn->C_GetAttributeValue(ctl->p11.session, found[i], a, 2) != CKR_OK) continue;
         if (cls == CKO_PUBLIC_KEY) {
             out->pub = found[i];
         } else if (cls == CKO_SECRET_KEY || cls == CKO_PRIVATE_KEY) {
@@ -137,7 +141,7 @@ static int template_from_uri(struct ctl *ctl, const char *text, P11KitUri *uri, 
     if (id) t[(*n)++] = *id;
     if (*n == 0)
         return ctl_fail(ctl, KMS_INVALID_PARAMETER,
-                        "the URI names no key: give object=ALIAS and/or id=%%XX...");
+                        "the URI names no key: give object=LABEL and/or id=%%XX...");
     return 0;
 }
 
@@ -166,7 +170,7 @@ int keyref_resolve(struct ctl *ctl, const char *name, struct key_ref *out)
     } else {
         const char *alias = !strncasecmp(name, "alias/", 6) ? name + 6 : name;
         if (!*alias) return ctl_fail(ctl, KMS_INVALID_PARAMETER, "empty alias");
-        t[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)alias, (CK_ULONG)strlen(alias)};
+        t[n++] = (CK_ATTRIBUTE){CKA_CMK_ALIAS, (void *)alias, (CK_ULONG)strlen(alias)};
     }
     char(*ids)[37] = NULL;
     size_t count = 0;
@@ -207,26 +211,39 @@ const char *keyref_alias_problem(const char *alias)
     return NULL;
 }
 
+char *keyref_aliases(struct ctl *ctl, CK_OBJECT_HANDLE key)
+{
+    CK_ATTRIBUTE a = {CKA_CMK_ALIASES, NULL, 0};
+    if (ctl->p11.fn->C_GetAttributeValue(ctl->p11.session, key, &a, 1) != CKR_OK ||
+        a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        return NULL;
+    char *all = calloc(1, a.ulValueLen + 1);
+    a.pValue = all;
+    if (all && ctl->p11.fn->C_GetAttributeValue(ctl->p11.session, key, &a, 1) != CKR_OK) {
+        free(all);
+        return NULL;
+    }
+    return all;
+}
+
 int keyref_alias_taken(struct ctl *ctl, const char *alias, char owner[37])
 {
     if (!strncasecmp(alias, "alias/", 6)) alias += 6;
     char(*ids)[37] = NULL;
     size_t count = 0;
-    /* Uniqueness ignores case but finds match it exactly: look at every key's label. */
+    /* Uniqueness ignores case but finds match it exactly: look at every key's aliases. */
     int rc = keyref_collect(ctl, NULL, 0, NULL, 0, &ids, &count);
     int taken = 0;
     for (size_t i = 0; !rc && i < count && !taken; i++) {
         struct key_ref ref;
         int exists;
         if (by_key_id(ctl, ids[i], &ref, &exists) || !exists) continue;
-        char label[300];
-        CK_ATTRIBUTE a = {CKA_LABEL, label, sizeof(label) - 1};
-        if (ctl->p11.fn->C_GetAttributeValue(ctl->p11.session, ref.main, &a, 1) != CKR_OK) continue;
-        label[a.ulValueLen] = '\0';
-        if (!strcasecmp(label, alias)) {
-            taken = 1;
-            memcpy(owner, ids[i], 37);
-        }
+        char *all = keyref_aliases(ctl, ref.main);
+        for (char *save = NULL, *one = all ? strtok_r(all, "\n", &save) : NULL; one && !taken;
+             one = strtok_r(NULL, "\n", &save))
+            taken = !strcasecmp(one, alias);
+        free(all);
+        if (taken) memcpy(owner, ids[i], 37);
     }
     free(ids);
     return rc ? -1 : taken;

@@ -22,6 +22,8 @@ int keyref_exists(struct ctl *ctl, const char *key_id);
 /* Why an alias breaks the naming rules (the module's, restated to explain a refusal),
  * or NULL when it keeps them. An "alias/" prefix is ignored. */
 const char *keyref_alias_problem(const char *alias);
+/* Every alias of the key (CKA_CMK_ALIASES, LF between them), malloc'd; NULL when unreadable. */
+char *keyref_aliases(struct ctl *ctl, CK_OBJECT_HANDLE key);
 /* 1 when another key already uses this alias (ignoring case, as the module's uniqueness
  * does) and copies its id to owner; 0 when not; -1 on failure (ctl->err set). */
 int keyref_alias_taken(struct ctl *ctl, const char *alias, char owner[37]);

@@ -20,6 +20,12 @@ struct cmk_conf {
 /* Reads $CMKP11_CONF (else the installed default). Returns 0, or -1 with why filled. */
 int conf_load(struct cmk_conf *c, char *why, size_t why_size);
 
+/* SQL for a key row's first alias (the oldest of its cmk_alias rows), in a query over
+ * "cmk". A key may have several aliases, or none. */
+#define CMK_FIRST_ALIAS                                                                            \
+    "(SELECT a.alias FROM cmk_alias a WHERE a.cmk_id = cmk.id ORDER BY a.created, a.rowid "       \
+    "LIMIT 1)"
+
 /* Opens the store read-only: cmkctl never writes it behind the module's back. */
 int store_open_ro(const char *path, sqlite3 **db, char *why, size_t why_size);
 
