@@ -38,8 +38,10 @@ bool cmk_token_label_is_backend_token(const CK_UTF8CHAR *label)
 static void label_text(const CK_UTF8CHAR *label, char out[33])
 {
     size_t n = 32;
-    while (n > 0 && label[n - 1] == ' ') n--;
-    for (size_t i = 0; i < n; i++) out[i] = label[i] >= 0x20 && label[i] < 0x7f ? (char)label[i] : '?';
+    while (n > 0 && label[n - 1] == ' ')
+        n--;
+    for (size_t i = 0; i < n; i++)
+        out[i] = label[i] >= 0x20 && label[i] < 0x7f ? (char)label[i] : '?';
     out[n] = '\0';
 }
 
@@ -48,9 +50,9 @@ static CK_RV check_request(CK_UTF8CHAR_PTR pin, CK_UTF8CHAR_PTR label)
 {
     unsigned long open = __atomic_load_n(&module.open_sessions, __ATOMIC_RELAXED);
     if (open > 0) {
-        log_info("C_InitToken: %lu session(s) of this process are open on the CMK token; a "
-                 "token is initialised with none open (close them first)",
-                 open);
+        log_warning("C_InitToken: %lu session(s) of this process are open on the CMK token; a "
+                    "token is initialised with none open (close them first)",
+                    open);
         return CKR_SESSION_EXISTS;
     }
     if (!pin || !label) {

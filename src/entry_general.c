@@ -190,7 +190,8 @@ CK_EXPORT CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_
     (void)flags;
     (void)slot;
     (void)reserved;
-    /* One fixed slot whose token never leaves: there is never an event to report. */
+    /* The CMK token never leaves its slot, and the pass-through slots' events are not
+     * watched (SoftHSMv2 alone answers CKR_FUNCTION_NOT_SUPPORTED too). */
     ENTRY_RETURN("C_WaitForSlotEvent", CKR_FUNCTION_NOT_SUPPORTED);
 }
 
