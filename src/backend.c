@@ -51,7 +51,8 @@ static CK_RV backend_find_slot(struct backend *be, const char *label, const char
  * a call through it would crash the application mid-operation; checked once at
  * C_Initialize instead, so an incomplete backend is refused with its name in the log.
  * A new backend call must be added here. C_GetFunctionList (found with dlsym),
- * C_GetInfo, C_InitToken and C_WaitForSlotEvent are never called on the backend. */
+ * C_GetInfo and C_WaitForSlotEvent are never called on the backend; C_InitToken is
+ * checked where it is called (a backend without it can still serve CMKs). */
 #define BACKEND_CALLS(X)                                                                           \
     X(C_Initialize) X(C_Finalize) X(C_GetSlotList) X(C_GetSlotInfo) X(C_GetTokenInfo)             \
     X(C_GetMechanismList) X(C_GetMechanismInfo) X(C_InitPIN) X(C_SetPIN) X(C_OpenSession)        \

@@ -132,6 +132,20 @@ static int handle_policy(struct parse_state *st, const char *name, const char *v
         snprintf(st->reason, sizeof(st->reason), "must be true or false");
         return 0;
     }
+    if (!strcmp(name, "init_token")) {
+        if (!strcasecmp(value, "allow"))
+            cfg->init_token = INIT_TOKEN_ALLOW;
+        else if (!strcasecmp(value, "refuse_with_keys"))
+            cfg->init_token = INIT_TOKEN_REFUSE_WITH_KEYS;
+        else if (!strcasecmp(value, "refuse"))
+            cfg->init_token = INIT_TOKEN_REFUSE;
+        else {
+            snprintf(st->reason, sizeof(st->reason),
+                     "must be 'allow', 'refuse_with_keys' or 'refuse'");
+            return 0;
+        }
+        return 1;
+    }
     if (!strcmp(name, "max_keys")) {
         if (parse_ulong(value, 0, 100000000UL, &cfg->max_keys)) return 1;
         snprintf(st->reason, sizeof(st->reason), "must be a whole number (0 = no quota)");

@@ -16,6 +16,11 @@ enum usage_conflict_policy {
     USAGE_CONFLICT_HONOUR
 };
 
+/* [policy] init_token: C_InitToken on the CMK token. ALLOW (default): the SO re-initialises
+ * it as on any token, and its CMKs go with their material. REFUSE_WITH_KEYS: refused while
+ * the store holds any CMK. REFUSE: always refused (initialise with the HSM's own tools). */
+enum init_token_policy { INIT_TOKEN_ALLOW = 0, INIT_TOKEN_REFUSE_WITH_KEYS, INIT_TOKEN_REFUSE };
+
 struct config {
     char *path;                /* the file read, for messages */
     char *backend_module;      /* [backend] module */
@@ -35,6 +40,7 @@ struct config {
     bool alias_from_label; /* [policy] alias_from_label: a key made without CKA_CMK_ALIAS
                               takes its label as alias when it is a valid one and free */
     unsigned long max_keys;                   /* [policy] max_keys, 0 = no quota */
+    enum init_token_policy init_token;        /* [policy] init_token */
     bool import_oaep_decode_in_module;        /* [import] oaep_decode_in_module */
     bool gm_mode; /* [policy] gm_mode: SM4 is cmkctl's default symmetric spec (the module's
                      C_GenerateKey stays explicit) */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmk_token.h"
 #include "entry.h"
 #include "mech_extra.h"
 #include "session_gate.h"
@@ -96,31 +97,62 @@ CK_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version,
     return CKR_OK;
 }
 
-static CK_RV check_slot(CK_SLOT_ID slot)
+/* The backend's slot list (token_present as asked), as the client sees it: in the
+ * backend's order, the CMK token's slot as MODULE_SLOT_ID (first when the backend does
+ * not list it), the others under their pass-through ids. Asked for its length first
+ * every time: SoftHSMv2 adds a new free slot then, once its free slot was initialised. */
+static CK_RV slot_list(CK_BBOOL token_present, CK_SLOT_ID **out, CK_ULONG *count)
 {
-    return slot == MODULE_SLOT_ID ? CKR_OK : CKR_SLOT_ID_INVALID;
+    CK_SLOT_ID *slots = NULL;
+    CK_ULONG n = 0;
+    CK_RV rv = CKR_BUFFER_TOO_SMALL;
+    for (int tries = 0; rv == CKR_BUFFER_TOO_SMALL && tries < 4; tries++) {
+        rv = module.be.fn->C_GetSlotList(token_present, NULL, &n);
+        if (rv != CKR_OK) break;
+        free(slots);
+        slots = malloc((n + 1) * sizeof(*slots)); /* + 1: room for the CMK slot */
+        if (!slots) return CKR_HOST_MEMORY;
+        rv = module.be.fn->C_GetSlotList(token_present, slots + 1, &n);
+    }
+    if (rv != CKR_OK) {
+        free(slots);
+        return rv;
+    }
+    bool cmk_listed = false;
+    for (CK_ULONG i = 1; i <= n; i++) {
+        cmk_listed |= slots[i] == module.be.slot;
+        slots[i] = module_slot_of_backend(slots[i]);
+    }
+    slots[0] = MODULE_SLOT_ID;
+    *out = slots;
+    *count = n + !cmk_listed;
+    if (cmk_listed) memmove(slots, slots + 1, n * sizeof(*slots));
+    return CKR_OK;
 }
 
 CK_EXPORT CK_RV C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
 {
     ENTRY_BEGIN("C_GetSlotList");
-    (void)token_present; /* the configured token was found at C_Initialize */
     if (!count) return CKR_ARGUMENTS_BAD;
-    if (list) {
-        if (*count < 1) {
-            *count = 1;
-            ENTRY_RETURN("C_GetSlotList", CKR_BUFFER_TOO_SMALL);
-        }
-        list[0] = MODULE_SLOT_ID;
-    }
-    *count = 1;
-    ENTRY_RETURN("C_GetSlotList", CKR_OK);
+    CK_SLOT_ID *slots;
+    CK_ULONG n;
+    CK_RV rv = slot_list(token_present, &slots, &n);
+    if (rv != CKR_OK) ENTRY_RETURN("C_GetSlotList", rv);
+    if (list && *count < n)
+        rv = CKR_BUFFER_TOO_SMALL;
+    else if (list)
+        memcpy(list, slots, n * sizeof(*slots));
+    *count = n;
+    free(slots);
+    ENTRY_RETURN("C_GetSlotList", rv);
 }
 
 CK_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
 {
     ENTRY_BEGIN("C_GetSlotInfo");
-    if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
+    if (slot != MODULE_SLOT_ID)
+        ENTRY_RETURN("C_GetSlotInfo",
+                     module.be.fn->C_GetSlotInfo(module_passthrough_backend_slot(slot), info));
     if (!info) return CKR_ARGUMENTS_BAD;
     CK_RV rv = module.be.fn->C_GetSlotInfo(module.be.slot, info);
     if (rv == CKR_OK) {
@@ -136,7 +168,9 @@ CK_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
 CK_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 {
     ENTRY_BEGIN("C_GetTokenInfo");
-    if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
+    if (slot != MODULE_SLOT_ID)
+        ENTRY_RETURN("C_GetTokenInfo",
+                     module.be.fn->C_GetTokenInfo(module_passthrough_backend_slot(slot), info));
     if (!info) return CKR_ARGUMENTS_BAD;
     /* SoftHSMv2 reads its token file here; another process may be rewriting it. */
     CK_RV rv;
@@ -156,7 +190,8 @@ CK_EXPORT CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_
     (void)flags;
     (void)slot;
     (void)reserved;
-    /* One fixed slot whose token never leaves: there is never an event to report. */
+    /* The CMK token never leaves its slot, and the pass-through slots' events are not
+     * watched (SoftHSMv2 alone answers CKR_FUNCTION_NOT_SUPPORTED too). */
     ENTRY_RETURN("C_WaitForSlotEvent", CKR_FUNCTION_NOT_SUPPORTED);
 }
 
@@ -170,7 +205,10 @@ static bool backend_has_gcm(void)
 CK_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
 {
     ENTRY_BEGIN("C_GetMechanismList");
-    if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
+    if (slot != MODULE_SLOT_ID)
+        ENTRY_RETURN("C_GetMechanismList",
+                     module.be.fn->C_GetMechanismList(module_passthrough_backend_slot(slot), list,
+                                                      count));
     if (!count) return CKR_ARGUMENTS_BAD;
     CK_ULONG n = 0;
     CK_RV rv = module.be.fn->C_GetMechanismList(module.be.slot, NULL, &n);
@@ -200,7 +238,10 @@ CK_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
                                    CK_MECHANISM_INFO_PTR info)
 {
     ENTRY_BEGIN("C_GetMechanismInfo");
-    if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
+    if (slot != MODULE_SLOT_ID)
+        ENTRY_RETURN("C_GetMechanismInfo",
+                     module.be.fn->C_GetMechanismInfo(module_passthrough_backend_slot(slot), type,
+                                                      info));
     if (type == CKM_CMK_ENVELOPE) {
         if (!info) return CKR_ARGUMENTS_BAD;
         if (!backend_has_gcm()) ENTRY_RETURN("C_GetMechanismInfo", CKR_MECHANISM_INVALID);
@@ -218,18 +259,30 @@ CK_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
     ENTRY_RETURN("C_GetMechanismInfo", rv);
 }
 
+/* On the CMK slot, the SO's re-initialisation of the token and the end of its CMKs
+ * (cmk_token_init). On a pass-through slot, the backend's own C_InitToken, verbatim, but
+ * for one label: a second backend token labelled as the CMK token's would leave the next
+ * C_Initialize to pick one of the two. */
 CK_EXPORT CK_RV C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
                             CK_UTF8CHAR_PTR label)
 {
     ENTRY_BEGIN("C_InitToken");
-    (void)pin;
-    (void)pin_len;
-    (void)label;
-    if (check_slot(slot) != CKR_OK) return CKR_SLOT_ID_INVALID;
-    /* Re-initialising the backend token would destroy every CMK's material behind the
-     * store's back; operators initialise the HSM token with its own tools. */
-    log_warning("C_InitToken: refused: initialise the backend token with the HSM's own tools");
-    ENTRY_RETURN("C_InitToken", CKR_FUNCTION_NOT_SUPPORTED);
+    CK_RV rv;
+    if (slot == MODULE_SLOT_ID) {
+        rv = cmk_token_init(pin, pin_len, label);
+    } else if (label && cmk_token_label_is_backend_token(label)) {
+        log_error("C_InitToken: slot %lu: label: '%s' names the CMK token's backend token "
+                  "([backend] token_label); a second token with that label would make the "
+                  "CMK token ambiguous; refused",
+                  slot, module.cfg.backend_token_label);
+        rv = CKR_ACTION_PROHIBITED;
+    } else if (!module.be.fn->C_InitToken) {
+        rv = CKR_FUNCTION_NOT_SUPPORTED; /* as the backend itself says by its NULL entry */
+    } else {
+        rv = module.be.fn->C_InitToken(module_passthrough_backend_slot(slot), pin, pin_len,
+                                       label);
+    }
+    ENTRY_RETURN("C_InitToken", rv);
 }
 
 CK_RV ENTRY_IMPL(C_InitPIN)(CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG len)

@@ -7,6 +7,23 @@
 #include "session_gate.h"
 #include "vendor_op.h"
 
+/* A session on a pass-through slot: the backend's, recorded so that its calls are
+ * forwarded (entry_gate.c) and held like any other; no token lock (another token's
+ * files), no housekeeping. */
+static CK_RV open_passthrough(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY notify,
+                              CK_SESSION_HANDLE_PTR session)
+{
+    CK_SLOT_ID backend_slot = module_passthrough_backend_slot(slot);
+    session_gate_list_shared();
+    CK_RV rv = module.be.fn->C_OpenSession(backend_slot, flags, app, notify, session);
+    if (rv == CKR_OK) {
+        rv = session_gate_add(*session, true, backend_slot);
+        if (rv != CKR_OK) module.be.fn->C_CloseSession(*session);
+    }
+    session_gate_list_unlock();
+    return rv;
+}
+
 /* Opening holds the sessions' list shared, so that no login, logout or close-all runs
  * between the backend's open and the record of it. The housekeeping that may follow
  * runs inside the new session like any call on it. */
@@ -14,13 +31,14 @@ CK_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
                               CK_NOTIFY notify, CK_SESSION_HANDLE_PTR session)
 {
     ENTRY_BEGIN("C_OpenSession");
-    if (slot != MODULE_SLOT_ID) return CKR_SLOT_ID_INVALID;
+    if (slot != MODULE_SLOT_ID)
+        ENTRY_RETURN("C_OpenSession", open_passthrough(slot, flags, app, notify, session));
     session_gate_list_shared();
     CK_RV rv;
     MODULE_UNDER_TOKEN_LOCK_SHARED(
         rv, module.be.fn->C_OpenSession(module.be.slot, flags, app, notify, session));
     if (rv == CKR_OK) {
-        rv = session_gate_add(*session);
+        rv = session_gate_add(*session, false, module.be.slot);
         if (rv != CKR_OK) module.be.fn->C_CloseSession(*session);
     }
     session_gate_list_unlock();
@@ -53,35 +71,45 @@ CK_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE session)
     CK_RV rv = session_gate_close_begin(session, &pass);
     if (rv != CKR_OK) ENTRY_RETURN("C_CloseSession", rv);
     rv = module.be.fn->C_CloseSession(session);
-    if (rv == CKR_OK) forget_closed_session(session);
+    if (rv == CKR_OK && !session_gate_passthrough(pass)) forget_closed_session(session);
     session_gate_close_end(pass, rv == CKR_OK);
     ENTRY_RETURN("C_CloseSession", rv);
 }
 
-/* Every session held: no call runs in any while the backend closes them all. */
+/* Every session held: no call runs in any while the backend closes them all. Only the
+ * slot's sessions are forgotten: the other slots' stay open, as on the backend. */
 CK_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
 {
     ENTRY_BEGIN("C_CloseAllSessions");
-    if (slot != MODULE_SLOT_ID) return CKR_SLOT_ID_INVALID;
+    bool cmk = slot == MODULE_SLOT_ID;
+    CK_SLOT_ID backend_slot = cmk ? module.be.slot : module_passthrough_backend_slot(slot);
     session_gate_hold_all();
-    CK_RV rv = module.be.fn->C_CloseAllSessions(module.be.slot);
-    if (rv == CKR_OK) {
+    CK_RV rv = module.be.fn->C_CloseAllSessions(backend_slot);
+    if (rv == CKR_OK && cmk) {
         session_forget_all();
         vendor_op_end_all();
         __atomic_store_n(&module.open_sessions, 0, __ATOMIC_RELAXED);
         cmk_cache_forget_handles();
-        session_gate_release_all_forget();
-    } else {
-        session_gate_release_all();
     }
+    if (rv == CKR_OK)
+        session_gate_release_all_forget_slot(backend_slot);
+    else
+        session_gate_release_all();
     ENTRY_RETURN("C_CloseAllSessions", rv);
 }
 
-CK_RV ENTRY_IMPL(C_GetSessionInfo)(CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info)
+/* Written out rather than in entry_gated.def: its answer names a slot, which both kinds
+ * of session map to the client's slot id. */
+CK_EXPORT CK_RV C_GetSessionInfo(CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info)
 {
     ENTRY_BEGIN("C_GetSessionInfo");
-    CK_RV rv = module.be.fn->C_GetSessionInfo(session, info);
-    if (rv == CKR_OK) info->slotID = MODULE_SLOT_ID;
+    struct session_gate_entry *pass;
+    CK_RV rv = session_gate_enter(session, &pass);
+    if (rv != CKR_OK)
+        ENTRY_RETURN("C_GetSessionInfo", module_ready() ? rv : CKR_CRYPTOKI_NOT_INITIALIZED);
+    rv = module.be.fn->C_GetSessionInfo(session, info);
+    if (rv == CKR_OK) info->slotID = module_slot_of_backend(info->slotID);
+    session_gate_leave(pass);
     ENTRY_RETURN("C_GetSessionInfo", rv);
 }
 
@@ -115,7 +143,11 @@ CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHA
     ENTRY_BEGIN("C_Login");
     session_gate_hold_all();
     CK_RV rv = CKR_SESSION_HANDLE_INVALID;
-    if (session_gate_is_open(session))
+    bool passthrough = false;
+    bool open = session_gate_lookup(session, &passthrough);
+    if (open && passthrough)
+        rv = module.be.fn->C_Login(session, user, pin, len); /* another token: verbatim */
+    else if (open)
         MODULE_UNDER_TOKEN_LOCK(rv, module.be.fn->C_Login(session, user, pin, len));
     session_gate_release_all();
     /* Only a logged-in user sees private material, so this is where half-made keys
@@ -123,7 +155,8 @@ CK_EXPORT CK_RV C_Login(CK_SESSION_HANDLE session, CK_USER_TYPE user, CK_UTF8CHA
      * keys due for automatic rotation rotated. Inside the session like any call: a
      * logout waits for the chores to end. */
     struct session_gate_entry *pass;
-    if (rv == CKR_OK && user == CKU_USER && session_gate_enter(session, &pass) == CKR_OK) {
+    if (rv == CKR_OK && user == CKU_USER && !passthrough &&
+        session_gate_enter(session, &pass) == CKR_OK) {
         cmk_housekeeping(session);
         session_gate_leave(pass);
     }
@@ -135,9 +168,16 @@ CK_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE session)
     ENTRY_BEGIN("C_Logout");
     session_gate_hold_all();
     CK_RV rv = CKR_SESSION_HANDLE_INVALID;
+    bool passthrough = false;
+    bool open = session_gate_lookup(session, &passthrough);
+    if (open && passthrough) { /* another token: verbatim, as the backend answers */
+        rv = module.be.fn->C_Logout(session);
+        session_gate_release_all();
+        ENTRY_RETURN("C_Logout", rv);
+    }
     /* SoftHSMv2 says CKR_OK to a logout with nobody logged in; the spec does not. */
     CK_SESSION_INFO info;
-    if (session_gate_is_open(session)) rv = module.be.fn->C_GetSessionInfo(session, &info);
+    if (open) rv = module.be.fn->C_GetSessionInfo(session, &info);
     if (rv == CKR_OK && (info.state == CKS_RO_PUBLIC_SESSION || info.state == CKS_RW_PUBLIC_SESSION))
         rv = CKR_USER_NOT_LOGGED_IN;
     if (rv == CKR_OK) rv = module.be.fn->C_Logout(session);

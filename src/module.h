@@ -12,7 +12,13 @@
 #include "config.h"
 #include "store.h"
 
-/* cmkp11 presents one slot, numbered 0, for the configured backend token. */
+/* The CMK slot: the configured backend token, with CMK semantics, is slot 0. Every other
+ * backend slot (its free slot, other tokens) is a pass-through slot: listed where the
+ * backend lists it, and every call on it or on its sessions forwarded verbatim. A
+ * pass-through slot keeps the backend's own id, except that the backend slot numbered 0,
+ * when it is not the CMK token's, takes the id the CMK token has in the backend (a swap:
+ * ids never collide, and the CMK token's backend slot is never reachable as a
+ * pass-through one). */
 #define MODULE_SLOT_ID 0UL
 
 struct module {
@@ -125,6 +131,16 @@ bool module_backend_token_present(void);
 
 CK_RV module_initialize(CK_VOID_PTR init_args);
 CK_RV module_finalize(void);
-CK_RV module_slot_to_backend(CK_SLOT_ID slot, CK_SLOT_ID *backend_slot);
+/* The backend slot of a pass-through slot id (any id but MODULE_SLOT_ID). */
+static inline CK_SLOT_ID module_passthrough_backend_slot(CK_SLOT_ID slot)
+{
+    return slot == module.be.slot ? MODULE_SLOT_ID : slot;
+}
+/* The id a client sees for a backend slot. */
+static inline CK_SLOT_ID module_slot_of_backend(CK_SLOT_ID backend_slot)
+{
+    if (backend_slot == module.be.slot) return MODULE_SLOT_ID;
+    return backend_slot == MODULE_SLOT_ID ? module.be.slot : backend_slot;
+}
 
 #endif

@@ -10,6 +10,7 @@
 #define GATE_BUCKETS 64
 
 struct session_gate_entry {
+    struct session_gate_head head; /* first: session_gate_passthrough reads it */
     struct session_gate_entry *next;
     CK_SESSION_HANDLE session;
     /* Threads inside a call on it or waiting to be (and a closer): the entry is freed only
@@ -99,10 +100,12 @@ void session_gate_list_shared(void)
 
 void session_gate_list_unlock(void) { pthread_rwlock_unlock(&list_lock); }
 
-CK_RV session_gate_add(CK_SESSION_HANDLE session)
+CK_RV session_gate_add(CK_SESSION_HANDLE session, bool passthrough, CK_SLOT_ID backend_slot)
 {
     struct session_gate_entry *e = calloc(1, sizeof(*e));
     if (!e) return CKR_HOST_MEMORY;
+    e->head.passthrough = passthrough;
+    e->head.backend_slot = backend_slot;
     e->session = session;
     pthread_mutex_init(&e->call, NULL);
     size_t b = bucket_of(session);
@@ -213,20 +216,31 @@ void session_gate_release_all(void)
     pthread_rwlock_unlock(&list_lock);
 }
 
-/* Each bucket's chain comes off the list at once; calls that waited on its sessions get
- * their turn, see them closing and leave, and the last one out lets the chain be freed. */
-void session_gate_release_all_forget(void)
+/* The entries of a bucket that match come off the list at once (all of them when
+ * !one_slot); calls that waited on their sessions get their turn, see them closing and
+ * leave, and the last one out lets them be freed. The others are released as by
+ * session_gate_release_all. */
+static void release_forgetting(bool one_slot, CK_SLOT_ID backend_slot)
 {
     for (size_t b = 0; b < GATE_BUCKETS; b++) {
         pthread_mutex_lock(&buckets[b].m);
-        struct session_gate_entry *chain = buckets[b].head;
-        buckets[b].head = NULL;
-        for (struct session_gate_entry *e = chain; e; e = e->next)
-            __atomic_store_n(&e->closing, true, __ATOMIC_RELEASE);
+        struct session_gate_entry *chain = NULL, *kept = NULL;
+        while (buckets[b].head) {
+            struct session_gate_entry *e = buckets[b].head;
+            buckets[b].head = e->next;
+            bool forget = !one_slot || e->head.backend_slot == backend_slot;
+            if (forget) __atomic_store_n(&e->closing, true, __ATOMIC_RELEASE);
+            e->next = forget ? chain : kept;
+            *(forget ? &chain : &kept) = e;
+        }
+        buckets[b].head = kept;
         pthread_mutex_unlock(&buckets[b].m);
         for (struct session_gate_entry *e = chain; e; e = e->next)
             pthread_mutex_unlock(&e->call);
+        for (struct session_gate_entry *e = kept; e; e = e->next)
+            pthread_mutex_unlock(&e->call);
         pthread_mutex_lock(&buckets[b].m);
+        for (struct session_gate_entry *e = kept; e; e = e->next) e->users--;
         for (struct session_gate_entry *e = chain; e; e = e->next) {
             e->users--;
             wait_drained_locked(b, e);
@@ -242,14 +256,28 @@ void session_gate_release_all_forget(void)
     pthread_rwlock_unlock(&list_lock);
 }
 
-bool session_gate_is_open(CK_SESSION_HANDLE session)
+void session_gate_release_all_forget(void) { release_forgetting(false, 0); }
+
+void session_gate_release_all_forget_slot(CK_SLOT_ID backend_slot)
+{
+    release_forgetting(true, backend_slot);
+}
+
+bool session_gate_lookup(CK_SESSION_HANDLE session, bool *passthrough)
 {
     size_t b = bucket_of(session);
     pthread_mutex_lock(&buckets[b].m);
     struct session_gate_entry *e = find_locked(b, session);
     bool open = e && !e->closing;
+    *passthrough = open && e->head.passthrough;
     pthread_mutex_unlock(&buckets[b].m);
     return open;
+}
+
+bool session_gate_is_open(CK_SESSION_HANDLE session)
+{
+    bool passthrough;
+    return session_gate_lookup(session, &passthrough);
 }
 
 /* The child has one thread and none of the parent's sessions: it starts with an empty

@@ -26,9 +26,24 @@
 
 struct session_gate_entry;
 
-/* Records a session the backend has just opened. The caller holds the list shared
- * (session_gate_list_shared). CKR_HOST_MEMORY when it cannot. */
-CK_RV session_gate_add(CK_SESSION_HANDLE session);
+/* What every entry starts with, so that the exported functions route a call with one
+ * load (session_gate_passthrough) and no call: whether the session is on a pass-through
+ * slot (any backend slot but the CMK token's: every call is forwarded verbatim), and the
+ * backend slot it was opened on. */
+struct session_gate_head {
+    bool passthrough;
+    CK_SLOT_ID backend_slot;
+};
+
+/* Records a session the backend has just opened on backend_slot. The caller holds the
+ * list shared (session_gate_list_shared). CKR_HOST_MEMORY when it cannot. */
+CK_RV session_gate_add(CK_SESSION_HANDLE session, bool passthrough, CK_SLOT_ID backend_slot);
+
+/* Is the session entered as pass (session_gate_enter, _close_begin) a pass-through one? */
+static inline bool session_gate_passthrough(const struct session_gate_entry *pass)
+{
+    return ((const struct session_gate_head *)(const void *)pass)->passthrough;
+}
 void session_gate_list_shared(void);
 void session_gate_list_unlock(void);
 
@@ -50,9 +65,14 @@ void session_gate_close_end(struct session_gate_entry *pass, bool closed);
 void session_gate_hold_all(void);
 void session_gate_release_all(void);
 void session_gate_release_all_forget(void);
+/* Ends the hold by taking off the list the sessions opened on backend_slot alone (the
+ * backend closed that slot's sessions: C_CloseAllSessions); the others stay open. */
+void session_gate_release_all_forget_slot(CK_SLOT_ID backend_slot);
 
 /* True when the session is open through the module. */
 bool session_gate_is_open(CK_SESSION_HANDLE session);
+/* True when the session is open through the module; *passthrough says its kind. */
+bool session_gate_lookup(CK_SESSION_HANDLE session, bool *passthrough);
 
 /* fork_phase.h: a child drops every session (it has none of the parent's). */
 void session_gate_at_fork(enum fork_phase p);

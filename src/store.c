@@ -1164,6 +1164,26 @@ enum store_status store_cmk_find(struct store *st, const struct store_filter *f,
     return s;
 }
 
+/* One statement each, run once (not worth a prepared statement); foreign keys cascade. */
+static enum store_status delete_counted(struct store *st, const char *sql, const char *what,
+                                        int64_t *count)
+{
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    *count = rc == SQLITE_OK ? sqlite3_changes64(st->db) : 0;
+    return status_of(st, rc, what);
+}
+
+enum store_status store_token_reset(struct store *st, int64_t *keys, int64_t *objects)
+{
+    pthread_mutex_lock(&st->lock);
+    *objects = 0;
+    enum store_status s = delete_counted(st, "DELETE FROM cmk", "forget keys", keys);
+    if (s == STORE_OK)
+        s = delete_counted(st, "DELETE FROM passthrough", "forget object records", objects);
+    pthread_mutex_unlock(&st->lock);
+    return s;
+}
+
 enum store_status store_audit(struct store *st, const char *action, const char *key_id,
                               const char *detail)
 {

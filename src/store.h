@@ -56,6 +56,10 @@ enum store_status store_tags_replace(struct store *st, int64_t row, const struct
                                      size_t count);
 /* Every key row, those still being created too (the quota counts them). */
 enum store_status store_cmk_count(struct store *st, int64_t *count);
+/* The token was initialised: every key row (with its versions, tags, sealed material and
+ * import state) and every pass-through record go; how many of each in *keys, *objects.
+ * Audit rows stay; row ids are still never handed out again. */
+enum store_status store_token_reset(struct store *st, int64_t *keys, int64_t *objects);
 
 /* A find: every field left at its "any" value matches everything. */
 struct store_filter {

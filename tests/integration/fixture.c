@@ -12,6 +12,19 @@ static const unsigned char p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
 
 CK_C_INITIALIZE_ARGS *fixture_init_args;
 
+const char *fixture_so_pin(void)
+{
+    return getenv("CMK_SO_PIN") ? getenv("CMK_SO_PIN") : "5678";
+}
+
+CK_UTF8CHAR *fixture_token_label(const char *text)
+{
+    static CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof(label));
+    memcpy(label, text, strlen(text) < sizeof(label) ? strlen(text) : sizeof(label));
+    return label;
+}
+
 CK_SESSION_HANDLE fixture_open(void)
 {
     CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};

@@ -11,6 +11,10 @@ extern CK_C_INITIALIZE_ARGS *fixture_init_args;
 /* C_Initialize(NULL) with stderr captured (where configuration errors go before a log
  * file is open); returns rv, the text in out; finalises again when it succeeded. */
 CK_RV fixture_init_capturing(char *out, size_t size);
+/* The test token's SO PIN (CMK_SO_PIN). */
+const char *fixture_so_pin(void);
+/* text as C_InitToken takes a label: 32 bytes, blank-padded (a static buffer). */
+CK_UTF8CHAR *fixture_token_label(const char *text);
 /* C_Initialize + R/W session + user login, on slot 0 of the module under test. */
 CK_SESSION_HANDLE fixture_open(void);
 void fixture_close(CK_SESSION_HANDLE s);

@@ -475,7 +475,7 @@ static void test_initialize_follows_the_spec(void)
     CHECK(info.cryptokiVersion.major == 2 && info.cryptokiVersion.minor == 40);
     CK_ULONG n = 0;
     CHECK_RV(p11->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
-    CHECK(n == 1);
+    CHECK(n == 2); /* the CMK token and the backend's free slot, as SoftHSMv2 lists them */
     CK_TOKEN_INFO ti;
     CHECK_RV(p11->C_GetTokenInfo(0, &ti), CKR_OK);
     CHECK(memcmp(ti.label, "cmkp11 ", 7) == 0);

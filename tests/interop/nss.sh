@@ -46,7 +46,8 @@ ok modutil-list modutil -dbdir "$DB" -list
 block modutil-list "^[[:space:]]*[0-9]+\. cmkp11\$" module
 has module "^[[:space:]]*library name: $CMK_MODULE\$" "module cmkp11 is the built library"
 has module "^[[:space:]]*status: loaded\$" "module cmkp11 is loaded"
-has module "^[[:space:]]*slots: 1 slot attached\$" "module cmkp11 has one slot"
+has module "^[[:space:]]*slots: 2 slots attached\$" \
+    "module cmkp11 has two slots (the CMK token's and the backend's free slot, as SoftHSMv2 alone)"
 has module "^[[:space:]]*token: $CMK_TOKEN\$" "module cmkp11 shows token $CMK_TOKEN"
 has module "^[[:space:]]*uri: pkcs11:token=$CMK_TOKEN;manufacturer=cmkp11;serial=[0-9a-f]+;model=CMK\$" \
     "the token URI names cmkp11's token (model CMK)"
