@@ -23,7 +23,7 @@ struct key_facts {
     CK_OBJECT_CLASS cls;
     CK_KEY_TYPE type;
     CK_ULONG value_len, modulus_bits;
-    unsigned char params[128];
+    unsigned char params[1024]; /* an OID, or explicit curve parameters (P-521: about 400 bytes) */
     CK_ULONG params_len;
     CK_BBOOL local, extractable;
     /* decrypt, sign, unwrap, sign_recover, encrypt, verify, wrap, derive: a copy keeps the
@@ -95,7 +95,12 @@ static CK_RV facts_from_template(const CK_ATTRIBUTE *t, CK_ULONG n, struct key_f
     const CK_ATTRIBUTE *params = attr_find(t, n, CKA_EC_PARAMS);
     if (value) k->value_len = value->ulValueLen;
     if (modulus) k->modulus_bits = modulus_bits(modulus->pValue, modulus->ulValueLen);
-    if (params && params->ulValueLen <= sizeof(k->params)) {
+    if (params && params->ulValueLen > sizeof(k->params)) {
+        log_warning("import: CKA_EC_PARAMS of %lu bytes is longer than any curve's (%zu)",
+                    params->ulValueLen, sizeof(k->params));
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    if (params) {
         memcpy(k->params, params->pValue, params->ulValueLen);
         k->params_len = params->ulValueLen;
     }

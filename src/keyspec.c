@@ -4,6 +4,7 @@
 #include "keyspec.h"
 
 #include <openssl/asn1.h>
+#include <openssl/ec.h>
 #include <openssl/objects.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +27,21 @@ static const struct curve_name cloud_curves[] = {
     {"SM2", "EC_SM2"},
 };
 
-/* CKA_EC_PARAMS holds a DER OID (named curve) or, from some clients, a PrintableString
- * with the curve's name. Returns OpenSSL's short name, or NULL. */
+/* Explicit curve parameters (a DER ECParameters SEQUENCE, as keys written from a PEM
+ * made with -param_enc explicit carry them) name the curve they spell out, when OpenSSL
+ * knows one with exactly those parameters. */
+static int explicit_curve_nid(const unsigned char *p, size_t len)
+{
+    EC_GROUP *group = d2i_ECPKParameters(NULL, &p, (long)len);
+    if (!group) return NID_undef;
+    int nid = EC_GROUP_check_named_curve(group, 0, NULL);
+    EC_GROUP_free(group);
+    return nid > 0 ? nid : NID_undef;
+}
+
+/* CKA_EC_PARAMS holds a DER OID (named curve), explicit parameters, or, from some
+ * clients, a PrintableString with the curve's name. Returns OpenSSL's short name, or
+ * NULL. */
 static const char *curve_short_name(const CK_ATTRIBUTE *params)
 {
     const unsigned char *p = params->pValue;
@@ -37,6 +51,10 @@ static const char *curve_short_name(const CK_ATTRIBUTE *params)
         if (!oid) return NULL;
         int nid = OBJ_obj2nid(oid);
         ASN1_OBJECT_free(oid);
+        return nid == NID_undef ? NULL : OBJ_nid2sn(nid);
+    }
+    if (p[0] == 0x30) {
+        int nid = explicit_curve_nid(p, params->ulValueLen);
         return nid == NID_undef ? NULL : OBJ_nid2sn(nid);
     }
     if (p[0] == 0x13 && p[1] + 2UL == params->ulValueLen) {
@@ -126,7 +144,7 @@ static CK_RV spec_ec(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_ULONG 
     const char *sn = curve_short_name(params);
     if (!sn) {
         log_warning("CreateKey: CKA_EC_PARAMS names no known curve (explicit parameters "
-                    "cannot make a CMK spec)");
+                    "make a CMK spec only when they are a named curve's)");
         return CKR_CURVE_NOT_SUPPORTED;
     }
     out->key_type = mech == CKM_EC_KEY_PAIR_GEN ? CKK_EC : CKK_EC_EDWARDS;
