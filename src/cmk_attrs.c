@@ -687,8 +687,19 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_
                          CK_ULONG count)
 {
     struct cmk_record rec;
-    CK_RV rv = load_visible(session, handle, &rec, template_has_vendor(tmpl, count));
+    bool kms = template_has_vendor(tmpl, count);
+    CK_RV rv = load_visible(session, handle, &rec, kms);
     if (rv != CKR_OK) return rv;
+    /* A public session may change a public object, as on any token, but never the key
+     * behind it: its state, aliases, policy and the rest of the CKA_CMK_* metadata belong
+     * to the key, whose secret or private half only the user may use (issue 18). */
+    if (kms && !backend_session_logged_in(&module.be, session)) {
+        log_warning("SetAttributeValue: key %s: CKA_CMK_* attributes change the key itself and "
+                    "need the user logged in",
+                    rec.key_id);
+        cmk_record_free(&rec);
+        return CKR_USER_NOT_LOGGED_IN;
+    }
     struct change c = {.kind = handle_kind(handle)};
     bool metadata = false;
     struct tmpl_builder forward;

@@ -460,6 +460,39 @@ static void test_both_halves_are_destroyed_in_either_order_and_their_handles_go(
     fixture_close(s);
 }
 
+/* A public session changes a public object as on any token (its label), never the key
+ * behind it: state, aliases and every other CKA_CMK_* attribute need the user. Before, a
+ * session that never logged in disabled or scheduled the deletion of a pair through its
+ * public object (issue 18, item 1). */
+static void test_a_public_session_changes_the_public_object_but_not_the_key(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub, priv;
+    CHECK_RV(make_ec(s, "guarded", NULL, 0, &pub, &priv), CKR_OK);
+    CHECK_RV(p11->C_Logout(s), CKR_OK);
+    CHECK_RV(set_ulong(s, pub, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_USER_NOT_LOGGED_IN);
+    CHECK_RV(set_ulong(s, pub, CKA_CMK_KEY_STATE, CMK_STATE_PENDING_DELETION),
+             CKR_USER_NOT_LOGGED_IN);
+    CHECK_RV(set_ulong(s, pub, CKA_CMK_PENDING_WINDOW_DAYS, 7), CKR_USER_NOT_LOGGED_IN);
+    CHECK_RV(set_text(s, pub, CKA_CMK_ALIAS, "hijacked"), CKR_USER_NOT_LOGGED_IN);
+    CHECK_RV(set_text(s, pub, CKA_CMK_ADD_ALIAS, "extra"), CKR_USER_NOT_LOGGED_IN);
+    CHECK_RV(set_text(s, pub, CKA_LABEL, "public name"), CKR_OK);
+    const char *pin = getenv("CMK_PIN") ? getenv("CMK_PIN") : "1234";
+    CHECK_RV(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    CK_ULONG state = 0;
+    CHECK_RV(get_ulong(s, priv, CKA_CMK_KEY_STATE, &state), CKR_OK);
+    CHECK(state == CMK_STATE_ENABLED);
+    char text[64];
+    CHECK_RV(get_text(s, priv, CKA_CMK_ALIASES, text, sizeof(text)), CKR_OK);
+    CHECK(strcmp(text, "guarded") == 0);
+    CHECK_RV(get_text(s, priv, CKA_LABEL, text, sizeof(text)), CKR_OK);
+    CHECK(strcmp(text, "guarded") == 0);
+    CHECK_RV(get_text(s, pub, CKA_LABEL, text, sizeof(text)), CKR_OK);
+    CHECK(strcmp(text, "public name") == 0);
+    CHECK_RV(sign_verify_ec(s, priv, pub), CKR_OK);
+    fixture_close(s);
+}
+
 static void test_initialize_follows_the_spec(void)
 {
     CK_SESSION_HANDLE s;
@@ -1027,6 +1060,7 @@ int main(int argc, char **argv)
         T(test_set_attributes_change_alias_description_and_state),
         T(test_destroy_schedules_deletion_and_hides_the_key),
         T(test_both_halves_are_destroyed_in_either_order_and_their_handles_go),
+        T(test_a_public_session_changes_the_public_object_but_not_the_key),
         T(test_read_only_session_cannot_create),
         T(test_buffer_too_small_and_length_query),
         T(test_private_key_keeps_public_key_info_after_public_object_is_gone),
