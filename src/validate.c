@@ -49,15 +49,35 @@ int validate_alias(const char *alias, size_t len, char *out, char why[VALIDATE_W
     return 0;
 }
 
+/* Well-formed UTF-8 as RFC 3629 defines it: no overlong forms, no UTF-16 surrogates
+ * (U+D800..U+DFFF), nothing above U+10FFFF. Each lead byte allows its own range for the
+ * second byte; the later ones are any continuation byte. */
 long utf8_length(const char *text, size_t len)
 {
     long chars = 0;
     for (size_t i = 0; i < len; chars++) {
         unsigned char c = (unsigned char)text[i];
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (n == 0 || i + n > len) return -1;
-        for (size_t k = 1; k < n; k++)
-            if (((unsigned char)text[i + k] >> 6) != 2) return -1;
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+        if (c < 0x80) n = 1;
+        else if (c >= 0xC2 && c <= 0xDF) n = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            n = 3;
+            if (c == 0xE0) lo = 0xA0;      /* else overlong */
+            else if (c == 0xED) hi = 0x9F; /* else a surrogate */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 4;
+            if (c == 0xF0) lo = 0x90;      /* else overlong */
+            else if (c == 0xF4) hi = 0x8F; /* else above U+10FFFF */
+        } else
+            return -1; /* a continuation byte, C0/C1 (overlong) or F5..FF */
+        if (i + n > len) return -1;
+        if (n > 1) {
+            unsigned char second = (unsigned char)text[i + 1];
+            if (second < lo || second > hi) return -1;
+            for (size_t k = 2; k < n; k++)
+                if (((unsigned char)text[i + k] >> 6) != 2) return -1;
+        }
         i += n;
     }
     return chars;

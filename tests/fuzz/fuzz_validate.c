@@ -248,11 +248,38 @@ static void check_tags(const uint8_t *data, size_t len)
     free(text);
 }
 
-/* ---- utf8_length: -1 or the number of non-continuation bytes. */
+/* The oracle decodes each sequence to its code point and checks it the other way round
+ * from the module's table: the shortest form, not a surrogate, not above U+10FFFF. */
+static long reference_utf8_length(const uint8_t *t, size_t len)
+{
+    long chars = 0;
+    for (size_t i = 0; i < len; chars++) {
+        uint32_t cp;
+        size_t n;
+        if (t[i] < 0x80) cp = t[i], n = 1;
+        else if ((t[i] & 0xE0) == 0xC0) cp = t[i] & 0x1F, n = 2;
+        else if ((t[i] & 0xF0) == 0xE0) cp = t[i] & 0x0F, n = 3;
+        else if ((t[i] & 0xF8) == 0xF0) cp = t[i] & 0x07, n = 4;
+        else return -1;
+        if (i + n > len) return -1;
+        for (size_t k = 1; k < n; k++) {
+            if ((t[i + k] & 0xC0) != 0x80) return -1;
+            cp = (cp << 6) | (t[i + k] & 0x3F);
+        }
+        static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (n > 1 && cp < least[n]) return -1;
+        if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return -1;
+        i += n;
+    }
+    return chars;
+}
+
+/* ---- utf8_length: -1 or the number of characters, as the reference decoder says. */
 static void check_utf8(const uint8_t *data, size_t len)
 {
     char *text = dup_exact(data, len);
     long chars = utf8_length(text, len);
+    CHECK(chars == reference_utf8_length(data, len));
     CHECK(chars >= -1 && (chars < 0 || (size_t)chars <= len));
     if (chars >= 0) {
         long starts = 0;

@@ -114,6 +114,14 @@ static void test_malformed_templates_are_refused(void)
     CHECK_RV(p11->C_GenerateKey(s, &aes, session_vendor, 2, &key), CKR_TEMPLATE_INCONSISTENT);
     CK_ATTRIBUTE bad_utf8[] = {{CKA_CMK_DESCRIPTION, "\xff\xfe", 2}};
     CHECK_RV(make_aes(s, "g", bad_utf8, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    /* Byte shapes that look like UTF-8 but are not (RFC 3629): a UTF-16 surrogate, a code
+     * point above U+10FFFF, overlong forms (issue 18, item 4). */
+    static const char *const ill_formed[] = {"\xed\xa0\x80", "\xf7\xbf\xbf\xbf", "\xc0\x8a",
+                                             "\xe0\x80\x80", "\xf4\x90\x80\x80", "\xf0\x80\x80\x80"};
+    for (size_t i = 0; i < sizeof(ill_formed) / sizeof(ill_formed[0]); i++) {
+        CK_ATTRIBUTE d[] = {{CKA_CMK_DESCRIPTION, (void *)ill_formed[i], strlen(ill_formed[i])}};
+        CHECK_RV(make_aes(s, "u", d, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
+    }
     CK_ATTRIBUTE control[] = {{CKA_CMK_DESCRIPTION, "bell\a", 5}};
     CHECK_RV(make_aes(s, "h", control, 1, &key), CKR_ATTRIBUTE_VALUE_INVALID);
     CK_ATTRIBUTE nul_alias[] = {{CKA_CMK_ALIAS, "a\0b", 3}};
@@ -123,6 +131,9 @@ static void test_malformed_templates_are_refused(void)
     CK_ATTRIBUTE nul_label[] = {{CKA_LABEL, "a\0b", 3}};
     CHECK_RV(make_aes(s, NULL, nul_label, 1, &key), CKR_OK);
     CHECK(find_count(s, nul_label, 1, NULL) == 1);
+    /* Well-formed characters of every length are welcome. */
+    CK_ATTRIBUTE fine[] = {{CKA_CMK_DESCRIPTION, "a \xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x94\x91", 13}};
+    CHECK_RV(make_aes(s, "fine", fine, 1, &key), CKR_OK);
     fixture_close(s);
 }
 
