@@ -41,13 +41,8 @@ CK_RV cmk_alias_queue(struct cmk_alias_ops *ops, const CK_ATTRIBUTE *a)
         ops->op[ops->count++].type = a->type;
         return CKR_OK;
     }
-    char why[VALIDATE_WHY_SIZE] = "alias must not be empty";
-    bool ok = a->pValue && a->ulValueLen > 0 && a->ulValueLen < 256 + 6 &&
-              !memchr(a->pValue, 0, a->ulValueLen) &&
-              validate_alias(a->pValue, a->ulValueLen, out, why) == 0;
-    if (!ok) {
-        if (a->ulValueLen >= 256 + 6) snprintf(why, sizeof(why), "at most 255 characters");
-        else if (a->pValue && memchr(a->pValue, 0, a->ulValueLen)) snprintf(why, sizeof(why), "contains NUL");
+    char why[VALIDATE_WHY_SIZE];
+    if (validate_alias(a->pValue, a->ulValueLen, out, why) != 0) {
         log_warning("SetAttributeValue: %s invalid: %s", attr_name(a->type), why);
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }

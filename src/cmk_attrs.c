@@ -181,13 +181,6 @@ static int rv_rank(CK_RV rv)
     }
 }
 
-static bool template_has_vendor(const CK_ATTRIBUTE *t, CK_ULONG n)
-{
-    for (CK_ULONG i = 0; i < n; i++)
-        if (attr_is_vendor(t[i].type)) return true;
-    return false;
-}
-
 /* The key behind a handle, if this session may see it: like the backend, a private
  * object does not exist for a session that is not logged in, and a destroyed one (the
  * secret or private object of a key pending deletion) does not exist for plain PKCS#11.
@@ -216,7 +209,7 @@ CK_RV cmk_get_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_
                          CK_ULONG count)
 {
     struct cmk_record rec;
-    CK_RV rv = load_visible(session, handle, &rec, template_has_vendor(tmpl, count));
+    CK_RV rv = load_visible(session, handle, &rec, tmpl_has_vendor(tmpl, count));
     if (rv != CKR_OK) return rv;
     CK_RV worst = CKR_OK;
     CK_ULONG *forward = calloc(count ? count : 1, sizeof(*forward));
@@ -619,7 +612,7 @@ static CK_RV commit_template(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
     struct cmk_record rec, old;
     struct change c = {.kind = handle_kind(handle)};
     bool metadata = false;
-    CK_RV rv = begin_and_load(session, handle, template_has_vendor(tmpl, count), &rec, &old);
+    CK_RV rv = begin_and_load(session, handle, tmpl_has_vendor(tmpl, count), &rec, &old);
     if (rv != CKR_OK) return rv;
     rv = apply_template(&rec, tmpl, count, &c, &metadata, NULL);
     if (rv == CKR_OK) rv = commit_changes(&old, &rec, &c, action_of(old.state, rec.state));
@@ -687,7 +680,7 @@ CK_RV cmk_set_attributes(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle, CK_
                          CK_ULONG count)
 {
     struct cmk_record rec;
-    bool kms = template_has_vendor(tmpl, count);
+    bool kms = tmpl_has_vendor(tmpl, count);
     CK_RV rv = load_visible(session, handle, &rec, kms);
     if (rv != CKR_OK) return rv;
     /* A public session may change a public object, as on any token, but never the key

@@ -81,14 +81,8 @@ static CK_RV parse_explicit_alias(struct create_request *req, const CK_ATTRIBUTE
 {
     char why[VALIDATE_WHY_SIZE];
     if (a->ulValueLen == 0) return CKR_OK;
-    if (!a->pValue || a->ulValueLen >= sizeof(req->alias) + 6 ||
-        memchr(a->pValue, 0, a->ulValueLen) ||
-        validate_alias(a->pValue, a->ulValueLen, req->alias, why) != 0) {
-        log_warning("CreateKey: CKA_CMK_ALIAS invalid: %s",
-                    !a->pValue || a->ulValueLen >= sizeof(req->alias) + 6
-                        ? "alias must be at most 255 characters"
-                    : memchr(a->pValue, 0, a->ulValueLen) ? "contains NUL"
-                                                            : why);
+    if (validate_alias(a->pValue, a->ulValueLen, req->alias, why) != 0) {
+        log_warning("CreateKey: CKA_CMK_ALIAS invalid: %s", why);
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }
     req->has_alias = true;
@@ -99,10 +93,9 @@ static CK_RV parse_explicit_alias(struct create_request *req, const CK_ATTRIBUTE
 static void alias_from_label(struct create_request *req, const CK_ATTRIBUTE *label)
 {
     char why[VALIDATE_WHY_SIZE];
-    if (!module.cfg.alias_from_label || !label || !label->pValue || label->ulValueLen == 0 ||
-        label->ulValueLen >= sizeof(req->alias) + 6 || memchr(label->pValue, 0, label->ulValueLen))
+    if (!module.cfg.alias_from_label || !label ||
+        validate_alias(label->pValue, label->ulValueLen, req->alias, why) != 0)
         return;
-    if (validate_alias(label->pValue, label->ulValueLen, req->alias, why) != 0) return;
     req->has_alias = true;
     req->alias_from_label = true;
 }

@@ -257,13 +257,6 @@ static CK_RV find_cmks(CK_SESSION_HANDLE session, const CK_ATTRIBUTE *t, CK_ULON
     return rv;
 }
 
-static bool template_has_vendor(const CK_ATTRIBUTE *t, CK_ULONG n)
-{
-    for (CK_ULONG i = 0; i < n; i++)
-        if (attr_is_vendor(t[i].type)) return true;
-    return false;
-}
-
 /* Is this backend object the raw material of some CMK version? */
 static bool is_cmk_material(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h)
 {
@@ -296,7 +289,7 @@ static CK_RV find_session_objects(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK
 static CK_RV find_passthrough(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULONG n,
                               struct handle_list *out)
 {
-    if (template_has_vendor(t, n)) return CKR_OK;
+    if (tmpl_has_vendor(t, n)) return CKR_OK;
     /* Token objects that are not CMKs were recorded when made through cmkp11: unless
      * one may match (or objects of other origin may exist), the backend is asked only
      * about this process's session objects, never scanned. */

@@ -13,6 +13,14 @@ static inline bool attr_is_vendor(CK_ATTRIBUTE_TYPE t)
     return (t & ~0xFFUL) == (CKA_VENDOR_DEFINED | CMKP11_VENDOR_BASE);
 }
 
+/* Does the template speak the KMS vocabulary (any CKA_CMK_* attribute)? */
+static inline bool tmpl_has_vendor(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    for (CK_ULONG i = 0; i < n; i++)
+        if (attr_is_vendor(t[i].type)) return true;
+    return false;
+}
+
 /* One of the vendor attributes cmkp11 defines (include/cmkp11/cmkp11.h). */
 static inline bool attr_is_known_vendor(CK_ATTRIBUTE_TYPE t)
 {

@@ -25,6 +25,7 @@ static bool has_prefix_nocase(const char *s, size_t len, const char *prefix)
 
 int validate_alias(const char *alias, size_t len, char *out, char why[VALIDATE_WHY_SIZE])
 {
+    if (!alias && len) return WHY("alias has a length but no value");
     /* AWS and Alibaba spell aliases "alias/name"; the name is what we store. */
     if (has_prefix_nocase(alias, len, "alias/")) alias += 6, len -= 6;
     if (len == 0) return WHY("alias must not be empty");

@@ -19,8 +19,9 @@
 #define DESCRIPTION_MAX_CHARS 8192
 #define TAGS_MAX 50
 
-/* Checks an alias and writes its canonical form (the "alias/" prefix stripped) to
- * out (at least len + 1 bytes). Returns 0 or -1 with why filled. */
+/* Checks an alias as a template gives it (any length, NULL with a length, NUL bytes:
+ * each refused with its reason) and writes its canonical form (the "alias/" prefix
+ * stripped) to out, which needs 256 bytes. Returns 0 or -1 with why filled. */
 int validate_alias(const char *alias, size_t len, char *out, char why[VALIDATE_WHY_SIZE]);
 int validate_description(const char *text, size_t len, char why[VALIDATE_WHY_SIZE]);
 /* Parses "<n>d", "<n>h", "<n>m", "<n>s" or "<n>" (days) into seconds and checks the range. */
