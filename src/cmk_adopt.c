@@ -65,6 +65,8 @@ static CK_RV spec_template(const struct key_facts *k, CK_MECHANISM_TYPE *mech,
         *mech = CKM_GENERIC_SECRET_KEY_GEN;
         tmpl_set(b, CKA_VALUE_LEN, &k->value_len, sizeof(k->value_len));
         return CKR_OK;
+    case CKK_DES2:
+    case CKK_DES3: *mech = k->type == CKK_DES2 ? CKM_DES2_KEY_GEN : CKM_DES3_KEY_GEN; return CKR_OK;
     case CKK_RSA:
         *mech = CKM_RSA_PKCS_KEY_PAIR_GEN;
         tmpl_set(b, CKA_MODULUS_BITS, &k->modulus_bits, sizeof(k->modulus_bits));
@@ -75,8 +77,8 @@ static CK_RV spec_template(const struct key_facts *k, CK_MECHANISM_TYPE *mech,
         tmpl_set(b, CKA_EC_PARAMS, k->params, k->params_len);
         return CKR_OK;
     }
-    log_warning("import: key type 0x%lx has no CMK key spec (AES, generic secret, RSA, EC, "
-                "EdDSA do)",
+    log_warning("import: key type 0x%lx has no CMK key spec (AES, generic secret, DES3, RSA, "
+                "EC, EdDSA do)",
                 k->type);
     return CKR_TEMPLATE_INCONSISTENT;
 }
@@ -179,7 +181,9 @@ static CK_RV adopt(CK_SESSION_HANDLE session, const struct key_facts *k, const C
     char label[80];
     cmk_backend_id(rec.key_id, 1, bid);
     cmk_backend_label(rec.key_id, 1, label);
-    cmk_create_material_template(&b, client, n, bid, label, k->cls, req.usage);
+    cmk_create_material_template(&b, client, n, bid, label, k->cls, req.usage,
+                                 req.flags_by_backend);
+    cmk_create_material_public(&b, &req);
     CK_OBJECT_HANDLE material = 0;
     rv = b.failed ? CKR_HOST_MEMORY : CKR_OK;
     if (rv == CKR_OK) {
@@ -191,6 +195,7 @@ static CK_RV adopt(CK_SESSION_HANDLE session, const struct key_facts *k, const C
         goto out;
     }
     util_crash_point("import:after-material");
+    cmk_create_usage_from_material(session, &req, material, 0, &rec);
     struct public_key pk = {0};
     if (k->type == CKK_RSA) cmk_create_read_public_key(session, material, k->type, &pk);
     rv = cmk_create_commit(&rec, "ImportKey", how, &pk);
@@ -260,8 +265,13 @@ bool cmk_adopt_wanted(const CK_ATTRIBUTE *tmpl, CK_ULONG n)
 {
     bool token = false;
     CK_ULONG cls;
-    return attr_get_bool(tmpl, n, CKA_TOKEN, &token) == ATTR_PRESENT && token &&
-           attr_get_ulong(tmpl, n, CKA_CLASS, &cls) == ATTR_PRESENT && adoptable_class(cls);
+    if (attr_get_bool(tmpl, n, CKA_TOKEN, &token) != ATTR_PRESENT || !token ||
+        attr_get_ulong(tmpl, n, CKA_CLASS, &cls) != ATTR_PRESENT || !adoptable_class(cls))
+        return false;
+    /* An extractable key is an ordinary backend object, unless keys in clear are refused
+     * altogether (cmk_adopt_create refuses it then). */
+    return module.cfg.refuse_clear_import ||
+           !cmk_request_plain_object(tmpl, n, NULL, 0, "C_CreateObject");
 }
 
 CK_RV cmk_adopt_create(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
@@ -293,6 +303,17 @@ CK_RV cmk_adopt_copy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE source, CK_ATTR
     *adopted = true;
     if ((rv = cmk_request_session_writable(session)) != CKR_OK) return rv;
     if (k.extractable) {
+        /* Its material may exist outside the HSM: never a CMK. Under extractable_keys =
+         * plain the token copy is what the backend alone would make. */
+        bool vendor = false;
+        for (CK_ULONG i = 0; i < n; i++)
+            vendor |= attr_is_vendor(tmpl[i].type);
+        if (module.cfg.extractable_keys == EXTRACTABLE_PLAIN && !vendor) {
+            log_warning("C_CopyObject: an extractable key copied to the token stays an "
+                        "ordinary backend object, not a CMK ([policy] extractable_keys = plain)");
+            *adopted = false;
+            return CKR_OK;
+        }
         log_warning("import: an extractable key cannot become a CMK by copy (its material "
                     "may exist outside the HSM); generate the key on the token instead");
         return CKR_ACTION_PROHIBITED;

@@ -263,6 +263,7 @@ CK_RV cmk_create_commit_state(struct cmk_record *rec, unsigned long state, const
         s = store_cmk_get(module.store, rec->row, &cur);
         if (s == STORE_OK) {
             cur.state = state;
+            cur.usage = rec->usage; /* read back from the material (usage_from_material) */
             s = store_cmk_update(module.store, &cur);
             if (s == STORE_OK)
                 s = store_version_insert(module.store, cur.row, 1, cur.created, "create");
@@ -369,19 +370,68 @@ bool cmk_create_should_retry(CK_SESSION_HANDLE session, CK_RV rv, const char *ke
 
 void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *client, CK_ULONG n,
                                   const unsigned char *bid, const char *label, CK_OBJECT_CLASS cls,
-                                  CK_ULONG usage)
+                                  CK_ULONG usage, bool backend_flags)
 {
     tmpl_copy_standard(b, client, n);
     cmk_create_backend_identity(b, bid, label);
     tmpl_set(b, CKA_SENSITIVE, &ck_true, sizeof(CK_BBOOL));
     tmpl_set(b, CKA_EXTRACTABLE, &ck_false, sizeof(CK_BBOOL));
-    tmpl_set(b, CKA_PRIVATE, &ck_true, sizeof(CK_BBOOL));
-    tmpl_set(b, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
+    tmpl_set(b, CKA_PRIVATE, &ck_true, sizeof(CK_BBOOL)); /* cmk_create_material_public */
+    /* Deriving from a secret CMK would make key material outside its lifecycle: never,
+     * whoever asks (cmk_request.c, derive_is_agreement). */
+    if (cls != CKO_PRIVATE_KEY || !backend_flags)
+        tmpl_set(b, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL));
+    if (backend_flags) return; /* the client's flags as given, the rest the backend's */
     if (cls == CKO_PRIVATE_KEY) {
         cmk_request_usage_flags(b, usage, true, false, client, n);
         return;
     }
     cmk_request_secret_flags(b, usage, client, n);
+}
+
+void cmk_create_material_public(struct tmpl_builder *b, const struct create_request *req)
+{
+    if (!req->secret_private) tmpl_set(b, CKA_PRIVATE, &ck_false, sizeof(CK_BBOOL));
+}
+
+/* One object's usage flags as the backend made them; a flag its class does not have reads
+ * FALSE. The recover forms are left out: SoftHSMv2 defaults them TRUE even on EC keys,
+ * which recover nothing, and a key that signs only with recovery is not one anybody
+ * makes without asking CKA_SIGN_RECOVER (which resolve_usage then sees). */
+static void read_usage_flags(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h,
+                             struct cmk_usage_flags *f)
+{
+    static const CK_ATTRIBUTE_TYPE types[] = {CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP,
+                                              CKA_SIGN,    CKA_VERIFY,  CKA_DERIVE};
+    enum { N = sizeof(types) / sizeof(types[0]) };
+    CK_BBOOL v[N] = {0};
+    CK_ATTRIBUTE a[N];
+    for (int i = 0; i < N; i++)
+        a[i] = (CK_ATTRIBUTE){types[i], &v[i], 1};
+    /* One call; an attribute the class lacks comes back unavailable and the others are
+     * still filled (PKCS#11 5.7). */
+    CK_RV rv = module.be.fn->C_GetAttributeValue(session, h, a, N);
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID) return;
+    for (int i = 0; i < N; i++) {
+        bool on = a[i].ulValueLen == 1 && v[i] != CK_FALSE;
+        if (i < 4) f->crypt |= on;
+        else if (i < 6) f->sign |= on;
+        else f->derive |= on;
+    }
+}
+
+void cmk_create_usage_from_material(CK_SESSION_HANDLE session, struct create_request *req,
+                                    CK_OBJECT_HANDLE main, CK_OBJECT_HANDLE pub,
+                                    struct cmk_record *rec)
+{
+    if (!req->flags_by_backend) return;
+    struct cmk_usage_flags f = {0}, p = {0};
+    read_usage_flags(session, main, &f);
+    if (pub) read_usage_flags(session, pub, &p);
+    f.crypt |= p.crypt;
+    f.sign |= p.sign; /* ECDH needs the private key's CKA_DERIVE alone */
+    cmk_request_usage_of_flags(req, &f);
+    rec->usage = req->usage;
 }
 
 void cmk_backend_label(const char *key_id, unsigned long version, char out[80])
@@ -461,7 +511,9 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
     char label[80];
     cmk_backend_id(rec.key_id, 1, bid);
     cmk_backend_label(rec.key_id, 1, label);
-    cmk_create_material_template(&b, tmpl, count, bid, label, CKO_SECRET_KEY, req.usage);
+    cmk_create_material_template(&b, tmpl, count, bid, label, CKO_SECRET_KEY, req.usage,
+                                 req.flags_by_backend);
+    cmk_create_material_public(&b, &req);
     CK_MECHANISM gen = *mech; /* an SM key: the backend's own type and mechanism */
     bool gen_ok =
         !sm_map_is_sm_key(req.spec.key_type) || sm_map_generate(req.spec.key_type, &b, NULL, &gen);
@@ -483,6 +535,7 @@ CK_RV cmk_generate_key(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_ATTR
         goto out;
     }
     util_crash_point("create:after-generate");
+    cmk_create_usage_from_material(session, &req, material, 0, &rec);
     char mn[24];
     mech_name(mech->mechanism, mn);
     rv = cmk_create_commit(&rec, "CreateKey", mn, NULL);
@@ -539,9 +592,11 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     tmpl_copy_standard(&bpub, pub_tmpl, pub_count);
     cmk_create_backend_identity(&bpub, bid, label);
     tmpl_set(&bpub, CKA_PRIVATE, req.public_private ? &ck_true : &ck_false, sizeof(CK_BBOOL));
-    cmk_request_usage_flags(&bpub, req.usage, false, true, pub_tmpl, pub_count);
+    if (!req.flags_by_backend)
+        cmk_request_usage_flags(&bpub, req.usage, false, true, pub_tmpl, pub_count);
     cmk_create_material_template(&bpriv, priv_tmpl, priv_count, bid, label, CKO_PRIVATE_KEY,
-                                 req.usage);
+                                 req.usage, req.flags_by_backend);
+    cmk_create_material_public(&bpriv, &req);
     CK_MECHANISM gen = *mech;
     bool gen_ok = !sm_map_is_sm_key(req.spec.key_type) ||
                   sm_map_generate(req.spec.key_type, &bpriv, &bpub, &gen);
@@ -564,6 +619,7 @@ CK_RV cmk_generate_key_pair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
         goto out;
     }
     util_crash_point("create:after-generate");
+    cmk_create_usage_from_material(session, &req, mpriv, mpub, &rec);
     char mn[24];
     mech_name(mech->mechanism, mn);
     struct public_key pk;

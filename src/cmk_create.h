@@ -42,10 +42,20 @@ void cmk_create_drop_row(const struct cmk_record *rec);
 void cmk_create_backend_identity(struct tmpl_builder *b, const unsigned char *bid,
                                  const char *label);
 /* The material's template: the client's standard attributes, cmkp11's identity, always
- * sensitive, non-extractable, private, and the usage's flags (cmk_request_usage_flags). */
+ * sensitive, non-extractable, private, and the usage's flags (cmk_request_usage_flags);
+ * with backend_flags (create_request.flags_by_backend) the flags the client left out are
+ * left to the backend's defaults instead. */
 void cmk_create_material_template(struct tmpl_builder *b, const CK_ATTRIBUTE *client,
                                   CK_ULONG n, const unsigned char *bid, const char *label,
-                                  CK_OBJECT_CLASS cls, CK_ULONG usage);
+                                  CK_OBJECT_CLASS cls, CK_ULONG usage, bool backend_flags);
+/* The material of a key whose template kept it public (req->secret_private FALSE: a plain
+ * template's CKA_PRIVATE=FALSE, cmk_request.c) is made public too, after the template. */
+void cmk_create_material_public(struct tmpl_builder *b, const struct create_request *req);
+/* When the backend chose the flags (req->flags_by_backend), the key's usage is what the
+ * objects made allow: read back from main (and pub, 0 for none) into req and rec. */
+void cmk_create_usage_from_material(CK_SESSION_HANDLE session, struct create_request *req,
+                                    CK_OBJECT_HANDLE main, CK_OBJECT_HANDLE pub,
+                                    struct cmk_record *rec);
 /* Makes one of cmkp11's own 32-byte secret keys in the backend (the SOFTWARE master key,
  * the import-token MAC key): token, private, sensitive, never extractable, never
  * deriving, with the given identity; usage holds its function flags. Under the token lock. */

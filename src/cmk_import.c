@@ -198,7 +198,7 @@ CK_RV cmk_import_material(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_O
     bool soft = import_is_soft(&rec), soft_pair = import_is_soft_pair(&rec);
     cmk_backend_id(rec.key_id, 1, bid);
     cmk_backend_label(rec.key_id, 1, label);
-    cmk_create_material_template(&b, NULL, 0, bid, label, cls, rec.usage);
+    cmk_create_material_template(&b, NULL, 0, bid, label, cls, rec.usage, false);
     tmpl_set(&b, CKA_CLASS, &cls, sizeof(cls));
     tmpl_set(&b, CKA_KEY_TYPE, &type, sizeof(type));
     /* The candidate: the same, a session object under a name of its own. */

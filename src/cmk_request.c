@@ -239,36 +239,50 @@ static bool derive_is_agreement(const struct keyspec *spec)
     return spec->key_type == CKK_EC;
 }
 
-/* usage_conflict = honour, plain template: every usage the flags ask for (TRUE in either
- * template) is the key's, as on the backend; a template that asks none gets the usage the
- * clouds default to for its spec. The primary one is the clouds' reading of the key:
- * SIGN_VERIFY for a pair that signs (what the narrowing used to keep), ENCRYPT_DECRYPT for
- * AES, GENERATE_VERIFY_MAC for a generic secret (CMK_USAGE_ALSO in cmkp11.h). */
-static void honour_usage(struct create_request *req, bool crypt, bool sign, bool derive)
+/* Whether the key type has any encryption mechanism: an EC, EdDSA or generic secret key
+ * whose CKA_DECRYPT is TRUE (SoftHSMv2 defaults it so) still decrypts nothing. */
+static bool type_encrypts(const struct keyspec *spec)
 {
-    const struct keyspec *spec = &req->spec;
+    return spec->key_type == CKK_RSA || spec->key_type == CKK_CMK_SM2 ||
+           (spec->symmetric && spec->key_type != CKK_GENERIC_SECRET);
+}
+
+/* usage_conflict = honour, plain template: every usage the flags allow is the key's, as on
+ * the backend; flags that allow none give the usage the clouds default to for the spec.
+ * The primary one is the clouds' reading of the key: SIGN_VERIFY for a pair that signs,
+ * ENCRYPT_DECRYPT for AES, GENERATE_VERIFY_MAC for a generic secret (CMK_USAGE_ALSO in
+ * cmkp11.h). */
+static CK_ULONG honour_usage(const struct keyspec *spec, const struct cmk_usage_flags *f)
+{
+    bool crypt = f->crypt && type_encrypts(spec);
     CK_ULONG primary, also = 0;
     if (spec->key_type == CKK_GENERIC_SECRET) {
         primary = CMK_USAGE_GENERATE_VERIFY_MAC;
-        if (crypt) also |= CMK_USAGE_ALSO(CMK_USAGE_ENCRYPT_DECRYPT);
     } else if (spec->symmetric) {
         primary = CMK_USAGE_ENCRYPT_DECRYPT;
-        if (sign) also |= CMK_USAGE_ALSO(CMK_USAGE_GENERATE_VERIFY_MAC); /* AES-CMAC */
+        if (f->sign) also |= CMK_USAGE_ALSO(CMK_USAGE_GENERATE_VERIFY_MAC); /* AES-CMAC */
     } else {
-        bool agree = derive && derive_is_agreement(spec);
-        primary = sign || (!crypt && !agree) ? CMK_USAGE_SIGN_VERIFY
-                  : crypt                    ? CMK_USAGE_ENCRYPT_DECRYPT
-                                             : CMK_USAGE_KEY_AGREEMENT;
+        bool agree = f->derive && derive_is_agreement(spec);
+        primary = f->sign || (!crypt && !agree) ? CMK_USAGE_SIGN_VERIFY
+                  : crypt                       ? CMK_USAGE_ENCRYPT_DECRYPT
+                                                : CMK_USAGE_KEY_AGREEMENT;
         if (crypt && primary != CMK_USAGE_ENCRYPT_DECRYPT)
             also |= CMK_USAGE_ALSO(CMK_USAGE_ENCRYPT_DECRYPT);
         if (agree && primary != CMK_USAGE_KEY_AGREEMENT)
             also |= CMK_USAGE_ALSO(CMK_USAGE_KEY_AGREEMENT);
     }
-    req->usage = primary | also;
-    if (also)
-        log_info("CreateKey: the template asks for several usages; usage_conflict = honour "
-                 "gives the key all of them (CKA_CMK_KEY_USAGE 0x%lx)",
-                 req->usage);
+    return primary | also;
+}
+
+void cmk_request_usage_of_flags(struct create_request *req, const struct cmk_usage_flags *f)
+{
+    req->usage = honour_usage(&req->spec, f);
+    if (req->usage & ~0xffUL) {
+        char names[CMK_USAGE_NAME_SIZE];
+        log_info("CreateKey: the key's flags allow several usages; usage_conflict = honour "
+                 "gives it all of them (%s)",
+                 cmk_request_usage_name(req->usage, names));
+    }
 }
 
 /* Decides the key usage from the spec, the flags asked for and the vendor usage. */
@@ -289,7 +303,10 @@ static CK_RV resolve_usage(struct create_request *req, const CK_ATTRIBUTE *a, CK
     bool one_usage = speaks_kms(a, na, b, nb, spec) ||
                      module.cfg.usage_conflict != USAGE_CONFLICT_HONOUR;
     if (!one_usage) {
-        honour_usage(req, crypt, sign, derive);
+        /* What the template asks, until the material made says what it allows. */
+        struct cmk_usage_flags asked = {crypt, sign, derive};
+        req->usage = honour_usage(spec, &asked);
+        req->flags_by_backend = true;
         return CKR_OK;
     }
     if (u) {
@@ -434,21 +451,37 @@ void cmk_request_secret_flags(struct tmpl_builder *b, CK_ULONG usage, const CK_A
     tmpl_set(b, CKA_DERIVE, &ck_false, sizeof(CK_BBOOL)); /* see derive_is_agreement */
 }
 
-/* CMK material never leaves the backend. Asking for extractable material is refused;
- * CKA_SENSITIVE=FALSE and CKA_PRIVATE=FALSE are what plain tools send by default
- * (pkcs11-tool --keygen), so they are raised to TRUE with a log line instead. */
+bool cmk_request_plain_object(const CK_ATTRIBUTE *main, CK_ULONG nmain, const CK_ATTRIBUTE *pub,
+                              CK_ULONG npub, const char *op)
+{
+    if (flag_of(main, nmain, CKA_EXTRACTABLE) != 1 ||
+        module.cfg.extractable_keys != EXTRACTABLE_PLAIN)
+        return false;
+    for (CK_ULONG i = 0; i < nmain; i++)
+        if (attr_is_vendor(main[i].type)) return false; /* the KMS vocabulary: refused */
+    for (CK_ULONG i = 0; pub && i < npub; i++)
+        if (attr_is_vendor(pub[i].type)) return false;
+    log_warning("%s: the key asks CKA_EXTRACTABLE=TRUE, which a CMK never is: made as an "
+                "ordinary backend object, not a CMK ([policy] extractable_keys = plain)",
+                op);
+    return true;
+}
+
+/* CMK material never leaves the backend. Asking for extractable material is refused here
+ * (a plain template under extractable_keys = plain never gets here: it is an ordinary
+ * backend object); CKA_SENSITIVE=FALSE, what plain tools send by default (pkcs11-tool
+ * --keygen), is raised to TRUE with a log line instead: the material is never readable. */
 static CK_RV check_export_policy(const struct create_request *req, const CK_ATTRIBUTE *t,
                                  CK_ULONG n)
 {
     if (flag_of(t, n, CKA_EXTRACTABLE) == 1) {
         log_warning("CreateKey: CKA_EXTRACTABLE=TRUE is refused: CMK material never leaves "
-                    "the HSM");
+                    "the HSM (a plain template is an ordinary backend object unless [policy] "
+                    "extractable_keys = refuse)");
         return CKR_TEMPLATE_INCONSISTENT;
     }
     if (flag_of(t, n, CKA_SENSITIVE) == 0)
         log_warning("CreateKey: CKA_SENSITIVE=FALSE ignored: CMK material is always sensitive");
-    if (flag_of(t, n, CKA_PRIVATE) == 0)
-        log_info("CreateKey: CKA_PRIVATE=FALSE ignored: CMK material is always private");
     if (flag_of(t, n, CKA_DERIVE) == 1 && !CMK_USAGE_HAS(req->usage, CMK_USAGE_KEY_AGREEMENT))
         log_warning("CreateKey: CKA_DERIVE=TRUE ignored: derivation is a CMK usage only as key "
                     "agreement (KEY_AGREEMENT) of an EC key");
@@ -530,6 +563,27 @@ static CK_RV check_protection_allowed(struct create_request *req)
     return CKR_OK;
 }
 
+/* CKA_PRIVATE=FALSE on the secret or private key. A plain template at level HSM gets it,
+ * as on the backend alone: the key is found and used before login, as its owner asked
+ * (pkcs11-tool's AES default); its CMK metadata still changes only after a login. The KMS
+ * vocabulary, a SOFTWARE key (its sealing key is private material) and [policy]
+ * non_private_keys = raise get a private key, with a log line. Absent, a key is private. */
+static bool keeps_public(const struct create_request *req, const CK_ATTRIBUTE *main,
+                         CK_ULONG nmain, const CK_ATTRIBUTE *pub, CK_ULONG npub)
+{
+    if (flag_of(main, nmain, CKA_PRIVATE) != 0) return false;
+    if (module.cfg.non_private_keys == NON_PRIVATE_ALLOW &&
+        req->protection == CMK_PROTECTION_HSM && !speaks_kms(main, nmain, pub, npub, &req->spec))
+        return true;
+    log_warning("CreateKey: CKA_PRIVATE=FALSE raised to TRUE: %s",
+                module.cfg.non_private_keys == NON_PRIVATE_RAISE
+                    ? "[policy] non_private_keys = raise"
+                : req->protection == CMK_PROTECTION_SOFTWARE
+                    ? "a SOFTWARE key is private (its sealing key is)"
+                    : "a request in the KMS vocabulary makes a private key");
+    return false;
+}
+
 CK_RV cmk_request_session_writable(CK_SESSION_HANDLE session)
 {
     CK_SESSION_INFO info;
@@ -577,7 +631,7 @@ CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
     if ((rv = check_rotation_allowed(req)) != CKR_OK) return rv;
     if ((rv = check_protection_allowed(req)) != CKR_OK) return rv;
     bool v;
-    req->secret_private = true;
+    req->secret_private = !keeps_public(req, main, nmain, pub, npub);
     req->public_private = pub && attr_get_bool(pub, npub, CKA_PRIVATE, &v) == ATTR_PRESENT && v;
     return CKR_OK;
 }

@@ -33,7 +33,21 @@ struct create_request {
     size_t tag_count;
     bool secret_private; /* CKA_PRIVATE of the secret or private key */
     bool public_private; /* CKA_PRIVATE of the public key */
+    /* A plain template under usage_conflict = honour: the flags it leaves out are the
+     * backend's to default, as on the backend alone, and the usage is read back from the
+     * material made (cmk_create_usage_from_material). */
+    bool flags_by_backend;
 };
+
+/* What a key's flags allow, over both objects of a pair: any of encrypt, decrypt, wrap,
+ * unwrap; any of sign, verify and their recover forms; derive (the private key's). */
+struct cmk_usage_flags {
+    bool crypt, sign, derive;
+};
+
+/* The usage of a key whose flags allow f, under usage_conflict = honour: each usage the
+ * flags allow and the key type has a mechanism for. */
+void cmk_request_usage_of_flags(struct create_request *req, const struct cmk_usage_flags *f);
 
 /* Parses and validates a request. mech is the key-generation mechanism (or the one
  * that would have made the key, for imports); main is the secret or private key's
@@ -41,6 +55,11 @@ struct create_request {
 CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
                         const CK_ATTRIBUTE *main, CK_ULONG nmain, const CK_ATTRIBUTE *pub,
                         CK_ULONG npub);
+/* A plain template (no vendor attribute in either) asking CKA_EXTRACTABLE=TRUE for the
+ * secret or private key, under [policy] extractable_keys = plain: the key is to be made as
+ * an ordinary backend object, not a CMK (one log line naming op). */
+bool cmk_request_plain_object(const CK_ATTRIBUTE *main, CK_ULONG nmain, const CK_ATTRIBUTE *pub,
+                              CK_ULONG npub, const char *op);
 CK_RV cmk_request_check_quota(void);
 CK_RV cmk_request_session_writable(CK_SESSION_HANDLE session);
 /* A usage as log lines, the audit and cmkctl name it: the primary usage, then the others

@@ -130,7 +130,8 @@ static CK_RV generate_version(CK_SESSION_HANDLE session, const struct cmk_record
         {CKA_KEY_TYPE, &type, sizeof(type)},
         {CKA_VALUE_LEN, &len, sizeof(len)},
         {CKA_TOKEN, (void *)&ck_true, 1},
-        {CKA_PRIVATE, (void *)&ck_true, 1},
+        /* As the key's first version: public only when its template asked so. */
+        {CKA_PRIVATE, (void *)((rec->private_mask & CMK_OBJ_SECRET) ? &ck_true : &ck_false), 1},
         {CKA_SENSITIVE, (void *)&ck_true, 1},
         {CKA_EXTRACTABLE, (void *)&ck_false, 1},
         {CKA_ENCRYPT, (void *)(mac ? &ck_false : &ck_true), 1},

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,53 @@ static int parse_ulong(const char *value, unsigned long min, unsigned long max, 
     return 1;
 }
 
+/* A [policy] key whose value is one of a few words, each naming an enum value. */
+struct policy_choice {
+    const char *key;
+    size_t field; /* offsetof the enum in struct config */
+    const char *words[4];
+    int values[4];
+    const char *reason;
+};
+
+static const struct policy_choice policy_choices[] = {
+    {"usage_conflict", offsetof(struct config, usage_conflict),
+     {"honour", "honor", "sign", "reject"},
+     {USAGE_CONFLICT_HONOUR, USAGE_CONFLICT_HONOUR, USAGE_CONFLICT_PREFER_SIGN,
+      USAGE_CONFLICT_REJECT},
+     "must be 'honour', 'sign' or 'reject'"},
+    {"extractable_keys", offsetof(struct config, extractable_keys),
+     {"plain", "refuse"},
+     {EXTRACTABLE_PLAIN, EXTRACTABLE_REFUSE},
+     "must be 'plain' or 'refuse'"},
+    {"non_private_keys", offsetof(struct config, non_private_keys),
+     {"allow", "raise"},
+     {NON_PRIVATE_ALLOW, NON_PRIVATE_RAISE},
+     "must be 'allow' or 'raise'"},
+    {"init_token", offsetof(struct config, init_token),
+     {"allow", "refuse_with_keys", "refuse"},
+     {INIT_TOKEN_ALLOW, INIT_TOKEN_REFUSE_WITH_KEYS, INIT_TOKEN_REFUSE},
+     "must be 'allow', 'refuse_with_keys' or 'refuse'"},
+};
+
+/* Every policy enum is an int-sized C enum, so the field is written as an int. */
+_Static_assert(sizeof(enum usage_conflict_policy) == sizeof(int) &&
+                   sizeof(enum extractable_policy) == sizeof(int) &&
+                   sizeof(enum non_private_policy) == sizeof(int) &&
+                   sizeof(enum init_token_policy) == sizeof(int),
+               "policy enums are written through an int");
+static int pick_choice(struct parse_state *st, const struct policy_choice *c, const char *value)
+{
+    for (size_t i = 0; i < 4 && c->words[i]; i++) {
+        if (!strcasecmp(value, c->words[i])) {
+            *(int *)((char *)st->cfg + c->field) = c->values[i];
+            return 1;
+        }
+    }
+    snprintf(st->reason, sizeof(st->reason), "%s", c->reason);
+    return 0;
+}
+
 static int handle_policy(struct parse_state *st, const char *name, const char *value)
 {
     struct config *cfg = st->cfg;
@@ -106,19 +154,6 @@ static int handle_policy(struct parse_state *st, const char *name, const char *v
         if (parse_ulong(value, 7, 1096, &cfg->pending_window_days)) return 1;
         snprintf(st->reason, sizeof(st->reason), "must be a whole number of days from 7 to 1096");
         return 0;
-    }
-    if (!strcmp(name, "usage_conflict")) {
-        if (!strcasecmp(value, "sign"))
-            cfg->usage_conflict = USAGE_CONFLICT_PREFER_SIGN;
-        else if (!strcasecmp(value, "reject"))
-            cfg->usage_conflict = USAGE_CONFLICT_REJECT;
-        else if (!strcasecmp(value, "honour") || !strcasecmp(value, "honor"))
-            cfg->usage_conflict = USAGE_CONFLICT_HONOUR;
-        else {
-            snprintf(st->reason, sizeof(st->reason), "must be 'honour', 'sign' or 'reject'");
-            return 0;
-        }
-        return 1;
     }
     if (!strcmp(name, "allow_immediate_destroy") || !strcmp(name, "cloud_specs_only") ||
         !strcmp(name, "refuse_clear_import") || !strcmp(name, "gm_mode") ||
@@ -132,20 +167,8 @@ static int handle_policy(struct parse_state *st, const char *name, const char *v
         snprintf(st->reason, sizeof(st->reason), "must be true or false");
         return 0;
     }
-    if (!strcmp(name, "init_token")) {
-        if (!strcasecmp(value, "allow"))
-            cfg->init_token = INIT_TOKEN_ALLOW;
-        else if (!strcasecmp(value, "refuse_with_keys"))
-            cfg->init_token = INIT_TOKEN_REFUSE_WITH_KEYS;
-        else if (!strcasecmp(value, "refuse"))
-            cfg->init_token = INIT_TOKEN_REFUSE;
-        else {
-            snprintf(st->reason, sizeof(st->reason),
-                     "must be 'allow', 'refuse_with_keys' or 'refuse'");
-            return 0;
-        }
-        return 1;
-    }
+    for (size_t i = 0; i < sizeof(policy_choices) / sizeof(policy_choices[0]); i++)
+        if (!strcmp(name, policy_choices[i].key)) return pick_choice(st, &policy_choices[i], value);
     if (!strcmp(name, "max_keys")) {
         if (parse_ulong(value, 0, 100000000UL, &cfg->max_keys)) return 1;
         snprintf(st->reason, sizeof(st->reason), "must be a whole number (0 = no quota)");

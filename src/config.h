@@ -21,6 +21,18 @@ enum usage_conflict_policy {
  * the store holds any CMK. REFUSE: always refused (initialise with the HSM's own tools). */
 enum init_token_policy { INIT_TOKEN_ALLOW = 0, INIT_TOKEN_REFUSE_WITH_KEYS, INIT_TOKEN_REFUSE };
 
+/* [policy] extractable_keys: a plain template asking CKA_EXTRACTABLE=TRUE for a token key,
+ * which a CMK never is. PLAIN (default): the key is made as an ordinary backend object,
+ * exactly as the backend alone would make it (its owner wants to wrap it out). REFUSE:
+ * CKR_TEMPLATE_INCONSISTENT, as for a request in the KMS vocabulary. */
+enum extractable_policy { EXTRACTABLE_PLAIN = 0, EXTRACTABLE_REFUSE };
+
+/* [policy] non_private_keys: a plain template asking CKA_PRIVATE=FALSE for a token secret or
+ * private key at level HSM. ALLOW (default): the key is public as on the backend alone,
+ * found and used without a login (never changed in its CMK metadata without one). RAISE:
+ * the key is made private, with a log line (as the KMS vocabulary always is). */
+enum non_private_policy { NON_PRIVATE_ALLOW = 0, NON_PRIVATE_RAISE };
+
 struct config {
     char *path;                /* the file read, for messages */
     char *backend_module;      /* [backend] module */
@@ -41,6 +53,8 @@ struct config {
                               takes its label as alias when it is a valid one and free */
     unsigned long max_keys;                   /* [policy] max_keys, 0 = no quota */
     enum init_token_policy init_token;        /* [policy] init_token */
+    enum extractable_policy extractable_keys; /* [policy] extractable_keys */
+    enum non_private_policy non_private_keys; /* [policy] non_private_keys */
     bool import_oaep_decode_in_module;        /* [import] oaep_decode_in_module */
     bool gm_mode; /* [policy] gm_mode: SM4 is cmkctl's default symmetric spec (the module's
                      C_GenerateKey stays explicit) */

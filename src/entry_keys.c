@@ -1,6 +1,7 @@
 /* entry_keys.c - key generation (CreateKey for token keys), wrap, unwrap, derive. */
 #include "cmk.h"
 #include "cmk_import.h"
+#include "cmk_request.h"
 #include "cmk_unwrap.h"
 #include "cmkp11/cmkp11.h"
 #include "entry.h"
@@ -34,24 +35,30 @@ CK_RV ENTRY_IMPL(C_GenerateKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech
     if (!mech || !key) return CKR_ARGUMENTS_BAD;
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_GenerateKey");
     if (rv == CKR_OK) {
-        if (tmpl_wants_token(tmpl, count))
+        bool token = tmpl_wants_token(tmpl, count);
+        if (token && !cmk_request_plain_object(tmpl, count, NULL, 0, "C_GenerateKey")) {
             rv = cmk_generate_key(session, mech, tmpl, count, key);
-        else if ((rv = refuse_vendor_on_session_key(tmpl, count)) == CKR_OK &&
-                 (rv = module.be.fn->C_GenerateKey(session, mech, tmpl, count, key)) == CKR_OK)
-            object_track_new(session, *key);
+        } else if ((rv = refuse_vendor_on_session_key(tmpl, count)) == CKR_OK) {
+            /* A token key (an extractable one) writes the token: module_token_lock. */
+            MODULE_UNDER_TOKEN_LOCK_IF(token, rv, module.be.fn->C_GenerateKey(session, mech, tmpl,
+                                                                            count, key));
+            if (rv == CKR_OK) object_track_new(session, *key);
+        }
     }
     ENTRY_RETURN("C_GenerateKey", rv);
 }
 
-/* A pair the backend makes as it is; a token public key beside a session private key
- * still writes the token (module_token_lock). */
+/* A pair the backend makes as it is; a token public key beside a session private key, or
+ * an extractable token private key, still writes the token (module_token_lock). */
 static CK_RV generate_pair_passthrough(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                                        CK_ATTRIBUTE_PTR pub, CK_ULONG pub_count,
                                        CK_ATTRIBUTE_PTR priv, CK_ULONG priv_count,
                                        CK_OBJECT_HANDLE_PTR pub_key, CK_OBJECT_HANDLE_PTR priv_key)
 {
     CK_RV rv;
-    MODULE_UNDER_TOKEN_LOCK_IF(tmpl_wants_token(pub, pub_count), rv,
+    MODULE_UNDER_TOKEN_LOCK_IF(tmpl_wants_token(pub, pub_count) ||
+                                   tmpl_wants_token(priv, priv_count),
+                               rv,
                                module.be.fn->C_GenerateKeyPair(session, mech, pub, pub_count, priv,
                                                                priv_count, pub_key, priv_key));
     if (rv == CKR_OK) {
@@ -74,7 +81,8 @@ CK_RV ENTRY_IMPL(C_GenerateKeyPair)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR 
         rv =
             cmk_import_get_parameters(session, pub, pub_count, priv, priv_count, pub_key, priv_key);
     else if (rv == CKR_OK) {
-        if (tmpl_wants_token(priv, priv_count))
+        if (tmpl_wants_token(priv, priv_count) &&
+            !cmk_request_plain_object(priv, priv_count, pub, pub_count, "C_GenerateKeyPair"))
             rv = cmk_generate_key_pair(session, mech, pub, pub_count, priv, priv_count, pub_key,
                                        priv_key);
         else if ((rv = refuse_vendor_on_session_key(pub, pub_count)) == CKR_OK &&

@@ -163,6 +163,16 @@ static CK_RV spec_ec(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_ULONG 
     return CKR_OK;
 }
 
+/* Triple DES (three keys, or two): no cloud has it, but HSMs and payment software still
+ * make it, and a plain template gets it as on the backend (unless cloud_specs_only). */
+static void spec_des(CK_MECHANISM_TYPE mech, struct keyspec *out)
+{
+    bool two = mech == CKM_DES2_KEY_GEN;
+    snprintf(out->name, sizeof(out->name), two ? "DES2" : "DES3");
+    out->key_type = two ? CKK_DES2 : CKK_DES3;
+    out->symmetric = true;
+}
+
 /* CKM_CMK_SM2_KEY_PAIR_GEN: the curve is implied; CKA_EC_PARAMS, if given, must name it. */
 static CK_RV spec_sm2(const CK_ATTRIBUTE *tmpl, CK_ULONG n, struct keyspec *out)
 {
@@ -188,6 +198,8 @@ CK_RV keyspec_from_request(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_
     case CKM_AES_KEY_GEN: rv = spec_aes(tmpl, n, out); break;
     case CKM_CMK_SM4_KEY_GEN: rv = spec_sm4(tmpl, n, out); break;
     case CKM_GENERIC_SECRET_KEY_GEN: rv = spec_hmac(tmpl, n, out); break;
+    case CKM_DES2_KEY_GEN:
+    case CKM_DES3_KEY_GEN: spec_des(mech, out); rv = CKR_OK; break;
     case CKM_RSA_PKCS_KEY_PAIR_GEN:
     case CKM_RSA_X9_31_KEY_PAIR_GEN: rv = spec_rsa(tmpl, n, out); break;
     case CKM_EC_KEY_PAIR_GEN:
@@ -195,7 +207,8 @@ CK_RV keyspec_from_request(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_
     case CKM_CMK_SM2_KEY_PAIR_GEN: rv = spec_sm2(tmpl, n, out); break;
     default:
         log_warning("CreateKey: mechanism 0x%lx makes no CMK key spec (AES, SM4, generic "
-                    "secret, RSA, EC and EdDSA can); use CKA_TOKEN=FALSE for a plain session key",
+                    "secret, DES3, RSA, EC and EdDSA can); use CKA_TOKEN=FALSE for a plain "
+                    "session key",
                     mech);
         return CKR_MECHANISM_INVALID;
     }
@@ -206,7 +219,10 @@ CK_RV keyspec_from_request(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_
                         "cloud_specs_only refuses it",
                         out->name);
             bool curve = out->key_type == CKK_EC || out->key_type == CKK_EC_EDWARDS;
-            return curve ? CKR_CURVE_NOT_SUPPORTED : CKR_KEY_SIZE_RANGE; /* RSA, HMAC sizes */
+            bool des = out->key_type == CKK_DES2 || out->key_type == CKK_DES3;
+            return curve ? CKR_CURVE_NOT_SUPPORTED
+                   : des ? CKR_MECHANISM_INVALID
+                         : CKR_KEY_SIZE_RANGE; /* RSA, HMAC sizes */
         }
         log_info("CreateKey: key spec %s is not one of the clouds' specs; accepted", out->name);
     }

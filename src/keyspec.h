@@ -9,7 +9,7 @@
 struct keyspec {
     char name[40];        /* "AES_256", "RSA_2048", "EC_P256", "RSA_3092", "EC_brainpoolP256r1" */
     CK_KEY_TYPE key_type; /* CKK_AES, CKK_CMK_SM4, CKK_RSA, CKK_EC, CKK_EC_EDWARDS,
-                             CKK_GENERIC_SECRET */
+                             CKK_GENERIC_SECRET, CKK_DES2, CKK_DES3 */
     bool symmetric;
     bool cloud_spec; /* one of the clouds' own names */
 };

@@ -2,6 +2,8 @@
  * field names and rules, not values of PINs or key material. */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,13 +31,25 @@ int log_level_parse(const char *name, enum log_level *out)
     return -1;
 }
 
-int log_open_file(const char *path)
+int log_open_file(const char *path, char why[PRIVATE_FILE_WHY_SIZE])
 {
     FILE *f = NULL;
     if (path) {
-        f = fopen(path, "ae");
-        if (!f) return -1;
+        /* 0600, never through a link: the log names keys, aliases and users. */
+        int fd = private_file_open(path, O_WRONLY | O_APPEND | O_CREAT, why);
+        if (fd < 0) return -1;
+        f = fdopen(fd, "a");
+        if (!f) {
+            snprintf(why, PRIVATE_FILE_WHY_SIZE, "%s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
     }
+    return log_use_stream(f);
+}
+
+int log_use_stream(FILE *f)
+{
     pthread_mutex_lock(&log_lock);
     if (log_file) fclose(log_file);
     log_file = f;
@@ -45,7 +59,8 @@ int log_open_file(const char *path)
 
 void log_close(void)
 {
-    log_open_file(NULL);
+    char why[PRIVATE_FILE_WHY_SIZE];
+    log_open_file(NULL, why);
 }
 
 void log_write(enum log_level level, const char *fmt, ...)

@@ -2,7 +2,10 @@
 #ifndef CMKP11_LOG_H
 #define CMKP11_LOG_H
 
+#include <stdio.h>
+
 #include "fork_phase.h"
+#include "private_file.h"
 
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -10,8 +13,12 @@ enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEV
 extern int log_threshold;
 
 int log_level_parse(const char *name, enum log_level *out);
-/* Redirects output to a file (appended); NULL returns to stderr. 0 on success. */
-int log_open_file(const char *path);
+/* Logs to path from now on (NULL: stderr only); -1 with why filled when the file cannot
+ * be opened as a private file (private_file.h). */
+int log_open_file(const char *path, char why[PRIVATE_FILE_WHY_SIZE]);
+/* Logs to f from now on (the log closes it later): for harnesses that log to /dev/null,
+ * which log_open_file refuses as no private file. */
+int log_use_stream(FILE *f);
 void log_close(void);
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

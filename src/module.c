@@ -15,6 +15,7 @@
 #include "cmk_cache.h"
 #include "log.h"
 #include "object_track.h"
+#include "private_file.h"
 #include "pubkey.h"
 #include "session.h"
 #include "session_gate.h"
@@ -97,13 +98,14 @@ static CK_RV check_init_args(CK_C_INITIALIZE_ARGS_PTR args)
     return CKR_OK;
 }
 
-static int open_token_lock(const char *store_path)
+/* Never through a link, and only a regular file of ours: in a folder others can write, a
+ * planted symlink would make this process create or lock another file, and a lock file of
+ * another user's would let that user hold every process off. */
+static int open_token_lock(const char *store_path, char why[PRIVATE_FILE_WHY_SIZE])
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s-token.lock", store_path);
-    /* Never through a link: in a folder others can write, a planted symlink would make
-     * this process create or lock another file. */
-    return open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    return private_file_open(path, O_RDWR | O_CREAT, why);
 }
 
 static void close_token_lock(void)
@@ -363,15 +365,14 @@ static CK_RV initialize(CK_VOID_PTR init_args)
         goto out;
     }
     log_threshold = module.cfg.log_level;
-    if (module.cfg.log_file && log_open_file(module.cfg.log_file) != 0)
-        log_error("C_Initialize: cannot open log file %s; logging to stderr", module.cfg.log_file);
-    module.token_lock_fd = open_token_lock(module.cfg.store_path);
-    if (module.token_lock_fd < 0 && errno == ELOOP) {
-        /* A link planted where the lock file goes. Other failures (no such folder, no
-         * write access) are the store's too, and its open names them next. */
-        log_error("C_Initialize: the token lock file %s-token.lock is a symbolic link; "
-                  "refused",
-                  module.cfg.store_path);
+    char why[PRIVATE_FILE_WHY_SIZE];
+    if (module.cfg.log_file && log_open_file(module.cfg.log_file, why) != 0)
+        log_error("C_Initialize: cannot open the log file (%s); logging to stderr", why);
+    module.token_lock_fd = open_token_lock(module.cfg.store_path, why);
+    if (module.token_lock_fd < 0 && errno != ENOENT) {
+        /* Never skipped: without it SoftHSMv2's token files would have two writers. A
+         * missing folder is the store's error too, and its open names it next. */
+        log_error("C_Initialize: the token lock file cannot be used (%s); refused", why);
         rv = CKR_DEVICE_ERROR;
     } else {
         MODULE_UNDER_TOKEN_LOCK(rv, backend_open(&module.be, module.cfg.backend_module,

@@ -71,7 +71,8 @@ static const char *const stmt_sql[STMT_MAX] = {
                     "last_rotation = ?8, next_rotation = ?9, primary_version = ?10, "
                     "deletion_date = ?11, pending_window = ?12, objects = ?13, "
                     "private_mask = ?14, rotating_to = ?15, rotating_pid = ?16, "
-                    "rotating_start = ?17, pub_label = ?18, pub_cka_id = ?19 WHERE id = ?1",
+                    "rotating_start = ?17, pub_label = ?18, pub_cka_id = ?19, key_usage = ?20 "
+                    "WHERE id = ?1",
     [STMT_DELETE] = "DELETE FROM cmk WHERE id = ?1",
     [STMT_TAGS_LOAD] = "SELECT key, value FROM cmk_tag WHERE cmk_id = ?1 ORDER BY key",
     [STMT_TAGS_DELETE] = "DELETE FROM cmk_tag WHERE cmk_id = ?1",
@@ -408,7 +409,9 @@ enum store_status store_open(const char *path, struct store **out)
     pthread_mutex_init(&st->lock, &attr);
     pthread_mutexattr_destroy(&attr);
 
-    /* Create the file ourselves so it is 0600 from the first byte on. */
+    /* Create the file ourselves so it is 0600 from the first byte on. The store itself may
+     * be a link (an operator's choice of where it lives); the files beside it may not
+     * (private_file.h). */
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         log_error("store %s: cannot open for writing: %s", path, strerror(errno));
@@ -780,6 +783,8 @@ enum store_status store_cmk_update(struct store *st, const struct cmk_record *re
         sqlite3_bind_int64(q, 17, rec->rotating_start);
         bind_bytes(q, 18, rec->pub_label, rec->pub_label_len);
         bind_bytes(q, 19, rec->pub_cka_id, rec->pub_cka_id_len);
+        /* Set once, when CreateKey reads back what the material made allows. */
+        sqlite3_bind_int64(q, 20, (sqlite3_int64)rec->usage);
         s = step_write(st, q, "update key");
         if (s == STORE_OK && sqlite3_changes(st->db) == 0) s = STORE_NOT_FOUND;
     }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "private_file.h"
 
 /* The shared page. The counter counts commits. The rest remembers the last full
  * integrity check of the store file: the counter then, plus one (0: never), and the
@@ -41,10 +42,13 @@ struct store_signal *store_signal_open(const char *store_path)
 {
     char path[4096];
     if (snprintf(path, sizeof(path), "%s-signal", store_path) >= (int)sizeof(path)) return NULL;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    char why[PRIVATE_FILE_WHY_SIZE];
+    int fd = private_file_open(path, O_RDWR | O_CREAT, why);
     if (fd < 0) {
-        log_info("store signal %s: %s; changes are checked in the store at every init", path,
-                 strerror(errno));
+        /* Safe without it, only slower: every C_*Init then asks the store. */
+        log_warning("store signal (%s): not used; changes are checked in the store at every "
+                    "init",
+                    why);
         return NULL;
     }
     struct stat st;

@@ -23,7 +23,7 @@ static void remove_conf(void)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    if (log_open_file("/dev/null") != 0) abort();
+    if (log_use_stream(fopen("/dev/null", "w")) != 0) abort();
     log_threshold = LOG_LEVEL_DEBUG;
     snprintf(conf_path, sizeof(conf_path), "/tmp/cmkp11-fuzz-config.XXXXXX");
     int fd = mkstemp(conf_path);

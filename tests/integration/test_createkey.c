@@ -22,7 +22,8 @@ static void test_create_aes_key_with_alias_is_found_and_encrypts(void)
     CHECK_RV(get_ulong(s, key, CKA_CMK_KEY_STATE, &state), CKR_OK);
     CHECK(state == CMK_STATE_ENABLED);
     CHECK_RV(get_ulong(s, key, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
-    CHECK(usage == CMK_USAGE_ENCRYPT_DECRYPT);
+    /* A plain template: AES-CMAC too when the backend's default CKA_SIGN allows it. */
+    CHECK(CMK_USAGE_PRIMARY(usage) == CMK_USAGE_ENCRYPT_DECRYPT);
     CHECK_RV(get_ulong(s, key, CKA_CMK_ORIGIN, &origin), CKR_OK);
     CHECK(origin == CMK_ORIGIN_KMS);
     CHECK_RV(aes_gcm_roundtrip(s, key), CKR_OK);
@@ -277,13 +278,16 @@ static void test_usage_rules_follow_the_spec(void)
     CK_ATTRIBUTE contradiction[] = {{CKA_CMK_KEY_USAGE, &enc_usage, sizeof(enc_usage)},
                                     {CKA_SIGN, &yes, sizeof(yes)}};
     CHECK_RV(make_aes(s, "contradiction", contradiction, 2, &key), CKR_TEMPLATE_INCONSISTENT);
-    CK_ATTRIBUTE extractable[] = {{CKA_EXTRACTABLE, &yes, sizeof(yes)}};
-    CHECK_RV(make_aes(s, "extractable", extractable, 1, &key), CKR_TEMPLATE_INCONSISTENT);
+    /* In the KMS vocabulary an extractable key is refused (a plain template gets an
+     * ordinary backend object: test_extractable_token_keys_are_ordinary_backend_objects). */
+    CK_ATTRIBUTE extractable[] = {{CKA_EXTRACTABLE, &yes, sizeof(yes)},
+                                  {CKA_CMK_DESCRIPTION, "d", 1}};
+    CHECK_RV(make_aes(s, "extractable", extractable, 2, &key), CKR_TEMPLATE_INCONSISTENT);
     CHECK(find_count(s, NULL, 0, NULL) == 0);
 
     /* A plain template asking for a non-sensitive key still gets a sensitive one. */
-    CK_ATTRIBUTE lax[] = {{CKA_SENSITIVE, &no, sizeof(no)}};
-    CHECK_RV(make_aes(s, "lax", lax, 1, &key), CKR_OK);
+    CK_ATTRIBUTE lax[] = {{CKA_SENSITIVE, &no, sizeof(no)}, {CKA_SIGN, &no, sizeof(no)}};
+    CHECK_RV(make_aes(s, "lax", lax, 2, &key), CKR_OK);
     CK_BBOOL sensitive = CK_FALSE, extract = CK_TRUE;
     CK_ATTRIBUTE q[] = {{CKA_SENSITIVE, &sensitive, 1}, {CKA_EXTRACTABLE, &extract, 1}};
     CHECK_RV(p11->C_GetAttributeValue(s, key, q, 2), CKR_OK);
@@ -291,7 +295,7 @@ static void test_usage_rules_follow_the_spec(void)
     unsigned char value[32];
     CK_ATTRIBUTE v = {CKA_VALUE, value, sizeof(value)};
     CHECK_RV(p11->C_GetAttributeValue(s, key, &v, 1), CKR_ATTRIBUTE_SENSITIVE);
-    /* Encrypt-only keys cannot sign. */
+    /* A key asked not to sign cannot (AES-CMAC). */
     CK_MECHANISM cmac = {CKM_AES_CMAC, NULL, 0};
     CHECK_RV(p11->C_SignInit(s, &cmac, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
     fixture_close(s);
@@ -858,6 +862,181 @@ static CK_RV make_rsa_pair(CK_SESSION_HANDLE s, const char *alias, CK_ULONG bits
     return p11->C_GenerateKeyPair(s, &gen, pub, both ? 6 : 5, priv, both ? 4 : 3, &h1, &h2);
 }
 
+/* Wraps key under a fresh session AES key: CKR_OK when the backend lets it leave. */
+static CK_RV wrap_out(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
+{
+    CK_OBJECT_HANDLE kek;
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE t[] = {{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_WRAP, &yes, 1}};
+    CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_RV rv = p11->C_GenerateKey(s, &gen, t, 2, &kek);
+    if (rv != CKR_OK) return rv;
+    unsigned char out[4096];
+    CK_ULONG out_len = sizeof(out);
+    CK_MECHANISM wrap = {CKM_AES_KEY_WRAP_PAD, NULL, 0}; /* RFC 5649: any length */
+    return p11->C_WrapKey(s, &wrap, kek, key, out, &out_len);
+}
+
+/* Item 11: a plain template asking CKA_EXTRACTABLE=TRUE for a token key (its owner means
+ * to wrap it to another HSM) gets what the backend alone gives, an ordinary backend
+ * object: wrappable, readable when not sensitive, found by label, no CMK row. So do keys
+ * imported in clear and copies of extractable session keys into the token. */
+static void test_extractable_token_keys_are_ordinary_backend_objects(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE aes, pub, priv, imported, copy, session_key;
+    CK_ATTRIBUTE lax[] = {{CKA_EXTRACTABLE, &yes, 1}, {CKA_SENSITIVE, &no, 1}};
+    CHECK_RV(make_aes(s, "to be exported", lax, 2, &aes), CKR_OK);
+    unsigned char value[32];
+    CK_ATTRIBUTE v = {CKA_VALUE, value, sizeof(value)};
+    CHECK_RV(p11->C_GetAttributeValue(s, aes, &v, 1), CKR_OK);
+    CHECK(v.ulValueLen == 32);
+    CHECK_RV(wrap_out(s, aes), CKR_OK);
+    char key_id[40];
+    CHECK_RV(get_text(s, aes, CKA_CMK_KEY_ID, key_id, sizeof(key_id)), CKR_ATTRIBUTE_TYPE_INVALID);
+    CK_ATTRIBUTE rsa_priv[] = {{CKA_EXTRACTABLE, &yes, 1}};
+    CK_MECHANISM rsa_gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+    CK_ULONG bits = 2048;
+    CK_ATTRIBUTE rpub[] = {{CKA_TOKEN, &yes, 1}, {CKA_MODULUS_BITS, &bits, sizeof(bits)},
+                           {CKA_LABEL, "rsa-out", 7}};
+    CK_ATTRIBUTE rpriv[] = {{CKA_TOKEN, &yes, 1}, rsa_priv[0], {CKA_LABEL, "rsa-out", 7}};
+    CHECK_RV(p11->C_GenerateKeyPair(s, &rsa_gen, rpub, 3, rpriv, 3, &pub, &priv), CKR_OK);
+    CHECK_RV(wrap_out(s, priv), CKR_OK);
+    /* In clear, extractable: kept as given. */
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_AES;
+    unsigned char clear[16] = {7, 7, 7};
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_KEY_TYPE, &type, sizeof(type)},
+                        {CKA_TOKEN, &yes, 1},           {CKA_VALUE, clear, sizeof(clear)},
+                        {CKA_EXTRACTABLE, &yes, 1},     {CKA_LABEL, "clear-out", 9}};
+    CHECK_RV(p11->C_CreateObject(s, t, 6, &imported), CKR_OK);
+    CHECK_RV(wrap_out(s, imported), CKR_OK);
+    /* A session key that may leave, copied into the token: the backend's copy. */
+    CK_ULONG len = 16;
+    CK_ATTRIBUTE st[] = {{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_EXTRACTABLE, &yes, 1}};
+    CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+    CHECK_RV(p11->C_GenerateKey(s, &gen, st, 2, &session_key), CKR_OK);
+    CK_ATTRIBUTE to_token[] = {{CKA_TOKEN, &yes, 1}, {CKA_LABEL, "copy-out", 8}};
+    CHECK_RV(p11->C_CopyObject(s, session_key, to_token, 2, &copy), CKR_OK);
+    CHECK_RV(wrap_out(s, copy), CKR_OK);
+    fixture_close(s);
+    /* Token objects of the backend, seen again in a new session; no CMK, no audit. */
+    s = fixture_open();
+    CK_OBJECT_HANDLE found;
+    CHECK(find_by_label(s, "to be exported", CKO_SECRET_KEY, &found) == 1);
+    CHECK(find_by_label(s, "rsa-out", CKO_PRIVATE_KEY, &found) == 1);
+    CHECK(find_by_label(s, "clear-out", CKO_SECRET_KEY, &found) == 1);
+    CHECK(find_by_label(s, "copy-out", CKO_SECRET_KEY, &found) == 1);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 0);
+    CHECK(inspect_store_count("SELECT count(*) FROM audit") == 0);
+    CHECK(inspect_log_count("made as an ordinary backend object, not a CMK") == 3);
+    CHECK(inspect_log_count("stays an ordinary backend object, not a CMK") == 1);
+}
+
+/* [policy] extractable_keys = refuse: such templates are refused as in the KMS vocabulary,
+ * and nothing is made. */
+static void test_extractable_keys_can_be_refused_by_policy(void)
+{
+    fixture_append_policy("extractable_keys = refuse");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE aes;
+    CK_ATTRIBUTE x[] = {{CKA_EXTRACTABLE, &yes, 1}};
+    CHECK_RV(make_aes(s, "to be exported", x, 1, &aes), CKR_TEMPLATE_INCONSISTENT);
+    CK_ULONG len = 16;
+    CK_ATTRIBUTE st[] = {{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_EXTRACTABLE, &yes, 1}};
+    CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_OBJECT_HANDLE session_key, copy;
+    CHECK_RV(p11->C_GenerateKey(s, &gen, st, 2, &session_key), CKR_OK);
+    CK_ATTRIBUTE to_token[] = {{CKA_TOKEN, &yes, 1}};
+    CHECK_RV(p11->C_CopyObject(s, session_key, to_token, 1, &copy), CKR_ACTION_PROHIBITED);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 0);
+    CHECK(inspect_backend_material() == 0);
+    CHECK(inspect_log_count("CKA_EXTRACTABLE=TRUE is refused") == 1);
+}
+
+static void test_extractable_keys_value_is_checked(void)
+{
+    fixture_append_policy("extractable_keys = sometimes");
+    char out[2048];
+    CHECK_RV(fixture_init_capturing(out, sizeof(out)), CKR_GENERAL_ERROR);
+    CHECK(strstr(out, "extractable_keys") && strstr(out, "must be 'plain' or 'refuse'"));
+}
+
+/* Encrypts 16 bytes with key under AES-ECB: CKR_OK when the backend let it. */
+static CK_RV encrypt_block(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
+{
+    unsigned char in[16] = {1}, out[16];
+    CK_ULONG out_len = sizeof(out);
+    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+    CK_RV rv = p11->C_EncryptInit(s, &ecb, key);
+    return rv == CKR_OK ? p11->C_Encrypt(s, in, sizeof(in), out, &out_len) : rv;
+}
+
+/* Item 11: a key asked for with CKA_PRIVATE=FALSE (pkcs11-tool's AES default) is a public
+ * CMK, as on the backend: found and used before login, made in a public read/write
+ * session; its CMK metadata still changes only after a login. A key asked private, or
+ * asked nothing, stays out of sight before login. */
+static void test_non_private_keys_are_public_as_on_the_backend(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE pub_key, priv_key, later, refused;
+    CK_ATTRIBUTE open_key[] = {{CKA_PRIVATE, &no, 1}};
+    CHECK_RV(make_aes(s, "public aes", open_key, 1, &pub_key), CKR_OK);
+    CHECK_RV(make_aes(s, "private aes", NULL, 0, &priv_key), CKR_OK);
+    CK_BBOOL is_private = CK_TRUE;
+    CK_ATTRIBUTE q = {CKA_PRIVATE, &is_private, 1};
+    CHECK_RV(p11->C_GetAttributeValue(s, pub_key, &q, 1), CKR_OK);
+    CHECK(is_private == CK_FALSE);
+    CHECK_RV(p11->C_Logout(s), CKR_OK);
+    CK_OBJECT_HANDLE found = 0;
+    CHECK(find_by_label(s, "public aes", CKO_SECRET_KEY, &found) == 1 && found == pub_key);
+    CHECK(find_by_label(s, "private aes", CKO_SECRET_KEY, NULL) == 0);
+    CHECK_RV(encrypt_block(s, pub_key), CKR_OK);
+    CHECK_RV(set_ulong(s, pub_key, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_USER_NOT_LOGGED_IN);
+    /* Made without a login, as the backend makes a public token object. */
+    CK_ATTRIBUTE still_open[] = {{CKA_PRIVATE, &no, 1}};
+    CHECK_RV(make_aes(s, "made before login", still_open, 1, &later), CKR_OK);
+    CHECK_RV(encrypt_block(s, later), CKR_OK);
+    CHECK_RV(make_aes(s, "private before login", NULL, 0, &refused), CKR_USER_NOT_LOGGED_IN);
+    const char *pin = getenv("CMK_PIN") ? getenv("CMK_PIN") : "1234";
+    CHECK_RV(p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    /* Disabled after login, the public key does nothing, logged in or not. */
+    CHECK_RV(set_ulong(s, later, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    CHECK_RV(p11->C_Logout(s), CKR_OK);
+    CHECK_RV(encrypt_block(s, later), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE private_mask = 0") == 2);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 3);
+}
+
+/* The KMS vocabulary and [policy] non_private_keys = raise make such keys private, with a
+ * log line. */
+static void test_non_private_keys_are_raised_by_policy_or_kms_vocabulary(void)
+{
+    fixture_append_policy("non_private_keys = raise");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE k1, k2;
+    CK_ATTRIBUTE open_key[] = {{CKA_PRIVATE, &no, 1}};
+    CHECK_RV(make_aes(s, "raised", open_key, 1, &k1), CKR_OK);
+    fixture_close(s);
+    fixture_append_policy("non_private_keys = allow");
+    s = fixture_open();
+    CK_ATTRIBUTE kms[] = {{CKA_PRIVATE, &no, 1}, {CKA_CMK_DESCRIPTION, "d", 1}};
+    CHECK_RV(make_aes(s, "kms", kms, 2, &k2), CKR_OK);
+    CHECK_RV(p11->C_Logout(s), CKR_OK);
+    CHECK(find_count(s, NULL, 0, NULL) == 0);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE private_mask = 0") == 0);
+    CHECK(inspect_log_count("CKA_PRIVATE=FALSE raised to TRUE: [policy] non_private_keys") == 1);
+    CHECK(inspect_log_count("CKA_PRIVATE=FALSE raised to TRUE: a request in the KMS") == 1);
+    fixture_append_policy("non_private_keys = never");
+    char out[2048];
+    CHECK_RV(fixture_init_capturing(out, sizeof(out)), CKR_GENERAL_ERROR);
+    CHECK(strstr(out, "non_private_keys") && strstr(out, "must be 'allow' or 'raise'"));
+}
+
 /* cloud_specs_only: sizes the clouds do not offer are CKR_KEY_SIZE_RANGE, curves they do
  * not offer CKR_CURVE_NOT_SUPPORTED, each with a log line; the clouds' specs still work. */
 static void test_cloud_specs_only_refuses_other_sizes_and_curves(void)
@@ -886,9 +1065,52 @@ static void test_cloud_specs_only_refuses_other_sizes_and_curves(void)
     CHECK_RV(p11->C_GenerateKeyPair(s, &ec_gen, ec_pub, 3, ec_priv, 3, &pub, &priv),
              CKR_CURVE_NOT_SUPPORTED);
     CHECK_RV(make_ec(s, "ec-256", NULL, 0, &pub, &priv), CKR_OK);
+    CK_MECHANISM des3_gen = {CKM_DES3_KEY_GEN, NULL, 0};
+    CK_ATTRIBUTE des3[] = {{CKA_TOKEN, &yes, 1}, {CKA_LABEL, "des3", 4}};
+    CHECK_RV(p11->C_GenerateKey(s, &des3_gen, des3, 2, &h), CKR_MECHANISM_INVALID);
     fixture_close(s);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 3);
-    CHECK(inspect_log_count("policy cloud_specs_only refuses it") == 5);
+    CHECK(inspect_log_count("policy cloud_specs_only refuses it") == 6);
+}
+
+/* Item 11: Triple DES keys, which no cloud offers, are made as on the backend (a CMK of
+ * spec DES3 or DES2) and encrypt, decrypt and find as there; the CMK rules still apply. */
+static void test_des3_token_keys_work_as_on_the_backend(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE des3 = 0, des2 = 0, found = 0;
+    CK_MECHANISM gen3 = {CKM_DES3_KEY_GEN, NULL, 0}, gen2 = {CKM_DES2_KEY_GEN, NULL, 0};
+    CK_ATTRIBUTE t3[] = {{CKA_TOKEN, &yes, 1}, {CKA_LABEL, "payments des3", 13},
+                         {CKA_ENCRYPT, &yes, 1}, {CKA_DECRYPT, &yes, 1}};
+    CK_ATTRIBUTE t2[] = {{CKA_TOKEN, &yes, 1}, {CKA_LABEL, "des2", 4}};
+    CHECK_RV(p11->C_GenerateKey(s, &gen3, t3, 4, &des3), CKR_OK);
+    CHECK_RV(p11->C_GenerateKey(s, &gen2, t2, 2, &des2), CKR_OK);
+    CHECK(find_by_label(s, "payments des3", CKO_SECRET_KEY, &found) == 1 && found == des3);
+    char spec[40];
+    CHECK_RV(get_text(s, des3, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+    CHECK(strcmp(spec, "DES3") == 0);
+    CHECK_RV(get_text(s, des2, CKA_CMK_KEY_SPEC, spec, sizeof(spec)), CKR_OK);
+    CHECK(strcmp(spec, "DES2") == 0);
+    CK_ULONG type = 0, usage = 0;
+    CHECK_RV(get_ulong(s, des3, CKA_KEY_TYPE, &type), CKR_OK);
+    CHECK(type == CKK_DES3);
+    CHECK_RV(get_ulong(s, des3, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(CMK_USAGE_PRIMARY(usage) == CMK_USAGE_ENCRYPT_DECRYPT);
+    unsigned char iv[8] = {1}, text[16] = "eight + eight b", ct[32], pt[32];
+    CK_ULONG ct_len = sizeof(ct), pt_len = sizeof(pt);
+    CK_MECHANISM cbc = {CKM_DES3_CBC, iv, sizeof(iv)};
+    CHECK_RV(p11->C_EncryptInit(s, &cbc, des3), CKR_OK);
+    CHECK_RV(p11->C_Encrypt(s, text, sizeof(text), ct, &ct_len), CKR_OK);
+    CHECK(ct_len == sizeof(text) && memcmp(ct, text, sizeof(text)) != 0);
+    CHECK_RV(p11->C_DecryptInit(s, &cbc, des3), CKR_OK);
+    CHECK_RV(p11->C_Decrypt(s, ct, ct_len, pt, &pt_len), CKR_OK);
+    CHECK(pt_len == sizeof(text) && memcmp(pt, text, sizeof(text)) == 0);
+    /* A Disabled DES3 key encrypts nothing, as any CMK. */
+    CHECK_RV(set_ulong(s, des3, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
+    CHECK_RV(p11->C_EncryptInit(s, &cbc, des3), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE key_spec IN ('DES3', 'DES2')") == 2);
+    CHECK(inspect_backend_material() == 2);
 }
 
 /* usage_conflict = reject: an RSA template asking both encrypt and sign is refused
@@ -1074,6 +1296,12 @@ int main(int argc, char **argv)
         T(test_session_key_copied_into_the_token_becomes_a_cmk),
         T(test_clear_import_can_be_refused_by_policy),
         T(test_cloud_specs_only_refuses_other_sizes_and_curves),
+        T(test_des3_token_keys_work_as_on_the_backend),
+        T(test_extractable_token_keys_are_ordinary_backend_objects),
+        T(test_extractable_keys_can_be_refused_by_policy),
+        T(test_extractable_keys_value_is_checked),
+        T(test_non_private_keys_are_public_as_on_the_backend),
+        T(test_non_private_keys_are_raised_by_policy_or_kms_vocabulary),
         T(test_usage_conflict_reject_refuses_both_usages),
         T(test_keys_made_outside_cmkp11_are_listed_when_configured),
 #undef T

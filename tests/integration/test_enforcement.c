@@ -162,18 +162,22 @@ static const struct {
 static void make_keys(CK_SESSION_HANDLE s, struct keys *k)
 {
     memset(k, 0, sizeof(*k));
-    CK_BBOOL yes = CK_TRUE;
-    CHECK_RV(make_aes(s, "matrix-aes", NULL, 0, &k->aes), CKR_OK);
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    /* One usage each, asked explicitly: the flags a template leaves out are the backend's
+     * defaults, which let SoftHSMv2's keys do nearly everything. */
+    CK_ATTRIBUTE crypt_only[] = {{CKA_SIGN, &no, 1}, {CKA_VERIFY, &no, 1}};
+    CHECK_RV(make_aes(s, "matrix-aes", crypt_only, 2, &k->aes), CKR_OK);
     CHECK_RV(make_ec(s, "matrix-ec", NULL, 0, &k->ec_pub, &k->ec_priv), CKR_OK);
     CK_ULONG bits = 2048;
     CK_BYTE e[] = {1, 0, 1};
     CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1}, {CKA_MODULUS_BITS, &bits, sizeof(bits)},
                           {CKA_PUBLIC_EXPONENT, e, sizeof(e)}, {CKA_VERIFY, &yes, 1},
+                          {CKA_ENCRYPT, &no, 1}, {CKA_WRAP, &no, 1},
                           {CKA_LABEL, "matrix-rsa", 10}};
-    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1}, {CKA_SIGN, &yes, 1},
-                           {CKA_LABEL, "matrix-rsa", 10}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1}, {CKA_SIGN, &yes, 1}, {CKA_DECRYPT, &no, 1},
+                           {CKA_UNWRAP, &no, 1}, {CKA_LABEL, "matrix-rsa", 10}};
     CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
-    CHECK_RV(p11->C_GenerateKeyPair(s, &gen, pub, 5, priv, 3, &k->rsa_pub, &k->rsa_priv), CKR_OK);
+    CHECK_RV(p11->C_GenerateKeyPair(s, &gen, pub, 7, priv, 5, &k->rsa_pub, &k->rsa_priv), CKR_OK);
     CK_ULONG len = 16;
     CK_ATTRIBUTE plain[] = {{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_EXTRACTABLE, &yes, 1}};
     CK_MECHANISM aes_gen = {CKM_AES_KEY_GEN, NULL, 0};

@@ -89,7 +89,8 @@ static void test_software_pairs_answer_attributes_as_hsm_pairs(void)
     CK_SESSION_HANDLE s = fixture_open();
     CK_OBJECT_HANDLE spub, spriv, hpub, hpriv;
     CHECK_RV(make_soft_ec(s, "soft-ec", p256_oid, sizeof(p256_oid), &spub, &spriv), CKR_OK);
-    CHECK_RV(make_pair(s, "hsm-ec", CKM_EC_KEY_PAIR_GEN, p256_oid, sizeof(p256_oid), 0, 0, 0,
+    CHECK_RV(make_pair(s, "hsm-ec", CKM_EC_KEY_PAIR_GEN, p256_oid, sizeof(p256_oid), 0, 0,
+                       CMK_USAGE_SIGN_VERIFY,
                        &hpub, &hpriv),
              CKR_OK);
     fixture_same_answers(s, spub, hpub, false);

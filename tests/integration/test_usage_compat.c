@@ -307,15 +307,31 @@ static void test_ec_key_asking_derive_agrees_keys(void)
     CHECK(find_by_label(s, "ecdh", CKO_PRIVATE_KEY, &priv) == 1);
     CHECK(find_by_label(s, "ecdh-sign", CKO_PRIVATE_KEY, &priv2) == 1);
     CK_ULONG usage = 0;
+    /* The flags the template left out are the backend's defaults (SoftHSMv2 lets an EC
+     * key sign unless told not to): the usage says what the flags made allow. */
+    CK_BBOOL can_sign = CK_FALSE;
+    CHECK_RV(get_bool(p11, s, priv, CKA_SIGN, &can_sign), CKR_OK);
     CHECK_RV(get_ulong(s, priv, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(usage == (can_sign ? CMK_USAGE_SIGN_VERIFY | CMK_USAGE_ALSO(CMK_USAGE_KEY_AGREEMENT)
+                             : CMK_USAGE_KEY_AGREEMENT));
+    CHECK_RV(get_ulong(s, priv2, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(usage == (CMK_USAGE_SIGN_VERIFY | CMK_USAGE_ALSO(CMK_USAGE_KEY_AGREEMENT)));
+    /* A key told not to sign agrees keys only, and its usage and audit say so. */
+    CK_MECHANISM gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_BBOOL token = CK_TRUE;
+    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &token, 1},
+                         {CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid)},
+                         {CKA_VERIFY, &no, 1}};
+    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &token, 1}, {CKA_DERIVE, &yes, 1}, {CKA_SIGN, &no, 1},
+                         {CKA_DECRYPT, &no, 1}, {CKA_UNWRAP, &no, 1}};
+    CK_OBJECT_HANDLE pub3, priv3;
+    CHECK_RV(p11->C_GenerateKeyPair(s, &gen, pt, 3, vt, 5, &pub3, &priv3), CKR_OK);
+    CHECK_RV(get_ulong(s, priv3, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
     CHECK(usage == CMK_USAGE_KEY_AGREEMENT);
     CHECK(inspect_store_count("SELECT count(*) FROM audit WHERE detail LIKE "
                               "'%usage=KEY_AGREEMENT'") == 1);
-    CHECK_RV(get_ulong(s, priv2, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
-    CHECK(usage == (CMK_USAGE_SIGN_VERIFY | CMK_USAGE_ALSO(CMK_USAGE_KEY_AGREEMENT)));
-    /* The KEY_AGREEMENT-only key does not sign: the backend refuses it for its flag too. */
     CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0};
-    CHECK_RV(p11->C_SignInit(s, &ecdsa, priv), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CHECK_RV(p11->C_SignInit(s, &ecdsa, priv3), CKR_KEY_FUNCTION_NOT_PERMITTED);
     CHECK(inspect_log_count("cannot sign: key usage is KEY_AGREEMENT") == 1);
     /* A disabled key agrees nothing: the CMK rules still apply to the new usage. */
     CHECK_RV(set_ulong(s, priv, CKA_CMK_KEY_STATE, CMK_STATE_DISABLED), CKR_OK);
@@ -396,9 +412,107 @@ static void test_secret_keys_keep_the_flags_asked(void)
     CHECK(find_by_label(s, "aes-cmac", CKO_SECRET_KEY, &aes) == 1);
     CK_ULONG usage = 0;
     CHECK_RV(get_ulong(s, generic, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
-    CHECK(usage == (CMK_USAGE_GENERATE_VERIFY_MAC | CMK_USAGE_ALSO(CMK_USAGE_ENCRYPT_DECRYPT)));
+    /* Its CKA_ENCRYPT reads TRUE as asked, but a generic secret encrypts nothing. */
+    CHECK(usage == CMK_USAGE_GENERATE_VERIFY_MAC);
     CHECK_RV(get_ulong(s, aes, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
     CHECK(usage == (CMK_USAGE_ENCRYPT_DECRYPT | CMK_USAGE_ALSO(CMK_USAGE_GENERATE_VERIFY_MAC)));
+    fixture_close(s);
+}
+
+/* The nine usage flags of one object as a bit mask (bit i: flag i TRUE; a flag the class
+ * lacks reads as not TRUE). */
+static CK_ULONG flag_mask(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
+{
+    static const CK_ATTRIBUTE_TYPE types[] = {CKA_ENCRYPT, CKA_DECRYPT,     CKA_WRAP,
+                                              CKA_UNWRAP,  CKA_SIGN,        CKA_VERIFY,
+                                              CKA_DERIVE,  CKA_SIGN_RECOVER, CKA_VERIFY_RECOVER};
+    CK_ULONG mask = 0;
+    for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        CK_BBOOL v = CK_FALSE;
+        if (get_bool(f, s, h, types[i], &v) == CKR_OK && v) mask |= 1UL << i;
+    }
+    return mask;
+}
+
+/* Keys made from templates that name no usage flag at all (p11tool --generate-*, many
+ * test programs): the flags are whatever the backend defaults them to, and the keys do
+ * what those defaults allow. */
+static void defaults_scenario(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_BBOOL token,
+                              struct answers *out)
+{
+    CK_MECHANISM rsa_gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+    CK_MECHANISM ec_gen = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_ULONG bits = 2048;
+    CK_ATTRIBUTE rpt[] = {{CKA_TOKEN, &token, 1}, {CKA_MODULUS_BITS, &bits, sizeof(bits)},
+                          {CKA_LABEL, "rsa-plain", 9}};
+    CK_ATTRIBUTE ept[] = {{CKA_TOKEN, &token, 1},
+                          {CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid)},
+                          {CKA_LABEL, "ec-plain", 8}};
+    CK_ATTRIBUTE rvt[] = {{CKA_TOKEN, &token, 1}, {CKA_LABEL, "rsa-plain", 9}};
+    CK_ATTRIBUTE evt[] = {{CKA_TOKEN, &token, 1}, {CKA_LABEL, "ec-plain", 8}};
+    CK_OBJECT_HANDLE rpub = 0, rpriv = 0, epub = 0, epriv = 0, aes = 0;
+    out->rv[0] = f->C_GenerateKeyPair(s, &rsa_gen, rpt, 3, rvt, 2, &rpub, &rpriv);
+    out->rv[1] = f->C_GenerateKeyPair(s, &ec_gen, ept, 3, evt, 2, &epub, &epriv);
+    out->rv[2] = make_secret(f, s, token, CKM_AES_KEY_GEN, "aes-plain", NULL, 0, &aes);
+    out->count[0] = flag_mask(f, s, rpub);
+    out->count[1] = flag_mask(f, s, rpriv);
+    out->count[2] = flag_mask(f, s, epub);
+    out->count[3] = flag_mask(f, s, epriv);
+    out->count[4] = flag_mask(f, s, aes);
+    /* What the defaults allow, used: RSA decryption and signing, ECDSA. */
+    CK_MECHANISM pkcs1 = {CKM_RSA_PKCS, NULL, 0}, sha256_rsa = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0};
+    out->rv[3] = rsa_roundtrip(f, s, &pkcs1, rpub, rpriv);
+    out->rv[4] = sign_and_verify(f, s, &sha256_rsa, rpriv, rpub);
+    out->rv[5] = sign_and_verify(f, s, &ecdsa, epriv, epub);
+    out->rv[6] = mac_and_check(f, s, CKM_AES_CMAC, aes);
+}
+
+/* Item 10: the flags a plain template leaves out are the backend's defaults, read back
+ * alike on both sides, and the key's usage records what they allow. Before, cmkp11 set
+ * every flag the template left out to FALSE (an RSA key from p11tool could not decrypt). */
+static void test_flags_a_template_leaves_out_are_the_backends_defaults(void)
+{
+    struct answers backend, cmk;
+    on_backend(defaults_scenario, &backend);
+    through_cmkp11(defaults_scenario, &cmk);
+    same_answers(&backend, &cmk, 3, true);
+    same_answers(&backend, &cmk, 7, false);
+    for (int i = 0; i < 5; i++) {
+        if (backend.count[i] != cmk.count[i])
+            fprintf(stderr, "  object %d: backend flags 0x%lx, cmkp11 0x%lx\n", i,
+                    backend.count[i], cmk.count[i]);
+        CHECK(backend.count[i] == cmk.count[i]);
+    }
+    /* The usage is what the flags made allow, each key type's mechanisms only. */
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE rsa, ec, aes;
+    CHECK(find_by_label(s, "rsa-plain", CKO_PRIVATE_KEY, &rsa) == 1);
+    CHECK(find_by_label(s, "ec-plain", CKO_PRIVATE_KEY, &ec) == 1);
+    CHECK(find_by_label(s, "aes-plain", CKO_SECRET_KEY, &aes) == 1);
+    bool rsa_signs = cmk.count[1] & (1UL << 4), rsa_decrypts = cmk.count[1] & 0xf;
+    bool ec_signs = cmk.count[3] & (1UL << 4), ec_derives = cmk.count[3] & (1UL << 6);
+    bool aes_macs = cmk.count[4] & (3UL << 4);
+    CK_ULONG usage = 0;
+    CHECK_RV(get_ulong(s, rsa, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(CMK_USAGE_HAS(usage, CMK_USAGE_SIGN_VERIFY) == rsa_signs);
+    CHECK(CMK_USAGE_HAS(usage, CMK_USAGE_ENCRYPT_DECRYPT) == rsa_decrypts);
+    CHECK_RV(get_ulong(s, ec, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(CMK_USAGE_HAS(usage, CMK_USAGE_SIGN_VERIFY) == ec_signs);
+    CHECK(CMK_USAGE_HAS(usage, CMK_USAGE_KEY_AGREEMENT) == ec_derives);
+    CHECK(!CMK_USAGE_HAS(usage, CMK_USAGE_ENCRYPT_DECRYPT)); /* whatever CKA_DECRYPT says */
+    CHECK_RV(get_ulong(s, aes, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
+    CHECK(CMK_USAGE_PRIMARY(usage) == CMK_USAGE_ENCRYPT_DECRYPT);
+    CHECK(CMK_USAGE_HAS(usage, CMK_USAGE_GENERATE_VERIFY_MAC) == aes_macs);
+    /* The audit names the usage the key got, not the one the template asked. */
+    char names[96];
+    snprintf(names, sizeof(names), "%%usage=%s", rsa_signs && rsa_decrypts
+                                                    ? "SIGN_VERIFY+ENCRYPT_DECRYPT"
+                                                    : rsa_signs ? "SIGN_VERIFY" : "ENCRYPT_DECRYPT");
+    char q[320];
+    snprintf(q, sizeof(q), "SELECT count(*) FROM audit a JOIN cmk c ON c.key_id = a.key_id "
+                           "WHERE c.key_spec = 'RSA_2048' AND a.detail LIKE '%s'", names);
+    CHECK(inspect_store_count(q) == 1);
     fixture_close(s);
 }
 
@@ -495,7 +609,7 @@ static void test_ec_key_imported_with_derive_derives(void)
     CHECK_RV(p11->C_CreateObject(s, t, 7, &imported), CKR_OK);
     CK_ULONG usage = 0, origin = 0;
     CHECK_RV(get_ulong(s, imported, CKA_CMK_KEY_USAGE, &usage), CKR_OK);
-    CHECK(usage == CMK_USAGE_KEY_AGREEMENT);
+    CHECK(CMK_USAGE_HAS(usage, CMK_USAGE_KEY_AGREEMENT));
     CHECK_RV(get_ulong(s, imported, CKA_CMK_ORIGIN, &origin), CKR_OK);
     CHECK(origin == CMK_ORIGIN_EXTERNAL);
     CHECK_RV(make_peer(p11, s, &peer_pub, &peer_priv), CKR_OK);
@@ -661,6 +775,7 @@ int main(int argc, char **argv)
         T(test_rsa_pair_asking_sign_and_decrypt_does_both),
         T(test_ec_key_asking_derive_agrees_keys),
         T(test_secret_keys_keep_the_flags_asked),
+        T(test_flags_a_template_leaves_out_are_the_backends_defaults),
         T(test_finds_by_usage_flag_count_as_on_the_backend),
         T(test_ec_key_imported_with_derive_derives),
         T(test_ec_key_copied_or_unwrapped_with_derive_derives),

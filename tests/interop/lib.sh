@@ -318,9 +318,15 @@ p11kit_setup() {
         note "p11-kit clients run in a user namespace (unshare -U)"
     else
         # No user namespaces: nobody must reach the token, store and log in the test
-        # folder (a private temporary folder, removed afterwards).
-        touch "$CMK_WORK/cmkp11.log"
-        chmod -R a+rwX "$CMK_WORK"
+        # folder (a private temporary folder, removed afterwards), through the group:
+        # cmkp11 refuses files others may write, or owned by a user other than its own or
+        # root (README, Security model), so its files are made here, root's, group nogroup.
+        local f
+        for f in cmkp11.log cmk.db cmk.db-token.lock cmk.db-signal; do
+            [ -e "$CMK_WORK/$f" ] || install -m 0660 /dev/null "$CMK_WORK/$f"
+        done
+        chgrp -R nogroup "$CMK_WORK"
+        chmod -R g+rwX,o-rwx "$CMK_WORK"
         AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups "${envs[@]}")
         note "p11-kit clients run as nobody (setpriv)"
     fi

@@ -73,10 +73,12 @@ ids=$(sed -nE "s/^[[:space:]]*URL: pkcs11:.*;id=([^;]+);object=$ECK;type=(privat
     "$OUT/list-all" | sort -u | wc -l)
 if [ "$ids" -eq 1 ]; then pass "both halves of $ECK share one id"; else fail "the halves of $ECK have $ids ids"; fi
 
-# Without login only the (public) public keys show.
+# Without login the public keys show, and the AES key pkcs11-tool made with its default
+# CKA_PRIVATE=FALSE (kept as on the backend: [policy] non_private_keys = allow).
 ok list-all-public "${T[@]}" --list-all "$TOKEN_URI"
-count_is list-all-public "^Object [0-9]+:" 2 "two objects without login"
-count_is list-all-public "^[[:space:]]*Type: Public key" 2 "both are public keys"
+count_is list-all-public "^Object [0-9]+:" 3 "three objects without login"
+count_is list-all-public "^[[:space:]]*Type: Public key" 2 "two are public keys"
+count_is list-all-public "^[[:space:]]*Label: $AESK\$" 1 "the third is pkcs11-tool's public AES key"
 
 # --- export and use ---------------------------------------------------------------------------
 ok export-pubkey "${T[@]}" --export-pubkey "$TOKEN_URI;object=$ECK;type=public" --outfile "$W/export-ec.pem"
