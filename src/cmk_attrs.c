@@ -748,6 +748,13 @@ CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
          * order: only that object goes, the key's state stays. */
         rec.objects &= ~(unsigned)CMK_OBJ_PUBLIC;
         what = "DeletePublicKeyObject";
+    } else if (!backend_session_logged_in(&module.be, session)) {
+        /* A key made public (CKA_PRIVATE=FALSE) is seen and used without a login, but its
+         * destroy schedules the key's deletion: a change of the key, the user's alone. */
+        log_warning("DestroyObject: key %s: destroying a key schedules its deletion and needs "
+                    "the user logged in",
+                    rec.key_id);
+        return end_and_free(CKR_USER_NOT_LOGGED_IN, &rec, &old);
     } else if (module.cfg.allow_immediate_destroy) {
         /* Due at once, committed before any material goes: the purge destroys material
          * inside its own transaction, and a process killed there would otherwise leave an

@@ -454,16 +454,21 @@ void cmk_request_secret_flags(struct tmpl_builder *b, CK_ULONG usage, const CK_A
 bool cmk_request_plain_object(const CK_ATTRIBUTE *main, CK_ULONG nmain, const CK_ATTRIBUTE *pub,
                               CK_ULONG npub, const char *op)
 {
-    if (flag_of(main, nmain, CKA_EXTRACTABLE) != 1 ||
-        module.cfg.extractable_keys != EXTRACTABLE_PLAIN)
-        return false;
+    /* Extractable decides first: under extractable_keys = refuse it is refused whatever
+     * CKA_SENSITIVE says. */
+    bool extractable = flag_of(main, nmain, CKA_EXTRACTABLE) == 1;
+    bool plain = extractable ? module.cfg.extractable_keys == EXTRACTABLE_PLAIN
+                             : flag_of(main, nmain, CKA_SENSITIVE) == 0 &&
+                                   module.cfg.non_sensitive_keys == NON_SENSITIVE_PLAIN;
+    if (!plain) return false;
     for (CK_ULONG i = 0; i < nmain; i++)
         if (attr_is_vendor(main[i].type)) return false; /* the KMS vocabulary: refused */
     for (CK_ULONG i = 0; pub && i < npub; i++)
         if (attr_is_vendor(pub[i].type)) return false;
-    log_warning("%s: the key asks CKA_EXTRACTABLE=TRUE, which a CMK never is: made as an "
-                "ordinary backend object, not a CMK ([policy] extractable_keys = plain)",
-                op);
+    log_warning("%s: the key asks %s, which a CMK never is: made as an ordinary backend "
+                "object, not a CMK ([policy] %s = plain)",
+                op, extractable ? "CKA_EXTRACTABLE=TRUE" : "CKA_SENSITIVE=FALSE",
+                extractable ? "extractable_keys" : "non_sensitive_keys");
     return true;
 }
 
@@ -481,7 +486,9 @@ static CK_RV check_export_policy(const struct create_request *req, const CK_ATTR
         return CKR_TEMPLATE_INCONSISTENT;
     }
     if (flag_of(t, n, CKA_SENSITIVE) == 0)
-        log_warning("CreateKey: CKA_SENSITIVE=FALSE ignored: CMK material is always sensitive");
+        log_warning("CreateKey: CKA_SENSITIVE=FALSE raised to TRUE: CMK material is never "
+                    "readable ([policy] non_sensitive_keys = plain makes such keys ordinary "
+                    "backend objects)");
     if (flag_of(t, n, CKA_DERIVE) == 1 && !CMK_USAGE_HAS(req->usage, CMK_USAGE_KEY_AGREEMENT))
         log_warning("CreateKey: CKA_DERIVE=TRUE ignored: derivation is a CMK usage only as key "
                     "agreement (KEY_AGREEMENT) of an EC key");

@@ -56,8 +56,9 @@ CK_RV cmk_request_parse(struct create_request *req, CK_MECHANISM_TYPE mech,
                         const CK_ATTRIBUTE *main, CK_ULONG nmain, const CK_ATTRIBUTE *pub,
                         CK_ULONG npub);
 /* A plain template (no vendor attribute in either) asking CKA_EXTRACTABLE=TRUE for the
- * secret or private key, under [policy] extractable_keys = plain: the key is to be made as
- * an ordinary backend object, not a CMK (one log line naming op). */
+ * secret or private key under [policy] extractable_keys = plain, or CKA_SENSITIVE=FALSE
+ * under non_sensitive_keys = plain: the key is to be made as an ordinary backend object,
+ * not a CMK (one log line naming op). */
 bool cmk_request_plain_object(const CK_ATTRIBUTE *main, CK_ULONG nmain, const CK_ATTRIBUTE *pub,
                               CK_ULONG npub, const char *op);
 CK_RV cmk_request_check_quota(void);

@@ -119,6 +119,10 @@ static const struct policy_choice policy_choices[] = {
      {"plain", "refuse"},
      {EXTRACTABLE_PLAIN, EXTRACTABLE_REFUSE},
      "must be 'plain' or 'refuse'"},
+    {"non_sensitive_keys", offsetof(struct config, non_sensitive_keys),
+     {"raise", "plain"},
+     {NON_SENSITIVE_RAISE, NON_SENSITIVE_PLAIN},
+     "must be 'raise' or 'plain'"},
     {"non_private_keys", offsetof(struct config, non_private_keys),
      {"allow", "raise"},
      {NON_PRIVATE_ALLOW, NON_PRIVATE_RAISE},
@@ -133,6 +137,7 @@ static const struct policy_choice policy_choices[] = {
 _Static_assert(sizeof(enum usage_conflict_policy) == sizeof(int) &&
                    sizeof(enum extractable_policy) == sizeof(int) &&
                    sizeof(enum non_private_policy) == sizeof(int) &&
+                   sizeof(enum non_sensitive_policy) == sizeof(int) &&
                    sizeof(enum init_token_policy) == sizeof(int),
                "policy enums are written through an int");
 static int pick_choice(struct parse_state *st, const struct policy_choice *c, const char *value)

@@ -27,6 +27,12 @@ enum init_token_policy { INIT_TOKEN_ALLOW = 0, INIT_TOKEN_REFUSE_WITH_KEYS, INIT
  * CKR_TEMPLATE_INCONSISTENT, as for a request in the KMS vocabulary. */
 enum extractable_policy { EXTRACTABLE_PLAIN = 0, EXTRACTABLE_REFUSE };
 
+/* [policy] non_sensitive_keys: a plain template asking CKA_SENSITIVE=FALSE for a token key
+ * (pkcs11-tool's default). RAISE (default): a CMK whose material is sensitive anyway (CMK
+ * rule: material is never readable), with a log line. PLAIN: an ordinary backend object,
+ * as the backend alone makes it. */
+enum non_sensitive_policy { NON_SENSITIVE_RAISE = 0, NON_SENSITIVE_PLAIN };
+
 /* [policy] non_private_keys: a plain template asking CKA_PRIVATE=FALSE for a token secret or
  * private key at level HSM. ALLOW (default): the key is public as on the backend alone,
  * found and used without a login (never changed in its CMK metadata without one). RAISE:
@@ -55,6 +61,7 @@ struct config {
     enum init_token_policy init_token;        /* [policy] init_token */
     enum extractable_policy extractable_keys; /* [policy] extractable_keys */
     enum non_private_policy non_private_keys; /* [policy] non_private_keys */
+    enum non_sensitive_policy non_sensitive_keys; /* [policy] non_sensitive_keys */
     bool import_oaep_decode_in_module;        /* [import] oaep_decode_in_module */
     bool gm_mode; /* [policy] gm_mode: SM4 is cmkctl's default symmetric spec (the module's
                      C_GenerateKey stays explicit) */

@@ -2,6 +2,7 @@
  * they check the CMK's state and usage and swap in the backend handle. Every
  * call after an Init goes to the backend untouched: no lock, no lookup. */
 #include "cmk.h"
+#include "cmk_copy.h"
 #include "entry.h"
 #include "handles.h"
 #include "op_cancel.h"
@@ -59,7 +60,9 @@ static CK_RV key_op_init(const char *name, backend_init_fn backend_init, CK_SESS
         rv = resolve_init(session, &m, &mapped, &backend_key, use, soft, ours, facts);
         if (rv == CKR_OK && !*ours) rv = backend_init(session, m, backend_key);
     }
-    if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name */
+    /* The spec's name for a CMK's missing key; a backend key's answer is the backend's
+     * (SoftHSMv2 says CKR_OBJECT_HANDLE_INVALID for a destroyed session key). */
+    if (rv == CKR_OBJECT_HANDLE_INVALID && handle_is_cmk(key)) rv = CKR_KEY_HANDLE_INVALID;
     ENTRY_RETURN(name, rv);
 }
 
@@ -68,6 +71,7 @@ static CK_RV key_op_init(const char *name, backend_init_fn backend_init, CK_SESS
     CK_RV ENTRY_IMPL(func)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)   \
     {                                                                                              \
         if (!module_ready()) return CKR_CRYPTOKI_NOT_INITIALIZED;                                  \
+        if (mech && cmk_copy_resolve(session, &key) != CKR_OK) return CKR_KEY_HANDLE_INVALID;      \
         bool ours;                                                                                 \
         struct cmk_live facts;                                                                     \
         return key_op_init(#func, module.be.fn->func, session, mech, key, use, NO_SOFT_OP, &ours,  \
@@ -154,8 +158,9 @@ CK_RV ENTRY_IMPL(C_DigestKey)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
                     "values)");
         ENTRY_RETURN("C_DigestKey", CKR_KEY_INDIGESTIBLE);
     }
-    CK_RV rv = CKR_OK;
-    if (handle_is_cmk(key)) rv = cmk_resolve_for_use(session, key, CMK_USE_DIGEST, &key);
+    CK_RV rv = cmk_copy_resolve(session, &key) == CKR_OK ? CKR_OK : CKR_KEY_HANDLE_INVALID;
+    if (rv == CKR_OK && handle_is_cmk(key))
+        rv = cmk_resolve_for_use(session, key, CMK_USE_DIGEST, &key);
     if (rv == CKR_OK) rv = module.be.fn->C_DigestKey(session, key);
     ENTRY_RETURN("C_DigestKey", rv);
 }
@@ -193,6 +198,8 @@ static CK_RV sign_verify_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     }
     bool sign = slot == VOP_SLOT_SIGN, ours;
     if (!mech) return op_cancel_backend(session, sign ? OP_CANCEL_SIGN : OP_CANCEL_VERIFY);
+    /* A session copy of a CMK is the key (cmk_copy.h). */
+    if (cmk_copy_resolve(session, &key) != CKR_OK) return CKR_KEY_HANDLE_INVALID;
     struct cmk_live facts;
     return sign ? key_op_init("C_SignInit", module.be.fn->C_SignInit, session, mech, key,
                               CMK_USE_SIGN, VOP_PKEY_SIGN, &ours, &facts)
@@ -220,6 +227,7 @@ CK_RV ENTRY_IMPL(C_EncryptInit)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech
         return CKR_OK;
     }
     if (!mech) return op_cancel_backend(session, OP_CANCEL_ENCRYPT);
+    if (cmk_copy_resolve(session, &key) != CKR_OK) return CKR_KEY_HANDLE_INVALID;
     if (mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, true);
     bool ours;
     struct cmk_live facts;
@@ -240,6 +248,7 @@ CK_RV ENTRY_IMPL(C_DecryptInit)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech
         return CKR_OK;
     }
     if (!mech) return op_cancel_backend(session, OP_CANCEL_DECRYPT);
+    if (cmk_copy_resolve(session, &key) != CKR_OK) return CKR_KEY_HANDLE_INVALID;
     if (mech->mechanism == CKM_CMK_ENVELOPE) return envelope_init(session, mech, key, false);
     bool ours;
     struct cmk_live facts;

@@ -1,5 +1,6 @@
 /* entry_keys.c - key generation (CreateKey for token keys), wrap, unwrap, derive. */
 #include "cmk.h"
+#include "cmk_copy.h"
 #include "cmk_import.h"
 #include "cmk_request.h"
 #include "cmk_unwrap.h"
@@ -98,6 +99,10 @@ CK_RV ENTRY_IMPL(C_WrapKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                           CK_ULONG_PTR wrapped_len)
 {
     ENTRY_BEGIN("C_WrapKey");
+    /* A session copy of a CMK is the key (cmk_copy.h). */
+    if (cmk_copy_resolve(session, &key) != CKR_OK) ENTRY_RETURN("C_WrapKey", CKR_KEY_HANDLE_INVALID);
+    if (cmk_copy_resolve(session, &wrapping_key) != CKR_OK)
+        ENTRY_RETURN("C_WrapKey", CKR_WRAPPING_KEY_HANDLE_INVALID);
     CK_RV rv = CKR_OK;
     if (handle_is_cmk(key)) {
         log_warning("C_WrapKey: a CMK's material never leaves the HSM");
@@ -125,6 +130,8 @@ CK_RV ENTRY_IMPL(C_UnwrapKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                             CK_OBJECT_HANDLE_PTR key)
 {
     ENTRY_BEGIN("C_UnwrapKey");
+    if (cmk_copy_resolve(session, &unwrapping_key) != CKR_OK)
+        ENTRY_RETURN("C_UnwrapKey", CKR_UNWRAPPING_KEY_HANDLE_INVALID);
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_UnwrapKey");
     if (rv == CKR_OK && cmk_import_wanted(unwrapping_key, tmpl, count))
         ENTRY_RETURN("C_UnwrapKey", cmk_import_material(session, mech, unwrapping_key, wrapped,
@@ -147,6 +154,8 @@ CK_RV ENTRY_IMPL(C_DeriveKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
                             CK_OBJECT_HANDLE_PTR key)
 {
     ENTRY_BEGIN("C_DeriveKey");
+    if (cmk_copy_resolve(session, &base_key) != CKR_OK)
+        ENTRY_RETURN("C_DeriveKey", CKR_KEY_HANDLE_INVALID);
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_DeriveKey");
     if (rv == CKR_OK) rv = refuse_vendor_on_session_key(tmpl, count);
     /* A token key writes the token: exclusive. A CMK's material, which a purge destroys,
@@ -160,7 +169,8 @@ CK_RV ENTRY_IMPL(C_DeriveKey)(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
     else if (rv == CKR_OK)
         MODULE_UNDER_TOKEN_LOCK_IF(writes, rv,
                                    module.be.fn->C_DeriveKey(session, mech, base_key, tmpl, count, key));
-    if (rv == CKR_OBJECT_HANDLE_INVALID) rv = CKR_KEY_HANDLE_INVALID; /* the spec's name for it */
+    /* The spec's name for a CMK's missing key; a backend key's answer is the backend's. */
+    if (rv == CKR_OBJECT_HANDLE_INVALID && cmk_base) rv = CKR_KEY_HANDLE_INVALID;
     if (rv == CKR_OK) object_track_new(session, *key);
     ENTRY_RETURN("C_DeriveKey", rv);
 }

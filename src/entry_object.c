@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cmk.h"
+#include "cmk_copy.h"
 #include "entry.h"
 #include "handles.h"
 #include "object_find.h"
@@ -36,7 +37,7 @@ CK_RV ENTRY_IMPL(C_CreateObject)(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmp
     rv = token ? module_token_lock() : CKR_OK;
     if (rv != CKR_OK) ENTRY_RETURN("C_CreateObject", rv);
     rv = module.be.fn->C_CreateObject(session, tmpl, count, object);
-    if (rv == CKR_OK && handle_is_cmk(*object)) {
+    if (rv == CKR_OK && (handle_is_cmk(*object) || handle_is_copy(*object))) {
         log_error("C_CreateObject: backend handle collides with cmkp11's range");
         module.be.fn->C_DestroyObject(session, *object);
         rv = CKR_GENERAL_ERROR;
@@ -51,15 +52,11 @@ CK_RV ENTRY_IMPL(C_CopyObject)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE objec
 {
     ENTRY_BEGIN("C_CopyObject");
     if (!copy) ENTRY_RETURN("C_CopyObject", CKR_ARGUMENTS_BAD);
-    if (handle_is_cmk(object)) {
-        /* Only an object that exists (for this session) can be refused a copy. */
-        CK_RV rv = cmk_object_exists(session, object);
-        if (rv != CKR_OK) ENTRY_RETURN("C_CopyObject", rv);
-        /* A copy would be a second key outside the CMK's lifecycle and policy. */
-        log_warning("C_CopyObject: a CMK cannot be copied");
-        ENTRY_RETURN("C_CopyObject", CKR_ACTION_PROHIBITED);
-    }
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_CopyObject");
+    /* Of a CMK, only a session copy, which is the key under a session handle: a token
+     * copy would be a second key outside the CMK's lifecycle and policy (cmk_copy.h). */
+    if (rv == CKR_OK && (handle_is_cmk(object) || handle_is_copy(object)))
+        ENTRY_RETURN("C_CopyObject", cmk_copy_make(session, object, tmpl, count, copy));
     bool adopted = false;
     if (rv == CKR_OK) rv = cmk_adopt_copy(session, object, tmpl, count, copy, &adopted);
     if (rv != CKR_OK || adopted) ENTRY_RETURN("C_CopyObject", rv);
@@ -72,6 +69,8 @@ CK_RV ENTRY_IMPL(C_CopyObject)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE objec
 CK_RV ENTRY_IMPL(C_DestroyObject)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
 {
     ENTRY_BEGIN("C_DestroyObject");
+    /* A session copy goes; the key stays (cmk_copy.h). */
+    if (handle_is_copy(object)) ENTRY_RETURN("C_DestroyObject", cmk_copy_destroy(session, object));
     if (handle_is_cmk(object)) {
         CK_SESSION_INFO info;
         CK_RV rv = module.be.fn->C_GetSessionInfo(session, &info);
@@ -92,6 +91,8 @@ CK_RV ENTRY_IMPL(C_GetObjectSize)(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ob
                                 CK_ULONG_PTR size)
 {
     ENTRY_BEGIN("C_GetObjectSize");
+    if (cmk_copy_resolve(session, &object) != CKR_OK)
+        ENTRY_RETURN("C_GetObjectSize", CKR_OBJECT_HANDLE_INVALID);
     if (handle_is_cmk(object))
         ENTRY_RETURN("C_GetObjectSize", cmk_object_size(session, object, size));
     ENTRY_RETURN("C_GetObjectSize", module.be.fn->C_GetObjectSize(session, object, size));
@@ -102,6 +103,8 @@ CK_RV ENTRY_IMPL(C_GetAttributeValue)(CK_SESSION_HANDLE session, CK_OBJECT_HANDL
 {
     ENTRY_BEGIN("C_GetAttributeValue");
     if (!tmpl && count) return CKR_ARGUMENTS_BAD;
+    if (handle_is_copy(object))
+        ENTRY_RETURN("C_GetAttributeValue", cmk_copy_get_attributes(session, object, tmpl, count));
     if (handle_is_cmk(object)) {
         CK_SESSION_INFO info;
         CK_RV rv = module.be.fn->C_GetSessionInfo(session, &info);
@@ -118,6 +121,16 @@ CK_RV ENTRY_IMPL(C_SetAttributeValue)(CK_SESSION_HANDLE session, CK_OBJECT_HANDL
     ENTRY_BEGIN("C_SetAttributeValue");
     CK_RV rv = tmpl_check_shape(tmpl, count, "C_SetAttributeValue");
     if (rv != CKR_OK) ENTRY_RETURN("C_SetAttributeValue", rv);
+    if (handle_is_copy(object)) {
+        /* The copy is the key under a session handle: the key is what changes. */
+        rv = cmk_copy_resolve(session, &object);
+        if (rv == CKR_OK) {
+            log_warning("C_SetAttributeValue: a session copy of a CMK cannot be changed; "
+                        "change the key's own object");
+            rv = CKR_ACTION_PROHIBITED;
+        }
+        ENTRY_RETURN("C_SetAttributeValue", rv);
+    }
     if (handle_is_cmk(object)) {
         CK_SESSION_INFO info;
         rv = module.be.fn->C_GetSessionInfo(session, &info);

@@ -1,5 +1,6 @@
 /* entry_session.c - sessions and login. Session handles are the backend's own. */
 #include "cmk.h"
+#include "cmk_copy.h"
 #include "cmk_import.h"
 #include "handles.h"
 #include "entry.h"
@@ -58,6 +59,7 @@ CK_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
 static void forget_closed_session(CK_SESSION_HANDLE session)
 {
     session_forget(session);
+    cmk_copy_forget_session(session);
     if (vendor_op_any()) vendor_op_end_session(session);
     if (__atomic_sub_fetch(&module.open_sessions, 1, __ATOMIC_RELAXED) == 0) cmk_cache_forget_handles();
 }
@@ -87,6 +89,7 @@ CK_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
     CK_RV rv = module.be.fn->C_CloseAllSessions(backend_slot);
     if (rv == CKR_OK && cmk) {
         session_forget_all();
+        cmk_copy_forget_all();
         vendor_op_end_all();
         __atomic_store_n(&module.open_sessions, 0, __ATOMIC_RELAXED);
         cmk_cache_forget_handles();
@@ -124,8 +127,9 @@ CK_RV ENTRY_IMPL(C_SetOperationState)(CK_SESSION_HANDLE session, CK_BYTE_PTR sta
 {
     ENTRY_BEGIN("C_SetOperationState");
     /* A saved state names keys by handle: CMK handles must become backend handles. */
-    CK_RV rv = CKR_OK;
-    if (enc_key && handle_is_cmk(enc_key))
+    CK_RV rv = cmk_copy_resolve(session, &enc_key);
+    if (rv == CKR_OK) rv = cmk_copy_resolve(session, &auth_key);
+    if (rv == CKR_OK && enc_key && handle_is_cmk(enc_key))
         rv = cmk_resolve_backend(session, enc_key, &enc_key);
     if (rv == CKR_OK && auth_key && handle_is_cmk(auth_key))
         rv = cmk_resolve_backend(session, auth_key, &auth_key);

@@ -13,6 +13,7 @@
 
 #include "cmk.h"
 #include "cmk_cache.h"
+#include "cmk_copy.h"
 #include "log.h"
 #include "object_track.h"
 #include "private_file.h"
@@ -63,6 +64,7 @@ static void at_fork(enum fork_phase p)
 {
     void (*const each[])(enum fork_phase) = {
         session_gate_at_fork,    session_at_fork,         session_objects_at_fork, vendor_op_at_fork, cmk_cache_at_fork,
+        cmk_copy_at_fork,
         soft_key_at_fork,        soft_pubcache_at_fork,   log_at_fork,
     };
     const size_t n = sizeof(each) / sizeof(each[0]);
@@ -436,6 +438,7 @@ CK_RV module_finalize(void)
     }
     module.initialized = false;
     session_forget_all();
+    cmk_copy_forget_all();
     vendor_op_end_all();
     object_track_reset();
     cmk_cache_clear();

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmk.h"
+#include "cmk_copy.h"
 #include "cmkp11/cmkp11.h"
 #include "handles.h"
 #include "log.h"
@@ -314,7 +315,7 @@ static CK_RV find_passthrough(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULO
     CK_ULONG got;
     while ((rv = module.be.fn->C_FindObjects(session, batch, 64, &got)) == CKR_OK && got > 0) {
         for (CK_ULONG i = 0; i < got && rv == CKR_OK; i++) {
-            if (handle_is_cmk(batch[i])) {
+            if (handle_is_cmk(batch[i]) || handle_is_copy(batch[i])) {
                 log_error("backend object handle 0x%lx collides with cmkp11's handle range; "
                           "it is not listed",
                           batch[i]);
@@ -329,12 +330,26 @@ static CK_RV find_passthrough(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULO
     return rv != CKR_OK ? rv : rv2;
 }
 
+/* The session copies of CMKs this session made (cmk_copy.h), as session objects. */
+static CK_RV find_copies(CK_SESSION_HANDLE session, CK_ATTRIBUTE *t, CK_ULONG n,
+                         struct handle_list *out)
+{
+    CK_OBJECT_HANDLE *copies;
+    CK_ULONG found;
+    CK_RV rv = cmk_copy_find(session, t, n, &copies, &found);
+    for (CK_ULONG i = 0; rv == CKR_OK && i < found; i++)
+        if (list_add(out, copies[i])) rv = CKR_HOST_MEMORY;
+    free(copies);
+    return rv;
+}
+
 CK_RV object_find_all(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
                       CK_OBJECT_HANDLE **out, CK_ULONG *found)
 {
     struct handle_list list = {0};
     CK_RV rv = find_cmks(session, tmpl, count, &list);
     if (rv == CKR_OK) rv = find_passthrough(session, tmpl, count, &list);
+    if (rv == CKR_OK) rv = find_copies(session, tmpl, count, &list);
     if (rv != CKR_OK) {
         free(list.items);
         return rv;

@@ -7,7 +7,7 @@
  * declares the vendor attributes that carry its KMS metadata. Every one of them
  * is optional at creation; plain standard templates work unchanged.
  *
- * Include after a PKCS#11 header (p11-kit's <p11-kit/pkcs11.h> or OASIS').
+ * Includes p11-kit's <p11-kit/pkcs11.h> unless a PKCS#11 header came first.
  *
  * Conventions for the values below:
  *   - strings are UTF-8, not NUL-terminated (ulValueLen is the byte length);
@@ -15,9 +15,25 @@
  *   - "create" = may be given in the template of C_GenerateKey(Pair);
  *     "set"    = may be changed with C_SetAttributeValue;
  *     "find"   = may be used in a C_FindObjectsInit template (exact match).
+ *
+ * Who may change a key (README, "Security model"): every "set" attribute below, and
+ * C_DestroyObject of a key's secret or private object (a scheduled deletion), change the
+ * key itself, through whichever object names it (either half of a pair, a version
+ * object): they need the user logged in, in a read/write session. Otherwise the answer
+ * is CKR_USER_NOT_LOGGED_IN (no login, or the SO), CKR_SESSION_READ_ONLY (a read-only
+ * session), or CKR_OBJECT_HANDLE_INVALID (an object the session cannot see: a private
+ * one before the user's login), and nothing changes. A public object's own standard
+ * attributes (CKA_LABEL, CKA_ID) and the destroy of a pair's public object alone follow
+ * PKCS#11 as on the backend; a key made with CKA_PRIVATE=FALSE is used without a login.
  */
 #ifndef CMKP11_CMKP11_H
 #define CMKP11_CMKP11_H
+
+/* The PKCS#11 types: an application's own header included first is kept (p11-kit's
+ * defines PKCS11_H, OASIS' _PKCS11_H_, NSS' and most vendors' CK_PTR); else p11-kit's. */
+#if !defined(PKCS11_H) && !defined(_PKCS11_H_) && !defined(CK_PTR)
+#include <p11-kit/pkcs11.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {

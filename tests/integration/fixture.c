@@ -352,3 +352,22 @@ CK_RV envelope_call(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, bool encrypt,
     return encrypt ? p11->C_Encrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len)
                    : p11->C_Decrypt(s, (CK_BYTE_PTR)in, in_len, out, out_len);
 }
+
+CK_RV encrypt_block(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
+{
+    unsigned char in[16] = {1}, out[16];
+    CK_ULONG out_len = sizeof(out);
+    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+    CK_RV rv = p11->C_EncryptInit(s, &ecb, key);
+    return rv == CKR_OK ? p11->C_Encrypt(s, in, sizeof(in), out, &out_len) : rv;
+}
+
+CK_SESSION_HANDLE fixture_session(CK_FLAGS flags)
+{
+    CK_SLOT_ID slots[16];
+    CK_ULONG n = 16;
+    CHECK_RV(p11->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK); /* the CMK token's is first */
+    CK_SESSION_HANDLE s = 0;
+    CHECK_RV(p11->C_OpenSession(slots[0], CKF_SERIAL_SESSION | flags, NULL, NULL, &s), CKR_OK);
+    return s;
+}

@@ -18,6 +18,9 @@ CK_UTF8CHAR *fixture_token_label(const char *text);
 /* C_Initialize + R/W session + user login, on slot 0 of the module under test. */
 CK_SESSION_HANDLE fixture_open(void);
 void fixture_close(CK_SESSION_HANDLE s);
+/* One more session on the CMK token (the first slot listed), flags beside
+ * CKF_SERIAL_SESSION (CKF_RW_SESSION or 0); no login of its own. */
+CK_SESSION_HANDLE fixture_session(CK_FLAGS flags);
 /* Sets line ("<key> = <value>") in [section] of the configuration CMKP11_CONF names:
  * replaces the key's line when the file sets it already (the module refuses a key given
  * twice), else appends "[section]\n<line>". The next C_Initialize reads it. */
@@ -58,6 +61,8 @@ void fixture_same_answers(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE soft, CK_OBJECT_
 CK_RV get_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, char *buf,
                size_t size);
 CK_RV set_ulong(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, CK_ULONG v);
+/* Encrypts one 16-byte block with an AES key under CKM_AES_ECB: CKR_OK when allowed. */
+CK_RV encrypt_block(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key);
 CK_RV set_text(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t, const char *v);
 /* Signs 32 bytes with ECDSA and verifies with pub; returns the first failure. */
 CK_RV sign_verify_ec(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub);

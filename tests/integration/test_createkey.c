@@ -956,22 +956,41 @@ static void test_extractable_keys_can_be_refused_by_policy(void)
     CHECK(inspect_log_count("CKA_EXTRACTABLE=TRUE is refused") == 1);
 }
 
+/* [policy] non_sensitive_keys = plain: a key asked CKA_SENSITIVE=FALSE is what the backend
+ * makes of it, an ordinary object; by default (raise) it is a CMK, sensitive. */
+static void test_non_sensitive_keys_can_stay_ordinary_objects_by_policy(void)
+{
+    fixture_append_policy("non_sensitive_keys = plain");
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE plain, kms;
+    CK_ATTRIBUTE lax[] = {{CKA_SENSITIVE, &no, 1}};
+    CHECK_RV(make_aes(s, "readable", lax, 1, &plain), CKR_OK);
+    char key_id[40];
+    CHECK_RV(get_text(s, plain, CKA_CMK_KEY_ID, key_id, sizeof(key_id)), CKR_ATTRIBUTE_TYPE_INVALID);
+    CK_BBOOL sensitive = CK_TRUE;
+    CK_ATTRIBUTE q = {CKA_SENSITIVE, &sensitive, 1};
+    CHECK_RV(p11->C_GetAttributeValue(s, plain, &q, 1), CKR_OK);
+    CHECK(sensitive == CK_FALSE);
+    /* The KMS vocabulary still makes a CMK, sensitive. */
+    CK_ATTRIBUTE lax_kms[] = {{CKA_SENSITIVE, &no, 1}, {CKA_CMK_DESCRIPTION, "d", 1}};
+    CHECK_RV(make_aes(s, "kms", lax_kms, 2, &kms), CKR_OK);
+    CHECK_RV(p11->C_GetAttributeValue(s, kms, &q, 1), CKR_OK);
+    CHECK(sensitive == CK_TRUE);
+    fixture_close(s);
+    CHECK(inspect_store_count("SELECT count(*) FROM cmk") == 1);
+    CHECK(inspect_log_count("asks CKA_SENSITIVE=FALSE, which a CMK never is") == 1);
+    fixture_append_policy("non_sensitive_keys = lower");
+    char out[2048];
+    CHECK_RV(fixture_init_capturing(out, sizeof(out)), CKR_GENERAL_ERROR);
+    CHECK(strstr(out, "non_sensitive_keys") && strstr(out, "must be 'raise' or 'plain'"));
+}
+
 static void test_extractable_keys_value_is_checked(void)
 {
     fixture_append_policy("extractable_keys = sometimes");
     char out[2048];
     CHECK_RV(fixture_init_capturing(out, sizeof(out)), CKR_GENERAL_ERROR);
     CHECK(strstr(out, "extractable_keys") && strstr(out, "must be 'plain' or 'refuse'"));
-}
-
-/* Encrypts 16 bytes with key under AES-ECB: CKR_OK when the backend let it. */
-static CK_RV encrypt_block(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
-{
-    unsigned char in[16] = {1}, out[16];
-    CK_ULONG out_len = sizeof(out);
-    CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
-    CK_RV rv = p11->C_EncryptInit(s, &ecb, key);
-    return rv == CKR_OK ? p11->C_Encrypt(s, in, sizeof(in), out, &out_len) : rv;
 }
 
 /* Item 11: a key asked for with CKA_PRIVATE=FALSE (pkcs11-tool's AES default) is a public
@@ -1300,6 +1319,7 @@ int main(int argc, char **argv)
         T(test_extractable_token_keys_are_ordinary_backend_objects),
         T(test_extractable_keys_can_be_refused_by_policy),
         T(test_extractable_keys_value_is_checked),
+        T(test_non_sensitive_keys_can_stay_ordinary_objects_by_policy),
         T(test_non_private_keys_are_public_as_on_the_backend),
         T(test_non_private_keys_are_raised_by_policy_or_kms_vocabulary),
         T(test_usage_conflict_reject_refuses_both_usages),
