@@ -358,6 +358,7 @@ static CK_RV initialize(CK_VOID_PTR init_args)
     module_forked = false;
     object_track_reset();
     session_forget_all();
+    cmk_copy_forget_all(); /* a forked child's session handles are not the parent's */
     cmk_cache_clear();
     soft_key_cleanup(); /* a forked child's inherited copy of the material */
     soft_pubcache_clear();

@@ -6,6 +6,8 @@
  * that would differ from the key, and changes through a copy are refused and change
  * nothing. */
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fixture.h"
 #include "inspect.h"
@@ -160,6 +162,29 @@ static void test_token_copies_and_changes_through_a_copy_are_refused(void)
     fixture_close(s);
 }
 
+/* A forked child starts afresh (PKCS#11: C_Initialize again): its sessions may get the
+ * parent's session handle numbers, but never the parent's copies. */
+static void test_a_forked_child_does_not_inherit_copies(void)
+{
+    CK_SESSION_HANDLE s = fixture_open();
+    CK_OBJECT_HANDLE key, copy;
+    CHECK_RV(make_aes(s, "parent's", NULL, 0, &key), CKR_OK);
+    CHECK_RV(copy_to_session(s, key, &copy), CKR_OK);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SESSION_HANDLE cs = fixture_open();
+        int bad = encrypt_block(cs, copy) != CKR_KEY_HANDLE_INVALID;
+        bad |= encrypt_block(cs, key) != CKR_OK;
+        p11->C_Finalize(NULL);
+        _exit(bad || harness_failed_checks ? 1 : 0);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_RV(encrypt_block(s, copy), CKR_OK); /* the parent's copy is still its own */
+    fixture_close(s);
+}
+
 /* Threads use a copy while another destroys it or closes the session: every call ends in
  * a clean code, never a crash (issue 16's session-lifetime rule). */
 struct race {
@@ -220,6 +245,7 @@ int main(int argc, char **argv)
         T(test_the_keys_state_reaches_its_copies_at_once),
         T(test_a_copy_never_outlives_its_session),
         T(test_token_copies_and_changes_through_a_copy_are_refused),
+        T(test_a_forked_child_does_not_inherit_copies),
         T(test_copies_destroyed_or_closed_under_running_calls_end_cleanly),
     };
     return harness_main(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
