@@ -743,6 +743,13 @@ CK_RV cmk_destroy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle)
     CK_RV rv = begin_and_load(session, handle, false, &rec, &old);
     if (rv != CKR_OK) return rv; /* a secret or private object already destroyed too */
     const char *what;
+    if (handle_version(handle) != 0) {
+        /* A version object stands for one version of the key's material, which goes only
+         * with the key (its purge): read-only, as for C_SetAttributeValue. */
+        log_warning("DestroyObject: key %s: a version object is read-only; destroy the key",
+                    rec.key_id);
+        return end_and_free(CKR_ACTION_PROHIBITED, &rec, &old);
+    }
     if (handle_kind(handle) == CMK_OBJ_PUBLIC) {
         /* Clients drop the public half and keep signing, or drop both halves in either
          * order: only that object goes, the key's state stays. */

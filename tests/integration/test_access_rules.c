@@ -139,6 +139,11 @@ static void test_key_changes_need_the_user_in_a_read_write_session(void)
         accepted += rv == CKR_OK;
     }
     CHECK(accepted >= 8); /* not a table of refusals only */
+    /* A version object is read-only to the user too: its destroy takes nothing. */
+    CHECK_RV(p11->C_DestroyObject(rw, objects[VERSION]), CKR_ACTION_PROHIBITED);
+    CK_ULONG state = 0;
+    CHECK_RV(get_ulong(rw, objects[SECRET], CKA_CMK_KEY_STATE, &state), CKR_OK);
+    CHECK(state == CMK_STATE_DISABLED); /* as the last change left it, not pending deletion */
     CHECK_RV(p11->C_CloseSession(ro), CKR_OK);
     CHECK_RV(p11->C_CloseSession(rw), CKR_OK);
     CHECK_RV(p11->C_Finalize(NULL), CKR_OK);
