@@ -305,10 +305,7 @@ CK_RV cmk_adopt_copy(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE source, CK_ATTR
     if (k.extractable) {
         /* Its material may exist outside the HSM: never a CMK. Under extractable_keys =
          * plain the token copy is what the backend alone would make. */
-        bool vendor = false;
-        for (CK_ULONG i = 0; i < n; i++)
-            vendor |= attr_is_vendor(tmpl[i].type);
-        if (module.cfg.extractable_keys == EXTRACTABLE_PLAIN && !vendor) {
+        if (module.cfg.extractable_keys == EXTRACTABLE_PLAIN && !tmpl_has_vendor(tmpl, n)) {
             log_warning("C_CopyObject: an extractable key copied to the token stays an "
                         "ordinary backend object, not a CMK ([policy] extractable_keys = plain)");
             *adopted = false;

@@ -14,7 +14,7 @@
 #include "template.h"
 
 struct copy {
-    CK_OBJECT_HANDLE handle; /* 0: a free slot */
+    CK_OBJECT_HANDLE handle; /* the copy's own (handle_is_copy) */
     CK_SESSION_HANDLE session;
     CK_OBJECT_HANDLE key; /* the key's own object handle (version 0) */
 };
@@ -61,19 +61,11 @@ static CK_RV add(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, CK_OBJECT_HAND
 }
 
 /* Only CKA_TOKEN=FALSE may be asked of the copy: it is the key, whose attributes change on
- * the key. A token copy would be a second key outside the CMK's lifecycle. */
+ * the key. (A token copy, a second key outside the CMK's lifecycle, is refused before.) */
 static CK_RV check_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
     for (CK_ULONG i = 0; i < count; i++) {
-        bool token = true;
-        if (tmpl[i].type == CKA_TOKEN && attr_get_bool(&tmpl[i], 1, CKA_TOKEN, &token) ==
-                                             ATTR_PRESENT && !token)
-            continue;
-        if (tmpl[i].type == CKA_TOKEN) {
-            log_warning("C_CopyObject: a CMK cannot be copied into the token (a second key "
-                        "outside its lifecycle); a session copy (CKA_TOKEN=FALSE) can");
-            return CKR_ACTION_PROHIBITED;
-        }
+        if (tmpl[i].type == CKA_TOKEN) continue; /* FALSE: cmk_copy_make refused TRUE */
         log_warning("C_CopyObject: a session copy of a CMK is the key under a session "
                     "handle: attribute 0x%lx cannot differ from the key's",
                     tmpl[i].type);

@@ -460,11 +460,9 @@ bool cmk_request_plain_object(const CK_ATTRIBUTE *main, CK_ULONG nmain, const CK
     bool plain = extractable ? module.cfg.extractable_keys == EXTRACTABLE_PLAIN
                              : flag_of(main, nmain, CKA_SENSITIVE) == 0 &&
                                    module.cfg.non_sensitive_keys == NON_SENSITIVE_PLAIN;
-    if (!plain) return false;
-    for (CK_ULONG i = 0; i < nmain; i++)
-        if (attr_is_vendor(main[i].type)) return false; /* the KMS vocabulary: refused */
-    for (CK_ULONG i = 0; pub && i < npub; i++)
-        if (attr_is_vendor(pub[i].type)) return false;
+    /* The KMS vocabulary is refused instead (check_export_policy). */
+    if (!plain || tmpl_has_vendor(main, nmain) || (pub && tmpl_has_vendor(pub, npub)))
+        return false;
     log_warning("%s: the key asks %s, which a CMK never is: made as an ordinary backend "
                 "object, not a CMK ([policy] %s = plain)",
                 op, extractable ? "CKA_EXTRACTABLE=TRUE" : "CKA_SENSITIVE=FALSE",
