@@ -2,7 +2,15 @@
  * them just before the fork (in one order: module.c's fork_prepare) and gives them back
  * just after it, so a child never inherits a lock that another parent thread held at that
  * instant, nor the half-changed table behind it. The child has one thread and starts its
- * locks afresh; the parent unlocks. */
+ * locks afresh; the parent unlocks.
+ *
+ * The order is the one every thread keeps: init_lock; the store's connection lock (held
+ * through a transaction, which may take any lock below, so nothing below ever calls the
+ * store: soft_key reads and writes sealed blobs outside its own locks); the tables'
+ * locks; then two leaves, the backend's gate (a thread inside a backend call waits for
+ * nothing of ours) and the log. Libraries that keep process-wide locks of their own are
+ * covered by the first and the leaf: SQLite's are only taken under the store's lock, the
+ * HSM module's only inside a backend call. */
 #ifndef CMKP11_FORK_PHASE_H
 #define CMKP11_FORK_PHASE_H
 

@@ -1,6 +1,7 @@
 /* module.c - C_Initialize and C_Finalize: config, log, backend, store, in that order. */
 #define _GNU_SOURCE /* a writer-preferring rwlock for the token lock */
 #include "module.h"
+#include "backend_gate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,18 +60,23 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The module's locks across fork() (fork_phase.h), taken in this order and given back in
- * the reverse one. The leaves (the log) come last: every other lock may log. */
+ * the reverse one. The leaves come last: the backend's gate (no thread inside a backend
+ * call, backend_gate.h), whose holders wait for none of ours, then the log, which every
+ * other lock may take. */
 static void at_fork(enum fork_phase p)
 {
     void (*const each[])(enum fork_phase) = {
         session_gate_at_fork,    session_at_fork,         session_objects_at_fork, vendor_op_at_fork, cmk_cache_at_fork,
         cmk_copy_at_fork,
-        soft_key_at_fork,        soft_pubcache_at_fork,   log_at_fork,
+        soft_key_at_fork,        soft_pubcache_at_fork,   backend_gate_at_fork,    log_at_fork,
     };
     const size_t n = sizeof(each) / sizeof(each[0]);
+    /* init_lock keeps module.store from changing; the store's lock comes next (store.h). */
     if (p == FORK_PREPARE) fork_phase_mutex(&init_lock, p);
+    if (p == FORK_PREPARE && module.store) store_at_fork(module.store, p);
     for (size_t i = 0; i < n; i++)
         each[p == FORK_PREPARE ? i : n - 1 - i](p);
+    if (p != FORK_PREPARE && module.store) store_at_fork(module.store, p);
     if (p != FORK_PREPARE) fork_phase_mutex(&init_lock, p);
 }
 
@@ -349,10 +355,17 @@ static CK_RV initialize(CK_VOID_PTR init_args)
         pthread_mutex_unlock(&init_lock);
         return CKR_CRYPTOKI_ALREADY_INITIALIZED;
     }
-    /* A forked child inherits the parent's state. The SQLite connection must not be
-     * used or closed across fork (it could drop the parent's locks): it is dropped.
-     * The backend's copy is finalised so that its sessions and login start afresh. */
-    if (module.initialized && module_forked) backend_reset_after_fork(&module.be);
+    /* A forked child inherits the parent's state. The parent's SQLite connection is
+     * closed, never used: no transaction was open at the fork (store_at_fork), and SQLite
+     * then closes it without writing; the child's POSIX locks are its own, so the
+     * parent's stay. Left open, it would keep SQLite's per-process record of the parent's
+     * locks on the file, and the child's own connection would take none, so the parent's
+     * last close could remove a write-ahead log the child still writes to. The backend's
+     * copy is finalised so that its sessions and login start afresh. */
+    if (module.initialized && module_forked) {
+        store_close(module.store);
+        backend_reset_after_fork(&module.be);
+    }
     memset(&module, 0, sizeof(module));
     module.token_lock_fd = -1;
     module_forked = false;

@@ -187,33 +187,45 @@ static struct soft_slot *arena_get(void)
     return arena;
 }
 
-/* Seals material under the master key (made on first need) with key id and version as
- * AAD and stores it for row. The sealed blob is IV || ciphertext || tag. */
-static CK_RV seal_and_store(CK_SESSION_HANDLE s, int64_t row, const char *key_id,
-                            unsigned long version, const unsigned char *material, size_t len)
+/* Lock order: the store is never called under arena_lock or pkey_lock. A transaction
+ * holds the store's lock while it drops a key's material here (purge, import), and a fork
+ * holds it before every table's lock (module.c), so a store call made under one of ours
+ * could deadlock with either. Sealed blobs are read before, and stored after, the lock. */
+
+/* Seals material under the master key with key id and version as AAD into a new *blob
+ * (IV || ciphertext || tag, *blob_len bytes; the caller frees it). Touches no store. */
+static CK_RV seal_blob(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE master, const char *key_id,
+                       unsigned long version, const unsigned char *material, size_t len,
+                       unsigned char **blob, size_t *blob_len)
 {
-    CK_OBJECT_HANDLE master;
     CK_ULONG body = len + SOFT_TAG_LEN;
-    unsigned char *blob = malloc(SOFT_IV_LEN + body);
-    if (!blob) return CKR_HOST_MEMORY;
-    CK_RV rv = master_key(s, true, &master);
-    if (rv == CKR_OK) rv = module.be.fn->C_GenerateRandom(s, blob, SOFT_IV_LEN);
+    *blob = malloc(SOFT_IV_LEN + body);
+    if (!*blob) return CKR_HOST_MEMORY;
+    CK_RV rv = module.be.fn->C_GenerateRandom(s, *blob, SOFT_IV_LEN);
     unsigned char aad[40], iv[SOFT_IV_LEN];
     seal_aad(key_id, version, aad);
-    memcpy(iv, blob, SOFT_IV_LEN);
+    memcpy(iv, *blob, SOFT_IV_LEN);
     if (rv == CKR_OK)
-        rv = master_gcm(s, master, true, iv, aad, (CK_BYTE_PTR)material, len, blob + SOFT_IV_LEN,
+        rv = master_gcm(s, master, true, iv, aad, (CK_BYTE_PTR)material, len, *blob + SOFT_IV_LEN,
                         &body);
     if (rv != CKR_OK) {
         log_error("key %s version %lu: cannot seal SOFTWARE material under the master key: 0x%lx",
                   key_id, version, rv);
-        goto out;
+        free(*blob);
+        *blob = NULL;
+        return rv;
     }
-    enum store_status st = store_sealed_put(module.store, row, version, blob, SOFT_IV_LEN + body);
-    if (st != STORE_OK) rv = st == STORE_FULL ? CKR_DEVICE_MEMORY : CKR_DEVICE_ERROR;
-out:
+    *blob_len = SOFT_IV_LEN + body;
+    return CKR_OK;
+}
+
+/* Stores a sealed blob for (row, version) and frees it. */
+static CK_RV put_sealed(int64_t row, unsigned long version, unsigned char *blob, size_t blob_len)
+{
+    enum store_status st = store_sealed_put(module.store, row, version, blob, blob_len);
     free(blob);
-    return rv;
+    if (st == STORE_OK) return CKR_OK;
+    return st == STORE_FULL ? CKR_DEVICE_MEMORY : CKR_DEVICE_ERROR;
 }
 
 CK_RV soft_key_seal(int64_t row, const char *key_id, unsigned long version,
@@ -222,9 +234,13 @@ CK_RV soft_key_seal(int64_t row, const char *key_id, unsigned long version,
     CK_SESSION_HANDLE s;
     CK_RV rv = open_work_session(true, &s);
     if (rv != CKR_OK) return rv;
-    rv = seal_and_store(s, row, key_id, version, material, len);
+    CK_OBJECT_HANDLE master;
+    unsigned char *blob = NULL;
+    size_t blob_len = 0;
+    rv = master_key(s, true, &master);
+    if (rv == CKR_OK) rv = seal_blob(s, master, key_id, version, material, len, &blob, &blob_len);
     module.be.fn->C_CloseSession(s);
-    return rv;
+    return rv == CKR_OK ? put_sealed(row, version, blob, blob_len) : rv;
 }
 
 /* Fills len bytes of clear material (drawn, or read from the backend) in locked memory. */
@@ -239,21 +255,27 @@ static CK_RV seal_from_scratch(int64_t row, const char *key_id, unsigned long ve
     CK_SESSION_HANDLE s;
     CK_RV rv = open_work_session(true, &s);
     if (rv != CKR_OK) return rv;
+    CK_OBJECT_HANDLE master;
+    unsigned char *blob = NULL;
+    size_t blob_len = 0;
+    rv = master_key(s, true, &master); /* may write the store: before the arena's lock */
+    if (rv != CKR_OK) goto out;
     pthread_rwlock_wrlock(&arena_lock);
     struct soft_slot *a = arena_get();
     unsigned char *material = a ? a[ARENA_SLOTS - 1].key : NULL;
     if (!material || len == 0 || len > SOFT_MAX_KEY) {
         rv = material ? CKR_KEY_SIZE_RANGE : CKR_HOST_MEMORY;
-        goto out;
+    } else {
+        a[ARENA_SLOTS - 1].row = 0;
+        rv = fill(s, material, len, arg);
+        if (rv == CKR_OK)
+            rv = seal_blob(s, master, key_id, version, material, len, &blob, &blob_len);
+        OPENSSL_cleanse(material, sizeof(a[ARENA_SLOTS - 1].key));
     }
-    a[ARENA_SLOTS - 1].row = 0;
-    rv = fill(s, material, len, arg);
-    if (rv == CKR_OK) rv = seal_and_store(s, row, key_id, version, material, len);
-    OPENSSL_cleanse(material, sizeof(a[ARENA_SLOTS - 1].key));
-out:
     pthread_rwlock_unlock(&arena_lock);
+out:
     module.be.fn->C_CloseSession(s);
-    return rv;
+    return rv == CKR_OK ? put_sealed(row, version, blob, blob_len) : rv;
 }
 
 static CK_RV fill_random(CK_SESSION_HANDLE work, unsigned char *buf, size_t len, const void *arg)
@@ -373,17 +395,13 @@ static struct soft_slot *slot_unsealed(int64_t row, unsigned long version)
     return NULL;
 }
 
-/* The slot of (row, version), unsealed now if needed. Under arena_lock, exclusive. */
+/* Unseals (row, version)'s blob, read from the store before the lock, into a free or the
+ * oldest slot. Under arena_lock, exclusive. */
 static CK_RV material_locked(int64_t row, const char *key_id, unsigned long version,
-                             struct soft_slot **out)
+                             const unsigned char *blob, size_t blob_len, struct soft_slot **out)
 {
     struct soft_slot *a = arena_get();
     if (!a) return CKR_HOST_MEMORY;
-    if ((*out = slot_unsealed(row, version))) return CKR_OK;
-    unsigned char *blob = NULL;
-    size_t blob_len = 0;
-    CK_RV rv = sealed_blob(row, key_id, version, SOFT_MAX_KEY, &blob, &blob_len);
-    if (rv != CKR_OK) return rv;
     size_t victim = arena_next;
     for (size_t i = 0; i + 1 < ARENA_SLOTS; i++)
         if (a[i].row == 0) {
@@ -394,8 +412,7 @@ static CK_RV material_locked(int64_t row, const char *key_id, unsigned long vers
     struct soft_slot *slot = &a[victim];
     OPENSSL_cleanse(slot, sizeof(*slot));
     size_t len = 0;
-    rv = unseal(row, key_id, version, blob, blob_len, slot->key, sizeof(slot->key), &len);
-    free(blob);
+    CK_RV rv = unseal(row, key_id, version, blob, blob_len, slot->key, sizeof(slot->key), &len);
     if (rv != CKR_OK) return rv;
     slot->row = row;
     slot->version = version;
@@ -449,13 +466,34 @@ static const void *algorithm_locked(const struct soft_slot *slot, const char *mo
 static CK_RV lock_material(int64_t row, const char *key_id, unsigned long version,
                            const char *mode, struct soft_slot **out)
 {
-    pthread_rwlock_rdlock(&arena_lock);
-    if ((*out = slot_unsealed(row, version)) && algorithm_locked(*out, mode, false)) return CKR_OK;
-    pthread_rwlock_unlock(&arena_lock);
-    pthread_rwlock_wrlock(&arena_lock);
-    CK_RV rv = material_locked(row, key_id, version, out);
-    if (rv == CKR_OK) (void)algorithm_locked(*out, mode, true);
-    return rv;
+    unsigned char *blob = NULL;
+    size_t blob_len = 0;
+    for (;;) {
+        pthread_rwlock_rdlock(&arena_lock);
+        *out = slot_unsealed(row, version);
+        if (*out && algorithm_locked(*out, mode, false)) break;
+        bool unsealed = *out != NULL;
+        pthread_rwlock_unlock(&arena_lock);
+        if (!unsealed && !blob) { /* the store, outside the lock (see seal_blob) */
+            CK_RV rv = sealed_blob(row, key_id, version, SOFT_MAX_KEY, &blob, &blob_len);
+            if (rv != CKR_OK) {
+                pthread_rwlock_wrlock(&arena_lock); /* the caller unlocks, as on success */
+                return rv;
+            }
+        }
+        pthread_rwlock_wrlock(&arena_lock);
+        *out = slot_unsealed(row, version);
+        if (!*out && !blob) { /* evicted since we looked: read it after all */
+            pthread_rwlock_unlock(&arena_lock);
+            continue;
+        }
+        CK_RV rv = *out ? CKR_OK : material_locked(row, key_id, version, blob, blob_len, out);
+        if (rv == CKR_OK) (void)algorithm_locked(*out, mode, true);
+        free(blob);
+        return rv; /* held exclusive, the caller unlocks (on failure too) */
+    }
+    free(blob);
+    return CKR_OK;
 }
 
 CK_RV soft_key_mac_init(int64_t row, const char *key_id, unsigned long version, EVP_MAC_CTX **ctx,
@@ -530,16 +568,15 @@ static EVP_PKEY *decode_pkcs8(const unsigned char *der, size_t len)
     return pkey;
 }
 
-/* Unseals and decodes (row, version) into a free or the oldest slot. Under pkey_lock. */
+/* Unseals and decodes (row, version)'s blob, read from the store before the lock, into a
+ * free or the oldest slot. Under pkey_lock. */
 static CK_RV pkey_load_locked(int64_t row, const char *key_id, unsigned long version,
-                              struct pkey_slot **out)
+                              const unsigned char *blob, size_t blob_len, struct pkey_slot **out)
 {
-    unsigned char *blob = NULL, *der = NULL;
-    size_t blob_len = 0, len = 0;
+    unsigned char *der = NULL;
+    size_t len = 0;
     CK_RV rv = CKR_HOST_MEMORY;
     if (!soft_key_secure_heap_ready()) goto out;
-    rv = sealed_blob(row, key_id, version, SOFT_MAX_PKCS8, &blob, &blob_len);
-    if (rv != CKR_OK) goto out;
     /* The DER lives in the secure heap for the moment it is decoded, then is wiped. */
     der = OPENSSL_secure_malloc(blob_len);
     rv = der ? unseal(row, key_id, version, blob, blob_len, der, blob_len, &len) : CKR_HOST_MEMORY;
@@ -564,21 +601,37 @@ static CK_RV pkey_load_locked(int64_t row, const char *key_id, unsigned long ver
     *out = &pkeys[victim];
 out:
     if (der) OPENSSL_secure_clear_free(der, blob_len);
-    free(blob);
     return rv;
+}
+
+static struct pkey_slot *pkey_cached_locked(int64_t row, unsigned long version)
+{
+    for (size_t i = 0; i < PKEY_SLOTS; i++)
+        if (pkeys[i].pkey && pkeys[i].row == row && pkeys[i].version == version) return &pkeys[i];
+    return NULL;
 }
 
 CK_RV soft_key_pkey(int64_t row, const char *key_id, unsigned long version, EVP_PKEY **out)
 {
+    unsigned char *blob = NULL;
+    size_t blob_len = 0;
     pthread_mutex_lock(&pkey_lock);
-    struct pkey_slot *slot = NULL;
+    struct pkey_slot *slot = pkey_cached_locked(row, version);
     CK_RV rv = CKR_OK;
-    for (size_t i = 0; i < PKEY_SLOTS && !slot; i++)
-        if (pkeys[i].row == row && pkeys[i].version == version) slot = &pkeys[i];
-    if (!slot) rv = pkey_load_locked(row, key_id, version, &slot);
+    while (!slot && rv == CKR_OK) {
+        if (!blob) { /* the store, outside the lock (see seal_blob) */
+            pthread_mutex_unlock(&pkey_lock);
+            rv = sealed_blob(row, key_id, version, SOFT_MAX_PKCS8, &blob, &blob_len);
+            pthread_mutex_lock(&pkey_lock);
+            if (rv == CKR_OK) slot = pkey_cached_locked(row, version); /* loaded meanwhile */
+        } else {
+            rv = pkey_load_locked(row, key_id, version, blob, blob_len, &slot);
+        }
+    }
     if (rv == CKR_OK && EVP_PKEY_up_ref(slot->pkey) != 1) rv = CKR_HOST_MEMORY;
     if (rv == CKR_OK) *out = slot->pkey;
     pthread_mutex_unlock(&pkey_lock);
+    free(blob);
     return rv;
 }
 

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "store_signal.h"
+#include "util.h"
 
 /* Processes wait this long for each other's write transactions before giving up. */
 #define STORE_BUSY_TIMEOUT_MS 10000
@@ -483,9 +484,33 @@ void store_close(struct store *st)
     free(st);
 }
 
+/* SQLite keeps process-wide state of its own: mutexes (its allocator's, its file table's)
+ * that a thread inside any sqlite3_* call may hold, and per-file lock records that an open
+ * transaction marks held. A child forked at such an instant hung in its first store_open,
+ * or waited for ever on the parent's write lock in its first transaction. Every call on
+ * the connection is made under st->lock, and a transaction holds it from begin to end, so
+ * the forking thread holding it means no thread is inside SQLite or a transaction then.
+ * The child drops the parent's connection (module.c), so its copy of the lock need only be
+ * usable: glibc's recursive mutex names its owner by the parent thread's id. */
+void store_at_fork(struct store *st, enum fork_phase p)
+{
+    if (p == FORK_PREPARE) {
+        pthread_mutex_lock(&st->lock);
+    } else if (p == FORK_PARENT) {
+        pthread_mutex_unlock(&st->lock);
+    } else {
+        pthread_mutexattr_t attr;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&st->lock, &attr);
+        pthread_mutexattr_destroy(&attr);
+    }
+}
+
 enum store_status store_begin(struct store *st)
 {
     pthread_mutex_lock(&st->lock);
+    util_pause_point("store:in-transaction"); /* a test forks while a thread is here */
     if (st->depth++ > 0) return STORE_OK;
     /* IMMEDIATE takes the write lock now, so a later write in the same transaction
      * cannot fail with SQLITE_BUSY after we have read (no deadlock between processes). */

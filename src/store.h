@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cmk_record.h"
+#include "fork_phase.h"
 
 struct store;
 
@@ -24,6 +25,11 @@ enum store_status {
 /* Opens (creating 0600 if absent) and migrates the store at path. */
 enum store_status store_open(const char *path, struct store **out);
 void store_close(struct store *st);
+/* fork_phase.h: the connection's lock across fork(), so that no thread is inside SQLite or
+ * a transaction at the instant of a fork. It comes before every other lock of the module
+ * but init_lock: a transaction takes the others while it holds it, and no one calls the
+ * store while holding one of them. */
+void store_at_fork(struct store *st, enum fork_phase p);
 /* A number that changes whenever another process commits a change (see store_signal.c:
  * without a system call while the shared signal is quiet). */
 enum store_status store_data_version(struct store *st, int64_t *version);
