@@ -115,7 +115,7 @@ static CK_RV spec_hmac(const CK_ATTRIBUTE *tmpl, CK_ULONG n, struct keyspec *out
     snprintf(out->name, sizeof(out->name), "HMAC_%lu", len * 8);
     out->key_type = CKK_GENERIC_SECRET;
     out->symmetric = true;
-    out->cloud_spec = len == 32;
+    out->cloud_spec = len == 28 || len == 32 || len == 48 || len == 64; /* AWS HMAC_224..512 */
     return CKR_OK;
 }
 

@@ -53,7 +53,8 @@ static void check_spec(CK_MECHANISM_TYPE mech, bool cloud_only, const struct key
     case CKM_GENERIC_SECRET_KEY_GEN:
         CHECK(ks->key_type == CKK_GENERIC_SECRET && ks->symmetric);
         CHECK(!strncmp(ks->name, "HMAC_", 5));
-        CHECK(ks->cloud_spec == !strcmp(ks->name, "HMAC_256"));
+        CHECK(ks->cloud_spec == (!strcmp(ks->name, "HMAC_224") || !strcmp(ks->name, "HMAC_256") ||
+                                 !strcmp(ks->name, "HMAC_384") || !strcmp(ks->name, "HMAC_512")));
         CHECK(keyspec_secret_bytes(ks->name) * 8 == strtoul(ks->name + 5, NULL, 10));
         break;
     case CKM_RSA_PKCS_KEY_PAIR_GEN:

@@ -16,7 +16,7 @@ static const struct opt_def create_opts[] = {
     {"description", "TEXT", 0, "description, up to 8192 characters"},
     {"key-spec", "SPEC", 0,
      "AES_128, AES_192, AES_256, RSA_2048, RSA_3072, RSA_4096, EC_P256, EC_P384, EC_P521, "
-     "EC_P256K, HMAC_256, SM4 or EC_SM2; synonyms Aliyun_AES_256, SYMMETRIC_DEFAULT, "
+     "EC_P256K, HMAC_224|256|384|512, SM4 or EC_SM2; synonyms Aliyun_AES_256, SYMMETRIC_DEFAULT, "
      "ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, Aliyun_SM4, SM2 (default "
      "AES_256, or SM4 when the configuration sets [policy] gm_mode = true)"},
     {"key-usage", "USAGE", 0,

@@ -13,6 +13,8 @@
 
 #include "codec.h"
 #include "ctl.h"
+#include "envelope.h"
+#include "input.h"
 #include "keymeta.h"
 #include "keyspec.h"
 #include "output.h"
@@ -180,22 +182,10 @@ static const struct opt_def verify_opts[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* Bytes from --NAME (base64) or --NAME-file (raw); exactly one must be given. */
-static int read_input(struct ctl *ctl, const char *name, unsigned char **data, size_t *len)
-{
-    char file_opt[48];
-    snprintf(file_opt, sizeof(file_opt), "%s-file", name);
-    const char *b64 = arg_str(&ctl->args, name), *file = arg_str(&ctl->args, file_opt);
-    *data = NULL;
-    if (!!b64 == !!file)
-        return ctl_fail(ctl, b64 ? KMS_INVALID_PARAMETER : KMS_MISSING_PARAMETER,
-                        "give exactly one of --%s BASE64 and --%s FILE", name, file_opt);
-    if (b64 && b64_decode(b64, data, len))
-        return ctl_fail(ctl, KMS_INVALID_PARAMETER, "--%s is not valid base64", name);
-    if (file && file_read(file, data, len))
-        return ctl_fail(ctl, KMS_INVALID_PARAMETER, "cannot read %s: %m", file);
-    return 0;
-}
+/* A message is hashed by the token, so it may be longer than the clouds' 4096 bytes; it is
+ * still read whole, so it has a bound. A signature is at most an RSA-4096 one. */
+#define MESSAGE_MAX (16u << 20)
+#define SIGNATURE_MAX 1024
 
 struct sign_job {
     struct key_ref ref;
@@ -223,7 +213,7 @@ static int prepare(struct ctl *ctl, struct sign_job *job)
                         type);
     unsigned char *msg;
     size_t msg_len;
-    int rc = read_input(ctl, "message", &msg, &msg_len);
+    int rc = input_bytes(ctl, "message", MESSAGE_MAX, &msg, &msg_len);
     if (!rc) rc = keymeta_open(ctl, arg_str(&ctl->args, "key-id"), &job->ref, &job->m);
     if (!rc && job->ref.main_class != CKO_PRIVATE_KEY)
         rc = ctl_fail(ctl, KMS_INVALID_KEY_USAGE,
@@ -338,7 +328,7 @@ static int run_verify(struct ctl *ctl)
     unsigned char *sig = NULL, *raw = NULL;
     size_t sig_len = 0;
     int rc = prepare(ctl, &job);
-    if (!rc) rc = read_input(ctl, "signature", &sig, &sig_len);
+    if (!rc) rc = input_bytes(ctl, "signature", SIGNATURE_MAX, &sig, &sig_len);
     if (!rc && !job.ref.pub)
         rc = ctl_fail(ctl, KMS_UNSUPPORTED,
                       "the public key object of key %s was deleted; verify with the PEM from "
@@ -393,13 +383,6 @@ const struct cmd_def cmd_verify = {
 /* cmkp11's ciphertext blob (README, "Decrypting old data"): format (1) | key id (16) |
  * version (4, big-endian) | IV (12) | ciphertext | tag: format 0x01 AES-GCM with a 16-byte
  * tag, 0x02 (SM4 keys) SM4-CTR with a 32-byte HMAC-SM3 tag. */
-#define BLOB_FORMAT 0x01
-#define BLOB_FORMAT_SM4 0x02
-#define BLOB_HEADER_LEN 33
-#define BLOB_TAG_LEN 16
-#define IS_BLOB_FORMAT(b) ((b) == BLOB_FORMAT || (b) == BLOB_FORMAT_SM4)
-#define PLAINTEXT_MAX 4096 /* as the clouds: a CMK encrypts keys and small secrets */
-
 static const struct opt_def encrypt_opts[] = {
     {"key-id", "KEY", OPT_REQUIRED,
      "key id, alias, or pkcs11: URI of a symmetric ENCRYPT_DECRYPT key"},
@@ -422,151 +405,26 @@ static const struct opt_def decrypt_opts[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* The additional authenticated data an --encryption-context stands for. A JSON object
- * (text starting with '{') must be an object of string values and is canonicalised, as AWS
- * does with its context: keys sorted bytewise, no spaces. "{}" and "" are no context. Any
- * other text is used as it is. *aad is NULL (len 0) when there is no context. */
-static int compare_keys(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int context_aad(struct ctl *ctl, const char *text, char **aad, size_t *len)
-{
-    *aad = NULL;
-    *len = 0;
-    if (!text) return 0;
-    const char *p = text;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    if (*p != '{') {
-        if (!*text) return 0;
-        *len = strlen(text);
-        *aad = strdup(text);
-        return *aad ? 0 : ctl_fail(ctl, KMS_INTERNAL, "out of memory");
-    }
-    json_tokener *tok = json_tokener_new();
-    if (!tok) return ctl_fail(ctl, KMS_INTERNAL, "out of memory");
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *obj = json_tokener_parse_ex(tok, p, (int)strlen(p));
-    size_t end = json_tokener_get_parse_end(tok);
-    int ok = obj && json_tokener_get_error(tok) == json_tokener_success &&
-             json_object_is_type(obj, json_type_object);
-    json_tokener_free(tok);
-    for (const char *rest = p + end; ok && *rest; rest++)
-        if (*rest != ' ' && *rest != '\t' && *rest != '\n' && *rest != '\r') ok = 0;
-    if (!ok) {
-        json_object_put(obj);
-        return ctl_fail(ctl, KMS_INVALID_PARAMETER,
-                        "--encryption-context starts with '{' but is not a JSON object: give "
-                        "{\"key\":\"value\",...} or text that does not start with '{'");
-    }
-    size_t n = (size_t)json_object_object_length(obj), k = 0;
-    const char **keys = calloc(n ? n : 1, sizeof(*keys));
-    int rc = keys ? 0 : ctl_fail(ctl, KMS_INTERNAL, "out of memory");
-    json_object_object_foreach(obj, key, val)
-    {
-        if (rc) break;
-        if (!json_object_is_type(val, json_type_string))
-            rc = ctl_fail(ctl, KMS_INVALID_PARAMETER,
-                          "--encryption-context: the value of '%s' must be a string", key);
-        else
-            keys[k++] = key;
-    }
-    if (!rc && n) {
-        qsort(keys, n, sizeof(*keys), compare_keys);
-        json_object *sorted = json_object_new_object();
-        for (size_t i = 0; i < n; i++) {
-            json_object *v = NULL;
-            json_object_object_get_ex(obj, keys[i], &v);
-            json_object_object_add(sorted, keys[i], json_object_get(v));
-        }
-        const char *canon = json_object_to_json_string_ext(
-            sorted, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        *aad = canon ? strdup(canon) : NULL;
-        *len = *aad ? strlen(*aad) : 0;
-        if (!*aad) rc = ctl_fail(ctl, KMS_INTERNAL, "out of memory");
-        json_object_put(sorted);
-    }
-    free(keys);
-    json_object_put(obj);
-    return rc;
-}
-
-static void blob_key_id(const unsigned char *b, char out[37])
-{
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15], b[16]);
-}
-
-static CK_ULONG blob_version(const unsigned char *b)
-{
-    return ((CK_ULONG)b[17] << 24) | ((CK_ULONG)b[18] << 16) | ((CK_ULONG)b[19] << 8) | b[20];
-}
-
-/* An asymmetric key cannot take the envelope mechanism: say why in the clouds' terms. */
-static int need_symmetric(struct ctl *ctl, const struct key_ref *ref, const struct key_meta *m,
-                          const char *what)
-{
-    if (ref->main_class == CKO_SECRET_KEY) return 0;
-    CK_ULONG usage = keymeta_ulong(m, CKA_CMK_KEY_USAGE, 0);
-    int crypt = CMK_USAGE_HAS(usage, CMK_USAGE_ENCRYPT_DECRYPT);
-    return ctl_fail(ctl, crypt ? KMS_UNSUPPORTED : KMS_INVALID_KEY_USAGE,
-                    "%s: key %s is %s (%s): cmkctl encrypts with the envelope mechanism, which "
-                    "needs a symmetric ENCRYPT_DECRYPT key",
-                    what, ref->key_id, keymeta_text(m, CKA_CMK_KEY_SPEC), keyusage_name(usage));
-}
-
-/* Refusals of the envelope mechanism; ciphertext problems are told by the caller. */
-static int envelope_fail(struct ctl *ctl, CK_RV rv, const char *what, const struct key_meta *m)
-{
-    char buf[32];
-    const char *id = keymeta_text(m, CKA_CMK_KEY_ID);
-    if (rv == CKR_KEY_TYPE_INCONSISTENT)
-        return ctl_fail(ctl, KMS_INVALID_KEY_USAGE,
-                        "%s: key %s is %s: the envelope mechanism needs an AES key (%s)", what, id,
-                        keymeta_text(m, CKA_CMK_KEY_SPEC), ckr_name(rv, buf));
-    if (rv == CKR_MECHANISM_INVALID)
-        return ctl_fail(ctl, KMS_UNSUPPORTED,
-                        "%s: the module does not offer CKM_CMK_ENVELOPE (is it cmkp11?) (%s)", what,
-                        ckr_name(rv, buf));
-    return keymeta_fail(ctl, rv, what, m);
-}
-
 static int run_encrypt(struct ctl *ctl)
 {
     unsigned char *plain = NULL, *blob = NULL;
-    size_t plain_len = 0;
+    size_t plain_len = 0, blob_len = 0;
     char *aad = NULL, *b64 = NULL;
     size_t aad_len = 0;
     struct key_ref ref;
     struct key_meta m;
     memset(&m, 0, sizeof(m));
-    int rc = read_input(ctl, "plaintext", &plain, &plain_len);
-    if (!rc && (plain_len == 0 || plain_len > PLAINTEXT_MAX))
+    int rc = input_bytes(ctl, "plaintext", PLAINTEXT_MAX, &plain, &plain_len);
+    if (!rc && plain_len == 0)
         rc = ctl_fail(ctl, KMS_INVALID_PARAMETER,
-                      "the plaintext is %zu bytes: encrypt takes 1 to %d (encrypt larger data "
-                      "under a data key)",
-                      plain_len, PLAINTEXT_MAX);
-    if (!rc) rc = context_aad(ctl, arg_str(&ctl->args, "encryption-context"), &aad, &aad_len);
+                      "the plaintext is empty: encrypt takes 1 to %d bytes (encrypt larger data "
+                      "under a data key: generate-data-key)",
+                      PLAINTEXT_MAX);
+    if (!rc) rc = envelope_context(ctl, arg_str(&ctl->args, "encryption-context"), &aad, &aad_len);
     if (!rc) rc = keymeta_open(ctl, arg_str(&ctl->args, "key-id"), &ref, &m);
-    if (!rc) rc = need_symmetric(ctl, &ref, &m, "Encrypt");
+    if (!rc) rc = envelope_need_symmetric(ctl, &ref, &m, "Encrypt");
+    if (!rc) rc = envelope_seal(ctl, &ref, &m, plain, plain_len, aad, aad_len, &blob, &blob_len, "Encrypt");
     if (rc) goto out;
-    struct p11 *p = &ctl->p11;
-    CK_CMK_ENVELOPE_PARAMS params = {(CK_BYTE_PTR)aad, (CK_ULONG)aad_len};
-    CK_MECHANISM mech = {CKM_CMK_ENVELOPE, &params, sizeof(params)};
-    CK_ULONG blob_len = 0;
-    CK_RV rv = p->fn->C_EncryptInit(p->session, &mech, ref.main);
-    if (rv == CKR_OK) rv = p->fn->C_Encrypt(p->session, plain, plain_len, NULL, &blob_len);
-    if (rv == CKR_OK && !(blob = malloc(blob_len ? blob_len : 1))) rv = CKR_HOST_MEMORY;
-    if (rv == CKR_OK) rv = p->fn->C_Encrypt(p->session, plain, plain_len, blob, &blob_len);
-    if (rv == CKR_OK && (blob_len < BLOB_HEADER_LEN + BLOB_TAG_LEN || !IS_BLOB_FORMAT(blob[0])))
-        rv = CKR_GENERAL_ERROR;
-    if (rv != CKR_OK) {
-        rc = envelope_fail(ctl, rv, "Encrypt", &m);
-        goto out;
-    }
     const char *file = arg_str(&ctl->args, "out");
     if (file && file_write(file, blob, blob_len)) {
         rc = ctl_fail(ctl, KMS_INVALID_PARAMETER, "cannot write %s: %m", file);
@@ -577,7 +435,7 @@ static int run_encrypt(struct ctl *ctl)
         goto out;
     }
     char version[24];
-    snprintf(version, sizeof(version), "%lu", blob_version(blob));
+    snprintf(version, sizeof(version), "%lu", envelope_blob_version(blob));
     json_object *resp = json_object_new_object();
     out_add_str(resp, "CiphertextBlob", b64);
     out_add_str(resp, "KeyId", ref.key_id);
@@ -609,74 +467,23 @@ const struct cmd_def cmd_encrypt = {
 static int run_decrypt(struct ctl *ctl)
 {
     unsigned char *blob = NULL, *plain = NULL;
-    size_t blob_len = 0;
-    CK_ULONG plain_len = 0;
+    size_t blob_len = 0, plain_len = 0;
     char *aad = NULL, *b64 = NULL;
     size_t aad_len = 0;
     struct key_ref ref;
     struct key_meta m;
     memset(&m, 0, sizeof(m));
     char named[37] = "";
-    int rc = read_input(ctl, "ciphertext-blob", &blob, &blob_len);
-    if (!rc) rc = context_aad(ctl, arg_str(&ctl->args, "encryption-context"), &aad, &aad_len);
-    if (rc) goto out;
-    if (blob_len >= 21 && IS_BLOB_FORMAT(blob[0])) blob_key_id(blob, named); /* id, version */
     const char *key_name = arg_str(&ctl->args, "key-id");
-    if (!key_name) {
-        /* The blob names its key: bytes 1..16 are the key id. */
-        if (!*named) {
-            rc = ctl_fail(ctl, KMS_INVALID_CIPHERTEXT,
-                          "the ciphertext blob (%zu bytes) is not one cmkp11 made: it does not "
-                          "start with format 0x01 or 0x02 and a key id",
-                          blob_len);
-            goto out;
-        }
-        rc = p11_open(ctl, P11_LOGIN);
-        int exists = rc ? -1 : keyref_exists(ctl, named);
-        if (exists == 0)
-            rc = ctl_fail(ctl, KMS_NOT_FOUND,
-                          "the ciphertext names key %s, which does not exist (deleted, or the "
-                          "blob is damaged)",
-                          named);
-        else if (exists < 0 && !rc)
-            rc = err_code_exit(ctl->err.code);
-        if (rc) goto out;
-        key_name = named;
-    }
-    rc = keymeta_open(ctl, key_name, &ref, &m);
-    if (!rc) rc = need_symmetric(ctl, &ref, &m, "Decrypt");
+    int rc = input_bytes(ctl, "ciphertext-blob", BLOB_MAX, &blob, &blob_len);
+    if (!rc) rc = envelope_context(ctl, arg_str(&ctl->args, "encryption-context"), &aad, &aad_len);
+    if (!rc) rc = envelope_blob_key(ctl, blob, blob_len, named, &key_name);
+    if (!rc) rc = keymeta_open(ctl, key_name, &ref, &m);
+    if (!rc) rc = envelope_need_symmetric(ctl, &ref, &m, "Decrypt");
+    if (!rc)
+        rc = envelope_open(ctl, &ref, &m, named, blob, blob_len, aad, aad_len, &plain, &plain_len,
+                           "Decrypt");
     if (rc) goto out;
-    struct p11 *p = &ctl->p11;
-    CK_CMK_ENVELOPE_PARAMS params = {(CK_BYTE_PTR)aad, (CK_ULONG)aad_len};
-    CK_MECHANISM mech = {CKM_CMK_ENVELOPE, &params, sizeof(params)};
-    /* The plaintext is shorter than the blob: one call with a buffer that large, no length
-     * query. */
-    plain_len = (CK_ULONG)blob_len;
-    CK_RV rv = p->fn->C_DecryptInit(p->session, &mech, ref.main);
-    if (rv == CKR_OK && !(plain = malloc(blob_len ? blob_len : 1))) rv = CKR_HOST_MEMORY;
-    if (rv == CKR_OK) rv = p->fn->C_Decrypt(p->session, blob, blob_len, plain, &plain_len);
-    char buf[32];
-    if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE) {
-        if (*named && strcmp(named, ref.key_id))
-            rc = ctl_fail(ctl, KMS_INVALID_CIPHERTEXT,
-                          "the ciphertext was made under key %s, not key %s (%s)", named,
-                          ref.key_id, ckr_name(rv, buf));
-        else if (rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
-            rc = ctl_fail(ctl, KMS_INVALID_CIPHERTEXT,
-                          "the ciphertext blob is %zu bytes, shorter than header and tag (%s)",
-                          blob_len, ckr_name(rv, buf));
-        else
-            rc = ctl_fail(ctl, KMS_INVALID_CIPHERTEXT,
-                          "the ciphertext does not decrypt under key %s: it is damaged, was "
-                          "encrypted with another encryption context, or names a version the key "
-                          "does not have (%s)",
-                          ref.key_id, ckr_name(rv, buf));
-        goto out;
-    }
-    if (rv != CKR_OK) {
-        rc = envelope_fail(ctl, rv, "Decrypt", &m);
-        goto out;
-    }
     const char *file = arg_str(&ctl->args, "out");
     if (file && file_write(file, plain, plain_len)) {
         rc = ctl_fail(ctl, KMS_INVALID_PARAMETER, "cannot write %s: %m", file);
@@ -687,14 +494,14 @@ static int run_decrypt(struct ctl *ctl)
         goto out;
     }
     char version[24];
-    snprintf(version, sizeof(version), "%lu", blob_version(blob));
+    snprintf(version, sizeof(version), "%lu", envelope_blob_version(blob));
     json_object *resp = json_object_new_object();
     out_add_str(resp, "Plaintext", b64);
     out_add_str(resp, "KeyId", ref.key_id);
     out_add_str(resp, "KeyVersionId", version);
     rc = out_emit(ctl, resp, 0);
 out:
-    if (plain) explicit_bzero(plain, blob_len);
+    if (plain) explicit_bzero(plain, plain_len);
     if (b64) explicit_bzero(b64, strlen(b64));
     free(plain);
     free(blob);

@@ -162,7 +162,7 @@ int file_read(const char *path, unsigned char **data, size_t *len)
 
 int file_write(const char *path, const void *data, size_t len)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return -1;
     const unsigned char *p = data;
     while (len > 0) {

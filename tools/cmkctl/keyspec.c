@@ -27,7 +27,10 @@ static const struct key_spec specs[] = {
     {"EC_P384", FAMILY_EC, 384, oid_p384, sizeof(oid_p384), 48},
     {"EC_P521", FAMILY_EC, 521, oid_p521, sizeof(oid_p521), 66},
     {"EC_P256K", FAMILY_EC, 256, oid_k256, sizeof(oid_k256), 32},
+    {"HMAC_224", FAMILY_HMAC, 28, NULL, 0, 0},
     {"HMAC_256", FAMILY_HMAC, 32, NULL, 0, 0},
+    {"HMAC_384", FAMILY_HMAC, 48, NULL, 0, 0},
+    {"HMAC_512", FAMILY_HMAC, 64, NULL, 0, 0},
     {"SM4", FAMILY_SM4, 16, NULL, 0, 0},
     {"EC_SM2", FAMILY_SM2, 256, oid_sm2, sizeof(oid_sm2), 32},
 };
@@ -70,7 +73,8 @@ int keyspec_is_cipher(const struct key_spec *spec)
 const char *keyspec_names(void)
 {
     return "AES_128, AES_192, AES_256, RSA_2048, RSA_3072, RSA_4096, EC_P256, EC_P384, "
-           "EC_P521, EC_P256K, HMAC_256, SM4, EC_SM2 (synonyms: Aliyun_AES_256, "
+           "EC_P521, EC_P256K, HMAC_224, HMAC_256, HMAC_384, HMAC_512, SM4, EC_SM2 (synonyms: "
+           "Aliyun_AES_256, "
            "SYMMETRIC_DEFAULT, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, "
            "Aliyun_SM4, SM2)";
 }
