@@ -29,7 +29,9 @@ static const unsigned char info_sha512[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 
                                             0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
                                             0x03, 0x05, 0x00, 0x04, 0x40};
 
-enum padding { PAD_ECDSA, PAD_PKCS1, PAD_PSS };
+/* PAD_SM2: SM2DSA (GB/T 32918.2), which hashes SM3(Z || message) itself: the token gets
+ * the whole message under CKM_CMK_SM2_SM3, never a digest. */
+enum padding { PAD_ECDSA, PAD_PKCS1, PAD_PSS, PAD_SM2 };
 
 struct sign_alg {
     const char *name;
@@ -52,11 +54,13 @@ static const struct sign_alg algorithms[] = {
     {"RSASSA_PSS_SHA_256", PAD_PSS, CKM_SHA256, CKG_MGF1_SHA256, 32, NULL, 0},
     {"RSASSA_PSS_SHA_384", PAD_PSS, CKM_SHA384, CKG_MGF1_SHA384, 48, NULL, 0},
     {"RSASSA_PSS_SHA_512", PAD_PSS, CKM_SHA512, CKG_MGF1_SHA512, 64, NULL, 0},
+    {"SM2DSA", PAD_SM2, 0, 0, 0, NULL, 0},
 };
 #undef INFO
 
 #define ALGORITHM_NAMES                                                                            \
-    "ECDSA_SHA_256|384|512, RSASSA_PKCS1_V1_5_SHA_256|384|512, RSASSA_PSS_SHA_256|384|512"
+    "ECDSA_SHA_256|384|512, RSASSA_PKCS1_V1_5_SHA_256|384|512, RSASSA_PSS_SHA_256|384|512, "    \
+    "SM2DSA"
 
 static const struct sign_alg *algorithm_by_name(const char *name)
 {
@@ -65,11 +69,21 @@ static const struct sign_alg *algorithm_by_name(const char *name)
     return NULL;
 }
 
+/* Which paddings a key's type takes: RSA's two, SM2's own, ECDSA for the other curves. */
+static int algorithm_fits(const struct sign_alg *a, const struct key_meta *m)
+{
+    CK_KEY_TYPE type = keymeta_ulong(m, CKA_KEY_TYPE, 0);
+    if (type == CKK_RSA) return a->padding == PAD_PKCS1 || a->padding == PAD_PSS;
+    if (type == CKK_CMK_SM2) return a->padding == PAD_SM2;
+    return a->padding == PAD_ECDSA;
+}
+
 /* The clouds' usual pairing of curve and hash; RSA defaults to PKCS#1 v1.5 with SHA-256. */
 static const struct sign_alg *algorithm_default(const struct key_meta *m)
 {
     const char *spec = keymeta_text(m, CKA_CMK_KEY_SPEC);
     if (keymeta_ulong(m, CKA_KEY_TYPE, 0) == CKK_RSA) return &algorithms[3];
+    if (keymeta_ulong(m, CKA_KEY_TYPE, 0) == CKK_CMK_SM2) return algorithm_by_name("SM2DSA");
     if (!strcmp(spec, "EC_P384")) return &algorithms[1];
     if (!strcmp(spec, "EC_P521")) return &algorithms[2];
     return &algorithms[0];
@@ -91,6 +105,108 @@ static size_t ec_coordinate_bytes(const struct key_meta *m, struct ctl *ctl,
     }
     p11_attrs_free(&spki, 1);
     return bytes;
+}
+
+/* ---- asymmetric encryption: RSAES_OAEP_SHA_1/SHA_256 on RSA, SM2PKE on SM2 keys ---- */
+
+#define ASYM_NAMES                                                                                 \
+    "SYMMETRIC_DEFAULT (the envelope, the default), RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256 (RSA "    \
+    "ENCRYPT_DECRYPT keys), SM2PKE (SM2 ENCRYPT_DECRYPT keys)"
+
+struct asym_alg {
+    const char *name;
+    CK_KEY_TYPE key_type;
+    CK_MECHANISM_TYPE mech, hash;
+    CK_RSA_PKCS_MGF_TYPE mgf;
+};
+
+static const struct asym_alg asym_algs[] = {
+    {"RSAES_OAEP_SHA_1", CKK_RSA, CKM_RSA_PKCS_OAEP, CKM_SHA_1, CKG_MGF1_SHA1},
+    {"RSAES_OAEP_SHA_256", CKK_RSA, CKM_RSA_PKCS_OAEP, CKM_SHA256, CKG_MGF1_SHA256},
+    {"SM2PKE", CKK_CMK_SM2, CKM_CMK_SM2_ENCRYPT, 0, 0},
+};
+
+/* --encryption-algorithm: *alg NULL for SYMMETRIC_DEFAULT (or none given). */
+static int asym_by_option(struct ctl *ctl, const struct asym_alg **alg)
+{
+    const char *name = arg_str(&ctl->args, "encryption-algorithm");
+    *alg = NULL;
+    if (!name || !strcasecmp(name, "SYMMETRIC_DEFAULT")) return 0;
+    for (size_t i = 0; i < sizeof(asym_algs) / sizeof(asym_algs[0]); i++)
+        if (!strcasecmp(asym_algs[i].name, name)) *alg = &asym_algs[i];
+    return *alg ? 0
+                : ctl_fail(ctl, KMS_INVALID_PARAMETER, "--encryption-algorithm is %s, not '%s'",
+                           ASYM_NAMES, name);
+}
+
+/* The key must be an ENCRYPT_DECRYPT pair of the algorithm's type. */
+static int asym_fits(struct ctl *ctl, const struct asym_alg *alg, const struct key_ref *ref,
+                     const struct key_meta *m, const char *what)
+{
+    CK_ULONG usage = keymeta_ulong(m, CKA_CMK_KEY_USAGE, 0);
+    if (ref->main_class == CKO_PRIVATE_KEY && keymeta_ulong(m, CKA_KEY_TYPE, 0) == alg->key_type &&
+        CMK_USAGE_HAS(usage, CMK_USAGE_ENCRYPT_DECRYPT))
+        return 0;
+    return ctl_fail(ctl, KMS_INVALID_KEY_USAGE,
+                    "%s: key %s is %s (%s): %s needs an %s key with usage ENCRYPT_DECRYPT", what,
+                    ref->key_id, keymeta_text(m, CKA_CMK_KEY_SPEC), keyusage_name(usage),
+                    alg->name, alg->key_type == CKK_RSA ? "RSA" : "SM2");
+}
+
+/* Encrypts (with the public key object) or decrypts (with the private key) in into a new
+ * *out. A plaintext too long for the key is InvalidParameter naming the algorithm. */
+static int asym_run(struct ctl *ctl, const struct asym_alg *alg, const struct key_ref *ref,
+                    const struct key_meta *m, int encrypt, const unsigned char *in, size_t in_len,
+                    unsigned char **out, CK_ULONG *out_len)
+{
+    const char *what = encrypt ? "Encrypt" : "Decrypt";
+    if (encrypt && !ref->pub)
+        return ctl_fail(ctl, KMS_UNSUPPORTED,
+                        "the public key object of key %s was deleted; encrypt with the PEM from "
+                        "get-public-key",
+                        ref->key_id);
+    /* OAEP takes at most k - 2 hLen - 2 bytes (RFC 8017, 7.1.1); told here, as SoftHSMv2
+     * answers a longer plaintext with CKR_GENERAL_ERROR. */
+    const struct key_spec *spec = keyspec_by_name(keymeta_text(m, CKA_CMK_KEY_SPEC));
+    size_t hash_len = alg->hash == CKM_SHA256 ? 32 : 20;
+    if (encrypt && alg->hash && spec && spec->family == FAMILY_RSA &&
+        in_len + 2 * hash_len + 2 > spec->size / 8)
+        return ctl_fail(ctl, KMS_INVALID_PARAMETER,
+                        "the plaintext is %zu bytes: %s with %s takes at most %zu", in_len,
+                        alg->name, spec->name, spec->size / 8 - 2 * hash_len - 2);
+    CK_RSA_PKCS_OAEP_PARAMS oaep = {alg->hash, alg->mgf, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM mech = {alg->mech, alg->hash ? &oaep : NULL, alg->hash ? sizeof(oaep) : 0};
+    struct p11 *p = &ctl->p11;
+    CK_OBJECT_HANDLE key = encrypt ? ref->pub : ref->main;
+    CK_RV rv = encrypt ? p->fn->C_EncryptInit(p->session, &mech, key)
+                       : p->fn->C_DecryptInit(p->session, &mech, key);
+    *out_len = 0;
+    *out = NULL;
+    if (rv == CKR_OK)
+        rv = encrypt ? p->fn->C_Encrypt(p->session, (CK_BYTE_PTR)in, in_len, NULL, out_len)
+                     : p->fn->C_Decrypt(p->session, (CK_BYTE_PTR)in, in_len, NULL, out_len);
+    if (rv == CKR_OK && !(*out = malloc(*out_len ? *out_len : 1))) rv = CKR_HOST_MEMORY;
+    if (rv == CKR_OK)
+        rv = encrypt ? p->fn->C_Encrypt(p->session, (CK_BYTE_PTR)in, in_len, *out, out_len)
+                     : p->fn->C_Decrypt(p->session, (CK_BYTE_PTR)in, in_len, *out, out_len);
+    if (rv == CKR_OK) return 0;
+    free(*out);
+    *out = NULL;
+    char buf[32];
+    if (rv == CKR_DATA_LEN_RANGE)
+        return ctl_fail(ctl, KMS_INVALID_PARAMETER,
+                        "the plaintext (%zu bytes) is too long for %s with key %s (%s)", in_len,
+                        alg->name, ref->key_id, ckr_name(rv, buf));
+    if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
+        return ctl_fail(ctl, KMS_INVALID_CIPHERTEXT,
+                        "the ciphertext does not decrypt with %s under key %s (%s)", alg->name,
+                        ref->key_id, ckr_name(rv, buf));
+    /* The parameters are well formed by construction: SoftHSMv2 answers OAEP with SHA-256,
+     * which it lacks, with CKR_ARGUMENTS_BAD. */
+    if (rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID || rv == CKR_ARGUMENTS_BAD)
+        return ctl_fail(ctl, KMS_UNSUPPORTED, "%s: the token does not offer %s for key %s (%s)",
+                        what, alg->name, ref->key_id, ckr_name(rv, buf));
+    return keymeta_fail(ctl, rv, what, m);
 }
 
 /* ---- get-public-key ---- */
@@ -133,12 +249,18 @@ static int run_get_public_key(struct ctl *ctl)
         CK_ULONG usage = keymeta_ulong(&m, CKA_CMK_KEY_USAGE, 0);
         out_add_str(resp, "KeyUsage", keyusage_name(usage));
         if (CMK_USAGE_HAS(usage, CMK_USAGE_SIGN_VERIFY)) {
-            int rsa = keymeta_ulong(&m, CKA_KEY_TYPE, 0) == CKK_RSA;
             json_object *algs = json_object_new_array();
             for (size_t i = 0; i < sizeof(algorithms) / sizeof(algorithms[0]); i++)
-                if ((algorithms[i].padding != PAD_ECDSA) == rsa)
+                if (algorithm_fits(&algorithms[i], &m))
                     json_object_array_add(algs, json_object_new_string(algorithms[i].name));
             json_object_object_add(resp, "SigningAlgorithms", algs);
+        }
+        if (CMK_USAGE_HAS(usage, CMK_USAGE_ENCRYPT_DECRYPT)) {
+            json_object *algs = json_object_new_array();
+            for (size_t i = 0; i < sizeof(asym_algs) / sizeof(asym_algs[0]); i++)
+                if (asym_algs[i].key_type == keymeta_ulong(&m, CKA_KEY_TYPE, 0))
+                    json_object_array_add(algs, json_object_new_string(asym_algs[i].name));
+            json_object_object_add(resp, "EncryptionAlgorithms", algs);
         }
         rc = out_emit(ctl, resp, 0);
     }
@@ -166,7 +288,7 @@ static const struct opt_def sign_opts[] = {
     {"message-file", "FILE", 0, "the message, raw bytes from FILE"},
     {"message-type", "TYPE", 0, "RAW (default: the token hashes it) or DIGEST (already hashed)"},
     {"signing-algorithm", "ALG", 0,
-     ALGORITHM_NAMES " (default: ECDSA with the curve's hash, RSASSA_PKCS1_V1_5_SHA_256)"},
+     ALGORITHM_NAMES " (default: ECDSA with the curve's hash, RSASSA_PKCS1_V1_5_SHA_256, SM2DSA)"},
     {"out", "FILE", 0, "also write the binary signature (DER for ECDSA) to FILE"},
     {NULL, NULL, 0, NULL},
 };
@@ -194,6 +316,9 @@ struct sign_job {
     unsigned char digest[64];
     unsigned char to_sign[64 + 32]; /* DigestInfo || digest for PKCS#1 v1.5 */
     CK_ULONG to_sign_len;
+    unsigned char *message; /* SM2DSA: the whole message, which the token hashes with Z */
+    const unsigned char *data; /* what C_Sign/C_Verify take: to_sign, or message */
+    CK_ULONG data_len;
     CK_MECHANISM mech;
     CK_RSA_PKCS_PSS_PARAMS pss;
 };
@@ -225,11 +350,23 @@ static int prepare(struct ctl *ctl, struct sign_job *job)
         return rc;
     }
     if (!job->alg) job->alg = algorithm_default(&job->m);
-    int rsa = keymeta_ulong(&job->m, CKA_KEY_TYPE, 0) == CKK_RSA;
-    if ((job->alg->padding != PAD_ECDSA) != rsa) {
+    if (!algorithm_fits(job->alg, &job->m)) {
         free(msg);
         return ctl_fail(ctl, KMS_INVALID_PARAMETER, "signing algorithm %s does not fit key spec %s",
                         job->alg->name, keymeta_text(&job->m, CKA_CMK_KEY_SPEC));
+    }
+    if (job->alg->padding == PAD_SM2) {
+        if (!raw) {
+            free(msg);
+            return ctl_fail(ctl, KMS_UNSUPPORTED,
+                            "SM2DSA signs the message itself (the token computes SM3(Z || "
+                            "message)): give --message-type RAW");
+        }
+        job->message = msg;
+        job->data = msg;
+        job->data_len = (CK_ULONG)msg_len;
+        job->mech = (CK_MECHANISM){CKM_CMK_SM2_SM3, NULL, 0}; /* the default user id */
+        return 0;
     }
     CK_ULONG dlen = sizeof(job->digest);
     if (raw) {
@@ -260,7 +397,15 @@ static int prepare(struct ctl *ctl, struct sign_job *job)
         job->pss = (CK_RSA_PKCS_PSS_PARAMS){a->hash, a->mgf, a->hash_len};
         job->mech = (CK_MECHANISM){CKM_RSA_PKCS_PSS, &job->pss, sizeof(job->pss)};
     }
+    job->data = job->to_sign;
+    job->data_len = job->to_sign_len;
     return 0;
+}
+
+/* ECDSA and SM2DSA signatures are r || s from the token, DER for OpenSSL and the clouds. */
+static int der_signature(const struct sign_alg *a)
+{
+    return a->padding == PAD_ECDSA || a->padding == PAD_SM2;
 }
 
 static int run_sign(struct ctl *ctl)
@@ -273,16 +418,18 @@ static int run_sign(struct ctl *ctl)
     struct p11 *p = &ctl->p11;
     CK_ULONG sig_len = 0;
     CK_RV rv = p->fn->C_SignInit(p->session, &job.mech, job.ref.main);
-    if (rv == CKR_OK) rv = p->fn->C_Sign(p->session, job.to_sign, job.to_sign_len, NULL, &sig_len);
+    if (rv == CKR_OK)
+        rv = p->fn->C_Sign(p->session, (CK_BYTE_PTR)job.data, job.data_len, NULL, &sig_len);
     if (rv == CKR_OK && !(sig = malloc(sig_len ? sig_len : 1))) rv = CKR_HOST_MEMORY;
-    if (rv == CKR_OK) rv = p->fn->C_Sign(p->session, job.to_sign, job.to_sign_len, sig, &sig_len);
+    if (rv == CKR_OK)
+        rv = p->fn->C_Sign(p->session, (CK_BYTE_PTR)job.data, job.data_len, sig, &sig_len);
     if (rv != CKR_OK) {
         rc = keymeta_fail(ctl, rv, "Sign", &job.m);
         goto out;
     }
     const unsigned char *final = sig;
     size_t final_len = sig_len;
-    if (job.alg->padding == PAD_ECDSA) {
+    if (der_signature(job.alg)) {
         if (ecdsa_raw_to_der(sig, sig_len, &der, &final_len)) {
             rc = ctl_fail(ctl, KMS_INTERNAL, "the token's ECDSA signature is malformed");
             goto out;
@@ -307,6 +454,7 @@ out:
     free(sig);
     OPENSSL_free(der);
     free(b64);
+    free(job.message);
     keymeta_free(&job.m);
     return rc;
 }
@@ -337,7 +485,7 @@ static int run_verify(struct ctl *ctl)
     if (rc) goto out;
     const unsigned char *final = sig;
     CK_ULONG final_len = (CK_ULONG)sig_len;
-    if (job.alg->padding == PAD_ECDSA) {
+    if (der_signature(job.alg)) {
         size_t coord = ec_coordinate_bytes(&job.m, ctl, &job.ref);
         if (coord && !ecdsa_der_to_raw(sig, sig_len, coord, &raw)) {
             final = raw;
@@ -351,7 +499,8 @@ static int run_verify(struct ctl *ctl)
         rc = keymeta_fail(ctl, rv, "Verify", &job.m);
         goto out;
     }
-    rv = p->fn->C_Verify(p->session, job.to_sign, job.to_sign_len, (CK_BYTE_PTR) final, final_len);
+    rv = p->fn->C_Verify(p->session, (CK_BYTE_PTR)job.data, job.data_len, (CK_BYTE_PTR) final,
+                         final_len);
     if (rv != CKR_OK && rv != CKR_SIGNATURE_INVALID && rv != CKR_SIGNATURE_LEN_RANGE) {
         rc = keymeta_fail(ctl, rv, "Verify", &job.m);
         goto out;
@@ -364,6 +513,7 @@ static int run_verify(struct ctl *ctl)
 out:
     free(sig);
     free(raw);
+    free(job.message);
     keymeta_free(&job.m);
     return rc;
 }
@@ -391,6 +541,7 @@ static const struct opt_def encrypt_opts[] = {
     {"encryption-context", "CONTEXT", 0,
      "authenticated with the data, needed again to decrypt: a JSON object of strings (its keys "
      "are sorted first, so their order does not matter) or any other text"},
+    {"encryption-algorithm", "ALG", 0, ASYM_NAMES},
     {"out", "FILE", 0, "also write the binary ciphertext blob to FILE"},
     {NULL, NULL, 0, NULL},
 };
@@ -401,6 +552,7 @@ static const struct opt_def decrypt_opts[] = {
     {"key-id", "KEY", 0,
      "the key that must have made the blob (default: the key the blob names, by its key id)"},
     {"encryption-context", "CONTEXT", 0, "the encryption context given to encrypt"},
+    {"encryption-algorithm", "ALG", 0, ASYM_NAMES " (an asymmetric one needs --key-id)"},
     {"out", "FILE", 0, "also write the plaintext, raw, to FILE"},
     {NULL, NULL, 0, NULL},
 };
@@ -420,10 +572,25 @@ static int run_encrypt(struct ctl *ctl)
                       "the plaintext is empty: encrypt takes 1 to %d bytes (encrypt larger data "
                       "under a data key: generate-data-key)",
                       PLAINTEXT_MAX);
+    const struct asym_alg *asym = NULL;
+    if (!rc) rc = asym_by_option(ctl, &asym);
+    if (!rc && asym && arg_str(&ctl->args, "encryption-context"))
+        rc = ctl_fail(ctl, KMS_INVALID_PARAMETER,
+                      "%s takes no --encryption-context (only SYMMETRIC_DEFAULT authenticates one)",
+                      asym->name);
     if (!rc) rc = envelope_context(ctl, arg_str(&ctl->args, "encryption-context"), &aad, &aad_len);
     if (!rc) rc = keymeta_open(ctl, arg_str(&ctl->args, "key-id"), &ref, &m);
-    if (!rc) rc = envelope_need_symmetric(ctl, &ref, &m, "Encrypt");
-    if (!rc) rc = envelope_seal(ctl, &ref, &m, plain, plain_len, aad, aad_len, &blob, &blob_len, "Encrypt");
+    if (!rc && asym) {
+        CK_ULONG n = 0;
+        rc = asym_fits(ctl, asym, &ref, &m, "Encrypt");
+        if (!rc) rc = asym_run(ctl, asym, &ref, &m, 1, plain, plain_len, &blob, &n);
+        blob_len = n;
+    } else if (!rc) {
+        rc = envelope_need_symmetric(ctl, &ref, &m, "Encrypt");
+        if (!rc)
+            rc = envelope_seal(ctl, &ref, &m, plain, plain_len, aad, aad_len, &blob, &blob_len,
+                               "Encrypt");
+    }
     if (rc) goto out;
     const char *file = arg_str(&ctl->args, "out");
     if (file && file_write(file, blob, blob_len)) {
@@ -434,12 +601,16 @@ static int run_encrypt(struct ctl *ctl)
         rc = ctl_fail(ctl, KMS_INTERNAL, "out of memory");
         goto out;
     }
-    char version[24];
-    snprintf(version, sizeof(version), "%lu", envelope_blob_version(blob));
     json_object *resp = json_object_new_object();
     out_add_str(resp, "CiphertextBlob", b64);
     out_add_str(resp, "KeyId", ref.key_id);
-    out_add_str(resp, "KeyVersionId", version);
+    if (asym) {
+        out_add_str(resp, "EncryptionAlgorithm", asym->name);
+    } else {
+        char version[24];
+        snprintf(version, sizeof(version), "%lu", envelope_blob_version(blob));
+        out_add_str(resp, "KeyVersionId", version);
+    }
     rc = out_emit(ctl, resp, 0);
 out:
     if (plain) explicit_bzero(plain, plain_len);
@@ -475,14 +646,27 @@ static int run_decrypt(struct ctl *ctl)
     memset(&m, 0, sizeof(m));
     char named[37] = "";
     const char *key_name = arg_str(&ctl->args, "key-id");
-    int rc = input_bytes(ctl, "ciphertext-blob", BLOB_MAX, &blob, &blob_len);
+    const struct asym_alg *asym = NULL;
+    int rc = asym_by_option(ctl, &asym);
+    if (!rc && asym && !key_name)
+        rc = ctl_fail(ctl, KMS_MISSING_PARAMETER,
+                      "%s: give --key-id (an asymmetric ciphertext does not name its key)",
+                      asym->name);
+    if (!rc) rc = input_bytes(ctl, "ciphertext-blob", BLOB_MAX, &blob, &blob_len);
     if (!rc) rc = envelope_context(ctl, arg_str(&ctl->args, "encryption-context"), &aad, &aad_len);
-    if (!rc) rc = envelope_blob_key(ctl, blob, blob_len, named, &key_name);
+    if (!rc && !asym) rc = envelope_blob_key(ctl, blob, blob_len, named, &key_name);
     if (!rc) rc = keymeta_open(ctl, key_name, &ref, &m);
-    if (!rc) rc = envelope_need_symmetric(ctl, &ref, &m, "Decrypt");
-    if (!rc)
-        rc = envelope_open(ctl, &ref, &m, named, blob, blob_len, aad, aad_len, &plain, &plain_len,
-                           "Decrypt");
+    if (!rc && asym) {
+        CK_ULONG n = 0;
+        rc = asym_fits(ctl, asym, &ref, &m, "Decrypt");
+        if (!rc) rc = asym_run(ctl, asym, &ref, &m, 0, blob, blob_len, &plain, &n);
+        plain_len = n;
+    } else if (!rc) {
+        rc = envelope_need_symmetric(ctl, &ref, &m, "Decrypt");
+        if (!rc)
+            rc = envelope_open(ctl, &ref, &m, named, blob, blob_len, aad, aad_len, &plain,
+                               &plain_len, "Decrypt");
+    }
     if (rc) goto out;
     const char *file = arg_str(&ctl->args, "out");
     if (file && file_write(file, plain, plain_len)) {
@@ -493,12 +677,16 @@ static int run_decrypt(struct ctl *ctl)
         rc = ctl_fail(ctl, KMS_INTERNAL, "out of memory");
         goto out;
     }
-    char version[24];
-    snprintf(version, sizeof(version), "%lu", envelope_blob_version(blob));
     json_object *resp = json_object_new_object();
     out_add_str(resp, "Plaintext", b64);
     out_add_str(resp, "KeyId", ref.key_id);
-    out_add_str(resp, "KeyVersionId", version);
+    if (asym) {
+        out_add_str(resp, "EncryptionAlgorithm", asym->name);
+    } else {
+        char version[24];
+        snprintf(version, sizeof(version), "%lu", envelope_blob_version(blob));
+        out_add_str(resp, "KeyVersionId", version);
+    }
     rc = out_emit(ctl, resp, 0);
 out:
     if (plain) explicit_bzero(plain, plain_len);
