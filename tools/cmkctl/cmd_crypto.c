@@ -530,6 +530,18 @@ const struct cmd_def cmd_verify = {
 
 /* ---- encrypt, decrypt: the envelope mechanism ---- */
 
+/* What made a ciphertext: the asymmetric algorithm, or the envelope blob's key version. */
+static void add_how(json_object *resp, const struct asym_alg *asym, const unsigned char *blob)
+{
+    if (asym) {
+        out_add_str(resp, "EncryptionAlgorithm", asym->name);
+        return;
+    }
+    char version[24];
+    snprintf(version, sizeof(version), "%lu", envelope_blob_version(blob));
+    out_add_str(resp, "KeyVersionId", version);
+}
+
 /* cmkp11's ciphertext blob (README, "Decrypting old data"): format (1) | key id (16) |
  * version (4, big-endian) | IV (12) | ciphertext | tag: format 0x01 AES-GCM with a 16-byte
  * tag, 0x02 (SM4 keys) SM4-CTR with a 32-byte HMAC-SM3 tag. */
@@ -604,13 +616,7 @@ static int run_encrypt(struct ctl *ctl)
     json_object *resp = json_object_new_object();
     out_add_str(resp, "CiphertextBlob", b64);
     out_add_str(resp, "KeyId", ref.key_id);
-    if (asym) {
-        out_add_str(resp, "EncryptionAlgorithm", asym->name);
-    } else {
-        char version[24];
-        snprintf(version, sizeof(version), "%lu", envelope_blob_version(blob));
-        out_add_str(resp, "KeyVersionId", version);
-    }
+    add_how(resp, asym, blob);
     rc = out_emit(ctl, resp, 0);
 out:
     if (plain) explicit_bzero(plain, plain_len);
@@ -680,13 +686,7 @@ static int run_decrypt(struct ctl *ctl)
     json_object *resp = json_object_new_object();
     out_add_str(resp, "Plaintext", b64);
     out_add_str(resp, "KeyId", ref.key_id);
-    if (asym) {
-        out_add_str(resp, "EncryptionAlgorithm", asym->name);
-    } else {
-        char version[24];
-        snprintf(version, sizeof(version), "%lu", envelope_blob_version(blob));
-        out_add_str(resp, "KeyVersionId", version);
-    }
+    add_how(resp, asym, blob);
     rc = out_emit(ctl, resp, 0);
 out:
     if (plain) explicit_bzero(plain, plain_len);
