@@ -148,7 +148,14 @@ static CK_RV spec_ec(CK_MECHANISM_TYPE mech, const CK_ATTRIBUTE *tmpl, CK_ULONG 
         return CKR_CURVE_NOT_SUPPORTED;
     }
     out->key_type = mech == CKM_EC_KEY_PAIR_GEN ? CKK_EC : CKK_EC_EDWARDS;
-    if (!strcmp(sn, "SM2")) out->key_type = CKK_CMK_SM2; /* an EC curve with its own key type */
+    if (!strcmp(sn, "SM2")) { /* an EC curve with its own key type, made by cmkp11 */
+        if (mech != CKM_EC_KEY_PAIR_GEN) {
+            log_warning("CreateKey: the SM2 curve takes CKM_EC_KEY_PAIR_GEN or "
+                        "CKM_CMK_SM2_KEY_PAIR_GEN, not an Edwards mechanism");
+            return CKR_CURVE_NOT_SUPPORTED;
+        }
+        out->key_type = CKK_CMK_SM2;
+    }
     for (size_t i = 0; i < sizeof(cloud_curves) / sizeof(cloud_curves[0]); i++) {
         if (!strcmp(sn, cloud_curves[i].sn)) {
             snprintf(out->name, sizeof(out->name), "%s", cloud_curves[i].spec);

@@ -138,6 +138,20 @@ expect_error "an AES key makes no MACs" InvalidParameterValue.InvalidKeyUsage 2
 ctl generate-mac --key-id mac256 --message ''
 expect_error "an empty message is refused" InvalidParameter 2
 
+# ---- strict base64 ----
+ctl encrypt --key-id data --plaintext 'hello world'
+expect_error "base64 with a space is refused, not read as 'helloworld'" InvalidParameter 2
+ctl encrypt --key-id data --plaintext aGVsbG8
+expect_error "base64 without its padding is refused" InvalidParameter 2
+ctl encrypt --key-id data --plaintext QR==
+expect_error "non-canonical base64 (pad bits set) is refused" InvalidParameter 2
+head -c 200 /dev/urandom >"$W/wrapped"
+ctl encrypt --key-id data --plaintext "$(base64 "$W/wrapped")"
+blob=$(j 'd["CiphertextBlob"]')
+ctl decrypt --ciphertext-blob "$blob"
+expect_eq "base64 wrapped at 76 columns (base64's own output) is read" 'd["Plaintext"]' \
+    "$(base64 -w0 "$W/wrapped")"
+
 # ---- bounded input ----
 head -c 5000 /dev/zero >"$W/big"
 ctl encrypt --key-id data --plaintext-file "$W/big"

@@ -35,6 +35,20 @@ if can_use_client "the shared-label check" pkcs11-tool opensc; then
     expect_eq "a data object sharing the label is ignored" 'd["KeyMetadata"]["KeyId"]' "$web"
 fi
 
+# The Arn describe-key prints names the key again (and an alias Arn names its key); an Arn
+# of another token names nothing here.
+ctl describe-key --key-id web
+arn=$(j 'd["KeyMetadata"]["Arn"]')
+ctl describe-key --key-id "$arn"
+expect_eq "describe-key takes the Arn it printed" '(d["KeyMetadata"]["KeyId"], d["KeyMetadata"]["Arn"])' \
+    "('$web', '$arn')"
+ctl describe-key --key-id "${arn%%:key/*}:alias/web"
+expect_eq "an alias Arn names the alias's key" 'd["KeyMetadata"]["KeyId"]' "$web"
+ctl describe-key --key-id "arn:cmkp11:another-token:key/$web"
+expect_error "an Arn of another token" ResourceUnavailable.CmkNotFound 3
+ctl describe-key --key-id "arn:cmkp11:nothing-here"
+expect_error "a malformed Arn" InvalidParameter 2
+
 # Keys pending deletion are hidden from plain finds; describe-key still finds them.
 ctl schedule-key-deletion --key-id web
 ctl describe-key --key-id web

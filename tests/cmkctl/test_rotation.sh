@@ -27,11 +27,24 @@ done
 ctl describe-key --key-id sym
 expect_eq "refused intervals changed nothing" 'd["KeyMetadata"]["RotationInterval"]' 2592000s
 
+ctl get-key-rotation-status --key-id sym
+expect_eq "get-key-rotation-status while on" \
+    '(d["KeyId"], d["KeyRotationEnabled"], d["AutomaticRotation"], d["RotationPeriodInDays"], "NextRotationDate" in d)' \
+    "('$sym', True, 'Enabled', 30, True)"
 ctl disable-key-rotation --key-id sym
 expect_eq "disable-key-rotation" 'd["AutomaticRotation"]' Disabled
+ctl get-key-rotation-status --key-id sym
+expect_eq "get-key-rotation-status while off" \
+    '(d["KeyRotationEnabled"], d["AutomaticRotation"], "RotationPeriodInDays" in d, "NextRotationDate" in d)' \
+    "(False, 'Disabled', False, False)"
 ctl describe-key --key-id sym
 expect_eq "off: no NextRotationDate" "'NextRotationDate' in d['KeyMetadata']" False
-expect_eq "off: the interval is kept for later" 'd["KeyMetadata"]["RotationInterval"]' 2592000s
+expect_eq "off: no RotationInterval (Alibaba shows it when Enabled or Suspended only)" \
+    "'RotationInterval' in d['KeyMetadata']" False
+ctl enable-key-rotation --key-id sym
+ctl describe-key --key-id sym
+expect_eq "on again: the interval was kept" 'd["KeyMetadata"]["RotationInterval"]' 2592000s
+ctl disable-key-rotation --key-id sym
 
 ctl enable-key-rotation --key-id ec
 expect_error "rotation of an EC key refused" UnsupportedOperation 4
@@ -39,6 +52,8 @@ ctl enable-key-rotation --key-id ec --rotation-interval 90d
 expect_error "rotation of an EC key refused, with interval" UnsupportedOperation 4
 ctl describe-key --key-id ec
 expect_eq "the EC key still does not rotate" 'd["KeyMetadata"]["AutomaticRotation"]' Disabled
+expect_eq "an asymmetric key shows no PrimaryKeyVersion (Alibaba: symmetric keys only)" \
+    "'PrimaryKeyVersion' in d['KeyMetadata']" False
 ctl create-key --key-spec RSA_2048 --enable-automatic-rotation
 expect_error "create-key: rotation of an RSA key refused" UnsupportedOperation 4
 
@@ -48,6 +63,9 @@ expect_eq "create-key with rotation" \
 ctl disable-key --key-id rot
 ctl describe-key --key-id rot
 expect_eq "rotation of a disabled key is Suspended" 'd["KeyMetadata"]["AutomaticRotation"]' Suspended
+ctl get-key-rotation-status --key-id rot
+expect_eq "get-key-rotation-status of a disabled key: enabled, Suspended" \
+    '(d["KeyRotationEnabled"], d["AutomaticRotation"], d["RotationPeriodInDays"])' "(True, 'Suspended', 365)"
 
 ctl schedule-key-deletion --key-id sym
 ctl enable-key-rotation --key-id sym

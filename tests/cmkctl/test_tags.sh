@@ -3,6 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 
 create tagged --tags team=pay
+tagged_id=$ID
 tags='sorted((t["TagKey"], t["TagValue"]) for t in d["Tags"])'
 
 ctl tag-resource --key-id tagged --tags owner=alice,env=prod
@@ -38,6 +39,26 @@ expect_error "tag a missing key" ResourceUnavailable.CmkNotFound 3
 many=$(seq -s, -f 'k%g=v' 1 51)
 ctl tag-resource --key-id tagged --tags "$many"
 expect_error "more than 50 tags" InvalidParameter 2
+ctl tag-resource --key-id tagged --tags '[{"TagKey":"a","TagValue":'
+expect_error "malformed JSON tags" InvalidParameter 2
+ctl tag-resource --key-id tagged --tags '[{"TagKey":"a","TagValue":"1"},{"TagKey":"a","TagValue":"2"}]'
+expect_error "duplicate keys in JSON tags" InvalidParameterValue.TagKeysDuplicated 2
+ctl tag-resource --key-id tagged --tags TagKey=a,Colour=b
+expect_error "shorthand with a field that is not TagValue" InvalidParameter 2
 ctl describe-key --key-id tagged
 expect_eq "refused tag changes changed nothing" 'd["KeyMetadata"]["Tags"]' "[]"
+
+# The clouds' shapes: AWS's shorthand (one tag per argument) and the JSON of every cloud.
+ctl tag-resource --key-id tagged --tags TagKey=project,TagValue=apollo --tags Key=stage,Value=beta \
+    --tags TagKey=solo
+expect_eq "AWS shorthand: TagKey=k,TagValue=v and Key=k,Value=v, one tag each" "$tags" \
+    "[('project', 'apollo'), ('solo', ''), ('stage', 'beta')]"
+ctl tag-resource --key-id tagged --tags '[{"TagKey":"cost","TagValue":"42"},{"Key":"zone","Value":"a=b,c"}]'
+expect_eq "JSON tags, values with '=' and ','" "$tags" \
+    "[('cost', '42'), ('project', 'apollo'), ('solo', ''), ('stage', 'beta'), ('zone', 'a=b,c')]"
+ctl list-resource-tags --key-id tagged
+expect_eq "list-resource-tags" '(d["KeyId"], d["Truncated"], len(d["Tags"]))' "('$tagged_id', False, 5)"
+create json-tagged --tags '[{"TagKey":"team","TagValue":"pay"}]'
+expect_eq "create-key takes JSON tags" \
+    'sorted((t["TagKey"], t["TagValue"]) for t in d["KeyMetadata"]["Tags"])' "[('team', 'pay')]"
 finish

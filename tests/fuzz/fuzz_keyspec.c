@@ -61,7 +61,11 @@ static void check_spec(CK_MECHANISM_TYPE mech, bool cloud_only, const struct key
         CHECK(ks->key_type == CKK_RSA && !ks->symmetric);
         CHECK(!strncmp(ks->name, "RSA_", 4));
         break;
-    case CKM_EC_KEY_PAIR_GEN: CHECK(ks->key_type == CKK_EC && !ks->symmetric); break;
+    case CKM_EC_KEY_PAIR_GEN:
+        /* The SM2 curve's keys have a type of their own; every other curve's are CKK_EC. */
+        CHECK(ks->key_type == (!strcmp(ks->name, "EC_SM2") ? CKK_CMK_SM2 : CKK_EC));
+        CHECK(!ks->symmetric);
+        break;
     case CKM_EC_EDWARDS_KEY_PAIR_GEN:
         CHECK(ks->key_type == CKK_EC_EDWARDS && !ks->symmetric);
         break;

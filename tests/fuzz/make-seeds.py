@@ -16,6 +16,7 @@ P384 = bytes.fromhex("06052b81040022")
 P521 = bytes.fromhex("06052b81040023")
 K256 = bytes.fromhex("06052b8104000a")
 BRAINPOOL256 = bytes.fromhex("06092b2403030208010107")
+SM2 = bytes.fromhex("06082a811ccf5501822d")  # 1.2.156.10197.1.301
 ED25519 = bytes.fromhex("06032b6570")
 ED448 = bytes.fromhex("06032b6571")
 
@@ -137,6 +138,10 @@ write("keyspec", "ed25519", keyspec(0x10, params=ED25519))
 write("keyspec", "ed448-cloud-only", keyspec(0x50, params=ED448))
 write("keyspec", "printable-edwards25519", keyspec(0x10, params=printable("edwards25519")))
 write("keyspec", "printable-prime256v1", keyspec(0x10, params=printable("prime256v1")))
+# The SM2 curve, by OID and by name: an EC curve whose keys have a type of their own
+# (CKK_CMK_SM2); the oracle once expected CKK_EC and a run found it by chance.
+write("keyspec", "ec-sm2", keyspec(0x10, params=SM2))
+write("keyspec", "printable-sm2", keyspec(0x10, params=printable("SM2")))
 write("keyspec", "ec-params-null", keyspec(0x30, params=P256))
 write("keyspec", "everything", keyspec(0x95, value_len=32, bits=3072, params=P521))
 

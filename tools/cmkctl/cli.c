@@ -15,7 +15,7 @@ extern const struct cmd_def cmd_create_key, cmd_describe_key, cmd_list_keys, cmd
     cmd_verify, cmd_audit_log, cmd_doctor, cmd_get_parameters_for_import,
     cmd_import_key_material, cmd_delete_imported_key_material, cmd_generate_data_key,
     cmd_generate_data_key_without_plaintext, cmd_generate_random, cmd_re_encrypt, cmd_generate_mac,
-    cmd_verify_mac;
+    cmd_verify_mac, cmd_get_key_rotation_status, cmd_list_resource_tags;
 
 const struct cmd_def *const cli_commands[] = {
     &cmd_create_key,
@@ -36,11 +36,13 @@ const struct cmd_def *const cli_commands[] = {
     &cmd_rotate_key,
     &cmd_rotate_due,
     &cmd_list_key_versions,
+    &cmd_get_key_rotation_status,
     &cmd_get_parameters_for_import,
     &cmd_import_key_material,
     &cmd_delete_imported_key_material,
     &cmd_tag_resource,
     &cmd_untag_resource,
+    &cmd_list_resource_tags,
     &cmd_get_public_key,
     &cmd_encrypt,
     &cmd_decrypt,

@@ -22,34 +22,39 @@ char *b64_encode(const unsigned char *in, size_t len)
     return out;
 }
 
+/* Strict RFC 4648 base64: the alphabet, padded to whole quanta, and canonical (the bits
+ * padding leaves over are zero: the text is what encoding the bytes gives back). Line
+ * breaks are skipped, as `base64` wraps its output at 76 columns; any other character,
+ * a space included, is an error, so "hello world" is not read as "helloworld". */
 int b64_decode(const char *in, unsigned char **out, size_t *len)
 {
     size_t n = strlen(in);
-    char *clean = malloc(n + 4);
+    char *clean = malloc(n + 1);
     if (!clean) return -1;
     size_t k = 0, pad = 0;
-    for (size_t i = 0; i < n; i++) {
+    int bad = 0;
+    for (size_t i = 0; i < n && !bad; i++) {
         unsigned char c = (unsigned char)in[i];
-        if (isspace(c)) continue;
-        if (c == '=') {
+        if (c == '\n' || c == '\r') continue;
+        if (c == '=')
             pad++;
-        } else if (pad || !(isalnum(c) || c == '+' || c == '/')) {
-            free(clean);
-            return -1;
-        }
+        else if (pad || !(isalnum(c) || c == '+' || c == '/'))
+            bad = 1;
         clean[k++] = (char)c;
     }
-    while (k % 4)
-        clean[k++] = '=', pad++;
-    if (pad > 2) {
+    clean[k] = '\0';
+    *out = NULL;
+    if (bad || k % 4 || pad > 2) {
         free(clean);
         return -1;
     }
-    clean[k] = '\0';
     *out = malloc(k / 4 * 3 + 1);
     int got = *out ? EVP_DecodeBlock(*out, (unsigned char *)clean, (int)k) : -1;
+    char *again = got >= 0 ? b64_encode(*out, (size_t)got - pad) : NULL;
+    int canonical = again && !strcmp(again, clean);
+    free(again);
     free(clean);
-    if (got < 0) {
+    if (!canonical) {
         free(*out);
         *out = NULL;
         return -1;

@@ -158,7 +158,9 @@ json_object *keymeta_json(struct ctl *ctl, const struct key_meta *m)
         const char *rotation = keymeta_rotation_status(m);
         out_add_str(o, "AutomaticRotation", rotation);
         CK_ULONG interval = keymeta_ulong(m, CKA_CMK_ROTATION_INTERVAL, 0);
-        if (interval) {
+        /* Alibaba shows the interval only while rotation is Enabled or Suspended; the key
+         * keeps it for the next enable-key-rotation all the same. */
+        if (interval && strcmp(rotation, "Disabled")) {
             char text[32];
             snprintf(text, sizeof(text), "%lus", interval);
             out_add_str(o, "RotationInterval", text);
@@ -172,7 +174,8 @@ json_object *keymeta_json(struct ctl *ctl, const struct key_meta *m)
         if (strcmp(rotation, "Disabled") && next)
             json_object_object_add(o, "NextRotationDate", out_time((int64_t)next));
     }
-    if (has(m, CKA_CMK_PRIMARY_VERSION)) {
+    /* Versions are a symmetric key's (Alibaba gives PrimaryKeyVersion for those only). */
+    if (has(m, CKA_CMK_PRIMARY_VERSION) && keymeta_ulong(m, CKA_CLASS, 0) == CKO_SECRET_KEY) {
         char v[24];
         snprintf(v, sizeof(v), "%lu", keymeta_ulong(m, CKA_CMK_PRIMARY_VERSION, 0));
         out_add_str(o, "PrimaryKeyVersion", v);

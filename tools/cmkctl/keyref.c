@@ -145,10 +145,38 @@ static int template_from_uri(struct ctl *ctl, const char *text, P11KitUri *uri, 
     return 0;
 }
 
+/* The Arn describe-key prints, arn:cmkp11:TOKEN:key/KEY-ID (or :alias/NAME, as list-aliases
+ * prints), stands for the key id (or "alias/NAME") when TOKEN is the token open: *inner
+ * points into name. 1 when name is not an Arn; 0, or an exit code. */
+static int from_arn(struct ctl *ctl, const char *name, const char **inner)
+{
+    static const char prefix[] = "arn:cmkp11:";
+    if (strncmp(name, prefix, sizeof(prefix) - 1)) return 1;
+    const char *token = name + sizeof(prefix) - 1;
+    const char *key = strstr(token, ":key/"), *alias = strstr(token, ":alias/");
+    const char *end = key ? key : alias;
+    if (!end || (key && alias))
+        return ctl_fail(ctl, KMS_INVALID_PARAMETER,
+                        "'%s' is not a cmkp11 Arn: arn:cmkp11:TOKEN:key/KEY-ID or "
+                        "arn:cmkp11:TOKEN:alias/NAME",
+                        name);
+    size_t len = (size_t)(end - token);
+    if (len != strlen(ctl->p11.token_label) || strncmp(token, ctl->p11.token_label, len))
+        return ctl_fail(ctl, KMS_NOT_FOUND, "'%s' names token '%.*s', not the token open ('%s')",
+                        name, (int)len, token, ctl->p11.token_label);
+    *inner = key ? key + 5 : alias + 1;
+    return 0;
+}
+
 int keyref_resolve(struct ctl *ctl, const char *name, struct key_ref *out)
 {
     memset(out, 0, sizeof(*out));
     if (!name || !*name) return ctl_fail(ctl, KMS_MISSING_PARAMETER, "no key named (--key-id)");
+    const char *inner = NULL;
+    int arn = from_arn(ctl, name, &inner);
+    if (arn == 0) return *inner ? keyref_resolve(ctl, inner, out)
+                                : ctl_fail(ctl, KMS_INVALID_PARAMETER, "'%s' names no key", name);
+    if (arn != 1) return arn;
     int exists;
     if (looks_like_key_id(name)) {
         char id[37];

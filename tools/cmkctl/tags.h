@@ -17,8 +17,10 @@ struct tag_list {
 
 enum tags_status { TAGS_OK, TAGS_SYNTAX, TAGS_DUPLICATE, TAGS_NOMEM };
 
-/* Appends "k=v,k2=v2" (a key without '=' gets an empty value). A key already in the list
- * is TAGS_DUPLICATE; *bad points at the offending key. */
+/* Appends "k=v,k2=v2" (a key without '=' gets an empty value), AWS's shorthand for one tag
+ * "TagKey=k,TagValue=v" (or "Key=k,Value=v"), or the clouds' JSON
+ * [{"TagKey":"k","TagValue":"v"},...]. A key already in the list is TAGS_DUPLICATE; *bad
+ * points at the offending key (or the argument). */
 enum tags_status tags_parse_arg(struct tag_list *l, const char *text, const char **bad);
 /* Appends the module's LF-separated "k=v" lines. */
 enum tags_status tags_parse_lines(struct tag_list *l, const char *text, size_t len);
