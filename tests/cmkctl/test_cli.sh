@@ -75,6 +75,26 @@ expect_error "--token of a token that is not there" InternalError 6
 sed "s|^module = .*|module = $CMK_WORK/gone.so|" "$CMKP11_CONF" >"$CMK_WORK/down.conf"
 CMKP11_CONF=$CMK_WORK/down.conf ctl list-keys
 expect_error "backend down" InternalError 6
+# stderr is the JSON error alone (`2> err.json; jq . err.json` works), and the module's
+# reason, which it logs to stderr when it has no log file, is in the Message and ModuleLog.
+json_error() {
+    "$PY" -c '
+import json, sys
+e = json.load(open(sys.argv[1]))["Error"]
+print("(module: " in e["Message"] and sys.argv[2] in e["Message"], any(sys.argv[2] in l for l in e["ModuleLog"]))
+' "$OUT/err" "$1"
+}
+sed '/^file *=/d' "$CMK_WORK/down.conf" >"$CMK_WORK/down-stderr.conf"
+CMKP11_CONF=$CMK_WORK/down-stderr.conf ctl list-keys
+expect_error "backend down, the module logging to stderr" InternalError 6
+expect_true "backend down: stderr is one JSON object naming the module's reason" \
+    bash -c '[ "$1" = "True True" ]' _ "$(json_error gone.so)"
+create dup-alias
+sed '/^file *=/d' "$CMKP11_CONF" >"$CMK_WORK/stderr.conf"
+CMKP11_CONF=$CMK_WORK/stderr.conf ctl create-key --alias dup-alias
+expect_error "alias taken" InvalidParameterValue.AliasAlreadyExists 2
+expect_true "alias taken: stderr is one JSON object with the module's warning" \
+    bash -c '[ "$1" = "True True" ]' _ "$(json_error dup-alias)"
 
 ctl create-key --alias t1 --output table
 expect_true "--output table prints aligned rows" \

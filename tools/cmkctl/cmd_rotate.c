@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "modlog.h"
 #include "keymeta.h"
 #include "keyspec.h"
 #include "output.h"
@@ -291,7 +292,7 @@ static int run_rotate_due(struct ctl *ctl)
     }
     size_t failed = json_object_array_length(not_rotated);
     if (failed)
-        fprintf(stderr,
+        fprintf(ctl_stderr,
                 "cmkctl: warning: %zu due key%s did not rotate (NotRotatedKeys; the module log "
                 "says why); exit %d\n",
                 failed, failed == 1 ? "" : "s", EXIT_NEGATIVE);
@@ -417,7 +418,7 @@ static int run_list_key_versions(struct ctl *ctl)
     if (!rc) {
         char why[PATH_MAX + 128];
         dated = read_version_rows(ref.key_id, info, primary, why, sizeof(why)) == 0;
-        if (!dated) fprintf(stderr, "cmkctl: warning: version dates left out: %s\n", why);
+        if (!dated) fprintf(ctl_stderr, "cmkctl: warning: version dates left out: %s\n", why);
     }
     json_object *list = json_object_new_array();
     size_t total = 0;
@@ -429,7 +430,7 @@ static int run_list_key_versions(struct ctl *ctl)
         }
         if (!found) {
             /* The store says the version exists but the module shows no object for it. */
-            fprintf(stderr, "cmkctl: warning: key %s: no object for version %lu\n", ref.key_id, n);
+            fprintf(ctl_stderr, "cmkctl: warning: key %s: no object for version %lu\n", ref.key_id, n);
             continue;
         }
         char v[24];

@@ -2,6 +2,8 @@
 #ifndef CMKCTL_CTL_H
 #define CMKCTL_CTL_H
 
+#include <json-c/json.h>
+
 #include "cli.h"
 #include "errors.h"
 #include "p11.h"
@@ -17,6 +19,7 @@ struct ctl {
     struct p11 p11;
     char request_id[37];
     struct ctl_error err;
+    json_object *module_log; /* modlog.h: the module's lines of a failed run, for the error */
 };
 
 /* Records an error on ctl and returns its exit code. */

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "ctl.h"
+#include "modlog.h"
 #include "output.h"
 
 static int choose_output(struct ctl *ctl)
@@ -22,6 +23,7 @@ int main(int argc, char **argv)
 {
     struct ctl ctl;
     memset(&ctl, 0, sizeof(ctl));
+    modlog_begin();
     out_uuid4(ctl.request_id);
     int rc = cli_parse(&ctl, argc, argv);
     int out_rc = choose_output(&ctl); /* even after a parse error: it decides the error's form */
@@ -40,8 +42,10 @@ int main(int argc, char **argv)
         rc = ctl.cmd->run(&ctl);
     }
 out:
+    p11_close(&ctl.p11); /* the module's last lines are its own too */
+    ctl.module_log = modlog_end(&ctl, rc != 0);
     if (rc && ctl.err.set) out_error(&ctl);
-    p11_close(&ctl.p11);
+    json_object_put(ctl.module_log);
     cli_args_free(&ctl.global);
     cli_args_free(&ctl.args);
     return rc;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "modlog.h"
 
 void out_uuid4(char out[37])
 {
@@ -243,19 +244,21 @@ void out_error(struct ctl *ctl)
 {
     const char *code = err_code_name(ctl->err.code);
     if (ctl->output == OUTPUT_TABLE) {
-        fprintf(stderr, "cmkctl: %s: %s\n", code, ctl->err.message);
+        fprintf(ctl_stderr, "cmkctl: %s: %s\n", code, ctl->err.message);
         return;
     }
     json_object *err = json_object_new_object();
     json_object_object_add(err, "Code", json_object_new_string(code));
     json_object_object_add(err, "Message", json_object_new_string(ctl->err.message));
     json_object *top = json_object_new_object();
+    if (ctl->module_log) json_object_object_add(err, "ModuleLog", ctl->module_log);
+    ctl->module_log = NULL; /* the error object owns it now */
     json_object_object_add(top, "Error", err);
     json_object_object_add(top, "RequestId", json_object_new_string(ctl->request_id));
     fputs(json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                   JSON_C_TO_STRING_NOSLASHESCAPE),
-          stderr);
-    fputc('\n', stderr);
+          ctl_stderr);
+    fputc('\n', ctl_stderr);
     json_object_put(top);
 }
 

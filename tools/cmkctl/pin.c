@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "modlog.h"
 
 #define PIN_MAX 256
 
@@ -40,7 +41,7 @@ static int pin_from_file(struct ctl *ctl, const char *path, char *buf, size_t *l
                         strerror(errno));
     struct stat st;
     if (fstat(fd, &st) == 0 && (st.st_mode & 077))
-        fprintf(stderr, "cmkctl: warning: PIN file %s is readable by other users (chmod 600)\n",
+        fprintf(ctl_stderr, "cmkctl: warning: PIN file %s is readable by other users (chmod 600)\n",
                 path);
     size_t n = 0;
     ssize_t got;
@@ -76,8 +77,8 @@ static int pin_from_prompt(struct ctl *ctl, const char *token_label, char *buf, 
     quiet.c_lflag |= ECHONL;
     /* Echo goes off before the prompt shows, so nothing typed after it is echoed. */
     tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-    fprintf(stderr, "User PIN for token '%s': ", token_label);
-    fflush(stderr);
+    fprintf(ctl_stderr, "User PIN for token '%s': ", token_label);
+    fflush(ctl_stderr);
     size_t n = 0;
     char c;
     ssize_t got;
@@ -105,7 +106,7 @@ int pin_get(struct ctl *ctl, const char *token_label, char **pin, size_t *len)
     if (file) {
         rc = pin_from_file(ctl, file, buf, len);
     } else if (arg) {
-        fprintf(stderr, "cmkctl: warning: --pin shows the PIN to every user in the process "
+        fprintf(ctl_stderr, "cmkctl: warning: --pin shows the PIN to every user in the process "
                         "list (ps); use --pin-file or CMKP11_PIN\n");
         *len = strnlen(arg, PIN_MAX);
         memcpy(buf, arg, *len);
