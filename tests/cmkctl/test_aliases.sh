@@ -57,4 +57,33 @@ ctl update-alias --alias-name other --target-key-id payments-v2
 expect_error "no alias change while pending deletion" FailedOperation.CmkStateNotSupported 4
 ctl update-key-description --key-id payments-v2 --description x
 expect_error "no description change while pending deletion" FailedOperation.CmkStateNotSupported 4
+
+ctl create-key --alias ''
+expect_error "an empty --alias is refused (Tencent: cannot be empty)" InvalidParameterValue.InvalidAlias 2
+ctl create-key --alias alias/
+expect_error "'alias/' alone is empty too" InvalidParameterValue.InvalidAlias 2
+
+# Four processes create one alias at once: one key, and each loser told AliasAlreadyExists
+# (the winner's key is still being made when a loser asks who has the alias).
+for round in 1 2 3; do
+    for i in 1 2 3 4; do
+        timeout 60 "$CMKCTL" create-key --alias "race-$round" --description "racer $i" \
+            >"$OUT/race.$i.out" 2>"$OUT/race.$i.err" </dev/null &
+    done
+    wait
+    codes=$("$PY" -c '
+import json, sys
+out = []
+for i in "1234":
+    err = open(sys.argv[1] + "/race.%s.err" % i).read()
+    out.append(json.loads(err)["Error"]["Code"] if err.strip() else "ok")
+print(" ".join(sorted(out)))' "$OUT")
+    want="InvalidParameterValue.AliasAlreadyExists InvalidParameterValue.AliasAlreadyExists"
+    want="$want InvalidParameterValue.AliasAlreadyExists ok"
+    if [ "$codes" = "$want" ]; then
+        pass "round $round: one create wins, three are AliasAlreadyExists"
+    else
+        fail "round $round: one create wins, three are AliasAlreadyExists: got '$codes'"
+    fi
+done
 finish

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "keymeta.h"
@@ -240,12 +241,21 @@ static int explain_refusal(struct ctl *ctl, CK_RV rv, const struct create_req *r
     char buf[32], owner[37];
     const char *rvname = ckr_name(rv, buf);
     if (r->alias) {
-        int taken = keyref_alias_taken(ctl, r->alias, owner);
-        if (taken < 0) return err_code_exit(ctl->err.code);
-        if (taken)
-            return ctl_fail(ctl, KMS_ALIAS_EXISTS, "alias '%s' is already used by key %s", r->alias,
-                            owner);
         const char *why = keyref_alias_problem(r->alias);
+        /* A key another process is creating holds its alias from the start, but finds show
+         * it only once made: a well-formed alias that no key shows yet is looked for again,
+         * for as long as a CreateKey takes, before the refusal is put down to another field
+         * (four creates of one alias at once gave the losers InvalidParameter). */
+        for (int tries = 0;; tries++) {
+            int taken = keyref_alias_taken(ctl, r->alias, owner);
+            if (taken < 0) return (int)err_code_exit(ctl->err.code);
+            if (taken)
+                return ctl_fail(ctl, KMS_ALIAS_EXISTS, "alias '%s' is already used by key %s",
+                                r->alias, owner);
+            if (why || tries == 15) break;
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
         if (why)
             return ctl_fail(ctl, KMS_INVALID_ALIAS, "alias '%s' is invalid: %s (%s)", r->alias, why,
                             rvname);
@@ -277,6 +287,8 @@ static int run_create_key(struct ctl *ctl)
     struct create_req r;
     memset(&r, 0, sizeof(r));
     r.alias = arg_str(&ctl->args, "alias");
+    if (r.alias && !*bare_alias(r.alias)) /* Tencent: "cannot be empty"; omit it for none */
+        return ctl_fail(ctl, KMS_INVALID_ALIAS, "--alias is empty: give a name, or no --alias");
     r.description = arg_str(&ctl->args, "description");
     r.period = arg_str(&ctl->args, "rotation-interval");
     r.rotation = arg_flag(&ctl->args, "enable-automatic-rotation");
