@@ -7,39 +7,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 int util_uuid4(char out[37], unsigned char bytes[16])
 {
-    unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) return -1;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    uuid_t b;
+    uuid_generate_random(b); /* libuuid: getrandom, version 4, RFC 4122 variant */
+    uuid_unparse_lower(b, out);
     if (bytes) memcpy(bytes, b, 16);
     return 0;
 }
 
 int util_uuid_bytes(const char *text, unsigned char bytes[16])
 {
-    int n = 0;
-    for (const char *p = text; *p && n < 32; p++) {
-        if (*p == '-') continue;
-        unsigned v;
-        if (sscanf(p, "%1x", &v) != 1) return -1;
-        if (n % 2 == 0)
-            bytes[n / 2] = (unsigned char)(v << 4);
-        else
-            bytes[n / 2] |= (unsigned char)v;
-        n++;
+    uuid_t b;
+    if (uuid_parse(text, b) != 0) {
+        memset(bytes, 0, 16);
+        return -1;
     }
-    return n == 32 ? 0 : -1;
+    memcpy(bytes, b, 16);
+    return 0;
 }
 
 int64_t util_now(void)

@@ -5,7 +5,7 @@ sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 packages=(
     build-essential cmake pkg-config
-    libssl-dev libsqlite3-dev libp11-kit-dev libinih-dev libjson-c-dev
+    libssl-dev libsqlite3-dev libp11-kit-dev libinih-dev libjson-c-dev uuid-dev
     softhsm2 opensc p11-kit gnutls-bin libnss3-tools
     libengine-pkcs11-openssl openssl sqlite3 python3-pykcs11 openjdk-17-jre-headless
     clang libclang-rt-14-dev valgrind e2fsprogs util-linux

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <uuid/uuid.h>
 #include <time.h>
 
 #include "ctl.h"
@@ -15,18 +15,9 @@
 
 void out_uuid4(char out[37])
 {
-    unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        /* A request id only correlates output; a weak one beats none. */
-        srand((unsigned)time(NULL) ^ (unsigned)clock());
-        for (size_t i = 0; i < sizeof(b); i++)
-            b[i] = (unsigned char)rand();
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    uuid_t b;
+    uuid_generate_random(b);
+    uuid_unparse_lower(b, out);
 }
 
 void out_rfc3339(int64_t t, char out[32])
