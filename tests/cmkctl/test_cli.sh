@@ -103,4 +103,8 @@ ctl describe-key --key-id t1 --output table --frob
 expect_true "errors in table mode are one line on stderr" \
     bash -c '[ "$1" -eq 2 ] && [ "$(wc -l <"$2")" -eq 1 ] && grep -q "^cmkctl: InvalidParameter: " "$2"' \
     _ "$RC" "$OUT/err"
+ctl describe-key --key-id "$(printf 'evil\033]0;owned\007\033[2J')" --output table
+expect_true "a table error shows control characters from --key-id as \\xNN, never raw" \
+    bash -c '[ "$1" -eq 3 ] && ! grep -q "$(printf "\033")" "$2" && grep -qF "evil\x1b]0;owned\x07" "$2"' \
+    _ "$RC" "$OUT/err"
 finish

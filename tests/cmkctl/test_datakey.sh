@@ -152,6 +152,20 @@ ctl decrypt --ciphertext-blob "$blob"
 expect_eq "base64 wrapped at 76 columns (base64's own output) is read" 'd["Plaintext"]' \
     "$(base64 -w0 "$W/wrapped")"
 
+# The AWS CLI's fileb:// (raw bytes) and file:// (a file of base64).
+ctl encrypt --key-id data --plaintext "fileb://$W/wrapped"
+ctl decrypt --ciphertext-blob "$(j 'd["CiphertextBlob"]')"
+expect_eq "--plaintext fileb://PATH takes the file's bytes" 'd["Plaintext"]' "$(base64 -w0 "$W/wrapped")"
+base64 "$W/wrapped" >"$W/wrapped.b64"
+ctl encrypt --key-id data --plaintext "file://$W/wrapped.b64" --out "$W/fromfile.blob"
+ctl decrypt --ciphertext-blob "fileb://$W/fromfile.blob"
+expect_eq "--plaintext file://PATH reads base64; --ciphertext-blob fileb:// the blob" 'd["Plaintext"]' \
+    "$(base64 -w0 "$W/wrapped")"
+ctl encrypt --key-id data --plaintext "file://$W/wrapped"
+expect_error "file:// of raw bytes is not base64" InvalidParameter 2
+ctl encrypt --key-id data --plaintext fileb:///dev/zero
+expect_error "fileb:///dev/zero is refused at once" InvalidParameter 2
+
 # ---- bounded input ----
 head -c 5000 /dev/zero >"$W/big"
 ctl encrypt --key-id data --plaintext-file "$W/big"

@@ -155,4 +155,13 @@ ctl decrypt --ciphertext-blob "$v1" --encryption-context '{"a":"1","b":"2"}'
 expect_eq "v1 still decrypts after more rotations" '(d["Plaintext"], d["KeyVersionId"])' "('$secret', '1')"
 ctl encrypt --key-id pay --plaintext "$secret"
 expect_eq "encrypt uses the new primary" 'd["KeyVersionId"]' 5
+# AWS's shorthand for a context is the JSON object it stands for, in any order.
+ctl encrypt --key-id pay --plaintext "$secret" --encryption-context purpose=card,tenant=42
+sh=$(j 'd["CiphertextBlob"]')
+ctl decrypt --ciphertext-blob "$sh" --encryption-context '{"tenant":"42","purpose":"card"}'
+expect_eq "k=v,k2=v2 is the JSON object {k:v,k2:v2}" 'd["Plaintext"]' "$secret"
+ctl decrypt --ciphertext-blob "$sh" --encryption-context tenant=42,purpose=card
+expect_eq "... in any order" 'd["Plaintext"]' "$secret"
+ctl decrypt --ciphertext-blob "$sh" --encryption-context purpose=card
+expect_error "a context with a pair missing does not decrypt" InvalidParameterValue.InvalidCiphertext 2
 finish

@@ -552,7 +552,7 @@ static const struct opt_def encrypt_opts[] = {
     {"plaintext-file", "FILE", 0, "the data, raw bytes from FILE (1 to 4096 bytes)"},
     {"encryption-context", "CONTEXT", 0,
      "authenticated with the data, needed again to decrypt: a JSON object of strings (its keys "
-     "are sorted first, so their order does not matter) or any other text"},
+     "are sorted first, so their order does not matter), AWS's k=v,k2=v2, or any other text"},
     {"encryption-algorithm", "ALG", 0, ASYM_NAMES},
     {"out", "FILE", 0, "also write the binary ciphertext blob to FILE"},
     {NULL, NULL, 0, NULL},

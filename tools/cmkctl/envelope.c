@@ -14,6 +14,32 @@ static int compare_keys(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* AWS's shorthand for a context, k=v,k2=v2 (keys non-empty, no '=' or ',' in either): the
+ * same object as {"k":"v","k2":"v2"}; NULL for any other text, which stays text. A key
+ * given twice is not shorthand either. */
+static json_object *shorthand_context(const char *text)
+{
+    if (!strchr(text, '=')) return NULL;
+    json_object *obj = json_object_new_object();
+    const char *p = text;
+    while (obj) {
+        const char *eq = strchr(p, '='), *comma = strchr(p, ',');
+        if (!eq || eq == p || (comma && comma < eq)) break;
+        size_t vlen = comma ? (size_t)(comma - eq - 1) : strlen(eq + 1);
+        if (memchr(eq + 1, '=', vlen)) break;
+        char *key = strndup(p, (size_t)(eq - p)), *value = strndup(eq + 1, vlen);
+        int fresh = key && value && !json_object_object_get_ex(obj, key, NULL);
+        if (fresh) json_object_object_add(obj, key, json_object_new_string(value));
+        free(key);
+        free(value);
+        if (!fresh) break;
+        if (!comma) return obj;
+        p = comma + 1;
+    }
+    json_object_put(obj);
+    return NULL;
+}
+
 int envelope_context(struct ctl *ctl, const char *text, char **aad, size_t *len)
 {
     *aad = NULL;
@@ -22,22 +48,26 @@ int envelope_context(struct ctl *ctl, const char *text, char **aad, size_t *len)
     const char *p = text;
     while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
         p++;
-    if (*p != '{') {
+    json_object *obj = *p == '{' ? NULL : shorthand_context(text);
+    if (*p != '{' && !obj) {
         if (!*text) return 0;
         *len = strlen(text);
         *aad = strdup(text);
         return *aad ? 0 : ctl_fail(ctl, KMS_INTERNAL, "out of memory");
     }
-    json_tokener *tok = json_tokener_new();
-    if (!tok) return ctl_fail(ctl, KMS_INTERNAL, "out of memory");
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *obj = json_tokener_parse_ex(tok, p, (int)strlen(p));
-    size_t end = json_tokener_get_parse_end(tok);
-    int ok = obj && json_tokener_get_error(tok) == json_tokener_success &&
+    int ok = obj != NULL;
+    if (!obj) {
+        json_tokener *tok = json_tokener_new();
+        if (!tok) return ctl_fail(ctl, KMS_INTERNAL, "out of memory");
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        obj = json_tokener_parse_ex(tok, p, (int)strlen(p));
+        size_t end = json_tokener_get_parse_end(tok);
+        ok = obj && json_tokener_get_error(tok) == json_tokener_success &&
              json_object_is_type(obj, json_type_object);
-    json_tokener_free(tok);
-    for (const char *rest = p + end; ok && *rest; rest++)
-        if (*rest != ' ' && *rest != '\t' && *rest != '\n' && *rest != '\r') ok = 0;
+        json_tokener_free(tok);
+        for (const char *rest = p + end; ok && *rest; rest++)
+            if (*rest != ' ' && *rest != '\t' && *rest != '\n' && *rest != '\r') ok = 0;
+    }
     if (!ok) {
         json_object_put(obj);
         return ctl_fail(ctl, KMS_INVALID_PARAMETER,

@@ -20,8 +20,9 @@
 
 /* The additional authenticated data an --encryption-context stands for. A JSON object
  * (text starting with '{') must be an object of string values and is canonicalised, as AWS
- * does with its context: keys sorted bytewise, no spaces. "{}" and "" are no context. Any
- * other text is used as it is. *aad is NULL (len 0) when there is no context. */
+ * does with its context: keys sorted bytewise, no spaces. AWS's shorthand k=v,k2=v2 is the
+ * same object. "{}" and "" are no context. Any other text is used as it is. *aad is NULL
+ * (len 0) when there is no context. */
 int envelope_context(struct ctl *ctl, const char *text, char **aad, size_t *len);
 
 /* The key id (bytes 1..16, as text) and version (bytes 17..20) a blob names. */

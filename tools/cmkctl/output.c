@@ -235,7 +235,15 @@ void out_error(struct ctl *ctl)
 {
     const char *code = err_code_name(ctl->err.code);
     if (ctl->output == OUTPUT_TABLE) {
-        fprintf(ctl_stderr, "cmkctl: %s: %s\n", code, ctl->err.message);
+        /* A message echoes what the user gave (--key-id, say): control characters are
+         * shown as \xNN, never sent to the terminal as escape sequences. */
+        fprintf(ctl_stderr, "cmkctl: %s: ", code);
+        for (const unsigned char *c = (const unsigned char *)ctl->err.message; *c; c++)
+            if (*c < 0x20 || *c == 0x7f)
+                fprintf(ctl_stderr, "\\x%02x", *c);
+            else
+                fputc(*c, ctl_stderr);
+        fputc('\n', ctl_stderr);
         return;
     }
     json_object *err = json_object_new_object();
