@@ -58,7 +58,10 @@ expect_eq "JSON tags, values with '=' and ','" "$tags" \
     "[('cost', '42'), ('project', 'apollo'), ('solo', ''), ('stage', 'beta'), ('zone', 'a=b,c')]"
 ctl list-resource-tags --key-id tagged
 expect_eq "list-resource-tags" '(d["KeyId"], d["Truncated"], len(d["Tags"]))' "('$tagged_id', False, 5)"
+ctl create-key --alias untagged
+expect_eq "a create without tags has no TagCode" '"TagCode" in d' False
 create json-tagged --tags '[{"TagKey":"team","TagValue":"pay"}]'
+expect_eq "a create with tags says TagCode 0, TagMsg '' (Tencent)" '(d["TagCode"], d["TagMsg"])' "(0, '')"
 expect_eq "create-key takes JSON tags" \
     'sorted((t["TagKey"], t["TagValue"]) for t in d["KeyMetadata"]["Tags"])' "[('team', 'pay')]"
 finish

@@ -328,6 +328,12 @@ static int run_create_key(struct ctl *ctl)
     if (!rc) {
         json_object *resp = json_object_new_object();
         json_object_object_add(resp, "KeyMetadata", keymeta_json(ctl, &m));
+        if (r.tag_lines) {
+            /* Tencent answers a create with tags with how the tagging went: 0 is success
+             * (the tags are written with the key, in one step, or the create fails). */
+            json_object_object_add(resp, "TagCode", json_object_new_int(0));
+            out_add_str(resp, "TagMsg", "");
+        }
         rc = out_emit(ctl, resp, 0);
     }
     keymeta_free(&m);
