@@ -1,15 +1,27 @@
 #!/bin/bash
 # demo.sh - the main job on a fresh Debian 12 machine: build cmkp11, make a SoftHSMv2
 # token and a CMK store under ./demo, create CMKs with pkcs11-tool and use them.
+#
+# CMKP11_DEMO_BUILD=DIR uses a build that is already there instead of installing packages
+# and building ./build, and CMKP11_DEMO_DIR=DIR puts the demo elsewhere than ./demo: the
+# README test (tests/readme/) runs this script so, then the README's commands after it.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-"$top/tools/install-deps.sh"
-cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMKP11_TESTING=OFF >/dev/null
-cmake --build "$top/build" -j"$(nproc)" >/dev/null
-module="$top/build/libcmkp11.so"
+build=${CMKP11_DEMO_BUILD:-}
+if [ -z "$build" ]; then
+    "$top/tools/install-deps.sh"
+    cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMKP11_TESTING=OFF >/dev/null
+    cmake --build "$top/build" -j"$(nproc)" >/dev/null
+    build=$top/build
+fi
+module="$build/libcmkp11.so"
 
-demo="$top/demo"
-rm -rf "$demo"
+demo=${CMKP11_DEMO_DIR:-$top/demo}
+if [ -e "$demo" ]; then
+    echo "== $demo exists: moved to $demo.old (its keys stay there)"
+    rm -rf "$demo.old"
+    mv "$demo" "$demo.old"
+fi
 . "$top/tests/lib/testenv.sh"
 cmk_testenv_setup "$demo"
 echo "== token and store under $demo (CMKP11_CONF=$CMKP11_CONF)"
@@ -32,8 +44,8 @@ openssl pkeyutl -verify -pubin -inkey "$demo/signer.pem" -in "$demo/message.sha2
 echo "== the objects the token shows (each CMK once; material stays in the HSM)"
 p11 --list-objects
 echo "== the same keys in the clouds' vocabulary, through cmkctl"
-CMKP11_PIN=$CMK_PIN "$top/build/tools/cmkctl/cmkctl" --module "$module" list-keys --output table
-CMKP11_PIN=$CMK_PIN "$top/build/tools/cmkctl/cmkctl" --module "$module" describe-key \
+CMKP11_PIN=$CMK_PIN "$build/tools/cmkctl/cmkctl" --module "$module" list-keys --output table
+CMKP11_PIN=$CMK_PIN "$build/tools/cmkctl/cmkctl" --module "$module" describe-key \
     --key-id alias/demo-signer
 
 echo "== the CMK metadata kept in SQLite"
