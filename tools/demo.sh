@@ -18,9 +18,9 @@ module="$build/libcmkp11.so"
 
 demo=${CMKP11_DEMO_DIR:-$top/demo}
 if [ -e "$demo" ]; then
-    echo "== $demo exists: moved to $demo.old (its keys stay there)"
-    rm -rf "$demo.old"
-    mv "$demo" "$demo.old"
+    kept="$demo.$(date +%Y%m%dT%H%M%S)"
+    echo "== $demo exists: moved to $kept (its keys stay there)"
+    mv "$demo" "$kept"
 fi
 . "$top/tests/lib/testenv.sh"
 cmk_testenv_setup "$demo"
