@@ -221,6 +221,8 @@ static int apply_entry(struct parse_state *st, const char *section, const char *
             snprintf(st->reason, sizeof(st->reason), "must be error, warning, info or debug");
             return 0;
         }
+        if (!strcmp(name, "file") && !strcmp(value, "syslog")) /* a destination, no path */
+            return set_string(&cfg->log_file, value);
         if (!strcmp(name, "file")) return set_path(st, &cfg->log_file, value);
     } else if (!strcmp(section, "policy")) {
         return handle_policy(st, name, value);

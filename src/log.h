@@ -13,8 +13,10 @@ enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEV
 extern int log_threshold;
 
 int log_level_parse(const char *name, enum log_level *out);
-/* Logs to path from now on (NULL: stderr only); -1 with why filled when the file cannot
- * be opened as a private file (private_file.h). */
+/* Logs to path from now on (NULL: stderr only; "syslog": the system log, which journald
+ * also takes); -1 with why filled when the file cannot be opened as a private file
+ * (private_file.h). A file renamed or removed under the log (logrotate) is followed: the
+ * next line makes the file of that name anew. */
 int log_open_file(const char *path, char why[PRIVATE_FILE_WHY_SIZE]);
 /* Logs to f from now on (the log closes it later): for harnesses that log to /dev/null,
  * which log_open_file refuses as no private file. */
