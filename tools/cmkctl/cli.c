@@ -15,7 +15,7 @@ extern const struct cmd_def cmd_create_key, cmd_describe_key, cmd_list_keys, cmd
     cmd_verify, cmd_audit_log, cmd_doctor, cmd_get_parameters_for_import,
     cmd_import_key_material, cmd_delete_imported_key_material, cmd_generate_data_key,
     cmd_generate_data_key_without_plaintext, cmd_generate_random, cmd_re_encrypt, cmd_generate_mac,
-    cmd_verify_mac, cmd_get_key_rotation_status, cmd_list_resource_tags;
+    cmd_verify_mac, cmd_get_key_rotation_status, cmd_list_resource_tags, cmd_init;
 
 const struct cmd_def *const cli_commands[] = {
     &cmd_create_key,
@@ -56,6 +56,7 @@ const struct cmd_def *const cli_commands[] = {
     &cmd_verify,
     &cmd_audit_log,
     &cmd_doctor,
+    &cmd_init,
     NULL,
 };
 

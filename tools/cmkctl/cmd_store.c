@@ -448,7 +448,7 @@ static const char *backend_token_name(const struct cmk_conf *conf)
 /* The backend module and token named in the configuration, loaded with dlopen (kept
  * mapped: the module under test loads the same library afterwards), a read-only session,
  * logged in as the user with cmkctl's PIN. 0, or -1 with why filled. */
-static int backend_open(struct ctl *ctl, const struct cmk_conf *conf, struct p11 *be, char *why,
+int doctor_backend_open(struct ctl *ctl, const struct cmk_conf *conf, struct p11 *be, char *why,
                         size_t why_size)
 {
     char buf[32];
@@ -689,7 +689,7 @@ static int check_material(struct ctl *ctl, const struct cmk_conf *conf, sqlite3 
     struct p11 be;
     memset(&be, 0, sizeof(be));
     int rc = read_key_rows(db, &before, &nbefore, why, sizeof(why));
-    if (!rc) rc = backend_open(ctl, conf, &be, why, sizeof(why));
+    if (!rc) rc = doctor_backend_open(ctl, conf, &be, why, sizeof(why));
     if (!rc) rc = backend_scan(&be, &m, &nm, why, sizeof(why));
     if (be.dl) p11_close(&be);
     if (!rc) rc = read_key_rows(db, &after, &nafter, why, sizeof(why));

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "p11.h"
+#include "store_ro.h"
 
 /* What a backend object carrying one of cmkp11's names is. */
 enum material_kind {
@@ -78,5 +79,11 @@ json_object *token_objects_missing(size_t masters, size_t soft_keys);
 /* Every version of every SOFTWARE key with material has its sealed row in the store
  * (MissingSealedMaterial). Returns 1 when the check failed. */
 int doctor_check_sealed(sqlite3 *db, json_object *checks, json_object *facts);
+
+/* The backend module and token conf names, loaded with dlopen (kept mapped: cmkp11 loads
+ * the same library afterwards), a read-only session logged in as the user with cmkctl's
+ * PIN. 0, or -1 with why filled. */
+int doctor_backend_open(struct ctl *ctl, const struct cmk_conf *conf, struct p11 *be, char *why,
+                        size_t why_size);
 
 #endif
