@@ -19,6 +19,28 @@ versions() {
     ctl list-key-versions --key-id "$1"
     j '[v["KeyVersionId"] for v in d["KeyVersions"]]'
 }
+# ctl_on_terminal ARGS...: as ctl, with cmkctl's stderr a terminal (a pty); what it showed
+# there goes to $OUT/err.
+ctl_on_terminal() {
+    RC=0
+    "$PY" -c '
+import os, pty, subprocess, sys
+master, slave = pty.openpty()
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL,
+                     stdout=open(sys.argv[1] + "/out", "w"), stderr=slave)
+os.close(slave)
+shown = b""
+while True:
+    try:
+        chunk = os.read(master, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    shown += chunk
+open(sys.argv[1] + "/err", "wb").write(shown)
+sys.exit(p.wait())' "$OUT" "$CMKCTL" "$@" || RC=$?
+}
 # rfc3339 SECONDS
 rfc3339() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
@@ -30,6 +52,7 @@ expect_eq "CheckTime is now" \
 later=$(($(date +%s) + 8 * 86400))
 CMKP11_TEST_NOW=$later ctl rotate-due
 expect_ok "rotate-due 8 days later"
+expect_true "in a script (stderr not a terminal), rotate-due shows no progress" test ! -s "$OUT/err"
 expect_eq "exactly the weekly key rotated, from 1 to 2" \
     '[(k["KeyId"], k["Alias"], k["KeySpec"], k["PreviousKeyVersionId"], k["KeyVersionId"]) for k in d["RotatedKeys"]]' \
     "[('$weekly', 'weekly', 'AES_256', '1', '2')]"
@@ -67,7 +90,9 @@ expect_eq "re-enabled: the overdue key rotates now, only it" \
 
 # 31 days later both weekly keys and the monthly one are due: one rotation each.
 month=$(($(date +%s) + 31 * 86400))
-CMKP11_TEST_NOW=$month ctl rotate-due
+CMKP11_TEST_NOW=$month ctl_on_terminal rotate-due
+expect_true "on a terminal, rotate-due shows how far it is (3 keys), then clears the line" \
+    bash -c 'grep -aq "rotate-due, keys checked: 3/3" "$1" && [ "$(tail -c 4 "$1" | od -An -c | tr -d " ")" = "\\r033[K" ]' _ "$OUT/err"
 expect_eq "31 days later: three keys, each one version up" \
     'sorted((k["KeyId"], k["PreviousKeyVersionId"], k["KeyVersionId"]) for k in d["RotatedKeys"])' \
     "$("$PY" -c 'import sys; print(sorted([(sys.argv[1], "2", "3"), (sys.argv[2], "1", "2"), (sys.argv[3], "2", "3")]))' "$weekly" "$monthly" "$paused")"

@@ -9,6 +9,7 @@
 #include "keymeta.h"
 #include "keyspec.h"
 #include "output.h"
+#include "progress.h"
 #include "store_ro.h"
 
 /* ---- schedule-key-deletion ---- */
@@ -221,10 +222,12 @@ static int run_purge_due(struct ctl *ctl)
     struct pending *before = NULL;
     size_t n = 0;
     int rc = read_pending(ctl, &before, &n);
+    if (!rc && n) progress_note("purge-due", "logging in: cmkp11 destroys the due keys now");
     if (!rc) rc = p11_open(ctl, P11_LOGIN);
     json_object *purged = json_object_new_array(), *remaining = json_object_new_array();
     size_t npurged = 0;
     for (size_t i = 0; !rc && i < n; i++) {
+        progress_step("purge-due, keys checked", i + 1, n);
         int exists = keyref_exists(ctl, before[i].key_id);
         if (exists < 0)
             rc = err_code_exit(ctl->err.code);

@@ -14,6 +14,7 @@
 
 #include "ctl.h"
 #include "modlog.h"
+#include "progress.h"
 #include "keymeta.h"
 #include "keyspec.h"
 #include "output.h"
@@ -235,10 +236,12 @@ static int run_rotate_due(struct ctl *ctl)
     sqlite3 *db = NULL;
     int rc = open_store(ctl, &db);
     if (!rc) rc = read_due(ctl, db, now, &due, &n);
+    if (!rc && n) progress_note("rotate-due", "logging in: cmkp11 rotates the due keys now");
     if (!rc) rc = p11_open(ctl, P11_LOGIN); /* cmkp11 rotates the due keys here */
     json_object *rotated = json_object_new_array(), *not_rotated = json_object_new_array();
     size_t nrotated = 0;
     for (size_t i = 0; !rc && i < n; i++) {
+        progress_step("rotate-due, keys checked", i + 1, n);
         int exists = keyref_exists(ctl, due[i].key_id);
         if (exists < 0) {
             rc = err_code_exit(ctl->err.code);

@@ -22,6 +22,7 @@
 #include "doctor.h"
 #include "keyspec.h"
 #include "output.h"
+#include "progress.h"
 #include "pin.h"
 #include "store_ro.h"
 
@@ -690,6 +691,7 @@ static int check_material(struct ctl *ctl, const struct cmk_conf *conf, sqlite3 
     memset(&be, 0, sizeof(be));
     int rc = read_key_rows(db, &before, &nbefore, why, sizeof(why));
     if (!rc) rc = doctor_backend_open(ctl, conf, &be, why, sizeof(why));
+    if (!rc) progress_note("doctor", "reading the backend token's objects");
     if (!rc) rc = backend_scan(&be, &m, &nm, why, sizeof(why));
     if (be.dl) p11_close(&be);
     if (!rc) rc = read_key_rows(db, &after, &nafter, why, sizeof(why));
@@ -703,6 +705,7 @@ static int check_material(struct ctl *ctl, const struct cmk_conf *conf, sqlite3 
     for (size_t i = 0; i < nm; i++)
         masters += m[i].kind == MATERIAL_MASTER && !m[i].fault;
     for (size_t i = 0; i < nbefore; i++) {
+        progress_step("doctor, keys checked against the backend", i + 1, nbefore);
         const struct key_row *r = &before[i], *now = key_row_find(after, nafter, r->key_id);
         if (r->state == CMK_STATE_CREATING || r->state == CMK_STATE_PENDING_IMPORT || !now)
             continue;

@@ -6,6 +6,7 @@
 #include "ctl.h"
 #include "modlog.h"
 #include "output.h"
+#include "progress.h"
 
 static int choose_output(struct ctl *ctl)
 {
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
         rc = ctl.cmd->run(&ctl);
     }
 out:
+    progress_clear();
     p11_close(&ctl.p11); /* the module's last lines are its own too */
     ctl.module_log = modlog_end(&ctl, rc != 0);
     if (rc && ctl.err.set) out_error(&ctl);

@@ -12,6 +12,7 @@
 
 #include "ctl.h"
 #include "modlog.h"
+#include "progress.h"
 
 void out_uuid4(char out[37])
 {
@@ -215,6 +216,7 @@ static void table_print(FILE *out, json_object *resp)
 
 int out_emit(struct ctl *ctl, json_object *resp, int rc)
 {
+    progress_clear(); /* the answer starts on a clean terminal line */
     if (!resp) return rc ? rc : ctl_fail(ctl, KMS_INTERNAL, "out of memory");
     json_object_object_add(resp, "RequestId", json_object_new_string(ctl->request_id));
     if (ctl->output == OUTPUT_TABLE) {
