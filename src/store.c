@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "audit_chain.h"
+#include "pubkey.h"
 #include "store_signal.h"
 #include "util.h"
 
@@ -31,6 +33,7 @@ enum stmt_id {
     STMT_TAGS_DELETE,
     STMT_TAG_INSERT,
     STMT_AUDIT,
+    STMT_AUDIT_LAST,
     STMT_DATA_VERSION,
     STMT_COUNT,
     STMT_SET_PUBLIC,
@@ -78,8 +81,9 @@ static const char *const stmt_sql[STMT_MAX] = {
     [STMT_TAGS_LOAD] = "SELECT key, value FROM cmk_tag WHERE cmk_id = ?1 ORDER BY key",
     [STMT_TAGS_DELETE] = "DELETE FROM cmk_tag WHERE cmk_id = ?1",
     [STMT_TAG_INSERT] = "INSERT INTO cmk_tag (cmk_id, key, value) VALUES (?1, ?2, ?3)",
-    [STMT_AUDIT] = "INSERT INTO audit (time, pid, uid, action, key_id, detail) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_AUDIT] = "INSERT INTO audit (time, pid, uid, action, key_id, detail, prev_hash, hash) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [STMT_AUDIT_LAST] = "SELECT hash FROM audit ORDER BY id DESC LIMIT 1",
     [STMT_DATA_VERSION] = "PRAGMA data_version",
     /* Keys being created count: they take their place the moment their row exists. */
     [STMT_COUNT] = "SELECT count(*) FROM cmk",
@@ -239,7 +243,14 @@ static const char *const migrations[] = {
     "CREATE INDEX cmk_by_label ON cmk(label);"
     "CREATE INDEX cmk_by_pub_label ON cmk(pub_label);"
     "CREATE INDEX cmk_by_pub_cka_id ON cmk(pub_cka_id);",
+    /* 10: the audit as a hash chain (audit_chain.h); the rows already there are chained
+     * in id order by audit_chain_fill, in the same transaction */
+    "ALTER TABLE audit ADD COLUMN prev_hash BLOB;"
+    "ALTER TABLE audit ADD COLUMN hash BLOB;",
 };
+
+/* The schema version whose migration adds the audit chain's columns. */
+#define AUDIT_CHAIN_SCHEMA 10
 
 struct store {
     sqlite3 *db;
@@ -333,6 +344,40 @@ static void bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
     else sqlite3_bind_null(s, i);
 }
 
+/* The rows of an audit written before the chain, chained in id order (migration 10). */
+static enum store_status audit_chain_fill(struct store *st)
+{
+    sqlite3_stmt *q = NULL, *u = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, time, pid, uid, action, key_id, detail FROM audit "
+                           "ORDER BY id",
+                           -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE id = ?3", -1,
+                           &u, NULL) != SQLITE_OK) {
+        sqlite3_finalize(q);
+        return STORE_ERROR;
+    }
+    unsigned char prev[AUDIT_HASH_LEN] = {0}, hash[AUDIT_HASH_LEN];
+    int rc = SQLITE_DONE;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (audit_chain_hash(pubkey_libctx(), prev, sqlite3_column_int64(q, 1),
+                             sqlite3_column_int64(q, 2), sqlite3_column_int64(q, 3),
+                             (const char *)sqlite3_column_text(q, 4),
+                             (const char *)sqlite3_column_text(q, 5),
+                             (const char *)sqlite3_column_text(q, 6), hash) != 0)
+            break;
+        sqlite3_bind_blob(u, 1, prev, AUDIT_HASH_LEN, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(u, 2, hash, AUDIT_HASH_LEN, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(u, 3, sqlite3_column_int64(q, 0));
+        if (sqlite3_step(u) != SQLITE_DONE) break;
+        sqlite3_reset(u);
+        memcpy(prev, hash, AUDIT_HASH_LEN);
+    }
+    sqlite3_finalize(q);
+    sqlite3_finalize(u);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
 static enum store_status store_migrate(struct store *st)
 {
     int version = 0;
@@ -361,6 +406,12 @@ static enum store_status store_migrate(struct store *st)
         if (sqlite3_exec(st->db, migrations[v], NULL, NULL, &err) != SQLITE_OK) {
             log_error("store: migration to schema %d failed: %s", v + 1, err ? err : "?");
             sqlite3_free(err);
+            store_rollback(st);
+            return STORE_ERROR;
+        }
+        if (v + 1 == AUDIT_CHAIN_SCHEMA && audit_chain_fill(st) != STORE_OK) {
+            log_error("store: migration to schema %d failed: cannot chain the audit rows",
+                      v + 1);
             store_rollback(st);
             return STORE_ERROR;
         }
@@ -1214,22 +1265,51 @@ enum store_status store_token_reset(struct store *st, int64_t *keys, int64_t *ob
     return s;
 }
 
+/* The last row's hash (32 zero bytes when there is none). Inside a transaction. */
+static enum store_status audit_last_hash(struct store *st, unsigned char out[AUDIT_HASH_LEN])
+{
+    memset(out, 0, AUDIT_HASH_LEN);
+    sqlite3_stmt *q = stmt_get(st, STMT_AUDIT_LAST);
+    if (!q) return STORE_ERROR;
+    int rc = sqlite3_step(q);
+    enum store_status s = STORE_OK;
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(q, 0) == AUDIT_HASH_LEN)
+        memcpy(out, sqlite3_column_blob(q, 0), AUDIT_HASH_LEN);
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        s = status_of(st, rc, "read the audit's last row");
+    stmt_done(q);
+    return s;
+}
+
+/* The row and its place in the chain are one transaction (its own, or the caller's):
+ * two writers never chain to the same last row. */
 enum store_status store_audit(struct store *st, const char *action, const char *key_id,
                               const char *detail)
 {
-    pthread_mutex_lock(&st->lock);
-    enum store_status s = STORE_ERROR;
-    sqlite3_stmt *q = stmt_get(st, STMT_AUDIT);
+    enum store_status s = store_begin(st);
+    if (s != STORE_OK) return s;
+    unsigned char prev[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
+    int64_t now = (int64_t)time(NULL), pid = getpid(), uid = getuid();
+    s = audit_last_hash(st, prev);
+    if (s == STORE_OK &&
+        audit_chain_hash(pubkey_libctx(), prev, now, pid, uid, action, key_id, detail, hash) != 0)
+        s = STORE_ERROR;
+    sqlite3_stmt *q = s == STORE_OK ? stmt_get(st, STMT_AUDIT) : NULL;
     if (q) {
-        sqlite3_bind_int64(q, 1, (sqlite3_int64)time(NULL));
-        sqlite3_bind_int64(q, 2, getpid());
-        sqlite3_bind_int64(q, 3, getuid());
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)now);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)pid);
+        sqlite3_bind_int64(q, 3, (sqlite3_int64)uid);
         sqlite3_bind_text(q, 4, action, -1, SQLITE_STATIC);
         bind_text_or_null(q, 5, key_id);
         bind_text_or_null(q, 6, detail);
+        sqlite3_bind_blob(q, 7, prev, AUDIT_HASH_LEN, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(q, 8, hash, AUDIT_HASH_LEN, SQLITE_TRANSIENT);
         s = step_write(st, q, "write audit");
+    } else if (s == STORE_OK) {
+        s = STORE_ERROR;
     }
-    pthread_mutex_unlock(&st->lock);
+    if (s == STORE_OK) return store_commit(st);
+    store_rollback(st);
     return s;
 }
 

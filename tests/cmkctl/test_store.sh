@@ -58,7 +58,7 @@ expect_ok "doctor exit 0"
 expect_eq "doctor: healthy" 'd["Healthy"]' True
 expect_eq "doctor: every check ok" '[(c["Check"], c["Status"]) for c in d["Checks"] if c["Status"] != "ok"]' "[]"
 expect_eq "doctor: the checks" '[c["Check"] for c in d["Checks"]]' \
-    "['config', 'store', 'integrity', 'schema', 'keys', 'sealed', 'material', 'version-flags', 'module', 'token']"
+    "['config', 'store', 'integrity', 'schema', 'keys', 'audit', 'sealed', 'material', 'version-flags', 'module', 'token']"
 expect_eq "doctor: keys per state" '(d["KeysByState"]["Enabled"], d["KeysByState"]["Disabled"], d["KeysByState"]["PendingDeletion"])' "(0, 1, 0)"
 expect_eq "doctor: schema version" 'd["SchemaVersion"] >= 1' True
 ctl doctor --output table

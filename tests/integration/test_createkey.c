@@ -1240,6 +1240,7 @@ static void test_a_schema_8_store_keeps_each_name_as_label_and_alias(void)
               "DROP TABLE cmk_alias; DROP INDEX cmk_by_label; DROP INDEX cmk_by_pub_label;"
               "DROP INDEX cmk_by_pub_cka_id; ALTER TABLE cmk DROP COLUMN label;"
               "ALTER TABLE cmk DROP COLUMN pub_label; ALTER TABLE cmk DROP COLUMN pub_cka_id;"
+              "ALTER TABLE audit DROP COLUMN prev_hash; ALTER TABLE audit DROP COLUMN hash;"
               "PRAGMA user_version = 8;") == 0);
     CHECK(inspect_store_count("SELECT count(*) FROM cmk WHERE alias IS NOT NULL") == 2);
     s = fixture_open(); /* migrates */

@@ -781,6 +781,7 @@ static int run_doctor(struct ctl *ctl)
         doctor_add_check(checks, "store", "ok", "%s opened read-only", conf.store);
         int store_failed = check_store_content(db, checks, facts);
         failed += store_failed;
+        failed += doctor_check_audit(db, checks);
         /* Before the module is loaded: both load the backend library, and this check
          * initialises and finalises it on its own. */
         if (store_failed) {

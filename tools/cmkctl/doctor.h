@@ -80,6 +80,9 @@ json_object *token_objects_missing(size_t masters, size_t soft_keys);
  * (MissingSealedMaterial). Returns 1 when the check failed. */
 int doctor_check_sealed(sqlite3 *db, json_object *checks, json_object *facts);
 
+/* The audit's rows chain (doctor_audit.c). Returns 1 when the check failed. */
+int doctor_check_audit(sqlite3 *db, json_object *checks);
+
 /* The backend module and token conf names, loaded with dlopen (kept mapped: cmkp11 loads
  * the same library afterwards), a read-only session logged in as the user with cmkctl's
  * PIN. 0, or -1 with why filled. */
