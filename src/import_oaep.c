@@ -3,7 +3,13 @@
  *
  * Decoding must not tell an attacker which check failed, nor where, or the backend's raw
  * RSA becomes a decryption oracle (Manger's attack): every check below is computed on all
- * bytes with masks, folded into one flag, and tested once at the end. */
+ * bytes with masks, folded into one flag, and tested once at the end.
+ *
+ * Why not OpenSSL's: its EVP decryption with OAEP needs the RSA private key, which stays in
+ * the HSM (the backend gives only the raw RSA result here); the one API that checks a raw
+ * OAEP block, RSA_padding_check_PKCS1_OAEP_mgf1, is deprecated since OpenSSL 3.0 and is on
+ * its way out. Ours is small and constant-time, and tests/fuzz/fuzz_import_oaep holds it to
+ * that deprecated check as the reference: both accept exactly the same blocks. */
 #include "import_oaep.h"
 
 #include <openssl/crypto.h>
